@@ -1,0 +1,3 @@
+"""ChainPOS terminal application."""
+
+__version__ = "0.1.0"

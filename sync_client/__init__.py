@@ -1,0 +1,1 @@
+"""The terminal's link to HQ. The wire contract is :mod:`sync_client.protocol`."""
