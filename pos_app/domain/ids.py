@@ -71,7 +71,13 @@ class SaleRef:
         """Encodes the reference with a 128-bit truncated HMAC, upper-case for QR alnum mode."""
         mac = hmac.new(secret, self._message(), hashlib.sha256).digest()[:16]
         return ".".join(
-            (SALE_REF_PREFIX, _b32(self.sale_id.bytes), self.store_code, self.terminal_id, _b32(mac))
+            (
+                SALE_REF_PREFIX,
+                _b32(self.sale_id.bytes),
+                self.store_code,
+                self.terminal_id,
+                _b32(mac),
+            )
         ).upper()
 
 

@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     opts = Options(quick=args.quick, workdir=args.workdir)
     package = Path(__file__).parent
-    names = sorted(m.name for m in pkgutil.iter_modules([str(package)]) if m.name.startswith("bench_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules([str(package)]) if m.name.startswith("bench_")
+    )
     if args.only:
         names = [n for n in names if any(f in n for f in args.only)]
     out = args.out.open("a", encoding="utf-8") if args.out else None

@@ -1,0 +1,228 @@
+"""The composition root: settings, database, services, devices and the window.
+
+Nothing else in the application builds services or devices; each part is handed what it
+needs from here. Qt is imported only by :func:`run_gui` and what it calls.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from hardware import PROFILES, Document, PrinterProfile, VirtualPrinter, render, render_preview
+from pos_app.domain.cart import Rounding
+from pos_app.i18n import DEFAULT_LANGUAGE, Translator
+from pos_app.localdb.engine import open_database, read_session, write_session
+from pos_app.localdb.store import all_settings, get_store, set_setting
+from pos_app.services.auth import AuthService
+from pos_app.services.catalog import CatalogService
+from pos_app.services.checkout import CheckoutService, CheckoutSettings
+from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
+from pos_app.services.receipts import ReceiptService
+
+if TYPE_CHECKING:
+    from pos_app.ui.main_window import MainWindow
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+RECEIPT_FONT = RESOURCES / "fonts" / "WenQuanYiMicroHei-GB2312.ttf"
+DEFAULT_PROFILE = "generic-80-gb18030"
+
+
+class NotEnrolled(RuntimeError):
+    """The database has no store/terminal identity yet."""
+
+
+class RenderingPrinter:
+    """A ``ReceiptPrinter`` that renders documents for a profile and sends the bytes to a
+    device with a ``send(bytes)`` method (the virtual printer, or a real connection)."""
+
+    def __init__(self, device: VirtualPrinter, profile: PrinterProfile) -> None:
+        self.device = device
+        self.profile = profile
+        self._lock = threading.Lock()
+
+    def print_document(self, document: Document) -> None:
+        data = render(document, self.profile)
+        with self._lock:
+            self.device.send(data)
+
+    def preview_png(self) -> bytes | None:
+        """PNG of the last job the device received, drawn from its bytes."""
+        data = self.device.last_job
+        if not data:
+            return None
+        image = render_preview(data, self.profile, RECEIPT_FONT)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+@dataclass
+class Terminal:
+    """Everything a running terminal is made of, without the UI."""
+
+    engine: Engine
+    clock: Clock
+    identity: TerminalIdentity
+    translator: Translator
+    auth: AuthService
+    catalog: CatalogService
+    checkout: CheckoutService
+    receipts: ReceiptService
+    printer: ReceiptPrinter
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipts")
+    )
+
+    def store_name(self, language: str) -> str:
+        with read_session(self.engine) as session:
+            store = get_store(session, self.identity.store_code)
+        if store is None:
+            return self.identity.store_code
+        return store.name_zh if language.startswith("zh") else store.name_en
+
+    def close(self) -> None:
+        """Stops intake, waits for pending receipts, releases the database."""
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def identity_from_settings(engine: Engine) -> TerminalIdentity:
+    with write_session(engine) as session:
+        settings = all_settings(session)
+        if "store_code" not in settings or "terminal_id" not in settings:
+            raise NotEnrolled("this terminal has no store yet")
+        secret_hex = settings.get("receipt_secret")
+        if not secret_hex:
+            secret_hex = secrets.token_hex(32)
+            set_setting(session, "receipt_secret", secret_hex)
+            session.commit()
+    return TerminalIdentity(
+        settings["store_code"], settings["terminal_id"], bytes.fromhex(secret_hex)
+    )
+
+
+def build_terminal(
+    db_path: Path | str,
+    *,
+    clock: Clock | None = None,
+    printer: ReceiptPrinter | None = None,
+    language: str | None = None,
+) -> Terminal:
+    """Opens the database (migrating it) and wires the services."""
+    engine = open_database(db_path)
+    clock = clock or SystemClock()
+    identity = identity_from_settings(engine)
+    with read_session(engine) as session:
+        settings = all_settings(session)
+    translator = Translator(language or settings.get("language", DEFAULT_LANGUAGE))
+    if printer is None:
+        profile = PROFILES[settings.get("printer_profile", DEFAULT_PROFILE)]
+        printer = RenderingPrinter(VirtualPrinter(), profile)
+    catalog = CatalogService(engine, clock, identity.store_code)
+    checkout = CheckoutService(
+        engine,
+        clock,
+        identity,
+        catalog,
+        CheckoutSettings(
+            rounding=Rounding(settings.get("rounding", "none")),
+            discount_limit_bp=int(settings.get("discount_limit_bp", 1000)),
+        ),
+    )
+    receipts = ReceiptService(
+        engine,
+        clock,
+        printer,
+        identity.store_code,
+        settings.get("receipt_language", DEFAULT_LANGUAGE),
+    )
+    return Terminal(
+        engine=engine,
+        clock=clock,
+        identity=identity,
+        translator=translator,
+        auth=AuthService(engine, clock, identity.store_code),
+        catalog=catalog,
+        checkout=checkout,
+        receipts=receipts,
+        printer=printer,
+    )
+
+
+def build_window(terminal: Terminal) -> MainWindow:
+    """Builds the main window and its UI context (GUI thread; QApplication must exist)."""
+    from pos_app.ui.context import ReceiptJobs, UiContext
+    from pos_app.ui.main_window import MainWindow
+
+    preview = getattr(terminal.printer, "preview_png", None)
+    ctx = UiContext(
+        translator=terminal.translator,
+        auth=terminal.auth,
+        catalog=terminal.catalog,
+        checkout=terminal.checkout,
+        receipts=ReceiptJobs(terminal.receipts, terminal.executor, preview),
+        store_name=terminal.store_name,
+        terminal_id=terminal.identity.terminal_id,
+    )
+    return MainWindow(ctx)
+
+
+def run_gui(
+    terminal: Terminal,
+    *,
+    exit_when_ready: bool = False,
+    started_at: float | None = None,
+    argv: list[str] | None = None,
+) -> int:
+    """Runs the Qt event loop until the window closes. Returns the exit code."""
+    import time
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
+    from pos_app.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(argv or ["chainpos"])
+    assert isinstance(app, QApplication)
+    apply_theme(app)
+    window = build_window(terminal)
+    scan_filter = ScanEventFilter(ScanTimingClassifier(clock=time.monotonic), app)
+    scan_filter.scanned.connect(window.handle_scan)
+    app.installEventFilter(scan_filter)
+    window.show()
+
+    def ready() -> None:
+        # First idle turn of the event loop after the window is shown: ready to scan.
+        # The catalogue is touched once so the first real scan finds its pages warm.
+        terminal.catalog.search("0")
+        if started_at is not None:
+            print(f"ready {time.perf_counter() - started_at:.3f}s", flush=True)
+        if exit_when_ready:
+            app.quit()
+
+    QTimer.singleShot(0, ready)
+    try:
+        return app.exec()
+    finally:
+        app.removeEventFilter(scan_filter)
+        window.close()
+        terminal.close()
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("CHAINPOS_DATA_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("chainpos"))

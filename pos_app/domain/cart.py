@@ -1,0 +1,263 @@
+"""The cart: lines, discounts, rounding and totals, all in integer fen.
+
+Invariants (checked by property tests):
+
+* ``line.amount_fen == line.list_amount_fen - line.discount_fen`` for every priced line;
+* ``sum(line.amount_fen) == totals.total_fen``;
+* ``totals.total_fen == subtotal - discount - rounding`` and never negative.
+
+Basket discounts and rounding (抹零) are spread over the lines in proportion to what each
+line still costs, so a later return of one line refunds exactly what was paid for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from pos_app.domain.money import Fen, allocate, mul_div_round
+
+MILLI = 1000
+"""``qty_milli`` units per piece (and grams per kilogram)."""
+
+
+class Unit(StrEnum):
+    PIECE = "piece"
+    KG = "kg"
+
+
+class CartError(ValueError):
+    """An operation the cart refuses; ``code`` is a stable key for translation."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class PricedItem:
+    """A catalogue item with the price in force when it was scanned.
+
+    ``unit_price_fen`` is per piece or per kilogram; ``price_version`` identifies the price
+    row it came from, recorded on the sale line.
+    """
+
+    item_id: int
+    sku: str
+    name_zh: str
+    name_en: str
+    unit: Unit
+    unit_price_fen: Fen
+    price_version: int
+
+    def name(self, language: str) -> str:
+        return self.name_zh if language.startswith("zh") or not self.name_en else self.name_en
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """Either a percentage (in basis points: 1000 = 10%) or a fixed amount in fen."""
+
+    percent_bp: int | None = None
+    amount_fen: Fen | None = None
+
+    def __post_init__(self) -> None:
+        if (self.percent_bp is None) == (self.amount_fen is None):
+            raise CartError("bad_discount", "give either a percentage or an amount")
+        if self.percent_bp is not None and not 0 < self.percent_bp <= 10_000:
+            raise CartError("bad_discount", "percentage must be above 0 and at most 100")
+        if self.amount_fen is not None and self.amount_fen <= 0:
+            raise CartError("bad_discount", "amount must be positive")
+
+    def on(self, base: Fen) -> Fen:
+        """The discount in fen on ``base``, never more than ``base``."""
+        if self.percent_bp is not None:
+            return min(base, mul_div_round(base, self.percent_bp, 10_000))
+        assert self.amount_fen is not None
+        return min(base, self.amount_fen)
+
+
+def discount_share_bp(discount_fen: Fen, base_fen: Fen) -> int:
+    """The discount as basis points of ``base_fen`` (rounded up), for approval limits."""
+    if base_fen <= 0:
+        return 0 if discount_fen <= 0 else 10_000
+    return -(-discount_fen * 10_000 // base_fen)
+
+
+class Rounding(StrEnum):
+    """抹零: drop the fen (to whole jiao) or the jiao and fen (to whole yuan) of the total."""
+
+    NONE = "none"
+    JIAO = "jiao"
+    YUAN = "yuan"
+
+    def drop(self, total: Fen) -> Fen:
+        step = {"none": 1, "jiao": 10, "yuan": 100}[self.value]
+        return total % step
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    """One line. ``fixed_amount_fen`` is set for price-embedded scale labels."""
+
+    line_no: int
+    item: PricedItem
+    qty_milli: int
+    barcode: str | None = None
+    fixed_amount_fen: Fen | None = None
+    discount: Discount | None = None
+
+    @property
+    def list_amount_fen(self) -> Fen:
+        if self.fixed_amount_fen is not None:
+            return self.fixed_amount_fen
+        return mul_div_round(self.item.unit_price_fen, self.qty_milli, MILLI)
+
+    @property
+    def line_discount_fen(self) -> Fen:
+        return self.discount.on(self.list_amount_fen) if self.discount else 0
+
+    @property
+    def is_weighed(self) -> bool:
+        return self.item.unit is Unit.KG
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    """A line with its share of every discount and of the rounding."""
+
+    line: CartLine
+    list_amount_fen: Fen
+    discount_fen: Fen
+    amount_fen: Fen
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    subtotal_fen: Fen
+    line_discount_fen: Fen
+    basket_discount_fen: Fen
+    rounding_fen: Fen
+    total_fen: Fen
+    item_count: int
+    lines: tuple[PricedLine, ...]
+
+    @property
+    def discount_fen(self) -> Fen:
+        """Line and basket discounts together (rounding excluded)."""
+        return self.line_discount_fen + self.basket_discount_fen
+
+
+@dataclass
+class Cart:
+    """A sale being built. Not thread-safe: owned by one user action at a time."""
+
+    rounding: Rounding = Rounding.NONE
+    lines: list[CartLine] = field(default_factory=list)
+    basket_discount: Discount | None = None
+    _next_line_no: int = 1
+
+    MAX_LINES = 500
+    MAX_QTY_MILLI = 9_999 * MILLI
+
+    def add(
+        self,
+        item: PricedItem,
+        qty_milli: int = MILLI,
+        *,
+        barcode: str | None = None,
+        fixed_amount_fen: Fen | None = None,
+        merge: bool = True,
+    ) -> CartLine:
+        """Adds an item. A repeated scan of a piece item adds to its last line."""
+        if qty_milli <= 0 or qty_milli > self.MAX_QTY_MILLI:
+            raise CartError("bad_quantity", f"quantity out of range: {qty_milli / MILLI:g}")
+        if item.unit is Unit.PIECE and qty_milli % MILLI:
+            raise CartError("bad_quantity", "pieces are counted in whole units")
+        if (
+            merge
+            and self.lines
+            and item.unit is Unit.PIECE
+            and fixed_amount_fen is None
+            and self.lines[-1].item == item
+            and self.lines[-1].fixed_amount_fen is None
+            and self.lines[-1].discount is None
+        ):
+            last = self.lines[-1]
+            return self.set_quantity(last.line_no, last.qty_milli + qty_milli)
+        if len(self.lines) >= self.MAX_LINES:
+            raise CartError("too_many_lines", f"a sale holds at most {self.MAX_LINES} lines")
+        line = CartLine(self._next_line_no, item, qty_milli, barcode, fixed_amount_fen)
+        self._next_line_no += 1
+        self.lines.append(line)
+        return line
+
+    def line(self, line_no: int) -> CartLine:
+        for line in self.lines:
+            if line.line_no == line_no:
+                return line
+        raise CartError("no_line", f"no line {line_no}")
+
+    def _replace(self, new: CartLine) -> CartLine:
+        self.lines = [new if ln.line_no == new.line_no else ln for ln in self.lines]
+        return new
+
+    def set_quantity(self, line_no: int, qty_milli: int) -> CartLine:
+        line = self.line(line_no)
+        if line.fixed_amount_fen is not None:
+            raise CartError("fixed_line", "a weighed label's quantity cannot be changed")
+        if qty_milli <= 0:
+            raise CartError("bad_quantity", "use remove to take a line out")
+        if qty_milli > self.MAX_QTY_MILLI or (line.item.unit is Unit.PIECE and qty_milli % MILLI):
+            raise CartError("bad_quantity", f"quantity out of range: {qty_milli / MILLI:g}")
+        return self._replace(replace(line, qty_milli=qty_milli))
+
+    def remove(self, line_no: int) -> CartLine:
+        line = self.line(line_no)
+        self.lines = [ln for ln in self.lines if ln.line_no != line_no]
+        return line
+
+    def set_line_discount(self, line_no: int, discount: Discount | None) -> CartLine:
+        return self._replace(replace(self.line(line_no), discount=discount))
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.basket_discount = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.lines
+
+    def totals(self) -> Totals:
+        """Prices the cart. Pure: calling it twice gives the same answer."""
+        list_amounts = [ln.list_amount_fen for ln in self.lines]
+        line_discounts = [ln.line_discount_fen for ln in self.lines]
+        after_line = [a - d for a, d in zip(list_amounts, line_discounts, strict=True)]
+        subtotal = sum(list_amounts)
+        net = sum(after_line)
+        basket = self.basket_discount.on(net) if self.basket_discount else 0
+        basket_parts = allocate(basket, after_line) if after_line else []
+        after_basket = [a - b for a, b in zip(after_line, basket_parts, strict=True)]
+        rounding = self.rounding.drop(net - basket)
+        rounding_parts = allocate(rounding, after_basket) if after_basket else []
+        priced = tuple(
+            PricedLine(
+                line=ln,
+                list_amount_fen=list_amounts[i],
+                discount_fen=line_discounts[i] + basket_parts[i] + rounding_parts[i],
+                amount_fen=after_basket[i] - rounding_parts[i],
+            )
+            for i, ln in enumerate(self.lines)
+        )
+        item_count = sum(
+            ln.qty_milli // MILLI if ln.item.unit is Unit.PIECE else 1 for ln in self.lines
+        )
+        return Totals(
+            subtotal_fen=subtotal,
+            line_discount_fen=sum(line_discounts),
+            basket_discount_fen=basket,
+            rounding_fen=rounding,
+            total_fen=net - basket - rounding,
+            item_count=item_count,
+            lines=priced,
+        )

@@ -1,0 +1,23 @@
+"""Staff roles and what each may approve."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CASHIER = "cashier"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+    HQ_ADMIN = "hq_admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def can_approve(self) -> bool:
+        """Supervisors and above approve discounts over the limit, voids, overrides."""
+        return self.rank >= _RANK[Role.SUPERVISOR]
+
+
+_RANK = {Role.CASHIER: 0, Role.SUPERVISOR: 1, Role.MANAGER: 2, Role.HQ_ADMIN: 3}

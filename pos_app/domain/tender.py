@@ -1,0 +1,86 @@
+"""Payment of a total by one or more tenders; change is given only in cash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pos_app.domain.money import Fen
+
+
+class TenderKind(StrEnum):
+    CASH = "cash"
+    CARD = "card"
+
+
+class PaymentError(ValueError):
+    """A tender the payment refuses; ``code`` is a stable key for translation."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedTender:
+    """``amount_fen`` counts toward the total; for cash ``tendered_fen`` is what was handed
+    over, and the difference is change."""
+
+    kind: TenderKind
+    amount_fen: Fen
+    tendered_fen: Fen | None = None
+    reference: str | None = None
+
+    @property
+    def change_fen(self) -> Fen:
+        return (self.tendered_fen - self.amount_fen) if self.tendered_fen is not None else 0
+
+
+MAX_CASH_FEN = 1_000_000  # ¥10,000 handed over at once is a typing mistake, not a payment.
+
+
+@dataclass
+class Payment:
+    due_fen: Fen
+    tenders: list[AppliedTender] = field(default_factory=list)
+
+    @property
+    def paid_fen(self) -> Fen:
+        return sum(t.amount_fen for t in self.tenders)
+
+    @property
+    def remaining_fen(self) -> Fen:
+        return self.due_fen - self.paid_fen
+
+    @property
+    def change_fen(self) -> Fen:
+        return sum(t.change_fen for t in self.tenders)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.remaining_fen == 0 and bool(self.tenders or self.due_fen == 0)
+
+    def add_cash(self, tendered_fen: Fen) -> AppliedTender:
+        """Takes cash. More than what remains is fine: the rest is change."""
+        if tendered_fen <= 0:
+            raise PaymentError("bad_amount", "cash must be a positive amount")
+        if tendered_fen > MAX_CASH_FEN:
+            raise PaymentError("too_much_cash", "amount too large for one cash tender")
+        if self.remaining_fen <= 0:
+            raise PaymentError("already_paid", "nothing left to pay")
+        tender = AppliedTender(TenderKind.CASH, min(tendered_fen, self.remaining_fen), tendered_fen)
+        self.tenders.append(tender)
+        return tender
+
+    def add_card(self, amount_fen: Fen, reference: str | None = None) -> AppliedTender:
+        """Records an approved payment on the external card terminal; never gives change."""
+        if amount_fen <= 0:
+            raise PaymentError("bad_amount", "card amount must be positive")
+        if amount_fen > self.remaining_fen:
+            raise PaymentError("card_over", "a card payment cannot exceed what remains")
+        tender = AppliedTender(TenderKind.CARD, amount_fen, None, reference)
+        self.tenders.append(tender)
+        return tender
+
+    def remove(self, index: int) -> AppliedTender:
+        return self.tenders.pop(index)

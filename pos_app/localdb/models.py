@@ -1,0 +1,202 @@
+"""SQLAlchemy 2 models of the terminal database.
+
+Money columns are integer fen, quantities integer thousandths (``qty_milli``), times
+timezone-aware UTC (:class:`UTCDateTime`). The catalogue is never loaded whole: every read
+is an indexed lookup or a bounded search.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pos_app.localdb.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Setting(Base):
+    """Key/value settings of this terminal and its store (JSON-encoded values)."""
+
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Store(Base):
+    __tablename__ = "store"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    address_zh: Mapped[str] = mapped_column(String(200), default="")
+    address_en: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+
+
+class Staff(Base):
+    """A person who may sign in. ``pin_hash`` is a scrypt hash (see domain.pin)."""
+
+    __tablename__ = "staff"
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    store_code: Mapped[str | None] = mapped_column(String(32))
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Category(Base):
+    __tablename__ = "category"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+
+
+class Item(Base):
+    """A catalogue item (SKU). ``pinyin_initials`` makes ``ynbb`` find 芋泥波波."""
+
+    __tablename__ = "item"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str | None] = mapped_column(String(32))
+    pinyin_initials: Mapped[str] = mapped_column(String(200), default="")
+    pinyin_full: Mapped[str] = mapped_column(String(400), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+    __table_args__ = (
+        Index("ix_item_pinyin_initials", "pinyin_initials"),
+        Index("ix_item_name_zh", "name_zh"),
+    )
+
+
+class Barcode(Base):
+    """Barcodes (normalised GTINs) and scale PLUs (``PLU:00101``) of items."""
+
+    __tablename__ = "barcode"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+
+    __table_args__: ClassVar[dict[str, bool]] = {"sqlite_with_rowid": False}
+
+
+class Price(Base):
+    """A price version. In force from ``effective_at``; a store-specific row beats a
+    chain-wide one (``store_code`` NULL). ``version`` is HQ's id, recorded on sale lines."""
+
+    __tablename__ = "price"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"))
+    store_code: Mapped[str | None] = mapped_column(String(32))
+    price_fen: Mapped[int] = mapped_column(Integer)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_price_item_effective", "item_id", "effective_at"),)
+
+
+class StockLevel(Base):
+    """This store's stock as HQ last reported it (``hq_qty_milli``) and what was sold here
+    since (``local_sold_milli``, reset when HQ's figure includes those sales)."""
+
+    __tablename__ = "stock_level"
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("item.id", ondelete="CASCADE"), primary_key=True
+    )
+    hq_qty_milli: Mapped[int] = mapped_column(Integer, default=0)
+    local_sold_milli: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Sale(Base):
+    __tablename__ = "sale"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
+    store_code: Mapped[str] = mapped_column(String(32))
+    terminal_id: Mapped[str] = mapped_column(String(32))
+    cashier: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    subtotal_fen: Mapped[int] = mapped_column(Integer)
+    discount_fen: Mapped[int] = mapped_column(Integer)
+    rounding_fen: Mapped[int] = mapped_column(Integer)
+    total_fen: Mapped[int] = mapped_column(Integer)
+    change_fen: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="completed")
+
+
+class SaleLine(Base):
+    __tablename__ = "sale_line"
+    sale_id: Mapped[str] = mapped_column(ForeignKey("sale.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    barcode: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(8))
+    qty_milli: Mapped[int] = mapped_column(Integer)
+    unit_price_fen: Mapped[int] = mapped_column(Integer)
+    price_version: Mapped[int] = mapped_column(Integer)
+    list_amount_fen: Mapped[int] = mapped_column(Integer)
+    discount_fen: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+
+
+class SaleTender(Base):
+    __tablename__ = "sale_tender"
+    sale_id: Mapped[str] = mapped_column(ForeignKey("sale.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    tendered_fen: Mapped[int | None] = mapped_column(Integer)
+    reference: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutboxEvent(Base):
+    """An event waiting for HQ. ``seq`` is the terminal's local sequence (device_seq).
+
+    A row leaves only after HQ answered applied/duplicate; ``state`` becomes ``rejected``
+    when HQ refused it, and such rows are kept for the store manager.
+    """
+
+    __tablename__ = "outbox"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_outbox_state_seq", "state", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class Counter(Base):
+    """Named monotonically increasing counters (receipt numbers)."""
+
+    __tablename__ = "counter"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEntry(Base):
+    """Sensitive actions: sign-ins, lockouts, approvals, voids, reprints."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    staff: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[str] = mapped_column(Text, default="{}")

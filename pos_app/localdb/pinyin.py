@@ -1,0 +1,24 @@
+"""Pinyin keys for catalogue search: ``芋泥波波奶茶 -> initials "ynbbnc", full "yunibobonaicha"``.
+
+Computed when items are written, never at search time. Non-Chinese letters and digits are
+kept (lower-cased) so ``杨枝甘露 550ml`` has initials ``yzgl550ml``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pypinyin import Style, lazy_pinyin
+
+_KEEP = re.compile(r"[^0-9a-z]+")
+
+
+def _clean(parts: list[str]) -> str:
+    return _KEEP.sub("", "".join(parts).lower())
+
+
+def pinyin_keys(name: str) -> tuple[str, str]:
+    """Returns ``(initials, full)`` for a product name."""
+    initials = _clean(lazy_pinyin(name, style=Style.FIRST_LETTER))
+    full = _clean(lazy_pinyin(name))
+    return initials, full

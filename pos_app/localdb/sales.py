@@ -1,0 +1,191 @@
+"""Recording sales: one transaction for the sale, lines, tenders, stock and outbox row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecord:
+    line_no: int
+    item_id: int
+    sku: str
+    barcode: str | None
+    name: str
+    unit: str
+    qty_milli: int
+    unit_price_fen: int
+    price_version: int
+    list_amount_fen: int
+    discount_fen: int
+    amount_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class TenderRecord:
+    kind: str
+    amount_fen: int
+    tendered_fen: int | None
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRecord:
+    id: str
+    receipt_no: str
+    store_code: str
+    terminal_id: str
+    cashier: str
+    started_at: datetime
+    completed_at: datetime
+    subtotal_fen: int
+    discount_fen: int
+    rounding_fen: int
+    total_fen: int
+    change_fen: int
+    reference: str
+    lines: tuple[LineRecord, ...]
+    tenders: tuple[TenderRecord, ...]
+    status: str = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    event_id: str
+    type: str
+    occurred_at: datetime
+    payload: str
+
+
+def record_sale(session: Session, sale: SaleRecord, event: OutboxRecord) -> int:
+    """Writes the sale and its outbox event; returns the event's local sequence number.
+
+    The caller owns the transaction: commit once, after this returns, so that the sale,
+    its stock decrement and its event are durable together or not at all.
+    """
+    session.add(
+        Sale(
+            id=sale.id,
+            receipt_no=sale.receipt_no,
+            store_code=sale.store_code,
+            terminal_id=sale.terminal_id,
+            cashier=sale.cashier,
+            started_at=sale.started_at,
+            completed_at=sale.completed_at,
+            subtotal_fen=sale.subtotal_fen,
+            discount_fen=sale.discount_fen,
+            rounding_fen=sale.rounding_fen,
+            total_fen=sale.total_fen,
+            change_fen=sale.change_fen,
+            reference=sale.reference,
+            status=sale.status,
+        )
+    )
+    session.add_all(
+        SaleLine(sale_id=sale.id, **{f: getattr(ln, f) for f in LineRecord.__slots__})
+        for ln in sale.lines
+    )
+    session.add_all(
+        SaleTender(
+            sale_id=sale.id,
+            idx=i,
+            kind=t.kind,
+            amount_fen=t.amount_fen,
+            tendered_fen=t.tendered_fen,
+            reference=t.reference,
+        )
+        for i, t in enumerate(sale.tenders)
+    )
+    sold: dict[int, int] = {}
+    for ln in sale.lines:
+        sold[ln.item_id] = sold.get(ln.item_id, 0) + ln.qty_milli
+    for item_id, qty in sold.items():
+        session.execute(
+            text(
+                "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
+                "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
+                "SET local_sold_milli = local_sold_milli + :q"
+            ),
+            {"i": item_id, "q": qty},
+        )
+    row = OutboxEvent(
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        payload=event.payload,
+        state="pending",
+        attempts=0,
+    )
+    session.add(row)
+    session.flush()
+    return row.seq
+
+
+def _sale_record(session: Session, sale: Sale) -> SaleRecord:
+    lines = session.scalars(
+        select(SaleLine).where(SaleLine.sale_id == sale.id).order_by(SaleLine.line_no)
+    ).all()
+    tenders = session.scalars(
+        select(SaleTender).where(SaleTender.sale_id == sale.id).order_by(SaleTender.idx)
+    ).all()
+    return SaleRecord(
+        id=sale.id,
+        receipt_no=sale.receipt_no,
+        store_code=sale.store_code,
+        terminal_id=sale.terminal_id,
+        cashier=sale.cashier,
+        started_at=sale.started_at,
+        completed_at=sale.completed_at,
+        subtotal_fen=sale.subtotal_fen,
+        discount_fen=sale.discount_fen,
+        rounding_fen=sale.rounding_fen,
+        total_fen=sale.total_fen,
+        change_fen=sale.change_fen,
+        reference=sale.reference,
+        status=sale.status,
+        lines=tuple(
+            LineRecord(**{f: getattr(ln, f) for f in LineRecord.__slots__}) for ln in lines
+        ),
+        tenders=tuple(
+            TenderRecord(t.kind, t.amount_fen, t.tendered_fen, t.reference) for t in tenders
+        ),
+    )
+
+
+def get_sale(session: Session, sale_id: str) -> SaleRecord | None:
+    sale = session.get(Sale, sale_id)
+    return None if sale is None else _sale_record(session, sale)
+
+
+def last_sale(session: Session, terminal_id: str) -> SaleRecord | None:
+    sale = session.scalars(
+        select(Sale)
+        .where(Sale.terminal_id == terminal_id)
+        .order_by(Sale.completed_at.desc(), Sale.receipt_no.desc())
+        .limit(1)
+    ).first()
+    return None if sale is None else _sale_record(session, sale)
+
+
+def outbox_depth(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.state == "pending")
+        )
+        or 0
+    )
+
+
+def stock_on_hand(session: Session, item_id: int) -> int | None:
+    """This store's level in qty_milli: HQ's last figure minus unsynced local sales."""
+    row = session.execute(
+        text("SELECT hq_qty_milli - local_sold_milli FROM stock_level WHERE item_id = :i"),
+        {"i": item_id},
+    ).first()
+    return None if row is None else int(row[0])

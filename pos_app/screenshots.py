@@ -1,0 +1,127 @@
+"""Renders every screen offscreen to PNG, in Chinese and English.
+
+    python -m pos_app.screenshots --out docs/screens
+
+Builds a throw-away terminal on demo data, drives it the way a cashier would (sign in,
+scan, discount, pay) and grabs each screen and dialog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtWidgets import QApplication, QDialog, QWidget
+
+SCREEN_SIZE = (1280, 800)
+
+
+def _grab(widget: QWidget, path: Path) -> None:
+    QApplication.processEvents()
+    widget.grab().save(str(path))
+    print(path)
+
+
+def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[Path]:
+    from pos_app.app import build_terminal, build_window
+    from pos_app.localdb.engine import open_database
+    from pos_app.localdb.seed import load_demo
+    from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
+    from pos_app.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    apply_theme(app)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "terminal.db"
+        engine = open_database(db)
+        load_demo(engine, store_code="S001", terminal_id="S001-T01")
+        engine.dispose()
+        for lang in languages:
+            terminal = build_terminal(db, language=lang)
+            window = build_window(terminal)
+            window.resize(*SCREEN_SIZE)
+            window.show()
+
+            def shot(
+                name: str, widget: QWidget | None = None, lang: str = lang, main: QWidget = window
+            ) -> None:
+                path = out / f"{name}-{lang}.png"
+                _grab(widget or main, path)
+                written.append(path)
+
+            shot("login")
+            window.login.number.setText("1001")
+            window.login.pin.setText("1234")
+            window.login.sign_in_button.click()
+            for code in ("6954321100014", "6954321100014", "2500101003569"):
+                window.handle_scan(code)
+            window.checkout.scan_input.setText("yzgl")
+            hits = terminal.catalog.search("yzgl")
+            window.vm.add_item(hits[0].row.item_id)
+            window.checkout.scan_input.clear()
+            window.vm.apply_discount(None, None)
+            shot("checkout")
+            for name, dialog in (
+                ("search", SearchDialog(window.ctx, window)),
+                (
+                    "discount",
+                    DiscountDialog(
+                        window.ctx, terminal.translator.t("checkout.line_discount"), window
+                    ),
+                ),
+                ("weight", WeightDialog(window.ctx, "琥珀核桃仁", 9800, window)),
+                (
+                    "approval",
+                    ApprovalDialog(
+                        window.ctx,
+                        "discount",
+                        "1001",
+                        terminal.translator.t(
+                            "approval.discount_reason", share="20.0", limit="10.0"
+                        ),
+                        window,
+                    ),
+                ),
+            ):
+                if isinstance(dialog, SearchDialog):
+                    dialog.query.setText("ynbb")
+                dialog.resize(760, 640)
+                dialog.show()
+                shot(name, dialog)
+                dialog.done(QDialog.DialogCode.Rejected)
+            window.checkout.pay.click()
+            window.tender.amount.setText("30")
+            window.tender.card.click()
+            shot("tender")
+            window.tender.quick_buttons[2].click()
+            terminal.executor.submit(lambda: None).result()
+            for _ in range(50):
+                QApplication.processEvents()
+                if window.done._print_state != "printing":
+                    break
+                terminal.executor.submit(lambda: None).result()
+            shot("sale-done")
+            window.close()
+            terminal.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pos_app.screenshots")
+    parser.add_argument("--out", type=Path, default=Path("docs/screens"))
+    parser.add_argument("--lang", action="append", choices=["zh_CN", "en"])
+    args = parser.parse_args(argv)
+    render_all(args.out, tuple(args.lang or ("zh_CN", "en")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

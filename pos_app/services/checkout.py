@@ -1,0 +1,312 @@
+"""Checkout: building a sale, discounts with approval, payment and the durable commit.
+
+The commit writes the sale, its lines and tenders, the local stock decrement and the
+outbox event for HQ in ONE ``BEGIN IMMEDIATE`` transaction. The network is never on
+this path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from pos_app.domain.cart import (
+    Cart,
+    CartError,
+    CartLine,
+    Discount,
+    Rounding,
+    Totals,
+    discount_share_bp,
+)
+from pos_app.domain.ids import SaleRef, uuid7
+from pos_app.domain.tender import Payment
+from pos_app.localdb import sales as sales_repo
+from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.sales import LineRecord, OutboxRecord, SaleRecord, TenderRecord
+from pos_app.localdb.store import audit, next_counter
+from pos_app.services.auth import StaffMember
+from pos_app.services.catalog import CatalogService
+from pos_app.services.errors import ApprovalRequired, CheckoutError
+from pos_app.services.ports import Clock, TerminalIdentity
+from sync_client import protocol
+
+__all__ = ["CheckoutService", "CheckoutSettings", "SaleDraft", "SaleRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSettings:
+    """Store settings that shape a sale.
+
+    ``discount_limit_bp``: the largest discount (basis points of what it applies to) a
+    cashier may give without a supervisor.
+    """
+
+    rounding: Rounding = Rounding.NONE
+    discount_limit_bp: int = 1000
+
+
+@dataclass
+class SaleDraft:
+    """A sale in progress, owned by the screen that builds it (GUI thread)."""
+
+    cashier: StaffMember
+    cart: Cart
+    started_at: datetime | None = None
+    approvals: list[str] = field(default_factory=list)
+
+
+class CheckoutService:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        identity: TerminalIdentity,
+        catalog: CatalogService,
+        settings: CheckoutSettings,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._identity = identity
+        self._catalog = catalog
+        self.settings = settings
+
+    def new_draft(self, cashier: StaffMember) -> SaleDraft:
+        return SaleDraft(cashier, Cart(rounding=self.settings.rounding))
+
+    def _touch(self, draft: SaleDraft) -> None:
+        if draft.started_at is None:
+            draft.started_at = self._clock.now()
+
+    def scan(self, draft: SaleDraft, raw: str) -> CartLine:
+        """Adds what a scanned code stands for. Raises ``ScanError`` or ``CartError``."""
+        hit = self._catalog.scan(raw)
+        self._touch(draft)
+        return draft.cart.add(
+            hit.item, hit.qty_milli, barcode=hit.barcode, fixed_amount_fen=hit.fixed_amount_fen
+        )
+
+    def add_item(self, draft: SaleDraft, item_id: int, qty_milli: int) -> CartLine:
+        """Adds an item chosen from search; weighed items come with a keyed-in weight."""
+        item = self._catalog.priced(item_id)
+        self._touch(draft)
+        return draft.cart.add(item, qty_milli)
+
+    def _check_discount(
+        self,
+        draft: SaleDraft,
+        discount_fen: int,
+        base_fen: int,
+        approver: StaffMember | None,
+        what: str,
+    ) -> None:
+        share = discount_share_bp(discount_fen, base_fen)
+        if share <= self.settings.discount_limit_bp or draft.cashier.can_approve:
+            return
+        if approver is None or not approver.can_approve:
+            raise ApprovalRequired(
+                "discount_over_limit",
+                f"a {share / 100:.1f}% discount needs a supervisor",
+                share_bp=share,
+                limit_bp=self.settings.discount_limit_bp,
+            )
+        draft.approvals.append(f"{what}:{approver.number}")
+
+    def set_line_discount(
+        self,
+        draft: SaleDraft,
+        line_no: int,
+        discount: Discount | None,
+        approver: StaffMember | None = None,
+    ) -> CartLine:
+        line = draft.cart.line(line_no)
+        if discount is not None:
+            self._check_discount(
+                draft,
+                discount.on(line.list_amount_fen),
+                line.list_amount_fen,
+                approver,
+                f"line{line_no}",
+            )
+        return draft.cart.set_line_discount(line_no, discount)
+
+    def set_basket_discount(
+        self, draft: SaleDraft, discount: Discount | None, approver: StaffMember | None = None
+    ) -> None:
+        if draft.cart.is_empty and discount is not None:
+            raise CartError("empty_cart", "nothing to discount")
+        if discount is not None:
+            totals = draft.cart.totals()
+            base = totals.subtotal_fen - totals.line_discount_fen
+            self._check_discount(draft, discount.on(base), base, approver, "basket")
+        draft.cart.basket_discount = discount
+
+    def record_void(self, draft: SaleDraft, *, line_no: int | None = None) -> None:
+        """Audits a line or whole-sale void before payment (nothing was sold)."""
+        with write_session(self._engine) as session:
+            totals = draft.cart.totals()
+            audit(
+                session,
+                self._clock.now(),
+                draft.cashier.number,
+                "void.line" if line_no is not None else "void.sale",
+                line_no=line_no,
+                lines=len(draft.cart.lines),
+                total_fen=totals.total_fen,
+            )
+            session.commit()
+
+    def complete(self, draft: SaleDraft, payment: Payment) -> SaleRecord:
+        """Commits the paid sale durably and returns it as recorded.
+
+        Raises:
+            CheckoutError: ``empty_cart``, ``not_paid`` or ``total_changed`` (the payment
+                was for another total).
+        """
+        if draft.cart.is_empty:
+            raise CheckoutError("empty_cart", "nothing to sell")
+        totals = draft.cart.totals()
+        if payment.due_fen != totals.total_fen:
+            raise CheckoutError("total_changed", "the cart changed after payment started")
+        if not payment.is_complete:
+            raise CheckoutError(
+                "not_paid", "payment is not complete", remaining_fen=payment.remaining_fen
+            )
+        now = self._clock.now()
+        ident = self._identity
+        sale_id = uuid7()
+        lines = tuple(
+            LineRecord(
+                line_no=i,
+                item_id=pl.line.item.item_id,
+                sku=pl.line.item.sku,
+                barcode=pl.line.barcode,
+                name=pl.line.item.name_zh,
+                unit=pl.line.item.unit.value,
+                qty_milli=pl.line.qty_milli,
+                unit_price_fen=pl.line.item.unit_price_fen,
+                price_version=pl.line.item.price_version,
+                list_amount_fen=pl.list_amount_fen,
+                discount_fen=pl.discount_fen,
+                amount_fen=pl.amount_fen,
+            )
+            for i, pl in enumerate(totals.lines, start=1)
+        )
+        tenders = tuple(
+            TenderRecord(t.kind.value, t.amount_fen, t.tendered_fen, t.reference)
+            for t in payment.tenders
+        )
+        reference = SaleRef(sale_id, ident.store_code, ident.terminal_id).sign(ident.receipt_secret)
+        try:
+            return self._commit(draft, payment, totals, now, sale_id, lines, tenders, reference)
+        except (SQLAlchemyError, OSError) as exc:
+            # Disk full, I/O error, locked database: the transaction rolled back, so nothing
+            # of this sale exists; the cart and payment are untouched and can be retried.
+            detail = str(getattr(exc, "orig", None) or exc)
+            raise CheckoutError(
+                "commit_failed", f"sale not saved: {detail}", detail=detail
+            ) from exc
+
+    def _commit(
+        self,
+        draft: SaleDraft,
+        payment: Payment,
+        totals: Totals,
+        now: datetime,
+        sale_id: UUID,
+        lines: tuple[LineRecord, ...],
+        tenders: tuple[TenderRecord, ...],
+        reference: str,
+    ) -> SaleRecord:
+        ident = self._identity
+        with write_session(self._engine) as session:
+            receipt_no = f"{ident.terminal_id}-{next_counter(session, 'receipt'):06d}"
+            sale = SaleRecord(
+                id=str(sale_id),
+                receipt_no=receipt_no,
+                store_code=ident.store_code,
+                terminal_id=ident.terminal_id,
+                cashier=draft.cashier.number,
+                started_at=draft.started_at or now,
+                completed_at=now,
+                subtotal_fen=totals.subtotal_fen,
+                discount_fen=totals.discount_fen,
+                rounding_fen=totals.rounding_fen,
+                total_fen=totals.total_fen,
+                change_fen=payment.change_fen,
+                reference=reference,
+                lines=lines,
+                tenders=tenders,
+            )
+            event = protocol.SaleCompleted(
+                sale_id=sale_id,
+                receipt_no=receipt_no,
+                store=ident.store_code,
+                terminal=ident.terminal_id,
+                cashier=draft.cashier.number,
+                started_at=sale.started_at,
+                completed_at=now,
+                lines=[
+                    protocol.SaleLine(
+                        line_no=ln.line_no,
+                        sku=ln.sku,
+                        barcode=ln.barcode,
+                        name=ln.name,
+                        unit=ln.unit,  # type: ignore[arg-type]
+                        qty_milli=ln.qty_milli,
+                        unit_price_fen=ln.unit_price_fen,
+                        price_version=ln.price_version,
+                        list_amount_fen=ln.list_amount_fen,
+                        discount_fen=ln.discount_fen,
+                        amount_fen=ln.amount_fen,
+                    )
+                    for ln in lines
+                ],
+                subtotal_fen=totals.subtotal_fen,
+                discount_fen=totals.discount_fen,
+                rounding_fen=totals.rounding_fen,
+                total_fen=totals.total_fen,
+                tenders=[
+                    protocol.Tender(
+                        kind=t.kind,  # type: ignore[arg-type]
+                        amount_fen=t.amount_fen,
+                        tendered_fen=t.tendered_fen,
+                        reference=t.reference,
+                    )
+                    for t in tenders
+                ],
+                change_fen=payment.change_fen,
+            )
+            sales_repo.record_sale(
+                session,
+                sale,
+                OutboxRecord(
+                    event_id=str(uuid7()),
+                    type=event.type,
+                    occurred_at=now,
+                    payload=event.model_dump_json(),
+                ),
+            )
+            if draft.approvals:
+                audit(
+                    session,
+                    now,
+                    draft.cashier.number,
+                    "sale.approved_discounts",
+                    sale_id=str(sale_id),
+                    approvals=draft.approvals,
+                )
+            session.commit()
+        return sale
+
+    def last_sale(self) -> SaleRecord | None:
+        with read_session(self._engine) as session:
+            return sales_repo.last_sale(session, self._identity.terminal_id)
+
+    def outbox_depth(self) -> int:
+        with read_session(self._engine) as session:
+            return sales_repo.outbox_depth(session)

@@ -1,0 +1,480 @@
+"""CheckoutScreen: scan, search, the cart, discounts, voids; CheckoutViewModel behind it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_app.domain.cart import MILLI, CartError, Discount, Totals, Unit
+from pos_app.domain.money import format_yuan
+from pos_app.domain.tender import Payment
+from pos_app.services.auth import StaffMember
+from pos_app.services.checkout import SaleDraft
+from pos_app.services.errors import ApprovalRequired, ScanError, ServiceError
+from pos_app.ui.context import UiContext
+from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
+from pos_app.ui.widgets import Banner, TouchButton
+
+
+def error_text(ctx: UiContext, exc: Exception) -> str:
+    t = ctx.translator.t
+    if isinstance(exc, ScanError) and exc.code == "bad_barcode":
+        reason = exc.params.get("reason", "")
+        detail = t(f"barcode.{reason}") if ctx.translator.has(f"barcode.{reason}") else str(exc)
+        return t("error.bad_barcode", raw=exc.params.get("raw", ""), detail=detail)
+    if isinstance(exc, ServiceError | CartError):
+        key = f"error.{exc.code}"
+        params = getattr(exc, "params", {})
+        return t(key, **params) if ctx.translator.has(key) else f"{t('error.generic')}: {exc}"
+    return f"{t('error.generic')}: {exc}"
+
+
+class CheckoutViewModel(QObject):
+    """Holds the sale in progress for the screens; runs on the GUI thread."""
+
+    cart_changed = Signal()
+    message = Signal(str, str)  # text, kind (info / warn / error)
+    line_added = Signal(int)
+
+    def __init__(self, ctx: UiContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.draft: SaleDraft | None = None
+        self.selected_line: int | None = None
+
+    @property
+    def cashier(self) -> StaffMember | None:
+        return self.draft.cashier if self.draft else None
+
+    def start(self, cashier: StaffMember) -> None:
+        self.draft = self.ctx.checkout.new_draft(cashier)
+        self.selected_line = None
+        self.cart_changed.emit()
+
+    def end(self) -> None:
+        self.draft = None
+        self.cart_changed.emit()
+
+    def new_sale(self) -> None:
+        assert self.draft is not None
+        self.start(self.draft.cashier)
+
+    def totals(self) -> Totals | None:
+        return self.draft.cart.totals() if self.draft else None
+
+    def _fail(self, exc: Exception) -> None:
+        self.message.emit(error_text(self.ctx, exc), "error")
+
+    def scan(self, raw: str) -> bool:
+        if self.draft is None:
+            return False
+        try:
+            line = self.ctx.checkout.scan(self.draft, raw)
+        except ScanError as exc:
+            if exc.code == "needs_weight":
+                hit = self.ctx.catalog.scan(raw)
+                return self.add_item(
+                    hit.item.item_id,
+                    hit.item.name(self.ctx.translator.language),
+                    hit.item.unit_price_fen,
+                    weighed=True,
+                )
+            self._fail(exc)
+            return False
+        except CartError as exc:
+            self._fail(exc)
+            return False
+        self.selected_line = line.line_no
+        self.cart_changed.emit()
+        self.line_added.emit(line.line_no)
+        return True
+
+    def add_item(
+        self,
+        item_id: int,
+        name: str = "",
+        unit_price_fen: int = 0,
+        *,
+        weighed: bool = False,
+        qty_milli: int | None = None,
+    ) -> bool:
+        if self.draft is None:
+            return False
+        if weighed and qty_milli is None:
+            dialog = WeightDialog(self.ctx, name, unit_price_fen)
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.qty_milli is None:
+                return False
+            qty_milli = dialog.qty_milli
+        try:
+            line = self.ctx.checkout.add_item(self.draft, item_id, qty_milli or MILLI)
+        except (ServiceError, CartError) as exc:
+            self._fail(exc)
+            return False
+        self.selected_line = line.line_no
+        self.cart_changed.emit()
+        self.line_added.emit(line.line_no)
+        return True
+
+    def change_quantity(self, delta_pieces: int) -> None:
+        if self.draft is None or self.selected_line is None:
+            return
+        line = self.draft.cart.line(self.selected_line)
+        if line.item.unit is Unit.KG:
+            self.message.emit(self.ctx.translator.t("error.weighed_quantity"), "warn")
+            return
+        new_qty = line.qty_milli + delta_pieces * MILLI
+        try:
+            if new_qty <= 0:
+                self.remove_line()
+                return
+            self.draft.cart.set_quantity(line.line_no, new_qty)
+        except CartError as exc:
+            self._fail(exc)
+            return
+        self.cart_changed.emit()
+
+    def remove_line(self) -> None:
+        if self.draft is None or self.selected_line is None:
+            return
+        self.ctx.checkout.record_void(self.draft, line_no=self.selected_line)
+        self.draft.cart.remove(self.selected_line)
+        self.selected_line = self.draft.cart.lines[-1].line_no if self.draft.cart.lines else None
+        self.cart_changed.emit()
+
+    def void_sale(self) -> None:
+        if self.draft is None or self.draft.cart.is_empty:
+            return
+        self.ctx.checkout.record_void(self.draft)
+        self.new_sale()
+        self.message.emit(self.ctx.translator.t("checkout.voided"), "info")
+
+    def apply_discount(
+        self, line_no: int | None, discount: Discount | None, approver: StaffMember | None = None
+    ) -> bool:
+        """Applies a discount; asks for a supervisor when the limit is exceeded."""
+        if self.draft is None:
+            return False
+        try:
+            if line_no is None:
+                self.ctx.checkout.set_basket_discount(self.draft, discount, approver)
+            else:
+                self.ctx.checkout.set_line_discount(self.draft, line_no, discount, approver)
+        except ApprovalRequired as exc:
+            t = self.ctx.translator.t
+            dialog = ApprovalDialog(
+                self.ctx,
+                "discount",
+                self.draft.cashier.number,
+                t(
+                    "approval.discount_reason",
+                    share=f"{exc.params['share_bp'] / 100:.1f}",
+                    limit=f"{exc.params['limit_bp'] / 100:.1f}",
+                ),
+            )
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.approver is None:
+                return False
+            return self.apply_discount(line_no, discount, dialog.approver)
+        except (ServiceError, CartError) as exc:
+            self._fail(exc)
+            return False
+        self.cart_changed.emit()
+        return True
+
+    def payment(self) -> Payment | None:
+        totals = self.totals()
+        if totals is None or self.draft is None or self.draft.cart.is_empty:
+            return None
+        return Payment(totals.total_fen)
+
+
+class CartTableModel(QAbstractTableModel):
+    """The cart as rows: name, quantity, unit price, discount, amount."""
+
+    COLUMNS = ("cart.name", "cart.qty", "cart.price", "cart.discount", "cart.amount")
+
+    def __init__(self, vm: CheckoutViewModel) -> None:
+        super().__init__()
+        self.vm = vm
+        self._totals: Totals | None = None
+        vm.cart_changed.connect(self.refresh)
+
+    def refresh(self) -> None:
+        self.beginResetModel()
+        self._totals = self.vm.totals()
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() or self._totals is None else len(self._totals.lines)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return len(self.COLUMNS)
+
+    def line_no_at(self, row: int) -> int:
+        assert self._totals is not None
+        return self._totals.lines[row].line.line_no
+
+    def row_of(self, line_no: int) -> int | None:
+        if self._totals is None:
+            return None
+        for row, pl in enumerate(self._totals.lines):
+            if pl.line.line_no == line_no:
+                return row
+        return None
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if self._totals is None or not index.isValid():
+            return None
+        pl = self._totals.lines[index.row()]
+        line = pl.line
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        col = index.column()
+        if col == 0:
+            return line.item.name(self.vm.ctx.translator.language)
+        if col == 1:
+            if line.item.unit is Unit.KG:
+                return f"{line.qty_milli / MILLI:.3f} kg"
+            return str(line.qty_milli // MILLI)
+        if col == 2:
+            suffix = "/kg" if line.item.unit is Unit.KG else ""
+            return format_yuan(line.item.unit_price_fen) + suffix
+        if col == 3:
+            return format_yuan(-pl.discount_fen) if pl.discount_fen else ""
+        return format_yuan(pl.amount_fen)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.vm.ctx.translator.t(self.COLUMNS[section])
+        return None
+
+
+class CheckoutScreen(QWidget):
+    pay_requested = Signal()
+    reprint_requested = Signal()
+
+    def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("CheckoutScreen")
+        self.vm = vm
+        self.ctx = vm.ctx
+        root = QHBoxLayout(self)
+        left = QVBoxLayout()
+        root.addLayout(left, 3)
+        right = QVBoxLayout()
+        root.addLayout(right, 2)
+
+        scan_row = QHBoxLayout()
+        self.scan_input = QLineEdit()
+        self.scan_input.setObjectName("scan_input")
+        self.scan_input.returnPressed.connect(self._on_scan_input_return_pressed)
+        scan_row.addWidget(self.scan_input, 1)
+        self.search_button = TouchButton()
+        self.search_button.setObjectName("search")
+        self.search_button.setSizePolicy(
+            self.search_button.sizePolicy().horizontalPolicy(),
+            self.search_button.sizePolicy().Policy.Fixed,
+        )
+        self.search_button.clicked.connect(self._on_search_clicked)
+        scan_row.addWidget(self.search_button)
+        left.addLayout(scan_row)
+        self.banner = Banner()
+        self.banner.setObjectName("checkout_banner")
+        left.addWidget(self.banner)
+
+        self.model = CartTableModel(vm)
+        self.table = QTableView()
+        self.table.setObjectName("cart")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(52)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, 5):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.clicked.connect(self._on_table_clicked)
+        left.addWidget(self.table, 1)
+
+        line_row = QHBoxLayout()
+        self.minus = TouchButton("−")
+        self.minus.setObjectName("qty_minus")
+        self.minus.clicked.connect(lambda: self.vm.change_quantity(-1))
+        self.plus = TouchButton("+")
+        self.plus.setObjectName("qty_plus")
+        self.plus.clicked.connect(lambda: self.vm.change_quantity(1))
+        self.remove = TouchButton(role="danger")
+        self.remove.setObjectName("remove_line")
+        self.remove.clicked.connect(self.vm.remove_line)
+        self.line_discount = TouchButton()
+        self.line_discount.setObjectName("line_discount")
+        self.line_discount.clicked.connect(self._on_line_discount_clicked)
+        for b in (self.minus, self.plus, self.remove, self.line_discount):
+            line_row.addWidget(b)
+        left.addLayout(line_row)
+
+        totals = QGridLayout()
+        self.labels: dict[str, QLabel] = {}
+        self.values: dict[str, QLabel] = {}
+        for row, key in enumerate(("items", "subtotal", "discount", "rounding", "total")):
+            label, value = QLabel(), QLabel()
+            value.setObjectName(f"total_{key}")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if key == "total":
+                label.setProperty("role", "grand")
+                value.setProperty("role", "grand")
+            totals.addWidget(label, row, 0)
+            totals.addWidget(value, row, 1)
+            self.labels[key], self.values[key] = label, value
+        right.addLayout(totals)
+        right.addStretch(1)
+        grid = QGridLayout()
+        self.basket_discount = TouchButton()
+        self.basket_discount.setObjectName("basket_discount")
+        self.basket_discount.clicked.connect(self._on_basket_discount_clicked)
+        self.void = TouchButton(role="danger")
+        self.void.setObjectName("void_sale")
+        self.void.clicked.connect(self.vm.void_sale)
+        self.reprint = TouchButton()
+        self.reprint.setObjectName("reprint")
+        self.reprint.clicked.connect(self.reprint_requested)
+        self.pay = TouchButton(role="pay")
+        self.pay.setObjectName("pay")
+        self.pay.setMinimumHeight(96)
+        self.pay.clicked.connect(self._on_pay_clicked)
+        grid.addWidget(self.basket_discount, 0, 0)
+        grid.addWidget(self.void, 0, 1)
+        grid.addWidget(self.reprint, 1, 0, 1, 2)
+        grid.addWidget(self.pay, 2, 0, 1, 2)
+        right.addLayout(grid)
+
+        vm.cart_changed.connect(self._on_vm_cart_changed)
+        vm.message.connect(self._on_vm_message)
+        vm.line_added.connect(self._on_vm_line_added)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.ctx.translator.t
+        self.scan_input.setPlaceholderText(t("checkout.scan_placeholder"))
+        self.search_button.setText(t("checkout.search"))
+        self.remove.setText(t("checkout.remove_line"))
+        self.line_discount.setText(t("checkout.line_discount"))
+        self.basket_discount.setText(t("checkout.basket_discount"))
+        self.void.setText(t("checkout.void_sale"))
+        self.reprint.setText(t("checkout.reprint"))
+        self.pay.setText(t("checkout.pay"))
+        for key, label in self.labels.items():
+            label.setText(t(f"totals.{key}"))
+        self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 4)
+        self.model.refresh()
+        self._on_vm_cart_changed()
+
+    def _on_scan_input_return_pressed(self) -> None:
+        text = self.scan_input.text().strip()
+        self.scan_input.clear()
+        if text:
+            self.banner.clear_message()
+            self.vm.scan(text)
+
+    def handle_scan(self, code: str) -> None:
+        """A scan from the wedge filter or a serial scanner."""
+        self.banner.clear_message()
+        self.vm.scan(code)
+
+    def _on_search_clicked(self) -> None:
+        dialog = SearchDialog(self.ctx, self)
+        dialog.item_chosen.connect(self._on_search_item_chosen)
+        dialog.exec()
+
+    def _on_search_item_chosen(self, item_id: int) -> None:
+        item = self.ctx.catalog.priced(item_id)
+        self.vm.add_item(
+            item_id,
+            item.name(self.ctx.translator.language),
+            item.unit_price_fen,
+            weighed=item.unit is Unit.KG,
+        )
+
+    def _on_table_clicked(self, index: QModelIndex) -> None:
+        self.vm.selected_line = self.model.line_no_at(index.row())
+
+    def _on_line_discount_clicked(self) -> None:
+        if self.vm.selected_line is None:
+            return
+        dialog = DiscountDialog(self.ctx, self.ctx.translator.t("checkout.line_discount"), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.vm.apply_discount(
+                self.vm.selected_line, None if dialog.removed else dialog.discount
+            )
+
+    def _on_basket_discount_clicked(self) -> None:
+        if self.vm.draft is None or self.vm.draft.cart.is_empty:
+            return
+        dialog = DiscountDialog(self.ctx, self.ctx.translator.t("checkout.basket_discount"), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.vm.apply_discount(None, None if dialog.removed else dialog.discount)
+
+    def _on_pay_clicked(self) -> None:
+        if self.vm.draft is not None and not self.vm.draft.cart.is_empty:
+            self.pay_requested.emit()
+
+    def _on_vm_cart_changed(self) -> None:
+        totals = self.vm.totals()
+        empty = totals is None or not totals.lines
+        values = {
+            "items": str(totals.item_count) if totals else "0",
+            "subtotal": format_yuan(totals.subtotal_fen if totals else 0),
+            "discount": format_yuan(-(totals.discount_fen if totals else 0)),
+            "rounding": format_yuan(-(totals.rounding_fen if totals else 0)),
+            "total": format_yuan(totals.total_fen if totals else 0),
+        }
+        for key, text in values.items():
+            self.values[key].setText(text)
+        for b in (
+            self.pay,
+            self.void,
+            self.basket_discount,
+            self.minus,
+            self.plus,
+            self.remove,
+            self.line_discount,
+        ):
+            b.setEnabled(not empty)
+        if self.vm.selected_line is not None:
+            row = self.model.row_of(self.vm.selected_line)
+            if row is not None:
+                self.table.selectRow(row)
+
+    def _on_vm_line_added(self, line_no: int) -> None:
+        row = self.model.row_of(line_no)
+        if row is not None:
+            self.table.scrollTo(self.model.index(row, 0))
+
+    def _on_vm_message(self, text: str, kind: str) -> None:
+        self.banner.show_message(text, kind)

@@ -1,0 +1,271 @@
+"""Modal touch dialogs: supervisor approval, discount, weight entry, product search."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_app.domain.cart import MILLI, Discount
+from pos_app.domain.money import MoneyParseError, format_yuan, parse_yuan
+from pos_app.services.auth import StaffMember
+from pos_app.services.catalog import SearchHit
+from pos_app.services.errors import SignInError
+from pos_app.ui.context import UiContext
+from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
+
+
+def sign_in_error_text(ctx: UiContext, exc: SignInError) -> str:
+    t = ctx.translator.t
+    if exc.code == "wrong_pin":
+        return t("error.wrong_pin", remaining=exc.params.get("remaining", 0))
+    if exc.code == "locked":
+        until = exc.params.get("until")
+        when = until.astimezone().strftime("%H:%M") if until is not None else ""
+        return t("error.locked", until=when)
+    return t(f"error.{exc.code}")
+
+
+class ApprovalDialog(QDialog):
+    """A supervisor types staff number and PIN to approve ``action``."""
+
+    def __init__(
+        self,
+        ctx: UiContext,
+        action: str,
+        requested_by: str,
+        reason: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("ApprovalDialog")
+        self.ctx, self.action, self.requested_by = ctx, action, requested_by
+        self.approver: StaffMember | None = None
+        t = ctx.translator.t
+        self.setWindowTitle(t("approval.title"))
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(reason))
+        self.number = QLineEdit()
+        self.number.setObjectName("approver_number")
+        self.number.setPlaceholderText(t("login.staff_number"))
+        self.pin = QLineEdit()
+        self.pin.setObjectName("approver_pin")
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setPlaceholderText(t("login.pin"))
+        layout.addWidget(self.number)
+        layout.addWidget(self.pin)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        keypad = Keypad()
+        keypad.key_pressed.connect(self._on_keypad_key_pressed)
+        layout.addWidget(keypad)
+        row = QHBoxLayout()
+        cancel = TouchButton(t("common.cancel"))
+        cancel.clicked.connect(self.reject)
+        self.ok = TouchButton(t("approval.approve"), role="primary")
+        self.ok.setObjectName("approve")
+        self.ok.clicked.connect(self._on_ok_clicked)
+        row.addWidget(cancel)
+        row.addWidget(self.ok)
+        layout.addLayout(row)
+        self.number.setFocus()
+
+    def _on_keypad_key_pressed(self, key: str) -> None:
+        field = self.pin if self.focusWidget() is self.pin else self.number
+        field.setText(apply_key(field.text(), key, max_len=8))
+
+    def _on_ok_clicked(self) -> None:
+        try:
+            self.approver = self.ctx.auth.approve(
+                self.number.text(),
+                self.pin.text(),
+                action=self.action,
+                requested_by=self.requested_by,
+            )
+        except SignInError as exc:
+            self.pin.clear()
+            self.banner.show_message(sign_in_error_text(self.ctx, exc), "error")
+            return
+        self.accept()
+
+
+class DiscountDialog(QDialog):
+    """Choose a percentage or type an amount; ``discount`` holds the choice."""
+
+    PERCENTS = (5, 10, 15, 20, 30, 50)
+
+    def __init__(self, ctx: UiContext, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("DiscountDialog")
+        t = ctx.translator.t
+        self.discount: Discount | None = None
+        self.removed = False
+        self.setWindowTitle(title)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(title))
+        grid = QGridLayout()
+        for i, pct in enumerate(self.PERCENTS):
+            b = TouchButton(t("discount.percent", pct=pct))
+            b.setObjectName(f"pct_{pct}")
+            b.clicked.connect(lambda _=False, p=pct: self._choose(Discount(percent_bp=p * 100)))
+            grid.addWidget(b, i // 3, i % 3)
+        layout.addLayout(grid)
+        self.amount = QLineEdit()
+        self.amount.setObjectName("discount_amount")
+        self.amount.setPlaceholderText(t("discount.amount_placeholder"))
+        layout.addWidget(self.amount)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        keypad = Keypad(decimal=True)
+        keypad.key_pressed.connect(lambda k: self.amount.setText(apply_key(self.amount.text(), k)))
+        layout.addWidget(keypad)
+        row = QHBoxLayout()
+        for name, text, slot in (
+            ("discount_remove", t("discount.remove"), self._on_remove_clicked),
+            ("discount_cancel", t("common.cancel"), self.reject),
+            ("discount_apply", t("discount.apply_amount"), self._on_apply_clicked),
+        ):
+            b = TouchButton(text, role="primary" if name == "discount_apply" else "")
+            b.setObjectName(name)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+        layout.addLayout(row)
+        self._t = t
+
+    def _choose(self, discount: Discount) -> None:
+        self.discount = discount
+        self.accept()
+
+    def _on_apply_clicked(self) -> None:
+        try:
+            fen = parse_yuan(self.amount.text())
+            if fen <= 0:
+                raise MoneyParseError("zero")
+        except MoneyParseError:
+            self.banner.show_message(self._t("error.bad_amount"), "error")
+            return
+        self._choose(Discount(amount_fen=fen))
+
+    def _on_remove_clicked(self) -> None:
+        self.removed = True
+        self.accept()
+
+
+class WeightDialog(QDialog):
+    """Keys in a weight in kg for a weighed item chosen without a scale label."""
+
+    def __init__(
+        self, ctx: UiContext, name: str, unit_price_fen: int, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("WeightDialog")
+        t = ctx.translator.t
+        self.qty_milli: int | None = None
+        self.setWindowTitle(t("weight.title"))
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"{name}  {format_yuan(unit_price_fen)}/kg"))
+        self.field = QLineEdit()
+        self.field.setObjectName("weight_kg")
+        self.field.setPlaceholderText(t("weight.placeholder"))
+        layout.addWidget(self.field)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        keypad = Keypad(decimal=True)
+        keypad.key_pressed.connect(lambda k: self.field.setText(apply_key(self.field.text(), k)))
+        layout.addWidget(keypad)
+        ok = TouchButton(t("common.ok"), role="primary")
+        ok.setObjectName("weight_ok")
+        ok.clicked.connect(self._on_ok_clicked)
+        layout.addWidget(ok)
+        self._t = t
+
+    def _on_ok_clicked(self) -> None:
+        try:
+            kg = Decimal(self.field.text())
+            grams = int(kg * MILLI)
+            if kg <= 0 or kg * MILLI != grams or grams > 99_999:
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            self.banner.show_message(self._t("error.bad_weight"), "error")
+            return
+        self.qty_milli = grams
+        self.accept()
+
+
+class SearchDialog(QDialog):
+    """Search the catalogue by pinyin initials, name, SKU or barcode on a touch keyboard.
+
+    Emits ``item_chosen(item_id)``; the dialog stays open so several items can be added.
+    """
+
+    item_chosen = Signal(int)
+
+    def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("SearchDialog")
+        self.ctx = ctx
+        t = ctx.translator.t
+        self.setWindowTitle(t("search.title"))
+        self.resize(900, 640)
+        layout = QVBoxLayout(self)
+        self.query = QLineEdit()
+        self.query.setObjectName("search_query")
+        self.query.setPlaceholderText(t("search.placeholder"))
+        self.query.textChanged.connect(self._on_query_text_changed)
+        layout.addWidget(self.query)
+        self.results = QListWidget()
+        self.results.setObjectName("search_results")
+        self.results.itemClicked.connect(self._on_results_item_clicked)
+        layout.addWidget(self.results, 1)
+        self.keyboard = OnScreenKeyboard()
+        self.keyboard.key_pressed.connect(self._on_keyboard_key_pressed)
+        layout.addWidget(self.keyboard)
+        close = TouchButton(t("common.close"))
+        close.setObjectName("search_close")
+        close.clicked.connect(self.accept)
+        layout.addWidget(close)
+        self.hits: list[SearchHit] = []
+
+    def _on_keyboard_key_pressed(self, key: str) -> None:
+        text = self.query.text()
+        if key == "space":
+            text += " "
+        else:
+            text = apply_key(text, key, max_len=40)
+        self.query.setText(text)
+
+    def _on_query_text_changed(self, text: str) -> None:
+        self.hits = self.ctx.catalog.search(text) if text.strip() else []
+        self.results.clear()
+        zh = self.ctx.translator.language.startswith("zh")
+        t = self.ctx.translator.t
+        for hit in self.hits:
+            row = hit.row
+            name = row.name_zh if zh else (row.name_en or row.name_zh)
+            price = (
+                format_yuan(row.price_fen) if row.price_fen is not None else t("search.no_price")
+            )
+            unit = "/kg" if row.unit == "kg" else ""
+            stock = ""
+            if hit.stock_milli is not None:
+                qty = hit.stock_milli / MILLI
+                stock = "  " + t("search.stock", qty=f"{qty:g}")
+            item = QListWidgetItem(f"{name}    {price}{unit}    {row.sku}{stock}")
+            item.setData(Qt.ItemDataRole.UserRole, row.item_id)
+            if hit.item is None:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.results.addItem(item)
+
+    def _on_results_item_clicked(self, item: QListWidgetItem) -> None:
+        self.item_chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))

@@ -1,0 +1,308 @@
+"""TenderScreen: cash with change, card, mixed tenders. SaleDoneScreen: change and receipt."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_app.domain.money import MoneyParseError, format_yuan, parse_yuan
+from pos_app.domain.tender import Payment, PaymentError
+from pos_app.services.checkout import SaleRecord
+from pos_app.services.errors import CheckoutError
+from pos_app.ui.checkout_screen import CheckoutViewModel, error_text
+from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
+
+QUICK_CASH_FEN = (2000, 5000, 10000)
+
+
+class TenderScreen(QWidget):
+    """Takes payment for the current cart. Emits ``sale_completed(SaleRecord)`` once the
+    sale is durably committed, or ``back_requested`` to return to the cart."""
+
+    sale_completed = Signal(object)
+    back_requested = Signal()
+
+    def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("TenderScreen")
+        self.vm = vm
+        self.ctx = vm.ctx
+        self.payment: Payment | None = None
+        root = QHBoxLayout(self)
+        left = QVBoxLayout()
+        root.addLayout(left, 1)
+        right = QVBoxLayout()
+        root.addLayout(right, 1)
+
+        grid = QGridLayout()
+        self.labels: dict[str, QLabel] = {}
+        self.values: dict[str, QLabel] = {}
+        for row, key in enumerate(("due", "paid", "remaining", "change")):
+            label, value = QLabel(), QLabel()
+            value.setObjectName(f"tender_{key}")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            value.setProperty("role", "grand" if key in ("due", "change") else "")
+            grid.addWidget(label, row, 0)
+            grid.addWidget(value, row, 1)
+            self.labels[key], self.values[key] = label, value
+        left.addLayout(grid)
+        self.tenders = QListWidget()
+        self.tenders.setObjectName("tender_list")
+        left.addWidget(self.tenders, 1)
+        self.remove_tender = TouchButton()
+        self.remove_tender.setObjectName("remove_tender")
+        self.remove_tender.clicked.connect(self._on_remove_tender_clicked)
+        left.addWidget(self.remove_tender)
+        self.banner = Banner()
+        self.banner.setObjectName("tender_banner")
+        left.addWidget(self.banner)
+
+        self.amount = QLineEdit()
+        self.amount.setObjectName("tender_amount")
+        right.addWidget(self.amount)
+        quick = QHBoxLayout()
+        self.quick_buttons: list[TouchButton] = []
+        for fen in QUICK_CASH_FEN:
+            b = TouchButton(format_yuan(fen).replace(".00", ""), role="quick")
+            b.setObjectName(f"cash_{fen // 100}")
+            b.clicked.connect(lambda _=False, f=fen: self._take_cash(f))
+            quick.addWidget(b)
+            self.quick_buttons.append(b)
+        self.exact = TouchButton(role="quick")
+        self.exact.setObjectName("cash_exact")
+        self.exact.clicked.connect(self._on_exact_clicked)
+        quick.addWidget(self.exact)
+        right.addLayout(quick)
+        keypad = Keypad(decimal=True)
+        keypad.key_pressed.connect(lambda k: self.amount.setText(apply_key(self.amount.text(), k)))
+        right.addWidget(keypad)
+        self.card_ref = QLineEdit()
+        self.card_ref.setObjectName("card_reference")
+        self.card_ref.setMaxLength(32)
+        right.addWidget(self.card_ref)
+        methods = QHBoxLayout()
+        self.cash = TouchButton(role="primary")
+        self.cash.setObjectName("tender_cash")
+        self.cash.clicked.connect(self._on_cash_clicked)
+        self.card = TouchButton(role="primary")
+        self.card.setObjectName("tender_card")
+        self.card.clicked.connect(self._on_card_clicked)
+        methods.addWidget(self.cash)
+        methods.addWidget(self.card)
+        right.addLayout(methods)
+        bottom = QHBoxLayout()
+        self.back = TouchButton()
+        self.back.setObjectName("tender_back")
+        self.back.clicked.connect(self._on_back_clicked)
+        self.complete = TouchButton(role="pay")
+        self.complete.setObjectName("tender_complete")
+        self.complete.clicked.connect(self._on_complete_clicked)
+        bottom.addWidget(self.back)
+        bottom.addWidget(self.complete)
+        right.addLayout(bottom)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.ctx.translator.t
+        for key, label in self.labels.items():
+            label.setText(t(f"tender.{key}"))
+        self.amount.setPlaceholderText(t("tender.amount_placeholder"))
+        self.card_ref.setPlaceholderText(t("tender.card_reference"))
+        self.exact.setText(t("tender.exact"))
+        self.cash.setText(t("tender.cash"))
+        self.card.setText(t("tender.card"))
+        self.back.setText(t("tender.back"))
+        self.complete.setText(t("tender.complete"))
+        self.remove_tender.setText(t("tender.remove"))
+        self._refresh()
+
+    def begin(self) -> bool:
+        self.payment = self.vm.payment()
+        self.amount.clear()
+        self.card_ref.clear()
+        self.banner.clear_message()
+        self._refresh()
+        return self.payment is not None
+
+    def _refresh(self) -> None:
+        p = self.payment
+        t = self.ctx.translator.t
+        self.values["due"].setText(format_yuan(p.due_fen if p else 0))
+        self.values["paid"].setText(format_yuan(p.paid_fen if p else 0))
+        self.values["remaining"].setText(format_yuan(max(0, p.remaining_fen) if p else 0))
+        self.values["change"].setText(format_yuan(p.change_fen if p else 0))
+        self.tenders.clear()
+        if p:
+            for td in p.tenders:
+                shown = td.tendered_fen if td.tendered_fen is not None else td.amount_fen
+                ref = f"  ({td.reference})" if td.reference else ""
+                self.tenders.addItem(f"{t('tender.' + td.kind.value)}  {format_yuan(shown)}{ref}")
+        done = bool(p and p.is_complete)
+        self.complete.setEnabled(done)
+        for b in (self.cash, self.card, self.exact, *self.quick_buttons):
+            b.setEnabled(bool(p) and not done)
+        self.back.setEnabled(not (p and p.tenders))
+
+    def _typed_amount(self) -> int | None:
+        text = self.amount.text().strip()
+        if not text:
+            return None
+        try:
+            return parse_yuan(text)
+        except MoneyParseError:
+            self.banner.show_message(self.ctx.translator.t("error.bad_amount"), "error")
+            return -1
+
+    def _take_cash(self, fen: int) -> None:
+        if self.payment is None:
+            return
+        try:
+            self.payment.add_cash(fen)
+        except PaymentError as exc:
+            self.banner.show_message(error_text(self.ctx, exc), "error")  # type: ignore[arg-type]
+            return
+        self.amount.clear()
+        self._after_tender()
+
+    def _on_exact_clicked(self) -> None:
+        if self.payment is not None and self.payment.remaining_fen > 0:
+            self._take_cash(self.payment.remaining_fen)
+
+    def _on_cash_clicked(self) -> None:
+        fen = self._typed_amount()
+        if fen is None and self.payment is not None:
+            fen = self.payment.remaining_fen
+        if fen is not None and fen >= 0:
+            self._take_cash(fen)
+
+    def _on_card_clicked(self) -> None:
+        if self.payment is None:
+            return
+        fen = self._typed_amount()
+        if fen == -1:
+            return
+        try:
+            self.payment.add_card(
+                fen if fen is not None else self.payment.remaining_fen,
+                self.card_ref.text().strip() or None,
+            )
+        except PaymentError as exc:
+            self.banner.show_message(error_text(self.ctx, exc), "error")  # type: ignore[arg-type]
+            return
+        self.amount.clear()
+        self.card_ref.clear()
+        self._after_tender()
+
+    def _on_remove_tender_clicked(self) -> None:
+        row = self.tenders.currentRow()
+        if self.payment and self.payment.tenders:
+            self.payment.remove(row if row >= 0 else len(self.payment.tenders) - 1)
+            self._refresh()
+
+    def _after_tender(self) -> None:
+        self.banner.clear_message()
+        self._refresh()
+        if self.payment is not None and self.payment.is_complete:
+            self._on_complete_clicked()
+
+    def _on_back_clicked(self) -> None:
+        self.payment = None
+        self.back_requested.emit()
+
+    def _on_complete_clicked(self) -> None:
+        if self.payment is None or self.vm.draft is None:
+            return
+        try:
+            sale = self.ctx.checkout.complete(self.vm.draft, self.payment)
+        except CheckoutError as exc:
+            self.banner.show_message(error_text(self.ctx, exc), "error")
+            return
+        self.payment = None
+        self.sale_completed.emit(sale)
+
+
+class SaleDoneScreen(QWidget):
+    """Shows the change to hand back, the receipt's state and its preview."""
+
+    next_sale_requested = Signal()
+    reprint_requested = Signal()
+
+    def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("SaleDoneScreen")
+        self.vm = vm
+        self.ctx = vm.ctx
+        self.sale: SaleRecord | None = None
+        self._print_state = "printing"
+        root = QHBoxLayout(self)
+        left = QVBoxLayout()
+        root.addLayout(left, 1)
+        self.title = QLabel()
+        self.title.setProperty("role", "grand")
+        self.total = QLabel()
+        self.total.setObjectName("done_total")
+        self.change = QLabel()
+        self.change.setObjectName("done_change")
+        self.change.setProperty("role", "change")
+        self.receipt_no = QLabel()
+        self.print_status = QLabel()
+        self.print_status.setObjectName("print_status")
+        for w in (self.title, self.total, self.change, self.receipt_no, self.print_status):
+            left.addWidget(w)
+        left.addStretch(1)
+        self.print_again = TouchButton()
+        self.print_again.setObjectName("print_again")
+        self.print_again.clicked.connect(self.reprint_requested)
+        self.next_sale = TouchButton(role="pay")
+        self.next_sale.setObjectName("next_sale")
+        self.next_sale.setMinimumHeight(96)
+        self.next_sale.clicked.connect(self.next_sale_requested)
+        left.addWidget(self.print_again)
+        left.addWidget(self.next_sale)
+        self.preview = QLabel()
+        self.preview.setObjectName("receipt_preview")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        scroll = QScrollArea()
+        scroll.setWidget(self.preview)
+        scroll.setWidgetResizable(True)
+        root.addWidget(scroll, 1)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        t = self.ctx.translator.t
+        self.title.setText(t("done.title"))
+        self.print_again.setText(t("done.print_again"))
+        self.next_sale.setText(t("done.next_sale"))
+        if self.sale is not None:
+            self.total.setText(t("done.total", amount=format_yuan(self.sale.total_fen)))
+            self.change.setText(t("done.change", amount=format_yuan(self.sale.change_fen)))
+            self.receipt_no.setText(t("done.receipt_no", no=self.sale.receipt_no))
+        self.print_status.setText(t(f"print.{self._print_state}"))
+
+    def show_sale(self, sale: SaleRecord) -> None:
+        self.sale = sale
+        self.preview.clear()
+        self.set_print_state("printing")
+
+    def set_print_state(self, state: str, preview_png: bytes = b"") -> None:
+        """``state``: ``printing``, ``printed`` or ``failed`` (paid, receipt not printed)."""
+        self._print_state = state
+        self.print_status.setProperty("kind", "error" if state == "failed" else "info")
+        self.print_status.style().unpolish(self.print_status)
+        self.print_status.style().polish(self.print_status)
+        self.print_again.setVisible(state == "failed")
+        if preview_png:
+            pixmap = QPixmap()
+            pixmap.loadFromData(preview_png, "PNG")
+            self.preview.setPixmap(pixmap)
+        self.retranslate()
