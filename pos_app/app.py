@@ -29,7 +29,12 @@ from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalI
 from pos_app.services.receipts import ReceiptService
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from PySide6.QtWidgets import QApplication
+
     from pos_app.ui.main_window import MainWindow
+    from pos_app.ui.scan_filter import ScanEventFilter
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 RECEIPT_FONT = RESOURCES / "fonts" / "WenQuanYiMicroHei-GB2312.ttf"
@@ -176,6 +181,18 @@ def build_window(terminal: Terminal) -> MainWindow:
     return MainWindow(ctx)
 
 
+def install_scan_filter(
+    app: QApplication, window: MainWindow, clock: Callable[[], float], threshold: float = 0.035
+) -> ScanEventFilter:
+    """Installs the application-wide keyboard-wedge filter and routes scans to the window."""
+    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
+
+    scan_filter = ScanEventFilter(ScanTimingClassifier(clock=clock, threshold=threshold), app)
+    scan_filter.scanned.connect(window.handle_scan)
+    app.installEventFilter(scan_filter)
+    return scan_filter
+
+
 def run_gui(
     terminal: Terminal,
     *,
@@ -189,16 +206,13 @@ def run_gui(
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
     from pos_app.ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication(argv or ["chainpos"])
     assert isinstance(app, QApplication)
     apply_theme(app)
     window = build_window(terminal)
-    scan_filter = ScanEventFilter(ScanTimingClassifier(clock=time.monotonic), app)
-    scan_filter.scanned.connect(window.handle_scan)
-    app.installEventFilter(scan_filter)
+    scan_filter = install_scan_filter(app, window, time.monotonic)
     window.show()
 
     def ready() -> None:

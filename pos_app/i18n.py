@@ -35,7 +35,7 @@ class Translator:
         catalogue(language)
         self.language = language
 
-    def t(self, key: str, **params: Any) -> str:
+    def t(self, key: str, /, **params: Any) -> str:
         text = catalogue(self.language).get(key, key)
         return text.format(**params) if params else text
 

@@ -44,7 +44,12 @@ def _b32(data: bytes) -> str:
 
 def _unb32(text: str) -> bytes:
     padded = text + "=" * (-len(text) % 8)
-    return base64.b32decode(padded.encode("ascii"))
+    data = base64.b32decode(padded.encode("ascii"))
+    # The last character also carries unused bits that b32decode ignores; only the one
+    # canonical spelling is accepted, so an altered character can never still verify.
+    if _b32(data) != text:
+        raise ValueError("non-canonical base32")
+    return data
 
 
 class SaleRefError(ValueError):

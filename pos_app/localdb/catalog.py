@@ -116,7 +116,10 @@ def search(
         {"lo": lo, "hi": hi},
     )
     if q.isdigit() and len(q) >= 4:
-        take(_SELECT + "JOIN barcode b ON b.item_id = i.id WHERE b.code = :code", {"code": q})
+        take(
+            _SELECT + "JOIN barcode b ON b.item_id = i.id WHERE b.code = :code AND i.active",
+            {"code": q},
+        )
     if len(q) < 3 and not q.isascii():
         # Trigrams need three characters; one or two hanzi scan names until enough match.
         take(

@@ -287,6 +287,9 @@ def generate_catalog(engine: Engine, n: int, *, seed: int = 7, batch: int = 50_0
         _recreate_fts_triggers(cur)
         raw.commit()
     finally:
+        # The connection goes back to the pool: later sales on it must commit durably.
+        raw.rollback()  # no-op after the last COMMIT; the pragma is refused inside a transaction
+        raw.cursor().execute("PRAGMA synchronous=FULL")
         raw.close()
 
 

@@ -48,15 +48,16 @@ class AuthService:
         with write_session(self._engine) as session:
             staff = get_staff(session, number)
             if staff is None or not staff.active:
-                audit(session, now, number or None, f"{action}.refused", reason="unknown_staff")
-                session.commit()
                 code = "unknown_staff" if staff is None else "inactive"
+                audit(session, now, number or None, f"{action}.refused", reason=code)
+                session.commit()
                 raise SignInError(code, f"no active staff member {number!r}")
             if staff.store_code not in (None, self._store):
                 audit(session, now, number, f"{action}.refused", reason="other_store")
                 session.commit()
                 raise SignInError("other_store", "this staff member belongs to another store")
             if staff.locked_until is not None and staff.locked_until > now:
+                audit(session, now, number, f"{action}.refused", reason="locked")
                 session.commit()
                 raise SignInError("locked", "account locked", until=staff.locked_until)
             try:
@@ -85,6 +86,16 @@ class AuthService:
         """A supervisor (or above) authorises ``action``; audited with its details."""
         member = self.sign_in(number, pin, action="approve")
         if not member.can_approve:
+            with write_session(self._engine) as session:
+                audit(
+                    session,
+                    self._clock.now(),
+                    member.number,
+                    f"approve.refused.{action}",
+                    reason="not_supervisor",
+                    requested_by=requested_by,
+                )
+                session.commit()
             raise SignInError("not_supervisor", "approval needs a supervisor or manager")
         with write_session(self._engine) as session:
             audit(

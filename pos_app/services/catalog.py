@@ -84,7 +84,7 @@ class CatalogService:
             row = catalog.find_by_code(session, parsed.lookup_key, self._store, self._clock.now())
         if row is None:
             raise ScanError(
-                "unknown_code", f"no item for {parsed.lookup_key}", code=parsed.lookup_key
+                "unknown_code", f"no item for {parsed.lookup_key}", key=parsed.lookup_key
             )
         item = _priced(row)
         qty, fixed = self._quantity(item, parsed)
@@ -136,5 +136,5 @@ class CatalogService:
         with read_session(self._engine) as session:
             row = catalog.get_item(session, item_id, self._store, self._clock.now())
         if row is None:
-            raise ScanError("unknown_code", f"no item {item_id}", code=str(item_id))
+            raise ScanError("unknown_code", f"no item {item_id}", key=str(item_id))
         return _priced(row)

@@ -99,10 +99,11 @@ class ScanEventFilter(QObject):
         etype = event.type()
         if etype not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
             return False
-        target = QApplication.focusWidget() or QApplication.activeWindow()
-        if not isinstance(watched, QWidget) or watched is not target:
-            # Qt delivers each key to the focus widget first; ignore propagation copies.
-            return bool(self._held) and etype == QEvent.Type.KeyRelease
+        if not isinstance(watched, QWidget):
+            # Key events reach the QWindow before the widget; act once, on the widget.
+            return False
+        # A key the filter lets through may propagate to parent widgets and be seen here
+        # again; with nothing held that second look passes it on unchanged.
         assert isinstance(event, QKeyEvent)
         if etype == QEvent.Type.KeyRelease:
             return bool(self._held) or (event.key() in _ENTER and self._swallow_release)

@@ -1,0 +1,90 @@
+"""Fixtures for screen tests.
+
+The screens are driven the way a cashier drives them: real widgets on an offscreen Qt
+platform, real services on a real (temporary) SQLite database seeded with the demo chain,
+the real virtual printer whose ESC/POS bytes the tests decode. Only two things are made
+up: PIN hashes use a cheap scrypt cost so sign-ins are fast, and the scan filter's clock
+is a :class:`FakeClock` the test advances, so "typed at 5 ms per key" is exact instead of
+depending on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from pos_app.app import Terminal, build_terminal, build_window, install_scan_filter  # noqa: E402
+from pos_app.domain.pin import hash_pin  # noqa: E402
+from pos_app.localdb.engine import open_database, write_session  # noqa: E402
+from pos_app.localdb.seed import load_demo  # noqa: E402
+from pos_app.localdb.store import set_setting  # noqa: E402
+from pos_app.ui.main_window import MainWindow  # noqa: E402
+from pos_app.ui.scan_filter import ScanEventFilter  # noqa: E402
+from pos_app.ui.theme import apply_theme  # noqa: E402
+
+
+class FakeClock:
+    """Seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def fast_hash(pin: str) -> str:
+    return hash_pin(pin, n=2**4)
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path) -> Path:
+    db = tmp_path / "terminal.db"
+    engine = open_database(db)
+    load_demo(engine, store_code="S001", terminal_id="S001-T01", pin_hasher=fast_hash)
+    with write_session(engine) as session:
+        set_setting(session, "rounding", "jiao")
+        session.commit()
+    engine.dispose()
+    return db
+
+
+@pytest.fixture
+def terminal(demo_db: Path) -> Iterator[Terminal]:
+    term = build_terminal(demo_db, language="zh_CN")
+    yield term
+    term.close()
+
+
+@pytest.fixture
+def scan_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def window(
+    qtbot, qapp: QApplication, terminal: Terminal, scan_clock: FakeClock
+) -> Iterator[MainWindow]:
+    apply_theme(qapp)
+    win = build_window(terminal)
+    qtbot.addWidget(win)
+    scan_filter = install_scan_filter(qapp, win, scan_clock)
+    win.scan_filter = scan_filter  # type: ignore[attr-defined]
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    qapp.removeEventFilter(scan_filter)
+
+
+def scan_filter_of(win: MainWindow) -> ScanEventFilter:
+    return win.scan_filter  # type: ignore[attr-defined,no-any-return]

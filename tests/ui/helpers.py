@@ -1,0 +1,60 @@
+"""Cashier gestures shared by the screen tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+
+from pos_app.ui.main_window import MainWindow
+from tests.ui.conftest import FakeClock
+
+SCAN_KEY_INTERVAL = 0.005
+HUMAN_KEY_INTERVAL = 0.2
+
+
+def tap(qtbot, widget: QWidget) -> None:
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton)
+
+
+def sign_in(qtbot, win: MainWindow, number: str = "1001", pin: str = "1234") -> None:
+    """Taps the staff number and PIN on the login keypad, then Sign in."""
+    login = win.login
+    login.number.setFocus()
+    tap(qtbot, login.keypad.buttons["clear"])
+    for digit in number:
+        tap(qtbot, login.keypad.buttons[digit])
+    login.pin.setFocus()
+    tap(qtbot, login.keypad.buttons["clear"])
+    for digit in pin:
+        tap(qtbot, login.keypad.buttons[digit])
+    tap(qtbot, login.sign_in_button)
+
+
+def scan(
+    qtbot, win: MainWindow, clock: FakeClock, code: str, target: QWidget | None = None
+) -> None:
+    """A wedge scanner types ``code`` at 5 ms per key into the focused widget, then Enter."""
+    widget = target or win.checkout.scan_input
+    widget.setFocus()
+    for ch in code:
+        clock.advance(SCAN_KEY_INTERVAL)
+        qtbot.keyClick(widget, ch)
+    clock.advance(SCAN_KEY_INTERVAL)
+    qtbot.keyClick(widget, Qt.Key.Key_Return)
+
+
+def when_dialog(cls: type, action: Callable[[Any], object]) -> None:
+    """Runs ``action(dialog)`` as soon as a modal dialog of ``cls`` is open (modal dialogs
+    block in ``exec()``, so the test's gestures on them run from the event loop)."""
+
+    def poll() -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, cls):
+            action(dialog)
+        else:
+            QTimer.singleShot(10, poll)
+
+    QTimer.singleShot(0, poll)
