@@ -91,8 +91,9 @@ class AuthService:
                     session,
                     self._clock.now(),
                     member.number,
-                    f"approve.refused.{action}",
+                    "approve.refused",
                     reason="not_supervisor",
+                    requested_action=action,
                     requested_by=requested_by,
                 )
                 session.commit()

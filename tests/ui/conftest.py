@@ -14,20 +14,20 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import pytest
+from PySide6.QtWidgets import QApplication
 
-from pos_app.app import Terminal, build_terminal, build_window, install_scan_filter  # noqa: E402
-from pos_app.domain.pin import hash_pin  # noqa: E402
-from pos_app.localdb.engine import open_database, write_session  # noqa: E402
-from pos_app.localdb.seed import load_demo  # noqa: E402
-from pos_app.localdb.store import set_setting  # noqa: E402
-from pos_app.ui.main_window import MainWindow  # noqa: E402
-from pos_app.ui.scan_filter import ScanEventFilter  # noqa: E402
-from pos_app.ui.theme import apply_theme  # noqa: E402
+from pos_app.app import Terminal, build_terminal, build_window, install_scan_filter
+from pos_app.domain.pin import hash_pin
+from pos_app.localdb.engine import open_database, write_session
+from pos_app.localdb.seed import load_demo
+from pos_app.localdb.store import set_setting
+from pos_app.ui.main_window import MainWindow
+from pos_app.ui.scan_filter import ScanEventFilter
+from pos_app.ui.theme import apply_theme
 
 
 class FakeClock:

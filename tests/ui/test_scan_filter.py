@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
 
+from pos_app.ui.dialogs import SearchDialog
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.scan_filter import ScanTimingClassifier
 from tests.ui.conftest import FakeClock
-from pos_app.ui.dialogs import SearchDialog
 from tests.ui.helpers import (
     HUMAN_KEY_INTERVAL,
     SCAN_KEY_INTERVAL,
     scan,
     sign_in,
     tap,
+)
+from tests.ui.helpers import (
     when_dialog as _when_dialog,
 )
 
