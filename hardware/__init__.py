@@ -1,0 +1,119 @@
+"""Store hardware for ChainPOS: receipt printers, the cash drawer, a virtual printer.
+
+Qt-free and app-free: this package imports only the standard library,
+python-escpos, qrcode, Pillow and pyserial. Describe a printout as a
+:class:`Document` (or build one with :func:`receipt_document`), turn it into bytes
+for a :class:`PrinterProfile` with :func:`render`, and send it with a
+:class:`Printer`. :func:`decode` reads bytes back the way a printer would;
+:func:`render_preview` draws them; :class:`VirtualPrinter` stands in for a network
+printer in the demo and in tests.
+
+Every error is a :class:`HardwareError`; printer errors are :class:`PrinterError`.
+"""
+
+from hardware._backends import (
+    Connection,
+    FileConnection,
+    NetworkConnection,
+    Printer,
+    SerialConnection,
+    UsbConnection,
+    connection_from_settings,
+)
+from hardware._decode import (
+    Cut,
+    Decoded,
+    DotFeed,
+    DrawerKick,
+    Line,
+    NativeQR,
+    RasterImage,
+    Run,
+    UnknownCommand,
+    decode,
+)
+from hardware._document import Align, Block, Columns, Document, Feed, Item, QRCode, Rule, Text
+from hardware._exceptions import (
+    CoverOpen,
+    HardwareError,
+    PaperOut,
+    PrinterConfigError,
+    PrinterError,
+    PrinterOffline,
+    PrinterTimeout,
+    StatusUnavailable,
+)
+from hardware._layout import drawer_kick, receipt_test_page, render
+from hardware._preview import render_preview
+from hardware._profiles import PROFILES, PrinterProfile, get_profile
+from hardware._receipt import (
+    Amount,
+    HandoverSlip,
+    Receipt,
+    SaleLine,
+    Tender,
+    handover_document,
+    receipt_document,
+)
+from hardware._status import PrinterStatus
+from hardware._text import FALLBACK, display_width, encode_text, print_width, to_printable, wrap
+from hardware._virtual import VirtualPrinter
+
+__all__ = [
+    "FALLBACK",
+    "PROFILES",
+    "Align",
+    "Amount",
+    "Block",
+    "Columns",
+    "Connection",
+    "CoverOpen",
+    "Cut",
+    "Decoded",
+    "Document",
+    "DotFeed",
+    "DrawerKick",
+    "Feed",
+    "FileConnection",
+    "HandoverSlip",
+    "HardwareError",
+    "Item",
+    "Line",
+    "NativeQR",
+    "NetworkConnection",
+    "PaperOut",
+    "Printer",
+    "PrinterConfigError",
+    "PrinterError",
+    "PrinterOffline",
+    "PrinterProfile",
+    "PrinterStatus",
+    "PrinterTimeout",
+    "QRCode",
+    "RasterImage",
+    "Receipt",
+    "Rule",
+    "Run",
+    "SaleLine",
+    "SerialConnection",
+    "StatusUnavailable",
+    "Tender",
+    "Text",
+    "UnknownCommand",
+    "UsbConnection",
+    "VirtualPrinter",
+    "connection_from_settings",
+    "decode",
+    "display_width",
+    "drawer_kick",
+    "encode_text",
+    "get_profile",
+    "handover_document",
+    "print_width",
+    "receipt_document",
+    "receipt_test_page",
+    "render",
+    "render_preview",
+    "to_printable",
+    "wrap",
+]
