@@ -15,6 +15,7 @@ __all__ = [
     "Amount",
     "HandoverSlip",
     "Receipt",
+    "ReceiptLabels",
     "SaleLine",
     "Tender",
     "handover_document",
@@ -54,6 +55,26 @@ class Tender:
     label: str
     amount: str
     cash: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLabels:
+    """The words printed on a receipt; Simplified Chinese by default, the caller's
+    translation otherwise (hardware never picks a language)."""
+
+    title: str | None = "销售小票"
+    phone: str = "电话"
+    reprint: str = "** 重印 **"
+    number: str = "单号"
+    time: str = "时间"
+    cashier: str = "收银员"
+    terminal: str = "机号"
+    subtotal: str = "小计"
+    total: str = "合计"
+    change: str = "找零"
+    member: str = "会员"
+    points_earned: str = "本单积分"
+    points_balance: str = "积分余额"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +122,7 @@ class Receipt:
     store_phone: str | None = None
     footer: str | None = "谢谢惠顾，欢迎再次光临！"
     reprint: bool = False
+    labels: ReceiptLabels = ReceiptLabels()
 
 
 def receipt_document(receipt: Receipt) -> Document:
@@ -114,35 +136,38 @@ def receipt_document(receipt: Receipt) -> Document:
         present (not on reprints).
     """
     r = receipt
+    lb = r.labels
     blocks: list[Block] = [Text(r.store_name, align=Align.CENTER, bold=True, double=True)]
     if r.store_address:
         blocks.append(Text(r.store_address, align=Align.CENTER))
     if r.store_phone:
-        blocks.append(Text(f"电话：{r.store_phone}", align=Align.CENTER))
+        blocks.append(Text(f"{lb.phone}: {r.store_phone}", align=Align.CENTER))
+    if lb.title:
+        blocks.append(Text(lb.title, align=Align.CENTER, bold=True))
     if r.reprint:
-        blocks.append(Text("** 重印 **", align=Align.CENTER, bold=True))
+        blocks.append(Text(lb.reprint, align=Align.CENTER, bold=True))
     blocks += [
         Rule(),
-        Columns("单号", r.sale_reference),
-        Columns("时间", r.printed_at),
-        Columns(f"收银员：{r.cashier}", f"机号：{r.terminal}"),
+        Columns(lb.number, r.sale_reference),
+        Columns(lb.time, r.printed_at),
+        Columns(f"{lb.cashier}: {r.cashier}", f"{lb.terminal}: {r.terminal}"),
         Rule(),
     ]
     blocks += [Item(x.name, f"{x.quantity} x {x.unit_price}", x.amount) for x in r.lines]
     blocks.append(Rule())
     if r.discounts and r.subtotal:
-        blocks.append(Columns("小计", r.subtotal))
+        blocks.append(Columns(lb.subtotal, r.subtotal))
     blocks += [Columns(d.label, d.amount) for d in r.discounts]
-    blocks.append(Columns("合计", r.total, bold=True))
+    blocks.append(Columns(lb.total, r.total, bold=True))
     blocks += [Columns(t.label, t.amount) for t in r.tenders]
     if r.change:
-        blocks.append(Columns("找零", r.change))
+        blocks.append(Columns(lb.change, r.change))
     if r.member:
-        blocks += [Rule(), Columns("会员", r.member)]
+        blocks += [Rule(), Columns(lb.member, r.member)]
         if r.points_earned:
-            blocks.append(Columns("本单积分", r.points_earned))
+            blocks.append(Columns(lb.points_earned, r.points_earned))
         if r.points_balance:
-            blocks.append(Columns("积分余额", r.points_balance))
+            blocks.append(Columns(lb.points_balance, r.points_balance))
     blocks.append(Rule())
     if r.qr_payload:
         blocks.append(QRCode(r.qr_payload, caption=r.sale_reference))

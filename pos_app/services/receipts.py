@@ -7,7 +7,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from hardware import Align, Columns, Document, Item, QRCode, Rule, Text
+from hardware import (
+    Amount,
+    Document,
+    Receipt,
+    ReceiptLabels,
+    receipt_document,
+)
+from hardware import SaleLine as ReceiptLine
+from hardware import Tender as ReceiptTender
 from pos_app.domain.cart import MILLI
 from pos_app.domain.money import format_yuan
 from pos_app.i18n import Translator
@@ -55,65 +63,66 @@ class ReceiptService:
         return store or StoreInfo(self._store_code, self._store_code, self._store_code, "", "", "")
 
     def document(self, sale: SaleRecord, *, reprint: bool = False) -> Document:
+        """The receipt of ``sale`` in the store's receipt language (hardware lays it out)."""
         t = self._tr.t
         zh = self._tr.language.startswith("zh")
         store = self._store()
-        blocks: list = [
-            Text(store.name_zh if zh else store.name_en, Align.CENTER, bold=True, double=True),
-        ]
-        address = store.address_zh if zh else store.address_en
-        if address:
-            blocks.append(Text(address, Align.CENTER))
-        if store.phone:
-            blocks.append(Text(f"{t('receipt.phone')}: {store.phone}", Align.CENTER))
-        blocks.append(Text(t("receipt.title"), Align.CENTER, bold=True))
-        if reprint:
-            blocks.append(Text(t("receipt.reprint"), Align.CENTER, bold=True))
-        blocks += [
-            Rule(),
-            Columns(t("receipt.number"), sale.receipt_no),
-            Columns(t("receipt.time"), local_time(sale.completed_at)),
-            Columns(t("receipt.cashier"), sale.cashier),
-            Columns(t("receipt.terminal"), sale.terminal_id),
-            Rule(),
-        ]
-        for ln in sale.lines:
-            unit_price = format_yuan(ln.unit_price_fen) + ("/kg" if ln.unit == "kg" else "")
-            blocks.append(
-                Item(
-                    ln.name,
-                    f"{_qty_text(ln.unit, ln.qty_milli)} × {unit_price}",
-                    format_yuan(ln.list_amount_fen),
-                )
+        lines = tuple(
+            ReceiptLine(
+                name=ln.name,
+                quantity=_qty_text(ln.unit, ln.qty_milli),
+                unit_price=format_yuan(ln.unit_price_fen) + ("/kg" if ln.unit == "kg" else ""),
+                amount=format_yuan(ln.list_amount_fen),
             )
-            if ln.discount_fen:
-                blocks.append(
-                    Columns(f"  {t('receipt.line_discount')}", format_yuan(-ln.discount_fen))
-                )
-        item_count = sum(ln.qty_milli // MILLI if ln.unit == "piece" else 1 for ln in sale.lines)
-        blocks += [
-            Rule(),
-            Columns(t("receipt.item_count"), str(item_count)),
-            Columns(t("receipt.subtotal"), format_yuan(sale.subtotal_fen)),
-        ]
+            for ln in sale.lines
+        )
+        discounts = []
         if sale.discount_fen:
-            blocks.append(Columns(t("receipt.discount"), format_yuan(-sale.discount_fen)))
+            discounts.append(Amount(t("receipt.discount"), format_yuan(-sale.discount_fen)))
         if sale.rounding_fen:
-            blocks.append(Columns(t("receipt.rounding"), format_yuan(-sale.rounding_fen)))
-        blocks.append(Columns(t("receipt.total"), format_yuan(sale.total_fen), bold=True))
-        blocks.append(Rule())
-        for tender in sale.tenders:
-            label = t(f"tender.{tender.kind}")
-            shown = tender.tendered_fen if tender.tendered_fen is not None else tender.amount_fen
-            blocks.append(Columns(label, format_yuan(shown)))
-        blocks.append(Columns(t("receipt.change"), format_yuan(sale.change_fen), bold=True))
-        blocks += [
-            Rule(),
-            QRCode(sale.reference, t("receipt.qr_caption")),
-            Text(t("receipt.thanks"), Align.CENTER),
-        ]
-        opens_drawer = not reprint and any(td.kind == "cash" for td in sale.tenders)
-        return Document(tuple(blocks), cut=True, open_drawer=opens_drawer)
+            discounts.append(Amount(t("receipt.rounding"), format_yuan(-sale.rounding_fen)))
+        tenders = tuple(
+            ReceiptTender(
+                t(f"tender.{td.kind}"),
+                format_yuan(td.tendered_fen if td.tendered_fen is not None else td.amount_fen),
+                cash=td.kind == "cash",
+            )
+            for td in sale.tenders
+        )
+        receipt = Receipt(
+            store_name=store.name_zh if zh else store.name_en,
+            store_address=(store.address_zh if zh else store.address_en) or None,
+            store_phone=store.phone or None,
+            sale_reference=sale.receipt_no,
+            printed_at=local_time(sale.completed_at),
+            cashier=sale.cashier,
+            terminal=sale.terminal_id,
+            lines=lines,
+            subtotal=format_yuan(sale.subtotal_fen),
+            discounts=tuple(discounts),
+            total=format_yuan(sale.total_fen),
+            tenders=tenders,
+            change=format_yuan(sale.change_fen),
+            qr_payload=sale.reference,
+            footer=t("receipt.thanks"),
+            reprint=reprint,
+            labels=ReceiptLabels(
+                title=t("receipt.title"),
+                phone=t("receipt.phone"),
+                reprint=t("receipt.reprint"),
+                number=t("receipt.number"),
+                time=t("receipt.time"),
+                cashier=t("receipt.cashier"),
+                terminal=t("receipt.terminal"),
+                subtotal=t("receipt.subtotal"),
+                total=t("receipt.total"),
+                change=t("receipt.change"),
+                member=t("receipt.member"),
+                points_earned=t("receipt.points_earned"),
+                points_balance=t("receipt.points_balance"),
+            ),
+        )
+        return receipt_document(receipt)
 
     def print_sale(
         self, sale: SaleRecord, *, reprint: bool = False, staff: str | None = None
