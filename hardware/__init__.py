@@ -11,15 +11,8 @@ printer in the demo and in tests.
 Every error is a :class:`HardwareError`; printer errors are :class:`PrinterError`.
 """
 
-from hardware._backends import (
-    Connection,
-    FileConnection,
-    NetworkConnection,
-    Printer,
-    SerialConnection,
-    UsbConnection,
-    connection_from_settings,
-)
+from typing import TYPE_CHECKING, Any
+
 from hardware._decode import (
     Cut,
     Decoded,
@@ -119,3 +112,35 @@ __all__ = [
     "to_printable",
     "wrap",
 ]
+
+
+# The real-printer driver pulls in python-escpos, whose capability database takes about
+# 0.2 s to load; it is imported on first use so a terminal starts without paying for it.
+_BACKENDS = {
+    "Connection",
+    "FileConnection",
+    "NetworkConnection",
+    "Printer",
+    "SerialConnection",
+    "UsbConnection",
+    "connection_from_settings",
+}
+
+if TYPE_CHECKING:
+    from hardware._backends import (
+        Connection,
+        FileConnection,
+        NetworkConnection,
+        Printer,
+        SerialConnection,
+        UsbConnection,
+        connection_from_settings,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BACKENDS:
+        from hardware import _backends
+
+        return getattr(_backends, name)
+    raise AttributeError(f"module 'hardware' has no attribute {name!r}")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-from pypinyin import Style, lazy_pinyin
-
 _KEEP = re.compile(r"[^0-9a-z]+")
 
 
@@ -19,6 +17,10 @@ def _clean(parts: list[str]) -> str:
 
 def pinyin_keys(name: str) -> tuple[str, str]:
     """Returns ``(initials, full)`` for a product name."""
+    # pypinyin loads its phrase dictionary (~0.2 s) on import: only writers of the
+    # catalogue pay for it, never a terminal starting up.
+    from pypinyin import Style, lazy_pinyin
+
     initials = _clean(lazy_pinyin(name, style=Style.FIRST_LETTER))
     full = _clean(lazy_pinyin(name))
     return initials, full
