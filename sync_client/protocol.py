@@ -8,15 +8,15 @@ timestamps are timezone-aware UTC.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 PROTOCOL_VERSION = 1
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9-]+$")]
-Fen = Annotated[int, Field(ge=-10**12, le=10**12)]
+Fen = Annotated[int, Field(ge=-(10**12), le=10**12)]
 NonNegFen = Annotated[int, Field(ge=0, le=10**12)]
 
 
@@ -69,7 +69,82 @@ class SaleCompleted(_Model):
     change_fen: NonNegFen
 
 
-EventPayload = Annotated[SaleCompleted, Field(discriminator="type")]
+StaffNo = Annotated[str, Field(min_length=1, max_length=32)]
+"""A staff member's number as typed at sign-in (unique across the chain)."""
+
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+"""A catalogue item's code as HQ assigns it (URL-safe: it appears in paths)."""
+
+
+class SaleVoided(_Model):
+    """A completed sale cancelled at the terminal, approved by a supervisor.
+
+    HQ marks the sale voided and puts every line's quantity back into the store's stock.
+    ``supervisor`` is the approving staff member's number; HQ checks that they are an
+    active supervisor, manager or HQ admin of the sale's store (or chain-wide).
+    """
+
+    type: Literal["sale.voided"] = "sale.voided"
+    sale_id: UUID
+    store: Code
+    terminal: Code
+    voided_at: AwareDatetime
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    supervisor: StaffNo
+    cashier: StaffNo | None = None
+
+
+class StockCounted(_Model):
+    """A store's physical count of one item: it sets HQ's level and records the difference.
+
+    ``counted_milli`` is what is on the shelf (pieces x 1000, or grams for weighed goods).
+    """
+
+    type: Literal["stock.counted"] = "stock.counted"
+    store: Code
+    terminal: Code
+    sku: Sku
+    counted_milli: Annotated[int, Field(ge=0, le=10**12)]
+    counted_at: AwareDatetime
+    staff: StaffNo
+    note: Annotated[str | None, Field(max_length=200)] = None
+
+
+class ShiftOpened(_Model):
+    """A cashier opened a shift with a counted float of ``float_fen``."""
+
+    type: Literal["shift.opened"] = "shift.opened"
+    shift_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    opened_at: AwareDatetime
+    float_fen: NonNegFen
+
+
+class ShiftClosed(_Model):
+    """A shift closed with a blind count: ``over_short_fen = counted - expected`` (signed)."""
+
+    type: Literal["shift.closed"] = "shift.closed"
+    shift_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    closed_at: AwareDatetime
+    expected_cash_fen: NonNegFen
+    counted_cash_fen: NonNegFen
+    over_short_fen: Fen
+
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    {"sale.completed", "sale.voided", "stock.counted", "shift.opened", "shift.closed"}
+)
+"""Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
+
+EventPayload = Annotated[
+    SaleCompleted | SaleVoided | StockCounted | ShiftOpened | ShiftClosed,
+    Field(discriminator="type"),
+]
 
 
 class Event(_Model):
@@ -83,3 +158,407 @@ class Event(_Model):
     device_seq: Annotated[int, Field(ge=1)]
     occurred_at: datetime
     payload: EventPayload
+
+
+# --- Push: terminal -> HQ -------------------------------------------------------------
+
+MAX_BATCH_EVENTS = 500
+"""Most events one push may carry; a longer batch is refused whole (422)."""
+
+RejectReason = Literal[
+    "invalid",
+    "unknown_type",
+    "unknown_sku",
+    "sale_exists",
+    "unknown_sale",
+    "already_voided",
+    "not_authorised",
+    "conflict",
+]
+"""Why HQ refused one event. ``unknown_sale`` and ``conflict`` are worth retrying later
+(the sale may still be on its way from another terminal; a concurrent write collided);
+the others will be refused again until the event or HQ's data changes."""
+
+
+class PushRequest(_Model):
+    """A batch of outbox events, oldest first.
+
+    Each element is checked on its own against :class:`Event`, so one malformed or
+    unknown event is rejected alone and never sinks the batch. A body that is not an
+    object with a list of JSON objects is refused whole (422).
+    """
+
+    protocol: Literal[1] = 1
+    events: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH_EVENTS)]
+
+
+class EventResult(_Model):
+    """HQ's answer for one pushed event, in the order the events were sent.
+
+    ``applied``: written now. ``duplicate``: an event with this id was applied before (by
+    any HQ process), nothing changed. ``rejected``: nothing changed, see ``reason``.
+    The terminal may drop its outbox row on ``applied`` and ``duplicate``.
+    """
+
+    index: Annotated[int, Field(ge=0)]
+    id: UUID | None
+    status: Literal["applied", "duplicate", "rejected"]
+    reason: RejectReason | None = None
+    detail: str | None = None
+    retryable: bool = False
+
+
+class PushResponse(_Model):
+    """Per-event results plus totals."""
+
+    protocol: int = PROTOCOL_VERSION
+    results: list[EventResult]
+    applied: int
+    duplicate: int
+    rejected: int
+
+
+# --- Enrolment --------------------------------------------------------------------------
+
+
+class EnrollRequest(_Model):
+    """A new terminal's first call, with the one-time code HQ staff gave the store."""
+
+    store: Code
+    code: Annotated[str, Field(min_length=4, max_length=32)]
+    device_name: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class EnrollResponse(_Model):
+    """The terminal's identity. Keep ``token`` and ``receipt_secret`` in the keyring.
+
+    ``token`` goes in ``Authorization: Bearer <token>`` on every later call.
+    ``receipt_secret`` is 32 random bytes, standard base64: the key for HMAC-signing
+    receipt QR codes; HQ holds it too, to verify receipts from any store.
+    """
+
+    protocol: int = PROTOCOL_VERSION
+    device_id: Code
+    store: Code
+    token: str
+    receipt_secret: str
+    hq_time: AwareDatetime
+
+
+# --- Change feed: HQ -> terminal --------------------------------------------------------
+
+Unit = Literal["piece", "kg"]
+Role = Literal["cashier", "supervisor", "manager", "hq_admin"]
+Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+"""Printable ASCII. Scale labels' item numbers are written ``PLU:<digits>``."""
+ConfigKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")]
+ConfigValue = str | int | bool | None
+
+
+class ItemData(_Model):
+    """A catalogue item. Items are never deleted; ``active=False`` takes one off sale."""
+
+    sku: Sku
+    name_zh: Annotated[str, Field(min_length=1, max_length=200)]
+    name_en: Annotated[str, Field(max_length=200)] = ""
+    unit: Unit
+    barcodes: Annotated[list[Barcode], Field(max_length=50)] = []
+    category: Annotated[str, Field(max_length=64)] = ""
+    active: bool = True
+
+
+class PriceData(_Model):
+    """One price version. ``version`` is HQ-assigned and strictly increasing.
+
+    At sale time a terminal uses, for the item, the store-specific version (``store`` =
+    its own store) with the greatest ``effective_at <= now`` if there is one, otherwise
+    the chain-wide version (``store`` null) with the greatest ``effective_at <= now``;
+    ties go to the greater ``version``. Versions arrive ahead of time, so every terminal
+    switches on its own clock at ``effective_at``.
+    """
+
+    version: Annotated[int, Field(ge=1)]
+    sku: Sku
+    price_fen: NonNegFen
+    effective_at: AwareDatetime
+    store: Code | None = None
+
+
+class StockData(_Model):
+    """A store's level of one item, in thousandths; ``on_hand_milli`` may be negative
+    (offline sales can sell more than HQ knew of). ``available = on_hand - reserved``."""
+
+    store: Code
+    sku: Sku
+    on_hand_milli: int
+    reserved_milli: int
+    available_milli: int
+    updated_at: AwareDatetime
+
+
+class StoreData(_Model):
+    """A store of the chain, as every terminal may know it (for the stock screen)."""
+
+    code: Code
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    active: bool = True
+
+
+class ConfigData(_Model):
+    """One setting, chain-wide (``store`` null) or for one store; the store's value wins.
+
+    ``value`` null removes the setting."""
+
+    store: Code | None = None
+    key: ConfigKey
+    value: ConfigValue
+
+
+class StaffData(_Model):
+    """A staff member, so terminals can sign staff in offline.
+
+    ``pin_hash`` is ``scrypt$<n>$<r>$<p>$<salt>$<hash>`` with salt and hash in standard
+    base64 (with padding), hash = ``hashlib.scrypt(pin, salt=salt, n=n, r=r, p=p,
+    dklen=len(hash))``. ``store`` null means chain-wide (HQ staff).
+    """
+
+    number: StaffNo
+    store: Code | None
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    role: Role
+    pin_hash: Annotated[str, Field(max_length=200)]
+    active: bool = True
+
+
+class _Change(_Model):
+    """One feed entry. ``seq`` strictly increases in commit order; ``key`` identifies the
+    thing changed within its kind (a later change with the same kind and key replaces an
+    earlier one); ``store`` is the store the change belongs to, null when chain-wide."""
+
+    seq: Annotated[int, Field(ge=1)]
+    key: Annotated[str, Field(min_length=1, max_length=140)]
+    store: Code | None
+    created_at: AwareDatetime
+
+
+class ItemChange(_Change):
+    """Key: the sku."""
+
+    kind: Literal["item"] = "item"
+    data: ItemData
+
+
+class PriceChange(_Change):
+    """Key: the version number as text."""
+
+    kind: Literal["price"] = "price"
+    data: PriceData
+
+
+class StockChange(_Change):
+    """Key: ``<store>:<sku>``. Terminals see every store's levels."""
+
+    kind: Literal["stock"] = "stock"
+    data: StockData
+
+
+class StoreChange(_Change):
+    """Key: the store code; always chain-wide (``store`` null)."""
+
+    kind: Literal["store"] = "store"
+    data: StoreData
+
+
+class ConfigChange(_Change):
+    """Key: ``<store or *>:<key>``."""
+
+    kind: Literal["config"] = "config"
+    data: ConfigData
+
+
+class StaffChange(_Change):
+    """Key: the staff number."""
+
+    kind: Literal["staff"] = "staff"
+    data: StaffData
+
+
+FeedChange = Annotated[
+    ItemChange | PriceChange | StockChange | StoreChange | ConfigChange | StaffChange,
+    Field(discriminator="kind"),
+]
+CHANGE_KINDS: frozenset[str] = frozenset({"item", "price", "stock", "store", "config", "staff"})
+
+MAX_PULL_LIMIT = 5000
+
+
+class PullResponse(_Model):
+    """Changes the device may see with ``after < seq <= next_after``, oldest first.
+
+    Every visible change in that range is here; store the cursor ``next_after`` once they
+    are applied. ``more`` says another pull right away will return more. ``head`` is the
+    newest seq HQ had committed when it answered.
+    """
+
+    protocol: int = PROTOCOL_VERSION
+    after: int
+    next_after: int
+    head: int
+    more: bool
+    changes: list[FeedChange]
+
+
+class ResyncRequired(_Model):
+    """The cursor cannot be served from the feed (HTTP 410).
+
+    Either it is older than the oldest change HQ keeps (``after < oldest_after``), or it is
+    ahead of HQ's head (HQ's database was replaced). Fetch ``snapshot``, replace the local
+    copy, continue from the snapshot's ``seq``.
+    """
+
+    error: Literal["resync"] = "resync"
+    detail: str
+    oldest_after: int
+    head: int
+    snapshot: str
+
+
+class Snapshot(_Model):
+    """The state a terminal needs, consistent as of ``seq``: continue pulling from it.
+
+    ``prices`` holds, per item and scope (chain-wide or this store), the version in effect
+    and every version published for later. ``stock`` holds this store's levels only; other
+    stores' levels follow from the feed or ``GET /v1/stock/{sku}``. ``staff`` holds this
+    store's staff and chain-wide staff.
+    """
+
+    protocol: int = PROTOCOL_VERSION
+    seq: int
+    generated_at: AwareDatetime
+    store: Code
+    stores: list[StoreData]
+    items: list[ItemData]
+    prices: list[PriceData]
+    stock: list[StockData]
+    config: list[ConfigData]
+    staff: list[StaffData]
+
+
+# --- Stock lookup -----------------------------------------------------------------------
+
+
+class StoreStockLevel(_Model):
+    """One store's level of an item."""
+
+    store: Code
+    store_name: str
+    on_hand_milli: int
+    reserved_milli: int
+    available_milli: int
+    updated_at: AwareDatetime
+
+
+class StockLookup(_Model):
+    """Every store's level of one item, most recently changed first."""
+
+    sku: Sku
+    unit: Unit
+    levels: list[StoreStockLevel]
+
+
+# --- Live channel (WebSocket /v1/sync/live) ----------------------------------------------
+
+CLOSE_BAD_MESSAGE = 4400
+"""The hello or a later client message was not valid JSON of the expected shape."""
+CLOSE_UNAUTHORISED = 4401
+"""The token was revoked while connected."""
+CLOSE_FORBIDDEN = 4403
+"""The hello named a store that is not the device's."""
+CLOSE_HEARTBEAT_TIMEOUT = 4408
+"""Nothing heard from the client for three heartbeat intervals."""
+CLOSE_TOO_SLOW = 4409
+"""The client did not read fast enough and its send queue overflowed: reconnect and pull."""
+CLOSE_RESYNC = 4410
+"""The cursor in the hello cannot be served (see :class:`ResyncRequired`)."""
+MAX_LIVE_FRAME_BYTES = 1 << 20
+"""A bigger frame from a client closes the connection with 1009."""
+
+
+class LiveHello(_Model):
+    """The client's first message. ``after`` is the cursor; ``stock="own"`` asks for only
+    this store's stock levels (large chains: other stores' levels on demand)."""
+
+    type: Literal["hello"] = "hello"
+    protocol: Literal[1] = 1
+    after: Annotated[int, Field(ge=0)]
+    stock: Literal["all", "own"] = "all"
+    store: Code | None = None
+
+
+class LiveAck(_Model):
+    """The client applied every change up to ``seq``; also the answer to a heartbeat."""
+
+    type: Literal["ack"] = "ack"
+    seq: Annotated[int, Field(ge=0)]
+
+
+LiveClientMessage = Annotated[LiveHello | LiveAck, Field(discriminator="type")]
+
+
+class LiveWelcome(_Model):
+    """Sent once after a good hello. ``heartbeat_s`` is the server's heartbeat interval."""
+
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    device_id: Code
+    store: Code
+    head: int
+    heartbeat_s: float
+
+
+class LiveChanges(_Model):
+    """Every change the device may see with ``after < seq <= next_after``.
+
+    If ``after`` is greater than the client's cursor, changes were missed: pull from the
+    cursor over HTTP. Changes at or below the cursor are repeats and may be skipped.
+    """
+
+    type: Literal["changes"] = "changes"
+    after: int
+    next_after: int
+    changes: list[FeedChange]
+
+
+class LiveHeartbeat(_Model):
+    """Sent every ``heartbeat_s``; answer with :class:`LiveAck`.
+
+    Everything visible up to ``next_after`` has been sent on this connection."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    head: int
+    next_after: int
+    server_time: AwareDatetime
+
+
+class LiveResync(_Model):
+    """Sent before closing with :data:`CLOSE_RESYNC`."""
+
+    type: Literal["resync"] = "resync"
+    detail: str
+    snapshot: str
+
+
+LiveServerMessage = Annotated[
+    LiveWelcome | LiveChanges | LiveHeartbeat | LiveResync, Field(discriminator="type")
+]
+
+
+# --- Errors -----------------------------------------------------------------------------
+
+
+class ErrorBody(_Model):
+    """Every 4xx answer: a stable machine code and a human explanation (or a list of
+    field errors for ``invalid_request``)."""
+
+    error: str
+    detail: str | list[dict[str, Any]]

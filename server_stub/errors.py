@@ -1,0 +1,188 @@
+"""HTTP errors: one JSON shape (:class:`sync_client.protocol.ErrorBody`) for every 4xx.
+
+Every refusal is logged at WARNING with the path and the machine code, so an operator can
+see bad input without a debugger; none of them changes any data.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sync_client.protocol import ErrorBody
+
+log = logging.getLogger("chainpos.hq.http")
+
+
+class ApiError(Exception):
+    """A refusal with an HTTP status, a stable code and an explanation."""
+
+    def __init__(
+        self, status: int, error: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers
+
+
+def unauthorised(error: str, detail: str) -> ApiError:
+    """A 401 with the ``WWW-Authenticate`` header clients expect."""
+    return ApiError(401, error, detail, {"WWW-Authenticate": 'Bearer realm="chainpos-hq"'})
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed JSON or an unsupported request."},
+    401: {"model": ErrorBody, "description": "Missing, unknown, expired or revoked token."},
+    403: {"model": ErrorBody, "description": "The token may not do this (role or store)."},
+    413: {"model": ErrorBody, "description": "Body larger than the limit."},
+    422: {"model": ErrorBody, "description": "The JSON does not have the documented shape."},
+}
+"""The refusals every route may answer, for the OpenAPI document."""
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def _body(error: str, detail: Any) -> dict[str, Any]:
+    return {"error": error, "detail": detail}
+
+
+def _clean_errors(errors: Any) -> list[dict[str, Any]]:
+    # Keep what helps the sender; drop echoed input and exception objects in ``ctx``.
+    out = []
+    for err in errors:
+        out.append(
+            {
+                "loc": [str(x) for x in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Registers the handlers that turn every refusal into an :class:`ErrorBody`."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        log.warning(
+            "%s %s from %s: %d %s (%s)",
+            request.method,
+            request.url.path,
+            _client(request),
+            exc.status,
+            exc.error,
+            exc.detail,
+        )
+        return JSONResponse(_body(exc.error, exc.detail), exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean_errors(exc.errors())
+        if any(e["type"] == "json_invalid" for e in errors):
+            status, code = 400, "malformed_json"
+        else:
+            status, code = 422, "invalid_request"
+        log.warning(
+            "%s %s from %s: %d %s %s",
+            request.method,
+            request.url.path,
+            _client(request),
+            status,
+            code,
+            errors[:3],
+        )
+        return JSONResponse(_body(code, errors), status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        code = codes.get(exc.status_code, "http_error")
+        log.warning(
+            "%s %s from %s: %d %s",
+            request.method,
+            request.url.path,
+            _client(request),
+            exc.status_code,
+            code,
+        )
+        return JSONResponse(
+            _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+
+class BodyLimit:
+    """ASGI middleware: refuses HTTP bodies over ``max_bytes`` with 413, whether the size
+    is announced in ``Content-Length`` or only discovered while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    await self._refuse(scope, send, 400, "bad_request", "bad Content-Length")
+                    return
+        if length is not None and length > self.max_bytes:
+            await self._refuse(scope, send, 413, "body_too_large", self._detail())
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(scope, send, 413, "body_too_large", self._detail())
+
+    def _detail(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes"
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+        log.warning("%s %s: %d %s", scope.get("method"), scope.get("path"), status, code)
+        response = JSONResponse(_body(code, detail), status)
+        await response(scope, _no_body, send)
+
+
+class _TooLarge(StarletteHTTPException):
+    # An HTTPException so that FastAPI's body reader re-raises it unchanged and the
+    # handler above answers 413 in the usual JSON shape.
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,798 @@
+"""Applying pushed terminal events: sales, voids, stock counts, shifts.
+
+One push is one database transaction; inside it every event is applied completely or not
+at all, and a unique constraint on the event id (``events.id``) makes replays harmless.
+
+Speed comes from doing the per-event work in bulk. The batch is first checked against the
+database with a handful of ``IN (...)`` queries (which ids exist already, which skus, which
+sales are being voided...), then planned event by event in memory, then written with one
+multi-row insert per table. Stock deltas of the whole batch are summed per (store, sku) and
+written in key order with one upsert, followed by one feed change per level touched. Two
+pushes racing each other (the same batch retried to two HQ processes) can still collide
+on a unique constraint; the transaction is then rolled back and planned again with fresh
+lookups, and as a last resort applied with a savepoint per event, so one bad event never
+sinks the others. A process killed mid-batch commits nothing: each event is applied once,
+on the retry.
+
+Thread rules: :func:`push` may run on any thread; it uses its own connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Table, and_, case, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from server_stub import feed
+from server_stub import models as m
+from server_stub.auth import DeviceIdentity
+from server_stub.db import Database, RetryableWrite, WriteTx
+from server_stub.errors import ApiError
+from sync_client import protocol as p
+
+log = logging.getLogger("chainpos.hq.ingest")
+
+VOID_ROLES = frozenset({"supervisor", "manager", "hq_admin"})
+# Insert order respects foreign keys (sales before their lines and tenders).
+_TABLE_ORDER = (
+    m.events,
+    m.sales,
+    m.sale_lines,
+    m.sale_tenders,
+    m.stock_counts,
+    m.stock_moves,
+)
+_FAST_ATTEMPTS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    index: int
+    event: p.Event
+
+
+@dataclass(slots=True)
+class _SaleInfo:
+    store: str
+    voided: bool
+    lines: list[tuple[str, int]]  # (sku, qty_milli)
+
+
+@dataclass(slots=True)
+class _StockOp:
+    """Pending change of one level: ``absolute`` means ``value`` replaces the level
+    (a count), otherwise ``value`` is added to it. ``sold`` marks a sale decrement."""
+
+    absolute: bool = False
+    value: int = 0
+    sold: bool = False
+    ref: str | None = None
+
+
+@dataclass(slots=True)
+class _Effects:
+    """Everything one event writes, planned before any of it is written."""
+
+    inserts: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)
+    void: dict[str, Any] | None = None
+    shift: tuple[str, dict[str, Any]] | None = None  # ("insert" | "update", row)
+    stock: list[tuple[tuple[str, str], str, int, str]] = field(default_factory=list)
+    new_sale: tuple[UUID, _SaleInfo] | None = None
+    voided_sale: UUID | None = None
+    new_shift: UUID | None = None
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, detail: str, retryable: bool = False) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """The answer plus what the metrics need."""
+
+    response: p.PushResponse
+    stock_alerts: int
+
+
+def push(db: Database, device: DeviceIdentity, raw_events: Sequence[dict[str, Any]]) -> PushOutcome:
+    """Validates and applies a batch pushed by ``device``.
+
+    Raises:
+        ApiError: 403 if any event is for another store than the device's (nothing is
+            applied then).
+    """
+    results: list[p.EventResult | None] = [None] * len(raw_events)
+    parsed: list[_Parsed] = []
+    foreign: list[int] = []
+    for index, raw in enumerate(raw_events):
+        outcome = _parse(index, raw)
+        if isinstance(outcome, p.EventResult):
+            results[index] = outcome
+            continue
+        if outcome.event.payload.store != device.store:
+            foreign.append(index)
+        parsed.append(outcome)
+    if foreign:
+        raise ApiError(
+            403,
+            "wrong_store",
+            f"events at {foreign[:10]} are for another store; device {device.device_id} "
+            f"acts only for store {device.store}; nothing was applied",
+        )
+    alerts = 0
+    if parsed:
+        applied: dict[int, p.EventResult] = {}
+        for attempt in range(_FAST_ATTEMPTS + 1):
+            careful = attempt == _FAST_ATTEMPTS
+            try:
+                applied, alerts = db.run_write(
+                    lambda tx, careful=careful: _Batch(tx, device, parsed, careful).run()
+                )
+                break
+            except IntegrityError:
+                # Another transaction committed one of these ids after our lookups.
+                if careful:
+                    raise
+                log.info("push from %s collided, planning again", device.device_id)
+        for index, result in applied.items():
+            results[index] = result
+    final = [r for r in results if r is not None]
+    counts = {"applied": 0, "duplicate": 0, "rejected": 0}
+    for r in final:
+        counts[r.status] += 1
+    for r in final:
+        if r.status == "rejected":
+            log.warning(
+                "device %s event %s (#%d) rejected: %s %s",
+                device.device_id,
+                r.id,
+                r.index,
+                r.reason,
+                r.detail,
+            )
+    response = p.PushResponse(results=final, **counts)
+    return PushOutcome(response, alerts)
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+def _peek_id(raw: dict[str, Any]) -> UUID | None:
+    value = raw.get("id")
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _rejected(index: int, event_id: UUID | None, reason: str, detail: str) -> p.EventResult:
+    return p.EventResult(
+        index=index, id=event_id, status="rejected", reason=reason, detail=detail[:500]
+    )
+
+
+def _parse(index: int, raw: dict[str, Any]) -> _Parsed | p.EventResult:
+    event_id = _peek_id(raw)
+    payload = raw.get("payload")
+    if isinstance(payload, dict):
+        kind = payload.get("type")
+        if isinstance(kind, str) and kind not in p.EVENT_TYPES:
+            return _rejected(index, event_id, "unknown_type", f"unknown event type {kind!r}")
+    try:
+        event = p.Event.model_validate(raw)
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or '(event)'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        return _rejected(index, event_id, "invalid", detail)
+    problem = _semantic_problem(event)
+    if problem:
+        return _rejected(index, event.id, "invalid", problem)
+    return _Parsed(index, event)
+
+
+def _semantic_problem(event: p.Event) -> str | None:
+    """What the schema cannot say: timestamps must carry a zone, amounts must add up."""
+    if event.occurred_at.tzinfo is None:
+        return "occurred_at: timestamp without UTC offset"
+    pl = event.payload
+    if isinstance(pl, p.SaleCompleted):
+        for name in ("started_at", "completed_at"):
+            if getattr(pl, name).tzinfo is None:
+                return f"payload.{name}: timestamp without UTC offset"
+        seen: set[int] = set()
+        for line in pl.lines:
+            if line.line_no in seen:
+                return f"payload.lines: line_no {line.line_no} appears twice"
+            seen.add(line.line_no)
+            if line.amount_fen != line.list_amount_fen - line.discount_fen:
+                return (
+                    f"payload.lines[{line.line_no}]: amount_fen {line.amount_fen} != "
+                    f"list_amount_fen {line.list_amount_fen} - discount_fen {line.discount_fen}"
+                )
+    return None
+
+
+# -- applying -----------------------------------------------------------------------------
+
+
+class _Batch:
+    """One attempt at applying the parsed events inside one write transaction."""
+
+    def __init__(
+        self, tx: WriteTx, device: DeviceIdentity, parsed: list[_Parsed], careful: bool
+    ) -> None:
+        self.tx = tx
+        self.conn: Connection = tx.conn
+        self.device = device
+        self.parsed = parsed
+        self.careful = careful
+        self.now = datetime.now(UTC)
+        self.known_events: set[UUID] = set()
+        self.sales: dict[UUID, _SaleInfo] = {}
+        self.skus: set[str] = set()
+        self.staff: dict[str, tuple[str | None, str, bool]] = {}
+        self.levels: dict[tuple[str, str], int] = {}
+        self.shifts: set[UUID] = set()
+        self.stock: dict[tuple[str, str], _StockOp] = {}
+        self.pending: dict[Table, list[dict[str, Any]]] = {t: [] for t in _TABLE_ORDER}
+        self.voids: list[dict[str, Any]] = []
+        self.shift_writes: list[tuple[str, dict[str, Any]]] = []
+        self._feed_changes: list[feed.Pending] = []
+
+    def run(self) -> tuple[dict[int, p.EventResult], int]:
+        self._prefetch()
+        results: dict[int, p.EventResult] = {}
+        for item in self.parsed:
+            ev = item.event
+            if ev.id in self.known_events:
+                results[item.index] = p.EventResult(index=item.index, id=ev.id, status="duplicate")
+                continue
+            try:
+                effects = self._plan(ev)
+            except _Reject as rej:
+                results[item.index] = p.EventResult(
+                    index=item.index,
+                    id=ev.id,
+                    status="rejected",
+                    reason=rej.reason,
+                    detail=rej.detail,
+                    retryable=rej.retryable,
+                )
+                continue
+            if self.careful:
+                try:
+                    with self.conn.begin_nested():
+                        self._write_event(effects)
+                except IntegrityError as exc:
+                    log.warning("event %s collided: %s", ev.id, exc.orig)
+                    if self._event_exists(ev.id):
+                        results[item.index] = p.EventResult(
+                            index=item.index, id=ev.id, status="duplicate"
+                        )
+                        continue
+                    results[item.index] = p.EventResult(
+                        index=item.index,
+                        id=ev.id,
+                        status="rejected",
+                        reason="conflict",
+                        detail="a concurrent write collided with this event; push it again",
+                        retryable=True,
+                    )
+                    continue
+            else:
+                for table, row in effects.inserts:
+                    self.pending[table].append(row)
+                if effects.void is not None:
+                    self.voids.append(effects.void)
+                if effects.shift is not None:
+                    self.shift_writes.append(effects.shift)
+            self._remember(ev.id, effects)
+            results[item.index] = p.EventResult(index=item.index, id=ev.id, status="applied")
+        if not self.careful:
+            for table in _TABLE_ORDER:
+                if self.pending[table]:
+                    self.conn.execute(insert(table), self.pending[table])
+            for row in self.voids:
+                self._write_void(row)
+            for op, row in self.shift_writes:
+                self._write_shift(op, row)
+        alerts = self._apply_stock()
+        if any(r.status == "applied" for r in results.values()):
+            self.conn.execute(
+                update(m.devices)
+                .where(m.devices.c.id == self.device.device_id)
+                .values(last_seen_at=self.now)
+            )
+        feed.append(self.tx, self._feed_changes, self.now)
+        return results, alerts
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def _prefetch(self) -> None:
+        conn = self.conn
+        ids = [x.event.id for x in self.parsed]
+        self.known_events = set(
+            conn.execute(select(m.events.c.id).where(m.events.c.id.in_(ids))).scalars()
+        )
+        sale_ids: set[UUID] = set()
+        void_ids: set[UUID] = set()
+        skus: set[str] = set()
+        staff_numbers: set[str] = set()
+        count_keys: set[tuple[str, str]] = set()
+        shift_ids: set[UUID] = set()
+        for x in self.parsed:
+            pl = x.event.payload
+            if isinstance(pl, p.SaleCompleted):
+                sale_ids.add(pl.sale_id)
+                skus.update(line.sku for line in pl.lines)
+            elif isinstance(pl, p.SaleVoided):
+                void_ids.add(pl.sale_id)
+                staff_numbers.add(pl.supervisor)
+            elif isinstance(pl, p.StockCounted):
+                skus.add(pl.sku)
+                count_keys.add((pl.store, pl.sku))
+            elif isinstance(pl, p.ShiftOpened | p.ShiftClosed):
+                shift_ids.add(pl.shift_id)
+        if sale_ids | void_ids:
+            rows = conn.execute(
+                select(m.sales.c.sale_id, m.sales.c.store_code, m.sales.c.voided_at).where(
+                    m.sales.c.sale_id.in_(sale_ids | void_ids)
+                )
+            )
+            for r in rows:
+                self.sales[r.sale_id] = _SaleInfo(r.store_code, r.voided_at is not None, [])
+        existing_voided = [s for s in void_ids if s in self.sales]
+        if existing_voided:
+            rows = conn.execute(
+                select(m.sale_lines.c.sale_id, m.sale_lines.c.sku, m.sale_lines.c.qty_milli)
+                .where(m.sale_lines.c.sale_id.in_(existing_voided))
+                .order_by(m.sale_lines.c.sale_id, m.sale_lines.c.line_no)
+            )
+            for r in rows:
+                self.sales[r.sale_id].lines.append((r.sku, int(r.qty_milli)))
+        if skus:
+            self.skus = set(
+                conn.execute(select(m.items.c.sku).where(m.items.c.sku.in_(skus))).scalars()
+            )
+        if staff_numbers:
+            rows = conn.execute(
+                select(
+                    m.staff.c.number, m.staff.c.store_code, m.staff.c.role, m.staff.c.active
+                ).where(m.staff.c.number.in_(staff_numbers))
+            )
+            self.staff = {r.number: (r.store_code, r.role, bool(r.active)) for r in rows}
+        if count_keys:
+            rows = conn.execute(
+                select(
+                    m.stock_levels.c.store_code,
+                    m.stock_levels.c.sku,
+                    m.stock_levels.c.on_hand_milli,
+                ).where(
+                    tuple_(m.stock_levels.c.store_code, m.stock_levels.c.sku).in_(
+                        sorted(count_keys)
+                    )
+                )
+            )
+            self.levels = {(r.store_code, r.sku): int(r.on_hand_milli) for r in rows}
+        if shift_ids:
+            self.shifts = set(
+                conn.execute(
+                    select(m.shifts.c.shift_id).where(m.shifts.c.shift_id.in_(shift_ids))
+                ).scalars()
+            )
+
+    def _event_exists(self, event_id: UUID) -> bool:
+        found = self.conn.execute(select(m.events.c.id).where(m.events.c.id == event_id))
+        return found.first() is not None
+
+    # -- planning ---------------------------------------------------------------------
+
+    def _event_row(self, ev: p.Event) -> dict[str, Any]:
+        return {
+            "id": ev.id,
+            "device_id": self.device.device_id,
+            "device_seq": ev.device_seq,
+            "type": ev.payload.type,
+            "store_code": ev.payload.store,
+            "occurred_at": ev.occurred_at,
+            "received_at": self.now,
+        }
+
+    def _plan(self, ev: p.Event) -> _Effects:
+        pl = ev.payload
+        fx = _Effects()
+        fx.inserts.append((m.events, self._event_row(ev)))
+        if isinstance(pl, p.SaleCompleted):
+            self._plan_sale(ev, pl, fx)
+        elif isinstance(pl, p.SaleVoided):
+            self._plan_void(ev, pl, fx)
+        elif isinstance(pl, p.StockCounted):
+            self._plan_count(ev, pl, fx)
+        elif isinstance(pl, p.ShiftOpened):
+            self._plan_shift(
+                pl.shift_id,
+                {
+                    "store_code": pl.store,
+                    "terminal": pl.terminal,
+                    "opened_by": pl.staff,
+                    "opened_at": pl.opened_at,
+                    "float_fen": pl.float_fen,
+                },
+                fx,
+            )
+        else:
+            self._plan_shift(
+                pl.shift_id,
+                {
+                    "store_code": pl.store,
+                    "terminal": pl.terminal,
+                    "closed_by": pl.staff,
+                    "closed_at": pl.closed_at,
+                    "expected_cash_fen": pl.expected_cash_fen,
+                    "counted_cash_fen": pl.counted_cash_fen,
+                    "over_short_fen": pl.over_short_fen,
+                },
+                fx,
+            )
+        return fx
+
+    def _plan_sale(self, ev: p.Event, pl: p.SaleCompleted, fx: _Effects) -> None:
+        if pl.sale_id in self.sales:
+            raise _Reject("sale_exists", f"sale {pl.sale_id} is already recorded by another event")
+        unknown = sorted({line.sku for line in pl.lines} - self.skus)
+        if unknown:
+            raise _Reject("unknown_sku", f"not in HQ's catalogue: {', '.join(unknown[:10])}")
+        fx.inserts.append(
+            (
+                m.sales,
+                {
+                    "sale_id": pl.sale_id,
+                    "event_id": ev.id,
+                    "store_code": pl.store,
+                    "terminal": pl.terminal,
+                    "cashier": pl.cashier,
+                    "receipt_no": pl.receipt_no,
+                    "started_at": pl.started_at,
+                    "completed_at": pl.completed_at,
+                    "subtotal_fen": pl.subtotal_fen,
+                    "discount_fen": pl.discount_fen,
+                    "rounding_fen": pl.rounding_fen,
+                    "total_fen": pl.total_fen,
+                    "change_fen": pl.change_fen,
+                    "received_at": self.now,
+                    "voided_at": None,
+                    "void_event_id": None,
+                    "void_reason": None,
+                    "void_supervisor": None,
+                },
+            )
+        )
+        ref = str(pl.sale_id)
+        for line in pl.lines:
+            fx.inserts.append(
+                (
+                    m.sale_lines,
+                    {
+                        "sale_id": pl.sale_id,
+                        "line_no": line.line_no,
+                        "sku": line.sku,
+                        "barcode": line.barcode,
+                        "name": line.name,
+                        "unit": line.unit,
+                        "qty_milli": line.qty_milli,
+                        "unit_price_fen": line.unit_price_fen,
+                        "price_version": line.price_version,
+                        "list_amount_fen": line.list_amount_fen,
+                        "discount_fen": line.discount_fen,
+                        "amount_fen": line.amount_fen,
+                    },
+                )
+            )
+            fx.inserts.append(self._move(pl.store, line.sku, -line.qty_milli, "sale", ref))
+            fx.stock.append(((pl.store, line.sku), "sale", -line.qty_milli, ref))
+        for idx, tender in enumerate(pl.tenders):
+            fx.inserts.append(
+                (
+                    m.sale_tenders,
+                    {
+                        "sale_id": pl.sale_id,
+                        "idx": idx,
+                        "kind": tender.kind,
+                        "amount_fen": tender.amount_fen,
+                        "tendered_fen": tender.tendered_fen,
+                        "reference": tender.reference,
+                    },
+                )
+            )
+        info = _SaleInfo(pl.store, False, [(line.sku, line.qty_milli) for line in pl.lines])
+        fx.new_sale = (pl.sale_id, info)
+
+    def _plan_void(self, ev: p.Event, pl: p.SaleVoided, fx: _Effects) -> None:
+        sale = self.sales.get(pl.sale_id)
+        if sale is None:
+            raise _Reject(
+                "unknown_sale",
+                f"sale {pl.sale_id} is not at HQ (yet); push the void again after the sale",
+                retryable=True,
+            )
+        if sale.store != pl.store:
+            raise _Reject("not_authorised", f"sale {pl.sale_id} belongs to store {sale.store}")
+        if sale.voided:
+            raise _Reject("already_voided", f"sale {pl.sale_id} is already voided")
+        who = self.staff.get(pl.supervisor)
+        if (
+            who is None
+            or not who[2]
+            or who[1] not in VOID_ROLES
+            or (who[0] is not None and who[0] != sale.store)
+        ):
+            raise _Reject(
+                "not_authorised",
+                f"staff {pl.supervisor} is not an active supervisor of store {sale.store}",
+            )
+        fx.void = {
+            "sale_id": pl.sale_id,
+            "voided_at": pl.voided_at,
+            "void_event_id": ev.id,
+            "void_reason": pl.reason,
+            "void_supervisor": pl.supervisor,
+        }
+        ref = str(pl.sale_id)
+        for sku, qty in sale.lines:
+            fx.inserts.append(self._move(pl.store, sku, qty, "void", ref))
+            fx.stock.append(((pl.store, sku), "delta", qty, ref))
+        fx.voided_sale = pl.sale_id
+
+    def _plan_count(self, ev: p.Event, pl: p.StockCounted, fx: _Effects) -> None:
+        if pl.sku not in self.skus:
+            raise _Reject("unknown_sku", f"not in HQ's catalogue: {pl.sku}")
+        key = (pl.store, pl.sku)
+        op = self.stock.get(key)
+        base = self.levels.get(key, 0)
+        # The level as this batch has left it so far.
+        if op is not None and op.absolute:
+            level = op.value
+        else:
+            level = base + (op.value if op is not None else 0)
+        diff = pl.counted_milli - level
+        fx.inserts.append(
+            (
+                m.stock_counts,
+                {
+                    "event_id": ev.id,
+                    "store_code": pl.store,
+                    "sku": pl.sku,
+                    "counted_milli": pl.counted_milli,
+                    "previous_milli": level,
+                    "difference_milli": diff,
+                    "counted_at": pl.counted_at,
+                    "staff": pl.staff,
+                    "terminal": pl.terminal,
+                    "note": pl.note,
+                },
+            )
+        )
+        fx.inserts.append(self._move(pl.store, pl.sku, diff, "count", str(ev.id), pl.note))
+        fx.stock.append((key, "set", pl.counted_milli, str(ev.id)))
+
+    def _plan_shift(self, shift_id: UUID, values: dict[str, Any], fx: _Effects) -> None:
+        if shift_id in self.shifts:
+            fx.shift = ("update", {"shift_id": shift_id, **values})
+        else:
+            fx.shift = ("insert", {"shift_id": shift_id, **values})
+            fx.new_shift = shift_id
+
+    def _move(
+        self, store: str, sku: str, delta: int, reason: str, ref: str, note: str | None = None
+    ) -> tuple[Table, dict[str, Any]]:
+        return (
+            m.stock_moves,
+            {
+                "store_code": store,
+                "sku": sku,
+                "delta_milli": delta,
+                "reason": reason,
+                "note": note,
+                "ref": ref,
+                "created_at": self.now,
+            },
+        )
+
+    def _remember(self, event_id: UUID, fx: _Effects) -> None:
+        self.known_events.add(event_id)
+        if fx.new_sale is not None:
+            self.sales[fx.new_sale[0]] = fx.new_sale[1]
+        if fx.voided_sale is not None:
+            self.sales[fx.voided_sale].voided = True
+        if fx.new_shift is not None:
+            self.shifts.add(fx.new_shift)
+        for key, kind, value, ref in fx.stock:
+            op = self.stock.setdefault(key, _StockOp())
+            if kind == "set":
+                op.absolute, op.value = True, value
+            else:
+                op.value += value
+            if kind == "sale":
+                op.sold = True
+            op.ref = ref
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _write_event(self, fx: _Effects) -> None:
+        for table, row in fx.inserts:
+            self.conn.execute(insert(table), [row])
+        if fx.void is not None:
+            self._write_void(fx.void)
+        if fx.shift is not None:
+            self._write_shift(*fx.shift)
+
+    def _write_void(self, row: dict[str, Any]) -> None:
+        done = self.conn.execute(
+            update(m.sales)
+            .where(m.sales.c.sale_id == row["sale_id"], m.sales.c.voided_at.is_(None))
+            .values({k: v for k, v in row.items() if k != "sale_id"})
+        ).rowcount
+        if done != 1:
+            # Voided by a concurrent push since our lookup: plan the batch again.
+            raise RetryableWrite(f"sale {row['sale_id']} changed while voiding")
+
+    def _write_shift(self, op: str, row: dict[str, Any]) -> None:
+        if op == "insert":
+            self.conn.execute(insert(m.shifts), [row])
+        else:
+            values = {k: v for k, v in row.items() if k not in ("shift_id", "store_code")}
+            self.conn.execute(
+                update(m.shifts).where(m.shifts.c.shift_id == row["shift_id"]).values(values)
+            )
+
+    def _apply_stock(self) -> int:
+        """Writes the summed stock changes; returns how many discrepancy alerts it raised."""
+        if not self.stock:
+            return 0
+        levels = apply_stock_ops(
+            self.conn, {k: (op.absolute, op.value) for k, op in self.stock.items()}, self.now
+        )
+        alerts = []
+        for key, (on_hand, reserved) in sorted(levels.items()):
+            op = self.stock[key]
+            if on_hand < 0 and op.sold:
+                alerts.append(
+                    {
+                        "store_code": key[0],
+                        "sku": key[1],
+                        "kind": "negative",
+                        "on_hand_milli": on_hand,
+                        "ref": op.ref,
+                        "created_at": self.now,
+                        "resolved_at": None,
+                    }
+                )
+            self._feed_changes.append(stock_change(key[0], key[1], on_hand, reserved, self.now))
+        if alerts:
+            self.conn.execute(insert(m.stock_alerts), alerts)
+            for a in alerts:
+                log.warning(
+                    "stock discrepancy: store %s sku %s at %d milli after sale %s",
+                    a["store_code"],
+                    a["sku"],
+                    a["on_hand_milli"],
+                    a["ref"],
+                )
+        return len(alerts)
+
+
+def stock_change(store: str, sku: str, on_hand: int, reserved: int, now: datetime) -> feed.Pending:
+    """The feed change announcing a store's new level of an item."""
+    return feed.Pending(
+        "stock",
+        f"{store}:{sku}",
+        store,
+        p.StockData(
+            store=store,
+            sku=sku,
+            on_hand_milli=on_hand,
+            reserved_milli=reserved,
+            available_milli=on_hand - reserved,
+            updated_at=now,
+        ),
+    )
+
+
+def apply_stock_ops(
+    conn: Connection, ops: dict[tuple[str, str], tuple[bool, int]], now: datetime
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Adds (``absolute`` False) or sets (True) levels; returns the new (on_hand, reserved).
+
+    Rows are written in key order so that concurrent batches lock levels in the same
+    order (no deadlocks between two pushes).
+    """
+    dialect = conn.dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for absolute in (False, True):
+        keys = sorted(k for k, (a, _) in ops.items() if a is absolute)
+        if not keys:
+            continue
+        stmt = ins(m.stock_levels).values(
+            [
+                {
+                    "store_code": k[0],
+                    "sku": k[1],
+                    "on_hand_milli": ops[k][1],
+                    "reserved_milli": 0,
+                    "updated_at": now,
+                }
+                for k in keys
+            ]
+        )
+        new_level = (
+            stmt.excluded.on_hand_milli
+            if absolute
+            else m.stock_levels.c.on_hand_milli + stmt.excluded.on_hand_milli
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[m.stock_levels.c.store_code, m.stock_levels.c.sku],
+            set_={"on_hand_milli": new_level, "updated_at": stmt.excluded.updated_at},
+        ).returning(
+            m.stock_levels.c.store_code,
+            m.stock_levels.c.sku,
+            m.stock_levels.c.on_hand_milli,
+            m.stock_levels.c.reserved_milli,
+        )
+        for r in conn.execute(stmt):
+            out[(r.store_code, r.sku)] = (int(r.on_hand_milli), int(r.reserved_milli))
+    return out
+
+
+def stale_price_lines(
+    conn: Connection, since: datetime, store: str | None = None
+) -> list[tuple[str, int, int]]:
+    """Per store: (store, sale lines, lines priced with a version other than the one in
+    effect at ``completed_at``), for non-voided sales completed since ``since``.
+
+    "In effect" follows :class:`sync_client.protocol.PriceData`: the store's own newest
+    version if any, else the chain-wide newest, among those with ``effective_at <=
+    completed_at``.
+    """
+    pv = m.price_versions.alias("pv")
+    s, sl = m.sales, m.sale_lines
+
+    def newest(scope_cond: Any) -> Any:
+        return (
+            select(pv.c.id)
+            .where(pv.c.sku == sl.c.sku, pv.c.effective_at <= s.c.completed_at, scope_cond)
+            .order_by(pv.c.effective_at.desc(), pv.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    expected = func.coalesce(
+        newest(pv.c.store_code == s.c.store_code), newest(pv.c.store_code.is_(None)), 0
+    )
+    stale = case((sl.c.price_version != expected, 1), else_=0)
+    q = (
+        select(s.c.store_code, func.count(), func.coalesce(func.sum(stale), 0))
+        .select_from(sl.join(s, sl.c.sale_id == s.c.sale_id))
+        .where(and_(s.c.completed_at >= since, s.c.voided_at.is_(None)))
+        .group_by(s.c.store_code)
+        .order_by(s.c.store_code)
+    )
+    if store is not None:
+        q = q.where(s.c.store_code == store)
+    return [(r[0], int(r[1]), int(r[2])) for r in conn.execute(q)]

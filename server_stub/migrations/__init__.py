@@ -1,0 +1,1 @@
+"""Alembic migrations of HQ's schema, applied by :func:`server_stub.db.migrate`."""

@@ -1,0 +1,338 @@
+"""HQ's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Units: money in integer fen, quantities in integer thousandths (``*_milli``: 1 piece =
+1000, 1 kg = 1000), timestamps UTC (:class:`UTCDateTime`). The schema itself is created by
+the Alembic migrations in ``server_stub/migrations``; a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# Integer on SQLite so that the column is an alias of ROWID and autoincrements.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware.
+
+    PostgreSQL keeps ``timestamptz``; SQLite keeps the naive UTC text, which sorts in time
+    order. Naive datetimes are refused on write: every caller must say what zone it means.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime written to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Settings; scope is a store code or "*" for chain-wide. value_json is the JSON scalar.
+config = Table(
+    "config",
+    metadata,
+    Column("scope", String(32), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("value_json", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("scope", "key"),
+)
+
+# token_hash: SHA-256 hex of the bearer token (tokens are 256-bit random, so a fast hash
+# is enough). receipt_secret: base64 of 32 random bytes, kept to verify receipt codes.
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("receipt_secret", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True, index=True),
+    Column("last_seen_at", UTCDateTime, nullable=True),
+)
+
+# One-time enrolment codes, stored as SHA-256 hex of the normalised code.
+enroll_codes = Table(
+    "enroll_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    Column("device_id", String(40), nullable=True),
+)
+
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Staff numbers are unique across the chain; store_code NULL = chain-wide (HQ staff).
+staff = Table(
+    "staff",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=True, index=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("pin_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A barcode belongs to at most one item.
+item_barcodes = Table(
+    "item_barcodes",
+    metadata,
+    Column("barcode", String(64), primary_key=True),
+    Column("sku", String(64), ForeignKey("items.sku"), nullable=False, index=True),
+)
+
+# id is the price version: assigned by the database, strictly increasing.
+price_versions = Table(
+    "price_versions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("sku", String(64), ForeignKey("items.sku"), nullable=False),
+    Column("price_fen", BigInteger, nullable=False),
+    Column("effective_at", UTCDateTime, nullable=False),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_price_versions_sku_effective", "sku", "effective_at"),
+)
+
+# The current level per store and item. May go below zero (offline sales).
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("store_code", String(32), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("on_hand_milli", BigInteger, nullable=False),
+    Column("reserved_milli", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("store_code", "sku"),
+    Index("ix_stock_levels_sku", "sku"),
+)
+
+# The ledger: every change of a level, signed. reason: sale, void, receive, adjust, count.
+stock_moves = Table(
+    "stock_moves",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("store_code", String(32), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("delta_milli", BigInteger, nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("note", String(200), nullable=True),
+    Column("ref", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_stock_moves_store_sku", "store_code", "sku"),
+)
+
+# Raised when a sale takes a level below zero: what HQ knew and what the shop sold disagree.
+stock_alerts = Table(
+    "stock_alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("store_code", String(32), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("on_hand_milli", BigInteger, nullable=False),
+    Column("ref", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+)
+
+stock_counts = Table(
+    "stock_counts",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("store_code", String(32), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("counted_milli", BigInteger, nullable=False),
+    Column("previous_milli", BigInteger, nullable=False),
+    Column("difference_milli", BigInteger, nullable=False),
+    Column("counted_at", UTCDateTime, nullable=False),
+    Column("staff", String(32), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Column("note", String(200), nullable=True),
+)
+
+# Every applied terminal event; the primary key is what makes replays harmless.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("device_id", String(40), nullable=False),
+    Column("device_seq", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("store_code", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_events_device_seq", "device_id", "device_seq"),
+)
+
+sales = Table(
+    "sales",
+    metadata,
+    Column("sale_id", Uuid, primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Column("cashier", String(32), nullable=False),
+    Column("receipt_no", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=False),
+    Column("subtotal_fen", BigInteger, nullable=False),
+    Column("discount_fen", BigInteger, nullable=False),
+    Column("rounding_fen", BigInteger, nullable=False),
+    Column("total_fen", BigInteger, nullable=False),
+    Column("change_fen", BigInteger, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("voided_at", UTCDateTime, nullable=True),
+    Column("void_event_id", Uuid, nullable=True, unique=True),
+    Column("void_reason", String(200), nullable=True),
+    Column("void_supervisor", String(32), nullable=True),
+    Index("ix_sales_store_completed", "store_code", "completed_at"),
+)
+
+# price_version: the version the terminal priced the line with (0 = none known).
+sale_lines = Table(
+    "sale_lines",
+    metadata,
+    Column("sale_id", Uuid, ForeignKey("sales.sale_id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("barcode", String(64), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("qty_milli", BigInteger, nullable=False),
+    Column("unit_price_fen", BigInteger, nullable=False),
+    Column("price_version", BigInteger, nullable=False),
+    Column("list_amount_fen", BigInteger, nullable=False),
+    Column("discount_fen", BigInteger, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    PrimaryKeyConstraint("sale_id", "line_no"),
+)
+
+sale_tenders = Table(
+    "sale_tenders",
+    metadata,
+    Column("sale_id", Uuid, ForeignKey("sales.sale_id"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("tendered_fen", BigInteger, nullable=True),
+    Column("reference", String(64), nullable=True),
+    PrimaryKeyConstraint("sale_id", "idx"),
+)
+
+shifts = Table(
+    "shifts",
+    metadata,
+    Column("shift_id", Uuid, primary_key=True),
+    Column("store_code", String(32), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Column("opened_by", String(32), nullable=True),
+    Column("opened_at", UTCDateTime, nullable=True),
+    Column("float_fen", BigInteger, nullable=True),
+    Column("closed_by", String(32), nullable=True),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("expected_cash_fen", BigInteger, nullable=True),
+    Column("counted_cash_fen", BigInteger, nullable=True),
+    Column("over_short_fen", BigInteger, nullable=True),
+)
+
+# The change feed. body is the complete JSON of the protocol's change object (seq
+# included), written once so that pull and live push only concatenate text.
+feed = Table(
+    "feed",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(140), nullable=False),
+    Column("store_code", String(32), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+# A single row (id = 1). last_seq: the newest seq handed out; writers take it with an
+# UPDATE in their own transaction, so seqs are gap-free and commit in seq order.
+# pruned_through: every row with seq <= it may have been deleted by retention.
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("pruned_through", BigInteger, nullable=False),
+)

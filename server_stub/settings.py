@@ -1,0 +1,35 @@
+"""HQ's settings, built by the CLI (or a test) and handed to :func:`server_stub.app.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server_stub.live import LiveSettings
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one HQ process needs to know.
+
+    Attributes:
+        db_url: SQLAlchemy URL: ``sqlite:///path`` or ``postgresql+psycopg://...``.
+        host, port: where to listen (port 0: any free port, printed at start).
+        tls_cert, tls_key: PEM files; both or neither.
+        hq_url: the URL terminals use to reach HQ, written into enrolment QR codes.
+        max_body_bytes: larger HTTP bodies get 413.
+        max_ws_frame_bytes: larger WebSocket frames close the connection with 1009.
+        live: live channel timing and queue length.
+    """
+
+    db_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    hq_url: str | None = None
+    max_body_bytes: int = 2 * MIB
+    max_ws_frame_bytes: int = MIB
+    live: LiveSettings = field(default_factory=LiveSettings)
