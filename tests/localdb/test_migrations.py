@@ -1,0 +1,120 @@
+"""Schema migrations: an empty file becomes a working terminal database, and the
+migrations describe exactly what the models say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+
+from pos_app.localdb.engine import (
+    HEAD_REVISION,
+    alembic_config,
+    current_revision,
+    migrate,
+    write_session,
+)
+from pos_app.localdb.models import Base
+
+FTS_OBJECTS = ("item_fts",)
+"""The FTS5 virtual table (and its shadow tables ``item_fts_*``) and triggers live only in
+the migration: SQLAlchemy metadata cannot describe them."""
+
+
+def _sqlite_objects(engine: Engine, kind: str) -> set[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type = :t AND name NOT LIKE 'sqlite_%'"),
+            {"t": kind},
+        )
+        return {r[0] for r in rows}
+
+
+def test_empty_database_migrates_to_head(empty_engine: Engine) -> None:
+    """GIVEN a brand-new, empty database file
+    WHEN it is migrated to head
+    THEN every model table, the search index and its triggers exist at HEAD_REVISION."""
+    assert current_revision(empty_engine) is None
+    migrate(empty_engine)
+    tables = _sqlite_objects(empty_engine, "table")
+    assert set(Base.metadata.tables) <= tables
+    assert "item_fts" in tables
+    assert _sqlite_objects(empty_engine, "trigger") == {"item_fts_ai", "item_fts_ad", "item_fts_au"}
+    assert current_revision(empty_engine) == HEAD_REVISION
+
+
+def test_head_revision_constant_is_the_scripts_head(empty_engine: Engine) -> None:
+    script = ScriptDirectory.from_config(alembic_config(empty_engine))
+    assert script.get_heads() == [HEAD_REVISION]
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_engine: Engine) -> None:
+    """GIVEN a migrated database
+    WHEN it is downgraded to base and upgraded again
+    THEN the downgrade leaves no application table behind and the upgrade works a second
+    time, giving a usable search index."""
+    migrate(empty_engine)
+    command.downgrade(alembic_config(empty_engine), "base")
+    assert _sqlite_objects(empty_engine, "table") == {"alembic_version"}
+    assert _sqlite_objects(empty_engine, "trigger") == set()
+    assert current_revision(empty_engine) is None
+
+    migrate(empty_engine)
+    assert current_revision(empty_engine) == HEAD_REVISION
+    with write_session(empty_engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO item (sku, name_zh, name_en, unit, pinyin_initials, pinyin_full, "
+                "active) VALUES ('MT001', '芋泥波波', 'Taro Boba', 'piece', 'ynbb', "
+                "'yunibobo', 1)"
+            )
+        )
+        session.commit()
+    with empty_engine.connect() as conn:
+        hit = conn.execute(text("SELECT rowid FROM item_fts WHERE item_fts MATCH '\"Taro\"'")).all()
+    assert len(hit) == 1
+
+
+def _not_fts(name: str | None, type_: str, _parent: Any) -> bool:
+    return not (type_ == "table" and name is not None and name.startswith(FTS_OBJECTS))
+
+
+def test_models_and_migrations_describe_the_same_schema(empty_engine: Engine) -> None:
+    """GIVEN a database built only by the migrations
+    WHEN Alembic compares it with the SQLAlchemy models
+    THEN there is no difference at all (types, nullability, indexes, constraints), apart
+    from the FTS5 objects, which the models cannot express."""
+    migrate(empty_engine)
+    with empty_engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={"include_name": _not_fts, "compare_type": True, "compare_server_default": True},
+        )
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_the_comparison_would_see_a_missing_index(empty_engine: Engine) -> None:
+    """GIVEN the parity check above
+    WHEN an index the models declare is dropped from the database
+    THEN the comparison reports it (so the parity test can fail)."""
+    migrate(empty_engine)
+    with empty_engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_outbox_state_seq"))
+    with empty_engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_name": _not_fts})
+        differences = compare_metadata(context, Base.metadata)
+    assert [d[0] for d in differences] == ["add_index"]
+    assert differences[0][1].name == "ix_outbox_state_seq"
+
+
+def test_migrate_twice_is_harmless(empty_engine: Engine) -> None:
+    migrate(empty_engine)
+    migrate(empty_engine)
+    assert current_revision(empty_engine) == HEAD_REVISION
+    assert "sale" in inspect(empty_engine).get_table_names()

@@ -1,0 +1,124 @@
+"""Fixtures for the service tests.
+
+Why they exist:
+
+* ``terminal`` is the real composition root (``build_terminal``) on a real SQLite file
+  seeded with the demo milk-tea chain for store S001, till S001-T01, so services are
+  tested with the wiring the shop runs. The seeded file is made once per session and
+  copied per test, because seeding dominates otherwise; PIN hashes use scrypt n=2**4.
+* ``clock`` is a :class:`FakeClock`: lockouts end and prices switch at exact moments
+  the test chooses, without sleeping.
+* ``printer`` is a :class:`RecordingPrinter`, a hand-written fake that keeps the
+  documents it is given and can run out of paper; what reaches paper is the hardware
+  tests' business.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hardware import Document, PaperOut
+from pos_app.app import Terminal, build_terminal
+from pos_app.domain.pin import hash_pin
+from pos_app.localdb.engine import open_database, read_session
+from pos_app.localdb.models import AuditEntry
+from pos_app.localdb.seed import load_demo
+from pos_app.services.auth import StaffMember
+
+START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+STORE = "S001"
+TERMINAL = "S001-T01"
+
+
+def fast_hash(pin: str) -> str:
+    return hash_pin(pin, n=2**4)
+
+
+class FakeClock:
+    """Wall-clock and monotonic time that move only when :meth:`advance` is called."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self._now = start
+        self._monotonic = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, delta: timedelta) -> None:
+        if delta < timedelta(0):
+            raise ValueError("time only moves forward")
+        self._now += delta
+        self._monotonic += delta.total_seconds()
+
+
+class RecordingPrinter:
+    """Keeps every document it is asked to print; ``paper_out`` makes it fail like a
+    printer whose roll ran out."""
+
+    def __init__(self) -> None:
+        self.documents: list[Document] = []
+        self.paper_out = False
+
+    def print_document(self, document: Document) -> None:
+        if self.paper_out:
+            raise PaperOut("the paper roll is empty")
+        self.documents.append(document)
+
+
+def audit_actions(terminal: Terminal) -> list[tuple[str | None, str]]:
+    """(staff, action) of every audit entry, oldest first."""
+    with read_session(terminal.engine) as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        return [(r.staff, r.action) for r in rows]
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("services-template") / "demo.db"
+    engine = open_database(path)
+    load_demo(engine, store_code=STORE, terminal_id=TERMINAL, pin_hasher=fast_hash)
+    engine.dispose()  # checkpoints the WAL: the main file alone is the database
+    return path
+
+
+@pytest.fixture
+def db_path(demo_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "terminal.db"
+    shutil.copyfile(demo_template, path)
+    return path
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def printer() -> RecordingPrinter:
+    return RecordingPrinter()
+
+
+@pytest.fixture
+def terminal(db_path: Path, clock: FakeClock, printer: RecordingPrinter) -> Iterator[Terminal]:
+    terminal = build_terminal(db_path, clock=clock, printer=printer)
+    yield terminal
+    terminal.close()
+
+
+@pytest.fixture
+def cashier(terminal: Terminal) -> StaffMember:
+    return terminal.auth.sign_in("1001", "1234")
+
+
+@pytest.fixture
+def supervisor(terminal: Terminal) -> StaffMember:
+    return terminal.auth.sign_in("1003", "135790")
