@@ -81,7 +81,11 @@ class CatalogService:
         except BarcodeError as exc:
             raise ScanError("bad_barcode", str(exc), reason=exc.code, raw=raw) from exc
         with read_session(self._engine) as session:
-            row = catalog.find_by_code(session, parsed.lookup_key, self._store, self._clock.now())
+            now = self._clock.now()
+            row = catalog.find_by_code(session, parsed.lookup_key, self._store, now)
+            if row is None and parsed.kind == "code" and parsed.lookup_key.isdigit():
+                # A scale PLU keyed in by hand (00101) is stored as PLU:00101.
+                row = catalog.find_by_code(session, f"PLU:{parsed.lookup_key}", self._store, now)
         if row is None:
             raise ScanError(
                 "unknown_code", f"no item for {parsed.lookup_key}", key=parsed.lookup_key
@@ -114,7 +118,10 @@ class CatalogService:
                 weight = mul_div_round(price, MILLI, item.unit_price_fen)
             if weight is None:
                 raise ScanError(
-                    "needs_weight", "weighed item: scan its scale label or weigh it", sku=item.sku
+                    "needs_weight",
+                    "weighed item: scan its scale label or weigh it",
+                    sku=item.sku,
+                    item_id=item.item_id,
                 )
             if weight <= 0:
                 raise ScanError("bad_label", "label weight is zero")

@@ -90,11 +90,11 @@ class CheckoutViewModel(QObject):
             line = self.ctx.checkout.scan(self.draft, raw)
         except ScanError as exc:
             if exc.code == "needs_weight":
-                hit = self.ctx.catalog.scan(raw)
+                item = self.ctx.catalog.priced(exc.params["item_id"])
                 return self.add_item(
-                    hit.item.item_id,
-                    hit.item.name(self.ctx.translator.language),
-                    hit.item.unit_price_fen,
+                    item.item_id,
+                    item.name(self.ctx.translator.language),
+                    item.unit_price_fen,
                     weighed=True,
                 )
             self._fail(exc)

@@ -303,3 +303,25 @@ def test_weighed_item_from_search_asks_for_weight(qtbot, window: MainWindow, ter
     assert window.checkout.model.rowCount() == 1
     assert window.checkout.model.index(0, 1).data() == "0.500 kg"
     assert window.checkout.model.index(0, 4).data() == "¥49.00"
+
+
+def test_scale_plu_keyed_in_asks_for_the_weight(qtbot, window: MainWindow):
+    """GIVEN a cashier typing the PLU 00101 (琥珀核桃仁, ¥98.00/kg) into the scan field
+    WHEN she presses Enter and keys in 0.25 kg
+    THEN a 0.250 kg line of ¥24.50 is added."""
+    from PySide6.QtCore import Qt
+
+    from pos_app.ui.dialogs import WeightDialog
+
+    sign_in(qtbot, window)
+
+    def weigh(dialog: WeightDialog) -> None:
+        dialog.field.setText("0.25")
+        dialog.findChild(type(window.checkout.pay), "weight_ok").click()
+
+    _when_dialog(WeightDialog, weigh)
+    window.checkout.scan_input.setText("00101")
+    qtbot.keyClick(window.checkout.scan_input, Qt.Key.Key_Return)
+    assert window.checkout.model.rowCount() == 1
+    assert window.checkout.model.index(0, 1).data() == "0.250 kg"
+    assert window.checkout.model.index(0, 4).data() == "¥24.50"
