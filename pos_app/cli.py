@@ -3,6 +3,8 @@
 * ``chainpos demo``: the terminal on demo data (milk-tea chain, store S001) with a virtual
   printer; creates its database on first use.
 * ``chainpos run``: the terminal on its own database (enrolled before).
+* ``chainpos config [KEY [VALUE]]``: show or change a store setting (rounding, discount
+  limit, languages, printer profile).
 """
 
 from __future__ import annotations
@@ -71,6 +73,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_gui(terminal, exit_when_ready=args.exit_when_ready, started_at=_STARTED)
 
 
+# Store settings a manager may change, with what each accepts.
+SETTINGS: dict[str, tuple[str, ...] | type] = {
+    "rounding": ("none", "jiao", "yuan"),
+    "discount_limit_bp": int,
+    "language": ("zh_CN", "en"),
+    "receipt_language": ("zh_CN", "en"),
+    "printer_profile": (
+        "generic-80-gb18030",
+        "generic-80-gbk",
+        "generic-58-gbk",
+        "xprinter-58",
+        "xprinter-80",
+    ),
+}
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from pos_app.app import default_data_dir
+    from pos_app.localdb.engine import open_database, read_session, write_session
+    from pos_app.localdb.store import all_settings, set_setting
+
+    db = Path(args.db) if args.db else default_data_dir() / "terminal.db"
+    engine = open_database(db)
+    try:
+        if args.key is None:
+            with read_session(engine) as session:
+                current = all_settings(session)
+            for key in SETTINGS:
+                print(f"{key} = {current.get(key, '(default)')}")
+            return 0
+        if args.key not in SETTINGS:
+            print(f"unknown setting {args.key!r}; known: {', '.join(SETTINGS)}", file=sys.stderr)
+            return 2
+        allowed = SETTINGS[args.key]
+        value: object = args.value
+        if allowed is int:
+            try:
+                value = int(args.value)
+            except (TypeError, ValueError):
+                print(f"{args.key} takes a whole number", file=sys.stderr)
+                return 2
+            if not 0 <= int(value) <= 10_000:
+                print(f"{args.key} is in basis points: 0 to 10000", file=sys.stderr)
+                return 2
+        elif isinstance(allowed, tuple) and args.value not in allowed:
+            print(f"{args.key} takes one of: {', '.join(allowed)}", file=sys.stderr)
+            return 2
+        with write_session(engine) as session:
+            set_setting(session, args.key, value)
+            session.commit()
+        print(f"{args.key} = {value} (takes effect at the next start)")
+        return 0
+    finally:
+        engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chainpos", description="ChainPOS terminal")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--store", default="S001", choices=["S001", "S002", "S003"])
             p.add_argument("--fresh", action="store_true", help="recreate the demo database")
+    p = sub.add_parser("config", help="show or change a store setting of this terminal")
+    p.set_defaults(func=cmd_config)
+    p.add_argument("--db", help="terminal database file")
+    p.add_argument("key", nargs="?", help="setting name; omit to list them")
+    p.add_argument("value", nargs="?", help="new value")
     return parser
 
 
