@@ -12,7 +12,6 @@ import getpass
 import json
 import logging
 import os
-import socket
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,9 @@ def _db_url(args: argparse.Namespace) -> str:
 
 
 def _open(args: argparse.Namespace) -> Database:
+    """The command's database, migrated; :func:`main` closes it when the command ends."""
     db = Database(_db_url(args), pool_size=2)
+    args.opened.append(db)
     migrate(db)
     return db
 
@@ -57,6 +58,7 @@ def _print_json(value: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server_stub import server
     from server_stub.app import create_app
 
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -77,22 +79,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     db = Database(settings.db_url, pool_size=args.pool_size)
     migrate(db)
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.set_inheritable(True)
+    sock = server.bind(settings)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings, db),
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        ws_max_size=settings.max_ws_frame_bytes,
-        timeout_graceful_shutdown=5,
-        log_level=args.log_level.lower(),
-        access_log=args.access_log,
-        backlog=4096,
-    )
+    config = server.uvicorn_config(create_app(settings, db), settings, args.log_level.lower())
+    config.access_log = args.access_log
     scheme = "https" if settings.tls_cert else "http"
     print(f"chainpos-hq listening on {scheme}://{settings.host}:{port} ({db.backend})", flush=True)
     try:
@@ -103,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    _open(args).dispose()
+    _open(args)
     print("schema is up to date")
     return 0
 
@@ -413,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "db"):
         args.db = None
+    args.opened = []
     try:
         return int(args.func(args))
     except ApiError as exc:
@@ -421,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # pydantic validation of typed input
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for db in args.opened:
+            db.dispose()
 
 
 if __name__ == "__main__":

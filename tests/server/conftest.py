@@ -28,7 +28,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +48,7 @@ import uvicorn
 from sqlalchemy import make_url
 
 from server_stub import operations
+from server_stub import server as server_options
 from server_stub.app import create_app
 from server_stub.db import Database, migrate
 from server_stub.live import LiveSettings
@@ -171,6 +171,7 @@ def start_hq_thread(
     """Serves a new app on ``db_url`` in a background thread; returns once it accepts."""
     settings = Settings(
         db_url=db_url,
+        port=0,
         live=live or LiveSettings(heartbeat_s=5.0),
         hq_url="http://127.0.0.1",
         tls_cert=ssl[0] if ssl else None,
@@ -178,19 +179,10 @@ def start_hq_thread(
     )
     db = Database(db_url)
     app = create_app(settings, db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = server_options.bind(settings)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        ws_max_size=settings.max_ws_frame_bytes,
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-        ssl_certfile=str(ssl[0]) if ssl else None,
-        ssl_keyfile=str(ssl[1]) if ssl else None,
-        backlog=4096,
-    )
+    config = server_options.uvicorn_config(app, settings, "warning")
+    config.timeout_graceful_shutdown = 2
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -215,6 +207,7 @@ class HQProcess:
     proc: subprocess.Popen[str]
     url: str
     output: list[str] = field(default_factory=list)
+    drain: threading.Thread | None = None
 
     @property
     def ws_url(self) -> str:
@@ -224,6 +217,7 @@ class HQProcess:
         """SIGKILL: no shutdown code runs, open transactions are lost."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        self._close_pipe()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -231,7 +225,15 @@ class HQProcess:
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
-                self.kill()
+                self.proc.send_signal(signal.SIGKILL)
+                self.proc.wait(10)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self.drain is not None:
+            self.drain.join(10)
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.proc.stdout.close()
 
 
 def start_hq_process(db_url: str, *extra: str) -> HQProcess:
@@ -268,7 +270,8 @@ def start_hq_process(db_url: str, *extra: str) -> HQProcess:
         raise AssertionError("HQ process exited before listening:\n" + "".join(lines))
     hq = HQProcess(proc, found.group(1), lines)
     # Keep draining its output so that a chatty process never blocks on a full pipe.
-    threading.Thread(target=lambda: hq.output.extend(proc.stdout or ()), daemon=True).start()
+    hq.drain = threading.Thread(target=lambda: hq.output.extend(proc.stdout or ()), daemon=True)
+    hq.drain.start()
     wait_until(lambda: _healthy(hq.url), what="HQ process health")
     return hq
 
