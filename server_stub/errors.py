@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,9 +105,29 @@ def install(app: FastAPI) -> None:
         )
         return JSONResponse(_body(code, errors), status)
 
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the schema allowed (a NUL character in text on
+        # PostgreSQL, a number beyond its column): the request is at fault, nothing was
+        # written (the transaction rolled back).
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else "value not storable"
+        log.warning(
+            "%s %s from %s: 422 invalid_value (%s)",
+            request.method,
+            request.url.path,
+            _client(request),
+            first,
+        )
+        return JSONResponse(_body("invalid_value", f"a value cannot be stored: {first}"), 422)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        codes = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+        }
         code = codes.get(exc.status_code, "http_error")
         log.warning(
             "%s %s from %s: %d %s",

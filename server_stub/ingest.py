@@ -200,14 +200,30 @@ def _parse(index: int, raw: dict[str, Any]) -> _Parsed | p.EventResult:
             for e in exc.errors()[:5]
         )
         return _rejected(index, event_id, "invalid", detail)
-    problem = _semantic_problem(event)
+    problem = "text contains a NUL character" if _has_nul(raw) else _semantic_problem(event)
     if problem:
         return _rejected(index, event.id, "invalid", problem)
     return _Parsed(index, event)
 
 
+_MAX_BIGINT = 2**63 - 1
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _semantic_problem(event: p.Event) -> str | None:
-    """What the schema cannot say: timestamps must carry a zone, amounts must add up."""
+    """What the schema cannot say: timestamps must carry a zone, amounts must add up,
+    values must fit the database (no NUL characters, 64-bit integers)."""
+    if event.device_seq > _MAX_BIGINT:
+        return "device_seq: larger than a 64-bit integer"
     if event.occurred_at.tzinfo is None:
         return "occurred_at: timestamp without UTC offset"
     pl = event.payload

@@ -7,9 +7,9 @@ These are HQ's own contract with its staff tools; the terminal contract is
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from sync_client.protocol import (
     Barcode,
@@ -32,6 +32,14 @@ QtyMilli = Annotated[int, Field(ge=-(10**12), le=10**12)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        # PostgreSQL text cannot hold NUL; refuse it on every backend alike.
+        for name, value in self:
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"{name}: text contains a NUL character")
+        return self
 
 
 class StoreIn(_Model):

@@ -225,8 +225,8 @@ class EnrollRequest(_Model):
     """A new terminal's first call, with the one-time code HQ staff gave the store."""
 
     store: Code
-    code: Annotated[str, Field(min_length=4, max_length=32)]
-    device_name: Annotated[str, Field(min_length=1, max_length=64)]
+    code: Annotated[str, Field(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9 -]+$")]
+    device_name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class EnrollResponse(_Model):

@@ -71,18 +71,21 @@ def test_one_bad_event_never_sinks_the_batch(hq: RunningHQ, chain: Chain, client
     naive = chain.sale(dev, [(sku, 1000)])
     naive["payload"]["completed_at"] = "2025-01-01T12:00:00"
     not_an_event = {"hello": "world"}
+    nul = chain.sale(dev, [(sku, 1000)])
+    nul["payload"]["receipt_no"] = "R\u00001"
     good2 = chain.sale(dev, [(sku, 1000)])
 
     body = push(
         client,
         dev,
-        [good1, unknown_type, missing, unknown_sku, bad_sum, naive, not_an_event, good2],
+        [good1, unknown_type, missing, unknown_sku, bad_sum, naive, not_an_event, nul, good2],
     )
     assert statuses(body) == [
         "applied",
         "rejected:unknown_type",
         "rejected:invalid",
         "rejected:unknown_sku",
+        "rejected:invalid",
         "rejected:invalid",
         "rejected:invalid",
         "rejected:invalid",
@@ -93,6 +96,7 @@ def test_one_bad_event_never_sinks_the_batch(hq: RunningHQ, chain: Chain, client
     assert "NO-SUCH-SKU" in body["results"][3]["detail"]
     assert "amount_fen" in body["results"][4]["detail"]
     assert "UTC offset" in body["results"][5]["detail"]
+    assert "NUL" in body["results"][7]["detail"]
     assert level(hq.db, store, sku) == -2000
     with hq.db.read() as conn:
         ids = set(conn.execute(select(m.events.c.id)).scalars())
