@@ -105,15 +105,14 @@ def record_sale(session: Session, sale: SaleRecord, event: OutboxRecord) -> int:
     sold: dict[int, int] = {}
     for ln in sale.lines:
         sold[ln.item_id] = sold.get(ln.item_id, 0) + ln.qty_milli
-    for item_id, qty in sold.items():
-        session.execute(
-            text(
-                "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
-                "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
-                "SET local_sold_milli = local_sold_milli + :q"
-            ),
-            {"i": item_id, "q": qty},
-        )
+    session.execute(
+        text(
+            "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
+            "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
+            "SET local_sold_milli = local_sold_milli + :q"
+        ),
+        [{"i": item_id, "q": qty} for item_id, qty in sold.items()],
+    )
     row = OutboxEvent(
         event_id=event.event_id,
         type=event.type,

@@ -317,8 +317,10 @@ class CheckoutScreen(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(52)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, 5):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: sizing to contents re-measures every row on each scan.
+        for c, width in ((1, 120), (2, 130), (3, 110), (4, 130)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(c, width)
         self.table.clicked.connect(self._on_table_clicked)
         left.addWidget(self.table, 1)
 
