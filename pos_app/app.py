@@ -11,7 +11,7 @@ import os
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from hardware import PROFILES, Document, PrinterProfile, VirtualPrinter, render, render_preview
 from pos_app.domain.cart import Rounding
 from pos_app.i18n import DEFAULT_LANGUAGE, Translator
-from pos_app.localdb.engine import open_database, read_session, write_session
+from pos_app.localdb.engine import checkpoint, open_database, read_session, write_session
 from pos_app.localdb.store import all_settings, get_store, set_setting
 from pos_app.services.auth import AuthService
 from pos_app.services.catalog import CatalogService
@@ -83,9 +83,8 @@ class Terminal:
     checkout: CheckoutService
     receipts: ReceiptService
     printer: ReceiptPrinter
-    executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="receipts")
-    )
+    executor: ThreadPoolExecutor
+    """One worker thread for printing and WAL checkpoints, in submission order."""
 
     def store_name(self, language: str) -> str:
         with read_session(self.engine) as session:
@@ -133,6 +132,7 @@ def build_terminal(
         profile = PROFILES[settings.get("printer_profile", DEFAULT_PROFILE)]
         printer = RenderingPrinter(VirtualPrinter(), profile)
     catalog = CatalogService(engine, clock, identity.store_code)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terminal-worker")
     checkout = CheckoutService(
         engine,
         clock,
@@ -142,6 +142,7 @@ def build_terminal(
             rounding=Rounding(settings.get("rounding", "none")),
             discount_limit_bp=int(settings.get("discount_limit_bp", 1000)),
         ),
+        after_commit=lambda _sale: executor.submit(checkpoint, engine),
     )
     receipts = ReceiptService(
         engine,
@@ -160,6 +161,7 @@ def build_terminal(
         checkout=checkout,
         receipts=receipts,
         printer=printer,
+        executor=executor,
     )
 
 

@@ -7,6 +7,7 @@ this path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -68,12 +69,14 @@ class CheckoutService:
         identity: TerminalIdentity,
         catalog: CatalogService,
         settings: CheckoutSettings,
+        after_commit: Callable[[SaleRecord], object] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._identity = identity
         self._catalog = catalog
         self.settings = settings
+        self._after_commit = after_commit
 
     def new_draft(self, cashier: StaffMember) -> SaleDraft:
         return SaleDraft(cashier, Cart(rounding=self.settings.rounding))
@@ -202,7 +205,7 @@ class CheckoutService:
         )
         reference = SaleRef(sale_id, ident.store_code, ident.terminal_id).sign(ident.receipt_secret)
         try:
-            return self._commit(draft, payment, totals, now, sale_id, lines, tenders, reference)
+            sale = self._commit(draft, payment, totals, now, sale_id, lines, tenders, reference)
         except (SQLAlchemyError, OSError) as exc:
             # Disk full, I/O error, locked database: the transaction rolled back, so nothing
             # of this sale exists; the cart and payment are untouched and can be retried.
@@ -210,6 +213,9 @@ class CheckoutService:
             raise CheckoutError(
                 "commit_failed", f"sale not saved: {detail}", detail=detail
             ) from exc
+        if self._after_commit is not None:
+            self._after_commit(sale)
+        return sale
 
     def _commit(
         self,
