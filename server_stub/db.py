@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -90,6 +90,13 @@ class Database:
             raise ValueError(f"unsupported database {self.url.get_backend_name()!r}")
         self._listeners: list[Callable[[str, str], None]] = []
         self._lock = threading.Lock()
+        # SQLite has one writer at a time. Queueing this process's writers on a lock
+        # hands the database over as soon as a commit ends, where SQLite's busy handler
+        # would have them poll with growing sleeps. Other processes (the admin CLI)
+        # still meet the busy timeout. PostgreSQL writers run concurrently.
+        self._local_writer: AbstractContextManager[Any] = (
+            threading.Lock() if self.is_sqlite else nullcontext()
+        )
 
     @property
     def backend(self) -> str:
@@ -120,7 +127,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[WriteTx]:
         """A write transaction; sends the feed wake-up after a commit that touched the feed."""
-        with self.engine.connect() as conn:
+        with self._local_writer, self.engine.connect() as conn:
             conn.execution_options(chainpos_write=True)
             tx = WriteTx(conn)
             with conn.begin():

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from server_stub import bulk
 from server_stub import models as m
 from server_stub.db import WriteTx
 from sync_client import protocol as p
@@ -121,7 +122,7 @@ def append(tx: WriteTx, changes: Sequence[Pending], now: datetime) -> int:
                 "body": model.model_dump_json(),
             }
         )
-    tx.conn.execute(insert(m.feed), rows)
+    bulk.insert_rows(tx.conn, m.feed, rows)
     tx.feed_touched = True
     return int(last)
 

@@ -19,6 +19,7 @@ Thread rules: :func:`push` may run on any thread; it uses its own connection.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,10 +29,10 @@ from uuid import UUID
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Table, and_, case, func, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
-from server_stub import feed
+from server_stub import bulk, feed
 from server_stub import models as m
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
@@ -106,8 +107,17 @@ class PushOutcome:
     stock_alerts: int
 
 
-def push(db: Database, device: DeviceIdentity, raw_events: Sequence[dict[str, Any]]) -> PushOutcome:
+def push(
+    db: Database,
+    device: DeviceIdentity,
+    raw_events: Sequence[dict[str, Any]],
+    *,
+    nul_possible: bool = True,
+) -> PushOutcome:
     """Validates and applies a batch pushed by ``device``.
+
+    ``nul_possible=False`` skips the per-event search for NUL characters; pass it only
+    when the raw request body holds no ``\\u0000`` escape.
 
     Raises:
         ApiError: 403 if any event is for another store than the device's (nothing is
@@ -117,7 +127,7 @@ def push(db: Database, device: DeviceIdentity, raw_events: Sequence[dict[str, An
     parsed: list[_Parsed] = []
     foreign: list[int] = []
     for index, raw in enumerate(raw_events):
-        outcome = _parse(index, raw)
+        outcome = _parse(index, raw, nul_possible)
         if isinstance(outcome, p.EventResult):
             results[index] = outcome
             continue
@@ -185,7 +195,7 @@ def _rejected(index: int, event_id: UUID | None, reason: str, detail: str) -> p.
     )
 
 
-def _parse(index: int, raw: dict[str, Any]) -> _Parsed | p.EventResult:
+def _parse(index: int, raw: dict[str, Any], nul_possible: bool) -> _Parsed | p.EventResult:
     event_id = _peek_id(raw)
     payload = raw.get("payload")
     if isinstance(payload, dict):
@@ -200,7 +210,10 @@ def _parse(index: int, raw: dict[str, Any]) -> _Parsed | p.EventResult:
             for e in exc.errors()[:5]
         )
         return _rejected(index, event_id, "invalid", detail)
-    problem = "text contains a NUL character" if _has_nul(raw) else _semantic_problem(event)
+    if nul_possible and _has_nul(raw):
+        problem: str | None = "text contains a NUL character"
+    else:
+        problem = _semantic_problem(event)
     if problem:
         return _rejected(index, event.id, "invalid", problem)
     return _Parsed(index, event)
@@ -210,6 +223,7 @@ _MAX_BIGINT = 2**63 - 1
 
 
 def _has_nul(value: Any) -> bool:
+    """Whether any text in a decoded JSON value holds a NUL character."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
@@ -322,8 +336,7 @@ class _Batch:
             results[item.index] = p.EventResult(index=item.index, id=ev.id, status="applied")
         if not self.careful:
             for table in _TABLE_ORDER:
-                if self.pending[table]:
-                    self.conn.execute(insert(table), self.pending[table])
+                bulk.insert_rows(self.conn, table, self.pending[table])
             for row in self.voids:
                 self._write_void(row)
             for op, row in self.shift_writes:
@@ -344,7 +357,9 @@ class _Batch:
         conn = self.conn
         ids = [x.event.id for x in self.parsed]
         self.known_events = set(
-            conn.execute(select(m.events.c.id).where(m.events.c.id.in_(ids))).scalars()
+            conn.execute(
+                select(m.events.c.id).where(bulk.among(conn, m.events.c.id, ids))
+            ).scalars()
         )
         sale_ids: set[UUID] = set()
         void_ids: set[UUID] = set()
@@ -368,7 +383,7 @@ class _Batch:
         if sale_ids | void_ids:
             rows = conn.execute(
                 select(m.sales.c.sale_id, m.sales.c.store_code, m.sales.c.voided_at).where(
-                    m.sales.c.sale_id.in_(sale_ids | void_ids)
+                    bulk.among(conn, m.sales.c.sale_id, sale_ids | void_ids)
                 )
             )
             for r in rows:
@@ -377,20 +392,22 @@ class _Batch:
         if existing_voided:
             rows = conn.execute(
                 select(m.sale_lines.c.sale_id, m.sale_lines.c.sku, m.sale_lines.c.qty_milli)
-                .where(m.sale_lines.c.sale_id.in_(existing_voided))
+                .where(bulk.among(conn, m.sale_lines.c.sale_id, existing_voided))
                 .order_by(m.sale_lines.c.sale_id, m.sale_lines.c.line_no)
             )
             for r in rows:
                 self.sales[r.sale_id].lines.append((r.sku, int(r.qty_milli)))
         if skus:
             self.skus = set(
-                conn.execute(select(m.items.c.sku).where(m.items.c.sku.in_(skus))).scalars()
+                conn.execute(
+                    select(m.items.c.sku).where(bulk.among(conn, m.items.c.sku, skus))
+                ).scalars()
             )
         if staff_numbers:
             rows = conn.execute(
                 select(
                     m.staff.c.number, m.staff.c.store_code, m.staff.c.role, m.staff.c.active
-                ).where(m.staff.c.number.in_(staff_numbers))
+                ).where(bulk.among(conn, m.staff.c.number, staff_numbers))
             )
             self.staff = {r.number: (r.store_code, r.role, bool(r.active)) for r in rows}
         if count_keys:
@@ -409,7 +426,9 @@ class _Batch:
         if shift_ids:
             self.shifts = set(
                 conn.execute(
-                    select(m.shifts.c.shift_id).where(m.shifts.c.shift_id.in_(shift_ids))
+                    select(m.shifts.c.shift_id).where(
+                        bulk.among(conn, m.shifts.c.shift_id, shift_ids)
+                    )
                 ).scalars()
             )
 
@@ -701,7 +720,7 @@ class _Batch:
                 )
             self._feed_changes.append(stock_change(key[0], key[1], on_hand, reserved, self.now))
         if alerts:
-            self.conn.execute(insert(m.stock_alerts), alerts)
+            bulk.insert_rows(self.conn, m.stock_alerts, alerts)
             for a in alerts:
                 log.warning(
                     "stock discrepancy: store %s sku %s at %d milli after sale %s",
@@ -738,42 +757,59 @@ def apply_stock_ops(
     Rows are written in key order so that concurrent batches lock levels in the same
     order (no deadlocks between two pushes).
     """
-    dialect = conn.dialect.name
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
     out: dict[tuple[str, str], tuple[int, int]] = {}
     for absolute in (False, True):
         keys = sorted(k for k, (a, _) in ops.items() if a is absolute)
         if not keys:
             continue
-        stmt = ins(m.stock_levels).values(
-            [
-                {
-                    "store_code": k[0],
-                    "sku": k[1],
-                    "on_hand_milli": ops[k][1],
-                    "reserved_milli": 0,
-                    "updated_at": now,
-                }
-                for k in keys
-            ]
-        )
-        new_level = (
-            stmt.excluded.on_hand_milli
-            if absolute
-            else m.stock_levels.c.on_hand_milli + stmt.excluded.on_hand_milli
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[m.stock_levels.c.store_code, m.stock_levels.c.sku],
-            set_={"on_hand_milli": new_level, "updated_at": stmt.excluded.updated_at},
-        ).returning(
-            m.stock_levels.c.store_code,
-            m.stock_levels.c.sku,
-            m.stock_levels.c.on_hand_milli,
-            m.stock_levels.c.reserved_milli,
-        )
-        for r in conn.execute(stmt):
-            out[(r.store_code, r.sku)] = (int(r.on_hand_milli), int(r.reserved_milli))
+        rows = [
+            {
+                "store_code": k[0],
+                "sku": k[1],
+                "on_hand_milli": ops[k][1],
+                "reserved_milli": 0,
+                "updated_at": now,
+            }
+            for k in keys
+        ]
+        if conn.dialect.name == "postgresql":
+            level = "EXCLUDED.on_hand_milli"
+            if not absolute:
+                level = "stock_levels.on_hand_milli + " + level
+            result: Any = bulk.upsert_returning(
+                conn,
+                m.stock_levels,
+                rows,
+                ("store_code", "sku"),
+                f"on_hand_milli = {level}, updated_at = EXCLUDED.updated_at",
+                ("store_code", "sku", "on_hand_milli", "reserved_milli"),
+            )
+        else:
+            result = conn.execute(_upsert_levels(absolute), rows)
+        for store, sku, on_hand, reserved in result:
+            out[(store, sku)] = (int(on_hand), int(reserved))
     return out
+
+
+@functools.cache
+def _upsert_levels(absolute: bool) -> Any:
+    """SQLite: ``INSERT .. ON CONFLICT DO UPDATE .. RETURNING`` for stock levels, built
+    once so that SQLAlchemy's compiled cache serves every batch."""
+    stmt = sqlite.insert(m.stock_levels)
+    new_level = (
+        stmt.excluded.on_hand_milli
+        if absolute
+        else m.stock_levels.c.on_hand_milli + stmt.excluded.on_hand_milli
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[m.stock_levels.c.store_code, m.stock_levels.c.sku],
+        set_={"on_hand_milli": new_level, "updated_at": stmt.excluded.updated_at},
+    ).returning(
+        m.stock_levels.c.store_code,
+        m.stock_levels.c.sku,
+        m.stock_levels.c.on_hand_milli,
+        m.stock_levels.c.reserved_milli,
+    )
 
 
 def stale_price_lines(

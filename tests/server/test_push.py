@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from server_stub import models as m
 from server_stub import operations
+from sync_client import protocol as p
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import feed_changes, level, state
 
@@ -322,3 +323,32 @@ def test_lines_keep_their_price_version_for_the_stale_price_report(
     )
     assert r.status_code == 200, r.text
     assert r.json()["stores"] == [{"store": store, "lines": 3, "stale_lines": 2}]
+
+
+def test_savepoint_mode_gives_the_same_answers_as_the_bulk_mode(hq: RunningHQ, chain: Chain):
+    """The per-event savepoint path (used when racing pushes keep colliding) applies,
+    refuses and deduplicates exactly as the bulk path does."""
+    from server_stub import ingest
+    from server_stub.auth import DeviceIdentity
+
+    store = chain.store()
+    sku = chain.item()
+    dev = chain.device(store)
+    boss = chain.staff(store)
+    sale = chain.sale(dev, [(sku, 1000)])
+    batch = [sale, chain.void(dev, sale, boss), chain.sale(dev, [("NOPE", 1)]), sale]
+    batch.append(chain.count(dev, sku, 5000))
+    parsed = [ingest._parse(i, e, True) for i, e in enumerate(batch)]
+    kept = [x for x in parsed if not isinstance(x, p.EventResult)]
+    device = DeviceIdentity(dev.device_id, store)
+    results, _ = hq.db.run_write(lambda tx: ingest._Batch(tx, device, kept, True).run())
+    assert [results[i].status for i in sorted(results)] == [
+        "applied",
+        "applied",
+        "rejected",
+        "duplicate",
+        "applied",
+    ]
+    assert level(hq.db, store, sku) == 5000
+    again, _ = hq.db.run_write(lambda tx: ingest._Batch(tx, device, kept, True).run())
+    assert {r.status for i, r in again.items() if i != 2} == {"duplicate"}
