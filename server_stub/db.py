@@ -166,6 +166,11 @@ class Database:
             self._after_commit(conn, channel, payload)
 
     def _after_commit(self, conn: Connection, channel: str, payload: str) -> None:
+        # This process's listeners first (no round trip), then the other processes'.
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback(channel, payload)
         # After the commit, never inside it: a NOTIFY inside a transaction takes a global
         # lock at commit and would serialise every writer.
         if not self.is_sqlite:
@@ -175,10 +180,6 @@ class Database:
             except DBAPIError:
                 # Only a wake-up: listeners also poll the feed table, which is the truth.
                 log.warning("NOTIFY %s failed", channel, exc_info=True)
-        with self._lock:
-            listeners = list(self._listeners)
-        for callback in listeners:
-            callback(channel, payload)
 
     def psycopg_conninfo(self) -> str:
         """A libpq connection string for a raw psycopg connection (LISTEN)."""

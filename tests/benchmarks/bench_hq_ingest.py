@@ -16,6 +16,7 @@ PostgreSQL runs when ``CHAINPOS_TEST_PG_URL`` is set or a server answers at
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -39,8 +40,6 @@ LINES = 3
 
 def pg_server_url() -> str | None:
     """The PostgreSQL server to use, or None when none answers."""
-    import os
-
     url = os.environ.get("CHAINPOS_TEST_PG_URL") or DEFAULT_PG
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
@@ -71,8 +70,8 @@ def hq_database(backend: str, opts: Options, name: str) -> Iterator[str]:
 
 
 def backends() -> list[str]:
-    import os
-
+    """SQLite, and PostgreSQL when a server answers; ``HQ_BENCH_BACKEND=sqlite|pg``
+    keeps one of them (for a quicker look at one figure)."""
     only = os.environ.get("HQ_BENCH_BACKEND")
     found = ["sqlite", "pg"] if pg_server_url() else ["sqlite"]
     return [b for b in found if not only or b == only]
