@@ -55,6 +55,10 @@ class SaleRecord:
     status: str = "completed"
 
 
+_SALE_COLUMNS = tuple(f for f in SaleRecord.__slots__ if f not in ("lines", "tenders"))
+"""The fields of a :class:`SaleRecord` stored as columns of ``sale``."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
     event_id: str
@@ -69,24 +73,7 @@ def record_sale(session: Session, sale: SaleRecord, event: OutboxRecord) -> int:
     The caller owns the transaction: commit once, after this returns, so that the sale,
     its stock decrement and its event are durable together or not at all.
     """
-    session.add(
-        Sale(
-            id=sale.id,
-            receipt_no=sale.receipt_no,
-            store_code=sale.store_code,
-            terminal_id=sale.terminal_id,
-            cashier=sale.cashier,
-            started_at=sale.started_at,
-            completed_at=sale.completed_at,
-            subtotal_fen=sale.subtotal_fen,
-            discount_fen=sale.discount_fen,
-            rounding_fen=sale.rounding_fen,
-            total_fen=sale.total_fen,
-            change_fen=sale.change_fen,
-            reference=sale.reference,
-            status=sale.status,
-        )
-    )
+    session.add(Sale(**{f: getattr(sale, f) for f in _SALE_COLUMNS}))
     session.add_all(
         SaleLine(sale_id=sale.id, **{f: getattr(ln, f) for f in LineRecord.__slots__})
         for ln in sale.lines
@@ -134,20 +121,7 @@ def _sale_record(session: Session, sale: Sale) -> SaleRecord:
         select(SaleTender).where(SaleTender.sale_id == sale.id).order_by(SaleTender.idx)
     ).all()
     return SaleRecord(
-        id=sale.id,
-        receipt_no=sale.receipt_no,
-        store_code=sale.store_code,
-        terminal_id=sale.terminal_id,
-        cashier=sale.cashier,
-        started_at=sale.started_at,
-        completed_at=sale.completed_at,
-        subtotal_fen=sale.subtotal_fen,
-        discount_fen=sale.discount_fen,
-        rounding_fen=sale.rounding_fen,
-        total_fen=sale.total_fen,
-        change_fen=sale.change_fen,
-        reference=sale.reference,
-        status=sale.status,
+        **{f: getattr(sale, f) for f in _SALE_COLUMNS},
         lines=tuple(
             LineRecord(**{f: getattr(ln, f) for f in LineRecord.__slots__}) for ln in lines
         ),
