@@ -91,7 +91,8 @@ def upsert_returning(
     arrays = [[row[c] for row in rows] for c in columns]
     with _as_sqlalchemy_errors(conn, sql), _driver(conn).cursor() as cur:
         cur.execute(sql, arrays, binary=True)
-        return cur.fetchall()
+        fetched: list[tuple[Any, ...]] = cur.fetchall()
+        return fetched
 
 
 def among(

@@ -295,9 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     def add(
         parent: Any, name: str, func: Any, help_text: str, **kw: Any
     ) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
-        p.set_defaults(func=func, **kw)
-        return p
+        sub_parser: argparse.ArgumentParser = parent.add_parser(
+            name, parents=[common], help=help_text, description=help_text
+        )
+        sub_parser.set_defaults(func=func, **kw)
+        return sub_parser
 
     s = add(sub, "serve", cmd_serve, "run the HQ web service")
     s.add_argument("--host", default="127.0.0.1")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -99,7 +99,7 @@ class Database:
         )
 
     @property
-    def backend(self) -> str:
+    def backend(self) -> Literal["sqlite", "pg"]:
         """``"sqlite"`` or ``"pg"``."""
         return "sqlite" if self.is_sqlite else "pg"
 

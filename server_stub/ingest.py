@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -92,7 +93,7 @@ class _Effects:
 
 
 class _Reject(Exception):
-    def __init__(self, reason: str, detail: str, retryable: bool = False) -> None:
+    def __init__(self, reason: p.RejectReason, detail: str, retryable: bool = False) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -147,9 +148,7 @@ def push(
         for attempt in range(_FAST_ATTEMPTS + 1):
             careful = attempt == _FAST_ATTEMPTS
             try:
-                applied, alerts = db.run_write(
-                    lambda tx, careful=careful: _Batch(tx, device, parsed, careful).run()
-                )
+                applied, alerts = db.run_write(partial(_apply, device, parsed, careful))
                 break
             except IntegrityError:
                 # Another transaction committed one of these ids after our lookups.
@@ -176,6 +175,12 @@ def push(
     return PushOutcome(response, alerts)
 
 
+def _apply(
+    device: DeviceIdentity, parsed: list[_Parsed], careful: bool, tx: WriteTx
+) -> tuple[dict[int, p.EventResult], int]:
+    return _Batch(tx, device, parsed, careful).run()
+
+
 # -- parsing ------------------------------------------------------------------------------
 
 
@@ -189,7 +194,9 @@ def _peek_id(raw: dict[str, Any]) -> UUID | None:
     return None
 
 
-def _rejected(index: int, event_id: UUID | None, reason: str, detail: str) -> p.EventResult:
+def _rejected(
+    index: int, event_id: UUID | None, reason: p.RejectReason, detail: str
+) -> p.EventResult:
     return p.EventResult(
         index=index, id=event_id, status="rejected", reason=reason, detail=detail[:500]
     )

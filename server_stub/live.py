@@ -190,6 +190,14 @@ class Hub:
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()
             try:
+                if not self.connections:
+                    # Nobody to send to: move the head without reading the rows. A
+                    # connection registering meanwhile takes the old head as its target,
+                    # so then fall through and distribute from it.
+                    head = await asyncio.to_thread(self._read_head)
+                    if not self.connections:
+                        self.head = max(self.head, head)
+                        continue
                 while True:
                     rows = await asyncio.to_thread(self._read_new, self.head)
                     if rows:
