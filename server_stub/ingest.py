@@ -31,7 +31,7 @@ from uuid import UUID
 from pydantic import ValidationError
 from sqlalchemy import Connection, Table, and_, case, func, insert, select, tuple_, update
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from server_stub import bulk, feed
 from server_stub import models as m
@@ -145,16 +145,23 @@ def push(
     alerts = 0
     if parsed:
         applied: dict[int, p.EventResult] = {}
+        careful = False
         for attempt in range(_FAST_ATTEMPTS + 1):
-            careful = attempt == _FAST_ATTEMPTS
+            careful = careful or attempt == _FAST_ATTEMPTS
             try:
                 applied, alerts = db.run_write(partial(_apply, device, parsed, careful))
                 break
             except IntegrityError:
-                # Another transaction committed one of these ids after our lookups.
+                # Another transaction committed one of these ids after our lookups:
+                # plan again with fresh lookups (and at last one savepoint per event).
                 if careful:
                     raise
                 log.info("push from %s collided, planning again", device.device_id)
+            except DataError:
+                # A value the database refuses: find the event, one savepoint each.
+                if careful:
+                    raise
+                careful = True
         for index, result in applied.items():
             results[index] = result
     final = [r for r in results if r is not None]
@@ -316,6 +323,15 @@ class _Batch:
                 try:
                     with self.conn.begin_nested():
                         self._write_event(effects)
+                except DataError as exc:
+                    results[item.index] = p.EventResult(
+                        index=item.index,
+                        id=ev.id,
+                        status="rejected",
+                        reason="invalid",
+                        detail=f"a value cannot be stored: {str(exc.orig).splitlines()[0]}",
+                    )
+                    continue
                 except IntegrityError as exc:
                     log.warning("event %s collided: %s", ev.id, exc.orig)
                     if self._event_exists(ev.id):

@@ -12,7 +12,7 @@ import pytest
 from server_stub.app import create_app
 from server_stub.db import Database, migrate
 from server_stub.settings import Settings
-from tests.server.conftest import Chain, TestClient
+from tests.server.conftest import Chain, TestClient, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,10 @@ def test_live_connections_are_counted(app_client):
         welcome = json.loads(ws.receive_text())
         assert welcome["type"] == "welcome" and welcome["head"] >= head
         assert metric(client.get("/metrics").text, "chainpos_live_connections") == 1
-    assert metric(client.get("/metrics").text, "chainpos_live_connections") == 0
+    wait_until(
+        lambda: metric(client.get("/metrics").text, "chainpos_live_connections") == 0,
+        what="the closed connection to be forgotten",
+    )
 
 
 def test_unknown_paths_and_methods_answer_in_the_error_shape(app_client):

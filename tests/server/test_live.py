@@ -1,6 +1,6 @@
 """WS /v1/sync/live with real websockets clients against real uvicorn.
 
-This module's HQ uses short heartbeats (0.3 s), a short hello timeout and a four-message
+This module's HQ uses short heartbeats (0.5 s), a short hello timeout and a four-message
 send queue, so that dead and slow clients show up within a test's patience.
 """
 
@@ -34,7 +34,7 @@ def hq(db_url: str) -> Iterator[RunningHQ]:
     running = start_hq_thread(
         db_url,
         live=LiveSettings(
-            heartbeat_s=0.3,
+            heartbeat_s=0.5,
             queue_size=4,
             hello_timeout_s=1.0,
             poll_interval_s=0.2,
@@ -56,7 +56,7 @@ def test_hello_catches_up_then_streams_changes_as_they_commit(hq: RunningHQ, cha
         async with LiveTerminal(hq.ws_url, dev.token, start) as t:
             await t.wait_for(lambda t: early in t.keys("item"))
             assert t.welcome is not None and t.welcome["device_id"] == dev.device_id
-            assert t.welcome["store"] == store and t.welcome["heartbeat_s"] == 0.3
+            assert t.welcome["store"] == store and t.welcome["heartbeat_s"] == 0.5
             admin = {"Authorization": f"Bearer {chain.admin_token()}"}
             async with httpx.AsyncClient(base_url=hq.url) as c:
                 r = await c.post(

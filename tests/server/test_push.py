@@ -8,10 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from server_stub import models as m
 from server_stub import operations
+from server_stub.auth import DeviceIdentity
 from sync_client import protocol as p
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import feed_changes, level, state
@@ -352,3 +354,29 @@ def test_savepoint_mode_gives_the_same_answers_as_the_bulk_mode(hq: RunningHQ, c
     assert level(hq.db, store, sku) == 5000
     again, _ = hq.db.run_write(lambda tx: ingest._Batch(tx, device, kept, True).run())
     assert {r.status for i, r in again.items() if i != 2} == {"duplicate"}
+
+
+def test_a_value_the_database_refuses_sinks_only_its_event(
+    hq: RunningHQ, chain: Chain, backend, monkeypatch
+):
+    """GIVEN an event that passed validation but holds a value PostgreSQL refuses (a
+    receipt number longer than its column) THEN only that event is rejected."""
+    if backend != "pg":
+        pytest.skip("SQLite does not enforce text lengths")
+    from server_stub import ingest
+
+    store = chain.store()
+    sku = chain.item()
+    dev = chain.device(store)
+    good = chain.sale(dev, [(sku, 1000)])
+    bad = chain.sale(dev, [(sku, 1000)])
+    parsed = [ingest._parse(i, e, True) for i, e in enumerate([good, bad])]
+    # Bypass the schema the way a future, looser protocol version might.
+    payload = parsed[1].event.payload.model_copy(update={"receipt_no": "R" * 100})
+    parsed[1] = ingest._Parsed(1, parsed[1].event.model_copy(update={"payload": payload}))
+    monkeypatch.setattr(ingest, "_parse", lambda index, raw, nul: parsed[index])
+    out = ingest.push(hq.db, DeviceIdentity(dev.device_id, store), [good, bad])
+    statuses = [(r.status, r.reason) for r in out.response.results]
+    assert statuses == [("applied", None), ("rejected", "invalid")]
+    assert "cannot be stored" in out.response.results[1].detail
+    assert level(hq.db, store, sku) == -1000
