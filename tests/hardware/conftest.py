@@ -2,9 +2,9 @@
 
 Why they exist:
 
-* ``font_path``: the preview needs a CJK font. The project font under
-  ``resources/fonts/`` is used when present; otherwise WenQuanYi Micro Hei from the
-  system. Tests that draw are skipped when neither exists.
+* ``font_path``: the preview needs a CJK font: the one the project ships under
+  ``resources/fonts/``, so the tests draw exactly what the app draws on a machine
+  without any CJK font installed.
 * ``sample_receipt``: one realistic milk-tea receipt (mixed Chinese, ASCII, ¥,
   full-width punctuation, discounts, member points, cash tender) reused across
   the layout, decoding and preview tests.
@@ -22,21 +22,15 @@ import pytest
 from hardware import Amount, Receipt, SaleLine, Tender, VirtualPrinter
 
 ROOT = Path(__file__).resolve().parents[2]
-SYSTEM_CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-
 SALE_QR = "CP1:S0012-T03-20240601-000123:3q2+7w8K9xYzAbCdEfGh"
 
 
 @pytest.fixture(scope="session")
 def font_path() -> Path:
-    fonts = sorted(
-        p for p in (ROOT / "resources" / "fonts").glob("*") if p.suffix in (".ttf", ".ttc", ".otf")
-    )
-    if fonts:
-        return fonts[0]
-    if SYSTEM_CJK_FONT.exists():
-        return SYSTEM_CJK_FONT
-    pytest.skip("no CJK font available for the preview")
+    """The CJK font the project ships (resources/fonts), as the app's preview uses."""
+    path = ROOT / "resources" / "fonts" / "WenQuanYiMicroHei-GB2312.ttf"
+    assert path.is_file(), f"the shipped CJK font is missing: {path}"
+    return path
 
 
 @pytest.fixture
