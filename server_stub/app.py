@@ -172,6 +172,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable"}, 503)
         return HealthOut(backend=database.backend, feed_seq=seq)
 
+    @app.get("/v1/time", response_model=p.TimeResponse, tags=["terminals"])
+    def hq_time() -> p.TimeResponse:
+        """HQ's clock, for terminals to measure their offset (no token needed)."""
+        return p.TimeResponse(server_time=datetime.now(UTC))
+
     @app.get(
         "/metrics",
         response_class=PlainTextResponse,

@@ -143,13 +143,14 @@ def push(
             f"acts only for store {device.store}; nothing was applied",
         )
     alerts = 0
+    head = 0
     if parsed:
         applied: dict[int, p.EventResult] = {}
         careful = False
         for attempt in range(_FAST_ATTEMPTS + 1):
             careful = careful or attempt == _FAST_ATTEMPTS
             try:
-                applied, alerts = db.run_write(partial(_apply, device, parsed, careful))
+                applied, alerts, head = db.run_write(partial(_apply, device, parsed, careful))
                 break
             except IntegrityError:
                 # Another transaction committed one of these ids after our lookups:
@@ -178,14 +179,16 @@ def push(
                 r.reason,
                 r.detail,
             )
-    response = p.PushResponse(results=final, **counts)
+    response = p.PushResponse(results=final, head=head, **counts)
     return PushOutcome(response, alerts)
 
 
 def _apply(
     device: DeviceIdentity, parsed: list[_Parsed], careful: bool, tx: WriteTx
-) -> tuple[dict[int, p.EventResult], int]:
-    return _Batch(tx, device, parsed, careful).run()
+) -> tuple[dict[int, p.EventResult], int, int]:
+    batch = _Batch(tx, device, parsed, careful)
+    results, alerts = batch.run()
+    return results, alerts, batch.head
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -298,6 +301,7 @@ class _Batch:
         self.voids: list[dict[str, Any]] = []
         self.shift_writes: list[tuple[str, dict[str, Any]]] = []
         self._feed_changes: list[feed.Pending] = []
+        self.head = 0
 
     def run(self) -> tuple[dict[int, p.EventResult], int]:
         self._prefetch()
@@ -371,7 +375,8 @@ class _Batch:
                 .where(m.devices.c.id == self.device.device_id)
                 .values(last_seen_at=self.now)
             )
-        feed.append(self.tx, self._feed_changes, self.now)
+        last = feed.append(self.tx, self._feed_changes, self.now)
+        self.head = last or feed.state(self.conn).last_seq
         return results, alerts
 
     # -- lookups ----------------------------------------------------------------------

@@ -209,13 +209,30 @@ class EventResult(_Model):
 
 
 class PushResponse(_Model):
-    """Per-event results plus totals."""
+    """Per-event results plus totals.
+
+    ``head`` is a feed seq at or after every change the applied and duplicate events
+    made (stock levels): once the terminal's cursor reaches it, HQ's levels it holds
+    include these events, so it stops subtracting them itself.
+    """
 
     protocol: int = PROTOCOL_VERSION
     results: list[EventResult]
     applied: int
     duplicate: int
     rejected: int
+    head: Annotated[int, Field(ge=0)] = 0
+
+
+class TimeResponse(_Model):
+    """HQ's clock, for the terminal to measure its offset (``GET /v1/time``).
+
+    The terminal takes ``offset = server_time - (sent + received) / 2`` from the
+    exchange with the shortest round trip, so every terminal switches prices at HQ's
+    ``effective_at``, whatever its own clock says.
+    """
+
+    server_time: AwareDatetime
 
 
 # --- Enrolment --------------------------------------------------------------------------

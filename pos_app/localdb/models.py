@@ -35,6 +35,7 @@ class Store(Base):
     address_zh: Mapped[str] = mapped_column(String(200), default="")
     address_en: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(32), default="")
+    active: Mapped[bool] = mapped_column(default=True, server_default="1")
 
 
 class Staff(Base):
@@ -112,6 +113,34 @@ class StockLevel(Base):
     )
     hq_qty_milli: Mapped[int] = mapped_column(Integer, default=0)
     local_sold_milli: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StockPending(Base):
+    """Own sales HQ has accepted whose effect on stock the terminal has not seen yet.
+
+    When HQ answers a push it names a feed seq (``until_seq``) at or after the stock
+    changes those sales made. Until the terminal's cursor reaches it, HQ's level held in
+    ``stock_level`` does not include them, so they stay in ``local_sold_milli``; applying
+    changes up to ``until_seq`` takes them out.
+    """
+
+    __tablename__ = "stock_pending"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    until_seq: Mapped[int] = mapped_column(Integer, index=True)
+    item_id: Mapped[int] = mapped_column(Integer)
+    qty_milli: Mapped[int] = mapped_column(Integer)
+
+
+class HqConfig(Base):
+    """Settings HQ publishes, chain-wide (``scope`` ``*``) or for a store (its code).
+
+    The value in force for this store (store beats chain-wide) is copied into ``setting``
+    under the same key, where the services read it."""
+
+    __tablename__ = "hq_config"
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class Sale(Base):

@@ -118,3 +118,30 @@ def test_migrate_twice_is_harmless(empty_engine: Engine) -> None:
     migrate(empty_engine)
     assert current_revision(empty_engine) == HEAD_REVISION
     assert "sale" in inspect(empty_engine).get_table_names()
+
+
+def test_upgrade_from_the_first_release_keeps_its_data(empty_engine: Engine) -> None:
+    """GIVEN a database of the first release (revision 0001) with a store and a pending
+    outbox event
+    WHEN the terminal starts with this release
+    THEN the schema reaches head, the store is active and the event is still pending."""
+    migrate(empty_engine, "0001")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO store (code, name_zh, name_en, address_zh, address_en, phone) "
+                "VALUES ('S001', '人民广场店', 'People''s Square', '', '', '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outbox (event_id, type, occurred_at, payload, state, attempts) "
+                "VALUES ('e1', 'sale.completed', '2026-11-21T01:00:00.000000Z', '{}', "
+                "'pending', 0)"
+            )
+        )
+    migrate(empty_engine)
+    assert current_revision(empty_engine) == HEAD_REVISION
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT active FROM store")).scalar_one() == 1
+        assert conn.execute(text("SELECT state FROM outbox")).scalar_one() == "pending"

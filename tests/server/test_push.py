@@ -53,6 +53,11 @@ def test_sales_apply_once_and_replays_change_nothing(hq: RunningHQ, chain: Chain
     assert last_stock["data"]["on_hand_milli"] == 6000
     assert last_stock["store"] == store
 
+    stock_seq = max(
+        json.loads(c)["seq"] for c in feed_changes(hq.db, "stock", f"{store}:{sku}")
+    )
+    assert first["head"] >= stock_seq
+
     before = state(hq.db)
     for _ in range(3):
         again = push(client, dev, batch)
@@ -380,3 +385,14 @@ def test_a_value_the_database_refuses_sinks_only_its_event(
     assert statuses == [("applied", None), ("rejected", "invalid")]
     assert "cannot be stored" in out.response.results[1].detail
     assert level(hq.db, store, sku) == -1000
+
+
+def test_time_answers_hq_clock_without_a_token(client):
+    """GIVEN no token WHEN a terminal asks HQ's time THEN it gets an aware UTC instant near
+    now (the terminal's clock offset is measured from it)."""
+    before = datetime.now(UTC)
+    r = client.get("/v1/time")
+    after = datetime.now(UTC)
+    assert r.status_code == 200
+    t = p.TimeResponse.model_validate(r.json()).server_time
+    assert before - timedelta(seconds=1) <= t <= after + timedelta(seconds=1)
