@@ -25,8 +25,11 @@ from pos_app.localdb.store import all_settings, get_store, set_setting
 from pos_app.services.auth import AuthService
 from pos_app.services.catalog import CatalogService
 from pos_app.services.checkout import CheckoutService, CheckoutSettings
+from pos_app.services.clock import HqClock
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
 from pos_app.services.receipts import ReceiptService
+from pos_app.services.sync import SyncService
+from sync_client import Credentials, CredentialStore, SyncConfig, SyncRunner
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,7 +78,8 @@ class Terminal:
     """Everything a running terminal is made of, without the UI."""
 
     engine: Engine
-    clock: Clock
+    clock: HqClock
+    """HQ's time (the offset the sync client measured applied to the local clock)."""
     identity: TerminalIdentity
     translator: Translator
     auth: AuthService
@@ -85,6 +89,9 @@ class Terminal:
     printer: ReceiptPrinter
     executor: ThreadPoolExecutor
     """One worker thread for printing and WAL checkpoints, in submission order."""
+    credential_store: CredentialStore | None = None
+    sync: SyncService | None = None
+    """The link to HQ; None for a terminal that was never enrolled (standalone)."""
 
     def store_name(self, language: str) -> str:
         with read_session(self.engine) as session:
@@ -94,7 +101,9 @@ class Terminal:
         return store.name_zh if language.startswith("zh") else store.name_en
 
     def close(self) -> None:
-        """Stops intake, waits for pending receipts, releases the database."""
+        """Stops sync, waits for pending receipts, releases the database."""
+        if self.sync is not None:
+            self.sync.stop()
         self.executor.shutdown(wait=True)
         self.engine.dispose()
 
@@ -114,54 +123,88 @@ def identity_from_settings(engine: Engine) -> TerminalIdentity:
     )
 
 
+def credential_store_for(db_path: Path | str) -> CredentialStore | None:
+    """The credential store of the terminal whose database is ``db_path`` (None in memory)."""
+    if str(db_path) == ":memory:":
+        return None
+    return CredentialStore(Path(db_path).resolve().parent)
+
+
 def build_terminal(
     db_path: Path | str,
     *,
     clock: Clock | None = None,
     printer: ReceiptPrinter | None = None,
     language: str | None = None,
+    credential_store: CredentialStore | None = None,
+    sync_config: SyncConfig | None = None,
+    sync_runner: SyncRunner | None = None,
+    verify: bool | str = True,
 ) -> Terminal:
-    """Opens the database (migrating it) and wires the services."""
+    """Opens the database (migrating it) and wires the services.
+
+    An enrolled terminal (credentials found) gets its identity from them and a sync service,
+    not yet started (:meth:`Terminal.sync` ``.start()``); a terminal never enrolled but
+    set up locally (the standalone demo) sells without HQ.
+    """
     engine = open_database(db_path)
-    clock = clock or SystemClock()
-    identity = identity_from_settings(engine)
+    hq_clock = HqClock(clock or SystemClock())
+    store = credential_store if credential_store is not None else credential_store_for(db_path)
+    creds: Credentials | None = store.load() if store is not None else None
+    if creds is not None:
+        identity = TerminalIdentity(creds.store, creds.device_id, creds.receipt_secret)
+    else:
+        identity = identity_from_settings(engine)
     with read_session(engine) as session:
         settings = all_settings(session)
     translator = Translator(language or settings.get("language", DEFAULT_LANGUAGE))
     if printer is None:
         profile = PROFILES[settings.get("printer_profile", DEFAULT_PROFILE)]
         printer = RenderingPrinter(VirtualPrinter(), profile)
-    catalog = CatalogService(engine, clock, identity.store_code)
+    sync: SyncService | None = None
+    if creds is not None and store is not None:
+        sync = SyncService(
+            engine, creds, store, hq_clock, config=sync_config, runner=sync_runner, verify=verify
+        )
+    catalog = CatalogService(engine, hq_clock, identity.store_code)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terminal-worker")
+
+    def after_commit(_sale: object) -> None:
+        if sync is not None:
+            sync.notify_outbox()
+        executor.submit(checkpoint, engine)
+
     checkout = CheckoutService(
         engine,
-        clock,
+        hq_clock,
         identity,
         catalog,
         CheckoutSettings(
             rounding=Rounding(settings.get("rounding", "none")),
             discount_limit_bp=int(settings.get("discount_limit_bp", 1000)),
         ),
-        after_commit=lambda _sale: executor.submit(checkpoint, engine),
+        after_commit=after_commit,
     )
     receipts = ReceiptService(
         engine,
-        clock,
+        hq_clock,
         printer,
         identity.store_code,
         settings.get("receipt_language", DEFAULT_LANGUAGE),
     )
     return Terminal(
         engine=engine,
-        clock=clock,
+        clock=hq_clock,
         identity=identity,
         translator=translator,
-        auth=AuthService(engine, clock, identity.store_code),
+        auth=AuthService(engine, hq_clock, identity.store_code),
         catalog=catalog,
         checkout=checkout,
         receipts=receipts,
         printer=printer,
         executor=executor,
+        credential_store=store,
+        sync=sync,
     )
 
 
@@ -169,8 +212,10 @@ def build_window(terminal: Terminal) -> MainWindow:
     """Builds the main window and its UI context (GUI thread; QApplication must exist)."""
     from pos_app.ui.context import ReceiptJobs, UiContext
     from pos_app.ui.main_window import MainWindow
+    from pos_app.ui.sync_status import SyncBridge
 
     preview = getattr(terminal.printer, "preview_png", None)
+    bridge = SyncBridge(terminal.sync, terminal.executor) if terminal.sync is not None else None
     ctx = UiContext(
         translator=terminal.translator,
         auth=terminal.auth,
@@ -179,8 +224,12 @@ def build_window(terminal: Terminal) -> MainWindow:
         receipts=ReceiptJobs(terminal.receipts, terminal.executor, preview),
         store_name=terminal.store_name,
         terminal_id=terminal.identity.terminal_id,
+        sync=bridge,
     )
-    return MainWindow(ctx)
+    window = MainWindow(ctx)
+    if bridge is not None:
+        bridge.setParent(window)
+    return window
 
 
 def install_scan_filter(
@@ -216,6 +265,8 @@ def run_gui(
     window = build_window(terminal)
     scan_filter = install_scan_filter(app, window, time.monotonic)
     window.show()
+    if terminal.sync is not None:
+        terminal.sync.start()
 
     def ready() -> None:
         # First idle turn of the event loop after the window is shown: ready to scan.
@@ -233,6 +284,54 @@ def run_gui(
         app.removeEventFilter(scan_filter)
         window.close()
         terminal.close()
+
+
+def enroll_gui(
+    db_path: Path | str,
+    *,
+    language: str | None = None,
+    credential_store: CredentialStore | None = None,
+    verify: bool | str = True,
+    argv: list[str] | None = None,
+) -> bool:
+    """Shows the enrolment screen until the terminal is enrolled (True) or closed (False)."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    from pos_app.services.enrollment import EnrollmentService
+    from pos_app.ui.enroll_screen import EnrollScreen
+    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
+    from pos_app.ui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication(argv or ["chainpos"])
+    assert isinstance(app, QApplication)
+    apply_theme(app)
+    store = credential_store or credential_store_for(db_path)
+    assert store is not None, "enrolment needs a database file"
+    engine = open_database(db_path)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll")
+    service = EnrollmentService(engine, store, verify=verify)
+    screen = EnrollScreen(Translator(language or DEFAULT_LANGUAGE), service.enroll, executor)
+    scan_filter = ScanEventFilter(ScanTimingClassifier(clock=time.monotonic), app)
+    scan_filter.scanned.connect(screen.handle_scan)
+    app.installEventFilter(scan_filter)
+    done = {"ok": False}
+
+    def finished(_result: object) -> None:
+        done["ok"] = True
+        screen.close()
+
+    screen.enrolled.connect(finished)
+    screen.resize(1024, 700)
+    screen.show()
+    try:
+        app.exec()
+    finally:
+        app.removeEventFilter(scan_filter)
+        executor.shutdown(wait=True)
+        engine.dispose()
+    return done["ok"]
 
 
 def default_data_dir() -> Path:

@@ -13,6 +13,7 @@ from pos_app.services.auth import AuthService
 from pos_app.services.catalog import CatalogService
 from pos_app.services.checkout import CheckoutService, SaleRecord
 from pos_app.services.receipts import ReceiptService
+from pos_app.ui.sync_status import SyncBridge
 
 
 class ReceiptJobs(QObject):
@@ -63,3 +64,5 @@ class UiContext:
     receipts: ReceiptJobs
     store_name: Callable[[str], str]
     terminal_id: str
+    sync: SyncBridge | None = None
+    """The link to HQ, for the status bar; None on a standalone terminal."""

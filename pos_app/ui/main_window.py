@@ -21,6 +21,7 @@ from pos_app.services.receipts import LOCAL_TZ
 from pos_app.ui.checkout_screen import CheckoutScreen, CheckoutViewModel
 from pos_app.ui.context import UiContext
 from pos_app.ui.login_screen import LoginScreen
+from pos_app.ui.sync_status import SyncIndicator
 from pos_app.ui.tender_screen import SaleDoneScreen, TenderScreen
 from pos_app.ui.widgets import TouchButton
 
@@ -69,8 +70,18 @@ class MainWindow(QMainWindow):
         root.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self.sync_label = QLabel()
-        self.sync_label.setObjectName("sync_status")
-        self.statusBar().addPermanentWidget(self.sync_label)
+        self.sync_indicator: SyncIndicator | None = None
+        if ctx.sync is not None:
+            self.sync_indicator = SyncIndicator(
+                ctx.sync,
+                ctx.translator,
+                may_retry=lambda: self.vm.cashier is not None and self.vm.cashier.can_approve,
+            )
+            self.statusBar().addPermanentWidget(self.sync_indicator)
+            ctx.sync.data_changed.connect(self._on_sync_data_changed)
+        else:
+            self.sync_label.setObjectName("sync_status")
+            self.statusBar().addPermanentWidget(self.sync_label)
 
         self.login.signed_in.connect(self._on_login_signed_in)
         self.checkout.pay_requested.connect(self._on_checkout_pay_requested)
@@ -196,8 +207,15 @@ class MainWindow(QMainWindow):
         self._on_clock_timeout()
 
     def _refresh_status(self) -> None:
+        if self.sync_indicator is not None:
+            self.sync_indicator.refresh()
+            return
         depth = self.ctx.checkout.outbox_depth()
         self.sync_label.setText(self.ctx.translator.t("status.standalone", depth=depth))
+
+    def _on_sync_data_changed(self, kinds: frozenset[str]) -> None:
+        if "store" in kinds:
+            self._refresh_top()
 
     def _on_clock_timeout(self) -> None:
         self.clock_label.setText(datetime.now(LOCAL_TZ).strftime("%H:%M"))

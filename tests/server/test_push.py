@@ -53,9 +53,7 @@ def test_sales_apply_once_and_replays_change_nothing(hq: RunningHQ, chain: Chain
     assert last_stock["data"]["on_hand_milli"] == 6000
     assert last_stock["store"] == store
 
-    stock_seq = max(
-        json.loads(c)["seq"] for c in feed_changes(hq.db, "stock", f"{store}:{sku}")
-    )
+    stock_seq = max(json.loads(c)["seq"] for c in feed_changes(hq.db, "stock", f"{store}:{sku}"))
     assert first["head"] >= stock_seq
 
     before = state(hq.db)

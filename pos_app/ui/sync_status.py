@@ -1,0 +1,219 @@
+"""Sync with HQ on screen: the Qt bridge, the status-bar indicator and its details.
+
+:class:`SyncBridge` lives on the GUI thread. The sync service calls its listeners on the
+sync thread; the bridge re-emits them as Qt signals, which Qt queues to the GUI thread.
+Reading the details (refused events) touches the database, so it runs on the terminal's
+worker and comes back as a signal too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pos_app.i18n import Translator
+from pos_app.services.receipts import LOCAL_TZ
+from pos_app.services.sync import SyncDetails, SyncService, SyncStatus
+from pos_app.ui.widgets import TouchButton
+
+
+class SyncBridge(QObject):
+    """Turns the sync service's callbacks into signals on the GUI thread."""
+
+    status_changed = Signal(object)  # SyncStatus
+    data_changed = Signal(object)  # frozenset[str] of change kinds
+    details_loaded = Signal(object)  # SyncDetails
+
+    def __init__(self, service: SyncService, executor: Executor) -> None:
+        super().__init__()
+        self.service = service
+        self._executor = executor
+        service.subscribe(self.status_changed.emit, self.data_changed.emit)
+
+    @property
+    def status(self) -> SyncStatus:
+        return self.service.status
+
+    def load_details(self) -> None:
+        """Reads the details off the GUI thread; ``details_loaded`` brings them back."""
+        self._executor.submit(lambda: self.details_loaded.emit(self.service.details()))
+
+    def retry_rejected(self, seq: int) -> None:
+        def run() -> None:
+            self.service.retry_rejected(seq)
+            self.details_loaded.emit(self.service.details())
+
+        self._executor.submit(run)
+
+
+def _age_text(t: Callable[..., str], since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return t("sync.never")
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 60:
+        return t("sync.seconds_ago", n=seconds)
+    if seconds < 3600:
+        return t("sync.minutes_ago", n=seconds // 60)
+    return since.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
+
+
+def status_text(t: Callable[..., str], status: SyncStatus, now: datetime) -> str:
+    """One line for the status bar: state, outbox depth, age of the last change."""
+    parts = [t(f"sync.state.{status.state}"), t("sync.outbox", n=status.outbox_pending)]
+    if status.outbox_rejected:
+        parts.append(t("sync.rejected", n=status.outbox_rejected))
+    parts.append(t("sync.last_change", age=_age_text(t, status.last_change_at, now)))
+    return " · ".join(parts)
+
+
+class SyncIndicator(TouchButton):
+    """The status bar's sync state; always visible, refreshed every second. Tap: details."""
+
+    def __init__(
+        self,
+        bridge: SyncBridge,
+        translator: Translator,
+        may_retry: Callable[[], bool] = lambda: False,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("sync_status")
+        self.bridge = bridge
+        self.translator = translator
+        self.may_retry = may_retry
+        self.status = bridge.status
+        bridge.status_changed.connect(self._on_bridge_status_changed)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(1000)
+        self.clicked.connect(self._on_clicked)
+        self.refresh()
+
+    def _on_bridge_status_changed(self, status: SyncStatus) -> None:
+        self.status = status
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.setText(status_text(self.translator.t, self.status, datetime.now(UTC)))
+        self.setProperty("state", self.status.state)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def _on_clicked(self) -> None:
+        dialog = SyncDetailsDialog(
+            self.bridge, self.translator, self.window(), may_retry=self.may_retry()
+        )
+        dialog.open()
+
+
+class SyncDetailsDialog(QDialog):
+    """HQ address, device, cursor, last error, credential storage and refused events."""
+
+    def __init__(
+        self,
+        bridge: SyncBridge,
+        translator: Translator,
+        parent: QWidget,
+        *,
+        may_retry: bool = False,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("SyncDetailsDialog")
+        self.bridge = bridge
+        self.may_retry = may_retry
+        t = translator.t
+        self.t = t
+        self.setWindowTitle(t("sync.details.title"))
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.fields: dict[str, QLabel] = {}
+        for key in (
+            "state",
+            "hq",
+            "device",
+            "outbox",
+            "cursor",
+            "last_change",
+            "last_error",
+            "clock",
+            "credentials",
+        ):
+            label = QLabel()
+            label.setObjectName(f"sync_{key}")
+            label.setWordWrap(True)
+            self.fields[key] = label
+            form.addRow(t(f"sync.details.{key}"), label)
+        layout.addLayout(form)
+        layout.addWidget(QLabel(t("sync.details.rejected")))
+        self.rejected = QListWidget()
+        self.rejected.setObjectName("sync_rejected")
+        layout.addWidget(self.rejected)
+        self.retry = QPushButton(t("sync.details.retry"))
+        self.retry.setObjectName("sync_retry")
+        self.retry.clicked.connect(self._on_retry_clicked)
+        self.retry.setEnabled(False)
+        layout.addWidget(self.retry)
+        close = TouchButton(t("common.close"))
+        close.clicked.connect(self.accept)
+        layout.addWidget(close)
+        self._rejected_seqs: list[int] = []
+        bridge.status_changed.connect(self._show_status)
+        bridge.details_loaded.connect(self._show_details)
+        self._show_status(bridge.status)
+        bridge.load_details()
+        self.resize(640, 560)
+
+    def _show_status(self, s: SyncStatus) -> None:
+        t = self.t
+        now = datetime.now(UTC)
+        f = self.fields
+        f["state"].setText(t(f"sync.state.{s.state}"))
+        f["hq"].setText(s.hq_url)
+        f["device"].setText(s.device_id)
+        f["outbox"].setText(
+            t("sync.details.outbox_value", pending=s.outbox_pending, rejected=s.outbox_rejected)
+        )
+        f["cursor"].setText(t("sync.details.cursor_value", cursor=s.cursor, head=s.head))
+        f["last_change"].setText(_age_text(t, s.last_change_at, now))
+        if s.last_error:
+            when = (
+                s.last_error_at.astimezone(LOCAL_TZ).strftime("%H:%M:%S") if s.last_error_at else ""
+            )
+            f["last_error"].setText(f"{when} {s.last_error}")
+        else:
+            f["last_error"].setText(t("sync.details.no_error"))
+        f["clock"].setText(t("sync.details.clock_value", ms=f"{s.clock_offset_ms:+.0f}"))
+
+    def _show_details(self, d: SyncDetails) -> None:
+        t = self.t
+        storage = d.credentials_storage
+        if not d.credentials_encrypted:
+            storage = t("sync.details.plain_file", where=storage)
+        self.fields["credentials"].setText(storage)
+        self.rejected.clear()
+        self._rejected_seqs = []
+        for ev in d.rejected:
+            when = ev.occurred_at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
+            self.rejected.addItem(f"#{ev.seq} {when} {ev.type} {ev.summary} — {ev.error}")
+            self._rejected_seqs.append(ev.seq)
+        if not d.rejected:
+            self.rejected.addItem(t("sync.details.none_rejected"))
+        # Refused events are never retried blindly: a supervisor or manager decides.
+        self.retry.setEnabled(bool(d.rejected) and self.may_retry)
+        self._show_status(d.status)
+
+    def _on_retry_clicked(self) -> None:
+        row = self.rejected.currentRow()
+        if 0 <= row < len(self._rejected_seqs):
+            self.bridge.retry_rejected(self._rejected_seqs[row])

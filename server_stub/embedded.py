@@ -1,0 +1,58 @@
+"""HQ served by uvicorn on a background thread: for the demo and for tests.
+
+The same app, settings and server options as ``chainpos-hq serve``; only the process
+differs. :meth:`EmbeddedHQ.start` returns once uvicorn accepts connections.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import uvicorn
+
+from server_stub import server as server_options
+from server_stub.app import create_app
+from server_stub.db import Database, migrate
+from server_stub.settings import Settings
+
+
+class EmbeddedHQ:
+    """One HQ app on a loopback port (``settings.port`` 0: any free port)."""
+
+    def __init__(self, settings: Settings, *, log_level: str = "warning") -> None:
+        self.settings = settings
+        self.log_level = log_level
+        self.db = Database(settings.db_url)
+        self.url = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 30.0) -> EmbeddedHQ:
+        migrate(self.db)
+        sock = server_options.bind(self.settings)
+        port = sock.getsockname()[1]
+        scheme = "https" if self.settings.tls_cert else "http"
+        self.url = f"{scheme}://{self.settings.host}:{port}"
+        settings = replace(self.settings, port=port, hq_url=self.settings.hq_url or self.url)
+        app = create_app(settings, self.db)
+        config = server_options.uvicorn_config(app, settings, self.log_level)
+        config.timeout_graceful_shutdown = 2
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="hq", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("HQ did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(20)
+        self.db.dispose()

@@ -1,0 +1,525 @@
+"""The sync client: pushes the outbox up, keeps the local copy current, measures the clock.
+
+One :class:`SyncClient` per terminal runs three tasks on an asyncio loop:
+
+* **push**: sends pending outbox events oldest first in batches; a row leaves the outbox
+  only with HQ's answer for it. No answer (network, timeout, a response cut half-way, an
+  HQ fault) means "send the same events again later", which HQ deduplicates. Backoff is
+  exponential with jitter, capped.
+* **live**: a WebSocket to HQ. After the welcome it pulls from its cursor over HTTP until
+  current, then applies what the stream brings; any gap (``after`` beyond the cursor, or
+  a heartbeat announcing more than it has) triggers another pull. Applying a change twice
+  is harmless. A resync answer reloads a snapshot; the outbox is never touched by it.
+* **clock**: measures HQ's clock offset over a few exchanges, keeps the one with the
+  shortest round trip, and hands it to the terminal so prices switch at HQ's
+  ``effective_at``.
+
+Database work runs on an executor thread, never on the loop; checkout never waits on any of
+this. Callbacks (``on_status``, ``on_changes``, ``on_clock``) are called on the loop's
+thread with frozen values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from sync_client import protocol as p
+from sync_client._credentials import Credentials
+from sync_client._errors import DeviceRevoked, HQRefused, HQUnavailable, ResyncNeeded
+from sync_client._http import HQClient, Verify
+from sync_client._local import LocalReplica, OutboxItem
+
+log = logging.getLogger("chainpos.sync")
+T = TypeVar("T")
+
+State = Literal["starting", "online", "offline", "revoked", "stopped"]
+_SERVER_MESSAGE: TypeAdapter[Any] = TypeAdapter(p.LiveServerMessage)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    """Tuning. The defaults suit a store; tests shorten the waits."""
+
+    push_batch: int = 200
+    pull_limit: int = 1000
+    backoff_base_s: float = 0.2
+    backoff_cap_s: float = 30.0
+    idle_push_check_s: float = 5.0
+    """How often the pusher looks at the outbox without being told of a new event."""
+    heartbeat_misses: float = 3.0
+    """The live channel is dead after this many heartbeat intervals of silence."""
+    connect_timeout_s: float = 10.0
+    request_timeout_s: float = 15.0
+    clock_samples: int = 4
+    clock_every_s: float = 600.0
+    stock: Literal["own", "all"] = "own"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """What the status bar and its details show. ``last_change_at`` is when the local copy
+    last took a change from HQ or was last confirmed current by it (wall clock, UTC)."""
+
+    state: State
+    hq_url: str
+    device_id: str
+    outbox_pending: int = 0
+    outbox_rejected: int = 0
+    cursor: int = 0
+    head: int = 0
+    last_change_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    clock_offset_ms: float = 0.0
+    pushed: int = 0
+    changes_applied: int = 0
+    resyncs: int = 0
+
+    @property
+    def online(self) -> bool:
+        return self.state == "online"
+
+
+class Backoff:
+    """Exponential backoff with "equal jitter": half fixed, half random; capped."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
+        self.base, self.cap = base, cap
+        self.failures = 0
+        self._rng = rng or random.Random()
+
+    def next(self) -> float:
+        delay = min(self.cap, self.base * (2**self.failures))
+        self.failures = min(self.failures + 1, 30)
+        return float(delay / 2 + self._rng.uniform(0, delay / 2))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class _Counters:
+    pushed: int = 0
+    applied: int = 0
+    resyncs: int = 0
+    pending: int = 0
+    rejected: int = 0
+    head: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def _ws_url(http_url: str) -> str:
+    if http_url.startswith("https://"):
+        return "wss://" + http_url[len("https://") :] + "/v1/sync/live"
+    if http_url.startswith("http://"):
+        return "ws://" + http_url[len("http://") :] + "/v1/sync/live"
+    raise ValueError(f"HQ address must start with http:// or https://, not {http_url!r}")
+
+
+def _ssl_context(url: str, verify: Verify) -> ssl.SSLContext | None:
+    if not url.startswith("wss://"):
+        return None
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return ssl.create_default_context()
+
+
+class SyncClient:
+    """Keeps one terminal database in sync with HQ. Create and run it on one event loop.
+
+    Args:
+        replica: the terminal database.
+        creds: the device's identity at HQ.
+        config: tuning.
+        verify: TLS verification for https/wss.
+        executor: where database work runs; default: a private single thread. Many
+            headless terminals in one process may share a pool.
+        on_status / on_changes / on_clock: callbacks on the loop's thread: a new
+            :class:`SyncStatus`; the set of change kinds just applied; HQ's clock offset in
+            seconds, relative to ``wall_clock`` (default: the system clock).
+    """
+
+    def __init__(
+        self,
+        replica: LocalReplica,
+        creds: Credentials,
+        *,
+        config: SyncConfig | None = None,
+        verify: Verify = True,
+        executor: Executor | None = None,
+        on_status: Callable[[SyncStatus], None] | None = None,
+        on_changes: Callable[[frozenset[str]], None] | None = None,
+        on_clock: Callable[[float], None] | None = None,
+        wall_clock: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.replica = replica
+        self.creds = creds
+        self.config = config or SyncConfig()
+        self.verify = verify
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="sync-db")
+        self._on_status = on_status
+        self._on_changes = on_changes
+        self._on_clock = on_clock
+        self._wall = wall_clock or (lambda: datetime.now(UTC))
+        self._rng = rng or random.Random()
+        self._http: HQClient | None = None
+        self._wake: asyncio.Event | None = None
+        self._cursor = 0
+        self._counters = _Counters()
+        self._status = SyncStatus("starting", creds.hq_url, creds.device_id)
+        self._apply_lock: asyncio.Lock | None = None
+        self._revoked: asyncio.Event | None = None
+        self._live_ws: ClientConnection | None = None
+
+    # -- public ---------------------------------------------------------------------------
+
+    @property
+    def status(self) -> SyncStatus:
+        return self._status
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    def notify_outbox(self) -> None:
+        """A new event is in the outbox: push now. Call on the loop's thread."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self) -> None:
+        """Runs until cancelled (or until HQ revokes the device). Cleans up after itself."""
+        self._wake = asyncio.Event()
+        self._apply_lock = asyncio.Lock()
+        self._revoked = asyncio.Event()
+        self._http = HQClient(
+            self.creds.hq_url,
+            self.creds.token,
+            timeout=self.config.request_timeout_s,
+            verify=self.verify,
+        )
+        try:
+            self._cursor = await self._db(self.replica.cursor)
+            offset_ms = await self._db(self.replica.clock_offset_ms)
+            if self._on_clock is not None:
+                self._on_clock(offset_ms / 1000)
+            await self._refresh_counts()
+            self._set(state="offline", clock_offset_ms=offset_ms)
+            tasks: list[asyncio.Task[Any]] = [
+                asyncio.create_task(self._push_loop(), name="sync-push"),
+                asyncio.create_task(self._live_loop(), name="sync-live"),
+                asyncio.create_task(self._clock_loop(), name="sync-clock"),
+            ]
+            revoked = asyncio.create_task(self._revoked.wait())
+            try:
+                await asyncio.wait([*tasks, revoked], return_when=asyncio.FIRST_COMPLETED)
+                for t in tasks:
+                    if t.done() and not t.cancelled() and t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+            finally:
+                for t in [*tasks, revoked]:
+                    t.cancel()
+                await asyncio.gather(*tasks, revoked, return_exceptions=True)
+        finally:
+            self._set(state="revoked" if self._revoked.is_set() else "stopped")
+            await self._http.aclose()
+            if self._own_executor:
+                self._executor.shutdown(wait=False)
+
+    async def stock_lookup(self, sku: str) -> p.StockLookup:
+        """Every store's level of ``sku`` from HQ (raises HQUnavailable when offline)."""
+        assert self._http is not None, "the client is not running"
+        return await self._http.stock(sku)
+
+    async def pull_now(self) -> None:
+        """Catches up from the cursor over HTTP right now."""
+        await self._catch_up()
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _set(self, **kw: Any) -> None:
+        c = self._counters
+        status = replace(
+            self._status,
+            outbox_pending=c.pending,
+            outbox_rejected=c.rejected,
+            cursor=self._cursor,
+            head=max(c.head, self._cursor),
+            pushed=c.pushed,
+            changes_applied=c.applied,
+            resyncs=c.resyncs,
+            **kw,
+        )
+        if status != self._status:
+            self._status = status
+            if self._on_status is not None:
+                try:
+                    self._on_status(status)
+                except Exception:  # a listener's fault must not stop sync
+                    log.exception("sync status listener failed")
+
+    def _error(self, message: str) -> None:
+        log.info("sync: %s", message)
+        self._set(last_error=message, last_error_at=datetime.now(UTC))
+
+    async def _refresh_counts(self) -> None:
+        pending, rejected = await self._db(self.replica.counts)
+        self._counters.pending, self._counters.rejected = pending, rejected
+        self._set()
+
+    def _revoke(self, exc: DeviceRevoked) -> None:
+        self._error(f"HQ refused this device: {exc.error} ({exc.detail})")
+        assert self._revoked is not None
+        self._revoked.set()
+
+    # -- push ---------------------------------------------------------------------------
+
+    async def _push_loop(self) -> None:
+        assert self._wake is not None and self._http is not None
+        backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
+        batch_limit = self.config.push_batch
+        while True:
+            self._wake.clear()
+            batch = await self._db(self.replica.pending, batch_limit)
+            self._counters.pending = max(self._counters.pending, len(batch))
+            if not batch:
+                await self._refresh_counts()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.config.idle_push_check_s)
+                continue
+            try:
+                answer = await self._http.push([it.wire() for it in batch])
+            except DeviceRevoked as exc:
+                self._revoke(exc)
+                return
+            except HQUnavailable as exc:
+                await self._db(self.replica.record_push_failure, batch, str(exc))
+                self._error(f"push: {exc}")
+                await asyncio.sleep(backoff.next())
+                continue
+            except HQRefused as exc:
+                # The batch as a whole was refused (shape, size, store). Find the event:
+                # send one at a time; a single refused event is parked for a person.
+                if len(batch) > 1:
+                    batch_limit = 1
+                    continue
+                await self._park(batch[0], f"{exc.error}: {exc.detail}")
+                continue
+            batch_limit = self.config.push_batch
+            summary = await self._db(self.replica.apply_push_answer, batch, answer)
+            self._counters.pushed += summary.removed
+            self._counters.head = max(self._counters.head, answer.head)
+            await self._refresh_counts()
+            if summary.retry_later:
+                self._error(f"push: HQ asks to retry later: {summary.retry_errors[0]}")
+            if summary.removed == 0 and summary.rejected == 0:
+                await asyncio.sleep(backoff.next())
+            else:
+                backoff.reset()
+
+    async def _park(self, item: OutboxItem, error: str) -> None:
+        answer = p.PushResponse(
+            results=[
+                p.EventResult(
+                    index=0,
+                    id=item.event_id,  # type: ignore[arg-type]
+                    status="rejected",
+                    reason="invalid",
+                    detail=error,
+                )
+            ],
+            applied=0,
+            duplicate=0,
+            rejected=1,
+        )
+        await self._db(self.replica.apply_push_answer, [item], answer)
+        self._error(f"push: event {item.seq} refused: {error}")
+        await self._refresh_counts()
+
+    # -- live and pull ------------------------------------------------------------------
+
+    async def _live_loop(self) -> None:
+        backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
+        while True:
+            try:
+                await self._live_session(backoff)
+            except DeviceRevoked as exc:
+                self._revoke(exc)
+                return
+            except ResyncNeeded as exc:
+                try:
+                    await self._resync(exc.snapshot_path, exc.args[0] if exc.args else "")
+                    continue
+                except DeviceRevoked as exc2:
+                    self._revoke(exc2)
+                    return
+                except (HQUnavailable, HQRefused) as exc2:
+                    self._error(f"resync: {exc2}")
+            except HQRefused as exc:
+                self._error(f"live: {exc}")
+            except HQUnavailable as exc:
+                self._error(f"live: {exc}")
+            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+                self._error(f"live: {type(exc).__name__}: {exc}")
+            finally:
+                self._live_ws = None
+            self._set(state="offline")
+            await asyncio.sleep(backoff.next())
+
+    async def _live_session(self, backoff: Backoff) -> None:
+        url = _ws_url(self.creds.hq_url)
+        try:
+            ws = await connect(
+                url,
+                additional_headers={"Authorization": f"Bearer {self.creds.token}"},
+                open_timeout=self.config.connect_timeout_s,
+                ping_interval=None,
+                max_size=p.MAX_LIVE_FRAME_BYTES * 64,
+                proxy=None,
+                ssl=_ssl_context(url, self.verify),
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status == 401:
+                raise DeviceRevoked(401, "token_revoked", "HQ refused the live channel") from None
+            raise HQUnavailable(f"live channel refused with HTTP {status}") from None
+        self._live_ws = ws
+        async with ws:
+            hello = p.LiveHello(after=self._cursor, stock=self.config.stock, store=self.creds.store)
+            await ws.send(hello.model_dump_json())
+            first = await self._receive(ws, self.config.connect_timeout_s)
+            if isinstance(first, p.LiveResync):
+                raise ResyncNeeded(first.detail, first.snapshot)
+            if not isinstance(first, p.LiveWelcome):
+                raise HQUnavailable(f"expected a welcome, got {type(first).__name__}")
+            heartbeat = max(first.heartbeat_s, 0.05)
+            self._counters.head = max(self._counters.head, first.head)
+            await self._catch_up()
+            backoff.reset()
+            self._set(state="online", last_change_at=datetime.now(UTC))
+            while True:
+                msg = await self._receive(ws, heartbeat * self.config.heartbeat_misses)
+                if isinstance(msg, p.LiveChanges):
+                    if msg.after > self._cursor:
+                        await self._catch_up()  # a gap: changes were missed
+                    else:
+                        await self._apply(msg.changes, msg.next_after)
+                    self._set(last_change_at=datetime.now(UTC))
+                elif isinstance(msg, p.LiveHeartbeat):
+                    self._counters.head = max(self._counters.head, msg.head)
+                    if msg.next_after > self._cursor:
+                        await self._catch_up()
+                    await ws.send(p.LiveAck(seq=self._cursor).model_dump_json())
+                    self._set(last_change_at=datetime.now(UTC))
+                elif isinstance(msg, p.LiveResync):
+                    raise ResyncNeeded(msg.detail, msg.snapshot)
+                elif msg is None:
+                    # A message HQ should not have sent: do not trust the stream, pull.
+                    await self._catch_up()
+
+    async def _receive(self, ws: ClientConnection, timeout: float) -> Any:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), timeout)
+        except TimeoutError:
+            raise HQUnavailable(f"live channel silent for {timeout:.1f}s") from None
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            if code == p.CLOSE_UNAUTHORISED:
+                raise DeviceRevoked(401, "token_revoked", "HQ closed the live channel") from None
+            if code == p.CLOSE_RESYNC:
+                raise ResyncNeeded("HQ closed the live channel for a resync", "") from None
+            raise HQUnavailable(f"live channel closed ({code})") from None
+        try:
+            return _SERVER_MESSAGE.validate_json(raw)
+        except ValidationError as exc:
+            self._error(f"live: unreadable message from HQ ignored ({exc.error_count()} errors)")
+            return None
+
+    async def _catch_up(self) -> None:
+        assert self._http is not None
+        while True:
+            page = await self._http.pull(self._cursor, self.config.pull_limit, self.config.stock)
+            self._counters.head = max(self._counters.head, page.head)
+            if page.after != self._cursor:
+                # Another task moved the cursor meanwhile; pull again from where it is.
+                continue
+            await self._apply(page.changes, page.next_after)
+            if not page.more or page.next_after <= page.after:
+                break
+
+    async def _apply(self, changes: list[Any], next_after: int) -> None:
+        assert self._apply_lock is not None
+        async with self._apply_lock:
+            if next_after <= self._cursor:
+                return
+            summary = await self._db(
+                self.replica.apply_changes, changes, next_after, datetime.now(UTC)
+            )
+            self._cursor = summary.cursor
+            self._counters.applied += summary.applied
+        if summary.kinds:
+            self._changed(summary.kinds)
+        self._set()
+
+    def _changed(self, kinds: frozenset[str]) -> None:
+        if self._on_changes is not None:
+            try:
+                self._on_changes(kinds)
+            except Exception:
+                log.exception("sync change listener failed")
+
+    async def _resync(self, path: str, detail: str) -> None:
+        assert self._http is not None and self._apply_lock is not None
+        log.warning("sync: resync from snapshot (%s)", detail)
+        snap = await self._http.snapshot(path or "/v1/sync/snapshot")
+        async with self._apply_lock:
+            await self._db(self.replica.apply_snapshot, snap, datetime.now(UTC))
+            self._cursor = snap.seq
+        self._counters.resyncs += 1
+        await self._refresh_counts()
+        self._changed(frozenset(p.CHANGE_KINDS))
+
+    # -- clock --------------------------------------------------------------------------
+
+    async def _clock_loop(self) -> None:
+        assert self._http is not None
+        backoff = Backoff(1.0, 60.0, self._rng)
+        while True:
+            try:
+                samples = [
+                    await self._http.time_sample(self._wall)
+                    for _ in range(self.config.clock_samples)
+                ]
+            except DeviceRevoked as exc:
+                self._revoke(exc)
+                return
+            except (HQUnavailable, HQRefused):
+                await asyncio.sleep(backoff.next())
+                continue
+            backoff.reset()
+            offset, _rtt = min(samples, key=lambda s: s[1])
+            await self._db(self.replica.save_clock_offset_ms, offset * 1000)
+            if self._on_clock is not None:
+                self._on_clock(offset)
+            self._set(clock_offset_ms=round(offset * 1000, 3))
+            await asyncio.sleep(self.config.clock_every_s)

@@ -1,0 +1,179 @@
+"""HQ's HTTP API as the terminal uses it (httpx).
+
+Every transport failure, HQ fault (5xx) or unreadable answer becomes
+:class:`HQUnavailable`: the caller retries later, which is safe because every call here is
+idempotent. A refusal (4xx) becomes :class:`HQRefused` with HQ's machine code.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from sync_client import protocol as p
+from sync_client._errors import (
+    DeviceRevoked,
+    EnrollmentError,
+    HQRefused,
+    HQUnavailable,
+    ResyncNeeded,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+USER_AGENT = f"chainpos-terminal/{p.PROTOCOL_VERSION}"
+REVOKED_ERRORS = frozenset({"token_revoked", "invalid_token", "unauthorised"})
+
+Verify = bool | str | ssl.SSLContext
+"""TLS verification: True (system CAs), a CA bundle path, or a context. Never False in
+production; HQ serves TLS and the client verifies it."""
+
+
+def _refusal(r: httpx.Response) -> HQRefused:
+    try:
+        body = r.json()
+        error = str(body.get("error", "http_error"))
+        detail = body.get("detail", "")
+        detail = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+    except (ValueError, AttributeError):
+        error, detail = "http_error", r.text[:200]
+    if r.status_code == 401 and error in REVOKED_ERRORS:
+        return DeviceRevoked(r.status_code, error, detail)
+    return HQRefused(r.status_code, error, detail)
+
+
+def _parse(model: type[M], r: httpx.Response) -> M:
+    try:
+        return model.model_validate_json(r.content)
+    except ValidationError as exc:
+        raise HQUnavailable(
+            f"HQ answered {r.request.url.path} with a body that is not a {model.__name__}: "
+            f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
+        ) from None
+
+
+class HQClient:
+    """An authenticated connection to HQ for one device. Async; one per event loop."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        verify: Verify = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            verify=verify,
+            transport=transport,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            r = await self._client.request(method, path, **kw)
+        except httpx.HTTPError as exc:  # transport errors, timeouts, broken framing
+            raise HQUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if r.status_code >= 500:
+            raise HQUnavailable(f"HQ fault {r.status_code} on {path}")
+        if r.status_code == 410:
+            try:
+                body = p.ResyncRequired.model_validate_json(r.content)
+            except ValidationError:
+                raise HQUnavailable("HQ asked for a resync with an unreadable body") from None
+            raise ResyncNeeded(body.detail, body.snapshot)
+        if r.status_code >= 400:
+            raise _refusal(r)
+        return r
+
+    async def time_sample(
+        self, wall: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> tuple[float, float]:
+        """One clock exchange: (HQ minus the ``wall`` clock, round trip), in seconds."""
+        sent_wall = wall()
+        sent = time.perf_counter()
+        r = await self._request("GET", "/v1/time")
+        rtt = time.perf_counter() - sent
+        server = _parse(p.TimeResponse, r).server_time
+        midpoint = sent_wall.timestamp() + rtt / 2
+        return server.timestamp() - midpoint, rtt
+
+    async def push(self, events: list[dict[str, Any]]) -> p.PushResponse:
+        r = await self._request("POST", "/v1/sync/push", json={"protocol": 1, "events": events})
+        return _parse(p.PushResponse, r)
+
+    async def pull(self, after: int, limit: int = 1000, stock: str = "own") -> p.PullResponse:
+        r = await self._request(
+            "GET", "/v1/sync/pull", params={"after": after, "limit": limit, "stock": stock}
+        )
+        return _parse(p.PullResponse, r)
+
+    async def snapshot(self, path: str = "/v1/sync/snapshot") -> p.Snapshot:
+        if not path.startswith("/v1/"):
+            path = "/v1/sync/snapshot"
+        r = await self._request("GET", path)
+        return _parse(p.Snapshot, r)
+
+    async def stock(self, sku: str) -> p.StockLookup:
+        r = await self._request("GET", f"/v1/stock/{quote(sku, safe='')}")
+        return _parse(p.StockLookup, r)
+
+
+def enroll(
+    base_url: str,
+    store: str,
+    code: str,
+    device_name: str,
+    *,
+    verify: Verify = True,
+    timeout: float = 15.0,
+    transport: httpx.BaseTransport | None = None,
+) -> p.EnrollResponse:
+    """Exchanges a one-time code for the device's identity (blocking; not on the GUI thread).
+
+    Raises:
+        EnrollmentError: HQ refused (``error`` is its code, e.g. ``enroll_code_used``), could
+            not be reached (``unreachable``), or answered something unreadable.
+    """
+    try:
+        body = p.EnrollRequest(store=store, code=code, device_name=device_name)
+    except ValidationError as exc:
+        raise EnrollmentError("invalid_request", exc.errors()[0]["msg"]) from None
+    try:
+        with httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            verify=verify,
+            trust_env=False,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+        ) as client:
+            r = client.post("/v1/devices/enroll", json=body.model_dump(mode="json"))
+    except httpx.HTTPError as exc:
+        raise EnrollmentError("unreachable", f"{type(exc).__name__}: {exc}") from None
+    except (ValueError, ssl.SSLError) as exc:
+        raise EnrollmentError("bad_address", str(exc)) from None
+    if r.status_code >= 400:
+        refusal = _refusal(r)
+        raise EnrollmentError(refusal.error, refusal.detail)
+    try:
+        return p.EnrollResponse.model_validate_json(r.content)
+    except ValidationError:
+        raise EnrollmentError("bad_answer", "HQ's answer is not an enrolment") from None

@@ -1,0 +1,531 @@
+"""The terminal's side of sync, on its own database: outbox out, changes in.
+
+Every method is synchronous and opens its own short transaction (``BEGIN IMMEDIATE`` for
+writes). The sync loop calls them on a worker thread, never on its event loop, and never
+on the GUI thread. Each method is safe to repeat: applying the same change or the same
+push answer twice leaves the database as once.
+
+Stock bookkeeping (what the till shows is HQ's level minus its own sales HQ has not
+counted yet): a sale adds its quantities to ``stock_level.local_sold_milli`` when it
+commits. When HQ accepts the sale it names a feed seq at or after the stock change the
+sale caused; the quantities move to ``stock_pending`` until the cursor reaches that seq,
+then leave ``local_sold_milli``. So ``local_sold_milli`` always equals the pending
+outbox sales plus ``stock_pending``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from pos_app.localdb.catalog import ItemRecord, upsert_items
+from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.store import get_setting, set_setting, upsert_staff
+from pos_app.localdb.types import from_utc_text, to_utc_text
+from sync_client import protocol as p
+
+CURSOR_KEY = "sync.cursor"
+OFFSET_KEY = "sync.clock_offset_ms"
+LAST_CHANGE_KEY = "sync.last_change_at"
+
+SETTING_KEYS_RESERVED = frozenset(
+    {"store_code", "terminal_id", "receipt_secret", "hq_url", CURSOR_KEY, OFFSET_KEY}
+)
+"""Local settings HQ's config may never overwrite (identity and sync state)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An outbox row ready to push."""
+
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: datetime
+    payload: str
+    attempts: int
+
+    def wire(self) -> dict[str, Any]:
+        """The event as :class:`protocol.Event` JSON, without re-validating the payload."""
+        return {
+            "id": self.event_id,
+            "device_seq": self.seq,
+            "occurred_at": self.occurred_at.isoformat(),
+            "payload": json.loads(self.payload),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """An event HQ refused for good: kept for the store manager, never retried blindly."""
+
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: datetime
+    error: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class AckSummary:
+    removed: int
+    rejected: int
+    retry_later: int
+    retry_errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplySummary:
+    applied: int
+    cursor: int
+    kinds: frozenset[str]
+
+
+class LocalReplica:
+    """The sync client's access to one terminal database."""
+
+    def __init__(self, engine: Engine, store: str) -> None:
+        self.engine = engine
+        self.store = store
+
+    # -- state ---------------------------------------------------------------------------
+
+    def cursor(self) -> int:
+        with read_session(self.engine) as s:
+            return int(get_setting(s, CURSOR_KEY, 0))
+
+    def clock_offset_ms(self) -> float:
+        with read_session(self.engine) as s:
+            return float(get_setting(s, OFFSET_KEY, 0.0))
+
+    def save_clock_offset_ms(self, offset_ms: float) -> None:
+        with write_session(self.engine) as s:
+            set_setting(s, OFFSET_KEY, round(offset_ms, 3))
+            s.commit()
+
+    def counts(self) -> tuple[int, int]:
+        """(pending, rejected) outbox rows."""
+        with read_session(self.engine) as s:
+            rows = s.execute(text("SELECT state, COUNT(*) FROM outbox GROUP BY state")).all()
+        by = {str(r[0]): int(r[1]) for r in rows}
+        return by.get("pending", 0), by.get("rejected", 0)
+
+    # -- outbox --------------------------------------------------------------------------
+
+    def pending(self, limit: int) -> list[OutboxItem]:
+        """The oldest pending events, in local sequence order."""
+        with read_session(self.engine) as s:
+            rows = s.execute(
+                text(
+                    "SELECT seq, event_id, type, occurred_at, payload, attempts FROM outbox "
+                    "WHERE state = 'pending' ORDER BY seq LIMIT :n"
+                ),
+                {"n": limit},
+            ).all()
+        return [
+            OutboxItem(int(r[0]), str(r[1]), str(r[2]), from_utc_text(r[3]), str(r[4]), int(r[5]))
+            for r in rows
+        ]
+
+    def rejected(self) -> list[RejectedEvent]:
+        with read_session(self.engine) as s:
+            rows = s.execute(
+                text(
+                    "SELECT seq, event_id, type, occurred_at, last_error, payload FROM outbox "
+                    "WHERE state = 'rejected' ORDER BY seq"
+                )
+            ).all()
+        out = []
+        for r in rows:
+            payload = json.loads(r[5])
+            summary = str(payload.get("receipt_no") or payload.get("sku") or "")
+            out.append(
+                RejectedEvent(
+                    int(r[0]), str(r[1]), str(r[2]), from_utc_text(r[3]), str(r[4] or ""), summary
+                )
+            )
+        return out
+
+    def record_push_failure(self, items: Sequence[OutboxItem], error: str) -> None:
+        """Counts an attempt that got no answer (network, timeout, HQ fault)."""
+        if not items:
+            return
+        with write_session(self.engine) as s:
+            s.execute(
+                text(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = :e "
+                    "WHERE seq = :seq AND state = 'pending'"
+                ),
+                [{"seq": it.seq, "e": error[:500]} for it in items],
+            )
+            s.commit()
+
+    def apply_push_answer(self, items: Sequence[OutboxItem], answer: p.PushResponse) -> AckSummary:
+        """Removes accepted events, parks refused ones, in one transaction.
+
+        Results are matched to events by position and checked by id: a result that does not
+        name the event sent at its index is ignored (the event stays pending).
+        """
+        removed = rejected = retry = 0
+        errors: list[str] = []
+        with write_session(self.engine) as s:
+            cursor = int(get_setting(s, CURSOR_KEY, 0))
+            moved: dict[int, int] = defaultdict(int)
+            pending_rows: list[dict[str, int]] = []
+            for result in answer.results:
+                if not 0 <= result.index < len(items):
+                    continue
+                item = items[result.index]
+                if result.id is None or str(result.id) != item.event_id:
+                    continue
+                if result.status in ("applied", "duplicate"):
+                    deleted = s.execute(
+                        text("DELETE FROM outbox WHERE seq = :seq AND state = 'pending'"),
+                        {"seq": item.seq},
+                    )
+                    if not _rowcount(deleted):
+                        continue
+                    removed += 1
+                    for item_id, qty in _sold(s, item).items():
+                        if cursor >= answer.head:
+                            moved[item_id] += qty
+                        else:
+                            pending_rows.append({"u": answer.head, "i": item_id, "q": qty})
+                elif result.retryable:
+                    retry += 1
+                    err = f"{result.reason}: {result.detail or ''}".strip()
+                    errors.append(err)
+                    s.execute(
+                        text(
+                            "UPDATE outbox SET attempts = attempts + 1, last_error = :e "
+                            "WHERE seq = :seq"
+                        ),
+                        {"seq": item.seq, "e": err[:500]},
+                    )
+                else:
+                    rejected += 1
+                    err = f"{result.reason}: {result.detail or ''}".strip()
+                    changed = s.execute(
+                        text(
+                            "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, "
+                            "last_error = :e WHERE seq = :seq AND state = 'pending'"
+                        ),
+                        {"seq": item.seq, "e": err[:500]},
+                    )
+                    if _rowcount(changed):
+                        # HQ will never count this sale; stop subtracting it so the till
+                        # shows HQ's level. The manager sees the refused sale.
+                        for item_id, qty in _sold(s, item).items():
+                            moved[item_id] += qty
+            if pending_rows:
+                s.execute(
+                    text(
+                        "INSERT INTO stock_pending (until_seq, item_id, qty_milli) "
+                        "VALUES (:u, :i, :q)"
+                    ),
+                    pending_rows,
+                )
+            _unsell(s, moved)
+            s.commit()
+        return AckSummary(removed, rejected, retry, tuple(errors))
+
+    def retry_rejected(self, seq: int) -> bool:
+        """Puts a refused event back in the queue (the manager's decision, after a fix)."""
+        with write_session(self.engine) as s:
+            row = s.execute(
+                text("SELECT type, payload FROM outbox WHERE seq = :seq AND state = 'rejected'"),
+                {"seq": seq},
+            ).first()
+            if row is None:
+                return False
+            item = OutboxItem(seq, "", str(row[0]), datetime.min, str(row[1]), 0)
+            s.execute(text("UPDATE outbox SET state = 'pending' WHERE seq = :seq"), {"seq": seq})
+            _resell(s, _sold(s, item))
+            s.commit()
+        return True
+
+    # -- changes -------------------------------------------------------------------------
+
+    def apply_changes(
+        self,
+        changes: Iterable[
+            p.ItemChange
+            | p.PriceChange
+            | p.StockChange
+            | p.StoreChange
+            | p.ConfigChange
+            | p.StaffChange
+        ],
+        next_after: int,
+        now: datetime,
+    ) -> ApplySummary:
+        """Applies the changes above the cursor and moves it to ``next_after``.
+
+        Changes at or below the cursor are repeats and skipped; a cursor already at or past
+        ``next_after`` makes this a no-op. One transaction: the cursor never runs ahead of
+        what was applied.
+        """
+        applied = 0
+        kinds: set[str] = set()
+        with write_session(self.engine) as s:
+            cursor = int(get_setting(s, CURSOR_KEY, 0))
+            if next_after <= cursor:
+                return ApplySummary(0, cursor, frozenset())
+            for change in changes:
+                if change.seq <= cursor or change.seq > next_after:
+                    continue
+                self._apply_one(s, change)
+                applied += 1
+                kinds.add(change.kind)
+            set_setting(s, CURSOR_KEY, next_after)
+            if applied:
+                set_setting(s, LAST_CHANGE_KEY, to_utc_text(now))
+            _release_pending(s, next_after)
+            s.commit()
+        return ApplySummary(applied, next_after, frozenset(kinds))
+
+    def apply_snapshot(self, snap: p.Snapshot, now: datetime) -> None:
+        """Replaces HQ-owned data with the snapshot and continues from its seq.
+
+        The outbox and local sales are untouched; stock bookkeeping is rebuilt from them.
+        """
+        with write_session(self.engine) as s:
+            for store in snap.stores:
+                _upsert_store(s, store)
+            upsert_items(s, (_item_record(it) for it in snap.items))
+            # Price versions are immutable at HQ: keep what is here, add what is new. Drop
+            # versions the snapshot no longer carries only if they are superseded (the
+            # snapshot holds every version in effect or later).
+            s.execute(text("DELETE FROM price"))
+            for price in snap.prices:
+                _upsert_price(s, price)
+            s.execute(text("UPDATE stock_level SET hq_qty_milli = 0"))
+            for level in snap.stock:
+                if level.store == self.store:
+                    _set_level(s, level)
+            s.execute(text("DELETE FROM hq_config"))
+            for cfg in snap.config:
+                _store_config(s, cfg)
+            for key in _config_keys(s) | {c.key for c in snap.config}:
+                _effective_config(s, self.store, key)
+            for staff in snap.staff:
+                _upsert_staff(s, self.store, staff)
+            set_setting(s, CURSOR_KEY, snap.seq)
+            set_setting(s, LAST_CHANGE_KEY, to_utc_text(now))
+            s.execute(text("DELETE FROM stock_pending WHERE until_seq <= :c"), {"c": snap.seq})
+            _rebuild_local_sold(s)
+            s.commit()
+
+    def _apply_one(self, s: Session, change: Any) -> None:
+        kind = change.kind
+        if kind == "item":
+            upsert_items(s, [_item_record(change.data)])
+        elif kind == "price":
+            _upsert_price(s, change.data)
+        elif kind == "stock":
+            if change.data.store == self.store:
+                _set_level(s, change.data)
+        elif kind == "store":
+            _upsert_store(s, change.data)
+        elif kind == "config":
+            cfg: p.ConfigData = change.data
+            if cfg.store is None or cfg.store == self.store:
+                _store_config(s, cfg)
+                _effective_config(s, self.store, cfg.key)
+        elif kind == "staff":
+            _upsert_staff(s, self.store, change.data)
+
+
+# -- helpers (inside the caller's transaction) ------------------------------------------------
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def _item_record(data: p.ItemData) -> ItemRecord:
+    return ItemRecord(
+        sku=data.sku,
+        name_zh=data.name_zh,
+        name_en=data.name_en,
+        unit=data.unit,
+        category=data.category or None,
+        barcodes=tuple(data.barcodes),
+        active=data.active,
+    )
+
+
+def _item_id(s: Session, sku: str) -> int | None:
+    value = s.execute(text("SELECT id FROM item WHERE sku = :sku"), {"sku": sku}).scalar()
+    return None if value is None else int(value)
+
+
+def _upsert_price(s: Session, data: p.PriceData) -> None:
+    item_id = _item_id(s, data.sku)
+    if item_id is None:
+        # HQ publishes an item before its prices; a price for an unknown item can only
+        # come from a feed this terminal does not fully see. Nothing to price.
+        return
+    s.execute(
+        text(
+            "INSERT INTO price (version, item_id, store_code, price_fen, effective_at) "
+            "VALUES (:v, :i, :s, :p, :e) ON CONFLICT(version) DO UPDATE SET "
+            "item_id = excluded.item_id, store_code = excluded.store_code, "
+            "price_fen = excluded.price_fen, effective_at = excluded.effective_at"
+        ),
+        {
+            "v": data.version,
+            "i": item_id,
+            "s": data.store,
+            "p": data.price_fen,
+            "e": to_utc_text(data.effective_at),
+        },
+    )
+
+
+def _set_level(s: Session, data: p.StockData) -> None:
+    item_id = _item_id(s, data.sku)
+    if item_id is None:
+        return
+    s.execute(
+        text(
+            "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
+            "VALUES (:i, :q, 0) ON CONFLICT(item_id) DO UPDATE SET hq_qty_milli = :q"
+        ),
+        {"i": item_id, "q": data.on_hand_milli},
+    )
+
+
+def _upsert_store(s: Session, data: p.StoreData) -> None:
+    s.execute(
+        text(
+            "INSERT INTO store (code, name_zh, name_en, address_zh, address_en, phone, active) "
+            "VALUES (:c, :n, :n, '', '', '', :a) ON CONFLICT(code) DO UPDATE SET "
+            "name_zh = :n, active = :a"
+        ),
+        {"c": data.code, "n": data.name, "a": data.active},
+    )
+
+
+def _upsert_staff(s: Session, store: str, data: p.StaffData) -> None:
+    if data.store is not None and data.store != store:
+        return
+    upsert_staff(
+        s,
+        number=data.number,
+        name=data.name,
+        role=data.role,
+        store_code=data.store,
+        pin_hash=data.pin_hash,
+        active=data.active,
+    )
+
+
+def _store_config(s: Session, cfg: p.ConfigData) -> None:
+    scope = cfg.store or "*"
+    if cfg.value is None:
+        s.execute(
+            text("DELETE FROM hq_config WHERE scope = :s AND key = :k"), {"s": scope, "k": cfg.key}
+        )
+    else:
+        s.execute(
+            text(
+                "INSERT INTO hq_config (scope, key, value) VALUES (:s, :k, :v) "
+                "ON CONFLICT(scope, key) DO UPDATE SET value = :v"
+            ),
+            {"s": scope, "k": cfg.key, "v": json.dumps(cfg.value)},
+        )
+
+
+def _config_keys(s: Session) -> set[str]:
+    return {str(r[0]) for r in s.execute(text("SELECT DISTINCT key FROM hq_config"))}
+
+
+def _effective_config(s: Session, store: str, key: str) -> None:
+    """Copies the value in force for ``store`` into ``setting`` (or removes it)."""
+    if key in SETTING_KEYS_RESERVED:
+        return
+    row = s.execute(
+        text(
+            "SELECT value FROM hq_config WHERE key = :k AND scope IN (:s, '*') "
+            "ORDER BY scope = '*' LIMIT 1"
+        ),
+        {"k": key, "s": store},
+    ).first()
+    if row is None:
+        s.execute(text("DELETE FROM setting WHERE key = :k"), {"k": key})
+    else:
+        set_setting(s, key, json.loads(row[0]))
+
+
+def _sold(s: Session, item: OutboxItem) -> dict[int, int]:
+    """item id -> qty_milli a sale event took off the local stock view."""
+    if item.type != "sale.completed":
+        return {}
+    payload = json.loads(item.payload)
+    out: dict[int, int] = defaultdict(int)
+    for line in payload.get("lines", ()):
+        item_id = _item_id(s, str(line.get("sku", "")))
+        if item_id is not None:
+            out[item_id] += int(line.get("qty_milli", 0))
+    return out
+
+
+def _unsell(s: Session, moved: dict[int, int]) -> None:
+    if moved:
+        s.execute(
+            text(
+                "UPDATE stock_level SET local_sold_milli = local_sold_milli - :q WHERE item_id = :i"
+            ),
+            [{"i": i, "q": q} for i, q in moved.items()],
+        )
+
+
+def _resell(s: Session, sold: dict[int, int]) -> None:
+    if sold:
+        s.execute(
+            text(
+                "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
+                "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
+                "SET local_sold_milli = local_sold_milli + :q"
+            ),
+            [{"i": i, "q": q} for i, q in sold.items()],
+        )
+
+
+def _release_pending(s: Session, cursor: int) -> None:
+    rows = s.execute(
+        text(
+            "SELECT item_id, SUM(qty_milli) FROM stock_pending WHERE until_seq <= :c "
+            "GROUP BY item_id"
+        ),
+        {"c": cursor},
+    ).all()
+    if rows:
+        _unsell(s, {int(r[0]): int(r[1]) for r in rows})
+        s.execute(text("DELETE FROM stock_pending WHERE until_seq <= :c"), {"c": cursor})
+
+
+def _rebuild_local_sold(s: Session) -> None:
+    """Recomputes ``local_sold_milli`` from pending outbox sales and ``stock_pending``."""
+    totals: dict[int, int] = defaultdict(int)
+    for seq, type_, payload in s.execute(
+        text("SELECT seq, type, payload FROM outbox WHERE state = 'pending'")
+    ):
+        item = OutboxItem(int(seq), "", str(type_), datetime.min, str(payload), 0)
+        for item_id, qty in _sold(s, item).items():
+            totals[item_id] += qty
+    for item_id, qty in s.execute(
+        text("SELECT item_id, SUM(qty_milli) FROM stock_pending GROUP BY item_id")
+    ):
+        totals[int(item_id)] += int(qty)
+    s.execute(text("UPDATE stock_level SET local_sold_milli = 0"))
+    _resell(s, totals)
