@@ -10,7 +10,7 @@ import io
 import os
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +139,7 @@ def build_terminal(
     credential_store: CredentialStore | None = None,
     sync_config: SyncConfig | None = None,
     sync_runner: SyncRunner | None = None,
+    sync_executor: Executor | None = None,
     verify: bool | str = True,
 ) -> Terminal:
     """Opens the database (migrating it) and wires the services.
@@ -164,7 +165,14 @@ def build_terminal(
     sync: SyncService | None = None
     if creds is not None and store is not None:
         sync = SyncService(
-            engine, creds, store, hq_clock, config=sync_config, runner=sync_runner, verify=verify
+            engine,
+            creds,
+            store,
+            hq_clock,
+            config=sync_config,
+            runner=sync_runner,
+            executor=sync_executor,
+            verify=verify,
         )
     catalog = CatalogService(engine, hq_clock, identity.store_code)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terminal-worker")
@@ -245,35 +253,57 @@ def install_scan_filter(
 
 
 def run_gui(
-    terminal: Terminal,
+    terminal: Terminal | list[Terminal],
     *,
     exit_when_ready: bool = False,
     started_at: float | None = None,
     argv: list[str] | None = None,
+    on_ready: Callable[[list[MainWindow]], None] | None = None,
 ) -> int:
-    """Runs the Qt event loop until the window closes. Returns the exit code."""
+    """Runs the Qt event loop with one window per terminal until they close.
+
+    Each enrolled terminal's sync starts once its window shows. Scans go to the window
+    that has the focus. Returns the exit code.
+    """
     import time
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
     from pos_app.ui.theme import apply_theme
 
+    terminals = terminal if isinstance(terminal, list) else [terminal]
     app = QApplication.instance() or QApplication(argv or ["chainpos"])
     assert isinstance(app, QApplication)
     apply_theme(app)
-    window = build_window(terminal)
-    scan_filter = install_scan_filter(app, window, time.monotonic)
-    window.show()
-    if terminal.sync is not None:
-        terminal.sync.start()
+    windows = [build_window(t) for t in terminals]
+
+    def route(code: str) -> None:
+        active = app.activeWindow()
+        target = next((w for w in windows if w is active), windows[0])
+        target.handle_scan(code)
+
+    scan_filter = ScanEventFilter(ScanTimingClassifier(clock=time.monotonic), app)
+    scan_filter.scanned.connect(route)
+    app.installEventFilter(scan_filter)
+    for i, (t, window) in enumerate(zip(terminals, windows, strict=True)):
+        if len(windows) > 1:
+            window.resize(1100, 760)
+            window.move(40 + i * 620, 40 + i * 60)
+        window.show()
+        if t.sync is not None:
+            t.sync.start()
 
     def ready() -> None:
-        # First idle turn of the event loop after the window is shown: ready to scan.
+        # First idle turn of the event loop after the windows show: ready to scan.
         # The catalogue is touched once so the first real scan finds its pages warm.
-        terminal.catalog.search("0")
+        for t in terminals:
+            t.catalog.search("0")
         if started_at is not None:
             print(f"ready {time.perf_counter() - started_at:.3f}s", flush=True)
+        if on_ready is not None:
+            on_ready(windows)
         if exit_when_ready:
             app.quit()
 
@@ -282,8 +312,10 @@ def run_gui(
         return app.exec()
     finally:
         app.removeEventFilter(scan_filter)
-        window.close()
-        terminal.close()
+        for window in windows:
+            window.close()
+        for t in terminals:
+            t.close()
 
 
 def enroll_gui(

@@ -1,8 +1,11 @@
 """``chainpos``: the terminal's command line.
 
-* ``chainpos demo``: the terminal on demo data (milk-tea chain, store S001) with a virtual
-  printer; creates its database on first use.
-* ``chainpos run``: the terminal on its own database (enrolled before).
+* ``chainpos demo``: an embedded HQ and two terminals (stores S001 and S002) on the demo
+  milk-tea chain, with virtual printers; creates everything on first use.
+  ``chainpos demo --standalone`` (or ``--db FILE``): one terminal without HQ.
+* ``chainpos run``: the terminal on its own database; the first start enrols it with HQ.
+* ``chainpos sim --hq URL --terminals N --sales-per-minute R``: headless terminals selling
+  against a real HQ, for load and soak tests.
 * ``chainpos config [KEY [VALUE]]``: show or change a store setting (rounding, discount
   limit, languages, printer profile).
 """
@@ -24,6 +27,22 @@ def _demo_db(args: argparse.Namespace) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.standalone or args.db:
+        return _standalone_demo(args)
+    from pos_app import demo
+    from pos_app.app import default_data_dir, run_gui
+
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir() / "demo-chain"
+    chain = demo.prepare(data_dir, fresh=args.fresh, language=args.lang)
+    try:
+        demo.print_guide(chain)
+        terminals, chain.terminals = chain.terminals, []
+        return run_gui(terminals, exit_when_ready=args.exit_when_ready, started_at=_STARTED)
+    finally:
+        chain.close()
+
+
+def _standalone_demo(args: argparse.Namespace) -> int:
     from pos_app.app import build_terminal, run_gui
     from pos_app.localdb.engine import open_database, read_session, write_session
     from pos_app.localdb.seed import load_demo
@@ -58,19 +77,30 @@ def _print_demo_staff(store: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pos_app.app import NotEnrolled, build_terminal, default_data_dir, run_gui
+    from pos_app.app import NotEnrolled, build_terminal, default_data_dir, enroll_gui, run_gui
 
     db = Path(args.db) if args.db else default_data_dir() / "terminal.db"
+    verify: bool | str = args.ca_file or True
     try:
-        terminal = build_terminal(db, language=args.lang)
+        terminal = build_terminal(db, language=args.lang, verify=verify)
     except NotEnrolled:
-        print(
-            f"{db}: this terminal is not set up for a store yet; "
-            "try `chainpos demo` for the demo store.",
-            file=sys.stderr,
-        )
-        return 2
+        if args.exit_when_ready:
+            print(
+                f"{db}: this terminal is not enrolled with HQ yet; start `chainpos run` "
+                "to enrol it, or try `chainpos demo`.",
+                file=sys.stderr,
+            )
+            return 2
+        if not enroll_gui(db, language=args.lang, verify=verify):
+            return 2
+        terminal = build_terminal(db, language=args.lang, verify=verify)
     return run_gui(terminal, exit_when_ready=args.exit_when_ready, started_at=_STARTED)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from pos_app.sim import run_sim
+
+    return run_sim(args)
 
 
 # Store settings a manager may change, with what each accepts.
@@ -146,8 +176,31 @@ def build_parser() -> argparse.ArgumentParser:
             help="quit as soon as the terminal is ready to scan (start-up timing)",
         )
         if name == "demo":
-            p.add_argument("--store", default="S001", choices=["S001", "S002", "S003"])
-            p.add_argument("--fresh", action="store_true", help="recreate the demo database")
+            p.add_argument(
+                "--standalone", action="store_true", help="one terminal on demo data, no HQ"
+            )
+            p.add_argument("--data-dir", help="demo folder (HQ and terminal databases)")
+            p.add_argument(
+                "--store", default="S001", choices=["S001", "S002", "S003"], help="standalone"
+            )
+            p.add_argument("--fresh", action="store_true", help="recreate the demo data")
+        else:
+            p.add_argument("--ca-file", help="CA bundle HQ's TLS certificate is checked with")
+    p = sub.add_parser("sim", help="headless terminals selling against a real HQ")
+    p.set_defaults(func=cmd_sim)
+    p.add_argument("--hq", required=True, help="HQ's URL, e.g. http://127.0.0.1:8000")
+    p.add_argument("--terminals", type=int, default=10)
+    p.add_argument("--sales-per-minute", type=float, default=60.0, help="per terminal")
+    p.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
+    p.add_argument(
+        "--admin-token",
+        default=None,
+        help="admin token to mint enrolment codes (default $CHAINPOS_ADMIN_TOKEN)",
+    )
+    p.add_argument("--stores", default="", help="comma-separated store codes (default: all)")
+    p.add_argument("--data-dir", help="where the simulated terminals keep their databases")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--report-every", type=float, default=10.0, help="seconds between reports")
     p = sub.add_parser("config", help="show or change a store setting of this terminal")
     p.set_defaults(func=cmd_config)
     p.add_argument("--db", help="terminal database file")

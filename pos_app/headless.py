@@ -8,6 +8,7 @@ does; only the cashier's hands are missing.
 from __future__ import annotations
 
 import random
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class HeadlessTerminal:
         *,
         sync_config: SyncConfig | None = None,
         sync_runner: SyncRunner | None = None,
+        sync_executor: Executor | None = None,
         clock: Clock | None = None,
         use_keyring: bool = False,
     ) -> HeadlessTerminal:
@@ -69,6 +71,7 @@ class HeadlessTerminal:
             data_dir,
             sync_config=sync_config,
             sync_runner=sync_runner,
+            sync_executor=sync_executor,
             clock=clock,
             use_keyring=use_keyring,
         )
@@ -80,6 +83,7 @@ class HeadlessTerminal:
         *,
         sync_config: SyncConfig | None = None,
         sync_runner: SyncRunner | None = None,
+        sync_executor: Executor | None = None,
         clock: Clock | None = None,
         use_keyring: bool = False,
     ) -> HeadlessTerminal:
@@ -89,6 +93,7 @@ class HeadlessTerminal:
             credential_store=CredentialStore(data_dir, use_keyring=use_keyring),
             sync_config=sync_config,
             sync_runner=sync_runner,
+            sync_executor=sync_executor,
         )
         return cls(terminal, data_dir)
 

@@ -34,7 +34,7 @@ def test_config_lists_sets_and_refuses_bad_values(tmp_path: Path, capsys):
 def test_demo_starts_to_ready_and_run_refuses_an_unset_terminal(tmp_path: Path):
     """GIVEN no database WHEN `chainpos demo --exit-when-ready` runs THEN it creates the
     demo store, reaches the checkout-ready point and exits 0; `chainpos run` on an empty
-    database explains that the terminal is not set up."""
+    database explains that the terminal is not enrolled."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     demo = subprocess.run(
         [
@@ -42,6 +42,7 @@ def test_demo_starts_to_ready_and_run_refuses_an_unset_terminal(tmp_path: Path):
             "-m",
             "pos_app",
             "demo",
+            "--standalone",
             "--db",
             str(tmp_path / "demo.db"),
             "--exit-when-ready",
@@ -72,4 +73,4 @@ def test_demo_starts_to_ready_and_run_refuses_an_unset_terminal(tmp_path: Path):
         check=False,
     )
     assert run.returncode == 2
-    assert "not set up for a store" in run.stderr
+    assert "not enrolled with HQ yet" in run.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -55,6 +56,8 @@ class SyncService:
         clock: set to HQ's time as the client measures it.
         runner: share one sync thread between terminals (the demo's two windows); default:
             a thread of its own.
+        executor: where the client's database work runs (shared by many headless
+            terminals); default: a thread of the client's own.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class SyncService:
         config: SyncConfig | None = None,
         verify: Verify = True,
         runner: SyncRunner | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.creds = creds
         self.credential_store = credential_store
@@ -81,6 +85,7 @@ class SyncService:
             creds,
             config=config,
             verify=verify,
+            executor=executor,
             on_status=self._status,
             on_changes=self._changes,
             on_clock=clock.set_offset,
