@@ -393,6 +393,7 @@ class SyncClient:
                 url,
                 additional_headers={"Authorization": f"Bearer {self.creds.token}"},
                 open_timeout=self.config.connect_timeout_s,
+                close_timeout=2,
                 ping_interval=None,
                 max_size=p.MAX_LIVE_FRAME_BYTES * 64,
                 proxy=None,

@@ -53,6 +53,12 @@ class SyncRunner:
         try:
             loop.run_forever()
         finally:
+            # Whatever is still running (a task spawned during shutdown, one slow to
+            # cancel) finishes its clean-up here, on its own loop, before the loop closes.
+            leftover = asyncio.all_tasks(loop)
+            for task in leftover:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()

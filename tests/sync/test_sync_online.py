@@ -45,7 +45,7 @@ def test_enrolment_brings_the_chain_and_a_sale_reaches_hq_stock(hq, terminals):
 
     wait_until(lambda: hq_level(hq.db, "S001", TARO) == 238_000, what="HQ stock")
     wait_until(lambda: t.outbox() == (0, 0), what="outbox empty")
-    wait_until(lambda: t.terminal.sync.status.cursor >= t.terminal.sync.status.head)
+    wait_until(lambda: t.terminal.sync.status.cursor >= version_seq(hq), what="caught up")
     assert hq_sales(hq.db) == 1
     assert t.item(TARO).stock_milli == 238_000
     assert hq_level(hq.db, "S002", TARO) == 240_000
