@@ -26,7 +26,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from pos_app.localdb.catalog import ItemRecord, upsert_items
-from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.engine import read_session, replica_write_session, write_session
+from pos_app.localdb.pinyin import pinyin_keys
 from pos_app.localdb.store import get_setting, set_setting, upsert_staff
 from pos_app.localdb.types import from_utc_text, to_utc_text
 from sync_client import protocol as p
@@ -176,7 +177,7 @@ class LocalReplica:
         """
         removed = rejected = retry = 0
         errors: list[str] = []
-        with write_session(self.engine) as s:
+        with replica_write_session(self.engine) as s:
             cursor = int(get_setting(s, CURSOR_KEY, 0))
             moved: dict[int, int] = defaultdict(int)
             pending_rows: list[dict[str, int]] = []
@@ -271,33 +272,44 @@ class LocalReplica:
 
         Changes at or below the cursor are repeats and skipped; a cursor already at or past
         ``next_after`` makes this a no-op. One transaction: the cursor never runs ahead of
-        what was applied.
+        what was applied. Within a page, later changes of the same thing win, and kinds are
+        written in dependency order (stores, items, then what refers to items), each kind
+        in one statement executed for many rows.
         """
+        by_kind: dict[str, dict[str, Any]] = defaultdict(dict)
         applied = 0
-        kinds: set[str] = set()
-        with write_session(self.engine) as s:
-            cursor = int(get_setting(s, CURSOR_KEY, 0))
+        with replica_write_session(self.engine) as s:
+            cursor = _get_cursor(s)
             if next_after <= cursor:
                 return ApplySummary(0, cursor, frozenset())
-            for change in changes:
+            for change in sorted(changes, key=lambda c: c.seq):
                 if change.seq <= cursor or change.seq > next_after:
                     continue
-                self._apply_one(s, change)
                 applied += 1
-                kinds.add(change.kind)
-            set_setting(s, CURSOR_KEY, next_after)
+                by_kind[change.kind][change.key] = change.data
+            _bulk_stores(s, list(by_kind["store"].values()))
+            _bulk_items(s, list(by_kind["item"].values()))
+            _bulk_prices(s, list(by_kind["price"].values()))
+            _bulk_stock(s, self.store, list(by_kind["stock"].values()))
+            for cfg in by_kind["config"].values():
+                if cfg.store is None or cfg.store == self.store:
+                    _store_config(s, cfg)
+                    _effective_config(s, self.store, cfg.key)
+            for staff in by_kind["staff"].values():
+                _upsert_staff(s, self.store, staff)
+            _put_setting(s, CURSOR_KEY, next_after)
             if applied:
-                set_setting(s, LAST_CHANGE_KEY, to_utc_text(now))
+                _put_setting(s, LAST_CHANGE_KEY, to_utc_text(now))
             _release_pending(s, next_after)
             s.commit()
-        return ApplySummary(applied, next_after, frozenset(kinds))
+        return ApplySummary(applied, next_after, frozenset(k for k, v in by_kind.items() if v))
 
     def apply_snapshot(self, snap: p.Snapshot, now: datetime) -> None:
         """Replaces HQ-owned data with the snapshot and continues from its seq.
 
         The outbox and local sales are untouched; stock bookkeeping is rebuilt from them.
         """
-        with write_session(self.engine) as s:
+        with replica_write_session(self.engine) as s:
             for store in snap.stores:
                 _upsert_store(s, store)
             upsert_items(s, (_item_record(it) for it in snap.items))
@@ -324,31 +336,132 @@ class LocalReplica:
             _rebuild_local_sold(s)
             s.commit()
 
-    def _apply_one(self, s: Session, change: Any) -> None:
-        kind = change.kind
-        if kind == "item":
-            upsert_items(s, [_item_record(change.data)])
-        elif kind == "price":
-            _upsert_price(s, change.data)
-        elif kind == "stock":
-            if change.data.store == self.store:
-                _set_level(s, change.data)
-        elif kind == "store":
-            _upsert_store(s, change.data)
-        elif kind == "config":
-            cfg: p.ConfigData = change.data
-            if cfg.store is None or cfg.store == self.store:
-                _store_config(s, cfg)
-                _effective_config(s, self.store, cfg.key)
-        elif kind == "staff":
-            _upsert_staff(s, self.store, change.data)
-
 
 # -- helpers (inside the caller's transaction) ------------------------------------------------
 
 
+def _get_cursor(s: Session) -> int:
+    value = s.execute(text("SELECT value FROM setting WHERE key = :k"), {"k": CURSOR_KEY}).scalar()
+    return 0 if value is None else int(json.loads(value))
+
+
+def _put_setting(s: Session, key: str, value: Any) -> None:
+    """``set_setting`` in one statement (the hot path of every applied change)."""
+    s.execute(
+        text(
+            "INSERT INTO setting (key, value) VALUES (:k, :v) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        ),
+        {"k": key, "v": json.dumps(value, ensure_ascii=False)},
+    )
+
+
 def _rowcount(result: Any) -> int:
     return int(result.rowcount)
+
+
+def _bulk_stores(s: Session, stores: list[p.StoreData]) -> None:
+    for store in stores:
+        _upsert_store(s, store)
+
+
+def _bulk_items(s: Session, items: list[p.ItemData]) -> None:
+    if not items:
+        return
+    known: dict[str, tuple[str, str, str]] = {}
+    skus = [it.sku for it in items]
+    for i in range(0, len(skus), 500):
+        chunk = skus[i : i + 500]
+        marks = ", ".join(f":k{j}" for j in range(len(chunk)))
+        for r in s.execute(
+            text(
+                "SELECT sku, name_zh, pinyin_initials, pinyin_full FROM item "
+                f"WHERE sku IN ({marks})"
+            ),
+            {f"k{j}": sku for j, sku in enumerate(chunk)},
+        ):
+            known[str(r[0])] = (str(r[1]), str(r[2]), str(r[3]))
+    rows = []
+    for it in items:
+        old = known.get(it.sku)
+        if old is not None and old[0] == it.name_zh:
+            initials, full = old[1], old[2]  # pinyin is the costly part: reuse it
+        else:
+            initials, full = pinyin_keys(it.name_zh)
+        rows.append(
+            {
+                "sku": it.sku,
+                "zh": it.name_zh,
+                "en": it.name_en,
+                "unit": it.unit,
+                "cat": it.category or None,
+                "pi": initials,
+                "pf": full,
+                "active": it.active,
+            }
+        )
+    s.execute(
+        text(
+            "INSERT INTO item (sku, name_zh, name_en, unit, category, pinyin_initials, "
+            "pinyin_full, active) VALUES (:sku, :zh, :en, :unit, :cat, :pi, :pf, :active) "
+            "ON CONFLICT(sku) DO UPDATE SET name_zh = excluded.name_zh, "
+            "name_en = excluded.name_en, unit = excluded.unit, category = excluded.category, "
+            "pinyin_initials = excluded.pinyin_initials, pinyin_full = excluded.pinyin_full, "
+            "active = excluded.active"
+        ),
+        rows,
+    )
+    s.execute(
+        text("DELETE FROM barcode WHERE item_id = (SELECT id FROM item WHERE sku = :sku)"),
+        [{"sku": it.sku} for it in items],
+    )
+    codes = [{"c": code, "sku": it.sku} for it in items for code in it.barcodes]
+    if codes:
+        s.execute(
+            text(
+                "INSERT OR REPLACE INTO barcode (code, item_id) "
+                "SELECT :c, id FROM item WHERE sku = :sku"
+            ),
+            codes,
+        )
+
+
+def _bulk_prices(s: Session, prices: list[p.PriceData]) -> None:
+    if not prices:
+        return
+    s.execute(
+        text(
+            "INSERT INTO price (version, item_id, store_code, price_fen, effective_at) "
+            "SELECT :v, id, :s, :p, :e FROM item WHERE sku = :sku "
+            "ON CONFLICT(version) DO UPDATE SET item_id = excluded.item_id, "
+            "store_code = excluded.store_code, price_fen = excluded.price_fen, "
+            "effective_at = excluded.effective_at"
+        ),
+        [
+            {
+                "v": d.version,
+                "sku": d.sku,
+                "s": d.store,
+                "p": d.price_fen,
+                "e": to_utc_text(d.effective_at),
+            }
+            for d in prices
+        ],
+    )
+
+
+def _bulk_stock(s: Session, store: str, levels: list[p.StockData]) -> None:
+    own = [d for d in levels if d.store == store]
+    if not own:
+        return
+    s.execute(
+        text(
+            "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
+            "SELECT id, :q, 0 FROM item WHERE sku = :sku "
+            "ON CONFLICT(item_id) DO UPDATE SET hq_qty_milli = excluded.hq_qty_milli"
+        ),
+        [{"sku": d.sku, "q": d.on_hand_milli} for d in own],
+    )
 
 
 def _item_record(data: p.ItemData) -> ItemRecord:

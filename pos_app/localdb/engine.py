@@ -9,6 +9,8 @@ by :func:`write_session`, so a write never fails half-way on a lock upgrade.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,41 @@ def checkpoint(engine: Engine) -> None:
 def write_session(engine: Engine) -> Session:
     """A session whose transaction starts with ``BEGIN IMMEDIATE``."""
     return Session(engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
+
+
+@contextmanager
+def replica_write_session(engine: Engine) -> Iterator[Session]:
+    """A ``BEGIN IMMEDIATE`` session that commits without waiting for the disk.
+
+    For data that HQ can send again: changes from the feed (with the cursor, in the same
+    transaction) and push answers. After a power cut such a transaction may be rolled back
+    as a whole (WAL keeps the file consistent), so the cursor goes back with the changes and
+    they are pulled again; a lost push answer means the events are pushed again and HQ
+    answers "duplicate". Sales never use this: they commit with ``synchronous=FULL``.
+    The connection goes back to the pool with ``synchronous=FULL`` restored.
+    """
+    conn = engine.connect()
+    # PRAGMAs go to the driver directly: a SQLAlchemy execute would open a transaction,
+    # and SQLite refuses to change the safety level inside one.
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    try:
+        raw.execute("PRAGMA synchronous=NORMAL")
+        session = Session(conn.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.close()
+    finally:
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            raw.execute("PRAGMA synchronous=FULL")
+        except Exception:
+            conn.invalidate()  # never hand out a connection that might not fsync sales
+            raise
+        finally:
+            conn.close()
 
 
 def read_session(engine: Engine) -> Session:

@@ -15,12 +15,22 @@ def _clean(parts: list[str]) -> str:
     return _KEEP.sub("", "".join(parts).lower())
 
 
+_OTHER = "\x00"
+
+
+def _mark_other(chunk: str) -> str:
+    return _OTHER + chunk
+
+
 def pinyin_keys(name: str) -> tuple[str, str]:
     """Returns ``(initials, full)`` for a product name."""
     # pypinyin loads its phrase dictionary (~0.2 s) on import: only writers of the
     # catalogue pay for it, never a terminal starting up.
-    from pypinyin import Style, lazy_pinyin
+    from pypinyin import lazy_pinyin
 
-    initials = _clean(lazy_pinyin(name, style=Style.FIRST_LETTER))
-    full = _clean(lazy_pinyin(name))
-    return initials, full
+    # One conversion: hanzi become syllables (initial = first letter); anything else
+    # comes back marked and is kept whole in both keys.
+    parts = lazy_pinyin(name, errors=_mark_other)
+    initials = [p[1:] if p.startswith(_OTHER) else p[:1] for p in parts]
+    full = [p[1:] if p.startswith(_OTHER) else p for p in parts]
+    return _clean(initials), _clean(full)

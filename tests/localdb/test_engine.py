@@ -104,3 +104,30 @@ def test_a_read_session_does_not_take_the_write_lock(demo_path: Path) -> None:
     finally:
         first_engine.dispose()
         second_engine.dispose()
+
+
+def test_replica_writes_skip_the_fsync_but_hand_back_full_durability(tmp_path) -> None:
+    """GIVEN the pool's connections
+    WHEN HQ's changes are written through replica_write_session (no fsync at commit)
+    THEN that transaction ran at synchronous=NORMAL, its data is committed, and every
+    connection a sale can get afterwards is back at synchronous=FULL, even after an
+    error inside the session."""
+    from sqlalchemy import text as sql
+
+    from pos_app.localdb.engine import open_database, replica_write_session, write_session
+
+    engine = open_database(tmp_path / "t.db")
+    with replica_write_session(engine) as s:
+        assert s.execute(sql("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        s.execute(sql("INSERT INTO setting (key, value) VALUES ('a', '1')"))
+        s.commit()
+    try:
+        with replica_write_session(engine) as s:
+            s.execute(sql("INSERT INTO setting (key, value) VALUES ('b', '1')"))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with write_session(engine) as s:
+        assert s.execute(sql("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert s.execute(sql("SELECT key FROM setting ORDER BY key")).scalars().all() == ["a"]
+    engine.dispose()

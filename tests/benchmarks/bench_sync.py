@@ -1,0 +1,375 @@
+"""Terminal <-> HQ sync figures, with real sync clients and terminal databases.
+
+* ``sync.price_push``: ``POST /v1/admin/prices`` (what ``chainpos-hq price set`` does) ->
+  the change committed in the local database of each of N headless terminals. HQ runs as
+  ``chainpos-hq serve`` in its own process; the terminals (``SyncClient`` + ``LocalReplica``
+  on their own SQLite files, WAL, ``synchronous=FULL``) run in two client processes, each
+  on one asyncio loop with a pool of database threads. Latency is commit time in the
+  terminal's database minus publish time (one clock). Sizes: N = 100, 1,000 (``--quick``:
+  100). Goal: p99 <= 1 s at 1,000.
+* ``sync.sale_to_hq_stock``: a headless terminal online sells one item; latency from the
+  sale's commit returning at the till to HQ's stock level for the store showing it (HQ's
+  database polled every millisecond from this process).
+  Goal: p99 <= 500 ms.
+* ``sync.catch_up``: a terminal back after "24 hours" offline with 1,000 sales in its
+  outbox while HQ published 50,000 changes (25,000 new items with their prices): time
+  from its sync starting until its outbox is empty and its cursor is at HQ's head.
+  Goal: <= 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from pos_app.headless import HeadlessTerminal
+from pos_app.localdb.engine import open_database
+from pos_app.localdb.seed import load_demo_json
+from pos_app.services.enrollment import EnrollTicket
+from server_stub import models as m
+from server_stub import operations
+from server_stub.db import Database
+from server_stub.demo import seed_chain
+from server_stub.schemas import ItemIn
+from sync_client import Credentials, HQClient, LocalReplica, SyncClient, SyncConfig
+from sync_client import protocol as p
+from tests.benchmarks._stats import Options, percentiles_ms
+from tests.benchmarks.bench_hq_fanout import _raise_fd_limit, _read_line
+from tests.benchmarks.bench_hq_ingest import backends, hq_database
+from tests.server.support import REPO, start_hq_process
+
+CLIENT_PROCESSES = 2
+BENCH_CONFIG = SyncConfig(
+    backoff_base_s=0.1,
+    backoff_cap_s=2.0,
+    idle_push_check_s=1.0,
+    connect_timeout_s=60.0,
+    request_timeout_s=60.0,
+    clock_samples=1,
+    clock_every_s=3600.0,
+)
+
+
+# -- client process: many terminals on one loop ----------------------------------------------
+
+
+class _TimedReplica(LocalReplica):
+    """Notes when each price version committed in this terminal's database."""
+
+    applied: dict[int, float]
+
+    def apply_changes(self, changes: Any, next_after: int, now: datetime) -> Any:
+        changes = list(changes)
+        out = super().apply_changes(changes, next_after, now)
+        t = time.time()
+        for c in changes:
+            if c.kind == "price":
+                self.applied.setdefault(c.data.version, t)
+        return out
+
+
+async def _clients(spec: list[dict[str, Any]]) -> None:
+    pool = ThreadPoolExecutor(8, thread_name_prefix="bench-db")
+    replicas: list[_TimedReplica] = []
+    tasks = []
+    for s in spec:
+        engine = open_database(s["db"])
+        replica = _TimedReplica(engine, s["store"])
+        replica.applied = {}
+        replicas.append(replica)
+        creds = Credentials(s["hq"], s["store"], s["device"], s["token"], b"x" * 32)
+        client = SyncClient(replica, creds, config=BENCH_CONFIG, executor=pool)
+        tasks.append(asyncio.create_task(client.run()))
+    clients_online = 0
+    while clients_online < len(spec):
+        await asyncio.sleep(0.2)
+        clients_online = sum(1 for r in replicas if r.cursor() >= spec[0]["cursor"])
+    # Wait for every live channel to be up (status is not reachable here: give them time).
+    await asyncio.sleep(2.0)
+    print(f"READY {len(spec)}", flush=True)
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        cmd = line.split()
+        if not cmd or cmd[0] == "DONE":
+            break
+        if cmd[0] == "WAIT":
+            version = int(cmd[1])
+            while not all(version in r.applied for r in replicas):
+                await asyncio.sleep(0.01)
+            print(f"GOT {version}", flush=True)
+    print(json.dumps({str(k): [r.applied[k] for r in replicas] for k in replicas[0].applied}))
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    pool.shutdown(wait=True)
+
+
+def client_main() -> None:
+    _raise_fd_limit()
+    spec = json.loads(Path(sys.argv[2]).read_text())
+    asyncio.run(_clients(spec))
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+def _template(hq_url: str, db: Database, store: str, path: Path) -> int:
+    """A terminal database for ``store`` as a new enrolment leaves it; returns its cursor."""
+    code = operations.create_enroll_code(db, store).code
+    dev = operations.enroll(db, p.EnrollRequest(store=store, code=code, device_name="template"))
+
+    async def snap() -> p.Snapshot:
+        client = HQClient(hq_url, dev.token)
+        try:
+            return await client.snapshot()
+        finally:
+            await client.aclose()
+
+    snapshot = asyncio.run(snap())
+    engine = open_database(path)
+    LocalReplica(engine, store).apply_snapshot(snapshot, datetime.now(UTC))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return snapshot.seq
+
+
+def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> dict[str, Any]:
+    hq = start_hq_process(url, "--heartbeat", "15", "--live-queue", "256", "--pool-size", "20")
+    clients: list[subprocess.Popen[str]] = []
+    try:
+        seed_chain(db, load_demo_json(), stock=False)
+        stores = ["S001", "S002", "S003"]
+        templates = {s: scratch / f"template-{s}.db" for s in stores}
+        cursor = max(_template(hq.url, db, s, templates[s]) for s in stores)
+        spec = []
+        for i in range(n):
+            store = stores[i % len(stores)]
+            code = operations.create_enroll_code(db, store).code
+            dev = operations.enroll(
+                db, p.EnrollRequest(store=store, code=code, device_name=f"bench {i}")
+            )
+            path = scratch / f"t{i:04d}.db"
+            shutil.copyfile(templates[store], path)
+            spec.append(
+                {
+                    "db": str(path),
+                    "store": store,
+                    "device": dev.device_id,
+                    "token": dev.token,
+                    "hq": hq.url,
+                    "cursor": cursor,
+                }
+            )
+        share = -(-n // CLIENT_PROCESSES)
+        for k in range(CLIENT_PROCESSES):
+            part = spec[k * share : (k + 1) * share]
+            if not part:
+                continue
+            spec_file = scratch / f"spec-{k}.json"
+            spec_file.write_text(json.dumps(part))
+            clients.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "tests.benchmarks.bench_sync",
+                        "--client",
+                        str(spec_file),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=REPO,
+                )
+            )
+        for c in clients:
+            _read_line(c, "READY")
+        token = operations.create_admin_token(db, f"bench-{n}")
+        published: dict[str, float] = {}
+        with httpx.Client(
+            base_url=hq.url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            for r in range(rounds):
+                t0 = time.time()
+                resp = http.post("/v1/admin/prices", json={"sku": "FT001", "price_fen": 1700 + r})
+                resp.raise_for_status()
+                version = str(resp.json()["versions"][0]["version"])
+                published[version] = t0
+                for c in clients:
+                    assert c.stdin is not None
+                    c.stdin.write(f"WAIT {version}\n")
+                    c.stdin.flush()
+                for c in clients:
+                    _read_line(c, "GOT")
+                time.sleep(0.5)
+        latencies: list[float] = []
+        for c in clients:
+            assert c.stdin is not None
+            c.stdin.write("DONE\n")
+            c.stdin.flush()
+            applied = json.loads(_read_line(c, "{"))
+            for version, t0 in published.items():
+                latencies.extend(t - t0 for t in applied[version])
+        assert len(latencies) == n * rounds
+        return {"n": n, "rounds": rounds, **percentiles_ms(latencies)}
+    finally:
+        for c in clients:
+            if c.poll() is None:
+                c.kill()
+            c.wait(30)
+            for stream in (c.stdin, c.stdout):
+                if stream is not None:
+                    stream.close()
+        hq.stop()
+
+
+def _enrol(hq_url: str, db: Database, store: str, data_dir: Path, **kw: Any) -> HeadlessTerminal:
+    code = operations.create_enroll_code(db, store).code
+    return HeadlessTerminal.enroll(
+        data_dir, EnrollTicket(hq_url, store, code), "bench", sync_config=BENCH_CONFIG, **kw
+    )
+
+
+def _hq_level(db: Database, store: str, sku: str) -> int:
+    with db.read() as conn:
+        return int(
+            conn.execute(
+                select(m.stock_levels.c.on_hand_milli).where(
+                    m.stock_levels.c.store_code == store, m.stock_levels.c.sku == sku
+                )
+            ).scalar_one()
+        )
+
+
+def _sale_to_stock(url: str, db: Database, sales: int, scratch: Path) -> dict[str, Any]:
+    hq = start_hq_process(url, "--heartbeat", "15")
+    t: HeadlessTerminal | None = None
+    try:
+        seed_chain(db, load_demo_json())
+        t = _enrol(hq.url, db, "S001", scratch / "till").start()
+        deadline = time.monotonic() + 30
+        while not t.terminal.sync.status.online and time.monotonic() < deadline:
+            time.sleep(0.05)
+        latencies: list[float] = []
+        rng = random.Random(5)
+        skus = t.sellable_skus()
+        for _ in range(sales):
+            sku = rng.choice(skus)
+            before = _hq_level(db, "S001", sku)
+            t.sell([(sku, 1000)])
+            t0 = time.perf_counter()
+            while _hq_level(db, "S001", sku) != before - 1000:
+                if time.perf_counter() - t0 > 30:
+                    raise RuntimeError("sale did not reach HQ")
+                time.sleep(0.001)
+            latencies.append(time.perf_counter() - t0)
+            time.sleep(rng.uniform(0.0, 0.05))
+        return {"n": sales, **percentiles_ms(latencies)}
+    finally:
+        if t is not None:
+            t.close()
+        hq.stop()
+
+
+def _catch_up(url: str, db: Database, sales: int, changes: int, scratch: Path) -> dict[str, Any]:
+    hq = start_hq_process(url, "--heartbeat", "15", "--pool-size", "10")
+    t: HeadlessTerminal | None = None
+    try:
+        seed_chain(db, load_demo_json())
+        t = _enrol(hq.url, db, "S001", scratch / "till")  # enrolled, then "offline"
+        rng = random.Random(7)
+        skus = t.sellable_skus()
+        for _ in range(sales):
+            t.sell([(rng.choice(skus), 1000)])
+        items = changes // 2
+        batch = 5000
+        for start in range(0, items, batch):
+            operations.import_catalog(
+                db,
+                [
+                    ItemIn(
+                        sku=f"NEW{i:06d}",
+                        name_zh=f"新品{i}号",
+                        unit="piece",
+                        barcodes=[f"29{i:010d}"],
+                        price_fen=100 + i % 900,
+                    )
+                    for i in range(start, min(items, start + batch))
+                ],
+            )
+        with db.read() as conn:
+            head = int(conn.execute(select(m.feed_state.c.last_seq)).scalar_one())
+        behind = head - t.terminal.sync.replica.cursor()
+        t0 = time.perf_counter()
+        t.start()
+        sync = t.terminal.sync
+        while not (sync.replica.counts()[0] == 0 and sync.status.cursor >= head):
+            if time.perf_counter() - t0 > 300:
+                raise RuntimeError("catch-up did not finish")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        return {
+            "n": 1,
+            "seconds": round(elapsed, 3),
+            "sales_up": sales,
+            "changes_down": behind,
+            "goal_s": 10,
+        }
+    finally:
+        if t is not None:
+            t.close()
+        hq.stop()
+
+
+def run(opts: Options) -> Iterator[dict[str, Any]]:
+    _raise_fd_limit()
+    sizes = [100] if opts.quick else [100, 1000]
+    for backend in backends():
+        for n in sizes:
+            with hq_database(backend, opts, f"sync-push-{backend}-{n}") as url:
+                db = Database(url)
+                try:
+                    scratch = opts.scratch(f"sync-push-{backend}-{n}")
+                    result = _price_push(url, db, n, 3 if opts.quick else 5, scratch)
+                finally:
+                    db.dispose()
+            yield {"name": "sync.price_push", "backend": backend, "goal_p99_ms": 1000, **result}
+        with hq_database(backend, opts, f"sync-sale-{backend}") as url:
+            db = Database(url)
+            try:
+                result = _sale_to_stock(
+                    url, db, 50 if opts.quick else 300, opts.scratch(f"sync-sale-{backend}")
+                )
+            finally:
+                db.dispose()
+        yield {"name": "sync.sale_to_hq_stock", "backend": backend, "goal_p99_ms": 500, **result}
+        with hq_database(backend, opts, f"sync-catchup-{backend}") as url:
+            db = Database(url)
+            try:
+                sales, changes = (100, 5000) if opts.quick else (1000, 50_000)
+                result = _catch_up(url, db, sales, changes, opts.scratch(f"sync-cu-{backend}"))
+            finally:
+                db.dispose()
+        yield {"name": "sync.catch_up", "backend": backend, **result}
+
+
+if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--client":
+    client_main()
+elif __name__ == "__main__":
+    sys.exit(os.EX_USAGE)
