@@ -51,6 +51,7 @@ from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_fanout import _raise_fd_limit, _read_line
 from tests.benchmarks.bench_hq_ingest import backends, hq_database
 from tests.server.support import REPO, start_hq_process
+from tests.sync.convergence import hq_level
 
 CLIENT_PROCESSES = 2
 BENCH_CONFIG = SyncConfig(
@@ -246,17 +247,6 @@ def _enrol(hq_url: str, db: Database, store: str, data_dir: Path, **kw: Any) -> 
     )
 
 
-def _hq_level(db: Database, store: str, sku: str) -> int:
-    with db.read() as conn:
-        return int(
-            conn.execute(
-                select(m.stock_levels.c.on_hand_milli).where(
-                    m.stock_levels.c.store_code == store, m.stock_levels.c.sku == sku
-                )
-            ).scalar_one()
-        )
-
-
 def _sale_to_stock(url: str, db: Database, sales: int, scratch: Path) -> dict[str, Any]:
     hq = start_hq_process(url, "--heartbeat", "15")
     t: HeadlessTerminal | None = None
@@ -271,10 +261,10 @@ def _sale_to_stock(url: str, db: Database, sales: int, scratch: Path) -> dict[st
         skus = t.sellable_skus()
         for _ in range(sales):
             sku = rng.choice(skus)
-            before = _hq_level(db, "S001", sku)
+            before = hq_level(db, "S001", sku)
             t.sell([(sku, 1000)])
             t0 = time.perf_counter()
-            while _hq_level(db, "S001", sku) != before - 1000:
+            while hq_level(db, "S001", sku) != before - 1000:
                 if time.perf_counter() - t0 > 30:
                     raise RuntimeError("sale did not reach HQ")
                 time.sleep(0.001)

@@ -41,6 +41,18 @@ class Report:
         )
 
 
+def hq_level(db: Database, store: str, sku: str) -> int:
+    """HQ's on-hand level of ``sku`` at ``store``, in thousandths."""
+    with db.read() as conn:
+        return int(
+            conn.execute(
+                select(m.stock_levels.c.on_hand_milli).where(
+                    m.stock_levels.c.store_code == store, m.stock_levels.c.sku == sku
+                )
+            ).scalar_one()
+        )
+
+
 def hq_sale_ids(db: Database) -> list[str]:
     with db.read() as conn:
         return [str(r) for r in conn.execute(select(m.sales.c.sale_id)).scalars()]

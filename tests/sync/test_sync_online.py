@@ -9,20 +9,10 @@ from sqlalchemy import func, select
 from server_stub import models as m
 from server_stub import operations
 from tests.sync.conftest import wait_until
+from tests.sync.convergence import hq_level
 
 TARO = "MT001"  # 芋泥波波 ¥15, 240 in stock in every store
 TARO_BARCODE = "6954321100014"
-
-
-def hq_level(db, store: str, sku: str) -> int:
-    with db.read() as conn:
-        return int(
-            conn.execute(
-                select(m.stock_levels.c.on_hand_milli).where(
-                    m.stock_levels.c.store_code == store, m.stock_levels.c.sku == sku
-                )
-            ).scalar_one()
-        )
 
 
 def hq_sales(db) -> int:
