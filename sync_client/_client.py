@@ -26,6 +26,7 @@ import contextlib
 import logging
 import random
 import ssl
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -187,6 +188,8 @@ class SyncClient:
         self._apply_lock: asyncio.Lock | None = None
         self._revoked: asyncio.Event | None = None
         self._live_ws: ClientConnection | None = None
+        self.finished = threading.Event()
+        """Set when :meth:`run` has returned and cleaned up (for callers on other threads)."""
 
     # -- public ---------------------------------------------------------------------------
 
@@ -237,10 +240,13 @@ class SyncClient:
                     t.cancel()
                 await asyncio.gather(*tasks, revoked, return_exceptions=True)
         finally:
-            self._set(state="revoked" if self._revoked.is_set() else "stopped")
-            await self._http.aclose()
-            if self._own_executor:
-                self._executor.shutdown(wait=False)
+            try:
+                self._set(state="revoked" if self._revoked.is_set() else "stopped")
+                await self._http.aclose()
+                if self._own_executor:
+                    self._executor.shutdown(wait=False)
+            finally:
+                self.finished.set()
 
     async def stock_lookup(self, sku: str) -> p.StockLookup:
         """Every store's level of ``sku`` from HQ (raises HQUnavailable when offline)."""

@@ -92,6 +92,7 @@ class SyncService:
             wall_clock=clock.base.now,
         )
         self._started = False
+        self._task: concurrent.futures.Future[None] | None = None
 
     @property
     def status(self) -> SyncStatus:
@@ -125,7 +126,7 @@ class SyncService:
             return
         if self._own_runner:
             self.runner.start()
-        self.runner.spawn(self.client.run(), name=f"sync-{self.creds.device_id}")
+        self._task = self.runner.submit(self.client.run())
         self._started = True
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -133,6 +134,9 @@ class SyncService:
         if not self._started:
             return
         self._started = False
+        if self._task is not None:
+            self._task.cancel()  # cancels the client's task on the sync thread
+            self.client.finished.wait(timeout)
         if self._own_runner:
             self.runner.stop(timeout)
 
