@@ -125,15 +125,20 @@ class ProxyStats:
     @property
     def faults(self) -> int:
         """Every fault injected, of every kind."""
-        return (
-            self.partitions
-            + self.refused
-            + self.drops
-            + self.delays
-            + self.held
-            + self.cuts
-            + self.resets
-        )
+        return sum(self.fault_counts().values())
+
+    def fault_counts(self) -> dict[str, int]:
+        """Each kind of fault and how often it was injected (zeros included), e.g. for a
+        scenario's convergence report: ``Report(faults=proxy.stats.fault_counts())``."""
+        return {
+            "partitions": self.partitions,
+            "refused": self.refused,
+            "drops": self.drops,
+            "delays": self.delays,
+            "held": self.held,
+            "cuts": self.cuts,
+            "resets": self.resets,
+        }
 
     def summary(self) -> str:
         """One line for a test's output, e.g. ``faults injected: partitions=1 drops=2 …``."""
