@@ -11,6 +11,10 @@
   sale's commit returning at the till to HQ's stock level for the store showing it (HQ's
   database polled every millisecond from this process).
   Goal: p99 <= 500 ms.
+* ``sync.convergence_after_partition``: N terminals (N = 50; ``--quick``: 10) of three
+  stores behind a fault proxy; partitioned while each sells 10 sales and HQ publishes 200
+  prices and 100 stock receipts; then healed: seconds until every terminal has drained
+  its outbox, reached HQ's head and holds HQ's prices and stock.
 * ``sync.catch_up``: a terminal back after "24 hours" offline with 1,000 sales in its
   outbox while HQ published 50,000 changes (25,000 new items with their prices): time
   from its sync starting until its outbox is empty and its cursor is at HQ's head.
@@ -45,7 +49,14 @@ from server_stub import operations
 from server_stub.db import Database
 from server_stub.demo import seed_chain
 from server_stub.schemas import ItemIn
-from sync_client import Credentials, HQClient, LocalReplica, SyncClient, SyncConfig
+from sync_client import (
+    Credentials,
+    HQClient,
+    LocalReplica,
+    SyncClient,
+    SyncConfig,
+    SyncRunner,
+)
 from sync_client import protocol as p
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_fanout import _raise_fd_limit, _read_line
@@ -57,7 +68,7 @@ CLIENT_PROCESSES = 2
 BENCH_CONFIG = SyncConfig(
     backoff_base_s=0.1,
     backoff_cap_s=2.0,
-    idle_push_check_s=1.0,
+    idle_push_check_s=60.0,  # sales wake the pusher; idle polling would only load the box
     connect_timeout_s=60.0,
     request_timeout_s=60.0,
     clock_samples=1,
@@ -87,20 +98,22 @@ async def _clients(spec: list[dict[str, Any]]) -> None:
     pool = ThreadPoolExecutor(8, thread_name_prefix="bench-db")
     replicas: list[_TimedReplica] = []
     tasks = []
+    online: dict[str, bool] = {}
+
+    def track(status: Any) -> None:
+        online[status.device_id] = status.online
+
     for s in spec:
         engine = open_database(s["db"])
         replica = _TimedReplica(engine, s["store"])
         replica.applied = {}
         replicas.append(replica)
         creds = Credentials(s["hq"], s["store"], s["device"], s["token"], b"x" * 32)
-        client = SyncClient(replica, creds, config=BENCH_CONFIG, executor=pool)
+        client = SyncClient(replica, creds, config=BENCH_CONFIG, executor=pool, on_status=track)
         tasks.append(asyncio.create_task(client.run()))
-    clients_online = 0
-    while clients_online < len(spec):
+    while sum(online.values()) < len(spec):
         await asyncio.sleep(0.2)
-        clients_online = sum(1 for r in replicas if r.cursor() >= spec[0]["cursor"])
-    # Wait for every live channel to be up (status is not reachable here: give them time).
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(1.0)  # let the connection burst settle
     print(f"READY {len(spec)}", flush=True)
     loop = asyncio.get_running_loop()
     while True:
@@ -357,6 +370,106 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
             finally:
                 db.dispose()
         yield {"name": "sync.catch_up", "backend": backend, **result}
+        n = 10 if opts.quick else 50
+        with hq_database(backend, opts, f"sync-converge-{backend}") as url:
+            db = Database(url)
+            try:
+                result = _convergence(url, db, n, opts.scratch(f"sync-converge-{backend}"))
+            finally:
+                db.dispose()
+        yield {"name": "sync.convergence_after_partition", "backend": backend, **result}
+
+
+# -- convergence after a healed partition ------------------------------------------------------
+
+
+def _convergence(url: str, db: Database, n: int, scratch: Path) -> dict[str, Any]:
+    """N terminals behind one fault proxy; partitioned while each sells 10 sales and HQ
+    publishes 200 price changes and 100 stock receipts; then healed. Time from heal until
+    every terminal's outbox is empty, its cursor at HQ's head and its prices and stock equal
+    HQ's (checked by the same code as the scenario tests)."""
+    from tests.faults.proxy import FaultProxy
+    from tests.sync.convergence import Report, check_terminal, hq_head
+
+    hq = start_hq_process(url, "--heartbeat", "2")
+    host, port = hq.url.removeprefix("http://").split(":")
+    runner = SyncRunner("bench-converge")
+    runner.start()
+    pool = ThreadPoolExecutor(8)
+    tills: list[HeadlessTerminal] = []
+    try:
+        seed_chain(db, load_demo_json())
+        with FaultProxy(upstream=(host, int(port))) as proxy:
+            config = SyncConfig(
+                backoff_base_s=0.1,
+                backoff_cap_s=1.0,
+                idle_push_check_s=30.0,
+                clock_samples=1,
+                clock_every_s=3600.0,
+            )
+            for i in range(n):
+                store = ("S001", "S002", "S003")[i % 3]
+                code = operations.create_enroll_code(db, store).code
+                tills.append(
+                    HeadlessTerminal.enroll(
+                        scratch / f"t{i}",
+                        EnrollTicket(proxy.url, store, code),
+                        "bench",
+                        sync_config=config,
+                        sync_runner=runner,
+                        sync_executor=pool,
+                    ).start()
+                )
+            deadline = time.monotonic() + 60
+            while not all(t.terminal.sync.status.online for t in tills):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("terminals did not come online")
+                time.sleep(0.05)
+            proxy.partition()
+            rng = random.Random(3)
+            skus = tills[0].sellable_skus()
+            for t in tills:
+                for _ in range(10):
+                    t.random_sale(rng, skus)
+            for k in range(200):
+                operations.set_price(db, rng.choice(skus), 1000 + k)
+            for _ in range(100):
+                operations.move_stock(
+                    db,
+                    "receive",
+                    rng.choice(["S001", "S002", "S003"]),
+                    rng.choice(skus),
+                    1000,
+                    "delivery",
+                )
+            t0 = time.perf_counter()
+            proxy.heal()
+            while True:
+                head = hq_head(db)
+                if all(t.outbox() == (0, 0) for t in tills) and all(
+                    t.terminal.sync.status.cursor >= head for t in tills
+                ):
+                    report = Report()
+                    for t in tills:
+                        check_terminal(db, t, report)
+                    if report.clean:
+                        break
+                if time.perf_counter() - t0 > 120:
+                    raise RuntimeError("no convergence within 120 s")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - t0
+        return {
+            "n": n,
+            "seconds": round(elapsed, 3),
+            "sales_during_partition": 10 * n,
+            "hq_changes_during_partition": 300,
+        }
+    finally:
+        for t in tills:
+            t.close()
+        runner.stop()
+        pool.shutdown()
+        hq.stop()
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--client":
