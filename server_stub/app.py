@@ -411,6 +411,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     def stale_prices(since: datetime, store: CodeQuery = None) -> StalePriceReport:
         if since.tzinfo is None:
             raise ApiError(422, "naive_time", "since needs a UTC offset")
+        try:
+            since = since.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+00:01 lies before year 1 in UTC
+            raise ApiError(422, "invalid_value", "since is out of range") from None
         with database.read() as conn:
             return queries.stale_report(conn, since, store)
 

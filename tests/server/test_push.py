@@ -328,6 +328,14 @@ def test_lines_keep_their_price_version_for_the_stale_price_report(
     )
     assert r.status_code == 200, r.text
     assert r.json()["stores"] == [{"store": store, "lines": 3, "stale_lines": 2}]
+    # An instant before year 1 once in UTC is a clear 422, not a server fault.
+    r = client.get(
+        "/v1/admin/reports/stale-prices",
+        params={"since": "0001-01-01T00:00:00+00:01"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_value"
 
 
 def test_savepoint_mode_gives_the_same_answers_as_the_bulk_mode(hq: RunningHQ, chain: Chain):
