@@ -6,7 +6,8 @@ python-escpos, qrcode, Pillow and pyserial. Describe a printout as a
 for a :class:`PrinterProfile` with :func:`render`, and send it with a
 :class:`Printer`. :func:`decode` reads bytes back the way a printer would;
 :func:`render_preview` draws them; :class:`VirtualPrinter` stands in for a network
-printer in the demo and in tests.
+printer in the demo and in tests. :class:`SerialScanner` reads a serial barcode scanner
+on its own thread.
 
 Every error is a :class:`HardwareError`; printer errors are :class:`PrinterError`.
 """
@@ -25,7 +26,19 @@ from hardware._decode import (
     UnknownCommand,
     decode,
 )
-from hardware._document import Align, Block, Columns, Document, Feed, Item, QRCode, Rule, Text
+from hardware._document import (
+    Align,
+    Block,
+    Columns,
+    Document,
+    Feed,
+    Item,
+    QRCode,
+    Rule,
+    Text,
+    document_from_dict,
+    document_to_dict,
+)
 from hardware._exceptions import (
     CoverOpen,
     HardwareError,
@@ -90,7 +103,10 @@ __all__ = [
     "Rule",
     "Run",
     "SaleLine",
+    "ScannerState",
     "SerialConnection",
+    "SerialScanner",
+    "SerialScannerConfig",
     "StatusUnavailable",
     "Tender",
     "Text",
@@ -100,6 +116,8 @@ __all__ = [
     "connection_from_settings",
     "decode",
     "display_width",
+    "document_from_dict",
+    "document_to_dict",
     "drawer_kick",
     "encode_text",
     "get_profile",
@@ -116,6 +134,7 @@ __all__ = [
 
 # The real-printer driver pulls in python-escpos, whose capability database takes about
 # 0.2 s to load; it is imported on first use so a terminal starts without paying for it.
+# The serial scanner (pyserial) is loaded the same way.
 _BACKENDS = {
     "Connection",
     "FileConnection",
@@ -125,6 +144,7 @@ _BACKENDS = {
     "UsbConnection",
     "connection_from_settings",
 }
+_SCANNER = {"ScannerState", "SerialScanner", "SerialScannerConfig"}
 
 if TYPE_CHECKING:
     from hardware._backends import (
@@ -136,6 +156,7 @@ if TYPE_CHECKING:
         UsbConnection,
         connection_from_settings,
     )
+    from hardware._scanner import ScannerState, SerialScanner, SerialScannerConfig
 
 
 def __getattr__(name: str) -> Any:
@@ -143,4 +164,8 @@ def __getattr__(name: str) -> Any:
         from hardware import _backends
 
         return getattr(_backends, name)
+    if name in _SCANNER:
+        from hardware import _scanner
+
+        return getattr(_scanner, name)
     raise AttributeError(f"module 'hardware' has no attribute {name!r}")

@@ -254,8 +254,9 @@ class Printer:
             The bytes sent (keep them to reprint or preview).
 
         Raises:
-            PaperOut: The printer reported an empty roll; nothing was sent.
-            CoverOpen: The printer reported its cover open; nothing was sent.
+            PaperOut: The printer reported an empty roll, before the job (nothing was
+                sent) or right after it (the job may be incomplete).
+            CoverOpen: The printer reported its cover open, before or after the job.
             PrinterOffline: The printer is unreachable or reports itself offline.
             PrinterTimeout: The printer did not answer in time.
             PrinterConfigError: The connection cannot be used (e.g. no USB support).
@@ -265,15 +266,37 @@ class Printer:
         return data
 
     def send(self, data: bytes) -> None:
-        """Send ready-made ESC/POS bytes (a reprint), checking status first.
+        """Send ready-made ESC/POS bytes, checking status before and after.
+
+        Where the connection can read status, the printer is asked before the job (so
+        nothing is sent to a printer that would not print) and again after it on the
+        same connection; the job counts as accepted only when that second answer is
+        "ready". ``DLE EOT`` is answered in real time, so a fault that happens later,
+        while the printer still works through its buffer, is not seen here.
 
         Raises:
-            PrinterError: As for :meth:`print_document`.
+            PrinterError: As for :meth:`print_document`; ``PaperOut`` or ``CoverOpen``
+                raised after the data was sent mean the job may be incomplete.
         """
         with self._lock, self._open() as device:
-            if self.check_status and self.can_read_status:
+            checked = self.check_status and self.can_read_status
+            if checked:
                 raise_for_status(self._read_status(device))
-            self._write(device, data)
+            try:
+                self._write(device, data)
+                if checked:
+                    # Asked after the data on the same connection: a roll that ran out or
+                    # a cover opened while the job went through shows up here, and the
+                    # caller learns the job may be incomplete.
+                    after = self._read_status(device)
+                    if not after.ready:
+                        try:
+                            raise_for_status(after)
+                        except PrinterError as e:
+                            raise type(e)(f"{e} (during the job; it may be incomplete)") from None
+            except PrinterError as e:
+                e.during_job = True
+                raise
 
     def open_drawer(self, pin: int | None = None) -> None:
         """Pulse the cash drawer through the printer's kick connector.

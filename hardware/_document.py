@@ -20,6 +20,8 @@ __all__ = [
     "QRCode",
     "Rule",
     "Text",
+    "document_from_dict",
+    "document_to_dict",
 ]
 
 
@@ -119,3 +121,52 @@ class Document:
     blocks: tuple[Block, ...]
     cut: bool = True
     open_drawer: bool = False
+
+
+_BLOCK_TYPES: dict[str, type[Block]] = {
+    cls.__name__: cls for cls in (Text, Columns, Item, Rule, QRCode, Feed)
+}
+
+
+def document_to_dict(doc: Document) -> dict[str, object]:
+    """A JSON-ready form of ``doc``, for keeping a printout until it has printed.
+
+    Every block becomes ``{"type": "<class name>", <field>: <value>, ...}``; alignment is
+    its string value. :func:`document_from_dict` reads it back to an equal document.
+    """
+    blocks: list[dict[str, object]] = []
+    for block in doc.blocks:
+        entry: dict[str, object] = {"type": type(block).__name__}
+        for name in block.__slots__:
+            value = getattr(block, name)
+            entry[name] = value.value if isinstance(value, Align) else value
+        blocks.append(entry)
+    return {"blocks": blocks, "cut": doc.cut, "open_drawer": doc.open_drawer}
+
+
+def document_from_dict(data: dict[str, object]) -> Document:
+    """The document :func:`document_to_dict` described.
+
+    Raises:
+        ValueError: An unknown block type, field or alignment.
+    """
+    raw_blocks = data.get("blocks")
+    if not isinstance(raw_blocks, list):
+        raise ValueError("a document needs a list of blocks")
+    blocks: list[Block] = []
+    for raw in raw_blocks:
+        if not isinstance(raw, dict):
+            raise ValueError(f"not a block: {raw!r}")
+        fields = dict(raw)
+        cls = _BLOCK_TYPES.get(str(fields.pop("type", "")))
+        if cls is None:
+            raise ValueError(f"unknown block type in {raw!r}")
+        if "align" in fields:
+            fields["align"] = Align(fields["align"])
+        try:
+            blocks.append(cls(**fields))
+        except TypeError as e:
+            raise ValueError(f"bad {cls.__name__} block: {e}") from None
+    return Document(
+        tuple(blocks), cut=bool(data.get("cut", True)), open_drawer=bool(data.get("open_drawer"))
+    )

@@ -33,7 +33,16 @@ class HardwareError(Exception):
 
 
 class PrinterError(HardwareError):
-    """A receipt printer could not do what was asked."""
+    """A receipt printer could not do what was asked.
+
+    Attributes:
+        during_job: ``True`` when the error came after print data had been sent (the
+            status read after the job, or a write that broke off): part of the job,
+            such as its drawer kick, may already have reached the printer. ``False``
+            when nothing of the job was sent.
+    """
+
+    during_job: bool = False
 
 
 class PrinterConfigError(PrinterError):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from hardware import PROFILES, Document, PrinterProfile, VirtualPrinter, render, render_preview
+from hardware import PrinterConfigError, PrinterProfile, VirtualPrinter, render_preview
 from pos_app.domain.cart import Rounding
 from pos_app.i18n import DEFAULT_LANGUAGE, Translator
 from pos_app.localdb.engine import checkpoint, open_database, read_session, write_session
@@ -26,8 +26,17 @@ from pos_app.services.auth import AuthService
 from pos_app.services.catalog import CatalogService
 from pos_app.services.checkout import CheckoutService, CheckoutSettings
 from pos_app.services.clock import HqClock
+from pos_app.services.device_settings import (
+    DeviceSettingsService,
+    PrinterSettings,
+    ScannerSettings,
+)
+from pos_app.services.devices import DeviceBoard
+from pos_app.services.errors import SettingsError
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
+from pos_app.services.printing import PrinterFactory, PrintQueue
 from pos_app.services.receipts import ReceiptService
+from pos_app.services.scanners import ScannerHub
 from pos_app.services.sync import SyncService
 from sync_client import Credentials, CredentialStore, SyncConfig, SyncRunner
 
@@ -37,40 +46,61 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
     from pos_app.ui.main_window import MainWindow
-    from pos_app.ui.scan_filter import ScanEventFilter
+    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 RECEIPT_FONT = RESOURCES / "fonts" / "WenQuanYiMicroHei-GB2312.ttf"
-DEFAULT_PROFILE = "generic-80-gb18030"
 
 
 class NotEnrolled(RuntimeError):
     """The database has no store/terminal identity yet."""
 
 
-class RenderingPrinter:
-    """A ``ReceiptPrinter`` that renders documents for a profile and sends the bytes to a
-    device with a ``send(bytes)`` method (the virtual printer, or a real connection)."""
+class VirtualPrinterHost:
+    """The built-in virtual printer, listening on a loopback port from first use, so the
+    demo and the tests print through the same network driver as a real printer."""
 
-    def __init__(self, device: VirtualPrinter, profile: PrinterProfile) -> None:
-        self.device = device
-        self.profile = profile
+    def __init__(self) -> None:
+        self.device = VirtualPrinter()
+        self._address: tuple[str, int] | None = None
         self._lock = threading.Lock()
 
-    def print_document(self, document: Document) -> None:
-        data = render(document, self.profile)
+    def address(self) -> tuple[str, int]:
         with self._lock:
-            self.device.send(data)
+            if self._address is None:
+                self._address = self.device.serve_tcp()
+            return self._address
 
-    def preview_png(self) -> bytes | None:
-        """PNG of the last job the device received, drawn from its bytes."""
-        data = self.device.last_job
-        if not data:
-            return None
-        image = render_preview(data, self.profile, RECEIPT_FONT)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return buffer.getvalue()
+    def stop(self) -> None:
+        self.device.stop()
+
+
+def printer_factory(settings: PrinterSettings, virtual: VirtualPrinterHost) -> PrinterFactory:
+    """What makes the receipt printer the settings describe (called on the print worker).
+
+    Settings that cannot work make a factory that raises ``PrinterConfigError``: jobs
+    then wait in the queue instead of going to a printer nobody chose.
+    """
+    try:
+        profile = settings.printer_profile()
+        connection = settings.connection()
+    except SettingsError as exc:
+        problem = f"printer settings: {exc}"
+
+        def refuse() -> ReceiptPrinter:
+            raise PrinterConfigError(problem)
+
+        return refuse
+
+    def make() -> ReceiptPrinter:
+        from hardware import NetworkConnection, Printer
+
+        if connection is None:
+            host, port = virtual.address()
+            return Printer(NetworkConnection(host, port, timeout=2.0), profile)
+        return Printer(connection, profile)
+
+    return make
 
 
 @dataclass
@@ -86,12 +116,22 @@ class Terminal:
     catalog: CatalogService
     checkout: CheckoutService
     receipts: ReceiptService
-    printer: ReceiptPrinter
+    devices: DeviceBoard
+    device_settings: DeviceSettingsService
+    printing: PrintQueue
+    """The durable print queue; its worker thread is the only one that prints."""
+    scanners: ScannerHub
+    virtual: VirtualPrinterHost
+    """The built-in virtual printer (listening only when the settings choose it)."""
     executor: ThreadPoolExecutor
-    """One worker thread for printing and WAL checkpoints, in submission order."""
+    """One worker thread for WAL checkpoints (and the sync bridge's requests)."""
     credential_store: CredentialStore | None = None
     sync: SyncService | None = None
     """The link to HQ; None for a terminal that was never enrolled (standalone)."""
+
+    @property
+    def virtual_printer(self) -> VirtualPrinter:
+        return self.virtual.device
 
     def store_name(self, language: str) -> str:
         with read_session(self.engine) as session:
@@ -101,10 +141,14 @@ class Terminal:
         return store.name_zh if language.startswith("zh") else store.name_en
 
     def close(self) -> None:
-        """Stops sync, waits for pending receipts, releases the database."""
+        """Stops sync, the scanners and the print worker (unprinted jobs stay queued for
+        the next start), waits for the worker thread, releases the database."""
         if self.sync is not None:
             self.sync.stop()
+        self.scanners.stop()
+        self.printing.stop()
         self.executor.shutdown(wait=True)
+        self.virtual.stop()
         self.engine.dispose()
 
 
@@ -141,12 +185,19 @@ def build_terminal(
     sync_runner: SyncRunner | None = None,
     sync_executor: Executor | None = None,
     verify: bool | str = True,
+    start_devices: bool = True,
+    print_retry: tuple[float, float] = (1.0, 15.0),
 ) -> Terminal:
-    """Opens the database (migrating it) and wires the services.
+    """Opens the database (migrating it) and wires the services and devices.
 
     An enrolled terminal (credentials found) gets its identity from them and a sync service,
     not yet started (:meth:`Terminal.sync` ``.start()``); a terminal never enrolled but
     set up locally (the standalone demo) sells without HQ.
+
+    ``printer`` replaces the printer the device settings describe (tests).
+    ``start_devices`` starts the print worker (it prints what is queued at once) and the
+    serial scanners; benchmarks of the sale path turn it off. ``print_retry`` is the
+    first and the longest wait between print retries, in seconds.
     """
     engine = open_database(db_path)
     hq_clock = HqClock(clock or SystemClock())
@@ -159,9 +210,6 @@ def build_terminal(
     with read_session(engine) as session:
         settings = all_settings(session)
     translator = Translator(language or settings.get("language", DEFAULT_LANGUAGE))
-    if printer is None:
-        profile = PROFILES[settings.get("printer_profile", DEFAULT_PROFILE)]
-        printer = RenderingPrinter(VirtualPrinter(), profile)
     sync: SyncService | None = None
     if creds is not None and store is not None:
         sync = SyncService(
@@ -176,8 +224,40 @@ def build_terminal(
         )
     catalog = CatalogService(engine, hq_clock, identity.store_code)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terminal-worker")
+    devices = DeviceBoard(hq_clock)
+    device_settings = DeviceSettingsService(engine, hq_clock)
+    virtual = VirtualPrinterHost()
+    receipts = ReceiptService(
+        engine, identity.store_code, settings.get("receipt_language", DEFAULT_LANGUAGE)
+    )
+    if printer is not None:
+        fixed = printer
+        factory: PrinterFactory = lambda: fixed  # noqa: E731
+        printer_name = type(printer).__name__
+    else:
+        printer_settings = device_settings.printer()
+        factory = printer_factory(printer_settings, virtual)
+        printer_name = printer_settings.describe()
+    printing = PrintQueue(
+        engine,
+        hq_clock,
+        receipts,
+        devices,
+        factory,
+        printer_name,
+        retry_initial=print_retry[0],
+        retry_max=print_retry[1],
+    )
+    if printer is None:
+        device_settings.on_printer_saved(
+            lambda s: printing.set_printer(printer_factory(s, virtual), s.describe())
+        )
+    scanners = ScannerHub(devices)
+    # Restarting serial scanners joins their threads: never on the GUI thread.
+    device_settings.on_scanners_saved(lambda s: executor.submit(scanners.configure, s))
 
     def after_commit(_sale: object) -> None:
+        printing.wake()
         if sync is not None:
             sync.notify_outbox()
         executor.submit(checkpoint, engine)
@@ -193,14 +273,7 @@ def build_terminal(
         ),
         after_commit=after_commit,
     )
-    receipts = ReceiptService(
-        engine,
-        hq_clock,
-        printer,
-        identity.store_code,
-        settings.get("receipt_language", DEFAULT_LANGUAGE),
-    )
-    return Terminal(
+    terminal = Terminal(
         engine=engine,
         clock=hq_clock,
         identity=identity,
@@ -209,27 +282,39 @@ def build_terminal(
         catalog=catalog,
         checkout=checkout,
         receipts=receipts,
-        printer=printer,
+        devices=devices,
+        device_settings=device_settings,
+        printing=printing,
+        scanners=scanners,
+        virtual=virtual,
         executor=executor,
         credential_store=store,
         sync=sync,
     )
+    if start_devices:
+        printing.start()
+        scanners.configure(device_settings.scanners())
+    return terminal
 
 
 def build_window(terminal: Terminal) -> MainWindow:
     """Builds the main window and its UI context (GUI thread; QApplication must exist)."""
-    from pos_app.ui.context import ReceiptJobs, UiContext
+    from pos_app.ui.context import HardwareEvents, UiContext
     from pos_app.ui.main_window import MainWindow
     from pos_app.ui.sync_status import SyncBridge
 
-    preview = getattr(terminal.printer, "preview_png", None)
     bridge = SyncBridge(terminal.sync, terminal.executor) if terminal.sync is not None else None
     ctx = UiContext(
         translator=terminal.translator,
         auth=terminal.auth,
         catalog=terminal.catalog,
         checkout=terminal.checkout,
-        receipts=ReceiptJobs(terminal.receipts, terminal.executor, preview),
+        printing=terminal.printing,
+        devices=terminal.devices,
+        device_settings=terminal.device_settings,
+        hardware=HardwareEvents(
+            terminal.printing, terminal.devices, terminal.scanners, draw_receipt
+        ),
         store_name=terminal.store_name,
         terminal_id=terminal.identity.terminal_id,
         sync=bridge,
@@ -240,16 +325,48 @@ def build_window(terminal: Terminal) -> MainWindow:
     return window
 
 
-def install_scan_filter(
-    app: QApplication, window: MainWindow, clock: Callable[[], float], threshold: float = 0.035
-) -> ScanEventFilter:
-    """Installs the application-wide keyboard-wedge filter and routes scans to the window."""
-    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
+def draw_receipt(data: bytes, profile: PrinterProfile) -> bytes:
+    """PNG of ESC/POS bytes as ``profile``'s printer would print them (worker thread)."""
+    image = render_preview(data, profile, RECEIPT_FONT)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
-    scan_filter = ScanEventFilter(ScanTimingClassifier(clock=clock, threshold=threshold), app)
-    scan_filter.scanned.connect(window.handle_scan)
+
+def install_scan_filter(
+    app: QApplication,
+    window: MainWindow,
+    clock: Callable[[], float],
+    settings: ScannerSettings | None = None,
+) -> ScanEventFilter:
+    """Installs the application-wide keyboard-wedge filter and routes scans to the window.
+
+    The key-gap threshold, prefix and suffix come from the scanner settings (read now
+    when not given) and follow them when a manager saves new ones.
+    """
+    from pos_app.ui.scan_filter import ScanEventFilter
+
+    classifier = wedge_classifier(clock, settings or window.ctx.device_settings.scanners())
+    scan_filter = ScanEventFilter(classifier, app)
+    window.scanner_settings_changed.connect(lambda new: apply_wedge_settings(classifier, new))
+    scan_filter.scanned.connect(window.handle_wedge_scan)
     app.installEventFilter(scan_filter)
     return scan_filter
+
+
+def wedge_classifier(clock: Callable[[], float], settings: ScannerSettings) -> ScanTimingClassifier:
+    """The keyboard-wedge timing rule set up from the scanner settings."""
+    from pos_app.ui.scan_filter import ScanTimingClassifier
+
+    classifier = ScanTimingClassifier(clock=clock)
+    apply_wedge_settings(classifier, settings)
+    return classifier
+
+
+def apply_wedge_settings(classifier: ScanTimingClassifier, settings: ScannerSettings) -> None:
+    """Key gap, prefix and suffix from the settings (GUI thread, takes effect at once)."""
+    classifier.threshold = settings.wedge_threshold_ms / 1000
+    classifier.prefix, classifier.suffix = settings.prefix, settings.suffix
 
 
 def run_gui(
@@ -270,7 +387,7 @@ def run_gui(
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
+    from pos_app.ui.scan_filter import ScanEventFilter
     from pos_app.ui.theme import apply_theme
 
     terminals = terminal if isinstance(terminal, list) else [terminal]
@@ -282,9 +399,14 @@ def run_gui(
     def route(code: str) -> None:
         active = app.activeWindow()
         target = next((w for w in windows if w is active), windows[0])
-        target.handle_scan(code)
+        target.handle_wedge_scan(code)
 
-    scan_filter = ScanEventFilter(ScanTimingClassifier(clock=time.monotonic), app)
+    # One filter for the application: the first terminal's scanner settings apply, and a
+    # manager's change in any window takes effect at once.
+    classifier = wedge_classifier(time.monotonic, terminals[0].device_settings.scanners())
+    scan_filter = ScanEventFilter(classifier, app)
+    for window in windows:
+        window.scanner_settings_changed.connect(lambda new: apply_wedge_settings(classifier, new))
     scan_filter.scanned.connect(route)
     app.installEventFilter(scan_filter)
     for i, (t, window) in enumerate(zip(terminals, windows, strict=True)):

@@ -19,5 +19,9 @@ class Role(StrEnum):
         """Supervisors and above approve discounts over the limit, voids, overrides."""
         return self.rank >= _RANK[Role.SUPERVISOR]
 
+    def can_configure(self) -> bool:
+        """Store managers and above change the terminal's devices and settings."""
+        return self.rank >= _RANK[Role.MANAGER]
+
 
 _RANK = {Role.CASHIER: 0, Role.SUPERVISOR: 1, Role.MANAGER: 2, Role.HQ_ADMIN: 3}

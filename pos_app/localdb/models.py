@@ -228,3 +228,34 @@ class AuditEntry(Base):
     staff: Mapped[str | None] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(48))
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class PrintJob(Base):
+    """A printout for the receipt printer: the durable print queue.
+
+    A sale's receipt row is written in the sale's own transaction, so a crash after the
+    commit never loses it. Jobs print in ``id`` order. ``state``: ``pending`` (waiting or
+    being retried), ``printed`` (the printer took it and reported ready afterwards),
+    ``failed`` (cannot be laid out; kept for the manager), ``cancelled`` (by a manager).
+    Receipts are laid out from their sale when printed; other kinds keep their document
+    as JSON (``hardware.document_to_dict``); a test page is drawn for the printer in use.
+    """
+
+    __tablename__ = "print_job"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sale_id: Mapped[str | None] = mapped_column(ForeignKey("sale.id"), index=True)
+    is_copy: Mapped[bool] = mapped_column(default=False)
+    document: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    requested_by: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_print_job_state_id", "state", "id"),
+        {"sqlite_autoincrement": True},
+    )

@@ -24,6 +24,10 @@ class StaffMember:
     def can_approve(self) -> bool:
         return self.role.can_approve()
 
+    @property
+    def can_configure(self) -> bool:
+        return self.role.can_configure()
+
 
 class AuthService:
     """Checks PINs against local hashes, so staff sign in with HQ unreachable."""

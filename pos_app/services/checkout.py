@@ -1,7 +1,8 @@
 """Checkout: building a sale, discounts with approval, payment and the durable commit.
 
-The commit writes the sale, its lines and tenders, the local stock decrement and the
-outbox event for HQ in ONE ``BEGIN IMMEDIATE`` transaction. The network is never on
+The commit writes the sale, its lines and tenders, the local stock decrement, the
+outbox event for HQ and the receipt's print job in ONE ``BEGIN IMMEDIATE`` transaction,
+so a paid sale always has its receipt queued. The network and the printer are never on
 this path.
 """
 
@@ -26,6 +27,7 @@ from pos_app.domain.cart import (
 )
 from pos_app.domain.ids import SaleRef, uuid7
 from pos_app.domain.tender import Payment
+from pos_app.localdb import print_jobs
 from pos_app.localdb import sales as sales_repo
 from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.sales import LineRecord, OutboxRecord, SaleRecord, TenderRecord
@@ -296,6 +298,13 @@ class CheckoutService:
                     occurred_at=now,
                     payload=event.model_dump_json(),
                 ),
+            )
+            print_jobs.add_job(
+                session,
+                kind="receipt",
+                created_at=now,
+                sale_id=sale.id,
+                requested_by=draft.cashier.number,
             )
             if draft.approvals:
                 audit(

@@ -26,3 +26,11 @@ class ApprovalRequired(ServiceError):
 
 class CheckoutError(ServiceError):
     pass
+
+
+class SettingsError(ServiceError):
+    """Settings that cannot work, or a user who may not change them."""
+
+
+class PrintError(ServiceError):
+    """A print request the queue cannot take (no such sale or job)."""

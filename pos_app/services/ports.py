@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from hardware import Document
+    from hardware import Document, PrinterProfile, PrinterStatus
 
 
 class Clock(Protocol):
@@ -30,9 +30,30 @@ class SystemClock:
 
 
 class ReceiptPrinter(Protocol):
-    """Where receipts go. Implementations raise ``hardware.PrinterError`` subclasses."""
+    """The receipt printer as the print queue drives it (``hardware.Printer`` is one).
 
-    def print_document(self, document: Document) -> None: ...
+    Every method blocks on the device; only the print worker thread calls them.
+    Failures raise ``hardware.PrinterError`` subclasses.
+    """
+
+    @property
+    def profile(self) -> PrinterProfile:
+        """The printer model documents are laid out for."""
+        ...
+
+    def print_document(self, document: Document) -> bytes:
+        """Lays ``document`` out, sends it and returns the bytes sent; returns only when
+        the printer took the job and (where status can be read) reports ready after it.
+        ``PrinterError.during_job`` tells whether part of the job may have printed."""
+        ...
+
+    def query_status(self) -> PrinterStatus:
+        """Reads the printer's state (``hardware.StatusUnavailable`` when it cannot)."""
+        ...
+
+    def open_drawer(self, pin: int | None = None) -> None:
+        """Pulses the cash drawer connected to the printer."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

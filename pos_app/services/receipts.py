@@ -1,4 +1,4 @@
-"""Receipts: the printable document of a sale, printing and reprinting."""
+"""Receipts: the printable document of a sale (printing goes through the print queue)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ from hardware import Tender as ReceiptTender
 from pos_app.domain.cart import MILLI
 from pos_app.domain.money import format_yuan
 from pos_app.i18n import Translator
-from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.engine import read_session
 from pos_app.localdb.sales import SaleRecord
-from pos_app.localdb.store import StoreInfo, audit, get_store
-from pos_app.services.ports import Clock, ReceiptPrinter
+from pos_app.localdb.store import StoreInfo, get_store
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -38,22 +37,11 @@ def local_time(at: datetime) -> str:
 
 
 class ReceiptService:
-    """Builds receipts in the store's receipt language and sends them to the printer.
+    """Builds receipts in the store's receipt language. Thread-safe: the print worker
+    lays out each receipt when it prints it."""
 
-    ``print_sale`` blocks while the printer works: callers run it off the GUI thread.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        clock: Clock,
-        printer: ReceiptPrinter,
-        store_code: str,
-        language: str = "zh_CN",
-    ) -> None:
+    def __init__(self, engine: Engine, store_code: str, language: str = "zh_CN") -> None:
         self._engine = engine
-        self._clock = clock
-        self._printer = printer
         self._store_code = store_code
         self._tr = Translator(language)
 
@@ -63,7 +51,10 @@ class ReceiptService:
         return store or StoreInfo(self._store_code, self._store_code, self._store_code, "", "", "")
 
     def document(self, sale: SaleRecord, *, reprint: bool = False) -> Document:
-        """The receipt of ``sale`` in the store's receipt language (hardware lays it out)."""
+        """The receipt of ``sale`` in the store's receipt language (hardware lays it out).
+
+        ``reprint`` marks it as a copy and keeps the drawer shut.
+        """
         t = self._tr.t
         zh = self._tr.language.startswith("zh")
         store = self._store()
@@ -123,24 +114,3 @@ class ReceiptService:
             ),
         )
         return receipt_document(receipt)
-
-    def print_sale(
-        self, sale: SaleRecord, *, reprint: bool = False, staff: str | None = None
-    ) -> None:
-        """Prints a receipt; a reprint is audited and never opens the drawer.
-
-        Raises:
-            hardware.PrinterError: the printer failed; the sale itself is unaffected.
-        """
-        if reprint:
-            with write_session(self._engine) as session:
-                audit(
-                    session,
-                    self._clock.now(),
-                    staff,
-                    "receipt.reprint",
-                    sale_id=sale.id,
-                    receipt_no=sale.receipt_no,
-                )
-                session.commit()
-        self._printer.print_document(self.document(sale, reprint=reprint))

@@ -198,6 +198,26 @@ class CheckoutViewModel(QObject):
         self.cart_changed.emit()
         return True
 
+    def open_drawer(self) -> bool:
+        """No-sale drawer open: a supervisor approves it (unless the cashier is one),
+        the print worker kicks the drawer and audits it; the result comes back as
+        ``HardwareEvents.drawer_result``."""
+        if self.draft is None:
+            return False
+        cashier = self.draft.cashier
+        approver: StaffMember | None = cashier if cashier.can_approve else None
+        if approver is None:
+            t = self.ctx.translator.t
+            dialog = ApprovalDialog(
+                self.ctx, "no_sale", cashier.number, t("approval.no_sale_reason")
+            )
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.approver is None:
+                return False
+            approver = dialog.approver
+        self.ctx.printing.open_drawer(cashier.number, approver.number)
+        self.message.emit(self.ctx.translator.t("drawer.opening"), "info")
+        return True
+
     def payment(self) -> Payment | None:
         totals = self.totals()
         if totals is None or self.draft is None or self.draft.cart.is_empty:
@@ -366,13 +386,17 @@ class CheckoutScreen(QWidget):
         self.reprint = TouchButton()
         self.reprint.setObjectName("reprint")
         self.reprint.clicked.connect(self.reprint_requested)
+        self.drawer = TouchButton()
+        self.drawer.setObjectName("open_drawer")
+        self.drawer.clicked.connect(self._on_drawer_clicked)
         self.pay = TouchButton(role="pay")
         self.pay.setObjectName("pay")
         self.pay.setMinimumHeight(96)
         self.pay.clicked.connect(self._on_pay_clicked)
         grid.addWidget(self.basket_discount, 0, 0)
         grid.addWidget(self.void, 0, 1)
-        grid.addWidget(self.reprint, 1, 0, 1, 2)
+        grid.addWidget(self.reprint, 1, 0)
+        grid.addWidget(self.drawer, 1, 1)
         grid.addWidget(self.pay, 2, 0, 1, 2)
         right.addLayout(grid)
 
@@ -390,6 +414,7 @@ class CheckoutScreen(QWidget):
         self.basket_discount.setText(t("checkout.basket_discount"))
         self.void.setText(t("checkout.void_sale"))
         self.reprint.setText(t("checkout.reprint"))
+        self.drawer.setText(t("checkout.open_drawer"))
         self.pay.setText(t("checkout.pay"))
         for key, label in self.labels.items():
             label.setText(t(f"totals.{key}"))
@@ -441,6 +466,10 @@ class CheckoutScreen(QWidget):
         dialog = DiscountDialog(self.ctx, self.ctx.translator.t("checkout.basket_discount"), self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.vm.apply_discount(None, None if dialog.removed else dialog.discount)
+
+    def _on_drawer_clicked(self) -> None:
+        self.banner.clear_message()
+        self.vm.open_drawer()
 
     def _on_pay_clicked(self) -> None:
         if self.vm.draft is not None and not self.vm.draft.cart.is_empty:

@@ -3,56 +3,89 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from hardware import PrinterProfile
 from pos_app.i18n import Translator
 from pos_app.services.auth import AuthService
 from pos_app.services.catalog import CatalogService
-from pos_app.services.checkout import CheckoutService, SaleRecord
-from pos_app.services.receipts import ReceiptService
+from pos_app.services.checkout import CheckoutService
+from pos_app.services.device_settings import DeviceSettingsService
+from pos_app.services.devices import DeviceBoard, DeviceState
+from pos_app.services.printing import (
+    DrawerResult,
+    JobNotPrinted,
+    JobPrinted,
+    PrintEvent,
+    PrintQueue,
+    QueueChanged,
+)
+from pos_app.services.scanners import ScannerHub
 from pos_app.ui.sync_status import SyncBridge
 
+Preview = Callable[[bytes, PrinterProfile], bytes]
 
-class ReceiptJobs(QObject):
-    """Prints receipts on a worker thread and reports back on the GUI thread.
 
-    ``preview`` (may be ``None``) returns PNG bytes of what the printer last received;
-    it is called on the worker thread right after a successful print.
+class HardwareEvents(QObject):
+    """Brings reports of the print worker, the device board and the serial scanners to
+    the GUI thread as Qt signals.
+
+    The services call the ``_on_*`` methods on their own threads; emitting a signal of
+    this object (which lives in the GUI thread) queues the call to the connected slots.
+    Only frozen dataclasses travel. ``preview`` draws a printed job as PNG; it runs on
+    the print worker, never on the GUI thread.
     """
 
-    printed = Signal(str, bytes)  # sale id, preview PNG (empty when unavailable)
-    failed = Signal(str, str)  # sale id, error class name
+    job_printed = Signal(object, bytes)  # PrintJobInfo, preview PNG (empty: none)
+    job_not_printed = Signal(object)  # JobNotPrinted
+    queue_changed = Signal(object)  # QueueState
+    drawer_result = Signal(object)  # DrawerResult
+    devices_changed = Signal(object)  # tuple[DeviceState, ...]
+    serial_scanned = Signal(str)
 
     def __init__(
         self,
-        receipts: ReceiptService,
-        executor: Executor,
-        preview: Callable[[], bytes | None] | None = None,
+        printing: PrintQueue,
+        devices: DeviceBoard,
+        scanners: ScannerHub,
+        preview: Preview | None = None,
     ) -> None:
         super().__init__()
-        self._receipts = receipts
-        self._executor = executor
+        self._printing, self._devices, self._scanners = printing, devices, scanners
         self._preview = preview
+        printing.subscribe(self._on_print_event)
+        devices.subscribe(self._on_devices)
+        scanners.subscribe(self._on_serial_scan)
 
-    def submit(self, sale: SaleRecord, *, reprint: bool = False, staff: str | None = None) -> None:
-        self._executor.submit(self._run, sale, reprint, staff)
+    def detach(self) -> None:
+        """Stops listening (before the window goes away while services keep running)."""
+        self._printing.unsubscribe(self._on_print_event)
+        self._devices.unsubscribe(self._on_devices)
+        self._scanners.unsubscribe(self._on_serial_scan)
 
-    def _run(self, sale: SaleRecord, reprint: bool, staff: str | None) -> None:
-        try:
-            self._receipts.print_sale(sale, reprint=reprint, staff=staff)
-        except Exception as exc:
-            self.failed.emit(sale.id, type(exc).__name__)
-            return
-        png = b""
-        if self._preview is not None:
-            try:
-                png = self._preview() or b""
-            except Exception:
-                png = b""
-        self.printed.emit(sale.id, png)
+    def _on_print_event(self, event: PrintEvent) -> None:
+        if isinstance(event, JobPrinted):
+            png = b""
+            if self._preview is not None and event.job.kind in ("receipt", "test_page"):
+                try:
+                    png = self._preview(event.data, event.profile)
+                except Exception:
+                    png = b""
+            self.job_printed.emit(event.job, png)
+        elif isinstance(event, JobNotPrinted):
+            self.job_not_printed.emit(event)
+        elif isinstance(event, QueueChanged):
+            self.queue_changed.emit(event.state)
+        elif isinstance(event, DrawerResult):
+            self.drawer_result.emit(event)
+
+    def _on_devices(self, states: tuple[DeviceState, ...]) -> None:
+        self.devices_changed.emit(states)
+
+    def _on_serial_scan(self, code: str, _source: str) -> None:
+        self.serial_scanned.emit(code)
 
 
 @dataclass
@@ -61,7 +94,10 @@ class UiContext:
     auth: AuthService
     catalog: CatalogService
     checkout: CheckoutService
-    receipts: ReceiptJobs
+    printing: PrintQueue
+    devices: DeviceBoard
+    device_settings: DeviceSettingsService
+    hardware: HardwareEvents
     store_name: Callable[[str], str]
     terminal_id: str
     sync: SyncBridge | None = None

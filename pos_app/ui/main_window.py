@@ -17,9 +17,12 @@ from PySide6.QtWidgets import (
 from pos_app.i18n import LANGUAGES
 from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleRecord
+from pos_app.services.printing import DrawerResult, JobNotPrinted, PrintJobInfo, QueueState
 from pos_app.services.receipts import LOCAL_TZ
 from pos_app.ui.checkout_screen import CheckoutScreen, CheckoutViewModel
 from pos_app.ui.context import UiContext
+from pos_app.ui.device_settings_screen import DeviceSettingsScreen
+from pos_app.ui.devices_screen import DevicesScreen, problem_text
 from pos_app.ui.login_screen import LoginScreen
 from pos_app.ui.sync_status import SyncIndicator
 from pos_app.ui.tender_screen import SaleDoneScreen, TenderScreen
@@ -30,6 +33,7 @@ class MainWindow(QMainWindow):
     """The terminal's one window. ``ready`` fires once the first screen is shown."""
 
     language_changed = Signal(str)
+    scanner_settings_changed = Signal(object)  # ScannerSettings, saved by a manager
 
     def __init__(self, ctx: UiContext) -> None:
         super().__init__()
@@ -53,9 +57,25 @@ class MainWindow(QMainWindow):
         self.sign_out_button.setObjectName("sign_out")
         self.sign_out_button.setMaximumWidth(160)
         self.sign_out_button.clicked.connect(self._on_sign_out_clicked)
+        # Hardware: the unprinted-receipts indicator, the device panel, the settings.
+        self.unprinted_button = TouchButton(role="alert")
+        self.unprinted_button.setObjectName("unprinted")
+        self.unprinted_button.clicked.connect(self._on_devices_clicked)
+        self.unprinted_button.hide()
+        self.devices_button = TouchButton()
+        self.devices_button.setObjectName("devices")
+        self.devices_button.setMaximumWidth(140)
+        self.devices_button.clicked.connect(self._on_devices_clicked)
+        self.settings_button = TouchButton()
+        self.settings_button.setObjectName("device_settings")
+        self.settings_button.setMaximumWidth(140)
+        self.settings_button.clicked.connect(self._on_settings_clicked)
         top.addWidget(self.store_label, 1)
+        top.addWidget(self.unprinted_button)
         top.addWidget(self.cashier_label)
         top.addWidget(self.clock_label)
+        top.addWidget(self.devices_button)
+        top.addWidget(self.settings_button)
         top.addWidget(self.language_button)
         top.addWidget(self.sign_out_button)
         root.addLayout(top)
@@ -65,7 +85,17 @@ class MainWindow(QMainWindow):
         self.checkout = CheckoutScreen(self.vm)
         self.tender = TenderScreen(self.vm)
         self.done = SaleDoneScreen(self.vm)
-        for screen in (self.login, self.checkout, self.tender, self.done):
+        self.devices_screen = DevicesScreen(ctx)
+        self.settings_screen = DeviceSettingsScreen(ctx)
+        self._return_to: QWidget = self.login
+        for screen in (
+            self.login,
+            self.checkout,
+            self.tender,
+            self.done,
+            self.devices_screen,
+            self.settings_screen,
+        ):
             self.stack.addWidget(screen)
         root.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -90,14 +120,21 @@ class MainWindow(QMainWindow):
         self.tender.sale_completed.connect(self._on_tender_sale_completed)
         self.done.next_sale_requested.connect(self._on_done_next_sale_requested)
         self.done.reprint_requested.connect(self._on_reprint_requested)
-        ctx.receipts.printed.connect(self._on_receipts_printed)
-        ctx.receipts.failed.connect(self._on_receipts_failed)
+        self.devices_screen.back_requested.connect(self._on_hardware_back_requested)
+        self.settings_screen.back_requested.connect(self._on_hardware_back_requested)
+        self.settings_screen.scanners_saved.connect(self.scanner_settings_changed)
+        ctx.hardware.job_printed.connect(self._on_job_printed)
+        ctx.hardware.job_not_printed.connect(self._on_job_not_printed)
+        ctx.hardware.queue_changed.connect(self._on_queue_changed)
+        ctx.hardware.drawer_result.connect(self._on_drawer_result)
+        ctx.hardware.serial_scanned.connect(self.handle_scan)
 
         self._clock = QTimer(self)
         self._clock.timeout.connect(self._on_clock_timeout)
         self._clock.start(1000)
         self.resize(1280, 800)
         self.retranslate()
+        self._on_queue_changed(ctx.printing.state)
         self.show_login()
 
     # -- navigation -------------------------------------------------------------------
@@ -107,9 +144,17 @@ class MainWindow(QMainWindow):
         self.login.reset()
         self._refresh_top()
 
+    def handle_wedge_scan(self, code: str) -> None:
+        """A keyboard-wedge scan (from the application's event filter)."""
+        self.ctx.devices.note_use("scanner:wedge")
+        self.handle_scan(code)
+
     def handle_scan(self, code: str) -> None:
         """Routes a scanner's code to whatever screen can use it."""
         current = self.stack.currentWidget()
+        if current is self.settings_screen:
+            self.settings_screen.show_scan(code)
+            return
         if current is self.done:
             self._on_done_next_sale_requested()
             current = self.checkout
@@ -127,9 +172,9 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.tender)
 
     def _on_tender_sale_completed(self, sale: SaleRecord) -> None:
+        # The receipt was queued with the sale; the print worker reports back.
         self.done.show_sale(sale)
         self.stack.setCurrentWidget(self.done)
-        self.ctx.receipts.submit(sale, staff=sale.cashier)
         self._refresh_status()
 
     def _on_done_next_sale_requested(self) -> None:
@@ -138,31 +183,97 @@ class MainWindow(QMainWindow):
         self.checkout.scan_input.setFocus()
 
     def _on_reprint_requested(self) -> None:
-        sale = self.done.sale if self.stack.currentWidget() is self.done else None
+        """Print again: the sale's own receipt if it has not printed yet (retried now),
+        otherwise a copy marked 重印/COPY (audited, no drawer kick)."""
+        on_done = self.stack.currentWidget() is self.done
+        sale = self.done.sale if on_done else None
         sale = sale or self.ctx.checkout.last_sale()
         if sale is None:
             self.checkout.banner.show_message(self.ctx.translator.t("error.no_last_sale"), "warn")
             return
-        reprint = self.stack.currentWidget() is not self.done or self.done._print_state == "printed"
-        staff = self.vm.cashier.number if self.vm.cashier else None
-        self.ctx.receipts.submit(sale, reprint=reprint, staff=staff)
-        if self.stack.currentWidget() is self.done:
+        waiting = any(
+            j.sale_id == sale.id and not j.is_copy and j.state == "pending"
+            for j in self.ctx.printing.state.jobs
+        )
+        if waiting:
+            self.ctx.printing.retry_now()
+        else:
+            staff = self.vm.cashier.number if self.vm.cashier else None
+            self.ctx.printing.reprint(sale.id, staff)
+        if on_done:
             self.done.set_print_state("printing")
         else:
-            self.checkout.banner.show_message(self.ctx.translator.t("print.reprinting"), "info")
+            key = "print.retrying" if waiting else "print.reprinting"
+            self.checkout.banner.show_message(self.ctx.translator.t(key), "info")
 
-    def _on_receipts_printed(self, sale_id: str, png: bytes) -> None:
-        if self.done.sale is not None and self.done.sale.id == sale_id:
+    def _on_job_printed(self, job: PrintJobInfo, png: bytes) -> None:
+        if self.done.sale is not None and self.done.sale.id == job.sale_id:
             self.done.set_print_state("printed", png)
         self._last_preview = png
 
-    def _on_receipts_failed(self, sale_id: str, error: str) -> None:
-        if self.done.sale is not None and self.done.sale.id == sale_id:
-            self.done.set_print_state("failed")
-        else:
+    def _on_job_not_printed(self, event: JobNotPrinted) -> None:
+        job = event.job
+        if self.done.sale is not None and self.done.sale.id == job.sale_id:
+            self.done.set_print_state("failed", problem=event.problem)
+        elif self.stack.currentWidget() is self.checkout and job.kind == "receipt":
             self.checkout.banner.show_message(
-                self.ctx.translator.t("print.failed_named", error=error), "error"
+                self.ctx.translator.t(
+                    "print.failed_named", error=problem_text(self.ctx, event.problem)
+                ),
+                "error",
             )
+
+    def _on_queue_changed(self, state: QueueState) -> None:
+        """Keeps "paid, receipt not printed" in sight on every screen while any is."""
+        self._queue = state
+        self.unprinted_button.setVisible(state.unprinted > 0)
+        self._refresh_unprinted()
+
+    def _refresh_unprinted(self) -> None:
+        state = getattr(self, "_queue", None)
+        if state is None or not state.unprinted:
+            return
+        t = self.ctx.translator.t
+        text = t("print.unprinted", count=state.unprinted)
+        if state.printer.online is False:
+            text += " · " + problem_text(self.ctx, state.printer.problem)
+        self.unprinted_button.setText(text)
+
+    def _on_drawer_result(self, result: DrawerResult) -> None:
+        t = self.ctx.translator.t
+        if result.ok and result.reason == "no_sale":
+            self.checkout.banner.show_message(t("drawer.opened"), "info")
+        elif not result.ok:
+            text = t("drawer.failed", problem=problem_text(self.ctx, result.problem))
+            if self.stack.currentWidget() is self.done:
+                self.done.banner.show_message(text, "error")
+            else:
+                self.checkout.banner.show_message(text, "error")
+
+    def _on_devices_clicked(self) -> None:
+        if self.stack.currentWidget() is not self.devices_screen:
+            self._remember_screen()
+        self.devices_screen.open_for(self.vm.cashier)
+        self.stack.setCurrentWidget(self.devices_screen)
+
+    def _on_settings_clicked(self) -> None:
+        staff = self.vm.cashier
+        if staff is None or not staff.can_configure:
+            return
+        if self.stack.currentWidget() is not self.settings_screen:
+            self._remember_screen()
+        self.settings_screen.open_for(staff)
+        self.stack.setCurrentWidget(self.settings_screen)
+
+    def _remember_screen(self) -> None:
+        current = self.stack.currentWidget()
+        if current not in (self.devices_screen, self.settings_screen):
+            self._return_to = current
+
+    def _on_hardware_back_requested(self) -> None:
+        self.stack.setCurrentWidget(self._return_to)
+        if self._return_to is self.checkout:
+            self.checkout.scan_input.setFocus()
 
     def _on_sign_out_clicked(self) -> None:
         if self.vm.draft is not None and not self.vm.draft.cart.is_empty:
@@ -188,8 +299,18 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(t("app.title"))
         self.language_button.setText(t("app.other_language"))
         self.sign_out_button.setText(t("app.sign_out"))
-        for screen in (self.login, self.checkout, self.tender, self.done):
+        self.devices_button.setText(t("app.devices"))
+        self.settings_button.setText(t("app.settings"))
+        for screen in (
+            self.login,
+            self.checkout,
+            self.tender,
+            self.done,
+            self.devices_screen,
+            self.settings_screen,
+        ):
             screen.retranslate()
+        self._refresh_unprinted()
         self._refresh_top()
         self._refresh_status()
 
@@ -204,6 +325,7 @@ class MainWindow(QMainWindow):
             else ""
         )
         self.sign_out_button.setVisible(cashier is not None)
+        self.settings_button.setVisible(cashier is not None and cashier.can_configure)
         self._on_clock_timeout()
 
     def _refresh_status(self) -> None:

@@ -244,6 +244,7 @@ class SaleDoneScreen(QWidget):
         self.ctx = vm.ctx
         self.sale: SaleRecord | None = None
         self._print_state = "printing"
+        self._problem: str | None = None
         root = QHBoxLayout(self)
         left = QVBoxLayout()
         root.addLayout(left, 1)
@@ -257,7 +258,17 @@ class SaleDoneScreen(QWidget):
         self.receipt_no = QLabel()
         self.print_status = QLabel()
         self.print_status.setObjectName("print_status")
-        for w in (self.title, self.total, self.change, self.receipt_no, self.print_status):
+        self.print_status.setWordWrap(True)
+        self.banner = Banner()
+        self.banner.setObjectName("done_banner")
+        for w in (
+            self.title,
+            self.total,
+            self.change,
+            self.receipt_no,
+            self.print_status,
+            self.banner,
+        ):
             left.addWidget(w)
         left.addStretch(1)
         self.print_again = TouchButton()
@@ -287,16 +298,27 @@ class SaleDoneScreen(QWidget):
             self.total.setText(t("done.total", amount=format_yuan(self.sale.total_fen)))
             self.change.setText(t("done.change", amount=format_yuan(self.sale.change_fen)))
             self.receipt_no.setText(t("done.receipt_no", no=self.sale.receipt_no))
-        self.print_status.setText(t(f"print.{self._print_state}"))
+        if self._print_state == "failed" and self._problem is not None:
+            key = f"printer.problem.{self._problem}"
+            problem = t(key) if self.ctx.translator.has(key) else self._problem
+            self.print_status.setText(t("print.failed_problem", problem=problem))
+        else:
+            self.print_status.setText(t(f"print.{self._print_state}"))
 
     def show_sale(self, sale: SaleRecord) -> None:
         self.sale = sale
         self.preview.clear()
+        self.banner.clear_message()
         self.set_print_state("printing")
 
-    def set_print_state(self, state: str, preview_png: bytes = b"") -> None:
-        """``state``: ``printing``, ``printed`` or ``failed`` (paid, receipt not printed)."""
+    def set_print_state(
+        self, state: str, preview_png: bytes = b"", problem: str | None = None
+    ) -> None:
+        """``state``: ``printing``, ``printed`` or ``failed`` (paid, receipt not printed,
+        because of ``problem``: ``paper_out``, ``offline``...). The receipt stays queued
+        after a failure and prints by itself once the printer is ready again."""
         self._print_state = state
+        self._problem = problem
         self.print_status.setProperty("kind", "error" if state == "failed" else "info")
         self.print_status.style().unpolish(self.print_status)
         self.print_status.style().polish(self.print_status)

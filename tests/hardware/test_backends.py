@@ -111,8 +111,9 @@ def test_faults_are_read_over_the_socket_and_stop_the_job(
     assert not status.online and not status.ready
     if field:
         assert getattr(status, field)
-    with pytest.raises(error):
+    with pytest.raises(error) as raised:
         network_printer.print_document(receipt_document(sample_receipt))
+    assert not raised.value.during_job
     assert virtual_printer.jobs == [] and virtual_printer.rejected_bytes == 0  # nothing sent
 
     fault(virtual_printer, False)
@@ -239,3 +240,20 @@ def test_profiles_are_validated() -> None:
         dataclasses.replace(PROFILE, drawer_pin=3)  # type: ignore[arg-type]
     with pytest.raises(PrinterConfigError):
         dataclasses.replace(PROFILE, encoding="big5")  # type: ignore[arg-type]
+
+
+def test_paper_running_out_during_a_job_is_reported_after_it(
+    network_printer: Printer, virtual_printer: VirtualPrinter, sample_receipt: Receipt
+) -> None:
+    """GIVEN a printer whose roll ends 200 bytes into the next job
+    WHEN a receipt is sent over the socket
+    THEN the status read after the data says paper out, the driver raises PaperOut (the job
+    may be incomplete), and the printer kept only the part before the roll ran out."""
+    virtual_printer.set_paper_out_after(200)
+    with pytest.raises(PaperOut, match="during the job") as raised:
+        network_printer.print_document(receipt_document(sample_receipt))
+    assert raised.value.during_job
+    assert virtual_printer.wait_for_jobs(1)
+    (partial,) = virtual_printer.jobs
+    assert len(partial) == 200 and read(partial).cuts == []
+    assert network_printer.query_status().paper_out

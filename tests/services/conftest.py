@@ -10,12 +10,14 @@ Why they exist:
   the test chooses, without sleeping.
 * ``printer`` is a :class:`RecordingPrinter`, a hand-written fake that keeps the
   documents it is given and can run out of paper; what reaches paper is the hardware
-  tests' business.
+  tests' business (and the print queue tests', which use the virtual printer over
+  TCP). The terminal's print worker runs, so every sale's receipt reaches it.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hardware import Document, PaperOut
+from hardware import PROFILES, Document, PaperOut, PrinterStatus, render
 from pos_app.app import Terminal, build_terminal
 from pos_app.domain.pin import hash_pin
 from pos_app.localdb.engine import open_database, read_session
@@ -61,17 +63,49 @@ class FakeClock:
 
 
 class RecordingPrinter:
-    """Keeps every document it is asked to print; ``paper_out`` makes it fail like a
-    printer whose roll ran out."""
+    """Keeps every document it is asked to print and every drawer kick; ``paper_out``
+    makes it refuse jobs (before sending anything) like a printer whose roll ran out.
+    Called from the print worker thread, read by the test thread."""
+
+    profile = PROFILES["generic-80-gb18030"]
 
     def __init__(self) -> None:
-        self.documents: list[Document] = []
+        self._lock = threading.Lock()
+        self._documents: list[Document] = []
+        self.kicks = 0
         self.paper_out = False
 
-    def print_document(self, document: Document) -> None:
+    @property
+    def documents(self) -> list[Document]:
+        with self._lock:
+            return list(self._documents)
+
+    def print_document(self, document: Document) -> bytes:
         if self.paper_out:
             raise PaperOut("the paper roll is empty")
-        self.documents.append(document)
+        with self._lock:
+            self._documents.append(document)
+        return render(document, self.profile)
+
+    def query_status(self) -> PrinterStatus:
+        return PrinterStatus(
+            online=not self.paper_out,
+            paper_out=self.paper_out,
+            paper_near_end=False,
+            cover_open=False,
+        )
+
+    def open_drawer(self, pin: int | None = None) -> None:
+        with self._lock:
+            self.kicks += 1
+
+
+def printed(
+    terminal: Terminal, printer: RecordingPrinter, count: int, timeout: float = 5.0
+) -> list[Document]:
+    """Waits (on the print queue's own notifications) until ``count`` documents printed."""
+    assert terminal.printing.wait_for(lambda _s: len(printer.documents) >= count, timeout)
+    return printer.documents
 
 
 def audit_actions(terminal: Terminal) -> list[tuple[str | None, str]]:
@@ -109,7 +143,7 @@ def printer() -> RecordingPrinter:
 
 @pytest.fixture
 def terminal(db_path: Path, clock: FakeClock, printer: RecordingPrinter) -> Iterator[Terminal]:
-    terminal = build_terminal(db_path, clock=clock, printer=printer)
+    terminal = build_terminal(db_path, clock=clock, printer=printer, print_retry=(0.05, 0.2))
     yield terminal
     terminal.close()
 

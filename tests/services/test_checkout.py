@@ -15,7 +15,7 @@ from pos_app.domain.cart import Discount
 from pos_app.domain.tender import Payment
 from pos_app.localdb.catalog import add_price
 from pos_app.localdb.engine import read_session, write_session
-from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
+from pos_app.localdb.models import OutboxEvent, PrintJob, Sale, SaleLine, SaleTender
 from pos_app.localdb.sales import get_sale, stock_on_hand
 from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft
@@ -282,7 +282,7 @@ def test_a_failed_commit_saves_nothing_and_the_sale_can_be_retried(
     """GIVEN a paid 3-line sale
     WHEN the disk fills up while the sale is being written
     THEN complete raises CheckoutError commit_failed naming the cause, and no sale, line,
-    tender, outbox row, stock change or receipt number is left behind;
+    tender, outbox row, print job, stock change or receipt number is left behind;
     AND WHEN the same draft and payment are completed again once space is back
     THEN the sale is recorded once, as S001-T01-000001."""
     draft = _three_lines(terminal, cashier)
@@ -297,7 +297,7 @@ def test_a_failed_commit_saves_nothing_and_the_sale_can_be_retried(
     assert disk_full.failures == 1
     assert err.value.code == "commit_failed"
     assert "database or disk is full" in err.value.params["detail"]
-    for model in (Sale, SaleLine, SaleTender, OutboxEvent):
+    for model in (Sale, SaleLine, SaleTender, OutboxEvent, PrintJob):
         assert _count(terminal, model) == 0, model.__name__
     with read_session(terminal.engine) as session:
         assert (
@@ -310,11 +310,8 @@ def test_a_failed_commit_saves_nothing_and_the_sale_can_be_retried(
 
     sale = terminal.checkout.complete(draft, payment)
     assert sale.receipt_no == "S001-T01-000001"
-    assert (_count(terminal, Sale), _count(terminal, SaleLine), _count(terminal, OutboxEvent)) == (
-        1,
-        3,
-        1,
-    )
+    counts = [_count(terminal, m) for m in (Sale, SaleLine, OutboxEvent, PrintJob)]
+    assert counts == [1, 3, 1, 1]
 
 
 def test_a_price_switch_applies_to_scans_after_its_moment_only(

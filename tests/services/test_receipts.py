@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from hardware import Columns, Document, Item, PaperOut, QRCode, Text
+from hardware import Columns, Document, Item, QRCode, Text
 from pos_app.app import Terminal
 from pos_app.domain.cart import Discount
 from pos_app.domain.ids import SaleRefError, verify_sale_ref
@@ -17,7 +17,7 @@ from pos_app.localdb.models import Sale
 from pos_app.localdb.sales import SaleRecord
 from pos_app.services.auth import StaffMember
 from pos_app.services.receipts import ReceiptService
-from tests.services.conftest import FakeClock, RecordingPrinter, audit_actions
+from tests.services.conftest import FakeClock, RecordingPrinter, audit_actions, printed
 
 TARO = "6954321100014"
 MANGO_L = "6954321100137"
@@ -122,7 +122,7 @@ def test_english_receipt_labels(
     terminal: Terminal, cashier: StaffMember, clock: FakeClock, printer: RecordingPrinter
 ) -> None:
     sale = _sell(terminal, cashier, cash=7000)
-    english = ReceiptService(terminal.engine, clock, printer, "S001", "en")
+    english = ReceiptService(terminal.engine, "S001", "en")
     document = english.document(sale)
     assert "TeaTime People's Square" in _texts(document)
     assert "SALES RECEIPT" in _texts(document)
@@ -133,32 +133,43 @@ def test_english_receipt_labels(
     assert not any(label in ("合计", "找零", "现金", "单号") for label, _ in pairs)
 
 
-def test_print_sale_sends_the_document_and_a_reprint_is_audited(
+def test_the_sale_receipt_and_a_reprint_go_through_the_queue(
     terminal: Terminal, cashier: StaffMember, printer: RecordingPrinter, clock: FakeClock
 ) -> None:
+    """GIVEN a cash sale, whose receipt the print worker prints by itself
+    WHEN the cashier asks for a reprint three minutes later
+    THEN a second receipt prints, marked as a copy, without opening the drawer, with the
+    same signed QR reference, and the reprint is audited."""
     sale = _sell(terminal, cashier, cash=10_000)
-    terminal.receipts.print_sale(sale)
+    printed(terminal, printer, 1)
     clock.advance(timedelta(minutes=3))
-    terminal.receipts.print_sale(sale, reprint=True, staff="1001")
-    assert [d.open_drawer for d in printer.documents] == [True, False]
-    assert _qr(printer.documents[0]).payload == _qr(printer.documents[1]).payload == sale.reference
+    terminal.printing.reprint(sale.id, "1001")
+    documents = printed(terminal, printer, 2)
+    assert [d.open_drawer for d in documents] == [True, False]
+    assert _qr(documents[0]).payload == _qr(documents[1]).payload == sale.reference
+    assert "*** 重印 ***" not in _texts(documents[0])
+    assert "*** 重印 ***" in _texts(documents[1])
     assert audit_actions(terminal)[-1] == ("1001", "receipt.reprint")
 
 
 def test_paper_out_fails_the_print_not_the_sale(
     terminal: Terminal, cashier: StaffMember, printer: RecordingPrinter
 ) -> None:
-    """GIVEN a completed sale
-    WHEN the printer runs out of paper while printing its receipt
-    THEN PaperOut reaches the caller (so the screen can say so) and the sale stays
-    recorded, ready for a reprint."""
-    sale = _sell(terminal, cashier, cash=10_000)
+    """GIVEN a printer out of paper
+    WHEN a cash sale completes
+    THEN the sale is recorded, its receipt waits in the queue (the drawer is still kicked,
+    for the change), and once paper is back it prints once, without a second kick."""
     printer.paper_out = True
-    with pytest.raises(PaperOut):
-        terminal.receipts.print_sale(sale)
+    sale = _sell(terminal, cashier, cash=10_000)
+    assert terminal.printing.wait_for(
+        lambda s: s.unprinted == 1 and s.printer.problem == "paper_out", 5
+    )
     assert printer.documents == []
+    assert printer.kicks == 1
     with read_session(terminal.engine) as session:
         assert session.scalars(select(Sale.receipt_no)).all() == [sale.receipt_no]
     printer.paper_out = False
-    terminal.receipts.print_sale(sale, reprint=True, staff="1001")
-    assert len(printer.documents) == 1
+    (document,) = printed(terminal, printer, 1)
+    assert _qr(document).payload == sale.reference
+    assert not document.open_drawer and printer.kicks == 1
+    assert terminal.printing.wait_for(lambda s: s.unprinted == 0, 5)

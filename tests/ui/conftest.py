@@ -61,7 +61,7 @@ def demo_db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def terminal(demo_db: Path) -> Iterator[Terminal]:
-    term = build_terminal(demo_db, language="zh_CN")
+    term = build_terminal(demo_db, language="zh_CN", print_retry=(0.05, 0.5))
     yield term
     term.close()
 

@@ -19,13 +19,17 @@ WALNUT_LABEL = "2500101003569"  # 琥珀核桃仁 0.356 kg at ¥98.00/kg -> ¥34
 
 
 def _printed(terminal: Terminal, qtbot, count: int) -> list[bytes]:
-    device = terminal.printer.device  # type: ignore[attr-defined]
+    device = terminal.virtual_printer
     qtbot.waitUntil(lambda: len(device.jobs) >= count, timeout=5000)
     return device.jobs
 
 
+def _profile(terminal: Terminal):
+    return terminal.device_settings.printer().printer_profile()
+
+
 def _decoded(terminal: Terminal, data: bytes):
-    profile = terminal.printer.profile  # type: ignore[attr-defined]
+    profile = _profile(terminal)
     return decode(data, profile.encoding, chinese_at_power_on=not profile.chinese_mode)
 
 
@@ -68,7 +72,7 @@ def test_cash_sale_with_change_prints_a_chinese_receipt(
     assert any("64.80" in line and "合计" in line for line in receipt.text_lines)
     assert any("35.20" in line and "找零" in line for line in receipt.text_lines)
     assert len(receipt.cuts) == 1
-    assert [k.pin for k in receipt.drawer_kicks] == [terminal.printer.profile.drawer_pin]  # type: ignore[attr-defined]
+    assert [k.pin for k in receipt.drawer_kicks] == [_profile(terminal).drawer_pin]
     payloads = [q.payload for q in receipt.qr_codes]
     if not payloads:  # raster-QR profiles print an image instead
         assert receipt.images
@@ -237,6 +241,7 @@ def test_reprint_last_receipt_is_marked_and_audited(
     tap(qtbot, window.tender.quick_buttons[0])
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.done)
     _printed(terminal, qtbot, 1)
+    qtbot.waitUntil(lambda: window.done.print_status.text() == "小票已打印")
     tap(qtbot, window.done.next_sale)
     tap(qtbot, window.checkout.reprint)
     jobs = _printed(terminal, qtbot, 2)
@@ -259,7 +264,7 @@ def test_paper_out_shows_paid_not_printed_then_prints_once(
     WHEN a sale is paid
     THEN it is committed, the screen says paid but not printed; after the roll is changed,
     Print again prints exactly one complete receipt."""
-    device = terminal.printer.device  # type: ignore[attr-defined]
+    device = terminal.virtual_printer
     device.set_paper_out(True)
     sign_in(qtbot, window)
     scan(qtbot, window, scan_clock, TARO)
