@@ -12,11 +12,17 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
+
+if TYPE_CHECKING:
+    from pos_app.ui.main_window import MainWindow
 
 SCREEN_SIZE = (1280, 800)
 
@@ -25,6 +31,13 @@ def _grab(widget: QWidget, path: Path) -> None:
     QApplication.processEvents()
     widget.grab().save(str(path))
     print(path)
+
+
+def _wait_printed(window: MainWindow, timeout: float = 10.0) -> None:
+    """Lets the print worker report on the receipt just taken (printed or not)."""
+    deadline = time.monotonic() + timeout
+    while window.done._print_state == "printing" and time.monotonic() < deadline:
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
 def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[Path]:
@@ -102,13 +115,27 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             window.tender.card.click()
             shot("tender")
             window.tender.quick_buttons[2].click()
-            terminal.executor.submit(lambda: None).result()
-            for _ in range(50):
-                QApplication.processEvents()
-                if window.done._print_state != "printing":
-                    break
-                terminal.executor.submit(lambda: None).result()
+            _wait_printed(window)
             shot("sale-done")
+            # The printer runs out of paper: the next receipt waits, in sight.
+            terminal.virtual_printer.set_paper_out(True)
+            window.done.next_sale.click()
+            window.handle_scan("6954321100014")
+            window.checkout.pay.click()
+            window.tender.quick_buttons[0].click()
+            _wait_printed(window)
+            shot("sale-not-printed")
+            window.devices_button.click()
+            shot("devices")
+            window.devices_screen.back.click()
+            window.done.next_sale.click()
+            window.sign_out_button.click()
+            window.login.number.setText("1004")
+            window.login.pin.setText("86420")
+            window.login.sign_in_button.click()
+            window.settings_button.click()
+            shot("device-settings")
+            terminal.virtual_printer.set_paper_out(False)
             window.close()
             terminal.close()
     return written

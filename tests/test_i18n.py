@@ -22,7 +22,8 @@ SOURCES = sorted((ROOT / "pos_app").rglob("*.py"))
 LITERAL_KEY = re.compile(r"""\bt\(\s*(?P<q>["'])(?P<key>[A-Za-z0-9_.]+)(?P=q)\s*[,)]""")
 # Error codes the services and the domain raise; the UI shows them as "error.<code>".
 RAISED_CODE = re.compile(
-    r"""\b(?:ScanError|CheckoutError|SignInError|ApprovalRequired|CartError|PaymentError)"""
+    r"""\b(?:ScanError|CheckoutError|SignInError|ApprovalRequired|CartError|PaymentError"""
+    r"""|SettingsError)"""
     r"""\(\s*["'](?P<code>[a-z_]+)["']"""
 )
 
@@ -89,6 +90,27 @@ def test_keys_built_from_values_exist(language: str) -> None:
     reasons = re.findall(r"'([a-z_]+)'", BarcodeError.__doc__ or "")
     assert "bad_check_digit" in reasons
     wanted += [f"barcode.{reason}" for reason in reasons]
+    assert [key for key in wanted if key not in texts] == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_device_keys_built_from_values_exist(language: str) -> None:
+    """Printer problems, print job kinds and states, device kinds and printer backends
+    are shown via f"...{value}" keys."""
+    from pos_app.localdb.print_jobs import KINDS
+    from pos_app.services.device_settings import BACKENDS
+
+    texts = catalogue(language)
+    problems = re.findall(
+        r'return "([a-z_]+)"', (ROOT / "pos_app/services/printing.py").read_text("utf-8")
+    )
+    assert {"paper_out", "cover_open", "offline", "timeout", "error"} <= set(problems)
+    problems += ["bad_document", "unplugged", "paper_near_end"]
+    wanted = [f"printer.problem.{p}" for p in problems]
+    wanted += [f"jobs.kind.{k}" for k in KINDS]
+    wanted += [f"jobs.state.{s}" for s in ("pending", "printed", "failed", "cancelled")]
+    wanted += [f"devices.kind.{k}" for k in ("printer", "drawer", "scanner", "wedge")]
+    wanted += [f"settings.backend.{b}" for b in BACKENDS]
     assert [key for key in wanted if key not in texts] == []
 
 

@@ -32,6 +32,7 @@ class DeviceState:
             ``offline``, ``timeout``, ``config``, ``error``, ``unplugged``); ``None`` when
             ready.
         error: The last error message, kept after the device recovers.
+        error_code: The problem code of that error.
         error_at: When that error happened (UTC).
         changed_at: When ``online`` last changed (UTC).
         used_at: Last successful use: a printed job, an opened drawer, a scan (UTC).
@@ -44,6 +45,7 @@ class DeviceState:
     online: bool | None = None
     problem: str | None = None
     error: str | None = None
+    error_code: str | None = None
     error_at: datetime | None = None
     changed_at: datetime | None = None
     used_at: datetime | None = None
@@ -126,6 +128,7 @@ class DeviceBoard:
                 online=False,
                 problem=problem,
                 error=error,
+                error_code=problem,
                 error_at=now,
                 note=None,
                 changed_at=now if s.online is not False else s.changed_at,

@@ -161,7 +161,8 @@ class DevicesScreen(QWidget):
                 label = t("devices.kind.wedge")
             error = ""
             if state.error:
-                error = f"{local_stamp(state.error_at)}  {state.error}"
+                what = problem_text(self.ctx, state.error_code)
+                error = f"{local_stamp(state.error_at)}  {what}\n{state.error}"
             cells = (label, state.name or name, self.status_text(state), error)
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)

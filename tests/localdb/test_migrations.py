@@ -145,3 +145,27 @@ def test_upgrade_from_the_first_release_keeps_its_data(empty_engine: Engine) -> 
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT active FROM store")).scalar_one() == 1
         assert conn.execute(text("SELECT state FROM outbox")).scalar_one() == "pending"
+
+
+def test_upgrade_from_0002_adds_an_empty_print_queue(empty_engine: Engine) -> None:
+    """GIVEN a database of revision 0002 with a sale (its receipt printed by that release)
+    WHEN the terminal starts with this release
+    THEN the print queue exists and is empty: old sales are not printed again."""
+    migrate(empty_engine, "0002")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sale (id, receipt_no, store_code, terminal_id, cashier, started_at,"
+                " completed_at, subtotal_fen, discount_fen, rounding_fen, total_fen, change_fen,"
+                " reference, status) VALUES ('s1', 'S001-T01-000001', 'S001', 'S001-T01',"
+                " '1001', '2026-11-21T01:00:00.000000Z', '2026-11-21T01:00:00.000000Z',"
+                " 1500, 0, 0, 1500, 500, 'ref', 'completed')"
+            )
+        )
+    migrate(empty_engine)
+    assert current_revision(empty_engine) == HEAD_REVISION
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM print_job")).scalar_one() == 0
+        assert conn.execute(text("SELECT receipt_no FROM sale")).scalar_one() == "S001-T01-000001"
+    command.downgrade(alembic_config(empty_engine), "0002")
+    assert "print_job" not in inspect(empty_engine).get_table_names()

@@ -58,3 +58,22 @@ def when_dialog(cls: type, action: Callable[[Any], object]) -> None:
             QTimer.singleShot(10, poll)
 
     QTimer.singleShot(0, poll)
+
+
+def type_text(qtbot, widget: QWidget, text: str, clock: FakeClock) -> None:
+    """A person types ``text`` into ``widget`` at 200 ms per key (the scan filter hands
+    the keys on once it is sure they are not a scan)."""
+    widget.setFocus()
+    for ch in text:
+        clock.advance(HUMAN_KEY_INTERVAL)
+        qtbot.keyClick(widget, ch)
+    clock.advance(HUMAN_KEY_INTERVAL)
+    qtbot.waitUntil(lambda: widget.text().endswith(text), timeout=2000)  # type: ignore[attr-defined]
+
+
+def choose(combo: Any, data: object) -> None:
+    """Picks the entry of a combo box whose data is ``data``, as a tap in its list does."""
+    index = combo.findData(data)
+    assert index >= 0, data
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
