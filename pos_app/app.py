@@ -76,25 +76,21 @@ class VirtualPrinterHost:
 
 
 def printer_factory(settings: PrinterSettings, virtual: VirtualPrinterHost) -> PrinterFactory:
-    """What makes the receipt printer the settings describe (called on the print worker).
+    """What makes the receipt printer the settings describe (called on the print worker,
+    so the driver loads there, never while the window is being built).
 
     Settings that cannot work make a factory that raises ``PrinterConfigError``: jobs
     then wait in the queue instead of going to a printer nobody chose.
     """
-    try:
-        profile = settings.printer_profile()
-        connection = settings.connection()
-    except SettingsError as exc:
-        problem = f"printer settings: {exc}"
-
-        def refuse() -> ReceiptPrinter:
-            raise PrinterConfigError(problem)
-
-        return refuse
 
     def make() -> ReceiptPrinter:
         from hardware import NetworkConnection, Printer
 
+        try:
+            profile = settings.printer_profile()
+            connection = settings.connection()
+        except SettingsError as exc:
+            raise PrinterConfigError(f"printer settings: {exc}") from exc
         if connection is None:
             host, port = virtual.address()
             return Printer(NetworkConnection(host, port, timeout=2.0), profile)

@@ -95,6 +95,27 @@ def add_job(
     return row.id
 
 
+def queue_receipt(
+    session: Session, sale_id: str, created_at: datetime, requested_by: str | None
+) -> None:
+    """Queues the receipt of a sale being recorded, inside the sale's transaction.
+
+    Unlike :func:`add_job` it does not flush: the sale's commit writes the row, so the
+    sale and its receipt job are durable together or not at all.
+    """
+    session.add(
+        PrintJob(
+            kind="receipt",
+            sale_id=sale_id,
+            is_copy=False,
+            state="pending",
+            created_at=created_at,
+            requested_by=requested_by,
+            attempts=0,
+        )
+    )
+
+
 def get_job(session: Session, job_id: int) -> PrintJobRecord | None:
     row = session.execute(_WITH_RECEIPT_NO.where(PrintJob.id == job_id)).first()
     return None if row is None else _record(row[0], row[1])

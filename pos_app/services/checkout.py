@@ -299,13 +299,7 @@ class CheckoutService:
                     payload=event.model_dump_json(),
                 ),
             )
-            print_jobs.add_job(
-                session,
-                kind="receipt",
-                created_at=now,
-                sale_id=sale.id,
-                requested_by=draft.cashier.number,
-            )
+            print_jobs.queue_receipt(session, sale.id, now, draft.cashier.number)
             if draft.approvals:
                 audit(
                     session,

@@ -138,11 +138,11 @@ class PrinterSettings:
             SettingsError: ``bad_host``, ``bad_port``, ``bad_device``, ``bad_baudrate``,
                 ``bad_usb_id``, ``bad_path`` or ``bad_backend``.
         """
-        # The printer driver loads python-escpos: imported when a printer is configured.
-        from hardware import FileConnection, NetworkConnection, SerialConnection, UsbConnection
-
         if self.backend == "virtual":
             return None
+        # The printer driver loads python-escpos (0.2 s): only when a printer is used.
+        from hardware import FileConnection, NetworkConnection, SerialConnection, UsbConnection
+
         if self.backend == "network":
             if not _HOST.match(self.host):
                 raise SettingsError("bad_host", f"not a host name or address: {self.host!r}")
@@ -224,10 +224,10 @@ class ScannerSettings:
 
     def serial_configs(self) -> tuple[SerialScannerConfig, ...]:
         """The serial scanners to run (none when no port is set)."""
-        from hardware import SerialScannerConfig
-
         if not self.serial_device.strip():
             return ()
+        from hardware import SerialScannerConfig
+
         return (
             SerialScannerConfig(
                 self.serial_device.strip(),

@@ -260,6 +260,9 @@ class PrintQueue:
         retry_max: Longest wait between retries.
         idle_check: Seconds between status checks while there is nothing to print
             (``None``: only when asked).
+        first_check: Seconds after :meth:`start` before the first status check when
+            nothing is queued: the driver (python-escpos) loads then, not while the
+            window is being built.
     """
 
     def __init__(
@@ -274,6 +277,7 @@ class PrintQueue:
         retry_initial: float = 1.0,
         retry_max: float = 15.0,
         idle_check: float | None = 60.0,
+        first_check: float = 3.0,
     ) -> None:
         self._engine = engine
         self._clock = clock
@@ -284,6 +288,7 @@ class PrintQueue:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._idle_check = idle_check
+        self._first_check = first_check
         devices.register(PRINTER, "printer", printer_name)
         devices.register(DRAWER, "drawer", printer_name)
         self._cond = threading.Condition()
@@ -314,7 +319,7 @@ class PrintQueue:
         if self._thread is not None:
             raise RuntimeError("the print queue is already running")
         self._load()
-        self._next_check = time.monotonic()
+        self._next_check = time.monotonic() + self._first_check
         self._thread = threading.Thread(target=self._run, name="print-worker", daemon=True)
         self._thread.start()
 

@@ -66,11 +66,11 @@ class ScannerHub:
 
     def configure(self, settings: ScannerSettings) -> None:
         """Stops the running serial scanners and starts the configured ones."""
-        from hardware import SerialScanner
-
         self.stop()
         started: list[SerialScanner] = []
         for config in settings.serial_configs():
+            from hardware import SerialScanner  # pyserial: loaded only when one is set up
+
             key = f"scanner:{config.device}"
             self._devices.register(key, "scanner", f"serial {config.device} @ {config.baudrate}")
             scanner = SerialScanner(

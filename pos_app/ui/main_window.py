@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -21,12 +22,14 @@ from pos_app.services.printing import DrawerResult, JobNotPrinted, PrintJobInfo,
 from pos_app.services.receipts import LOCAL_TZ
 from pos_app.ui.checkout_screen import CheckoutScreen, CheckoutViewModel
 from pos_app.ui.context import UiContext
-from pos_app.ui.device_settings_screen import DeviceSettingsScreen
 from pos_app.ui.devices_screen import DevicesScreen, problem_text
 from pos_app.ui.login_screen import LoginScreen
 from pos_app.ui.sync_status import SyncIndicator
 from pos_app.ui.tender_screen import SaleDoneScreen, TenderScreen
 from pos_app.ui.widgets import TouchButton
+
+if TYPE_CHECKING:
+    from pos_app.ui.device_settings_screen import DeviceSettingsScreen
 
 
 class MainWindow(QMainWindow):
@@ -85,16 +88,15 @@ class MainWindow(QMainWindow):
         self.checkout = CheckoutScreen(self.vm)
         self.tender = TenderScreen(self.vm)
         self.done = SaleDoneScreen(self.vm)
-        self.devices_screen = DevicesScreen(ctx)
-        self.settings_screen = DeviceSettingsScreen(ctx)
+        # Built on first use: they are seldom opened and cost start-up time.
+        self._devices_screen: DevicesScreen | None = None
+        self._settings_screen: DeviceSettingsScreen | None = None
         self._return_to: QWidget = self.login
         for screen in (
             self.login,
             self.checkout,
             self.tender,
             self.done,
-            self.devices_screen,
-            self.settings_screen,
         ):
             self.stack.addWidget(screen)
         root.addWidget(self.stack, 1)
@@ -120,9 +122,6 @@ class MainWindow(QMainWindow):
         self.tender.sale_completed.connect(self._on_tender_sale_completed)
         self.done.next_sale_requested.connect(self._on_done_next_sale_requested)
         self.done.reprint_requested.connect(self._on_reprint_requested)
-        self.devices_screen.back_requested.connect(self._on_hardware_back_requested)
-        self.settings_screen.back_requested.connect(self._on_hardware_back_requested)
-        self.settings_screen.scanners_saved.connect(self.scanner_settings_changed)
         ctx.hardware.job_printed.connect(self._on_job_printed)
         ctx.hardware.job_not_printed.connect(self._on_job_not_printed)
         ctx.hardware.queue_changed.connect(self._on_queue_changed)
@@ -152,8 +151,8 @@ class MainWindow(QMainWindow):
     def handle_scan(self, code: str) -> None:
         """Routes a scanner's code to whatever screen can use it."""
         current = self.stack.currentWidget()
-        if current is self.settings_screen:
-            self.settings_screen.show_scan(code)
+        if current is not None and current is self._settings_screen:
+            self._settings_screen.show_scan(code)
             return
         if current is self.done:
             self._on_done_next_sale_requested()
@@ -267,8 +266,31 @@ class MainWindow(QMainWindow):
 
     def _remember_screen(self) -> None:
         current = self.stack.currentWidget()
-        if current not in (self.devices_screen, self.settings_screen):
+        if current is not self._devices_screen and current is not self._settings_screen:
             self._return_to = current
+
+    @property
+    def devices_screen(self) -> DevicesScreen:
+        """The device panel (built when first needed)."""
+        if self._devices_screen is None:
+            screen = DevicesScreen(self.ctx)
+            screen.back_requested.connect(self._on_hardware_back_requested)
+            self.stack.addWidget(screen)
+            self._devices_screen = screen
+        return self._devices_screen
+
+    @property
+    def settings_screen(self) -> DeviceSettingsScreen:
+        """The manager's device settings (built when first needed)."""
+        if self._settings_screen is None:
+            from pos_app.ui.device_settings_screen import DeviceSettingsScreen
+
+            screen = DeviceSettingsScreen(self.ctx)
+            screen.back_requested.connect(self._on_hardware_back_requested)
+            screen.scanners_saved.connect(self.scanner_settings_changed)
+            self.stack.addWidget(screen)
+            self._settings_screen = screen
+        return self._settings_screen
 
     def _on_hardware_back_requested(self) -> None:
         self.stack.setCurrentWidget(self._return_to)
@@ -306,10 +328,11 @@ class MainWindow(QMainWindow):
             self.checkout,
             self.tender,
             self.done,
-            self.devices_screen,
-            self.settings_screen,
+            self._devices_screen,
+            self._settings_screen,
         ):
-            screen.retranslate()
+            if screen is not None:
+                screen.retranslate()
         self._refresh_unprinted()
         self._refresh_top()
         self._refresh_status()
