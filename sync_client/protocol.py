@@ -16,8 +16,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 PROTOCOL_VERSION = 1
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9-]+$")]
-Fen = Annotated[int, Field(ge=-(10**12), le=10**12)]
-NonNegFen = Annotated[int, Field(ge=0, le=10**12)]
+# Strict: an amount is a JSON integer, never ``true`` or ``"5"``.
+Fen = Annotated[int, Field(strict=True, ge=-(10**12), le=10**12)]
+NonNegFen = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 
 
 class _Model(BaseModel):
