@@ -1,0 +1,148 @@
+"""Signed member codes: what a member app shows as a QR code, and what a plastic card carries.
+
+Pure standard library (no pydantic, no I/O), so HQ, the terminal's services and its domain
+rules may all use it; HQ holds the key and is the only side that signs or verifies. A
+terminal only needs :func:`looks_like_member_code` to route a scan to member
+identification instead of the catalogue.
+
+Two forms, both in the QR alphanumeric character set (upper-case letters, digits, ``.``)
+so that a QR code stays small:
+
+* App code ``CPM1.<number>.<expires>.<mac>``: ``expires`` is Unix seconds (UTC); the code
+  is refused after it. Apps refresh it every minute or so, so a photo of it is soon useless.
+* Card code ``CPC1.<number>.<card>.<mac>``: ``card`` is the card's generation (1, 2, ...);
+  HQ refuses a code whose generation is not the member's current one, so reissuing a lost
+  card cancels the old one. It never expires.
+
+``mac`` is HMAC-SHA256 over ``<prefix>|<number>|<expires or card>``, truncated to 128 bits,
+in unpadded RFC 4648 base32 (26 characters). Only the canonical spelling verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "CARD_PREFIX",
+    "CODE_PREFIX",
+    "MemberCode",
+    "MemberCodeError",
+    "looks_like_member_code",
+    "sign_card_code",
+    "sign_member_code",
+    "verify_member_code",
+]
+
+CODE_PREFIX = "CPM1"
+CARD_PREFIX = "CPC1"
+MAC_BYTES = 16
+MAX_CODE_LENGTH = 80
+_NUMBER = re.compile(r"[0-9]{6,20}")
+_INT = re.compile(r"[0-9]{1,12}")
+_B32 = re.compile(r"[A-Z2-7]{26}")
+
+
+class MemberCodeError(ValueError):
+    """A scanned member code was refused. ``reason`` is ``malformed`` (not a member code
+    or damaged), ``forged`` (the signature does not match), ``expired`` (an app code past
+    its expiry)."""
+
+    def __init__(self, reason: Literal["malformed", "forged", "expired"], message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCode:
+    """A verified code. ``expires`` (Unix seconds) for app codes, ``card`` for card codes."""
+
+    kind: Literal["app", "card"]
+    number: str
+    expires: int | None = None
+    card: int | None = None
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode("ascii").rstrip("=")
+
+
+def _mac(key: bytes, prefix: str, number: str, value: int) -> bytes:
+    message = f"{prefix}|{number}|{value}".encode("ascii")
+    return hmac.new(key, message, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def _check_number(number: str) -> None:
+    if not _NUMBER.fullmatch(number):
+        raise ValueError(f"a member number is 6 to 20 digits, not {number!r}")
+
+
+def sign_member_code(number: str, expires: int, key: bytes) -> str:
+    """An app code for ``number`` valid until ``expires`` (Unix seconds, UTC)."""
+    _check_number(number)
+    if not 0 < expires < 10**12:
+        raise ValueError("expires must be Unix seconds")
+    mac = _b32(_mac(key, CODE_PREFIX, number, expires))
+    return f"{CODE_PREFIX}.{number}.{expires}.{mac}"
+
+
+def sign_card_code(number: str, card: int, key: bytes) -> str:
+    """The static code printed on generation ``card`` of a member's plastic card."""
+    _check_number(number)
+    if not 0 < card < 10**12:
+        raise ValueError("card generation must be a positive integer")
+    mac = _b32(_mac(key, CARD_PREFIX, number, card))
+    return f"{CARD_PREFIX}.{number}.{card}.{mac}"
+
+
+def looks_like_member_code(text: str) -> bool:
+    """Whether a scan is meant as a member code (not whether it is genuine)."""
+    head = text.strip()[:5].upper()
+    return head in (CODE_PREFIX + ".", CARD_PREFIX + ".")
+
+
+def verify_member_code(
+    text: str, keys: Sequence[bytes], now: int, *, grace_s: int = 0
+) -> MemberCode:
+    """Parses and verifies a scanned code against HQ's keys (newest first; older keys
+    still verify codes signed before a key change).
+
+    ``now`` is Unix seconds; an app code is accepted until ``expires + grace_s``.
+
+    Raises:
+        MemberCodeError: malformed, forged, or expired.
+    """
+    if not keys:
+        raise ValueError("no member code keys")
+    code = text.strip().upper()
+    parts = code.split(".")
+    if (
+        len(code) > MAX_CODE_LENGTH
+        or len(parts) != 4
+        or parts[0] not in (CODE_PREFIX, CARD_PREFIX)
+        or not _NUMBER.fullmatch(parts[1])
+        or not _INT.fullmatch(parts[2])
+        or not _B32.fullmatch(parts[3])
+    ):
+        raise MemberCodeError("malformed", "not a ChainPOS member code")
+    prefix, number, value_text, mac_text = parts
+    value = int(value_text)
+    # Leading zeros would give a second spelling of the same signed value.
+    if value_text != str(value) or value == 0:
+        raise MemberCodeError("malformed", "not a ChainPOS member code")
+    if not any(
+        hmac.compare_digest(mac_text, _b32(_mac(key, prefix, number, value))) for key in keys
+    ):
+        raise MemberCodeError("forged", "this member code is not genuine")
+    if prefix == CARD_PREFIX:
+        return MemberCode("card", number, card=value)
+    if now > value + grace_s:
+        raise MemberCodeError(
+            "expired", "this member code has expired; ask the member to refresh it in the app"
+        )
+    return MemberCode("app", number, expires=value)
