@@ -2,9 +2,9 @@
 
 Routes:
     ``/v1/devices/enroll``, ``/v1/sync/push``, ``/v1/sync/pull``, ``/v1/sync/snapshot``,
-    ``/v1/sync/live`` (WebSocket) and ``/v1/stock/{sku}`` for terminals (device token);
-    ``/v1/admin/...`` for HQ staff tools (admin token); ``/healthz``, ``/metrics``,
-    ``/openapi.json``.
+    ``/v1/sync/live`` (WebSocket), ``/v1/stock/{sku}`` and ``/v1/members/...`` (identify,
+    sign up, holds) for terminals (device token); ``/v1/admin/...`` for HQ staff tools
+    (admin token); ``/healthz``, ``/metrics``, ``/openapi.json``.
 
 Thread rules: plain ``def`` routes run on Starlette's worker threads and each opens its
 own transaction; the live hub runs on the event loop (see :mod:`server_stub.live`).
@@ -13,11 +13,13 @@ own transaction; the live hub runs on the event loop (see :mod:`server_stub.live
 # No ``from __future__ import annotations``: FastAPI must resolve the route annotations,
 # some of which are local aliases.
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -26,20 +28,30 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from server_stub import auth, errors, feed, ingest, operations, queries
+from server_stub import auth, errors, feed, ingest, members, operations, queries
 from server_stub.auth import AdminIdentity, DeviceIdentity
 from server_stub.db import Database
 from server_stub.errors import ERROR_RESPONSES, ApiError
 from server_stub.live import Hub
+from server_stub.member_keys import MemberKeys
 from server_stub.metrics import Metrics
 from server_stub.schemas import (
+    AuditEntry,
     CatalogImportOut,
     CatalogIn,
     ConfigIn,
+    CouponIn,
     DeviceOut,
     EnrollCodeIn,
     EnrollCodeOut,
     HealthOut,
+    MemberAddIn,
+    MemberAdjustIn,
+    MemberCodeIn,
+    MemberCodeOut,
+    MemberDetail,
+    MemberSearchIn,
+    MemberSummary,
     PriceSetIn,
     PriceSetOut,
     StaffIn,
@@ -48,6 +60,7 @@ from server_stub.schemas import (
     StockMoveIn,
     StockMoveOut,
     StoreIn,
+    SweepOut,
 )
 from server_stub.settings import Settings
 from sync_client import protocol as p
@@ -56,11 +69,17 @@ log = logging.getLogger("chainpos.hq")
 
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 CodeQuery = Annotated[str | None, Query(min_length=1, max_length=32, pattern=r"^[A-Z0-9-]+$")]
+MemberPath = Annotated[str, Path(min_length=6, max_length=20, pattern=r"^[0-9]+$")]
 
 
 def _responses(*extra: int) -> dict[int | str, dict[str, Any]]:
     out = dict(ERROR_RESPONSES)
-    text = {404: "No such thing.", 409: "Already exists.", 415: "Wrong Content-Type."}
+    text = {
+        404: "No such thing.",
+        409: "Already exists, or the state does not allow it.",
+        415: "Wrong Content-Type.",
+        429: "Too many requests; try again in a minute.",
+    }
     for status in extra:
         out[status] = {"model": p.ErrorBody, "description": text.get(status, "Refused.")}
     return out
@@ -94,13 +113,31 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     database = db if db is not None else Database(settings.db_url)
     metrics = Metrics()
     hub = Hub(database, settings.live, metrics)
+    keys = settings.member_keys
+    if keys is None:
+        log.warning("no member keys configured: using keys made up for this process only")
+        keys = MemberKeys.generate()
+    lookups = members.LookupLimiter(settings.phone_lookups_per_minute)
+
+    async def sweep_holds() -> None:
+        while True:
+            await asyncio.sleep(settings.hold_sweep_s)
+            try:
+                metrics.swept(await asyncio.to_thread(members.sweep_expired, database))
+            except Exception:
+                log.exception("sweeping expired member holds failed; will try again")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        sweeper = asyncio.create_task(sweep_holds()) if settings.hold_sweep_s > 0 else None
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await hub.stop()
             if owns_db:
                 database.dispose()
@@ -115,6 +152,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.db = database
     app.state.hub = hub
     app.state.metrics = metrics
+    app.state.member_keys = keys
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_CountRefusals, metrics=metrics)
@@ -221,7 +259,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             ingest.push, database, device, body.events, nul_possible=nul_possible
         )
         r = outcome.response
-        metrics.pushed(r.applied, r.duplicate, r.rejected, outcome.stock_alerts)
+        metrics.pushed(
+            r.applied, r.duplicate, r.rejected, outcome.stock_alerts, outcome.member_alerts
+        )
         return r
 
     @app.get(
@@ -281,6 +321,87 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         """On-hand, reserved and available per store (levels only, any store)."""
         with database.read() as conn:
             return queries.stock_lookup(conn, sku)
+
+    # -- members (terminals) ------------------------------------------------------------
+
+    def counted(op: str, fn: Any, *args: Any) -> Any:
+        try:
+            out = fn(*args)
+        except ApiError as exc:
+            metrics.member_request(op, exc.error)
+            raise
+        metrics.member_request(op, "ok")
+        return out
+
+    @app.post(
+        "/v1/members/identify",
+        response_model=p.MemberPanel,
+        responses=_responses(404, 429),
+        tags=["members"],
+    )
+    def identify_member(body: p.IdentifyRequest, device: Device) -> p.MemberPanel:
+        """The member panel for a scanned member code / card code, or a phone number."""
+        if body.phone is not None and not lookups.allow(device.device_id):
+            metrics.member_request("identify", "too_many_lookups")
+            raise ApiError(
+                429,
+                "too_many_lookups",
+                f"more than {settings.phone_lookups_per_minute} phone lookups a minute from "
+                f"{device.device_id}; scan the member's code instead",
+            )
+        return counted("identify", members.identify, database, keys, device, body)  # type: ignore[no-any-return]
+
+    @app.post(
+        "/v1/members",
+        status_code=201,
+        response_model=p.SignUpResponse,
+        responses={
+            200: {"model": p.SignUpResponse, "description": "Already a member (or a replay)."},
+            **_responses(),
+        },
+        tags=["members"],
+    )
+    def sign_up(body: p.SignUpRequest, device: Device, response: Response) -> p.SignUpResponse:
+        """A customer joins at the till; idempotent on ``signup_id``."""
+        created, panel = counted("sign_up", members.sign_up, database, keys, device, body)
+        response.status_code = 201 if created else 200
+        return p.SignUpResponse(created=created, member=panel)
+
+    @app.post(
+        "/v1/members/holds",
+        status_code=201,
+        response_model=p.HoldData,
+        responses={
+            200: {"model": p.HoldData, "description": "This hold exists already (a retry)."},
+            **_responses(404, 409),
+        },
+        tags=["members"],
+    )
+    def create_hold(body: p.HoldRequest, device: Device, response: Response) -> p.HoldData:
+        """Reserves points, stored value or a coupon for the sale being rung up."""
+        created, hold = counted("hold", members.create_hold, database, keys, device, body)
+        response.status_code = 201 if created else 200
+        return hold  # type: ignore[no-any-return]
+
+    @app.get(
+        "/v1/members/holds/{hold_id}",
+        response_model=p.HoldData,
+        responses=_responses(404),
+        tags=["members"],
+    )
+    def get_hold(hold_id: UUID, device: Device) -> p.HoldData:
+        """A hold of this device's store, as it is now (e.g. after a crash)."""
+        return members.get_hold(database, device, hold_id)
+
+    @app.post(
+        "/v1/members/holds/{hold_id}/release",
+        response_model=p.HoldData,
+        responses=_responses(404, 409),
+        tags=["members"],
+    )
+    def release_hold(hold_id: UUID, device: Device) -> p.HoldData:
+        """Gives the hold's value back to the member (idempotent)."""
+        return counted("release", members.release_hold, database, device, hold_id)  # type: ignore[no-any-return]
 
     @app.websocket("/v1/sync/live")
     async def live(ws: WebSocket) -> None:
@@ -417,6 +538,107 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             raise ApiError(422, "invalid_value", "since is out of range") from None
         with database.read() as conn:
             return queries.stale_report(conn, since, store)
+
+    # -- members (admin) ----------------------------------------------------------------
+
+    Admin = Annotated[AdminIdentity, Depends(require_admin)]
+
+    def actor(who: AdminIdentity) -> members.Actor:
+        return members.Actor(f"admin:{who.name}")
+
+    @admin.post("/members", status_code=201, response_model=MemberDetail, responses=_responses(409))
+    def add_member(body: MemberAddIn, who: Admin) -> MemberDetail:
+        return members.add_member(
+            database,
+            keys,
+            actor(who),
+            name=body.name,
+            phone=body.phone,
+            tier=body.tier,
+            consent_version=body.consent_version,
+        )
+
+    @admin.post("/members/search", response_model=list[MemberSummary], responses=_responses())
+    def search_members(body: MemberSearchIn, who: Admin) -> list[MemberSummary]:
+        return members.search_members(
+            database,
+            keys,
+            actor(who),
+            phone=body.phone,
+            name=body.name,
+            number=body.number,
+            limit=body.limit,
+        )
+
+    @admin.get("/members/{number}", response_model=MemberDetail, responses=_responses(404))
+    def show_member(number: MemberPath, who: Admin, reveal: bool = False) -> MemberDetail:
+        """A member; ``reveal=true`` shows the full phone number (audited)."""
+        return members.show_member(database, keys, actor(who), number, reveal=reveal)
+
+    @admin.post(
+        "/members/{number}/adjust", response_model=MemberDetail, responses=_responses(404, 409)
+    )
+    def adjust_member(number: MemberPath, body: MemberAdjustIn, who: Admin) -> MemberDetail:
+        return members.adjust_member(
+            database,
+            keys,
+            actor(who),
+            number,
+            reason=body.reason,
+            points=body.points,
+            balance_fen=body.balance_fen,
+            tier=body.tier,
+            active=body.active,
+            name=body.name,
+        )
+
+    @admin.post("/members/{number}/code", response_model=MemberCodeOut, responses=_responses(404))
+    def member_code(number: MemberPath, body: MemberCodeIn, who: Admin) -> MemberCodeOut:
+        return members.member_code(
+            database,
+            keys,
+            actor(who),
+            number,
+            ttl_s=body.ttl_s,
+            card=body.card,
+            new_card=body.new_card,
+        )
+
+    @admin.post(
+        "/members/{number}/coupons",
+        status_code=201,
+        response_model=p.CouponData,
+        responses=_responses(404),
+    )
+    def issue_coupon(number: MemberPath, body: CouponIn, who: Admin) -> p.CouponData:
+        return members.issue_coupon(
+            database,
+            actor(who),
+            number,
+            name=body.name,
+            value_fen=body.value_fen,
+            min_spend_fen=body.min_spend_fen,
+            valid_from=body.valid_from,
+            valid_until=body.valid_until,
+        )
+
+    @admin.post("/holds/sweep", response_model=SweepOut, responses=_responses())
+    def sweep(_who: Admin) -> SweepOut:
+        """Gives back every expired hold now (HQ also does it every ``hold_sweep_s``)."""
+        n = members.sweep_expired(database)
+        metrics.swept(n)
+        return SweepOut(released=n)
+
+    @admin.get("/audit", response_model=list[AuditEntry], responses=_responses())
+    def audit(
+        member: Annotated[
+            str | None, Query(min_length=6, max_length=20, pattern=r"^[0-9]+$")
+        ] = None,
+        action: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[AuditEntry]:
+        """The newest audit log entries (sensitive member actions)."""
+        return members.audit_entries(database, member=member, action=action, limit=limit)
 
     app.include_router(admin)
     return app

@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server_stub import operations, queries
+from server_stub import members, operations, queries
 from server_stub.db import Database, default_sqlite_url, migrate
 from server_stub.errors import ApiError
 from server_stub.live import LiveSettings
-from server_stub.schemas import StaffIn
+from server_stub.member_keys import KeysError, MemberKeys, resolve_keys
+from server_stub.schemas import MemberDetail, StaffIn
 from server_stub.settings import Settings
 
 
@@ -35,6 +36,20 @@ def _open(args: argparse.Namespace) -> Database:
     args.opened.append(db)
     migrate(db)
     return db
+
+
+def _keys(args: argparse.Namespace) -> MemberKeys:
+    """The member keys for this database (``--keys``, ``$CHAINPOS_HQ_KEYS``, or beside a
+    SQLite file)."""
+    return resolve_keys(_db_url(args), args.keys)
+
+
+def _actor() -> members.Actor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return members.Actor(f"cli:{user}")
 
 
 def _when(text: str) -> datetime:
@@ -76,6 +91,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         hq_url=args.hq_url,
         live=LiveSettings(heartbeat_s=args.heartbeat, queue_size=args.live_queue),
+        member_keys=_keys(args),
+        hold_sweep_s=args.hold_sweep_s,
+        phone_lookups_per_minute=args.phone_lookups_per_minute,
     )
     db = Database(settings.db_url, pool_size=args.pool_size)
     migrate(db)
@@ -275,6 +293,181 @@ def cmd_report_stale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    keys = MemberKeys.generate()
+    if args.out is None:
+        print(keys.to_json())
+        return 0
+    try:
+        keys.save(Path(args.out))
+    except FileExistsError:
+        print(f"error: {args.out} exists; it may hold the keys in use", file=sys.stderr)
+        return 1
+    print(f"member keys written to {args.out} (owner-only); keep a copy off this machine")
+    return 0
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def _print_member(d: MemberDetail) -> None:
+    state = "active" if d.active else "closed"
+    print(f"member {d.number}  {d.name}  {d.phone}  tier {d.tier}  {state}")
+    print(f"  points {d.points}  stored value {_yuan(d.balance_fen)} yuan  card #{d.card_version}")
+    print(f"  ledger sums: points {d.ledger_points}, stored value {_yuan(d.ledger_balance_fen)}")
+    print(f"  consent {d.consent_version} at {d.consent_at.isoformat()}")
+    for c in d.coupons:
+        print(
+            f"  coupon {c.coupon_id}  {c.name}  {_yuan(c.value_fen)} off from "
+            f"{_yuan(c.min_spend_fen)}  until {c.valid_until.isoformat()}"
+        )
+    for h in d.holds:
+        print(
+            f"  hold {h.hold_id}  {h.kind} {h.amount}  {h.status}  {h.store}  "
+            f"expires {h.expires_at.isoformat()}"
+        )
+    for e in d.ledger:
+        print(
+            f"  {e.at.isoformat()}  {e.account:<12} {e.delta:+d} -> {e.balance_after}  "
+            f"{e.kind} {e.ref}{'  ' + e.note if e.note else ''}"
+        )
+
+
+def cmd_member_add(args: argparse.Namespace) -> int:
+    d = members.add_member(
+        _open(args),
+        _keys(args),
+        _actor(),
+        name=args.name,
+        phone=args.phone,
+        tier=args.tier,
+        consent_version=args.consent,
+    )
+    print(f"member {d.number} added: {d.name} {d.phone}")
+    return 0
+
+
+def cmd_member_show(args: argparse.Namespace) -> int:
+    d = members.show_member(_open(args), _keys(args), _actor(), args.number, reveal=args.reveal)
+    if args.json:
+        _print_json(d.model_dump(mode="json"))
+    else:
+        _print_member(d)
+    return 0
+
+
+def cmd_member_qr(args: argparse.Namespace) -> int:
+    import qrcode
+
+    out = members.member_code(
+        _open(args),
+        _keys(args),
+        _actor(),
+        args.number,
+        ttl_s=args.ttl,
+        card=args.card,
+        new_card=args.new_card,
+    )
+    qr = qrcode.QRCode(border=1, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    qr.add_data(out.code)
+    qr.make(fit=True)
+    qr.print_ascii(out=sys.stdout, invert=True)
+    print(out.code)
+    if out.expires_at is not None:
+        print(f"member code for {out.number}, valid until {out.expires_at.isoformat()}")
+    else:
+        print(f"card code for {out.number} (card #{out.card_version}; older cards are refused)")
+    return 0
+
+
+def cmd_member_search(args: argparse.Namespace) -> int:
+    found = members.search_members(
+        _open(args),
+        _keys(args),
+        _actor(),
+        phone=args.phone,
+        name=args.name,
+        number=args.number,
+        limit=args.limit,
+    )
+    for s in found:
+        state = "active" if s.active else "closed"
+        print(
+            f"{s.number}\t{s.name}\t{s.phone_masked}\t{s.tier}\tpoints {s.points}\t"
+            f"stored value {_yuan(s.balance_fen)}\t{state}"
+        )
+    if not found:
+        print("no member found")
+    return 0
+
+
+def cmd_member_adjust(args: argparse.Namespace) -> int:
+    balance = 0
+    if args.balance is not None:
+        text = args.balance.strip()
+        sign = -1 if text.startswith("-") else 1
+        try:
+            balance = sign * operations.parse_yuan(text.lstrip("+-"))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    d = members.adjust_member(
+        _open(args),
+        _keys(args),
+        _actor(),
+        args.number,
+        reason=args.reason,
+        points=args.points,
+        balance_fen=balance,
+        tier=args.tier,
+        active=args.active,
+        name=args.name,
+    )
+    _print_member(d)
+    return 0
+
+
+def cmd_member_coupon(args: argparse.Namespace) -> int:
+    try:
+        value = operations.parse_yuan(args.value)
+        minimum = operations.parse_yuan(args.min_spend)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    start = args.valid_from or datetime.now(UTC)
+    until = args.until or start + timedelta(days=args.days)
+    c = members.issue_coupon(
+        _open(args),
+        _actor(),
+        args.number,
+        name=args.name,
+        value_fen=value,
+        min_spend_fen=minimum,
+        valid_from=args.valid_from,
+        valid_until=until,
+    )
+    print(
+        f"coupon {c.coupon_id}: {c.name}, {_yuan(c.value_fen)} yuan off, until {until.isoformat()}"
+    )
+    return 0
+
+
+def cmd_member_sweep(args: argparse.Namespace) -> int:
+    n = members.sweep_expired(_open(args))
+    print(f"{n} expired holds given back")
+    return 0
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    for e in members.audit_entries(
+        _open(args), member=args.member, action=args.action, limit=args.limit
+    ):
+        detail = json.dumps(e.detail, ensure_ascii=False, sort_keys=True)
+        print(f"{e.at.isoformat()}\t{e.actor}\t{e.action}\t{e.member or '-'}\t{detail}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------
 
 
@@ -286,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="sqlite:///path or postgresql+psycopg://user@host/db (default: $CHAINPOS_HQ_DB "
         "or a SQLite file in the user data directory)",
+    )
+    common.add_argument(
+        "--keys",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="member keys file (default: $CHAINPOS_HQ_KEYS, or <sqlite file>.keys)",
     )
     parser = argparse.ArgumentParser(
         prog="chainpos-hq", description="ChainPOS HQ service and admin tools.", parents=[common]
@@ -312,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pool-size", type=int, default=10, help="database connections")
     s.add_argument("--log-level", default="info")
     s.add_argument("--access-log", action="store_true")
+    s.add_argument("--hold-sweep-s", type=float, default=30.0, help="expired-hold sweep period")
+    s.add_argument(
+        "--phone-lookups-per-minute", type=int, default=30, help="per terminal, this process"
+    )
 
     add(sub, "migrate", cmd_migrate, "bring the database schema up to date")
 
@@ -392,6 +595,60 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(feed_p, "prune", cmd_feed_prune, "delete old changes (terminals behind resync)")
     s.add_argument("--older-than-days", type=float, required=True)
 
+    keys = sub.add_parser("keys", help="member keys").add_subparsers(dest="sub", required=True)
+    s = add(keys, "generate", cmd_keys_generate, "make a new member keys file")
+    s.add_argument("--out", default=None, help="file to create (default: print)")
+
+    member = sub.add_parser("member", help="members").add_subparsers(dest="sub", required=True)
+    s = add(member, "add", cmd_member_add, "enrol a member")
+    s.add_argument("--name", required=True)
+    s.add_argument("--phone", required=True, help="mainland China mobile number")
+    s.add_argument("--tier", default="standard")
+    s.add_argument(
+        "--consent", required=True, metavar="VERSION", help="privacy notice version agreed to"
+    )
+    s = add(member, "show", cmd_member_show, "show a member (phone masked)")
+    s.add_argument("number")
+    s.add_argument("--reveal", action="store_true", help="show the full phone number (audited)")
+    s.add_argument("--json", action="store_true")
+    s = add(member, "qr", cmd_member_qr, "print a signed member code (or card code) as a QR")
+    s.add_argument("number")
+    s.add_argument("--ttl", type=int, default=300, help="seconds an app code is valid")
+    s.add_argument("--card", action="store_true", help="the static code of the plastic card")
+    s.add_argument(
+        "--new-card", action="store_true", help="issue a new card; older cards are refused"
+    )
+    s = add(member, "search", cmd_member_search, "find members")
+    group = s.add_mutually_exclusive_group(required=True)
+    group.add_argument("--phone")
+    group.add_argument("--name", help="name prefix")
+    group.add_argument("--number")
+    s.add_argument("--limit", type=int, default=20)
+    s = add(member, "adjust", cmd_member_adjust, "correct points, stored value, tier or status")
+    s.add_argument("number")
+    s.add_argument("--points", type=int, default=0, help="signed, e.g. -200")
+    s.add_argument("--balance", default=None, help="signed yuan, e.g. 50 or -12.50")
+    s.add_argument("--tier", default=None)
+    s.add_argument("--name", default=None)
+    s.add_argument("--disable", dest="active", action="store_const", const=False, default=None)
+    s.add_argument("--enable", dest="active", action="store_const", const=True)
+    s.add_argument("--reason", required=True)
+    s = add(member, "coupon", cmd_member_coupon, "give a member a coupon")
+    s.add_argument("number")
+    s.add_argument("--name", required=True, help="e.g. 满30减5")
+    s.add_argument("--value", required=True, help="yuan off")
+    s.add_argument("--min-spend", default="0", help="yuan")
+    s.add_argument("--days", type=float, default=30.0, help="valid for (default 30)")
+    s.add_argument("--from", dest="valid_from", type=_when, default=None)
+    s.add_argument("--until", type=_when, default=None, help="instead of --days")
+    add(member, "sweep-holds", cmd_member_sweep, "give back expired holds now")
+
+    audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="sub", required=True)
+    s = add(audit, "list", cmd_audit_list, "newest audit entries")
+    s.add_argument("--member", default=None)
+    s.add_argument("--action", default=None, help="e.g. member.identify")
+    s.add_argument("--limit", type=int, default=50)
+
     report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", required=True)
     s = add(report, "stale-prices", cmd_report_stale, "sale lines priced at a stale version")
     s.add_argument("--since", type=_when, default=None, help="default: 24 hours ago")
@@ -405,11 +662,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "db"):
         args.db = None
+    if not hasattr(args, "keys"):
+        args.keys = None
     args.opened = []
     try:
         return int(args.func(args))
     except ApiError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeysError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:  # pydantic validation of typed input
         print(f"error: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,6 +119,26 @@ def install(app: FastAPI) -> None:
             first,
         )
         return JSONResponse(_body("invalid_value", f"a value cannot be stored: {first}"), 422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: Exception) -> JSONResponse:
+        # A time so close to year 1 or 9999 that converting it to UTC leaves the
+        # calendar: the request is at fault, nothing was written.
+        log.warning(
+            "%s %s from %s: 422 invalid_value (%s)",
+            request.method,
+            request.url.path,
+            _client(request),
+            exc,
+        )
+        return JSONResponse(_body("invalid_value", f"a value is out of range: {exc}"), 422)
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> JSONResponse:
+        # SQLAlchemy wraps what a column type raised while binding a value.
+        if isinstance(exc.orig, OverflowError):
+            return await _overflow(request, exc.orig)
+        raise exc
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

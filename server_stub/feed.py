@@ -32,6 +32,7 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "store": p.StoreChange,
     "config": p.ConfigChange,
     "staff": p.StaffChange,
+    "member": p.MemberChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 

@@ -1,4 +1,4 @@
-"""Applying pushed terminal events: sales, voids, stock counts, shifts.
+"""Applying pushed terminal events: sales, voids, stock counts, shifts, top-ups.
 
 One push is one database transaction; inside it every event is applied completely or not
 at all, and a unique constraint on the event id (``events.id``) makes replays harmless.
@@ -13,6 +13,9 @@ on a unique constraint; the transaction is then rolled back and planned again wi
 lookups, and as a last resort applied with a savepoint per event, so one bad event never
 sinks the others. A process killed mid-batch commits nothing: each event is applied once,
 on the retry.
+
+Member effects (points earned, holds captured, voids refunded, top-ups) are planned and
+written the same way by :mod:`server_stub.ingest_members`.
 
 Thread rules: :func:`push` may run on any thread; it uses its own connection.
 """
@@ -38,6 +41,14 @@ from server_stub import models as m
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
+from server_stub.ingest_members import (
+    MemberOps,
+    MemberPlanner,
+    MemberReject,
+    SaleMemberInfo,
+    feed_changes,
+)
+from server_stub.members import Balance
 from sync_client import protocol as p
 
 log = logging.getLogger("chainpos.hq.ingest")
@@ -51,6 +62,9 @@ _TABLE_ORDER = (
     m.sale_tenders,
     m.stock_counts,
     m.stock_moves,
+    m.member_earnings,
+    m.member_topups,
+    m.member_alerts,
 )
 _FAST_ATTEMPTS = 2
 
@@ -66,6 +80,7 @@ class _SaleInfo:
     store: str
     voided: bool
     lines: list[tuple[str, int]]  # (sku, qty_milli)
+    member: SaleMemberInfo | None = None
 
 
 @dataclass(slots=True)
@@ -90,6 +105,8 @@ class _Effects:
     new_sale: tuple[UUID, _SaleInfo] | None = None
     voided_sale: UUID | None = None
     new_shift: UUID | None = None
+    member_ops: MemberOps = field(default_factory=MemberOps)
+    member_alerts: int = 0
 
 
 class _Reject(Exception):
@@ -106,6 +123,7 @@ class PushOutcome:
 
     response: p.PushResponse
     stock_alerts: int
+    member_alerts: int = 0
 
 
 def push(
@@ -143,6 +161,7 @@ def push(
             f"acts only for store {device.store}; nothing was applied",
         )
     alerts = 0
+    member_alerts = 0
     head = 0
     if parsed:
         applied: dict[int, p.EventResult] = {}
@@ -150,7 +169,9 @@ def push(
         for attempt in range(_FAST_ATTEMPTS + 1):
             careful = careful or attempt == _FAST_ATTEMPTS
             try:
-                applied, alerts, head = db.run_write(partial(_apply, device, parsed, careful))
+                applied, alerts, member_alerts, head = db.run_write(
+                    partial(_apply, device, parsed, careful)
+                )
                 break
             except IntegrityError:
                 # Another transaction committed one of these ids after our lookups:
@@ -180,15 +201,15 @@ def push(
                 r.detail,
             )
     response = p.PushResponse(results=final, head=head, **counts)
-    return PushOutcome(response, alerts)
+    return PushOutcome(response, alerts, member_alerts)
 
 
 def _apply(
     device: DeviceIdentity, parsed: list[_Parsed], careful: bool, tx: WriteTx
-) -> tuple[dict[int, p.EventResult], int, int]:
+) -> tuple[dict[int, p.EventResult], int, int, int]:
     batch = _Batch(tx, device, parsed, careful)
     results, alerts = batch.run()
-    return results, alerts, batch.head
+    return results, alerts, batch.members.alerts, batch.head
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -262,6 +283,8 @@ def _semantic_problem(event: p.Event) -> str | None:
         for name in ("started_at", "completed_at"):
             if getattr(pl, name).tzinfo is None:
                 return f"payload.{name}: timestamp without UTC offset"
+        if pl.member is None and any(t.kind in ("points", "stored_value") for t in pl.tenders):
+            return "payload.tenders: points and stored value are paid by a member (give member)"
         seen: set[int] = set()
         for line in pl.lines:
             if line.line_no in seen:
@@ -302,6 +325,10 @@ class _Batch:
         self.shift_writes: list[tuple[str, dict[str, Any]]] = []
         self._feed_changes: list[feed.Pending] = []
         self.head = 0
+        self.categories: dict[str, str] = {}
+        self.members = MemberPlanner(self.conn, device.store, self.now)
+        self.member_touched: dict[int, Balance] = {}
+        self.member_ops: list[MemberOps] = []
 
     def run(self) -> tuple[dict[int, p.EventResult], int]:
         self._prefetch()
@@ -359,6 +386,7 @@ class _Batch:
                     self.voids.append(effects.void)
                 if effects.shift is not None:
                     self.shift_writes.append(effects.shift)
+                self.member_ops.append(effects.member_ops)
             self._remember(ev.id, effects)
             results[item.index] = p.EventResult(index=item.index, id=ev.id, status="applied")
         if not self.careful:
@@ -368,6 +396,8 @@ class _Batch:
                 self._write_void(row)
             for op, row in self.shift_writes:
                 self._write_shift(op, row)
+            self.member_touched.update(self.members.write(self.member_ops))
+        self._feed_changes.extend(feed_changes(self.member_touched))
         alerts = self._apply_stock()
         if any(r.status == "applied" for r in results.values()):
             self.conn.execute(
@@ -426,11 +456,15 @@ class _Batch:
             for r in rows:
                 self.sales[r.sale_id].lines.append((r.sku, int(r.qty_milli)))
         if skus:
-            self.skus = set(
-                conn.execute(
-                    select(m.items.c.sku).where(bulk.among(conn, m.items.c.sku, skus))
-                ).scalars()
-            )
+            self.categories = {
+                r.sku: r.category
+                for r in conn.execute(
+                    select(m.items.c.sku, m.items.c.category).where(
+                        bulk.among(conn, m.items.c.sku, skus)
+                    )
+                )
+            }
+            self.skus = set(self.categories)
         if staff_numbers:
             rows = conn.execute(
                 select(
@@ -451,6 +485,7 @@ class _Batch:
                 )
             )
             self.levels = {(r.store_code, r.sku): int(r.on_hand_milli) for r in rows}
+        self.members.prefetch([x.event.payload for x in self.parsed], self.sales)
         if shift_ids:
             self.shifts = set(
                 conn.execute(
@@ -487,6 +522,13 @@ class _Batch:
             self._plan_void(ev, pl, fx)
         elif isinstance(pl, p.StockCounted):
             self._plan_count(ev, pl, fx)
+        elif isinstance(pl, p.MemberToppedUp):
+            rows: list[tuple[Table, dict[str, Any]]] = []
+            try:
+                self.members.plan_topup(ev, pl, fx.member_ops, rows)
+            except MemberReject as rej:
+                raise _Reject(rej.reason, rej.detail, rej.retryable) from None
+            fx.inserts.extend(rows)
         elif isinstance(pl, p.ShiftOpened):
             self._plan_shift(
                 pl.shift_id,
@@ -521,6 +563,11 @@ class _Batch:
         unknown = sorted({line.sku for line in pl.lines} - self.skus)
         if unknown:
             raise _Reject("unknown_sku", f"not in HQ's catalogue: {', '.join(unknown[:10])}")
+        member_rows: list[tuple[Table, dict[str, Any]]] = []
+        member_info, member_no = self.members.plan_sale(
+            pl, self.categories, fx.member_ops, member_rows
+        )
+        fx.member_alerts = sum(1 for t, _ in member_rows if t is m.member_alerts)
         fx.inserts.append(
             (
                 m.sales,
@@ -543,6 +590,7 @@ class _Batch:
                     "void_event_id": None,
                     "void_reason": None,
                     "void_supervisor": None,
+                    "member_no": member_no,
                 },
             )
         )
@@ -583,7 +631,10 @@ class _Batch:
                     },
                 )
             )
-        info = _SaleInfo(pl.store, False, [(line.sku, line.qty_milli) for line in pl.lines])
+        fx.inserts.extend(member_rows)
+        info = _SaleInfo(
+            pl.store, False, [(line.sku, line.qty_milli) for line in pl.lines], member_info
+        )
         fx.new_sale = (pl.sale_id, info)
 
     def _plan_void(self, ev: p.Event, pl: p.SaleVoided, fx: _Effects) -> None:
@@ -620,6 +671,7 @@ class _Batch:
         for sku, qty in sale.lines:
             fx.inserts.append(self._move(pl.store, sku, qty, "void", ref))
             fx.stock.append(((pl.store, sku), "delta", qty, ref))
+        self.members.plan_void(pl.sale_id, sale.member, fx.member_ops)
         fx.voided_sale = pl.sale_id
 
     def _plan_count(self, ev: p.Event, pl: p.StockCounted, fx: _Effects) -> None:
@@ -679,6 +731,7 @@ class _Batch:
 
     def _remember(self, event_id: UUID, fx: _Effects) -> None:
         self.known_events.add(event_id)
+        self.members.remember(fx.member_ops, fx.member_alerts)
         if fx.new_sale is not None:
             self.sales[fx.new_sale[0]] = fx.new_sale[1]
         if fx.voided_sale is not None:
@@ -704,6 +757,7 @@ class _Batch:
             self._write_void(fx.void)
         if fx.shift is not None:
             self._write_shift(*fx.shift)
+        self.member_touched.update(self.members.write([fx.member_ops]))
 
     def _write_void(self, row: dict[str, Any]) -> None:
         done = self.conn.execute(

@@ -42,6 +42,9 @@ class Metrics:
         self.push_batches = 0
         self.push_events = {"applied": 0, "duplicate": 0, "rejected": 0}
         self.stock_alerts = 0
+        self.member_alerts = 0
+        self.member_requests: dict[tuple[str, str], int] = {}
+        self.holds_released = 0
         self.pull_requests = 0
         self.pull_changes = 0
         self.resyncs = 0
@@ -53,13 +56,16 @@ class Metrics:
         self._push_rate = _Rate()
         self._pull_rate = _Rate()
 
-    def pushed(self, applied: int, duplicate: int, rejected: int, alerts: int) -> None:
+    def pushed(
+        self, applied: int, duplicate: int, rejected: int, alerts: int, member_alerts: int = 0
+    ) -> None:
         with self._lock:
             self.push_batches += 1
             self.push_events["applied"] += applied
             self.push_events["duplicate"] += duplicate
             self.push_events["rejected"] += rejected
             self.stock_alerts += alerts
+            self.member_alerts += member_alerts
             self._push_rate.add(applied + duplicate + rejected, time.monotonic())
 
     def pulled(self, changes: int, device_id: str, cursor: int) -> None:
@@ -88,6 +94,17 @@ class Metrics:
     def live_drop(self, reason: str) -> None:
         with self._lock:
             self.live_dropped[reason] = self.live_dropped.get(reason, 0) + 1
+
+    def member_request(self, op: str, result: str) -> None:
+        """A member call (``identify``, ``sign_up``, ``hold``, ``release``) and its
+        result (``ok`` or the refusal's error code)."""
+        with self._lock:
+            key = (op, result)
+            self.member_requests[key] = self.member_requests.get(key, 0) + 1
+
+    def swept(self, n: int) -> None:
+        with self._lock:
+            self.holds_released += n
 
     def refused(self, status: int) -> None:
         with self._lock:
@@ -128,6 +145,18 @@ class Metrics:
                 "# HELP chainpos_stock_alerts_total Stock levels driven below zero by sales.",
                 "# TYPE chainpos_stock_alerts_total counter",
                 f"chainpos_stock_alerts_total {self.stock_alerts}",
+                "# HELP chainpos_member_alerts_total Member problems found applying sales.",
+                "# TYPE chainpos_member_alerts_total counter",
+                f"chainpos_member_alerts_total {self.member_alerts}",
+                "# HELP chainpos_member_requests_total Member calls by operation and result.",
+                "# TYPE chainpos_member_requests_total counter",
+                *(
+                    f'chainpos_member_requests_total{{op="{op}",result="{res}"}} {v}'
+                    for (op, res), v in sorted(self.member_requests.items())
+                ),
+                "# HELP chainpos_member_holds_expired_total Expired holds given back by the sweep.",
+                "# TYPE chainpos_member_holds_expired_total counter",
+                f"chainpos_member_holds_expired_total {self.holds_released}",
                 "# HELP chainpos_pull_requests_total Pull requests answered.",
                 "# TYPE chainpos_pull_requests_total counter",
                 f"chainpos_pull_requests_total {self.pull_requests}",

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -65,6 +66,7 @@ metadata = MetaData(
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
     }
 )
 
@@ -264,6 +266,8 @@ sales = Table(
     Column("void_event_id", Uuid, nullable=True, unique=True),
     Column("void_reason", String(200), nullable=True),
     Column("void_supervisor", String(32), nullable=True),
+    # The member the sale was rung up for (their number), if any.
+    Column("member_no", String(20), nullable=True),
     Index("ix_sales_store_completed", "store_code", "completed_at"),
 )
 
@@ -336,4 +340,175 @@ feed_state = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("last_seq", BigInteger, nullable=False),
     Column("pruned_through", BigInteger, nullable=False),
+)
+
+
+# -- members ----------------------------------------------------------------------------
+#
+# ``points`` and ``balance_fen`` are what the member may spend now: a hold takes its
+# amount off at once (a conditional UPDATE), a release or expiry puts it back. The ledger
+# records every change, so per member and account the ledger's deltas sum to the column.
+# Points may fall below zero only when a void takes back points already spent; stored
+# value never does (a CHECK as the last line of defence).
+
+# phone_enc: AES-GCM ciphertext (server_stub.member_keys); phone_hash: keyed HMAC hex,
+# what a phone search looks up. version: bumped by every change (feed kind "member").
+# card_version: the generation of the member's plastic card (older card codes refused).
+members = Table(
+    "members",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("number", String(20), nullable=False, unique=True),
+    Column("name", String(64), nullable=False),
+    Column("phone_enc", String(200), nullable=False),
+    Column("phone_hash", String(64), nullable=False, unique=True),
+    Column("tier", String(16), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("balance_fen", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("card_version", Integer, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("consent_version", String(32), nullable=False),
+    Column("consent_at", UTCDateTime, nullable=False),
+    Column("created_store", String(32), nullable=True),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("balance_fen >= 0", name="balance_not_negative"),
+    Index("ix_members_name", "name"),
+)
+
+# A till's client-generated sign-up id -> the member it created (or found by phone), so a
+# replayed sign-up and sales that name it reach the same member.
+member_signups = Table(
+    "member_signups",
+    metadata,
+    Column("signup_id", Uuid, primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("store_code", String(32), nullable=True),
+    Column("device_id", String(40), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# amount: points, fen of stored value, or 1 for a coupon. status: held -> captured |
+# released | expired; captured -> refunded (void). request_hash: the creating request, to
+# tell a retry (same hash) from a different request reusing the id.
+member_holds = Table(
+    "member_holds",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("value_fen", BigInteger, nullable=False),
+    Column("coupon_id", Uuid, nullable=True),
+    Column("store_code", String(32), nullable=False),
+    Column("device_id", String(40), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime, nullable=True),
+    Column("sale_id", Uuid, nullable=True, index=True),
+    Index("ix_member_holds_status_expires", "status", "expires_at"),
+)
+
+# account: points | stored_value. kind: earn, earn_reversal, redeem, pay, release,
+# late_capture, refund, topup, adjust. ref: the sale, hold, top-up or adjustment id; one
+# row per (account, kind, ref), so no effect can be booked twice.
+member_ledger = Table(
+    "member_ledger",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False),
+    Column("account", String(16), nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("store_code", String(32), nullable=True),
+    Column("note", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_member_ledger_member", "member_id", "id"),
+    Index("uq_member_ledger_effect", "account", "kind", "ref", unique=True),
+)
+
+# status: available -> held (hold_id) -> used (sale_id); a release, expiry or void makes
+# it available again.
+member_coupons = Table(
+    "member_coupons",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("value_fen", BigInteger, nullable=False),
+    Column("min_spend_fen", BigInteger, nullable=False),
+    Column("valid_from", UTCDateTime, nullable=False),
+    Column("valid_until", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("hold_id", Uuid, nullable=True),
+    Column("sale_id", Uuid, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Points a sale earns, once per sale. status: credited, pending (the sale named a sign-up
+# HQ has not received; credited when it arrives), reversed (voided), none (nothing to earn).
+member_earnings = Table(
+    "member_earnings",
+    metadata,
+    Column("sale_id", Uuid, primary_key=True),
+    Column("member_id", BigInteger, nullable=True),
+    Column("signup_id", Uuid, nullable=True, index=True),
+    Column("base_fen", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime, nullable=True),
+)
+
+member_topups = Table(
+    "member_topups",
+    metadata,
+    Column("topup_id", Uuid, primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("member_id", BigInteger, ForeignKey("members.id"), nullable=False, index=True),
+    Column("store_code", String(32), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Column("cashier", String(32), nullable=False),
+    Column("receipt_no", String(64), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("tenders_json", Text, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Something a person should look at: a sale naming a hold HQ cannot capture, a hold
+# released before its sale arrived and no longer covered by the balance, an unknown member.
+member_alerts = Table(
+    "member_alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("member_no", String(20), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(64), nullable=True),
+    Column("detail", String(300), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+)
+
+# Sensitive actions: who (device id, admin token name or CLI user), what, which member
+# (never a phone number in clear), and a JSON detail.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("member_no", String(20), nullable=True),
+    Column("store_code", String(32), nullable=True),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_log_member", "member_no", "at"),
+    Index("ix_audit_log_at", "at"),
 )

@@ -24,7 +24,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from server_stub import auth, feed
+from server_stub import auth, feed, loyalty
 from server_stub import models as m
 from server_stub.db import REVOKE_CHANNEL, Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError, unauthorised
@@ -87,6 +87,9 @@ def add_store(db: Database, code: str, name: str) -> p.StoreData:
 
 def set_config(db: Database, store: str | None, key: str, value: p.ConfigValue) -> p.ConfigData:
     """Sets (or with ``value`` None removes) a setting, chain-wide or for one store."""
+    problem = loyalty.check_setting(key, value)
+    if problem:
+        raise ApiError(422, "bad_setting", problem)
     data = p.ConfigData(store=store, key=key, value=value)
     scope = store or "*"
 

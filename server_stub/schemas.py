@@ -7,7 +7,7 @@ These are HQ's own contract with its staff tools; the terminal contract is
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -16,11 +16,16 @@ from sync_client.protocol import (
     Code,
     ConfigKey,
     ConfigValue,
+    CouponData,
+    HoldData,
+    MemberNo,
     NonNegFen,
+    Phone,
     PriceData,
     Role,
     Sku,
     StockData,
+    Tier,
     Unit,
 )
 
@@ -167,3 +172,136 @@ class HealthOut(_Model):
     status: Literal["ok"] = "ok"
     backend: Literal["sqlite", "pg"]
     feed_seq: int
+
+
+# -- members ----------------------------------------------------------------------------
+
+MemberName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+# Strict: JSON integers and booleans only, never ``true`` for 1 or 1 for ``true``.
+SignedAmount = Annotated[int, Field(strict=True, ge=-(10**9), le=10**9)]
+StrictFlag = Annotated[bool, Field(strict=True)]
+
+
+class MemberAddIn(_Model):
+    """A member enrolled by HQ staff; ``consent_version`` names the privacy notice the
+    member agreed to (e.g. the paper form's version)."""
+
+    name: MemberName
+    phone: Phone
+    tier: Tier = "standard"
+    consent_version: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[\x21-\x7e]+$")]
+
+
+class MemberSearchIn(_Model):
+    """Exactly one of ``phone`` (exact), ``name`` (prefix), ``number`` (exact)."""
+
+    phone: Phone | None = None
+    name: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    number: MemberNo | None = None
+    limit: Annotated[int, Field(strict=True, ge=1, le=200)] = 20
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [x for x in (self.phone, self.name, self.number) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of phone, name and number")
+        return self
+
+
+class MemberSummary(_Model):
+    number: MemberNo
+    name: str
+    phone_masked: str
+    tier: str
+    points: int
+    balance_fen: int
+    active: bool
+
+
+class MemberAdjustIn(_Model):
+    """A correction: signed ``points`` and ``balance_fen`` deltas, and/or tier, name,
+    status. ``reason`` goes to the ledger and the audit log."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    points: SignedAmount = 0
+    balance_fen: SignedAmount = 0
+    tier: Tier | None = None
+    active: StrictFlag | None = None
+    name: MemberName | None = None
+
+
+class LedgerEntry(_Model):
+    account: Literal["points", "stored_value"]
+    delta: int
+    balance_after: int
+    kind: str
+    ref: str
+    store: str | None
+    note: str | None
+    at: AwareDatetime
+
+
+class MemberDetail(_Model):
+    """A member as HQ staff see them. ``phone`` is masked unless revealed (audited).
+    ``ledger_points`` / ``ledger_balance_fen``: the ledger's sums, equal to the balances."""
+
+    number: MemberNo
+    name: str
+    phone: str
+    tier: str
+    points: int
+    balance_fen: int
+    active: bool
+    version: int
+    card_version: int
+    consent_version: str
+    consent_at: AwareDatetime
+    created_at: AwareDatetime
+    created_store: str | None
+    ledger_points: int
+    ledger_balance_fen: int
+    coupons: list[CouponData]
+    holds: list[HoldData]
+    ledger: list[LedgerEntry]
+
+
+class MemberCodeIn(_Model):
+    """``card`` false: an app code valid ``ttl_s`` seconds. ``card`` true: the member's
+    card code; with ``new_card`` a new card generation that cancels the older cards."""
+
+    ttl_s: Annotated[int, Field(strict=True, ge=30, le=86_400)] = 300
+    card: StrictFlag = False
+    new_card: StrictFlag = False
+
+
+class MemberCodeOut(_Model):
+    """``code`` is what the QR code holds."""
+
+    number: MemberNo
+    kind: Literal["app", "card"]
+    code: str
+    expires_at: AwareDatetime | None
+    card_version: int
+
+
+class CouponIn(_Model):
+    """A coupon worth ``value_fen`` off a purchase of at least ``min_spend_fen``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    value_fen: Annotated[int, Field(strict=True, ge=1, le=10**9)]
+    min_spend_fen: Annotated[int, Field(strict=True, ge=0, le=10**9)] = 0
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime
+
+
+class AuditEntry(_Model):
+    at: AwareDatetime
+    actor: str
+    action: str
+    member: str | None
+    store: str | None
+    detail: dict[str, Any]
+
+
+class SweepOut(_Model):
+    released: int

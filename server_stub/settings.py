@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server_stub.live import LiveSettings
+from server_stub.member_keys import MemberKeys
 
 MIB = 1 << 20
 
@@ -22,6 +23,12 @@ class Settings:
         max_body_bytes: larger HTTP bodies get 413.
         max_ws_frame_bytes: larger WebSocket frames close the connection with 1009.
         live: live channel timing and queue length.
+        member_keys: phone encryption, phone hash and member code keys
+            (:func:`server_stub.member_keys.resolve_keys`). None: keys made up for this
+            process only (tests); the CLI always resolves real ones.
+        hold_sweep_s: how often expired member holds are given back (0: never; they are
+            still given back lazily when their member is next touched).
+        phone_lookups_per_minute: per device, identifications by phone number.
     """
 
     db_url: str
@@ -33,3 +40,6 @@ class Settings:
     max_body_bytes: int = 2 * MIB
     max_ws_frame_bytes: int = MIB
     live: LiveSettings = field(default_factory=LiveSettings)
+    member_keys: MemberKeys | None = None
+    hold_sweep_s: float = 30.0
+    phone_lookups_per_minute: int = 30

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 PROTOCOL_VERSION = 1
 
@@ -42,16 +42,53 @@ class SaleLine(_Model):
 
 
 class Tender(_Model):
-    """A payment. For cash ``tendered_fen`` is what the customer handed over."""
+    """A payment. For cash ``tendered_fen`` is what the customer handed over.
 
-    kind: Literal["cash", "card", "other"]
+    ``points`` and ``stored_value`` are paid from a member's account through an HQ hold
+    (see :class:`HoldRequest`); list the hold in :attr:`SaleMember.holds` so the sale
+    captures it, and put its id in ``reference`` for the receipt. Points never earn points.
+    """
+
+    kind: Literal["cash", "card", "other", "points", "stored_value"]
     amount_fen: NonNegFen
     tendered_fen: NonNegFen | None = None
     reference: Annotated[str | None, Field(max_length=64)] = None
 
 
+MemberNo = Annotated[str, Field(min_length=6, max_length=20, pattern=r"^[0-9]+$")]
+"""A member number as HQ assigns it (digits; the last one a Luhn check digit)."""
+
+MAX_SALE_HOLDS = 20
+
+
+class SaleMember(_Model):
+    """The member a sale was rung up for, and the holds it spends.
+
+    Exactly one of ``number`` and ``signup_id`` (a member signed up at this till whose
+    sign-up may not have reached HQ yet; HQ credits the points once it has). HQ credits the
+    points the sale earns once, when the sale arrives (offline sales earn later), and
+    captures every hold in ``holds``: points, stored value or a coupon reserved for this
+    sale. A void gives earned points back to HQ and the captured holds back to the member.
+    """
+
+    number: MemberNo | None = None
+    signup_id: UUID | None = None
+    holds: Annotated[list[UUID], Field(max_length=MAX_SALE_HOLDS)] = []
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> SaleMember:
+        if (self.number is None) == (self.signup_id is None):
+            raise ValueError("give exactly one of number and signup_id")
+        if len(set(self.holds)) != len(self.holds):
+            raise ValueError("a hold is listed twice")
+        return self
+
+
 class SaleCompleted(_Model):
-    """A sale that committed at a terminal. ``sale_id`` is the receipt's identity."""
+    """A sale that committed at a terminal. ``sale_id`` is the receipt's identity.
+
+    ``member`` (optional; older terminals leave it out) names the member and the holds
+    to capture."""
 
     type: Literal["sale.completed"] = "sale.completed"
     sale_id: UUID
@@ -68,6 +105,7 @@ class SaleCompleted(_Model):
     total_fen: NonNegFen
     tenders: Annotated[list[Tender], Field(min_length=1, max_length=20)]
     change_fen: NonNegFen
+    member: SaleMember | None = None
 
 
 StaffNo = Annotated[str, Field(min_length=1, max_length=32)]
@@ -137,13 +175,48 @@ class ShiftClosed(_Model):
     over_short_fen: Fen
 
 
+class MemberToppedUp(_Model):
+    """Stored value bought at the till: the member paid ``amount_fen`` (cash or card,
+    in ``tenders``) and HQ adds it to their balance, once, when the event arrives.
+
+    The member is named by ``number`` or, for a member signed up at this till whose
+    sign-up has not reached HQ yet, by ``signup_id`` (HQ answers ``unknown_member``,
+    retryable, until it has). Top-ups earn no points.
+    """
+
+    type: Literal["member.topped_up"] = "member.topped_up"
+    topup_id: UUID
+    receipt_no: Annotated[str, Field(min_length=1, max_length=64)]
+    store: Code
+    terminal: Code
+    cashier: StaffNo
+    completed_at: AwareDatetime
+    number: MemberNo | None = None
+    signup_id: UUID | None = None
+    amount_fen: Annotated[int, Field(strict=True, ge=1, le=10**9)]
+    tenders: Annotated[list[Tender], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> MemberToppedUp:
+        if (self.number is None) == (self.signup_id is None):
+            raise ValueError("give exactly one of number and signup_id")
+        return self
+
+
 EVENT_TYPES: frozenset[str] = frozenset(
-    {"sale.completed", "sale.voided", "stock.counted", "shift.opened", "shift.closed"}
+    {
+        "sale.completed",
+        "sale.voided",
+        "stock.counted",
+        "shift.opened",
+        "shift.closed",
+        "member.topped_up",
+    }
 )
 """Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
 
 EventPayload = Annotated[
-    SaleCompleted | SaleVoided | StockCounted | ShiftOpened | ShiftClosed,
+    SaleCompleted | SaleVoided | StockCounted | ShiftOpened | ShiftClosed | MemberToppedUp,
     Field(discriminator="type"),
 ]
 
@@ -175,10 +248,13 @@ RejectReason = Literal[
     "already_voided",
     "not_authorised",
     "conflict",
+    "unknown_member",
+    "topup_exists",
 ]
 """Why HQ refused one event. ``unknown_sale`` and ``conflict`` are worth retrying later
-(the sale may still be on its way from another terminal; a concurrent write collided);
-the others will be refused again until the event or HQ's data changes."""
+(the sale may still be on its way from another terminal; a concurrent write collided), as
+is ``unknown_member`` for a top-up naming a ``signup_id`` HQ has not seen yet; the others
+will be refused again until the event or HQ's data changes."""
 
 
 class PushRequest(_Model):
@@ -348,6 +424,18 @@ class StaffData(_Model):
     active: bool = True
 
 
+class MemberData(_Model):
+    """That a member's account changed (points, balance, coupons, tier, name, status).
+
+    Only what a terminal needs to drop or refresh a cached copy: no name, no phone, no
+    balances (every terminal of the chain receives it). ``version`` increases with every
+    change; a cached copy with a lower version is stale."""
+
+    number: MemberNo
+    version: Annotated[int, Field(ge=1)]
+    active: bool = True
+
+
 class _Change(_Model):
     """One feed entry. ``seq`` strictly increases in commit order; ``key`` identifies the
     thing changed within its kind (a later change with the same kind and key replaces an
@@ -401,11 +489,26 @@ class StaffChange(_Change):
     data: StaffData
 
 
+class MemberChange(_Change):
+    """Key: the member number; always chain-wide (``store`` null)."""
+
+    kind: Literal["member"] = "member"
+    data: MemberData
+
+
 FeedChange = Annotated[
-    ItemChange | PriceChange | StockChange | StoreChange | ConfigChange | StaffChange,
+    ItemChange
+    | PriceChange
+    | StockChange
+    | StoreChange
+    | ConfigChange
+    | StaffChange
+    | MemberChange,
     Field(discriminator="kind"),
 ]
-CHANGE_KINDS: frozenset[str] = frozenset({"item", "price", "stock", "store", "config", "staff"})
+CHANGE_KINDS: frozenset[str] = frozenset(
+    {"item", "price", "stock", "store", "config", "staff", "member"}
+)
 
 MAX_PULL_LIMIT = 5000
 
@@ -569,6 +672,160 @@ class LiveResync(_Model):
 LiveServerMessage = Annotated[
     LiveWelcome | LiveChanges | LiveHeartbeat | LiveResync, Field(discriminator="type")
 ]
+
+
+# --- Members (terminal -> HQ, online) ------------------------------------------------------
+
+Phone = Annotated[str, Field(min_length=5, max_length=32, pattern=r"^[0-9 +()-]+$")]
+"""A mobile number as typed: ``13812341234``, ``+86 138-1234-1234``. HQ normalises it to
+the 11 digits of a mainland China mobile number and refuses others (``bad_phone``)."""
+
+Tier = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z][a-z0-9_]*$")]
+"""A membership tier as the chain names it (``standard``, ``silver``, ``gold``...)."""
+
+HoldKind = Literal["points", "stored_value", "coupon"]
+HoldStatus = Literal["held", "captured", "released", "expired", "refunded"]
+MIN_HOLD_TTL_S = 60
+MAX_HOLD_TTL_S = 3600
+
+
+class IdentifyRequest(_Model):
+    """``POST /v1/members/identify``: exactly one of ``code`` (a scanned member app code
+    or card code, see :mod:`sync_client.membercode`) and ``phone``.
+
+    The phone travels in the body, never in a URL, so it stays out of access logs."""
+
+    code: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> IdentifyRequest:
+        if (self.code is None) == (self.phone is None):
+            raise ValueError("give exactly one of code and phone")
+        return self
+
+
+class CouponData(_Model):
+    """A coupon the member may use now: ``value_fen`` off a purchase of at least
+    ``min_spend_fen``, from ``valid_from`` until ``valid_until`` (exclusive)."""
+
+    coupon_id: UUID
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    value_fen: NonNegFen
+    min_spend_fen: NonNegFen
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+
+
+class MemberPanel(_Model):
+    """What the till shows about an identified member.
+
+    ``phone_masked`` is ``138****1234``; the full number never leaves HQ. ``points`` and
+    ``balance_fen`` are what may be spent now (held amounts are already taken off).
+    ``coupons`` are the usable ones. ``version`` increases with every change of the account
+    (see :class:`MemberData`). ``spend_until``: until when this identification lets the
+    till spend points, stored value or coupons without scanning again (the scanned code's
+    expiry plus a grace period; far in the future for a card); null when identified by
+    phone and the chain requires a code to spend (``member.spend_without_code`` false).
+    """
+
+    number: MemberNo
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    phone_masked: str
+    tier: Tier
+    points: int
+    balance_fen: NonNegFen
+    coupons: list[CouponData]
+    active: bool
+    version: Annotated[int, Field(ge=1)]
+    identified_by: Literal["code", "card", "phone", "signup"]
+    spend_until: AwareDatetime | None
+
+
+class SignUpRequest(_Model):
+    """``POST /v1/members``: a customer joins at the till.
+
+    ``signup_id`` is made by the terminal (UUIDv7) before the first attempt and reused on
+    every retry, so a sign-up queued offline and replayed creates one member. ``consent``
+    must be true: the customer agreed to the privacy notice ``consent_version`` (shown on
+    the customer display). ``signed_up_at`` is the till's time of the sign-up."""
+
+    signup_id: UUID
+    phone: Phone
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+    consent: Annotated[bool, Field(strict=True)]
+    consent_version: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[\x21-\x7e]+$")]
+    signed_up_at: AwareDatetime
+
+
+class SignUpResponse(_Model):
+    """``created`` false: this phone was already a member (or this ``signup_id`` was seen
+    before); ``member`` is that member, and the ``signup_id`` now names them."""
+
+    created: bool
+    member: MemberPanel
+
+
+class HoldRequest(_Model):
+    """``POST /v1/members/holds``: reserve value for a sale being rung up.
+
+    ``hold_id`` is made by the terminal (UUIDv7), stored locally before the first attempt
+    and reused on every retry: HQ creates the hold once and answers the same hold again.
+    ``kind``:
+
+    * ``points``: ``amount`` points (worth :attr:`HoldData.value_fen`);
+    * ``stored_value``: ``amount`` fen of the member's balance;
+    * ``coupon``: the coupon ``coupon_id`` (no ``amount``).
+
+    ``proof`` is the member code or card code the member was identified with; HQ needs it
+    unless the chain allows spending after identification by phone. The hold lasts
+    ``ttl_s`` seconds (default: the chain's ``member.hold_ttl_s``, 900); the sale that
+    lists it in :attr:`SaleMember.holds` captures it, a release or the expiry gives the
+    value back, exactly once.
+    """
+
+    hold_id: UUID
+    member: MemberNo
+    kind: HoldKind
+    amount: Annotated[int | None, Field(strict=True, ge=1, le=10**9)] = None
+    coupon_id: UUID | None = None
+    proof: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    ttl_s: Annotated[int | None, Field(strict=True, ge=MIN_HOLD_TTL_S, le=MAX_HOLD_TTL_S)] = None
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> HoldRequest:
+        if self.kind == "coupon":
+            if self.coupon_id is None or self.amount is not None:
+                raise ValueError("a coupon hold names coupon_id and no amount")
+        elif self.amount is None or self.coupon_id is not None:
+            raise ValueError(f"a {self.kind} hold names an amount and no coupon_id")
+        return self
+
+
+class HoldData(_Model):
+    """A hold as HQ has it.
+
+    ``amount``: points, or fen of stored value, or 1 for a coupon. ``value_fen``: what it
+    takes off the sale (points at the chain's redemption rate; the coupon's value).
+    ``points`` and ``balance_fen``: the member's spendable balances after this hold was
+    made (or as of this answer for a repeated request). ``sale_id``: the sale that captured
+    it.
+    """
+
+    hold_id: UUID
+    member: MemberNo
+    kind: HoldKind
+    amount: int
+    value_fen: NonNegFen
+    coupon_id: UUID | None
+    status: HoldStatus
+    store: Code
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    settled_at: AwareDatetime | None
+    sale_id: UUID | None
+    points: int
+    balance_fen: NonNegFen
 
 
 # --- Errors -----------------------------------------------------------------------------

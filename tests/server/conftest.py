@@ -9,8 +9,8 @@ Why these fixtures exist:
   directory, or a freshly created PostgreSQL database that is dropped afterwards, so that
   parallel runs on one server never collide and the LISTEN/NOTIFY channels are private.
 * ``hq`` runs the real app on uvicorn in a background thread on a free loopback port,
-  with the same settings ``chainpos-hq serve`` uses (frame limit, lifespan, live hub).
-  Tests talk to it over real HTTP and WebSocket connections.
+  with the same settings ``chainpos-hq serve`` uses (frame limit, lifespan, live hub,
+  member keys of its own). Tests talk to it over real HTTP and WebSocket connections.
 * ``chain`` sets up what a test needs through the same operations the admin CLI uses:
   stores with unique codes (tests share a module's database), items, staff, enrolled
   devices; and builds terminal events.
@@ -39,6 +39,7 @@ from server_stub import server as server_options
 from server_stub.app import create_app
 from server_stub.db import Database
 from server_stub.live import LiveSettings
+from server_stub.member_keys import MemberKeys
 from server_stub.settings import Settings
 from tests.server.support import (
     PG_URL,
@@ -117,6 +118,12 @@ class RunningHQ:
     def ws_url(self) -> str:
         return self.url.replace("http", "ws", 1) + "/v1/sync/live"
 
+    @property
+    def keys(self) -> MemberKeys:
+        keys = self.settings.member_keys
+        assert keys is not None
+        return keys
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(20)
@@ -124,9 +131,15 @@ class RunningHQ:
 
 
 def start_hq_thread(
-    db_url: str, *, live: LiveSettings | None = None, ssl: tuple[Path, Path] | None = None
+    db_url: str,
+    *,
+    live: LiveSettings | None = None,
+    ssl: tuple[Path, Path] | None = None,
+    **options: Any,
 ) -> RunningHQ:
-    """Serves a new app on ``db_url`` in a background thread; returns once it accepts."""
+    """Serves a new app on ``db_url`` in a background thread; returns once it accepts.
+    ``options`` are further :class:`Settings` fields."""
+    options.setdefault("member_keys", MemberKeys.generate())
     settings = Settings(
         db_url=db_url,
         port=0,
@@ -134,6 +147,7 @@ def start_hq_thread(
         hq_url="http://127.0.0.1",
         tls_cert=ssl[0] if ssl else None,
         tls_key=ssl[1] if ssl else None,
+        **options,
     )
     db = Database(db_url)
     app = create_app(settings, db)

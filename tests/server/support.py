@@ -7,6 +7,7 @@ sized to the machine's speed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -14,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +32,7 @@ from sqlalchemy import make_url
 
 from server_stub import operations
 from server_stub.db import Database, migrate
+from server_stub.member_keys import MemberKeys
 from server_stub.schemas import ItemIn, StaffIn
 
 PG_URL = os.environ.get("CHAINPOS_TEST_PG_URL")
@@ -127,9 +130,28 @@ class HQProcess:
             self.proc.stdout.close()
 
 
+def keys_file_for(db_url: str) -> Path:
+    """A member keys file for the database ``db_url``, the same for every process that
+    serves it (made on first use). SQLite HQ keeps one beside its file by itself; a
+    PostgreSQL HQ refuses to start without one."""
+    url = make_url(db_url)
+    name = Path(url.database or "hq").name
+    folder = Path(tempfile.gettempdir()) / "chainpos-test-keys"
+    path = folder / f"{url.get_backend_name()}-{name}.keys"
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            MemberKeys.generate().save(path)
+    return path
+
+
 def start_hq_process(db_url: str, *extra: str) -> HQProcess:
     """Starts ``python -m server_stub.cli serve --port 0`` and waits for its address."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        PYTHONUNBUFFERED="1",
+        CHAINPOS_HQ_KEYS=str(keys_file_for(db_url)),
+    )
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import MetaData, Table, insert, select
 
 from server_stub import feed
 from server_stub import models as m
@@ -55,3 +59,50 @@ def test_two_processes_starting_together_both_migrate_cleanly(backend: str, tmp_
         finally:
             for db in dbs:
                 db.dispose()
+
+
+def test_upgrade_from_the_first_release_keeps_its_sales(backend: str, tmp_path: Path):
+    """GIVEN a database of the first release (revision 0001) holding a sale WHEN HQ is
+    upgraded THEN the member tables appear and the sale is still there, with no member."""
+    with fresh_database(backend, tmp_path, migrated=False) as url:
+        db = Database(url)
+        try:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(m.__file__).parent / "migrations"))
+            # The sales table as revision 0001 made it.
+            sales_v1 = Table(
+                "sales", MetaData(), *(c._copy() for c in m.sales.c if c.name != "member_no")
+            )
+            now = datetime.now(UTC)
+            sale_id = uuid.uuid4()
+            with db.engine.connect() as conn, conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "0001")
+                conn.execute(
+                    insert(m.stores).values(code="S1", name="s", active=True, created_at=now)
+                )
+                conn.execute(
+                    insert(sales_v1).values(
+                        sale_id=sale_id,
+                        event_id=uuid.uuid4(),
+                        store_code="S1",
+                        terminal="S1-T01",
+                        cashier="1001",
+                        receipt_no="R1",
+                        started_at=now,
+                        completed_at=now,
+                        subtotal_fen=100,
+                        discount_fen=0,
+                        rounding_fen=0,
+                        total_fen=100,
+                        change_fen=0,
+                        received_at=now,
+                    )
+                )
+            migrate(db)
+            with db.read() as conn:
+                row = conn.execute(select(m.sales).where(m.sales.c.sale_id == sale_id)).one()
+                assert row.member_no is None and row.total_fen == 100
+                assert conn.execute(select(m.members.c.id)).all() == []
+        finally:
+            db.dispose()

@@ -1,0 +1,205 @@
+"""No double spend under contention: many terminals of several stores spending one
+member's points and stored value at the same instant, over real HTTP on real uvicorn
+(SQLite and PostgreSQL).
+
+Afterwards, whatever order the races went in: no balance went below zero, each hold's
+ledger rows net to what it finally took (its amount if captured, nothing otherwise), and
+the ledger's sums equal the balances.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from server_stub import members
+from tests.server.conftest import Chain, Device, RunningHQ
+from tests.server.member_helpers import (
+    add_member,
+    app_code,
+    balances,
+    hold,
+    hold_status,
+    ledger_for,
+    ledger_mismatches,
+    split_tenders,
+    with_member,
+)
+
+REQUESTS = 50
+POINTS_EACH = 100  # 25 requests, 1,000 points: 10 can win
+VALUE_EACH = 3000  # 25 requests, 500 yuan: 16 can win
+
+
+def _together(jobs: list[Any]) -> list[Any]:
+    """Runs the callables on threads released at the same instant; their results."""
+    results: list[Any] = [None] * len(jobs)
+    go = threading.Barrier(len(jobs))
+
+    def run(i: int) -> None:
+        go.wait()
+        results[i] = jobs[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_fifty_simultaneous_spends_never_overdraw(hq: RunningHQ, chain: Chain):
+    """GIVEN a member with 1,000 points and ¥500 of stored value, and five terminals in
+    three stores WHEN 25 redemptions of 100 points and 25 payments of ¥30 arrive at once
+    THEN exactly 10 and 16 succeed, the rest are refused for want of funds, and the
+    balances are 0 points and ¥20.
+
+    WHEN the successful holds are then settled concurrently — some captured by their sale
+    (each sale pushed twice at once), some released, some released and captured at the
+    same moment, the rest left to expire while a sweep races late releases — THEN each hold
+    takes its value exactly once or not at all, and the books balance."""
+    stores = [chain.store() for _ in range(3)]
+    devices = [chain.device(stores[i % 3]) for i in range(5)]
+    sku = chain.item()
+    number, _ = add_member(hq.db, hq.keys, points=1000, balance_fen=50_000)
+    code = app_code(hq.keys, number)
+    clients = [httpx.Client(base_url=hq.url, timeout=60) for _ in range(REQUESTS)]
+    try:
+        plan: list[tuple[Device, str, int]] = []
+        for i in range(REQUESTS):
+            kind, amount = ("points", POINTS_EACH) if i % 2 == 0 else ("stored_value", VALUE_EACH)
+            plan.append((devices[i % len(devices)], kind, amount))
+
+        def spender(i: int) -> Any:
+            device, kind, amount = plan[i]
+            return lambda: hold(clients[i], device, number, kind, amount, proof=code, ttl_s=60)
+
+        answers = _together([spender(i) for i in range(REQUESTS)])
+        outcome = Counter((plan[i][1], a.status_code) for i, a in enumerate(answers))
+        assert outcome == {
+            ("points", 201): 10,
+            ("points", 409): 15,
+            ("stored_value", 201): 16,
+            ("stored_value", 409): 9,
+        }, [a.text for a in answers if a.status_code not in (201, 409)]
+        for i, a in enumerate(answers):
+            if a.status_code == 409:
+                expected = (
+                    "insufficient_points" if plan[i][1] == "points" else "insufficient_balance"
+                )
+                assert a.json()["error"] == expected
+        assert balances(hq.db, number) == (0, 50_000 - 16 * VALUE_EACH)
+        assert ledger_mismatches(hq.db) == []
+
+        won = [(plan[i][0], a.json()) for i, a in enumerate(answers) if a.status_code == 201]
+        random.Random(6).shuffle(won)
+        captured, released, raced, expiring = won[:8], won[8:14], won[14:20], won[20:]
+        sales: dict[str, dict[str, Any]] = {}
+        for device, h in captured + raced:
+            value = h["value_fen"]
+            sale = chain.sale(device, [(sku, 1000)], price_fen=value)
+            spent = {h["kind"]: value}
+            sales[h["hold_id"]] = with_member(
+                sale, number, holds=[h["hold_id"]], tenders=split_tenders(value, **spent)
+            )
+
+        def push(i: int, device: Device, event: dict[str, Any]) -> Any:
+            return lambda: clients[i].post(
+                "/v1/sync/push", json={"events": [event]}, headers=device.headers
+            )
+
+        def release(i: int, device: Device, hold_id: str) -> Any:
+            return lambda: clients[i].post(
+                f"/v1/members/holds/{hold_id}/release", headers=device.headers
+            )
+
+        jobs: list[Any] = []
+        for device, h in captured:
+            jobs.append(push(len(jobs), device, sales[h["hold_id"]]))
+            jobs.append(push(len(jobs), device, sales[h["hold_id"]]))
+        for device, h in released:
+            jobs.append(release(len(jobs), device, h["hold_id"]))
+        for device, h in raced:
+            jobs.append(release(len(jobs), device, h["hold_id"]))
+            jobs.append(push(len(jobs), device, sales[h["hold_id"]]))
+        later = datetime.now(UTC) + timedelta(seconds=61)
+        jobs.append(lambda: members.sweep_expired(hq.db, now=later))
+        for device, h in expiring[:4]:
+            jobs.append(release(len(jobs), device, h["hold_id"]))
+        results = _together(jobs)
+        for r in results:
+            if isinstance(r, httpx.Response):
+                assert r.status_code in (200, 409), r.text
+                if r.status_code == 409:
+                    assert r.json()["error"] == "hold_captured"
+                elif r.request.url.path == "/v1/sync/push":
+                    assert r.json()["results"][0]["status"] in ("applied", "duplicate")
+        # Every sale was applied exactly once, however its two pushes raced.
+        for device, h in captured:
+            again = clients[0].post(
+                "/v1/sync/push", json={"events": [sales[h["hold_id"]]]}, headers=device.headers
+            )
+            assert again.json()["results"][0]["status"] == "duplicate"
+        members.sweep_expired(hq.db, now=later)
+
+        taken = {"points": 0, "stored_value": 0}
+        for _device, h in won:
+            hold_id, amount = h["hold_id"], h["amount"]
+            status = hold_status(hq.db, hold_id)
+            net = sum(delta for _kind, delta in ledger_for(hq.db, hold_id))
+            if status == "captured":
+                assert net == -amount, (hold_id, ledger_for(hq.db, hold_id))
+                taken[h["kind"]] += amount
+            else:
+                assert status in ("released", "expired") and net == 0, (hold_id, status)
+        for _device, h in captured:
+            assert hold_status(hq.db, h["hold_id"]) == "captured"
+        for _device, h in released + expiring:
+            assert hold_status(hq.db, h["hold_id"]) in ("released", "expired")
+        # Earned: 1 point per yuan paid in stored value (points earn nothing), once per sale.
+        earned = 0
+        for hold_id, sale in sales.items():
+            rows = ledger_for(hq.db, sale["payload"]["sale_id"])
+            expected = (
+                VALUE_EACH // 100 if sale["payload"]["tenders"][0]["kind"] == "stored_value" else 0
+            )
+            assert rows == ([("earn", expected)] if expected else []), (hold_id, rows)
+            earned += expected
+        points, balance = balances(hq.db, number)
+        assert points == 1000 - taken["points"] + earned
+        assert balance == 50_000 - taken["stored_value"]
+        assert points >= 0 and balance >= 0
+        assert ledger_mismatches(hq.db) == []
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_the_same_hold_sent_from_many_threads_is_held_once(hq: RunningHQ, chain: Chain):
+    """GIVEN a terminal retrying one hold request on ten connections at once (a flaky
+    network) THEN HQ holds the amount once and every answer names the same hold."""
+    device = chain.device(chain.store())
+    number, _ = add_member(hq.db, hq.keys, points=500)
+    code = app_code(hq.keys, number)
+    hold_id = uuid.uuid4()
+    clients = [httpx.Client(base_url=hq.url, timeout=60) for _ in range(10)]
+    try:
+        answers = _together(
+            [
+                (lambda c=c: hold(c, device, number, "points", 300, proof=code, hold_id=hold_id))
+                for c in clients
+            ]
+        )
+    finally:
+        for c in clients:
+            c.close()
+    assert sorted(a.status_code for a in answers) == [200] * 9 + [201]
+    assert {a.json()["hold_id"] for a in answers} == {str(hold_id)}
+    assert balances(hq.db, number) == (200, 0)
+    assert ledger_for(hq.db, str(hold_id)) == [("redeem", -300)]
