@@ -192,6 +192,9 @@ def test_identify_by_code_card_and_phone(hq: RunningHQ, shop, client):
 
     unknown = identify(client, shop["d1"], phone=new_phone())
     assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_member"
+    metrics = client.get("/metrics").text
+    assert 'chainpos_member_requests_total{op="identify",result="ok"}' in metrics
+    assert 'chainpos_member_requests_total{op="identify",result="unknown_member"}' in metrics
     assert audit_actions(hq.db, number).count("member.identify") == 4
 
 
