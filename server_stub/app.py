@@ -333,6 +333,16 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         metrics.member_request(op, "ok")
         return out
 
+    def limit_phone_lookups(op: str, device: DeviceIdentity) -> None:
+        if not lookups.allow(device.device_id):
+            metrics.member_request(op, "too_many_lookups")
+            raise ApiError(
+                429,
+                "too_many_lookups",
+                f"more than {settings.phone_lookups_per_minute} phone lookups a minute from "
+                f"{device.device_id}; scan the member's code instead, or try again shortly",
+            )
+
     @app.post(
         "/v1/members/identify",
         response_model=p.MemberPanel,
@@ -341,14 +351,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     def identify_member(body: p.IdentifyRequest, device: Device) -> p.MemberPanel:
         """The member panel for a scanned member code / card code, or a phone number."""
-        if body.phone is not None and not lookups.allow(device.device_id):
-            metrics.member_request("identify", "too_many_lookups")
-            raise ApiError(
-                429,
-                "too_many_lookups",
-                f"more than {settings.phone_lookups_per_minute} phone lookups a minute from "
-                f"{device.device_id}; scan the member's code instead",
-            )
+        if body.phone is not None:
+            limit_phone_lookups("identify", device)
         return counted("identify", members.identify, database, keys, device, body)  # type: ignore[no-any-return]
 
     @app.post(
@@ -357,12 +361,14 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         response_model=p.SignUpResponse,
         responses={
             200: {"model": p.SignUpResponse, "description": "Already a member (or a replay)."},
-            **_responses(),
+            **_responses(429),
         },
         tags=["members"],
     )
     def sign_up(body: p.SignUpRequest, device: Device, response: Response) -> p.SignUpResponse:
         """A customer joins at the till; idempotent on ``signup_id``."""
+        # A sign-up with a known phone answers its member: it counts as a phone lookup.
+        limit_phone_lookups("sign_up", device)
         created, panel = counted("sign_up", members.sign_up, database, keys, device, body)
         response.status_code = 201 if created else 200
         return p.SignUpResponse(created=created, member=panel)

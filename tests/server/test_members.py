@@ -667,8 +667,21 @@ def test_phone_lookups_are_rate_limited_per_device(tmp_path, backend):
             chain = Chain(running.db, running.url)
             dev = chain.device(chain.store())
             with httpx.Client(base_url=running.url, timeout=30) as c:
-                codes = [identify(c, dev, phone=new_phone()).status_code for _ in range(4)]
-            assert codes == [404, 404, 404, 429]
+                codes = [identify(c, dev, phone=new_phone()).status_code for _ in range(3)]
+                signup = {
+                    "signup_id": str(uuid.uuid4()),
+                    "phone": new_phone(),
+                    "name": "x",
+                    "consent": True,
+                    "consent_version": "v1",
+                    "signed_up_at": datetime.now(UTC).isoformat(),
+                }
+                codes.append(c.post("/v1/members", json=signup, headers=dev.headers).status_code)
+                scanned = identify(c, dev, code="CPM1.800000000000.1.AAAAAAAAAAAAAAAAAAAAAAAAAA")
+                other = chain.device(dev.store)
+                codes.append(identify(c, other, phone=new_phone()).status_code)
+            assert codes == [404, 404, 404, 429, 404]
+            assert scanned.status_code == 422  # scans are not limited
         finally:
             running.stop()
             running.db.dispose()
