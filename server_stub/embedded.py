@@ -15,6 +15,7 @@ import uvicorn
 from server_stub import server as server_options
 from server_stub.app import create_app
 from server_stub.db import Database, migrate
+from server_stub.member_keys import KeysError, resolve_keys
 from server_stub.settings import Settings
 
 
@@ -31,11 +32,22 @@ class EmbeddedHQ:
 
     def start(self, timeout: float = 30.0) -> EmbeddedHQ:
         migrate(self.db)
+        # The member keys the admin CLI finds for the same database (beside a SQLite file),
+        # so that members outlive a restart and the printed CLI commands work on them. On
+        # PostgreSQL without a keys file (tests), the app makes keys for this process only.
+        keys = self.settings.member_keys
+        if keys is None:
+            try:
+                keys = resolve_keys(self.settings.db_url)
+            except KeysError:
+                keys = None
         sock = server_options.bind(self.settings)
         port = sock.getsockname()[1]
         scheme = "https" if self.settings.tls_cert else "http"
         self.url = f"{scheme}://{self.settings.host}:{port}"
-        settings = replace(self.settings, port=port, hq_url=self.settings.hq_url or self.url)
+        settings = replace(
+            self.settings, port=port, hq_url=self.settings.hq_url or self.url, member_keys=keys
+        )
         app = create_app(settings, self.db)
         config = server_options.uvicorn_config(app, settings, self.log_level)
         config.timeout_graceful_shutdown = 2

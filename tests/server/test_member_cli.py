@@ -165,3 +165,56 @@ def test_keys_are_required_where_they_cannot_be_made_up(tmp_path, monkeypatch, c
     bad.write_text("{}")
     with pytest.raises(KeysError, match="not a ChainPOS keys file"):
         resolve_keys("postgresql+psycopg://hq@db/chainpos", bad)
+
+
+def test_the_embedded_hq_and_the_cli_share_the_member_keys(tmp_path, monkeypatch, capsys):
+    """GIVEN the demo's embedded HQ on a SQLite file WHEN HQ staff add a member with the CLI
+    on the same file THEN a code signed with the keys beside the file identifies her at the
+    embedded HQ, with her phone decrypted and masked."""
+    import httpx
+
+    from server_stub import operations
+    from server_stub.embedded import EmbeddedHQ
+    from server_stub.settings import Settings
+    from tests.server.member_helpers import app_code
+
+    monkeypatch.delenv("CHAINPOS_HQ_KEYS", raising=False)
+    monkeypatch.delenv("CHAINPOS_HQ_ENV", raising=False)
+    url = f"sqlite:///{tmp_path / 'hq.sqlite3'}"
+    hq = EmbeddedHQ(Settings(db_url=url, port=0, hold_sweep_s=0)).start()
+    try:
+        phone = new_phone()
+        assert (
+            main(
+                [
+                    "member",
+                    "add",
+                    "--name",
+                    "王芳",
+                    "--phone",
+                    phone,
+                    "--consent",
+                    "v1",
+                    "--db",
+                    url,
+                ]
+            )
+            == 0
+        )
+        number = re.search(r"member (\d{12}) added", capsys.readouterr().out).group(1)
+        operations.add_store(hq.db, "E001", "店")
+        code = operations.create_enroll_code(hq.db, "E001").code
+        token = httpx.post(
+            hq.url + "/v1/devices/enroll",
+            json={"store": "E001", "code": code, "device_name": "t"},
+        ).json()["token"]
+        keys = MemberKeys.load(tmp_path / "hq.sqlite3.keys")
+        r = httpx.post(
+            hq.url + "/v1/members/identify",
+            json={"code": app_code(keys, number)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["phone_masked"] == f"{phone[:3]}****{phone[-4:]}"
+    finally:
+        hq.stop()
