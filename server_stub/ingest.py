@@ -413,12 +413,6 @@ class _Batch:
 
     def _prefetch(self) -> None:
         conn = self.conn
-        ids = [x.event.id for x in self.parsed]
-        self.known_events = set(
-            conn.execute(
-                select(m.events.c.id).where(bulk.among(conn, m.events.c.id, ids))
-            ).scalars()
-        )
         sale_ids: set[UUID] = set()
         void_ids: set[UUID] = set()
         skus: set[str] = set()
@@ -494,6 +488,16 @@ class _Batch:
                     )
                 ).scalars()
             )
+        # Which events are applied already, read last: on PostgreSQL each statement sees
+        # what committed before it, so a concurrent push of these very events that the
+        # lookups above saw (its sale, its void, its captured hold) is seen here too, and
+        # they are answered duplicate rather than sale_exists or already_voided.
+        ids = [x.event.id for x in self.parsed]
+        self.known_events = set(
+            conn.execute(
+                select(m.events.c.id).where(bulk.among(conn, m.events.c.id, ids))
+            ).scalars()
+        )
 
     def _event_exists(self, event_id: UUID) -> bool:
         found = self.conn.execute(select(m.events.c.id).where(m.events.c.id == event_id))

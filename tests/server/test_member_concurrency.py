@@ -17,8 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from server_stub import members
+from server_stub import bulk, ingest, members
+from server_stub import models as m
+from server_stub.auth import DeviceIdentity
 from tests.server.conftest import Chain, Device, RunningHQ
 from tests.server.member_helpers import (
     add_member,
@@ -203,3 +206,63 @@ def test_the_same_hold_sent_from_many_threads_is_held_once(hq: RunningHQ, chain:
     assert {a.json()["hold_id"] for a in answers} == {str(hold_id)}
     assert balances(hq.db, number) == (200, 0)
     assert ledger_for(hq.db, str(hold_id)) == [("redeem", -300)]
+
+
+def test_a_member_sale_pushed_on_many_connections_at_once_counts_once(hq: RunningHQ, chain: Chain):
+    """GIVEN a terminal whose push of a member sale is retried on eight connections at once
+    (five times over) THEN each sale is applied once and every other answer is duplicate —
+    never sale_exists — and the points it earned are credited once."""
+    device = chain.device(chain.store())
+    sku = chain.item()
+    number, _ = add_member(hq.db, hq.keys)
+    clients = [httpx.Client(base_url=hq.url, timeout=60) for _ in range(8)]
+    try:
+        for _ in range(5):
+            sale = with_member(chain.sale(device, [(sku, 1000)], price_fen=1000), number)
+            answers = _together(
+                [
+                    (
+                        lambda c=c, sale=sale: c.post(
+                            "/v1/sync/push", json={"events": [sale]}, headers=device.headers
+                        )
+                    )
+                    for c in clients
+                ]
+            )
+            statuses = sorted(a.json()["results"][0]["status"] for a in answers)
+            assert statuses == ["applied"] + ["duplicate"] * 7, [a.text for a in answers]
+    finally:
+        for c in clients:
+            c.close()
+    assert balances(hq.db, number) == (5 * 10, 0)
+
+
+def test_a_push_committed_between_the_lookups_is_answered_duplicate(
+    hq: RunningHQ, chain: Chain, backend: str, monkeypatch
+):
+    """GIVEN a push of a member sale that reads HQ's state statement by statement WHEN a
+    retry of the same push commits between two of its lookups THEN it answers duplicate
+    (not sale_exists), and the points are credited once."""
+    if backend == "sqlite":
+        pytest.skip("SQLite push transactions hold the write lock from the start: no interleaving")
+    device = chain.device(chain.store())
+    sku = chain.item()
+    number, _ = add_member(hq.db, hq.keys)
+    sale = with_member(chain.sale(device, [(sku, 1000)], price_fen=1000), number)
+    who = DeviceIdentity(device.device_id, device.store)
+    among = bulk.among
+    inner: list[Any] = []
+
+    def among_with_a_retry_committing(conn: Any, column: Any, values: Any) -> Any:
+        if column is m.sales.c.sale_id and not inner:
+            inner.append(None)
+            t = threading.Thread(target=lambda: inner.append(ingest.push(hq.db, who, [sale])))
+            t.start()
+            t.join(30)
+        return among(conn, column, values)
+
+    monkeypatch.setattr(bulk, "among", among_with_a_retry_committing)
+    outer = ingest.push(hq.db, who, [sale])
+    assert inner[1].response.results[0].status == "applied"
+    assert outer.response.results[0].status == "duplicate"
+    assert balances(hq.db, number) == (10, 0)
