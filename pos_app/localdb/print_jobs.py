@@ -139,6 +139,11 @@ def unprinted(session: Session, limit: int = 200) -> list[PrintJobRecord]:
     return [_record(job, no) for job, no in rows]
 
 
+def last_job_id(session: Session) -> int:
+    """The newest job's id (0 for an empty queue)."""
+    return int(session.scalar(select(func.max(PrintJob.id))) or 0)
+
+
 def unprinted_count(session: Session) -> int:
     return int(
         session.scalar(

@@ -17,7 +17,8 @@ How a receipt gets printed:
 
 The cash drawer opens with the first attempt of a cash sale's receipt (the kick is
 the first command of the job). If that attempt sent nothing, the drawer is kicked on
-its own so the cashier can give change; later attempts never kick it again.
+its own so the cashier can give change; later attempts never kick it again, and nor
+does a receipt left from before a restart (nobody is waiting at an open drawer).
 
 Marking a job printed is a separate transaction after the printer took it: a crash in
 between prints that receipt again at the next start (at least once, never lost).
@@ -300,6 +301,7 @@ class PrintQueue:
         self._delay = retry_initial
         self._retry_at: float | None = None
         self._next_check: float | None = None
+        self._fresh_from = 0  # jobs with a smaller id were queued before this start
         self._state = QueueState(0, (), self._printer_state())
 
     # -- life cycle ------------------------------------------------------------------
@@ -318,6 +320,8 @@ class PrintQueue:
         the worker, which prints them first."""
         if self._thread is not None:
             raise RuntimeError("the print queue is already running")
+        with read_session(self._engine) as session:
+            self._fresh_from = jobs_repo.last_job_id(session) + 1
         self._load()
         self._next_check = time.monotonic() + self._first_check
         self._thread = threading.Thread(target=self._run, name="print-worker", daemon=True)
@@ -485,8 +489,9 @@ class PrintQueue:
             if sale is None:
                 raise LookupError(f"sale {job.sale_id} is not in this terminal's database")
             doc = self._receipts.document(sale, reprint=job.is_copy)
-            if job.attempts:
-                # The first attempt kicked the drawer (or it was kicked on its own).
+            if job.attempts or job.id < self._fresh_from:
+                # The first attempt kicked the drawer (or it was kicked on its own), or the
+                # sale is from before a restart: the drawer must not open by itself now.
                 doc = dataclasses.replace(doc, open_drawer=False)
             return doc
         if job.document is None:
