@@ -33,4 +33,4 @@ class SettingsError(ServiceError):
 
 
 class PrintError(ServiceError):
-    """A print request the queue cannot take (no such sale or job)."""
+    """A print or drawer request the queue refuses (``not_supervisor``)."""

@@ -64,7 +64,9 @@ from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.print_jobs import PrintJobRecord
 from pos_app.localdb.sales import get_sale
 from pos_app.localdb.store import audit
+from pos_app.services.auth import StaffMember
 from pos_app.services.devices import DeviceBoard, DeviceState
+from pos_app.services.errors import PrintError
 from pos_app.services.ports import Clock, ReceiptPrinter
 from pos_app.services.receipts import ReceiptService
 
@@ -381,13 +383,25 @@ class PrintQueue:
         """Queues a test page, laid out for whatever printer prints it."""
         self._post(_Enqueue("test_page", staff))
 
-    def cancel(self, job_id: int, staff: str) -> None:
-        """Gives up on a job that has not printed (audited). The caller checks the role."""
-        self._post(_Cancel(job_id, staff))
+    def cancel(self, job_id: int, staff: StaffMember) -> None:
+        """Gives up on a job that has not printed (audited).
 
-    def open_drawer(self, staff: str, approver: str) -> None:
-        """Opens the cash drawer without a sale (audited with who approved it)."""
-        self._post(_OpenDrawer(staff, approver))
+        Raises:
+            PrintError: ``not_supervisor``: only a supervisor or manager may.
+        """
+        if not staff.can_approve:
+            raise PrintError("not_supervisor", "giving up a printout needs a supervisor")
+        self._post(_Cancel(job_id, staff.number))
+
+    def open_drawer(self, staff: StaffMember, approver: StaffMember) -> None:
+        """Opens the cash drawer without a sale (audited with who approved it).
+
+        Raises:
+            PrintError: ``not_supervisor``: the approver is not a supervisor or manager.
+        """
+        if not approver.can_approve:
+            raise PrintError("not_supervisor", "a no-sale drawer open needs a supervisor")
+        self._post(_OpenDrawer(staff.number, approver.number))
 
     def set_printer(self, factory: PrinterFactory, name: str) -> None:
         """Uses another printer from now on (new settings); retries the queue at once."""

@@ -214,7 +214,7 @@ class CheckoutViewModel(QObject):
             if dialog.exec() != QDialog.DialogCode.Accepted or dialog.approver is None:
                 return False
             approver = dialog.approver
-        self.ctx.printing.open_drawer(cashier.number, approver.number)
+        self.ctx.printing.open_drawer(cashier, approver)
         self.message.emit(self.ctx.translator.t("drawer.opening"), "info")
         return True
 

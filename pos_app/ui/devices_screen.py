@@ -222,7 +222,7 @@ class DevicesScreen(QWidget):
             self.banner.show_message(self.ctx.translator.t("devices.pick_job"), "warn")
             return
         job = self._queue.jobs[row]
-        self.ctx.printing.cancel(job.id, self.staff.number)
+        self.ctx.printing.cancel(job.id, self.staff)
         self.banner.show_message(
             self.ctx.translator.t("devices.cancelled", job=self.job_label(job)), "info"
         )

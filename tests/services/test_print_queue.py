@@ -35,6 +35,7 @@ from pos_app.localdb.models import AuditEntry, PrintJob
 from pos_app.localdb.sales import SaleRecord
 from pos_app.services.auth import StaffMember
 from pos_app.services.device_settings import PrinterSettings
+from pos_app.services.errors import PrintError
 from pos_app.services.printing import DrawerResult, JobNotPrinted, JobPrinted, PrintEvent
 from tests.services.conftest import FakeClock
 
@@ -248,12 +249,17 @@ def test_a_printer_that_never_answers_times_out_and_the_job_waits(
             terminal.close()
 
 
-def test_no_sale_drawer_open_kicks_and_is_audited(shop: Terminal) -> None:
+def test_no_sale_drawer_open_kicks_and_is_audited(shop: Terminal, cashier: StaffMember) -> None:
     """GIVEN a cashier and an approving supervisor WHEN the drawer is opened without a sale
-    THEN the printer receives one drawer pulse and the audit log names both."""
+    THEN the printer receives one drawer pulse and the audit log names both; a cashier
+    cannot approve it."""
     seen: list[PrintEvent] = []
     shop.printing.subscribe(seen.append)
-    shop.printing.open_drawer("1001", "1003")
+    with pytest.raises(PrintError) as refused:
+        shop.printing.open_drawer(cashier, cashier)
+    assert refused.value.code == "not_supervisor"
+    supervisor = shop.auth.sign_in("1003", "135790")
+    shop.printing.open_drawer(cashier, supervisor)
     assert shop.virtual_printer.wait_for_jobs(1, WAIT)
     assert shop.printing.wait_for(lambda _s: any(isinstance(e, DrawerResult) for e in seen), WAIT)
     (job,) = shop.virtual_printer.jobs
@@ -319,7 +325,9 @@ def test_cancelling_an_unprinted_job_is_audited(shop: Terminal, cashier: StaffMe
     sale = _sell(shop, cashier, cash=False)
     assert shop.printing.wait_for(lambda s: s.unprinted == 1, WAIT)
     job_id = shop.printing.state.jobs[0].id
-    shop.printing.cancel(job_id, "1003")
+    with pytest.raises(PrintError):
+        shop.printing.cancel(job_id, cashier)
+    shop.printing.cancel(job_id, shop.auth.sign_in("1003", "135790"))
     assert _all_printed(shop)
     assert _job_rows(shop) == [("receipt", sale.id, False, "cancelled", _job_rows(shop)[0][4])]
     with read_session(shop.engine) as session:
