@@ -196,11 +196,11 @@ def _unsent_bytes(writer: asyncio.StreamWriter) -> int:
     if sys.platform != "linux":
         return 0
     sock = writer.transport.get_extra_info("socket")
-    if sock is None:
+    if sock is None or sock.fileno() < 0:  # closed meanwhile (the peer reset it)
         return 0
     try:
         raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-    except OSError:
+    except (OSError, ValueError):
         return 0
     return int(struct.unpack("i", raw)[0])
 
