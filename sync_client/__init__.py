@@ -16,7 +16,7 @@ from sync_client._errors import (
     ResyncNeeded,
     SyncError,
 )
-from sync_client._http import HQClient, enroll
+from sync_client._http import HQClient, Verify, enroll
 from sync_client._local import AckSummary, ApplySummary, LocalReplica, OutboxItem, RejectedEvent
 from sync_client._runner import SyncRunner
 
@@ -41,5 +41,6 @@ __all__ = [
     "SyncError",
     "SyncRunner",
     "SyncStatus",
+    "Verify",
     "enroll",
 ]

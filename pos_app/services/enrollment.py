@@ -25,9 +25,9 @@ from sync_client import (
     HQClient,
     LocalReplica,
     SyncError,
+    Verify,
     enroll,
 )
-from sync_client._http import Verify
 
 log = logging.getLogger("chainpos.enroll")
 

@@ -26,9 +26,9 @@ from sync_client import (
     SyncConfig,
     SyncRunner,
     SyncStatus,
+    Verify,
 )
 from sync_client import protocol as p
-from sync_client._http import Verify
 
 log = logging.getLogger("chainpos.sync")
 
