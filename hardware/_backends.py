@@ -413,6 +413,12 @@ def _mapped_errors(connection: Connection) -> Iterator[None]:
         raise PrinterOffline(f"{where}: {e}") from e
     except EscposError as e:
         raise PrinterError(f"{where}: {e}") from e
+    except ValueError as e:
+        if type(e).__name__ == "NoBackendError":  # pyusb found no libusb on this machine
+            raise PrinterConfigError(
+                f"{where}: USB needs libusb (Debian/Ubuntu: apt install libusb-1.0-0)"
+            ) from e
+        raise
 
 
 def _describe(connection: Connection) -> str:

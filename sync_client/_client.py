@@ -479,9 +479,7 @@ class SyncClient:
         async with self._apply_lock:
             if next_after <= self._cursor:
                 return
-            summary = await self._db(
-                self.replica.apply_changes, changes, next_after, datetime.now(UTC)
-            )
+            summary = await self._db(self.replica.apply_changes, changes, next_after)
             self._cursor = summary.cursor
             self._counters.applied += summary.applied
         if summary.kinds:
@@ -500,7 +498,7 @@ class SyncClient:
         log.warning("sync: resync from snapshot (%s)", detail)
         snap = await self._http.snapshot(path or "/v1/sync/snapshot")
         async with self._apply_lock:
-            await self._db(self.replica.apply_snapshot, snap, datetime.now(UTC))
+            await self._db(self.replica.apply_snapshot, snap)
             self._cursor = snap.seq
         self._counters.resyncs += 1
         await self._refresh_counts()

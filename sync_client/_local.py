@@ -34,7 +34,6 @@ from sync_client import protocol as p
 
 CURSOR_KEY = "sync.cursor"
 OFFSET_KEY = "sync.clock_offset_ms"
-LAST_CHANGE_KEY = "sync.last_change_at"
 
 SETTING_KEYS_RESERVED = frozenset(
     {"store_code", "terminal_id", "receipt_secret", "hq_url", CURSOR_KEY, OFFSET_KEY}
@@ -266,7 +265,6 @@ class LocalReplica:
             | p.StaffChange
         ],
         next_after: int,
-        now: datetime,
     ) -> ApplySummary:
         """Applies the changes above the cursor and moves it to ``next_after``.
 
@@ -298,13 +296,11 @@ class LocalReplica:
             for staff in by_kind["staff"].values():
                 _upsert_staff(s, self.store, staff)
             _put_setting(s, CURSOR_KEY, next_after)
-            if applied:
-                _put_setting(s, LAST_CHANGE_KEY, to_utc_text(now))
             _release_pending(s, next_after)
             s.commit()
         return ApplySummary(applied, next_after, frozenset(k for k, v in by_kind.items() if v))
 
-    def apply_snapshot(self, snap: p.Snapshot, now: datetime) -> None:
+    def apply_snapshot(self, snap: p.Snapshot) -> None:
         """Replaces HQ-owned data with the snapshot and continues from its seq.
 
         The outbox and local sales are untouched; stock bookkeeping is rebuilt from them.
@@ -331,7 +327,6 @@ class LocalReplica:
             for staff in snap.staff:
                 _upsert_staff(s, self.store, staff)
             set_setting(s, CURSOR_KEY, snap.seq)
-            set_setting(s, LAST_CHANGE_KEY, to_utc_text(now))
             s.execute(text("DELETE FROM stock_pending WHERE until_seq <= :c"), {"c": snap.seq})
             _rebuild_local_sold(s)
             s.commit()

@@ -120,6 +120,4 @@ class EnrollmentService:
             snap = await client.snapshot()
         finally:
             await client.aclose()
-        await asyncio.to_thread(
-            LocalReplica(self.engine, creds.store).apply_snapshot, snap, datetime.now(UTC)
-        )
+        await asyncio.to_thread(LocalReplica(self.engine, creds.store).apply_snapshot, snap)

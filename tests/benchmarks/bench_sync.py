@@ -33,7 +33,6 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +83,9 @@ class _TimedReplica(LocalReplica):
 
     applied: dict[int, float]
 
-    def apply_changes(self, changes: Any, next_after: int, now: datetime) -> Any:
+    def apply_changes(self, changes: Any, next_after: int) -> Any:
         changes = list(changes)
-        out = super().apply_changes(changes, next_after, now)
+        out = super().apply_changes(changes, next_after)
         t = time.time()
         for c in changes:
             if c.kind == "price":
@@ -156,7 +155,7 @@ def _template(hq_url: str, db: Database, store: str, path: Path) -> int:
 
     snapshot = asyncio.run(snap())
     engine = open_database(path)
-    LocalReplica(engine, store).apply_snapshot(snapshot, datetime.now(UTC))
+    LocalReplica(engine, store).apply_snapshot(snapshot)
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()

@@ -191,10 +191,14 @@ def test_file_printer_in_a_missing_directory_is_offline(tmp_path: Path) -> None:
         printer.open_drawer()
 
 
-@pytest.mark.skipif(Usb.is_usable(), reason="pyusb is installed")
-def test_usb_without_pyusb_is_a_config_error() -> None:
+def test_usb_printer_that_is_not_there_gives_a_clear_error() -> None:
+    """GIVEN a USB printer configured by vendor and product id, and no such device
+    WHEN the terminal asks for its status
+    THEN it gets a printer error naming the USB printer (offline; or, on a machine
+    without libusb, a configuration error saying what to install), never a crash."""
+    assert Usb.is_usable()  # pyusb is a dependency
     printer = Printer(UsbConnection(0x0416, 0x5011), PROFILE)
-    with pytest.raises(PrinterConfigError, match="pyusb"):
+    with pytest.raises((PrinterOffline, PrinterConfigError), match="USB printer 0416:5011"):
         printer.query_status()
 
 

@@ -62,8 +62,10 @@ def _fuzz(base_url: str, operation, mode: GenerationMode, headers: dict[str, str
     )
     def run(case) -> None:
         checks = CHECKS
-        if mode is GenerationMode.NEGATIVE and headers and "Authorization" not in (
-            case.headers or {}
+        if (
+            mode is GenerationMode.NEGATIVE
+            and headers
+            and "Authorization" not in (case.headers or {})
         ):
             # The invalid part of this case is the missing token, and the token the test
             # adds makes the request valid again: whatever HQ answers is not a failure to
