@@ -396,7 +396,13 @@ def parse_catalog_csv(text: str) -> list[ItemIn]:
     Raises:
         CatalogError: listing every bad row (nothing is imported then).
     """
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_catalog_rows(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # e.g. a lone carriage return inside an unquoted field
+        raise CatalogError([f"not a readable CSV file: {exc}"]) from None
+
+
+def _parse_catalog_rows(reader: csv.DictReader[str]) -> list[ItemIn]:
     missing = {"sku", "name_zh", "unit"} - set(reader.fieldnames or ())
     if missing:
         raise CatalogError([f"header lacks column(s): {', '.join(sorted(missing))}"])

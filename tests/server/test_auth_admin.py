@@ -294,3 +294,13 @@ def test_catalog_import_is_all_or_nothing(hq: RunningHQ, chain: Chain, client):
     assert r.status_code == 415
     assert state(hq.db) == before
     assert feed_changes(hq.db, "item", "NEW-1") == []
+    # Line endings from any editor read the same; a field the csv module cannot read is
+    # a clear 422, not a server fault.
+    r = client.post(
+        "/v1/admin/catalog/import",
+        content="sku,name_zh,unit\r\nNEW-6,旧机器,piece\r\n".encode(),
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/admin/catalog/import", content=b'sku,name_zh,unit\nA,"x\x00', headers=h)
+    assert r.status_code == 422, r.text

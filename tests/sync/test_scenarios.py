@@ -157,11 +157,12 @@ def test_random_faults_then_heal_loses_nothing_and_converges(hq, terminals):
         proxy.heal()
         assert errors == [], errors
 
-        head = hq_head(hq.db)
+        # HQ's head is read on every poll: the last pushes move it after selling stops,
+        # and every terminal must have applied what its neighbours' last sales changed.
         wait_until(
             lambda: (
                 all(t.outbox() == (0, 0) for t in tills)
-                and all(t.terminal.sync.status.cursor >= head for t in tills)
+                and all(t.terminal.sync.status.cursor >= hq_head(hq.db) for t in tills)
             ),
             timeout=60,
             what="every terminal drained and caught up",
