@@ -97,6 +97,19 @@ class Rounding(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class CouponUse:
+    """A member's coupon reserved for this sale by an HQ hold (``hold_id``): ``value_fen``
+    off once what is left after other discounts reaches ``min_spend_fen``. Spread over
+    the lines like a basket discount, so it lowers what the sale earns."""
+
+    hold_id: str
+    coupon_id: str
+    name: str
+    value_fen: Fen
+    min_spend_fen: Fen
+
+
+@dataclass(frozen=True, slots=True)
 class CartLine:
     """One line. ``fixed_amount_fen`` is set for price-embedded scale labels."""
 
@@ -141,11 +154,14 @@ class Totals:
     total_fen: Fen
     item_count: int
     lines: tuple[PricedLine, ...]
+    coupon_fen: Fen = 0
+    coupon_unmet: bool = False
+    """A coupon is on the cart but the sale no longer reaches its minimum spend."""
 
     @property
     def discount_fen(self) -> Fen:
-        """Line and basket discounts together (rounding excluded)."""
-        return self.line_discount_fen + self.basket_discount_fen
+        """Line, basket and coupon discounts together (rounding excluded)."""
+        return self.line_discount_fen + self.basket_discount_fen + self.coupon_fen
 
 
 @dataclass
@@ -155,6 +171,7 @@ class Cart:
     rounding: Rounding = Rounding.NONE
     lines: list[CartLine] = field(default_factory=list)
     basket_discount: Discount | None = None
+    coupon: CouponUse | None = None
     _next_line_no: int = 1
 
     MAX_LINES = 500
@@ -223,6 +240,7 @@ class Cart:
     def clear(self) -> None:
         self.lines.clear()
         self.basket_discount = None
+        self.coupon = None
 
     @property
     def is_empty(self) -> bool:
@@ -236,9 +254,16 @@ class Cart:
         subtotal = sum(list_amounts)
         net = sum(after_line)
         basket = self.basket_discount.on(net) if self.basket_discount else 0
-        basket_parts = allocate(basket, after_line) if after_line else []
+        coupon, unmet = 0, False
+        if self.coupon is not None:
+            if net - basket >= self.coupon.min_spend_fen:
+                coupon = min(self.coupon.value_fen, net - basket)
+            else:
+                unmet = True
+        off = basket + coupon
+        basket_parts = allocate(off, after_line) if after_line else []
         after_basket = [a - b for a, b in zip(after_line, basket_parts, strict=True)]
-        rounding = self.rounding.drop(net - basket)
+        rounding = self.rounding.drop(net - off)
         rounding_parts = allocate(rounding, after_basket) if after_basket else []
         priced = tuple(
             PricedLine(
@@ -257,7 +282,9 @@ class Cart:
             line_discount_fen=sum(line_discounts),
             basket_discount_fen=basket,
             rounding_fen=rounding,
-            total_fen=net - basket - rounding,
+            total_fen=net - off - rounding,
             item_count=item_count,
             lines=priced,
+            coupon_fen=coupon,
+            coupon_unmet=unmet,
         )

@@ -11,6 +11,13 @@ from pos_app.domain.money import Fen
 class TenderKind(StrEnum):
     CASH = "cash"
     CARD = "card"
+    POINTS = "points"
+    STORED_VALUE = "stored_value"
+
+    @property
+    def from_account(self) -> bool:
+        """Paid from a member's account at HQ, through a hold."""
+        return self in (TenderKind.POINTS, TenderKind.STORED_VALUE)
 
 
 class PaymentError(ValueError):
@@ -81,6 +88,24 @@ class Payment:
         tender = AppliedTender(TenderKind.CARD, amount_fen, None, reference)
         self.tenders.append(tender)
         return tender
+
+    def add_account(self, kind: TenderKind, amount_fen: Fen, hold_id: str) -> AppliedTender:
+        """Records points or stored value an HQ hold (``hold_id``) reserved for this sale;
+        never gives change."""
+        if not kind.from_account:
+            raise PaymentError("bad_kind", f"{kind} is not paid from a member account")
+        if amount_fen <= 0:
+            raise PaymentError("bad_amount", "amount must be positive")
+        if amount_fen > self.remaining_fen:
+            raise PaymentError("account_over", "an account payment cannot exceed what remains")
+        tender = AppliedTender(kind, amount_fen, None, hold_id)
+        self.tenders.append(tender)
+        return tender
+
+    @property
+    def holds(self) -> tuple[str, ...]:
+        """The hold ids of the account tenders."""
+        return tuple(t.reference for t in self.tenders if t.kind.from_account and t.reference)
 
     def remove(self, index: int) -> AppliedTender:
         return self.tenders.pop(index)

@@ -259,3 +259,111 @@ class PrintJob(Base):
         Index("ix_print_job_state_id", "state", "id"),
         {"sqlite_autoincrement": True},
     )
+
+
+class MemberCache(Base):
+    """Members this till identified recently, so a sale can still earn for them when HQ
+    is unreachable. Never a copy of all members: rows are written only when HQ answers an
+    identification here, dropped when the feed says the account changed, and pruned after
+    a few weeks. No full phone number: ``phone_key`` is a keyed hash of the number typed
+    at an identification by phone (to find the member again offline)."""
+
+    __tablename__ = "member_cache"
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone_masked: Mapped[str] = mapped_column(String(20))
+    tier: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(Integer)
+    balance_fen: Mapped[int] = mapped_column(Integer)
+    coupons: Mapped[str] = mapped_column(Text, default="[]")
+    version: Mapped[int] = mapped_column(Integer)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    phone_key: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class MemberSignup(Base):
+    """A customer who joined at this till. The sign-up is sent to HQ (``POST
+    /v1/members``) with the same ``signup_id`` until HQ answers; ``phone_enc`` is the
+    phone number encrypted with the terminal's key (AES-GCM), erased once HQ has it.
+    ``state``: ``pending`` (waiting for HQ), ``sent`` (``member_number`` is the member HQ
+    resolved it to), ``refused`` (HQ refused it; ``last_error`` says why)."""
+
+    __tablename__ = "member_signup"
+    signup_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_masked: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(64))
+    consent_version: Mapped[str] = mapped_column(String(32))
+    signed_up_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    staff: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    member_number: Mapped[str | None] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_member_signup_state", "state"),)
+
+
+class MemberHold(Base):
+    """A hold on a member's points, stored value or coupon for a sale being rung up,
+    written before HQ is first asked so it can always be captured or given back.
+
+    ``state``: ``requesting`` (asked; HQ's answer not yet recorded), ``held`` (HQ reserved
+    ``value_fen``), ``captured`` (the committed sale ``sale_id`` lists it), ``releasing``
+    (to be given back; retried until HQ confirms), ``released`` (HQ gave it back, or
+    refused to make it). ``draft_id`` names the sale in progress that asked for it.
+    """
+
+    __tablename__ = "member_hold"
+    hold_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    draft_id: Mapped[str] = mapped_column(String(36), index=True)
+    member_number: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int | None] = mapped_column(Integer)
+    coupon_id: Mapped[str | None] = mapped_column(String(36))
+    value_fen: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    sale_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_member_hold_state", "state"),)
+
+
+class SaleMember(Base):
+    """The member a sale was rung up for, as the receipt prints it. ``points_earned`` and
+    ``points_after`` are the till's estimate (HQ credits the points when the sale
+    arrives); ``balance_after_fen`` is what HQ reported after the sale's holds."""
+
+    __tablename__ = "sale_member"
+    sale_id: Mapped[str] = mapped_column(ForeignKey("sale.id"), primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20))
+    signup_id: Mapped[str | None] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(64))
+    phone_masked: Mapped[str] = mapped_column(String(20))
+    tier: Mapped[str] = mapped_column(String(16))
+    points_used: Mapped[int] = mapped_column(Integer, default=0)
+    points_earned: Mapped[int] = mapped_column(Integer, default=0)
+    points_after: Mapped[int | None] = mapped_column(Integer)
+    balance_after_fen: Mapped[int | None] = mapped_column(Integer)
+    coupon_name: Mapped[str | None] = mapped_column(String(64))
+    coupon_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MemberTopup(Base):
+    """Stored value bought at this till (cash or card, in ``tenders`` as JSON), pushed to
+    HQ as a ``member.topped_up`` event committed in the same transaction."""
+
+    __tablename__ = "member_topup"
+    topup_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[str | None] = mapped_column(String(20))
+    signup_id: Mapped[str | None] = mapped_column(String(36))
+    member_name: Mapped[str] = mapped_column(String(64))
+    phone_masked: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    tenders: Mapped[str] = mapped_column(Text)
+    cashier: Mapped[str] = mapped_column(String(32))
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
