@@ -96,6 +96,8 @@ class Receipt:
         member: Member identification, already masked (``"138****1234"``).
         points_earned: Points earned by this sale.
         points_balance: Member's points balance after the sale.
+        member_details: Further member lines after the points (points used, stored-value
+            balance), label and value as printed.
         qr_payload: Signed sale reference for returns in any store.
         store_address: Optional second header line.
         store_phone: Optional third header line.
@@ -117,6 +119,7 @@ class Receipt:
     member: str | None = None
     points_earned: str | None = None
     points_balance: str | None = None
+    member_details: tuple[Amount, ...] = ()
     qr_payload: str | None = None
     store_address: str | None = None
     store_phone: str | None = None
@@ -168,6 +171,7 @@ def receipt_document(receipt: Receipt) -> Document:
             blocks.append(Columns(lb.points_earned, r.points_earned))
         if r.points_balance:
             blocks.append(Columns(lb.points_balance, r.points_balance))
+        blocks += [Columns(d.label, d.amount) for d in r.member_details]
     blocks.append(Rule())
     if r.qr_payload:
         blocks.append(QRCode(r.qr_payload, caption=r.sale_reference))

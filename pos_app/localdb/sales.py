@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
+from pos_app.localdb.models import SaleMember as SaleMemberRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,30 @@ class TenderRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SaleMemberRecord:
+    """The member a sale was for, as the receipt prints it. ``points_earned`` and
+    ``points_after`` are the till's estimate of what HQ credits when the sale arrives
+    (``points_after`` None: balance unknown, e.g. identified offline)."""
+
+    number: str | None
+    signup_id: str | None
+    name: str
+    phone_masked: str
+    tier: str
+    points_used: int = 0
+    points_earned: int = 0
+    points_after: int | None = None
+    balance_after_fen: int | None = None
+    coupon_name: str | None = None
+    coupon_fen: int = 0
+
+    @property
+    def label(self) -> str:
+        """Name and masked phone, as printed."""
+        return f"{self.name} {self.phone_masked}".strip()
+
+
+@dataclass(frozen=True, slots=True)
 class SaleRecord:
     id: str
     receipt_no: str
@@ -53,9 +78,10 @@ class SaleRecord:
     lines: tuple[LineRecord, ...]
     tenders: tuple[TenderRecord, ...]
     status: str = "completed"
+    member: SaleMemberRecord | None = None
 
 
-_SALE_COLUMNS = tuple(f for f in SaleRecord.__slots__ if f not in ("lines", "tenders"))
+_SALE_COLUMNS = tuple(f for f in SaleRecord.__slots__ if f not in ("lines", "tenders", "member"))
 """The fields of a :class:`SaleRecord` stored as columns of ``sale``."""
 
 
@@ -89,6 +115,12 @@ def record_sale(session: Session, sale: SaleRecord, event: OutboxRecord) -> int:
         )
         for i, t in enumerate(sale.tenders)
     )
+    if sale.member is not None:
+        session.add(
+            SaleMemberRow(
+                sale_id=sale.id, **{f: getattr(sale.member, f) for f in SaleMemberRecord.__slots__}
+            )
+        )
     sold: dict[int, int] = {}
     for ln in sale.lines:
         sold[ln.item_id] = sold.get(ln.item_id, 0) + ln.qty_milli
@@ -120,8 +152,12 @@ def _sale_record(session: Session, sale: Sale) -> SaleRecord:
     tenders = session.scalars(
         select(SaleTender).where(SaleTender.sale_id == sale.id).order_by(SaleTender.idx)
     ).all()
+    member = session.get(SaleMemberRow, sale.id)
     return SaleRecord(
         **{f: getattr(sale, f) for f in _SALE_COLUMNS},
+        member=None
+        if member is None
+        else SaleMemberRecord(**{f: getattr(member, f) for f in SaleMemberRecord.__slots__}),
         lines=tuple(
             LineRecord(**{f: getattr(ln, f) for f in LineRecord.__slots__}) for ln in lines
         ),

@@ -8,13 +8,15 @@ this path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from pos_app.domain.cart import (
     Cart,
@@ -26,15 +28,25 @@ from pos_app.domain.cart import (
     discount_share_bp,
 )
 from pos_app.domain.ids import SaleRef, uuid7
-from pos_app.domain.tender import Payment
+from pos_app.domain.member import LoyaltyRules, Member, MemberSource
+from pos_app.domain.money import format_yuan
+from pos_app.domain.tender import Payment, TenderKind
 from pos_app.localdb import print_jobs
 from pos_app.localdb import sales as sales_repo
 from pos_app.localdb.engine import read_session, write_session
-from pos_app.localdb.sales import LineRecord, OutboxRecord, SaleRecord, TenderRecord
+from pos_app.localdb.members import capture_holds
+from pos_app.localdb.sales import (
+    LineRecord,
+    OutboxRecord,
+    SaleMemberRecord,
+    SaleRecord,
+    TenderRecord,
+)
 from pos_app.localdb.store import audit, next_counter
 from pos_app.services.auth import StaffMember
 from pos_app.services.catalog import CatalogService
 from pos_app.services.errors import ApprovalRequired, CheckoutError
+from pos_app.services.members import HoldResult
 from pos_app.services.ports import Clock, TerminalIdentity
 from sync_client import protocol
 
@@ -55,12 +67,26 @@ class CheckoutSettings:
 
 @dataclass
 class SaleDraft:
-    """A sale in progress, owned by the screen that builds it (GUI thread)."""
+    """A sale in progress, owned by the screen that builds it (GUI thread).
+
+    ``draft_id`` names it to HQ holds made for it before it has a sale id. ``member``: who
+    it is rung up for. ``holds``: HQ holds made for it (points, stored value, the coupon),
+    by hold id; the ones the payment and the cart still use are captured by the sale."""
 
     cashier: StaffMember
     cart: Cart
     started_at: datetime | None = None
     approvals: list[str] = field(default_factory=list)
+    draft_id: str = field(default_factory=lambda: str(uuid7()))
+    member: Member | None = None
+    holds: dict[str, HoldResult] = field(default_factory=dict)
+
+    def used_holds(self, payment: Payment | None) -> tuple[str, ...]:
+        """The holds the sale spends: its account tenders and its coupon."""
+        used = list(payment.holds) if payment is not None else []
+        if self.cart.coupon is not None:
+            used.append(self.cart.coupon.hold_id)
+        return tuple(used)
 
 
 class CheckoutService:
@@ -79,6 +105,10 @@ class CheckoutService:
         self._catalog = catalog
         self.settings = settings
         self._after_commit = after_commit
+
+    def now(self) -> datetime:
+        """The till's time (HQ's clock once sync measured it)."""
+        return self._clock.now()
 
     def new_draft(self, cashier: StaffMember) -> SaleDraft:
         return SaleDraft(cashier, Cart(rounding=self.settings.rounding))
@@ -181,6 +211,19 @@ class CheckoutService:
             raise CheckoutError(
                 "not_paid", "payment is not complete", remaining_fen=payment.remaining_fen
             )
+        if totals.coupon_unmet:
+            assert draft.cart.coupon is not None
+            raise CheckoutError(
+                "coupon_min_spend",
+                "the sale no longer reaches the coupon's minimum spend",
+                min=format_yuan(draft.cart.coupon.min_spend_fen),
+            )
+        used = draft.used_holds(payment)
+        if used and (draft.member is None or draft.member.number is None):
+            raise CheckoutError("no_member", "points, stored value and coupons need a member")
+        unknown = [h for h in used if h not in draft.holds]
+        if unknown:
+            raise CheckoutError("unknown_hold", f"no hold {unknown[0]} for this sale")
         now = self._clock.now()
         ident = self._identity
         sale_id = uuid7()
@@ -207,7 +250,9 @@ class CheckoutService:
         )
         reference = SaleRef(sale_id, ident.store_code, ident.terminal_id).sign(ident.receipt_secret)
         try:
-            sale = self._commit(draft, payment, totals, now, sale_id, lines, tenders, reference)
+            sale = self._commit(
+                draft, payment, totals, now, sale_id, lines, tenders, reference, used
+            )
         except (SQLAlchemyError, OSError) as exc:
             # Disk full, I/O error, locked database: the transaction rolled back, so nothing
             # of this sale exists; the cart and payment are untouched and can be retried.
@@ -229,10 +274,16 @@ class CheckoutService:
         lines: tuple[LineRecord, ...],
         tenders: tuple[TenderRecord, ...],
         reference: str,
+        used: tuple[str, ...],
     ) -> SaleRecord:
         ident = self._identity
         with write_session(self._engine) as session:
             receipt_no = f"{ident.terminal_id}-{next_counter(session, 'receipt'):06d}"
+            member = (
+                None
+                if draft.member is None
+                else _member_record(session, draft, totals, lines, tenders, used)
+            )
             sale = SaleRecord(
                 id=str(sale_id),
                 receipt_no=receipt_no,
@@ -249,6 +300,7 @@ class CheckoutService:
                 reference=reference,
                 lines=lines,
                 tenders=tenders,
+                member=member,
             )
             event = protocol.SaleCompleted(
                 sale_id=sale_id,
@@ -288,6 +340,17 @@ class CheckoutService:
                     for t in tenders
                 ],
                 change_fen=payment.change_fen,
+                member=None
+                if member is None
+                else protocol.SaleMember(
+                    number=member.number,
+                    signup_id=(
+                        UUID(member.signup_id)
+                        if member.number is None and member.signup_id
+                        else None
+                    ),
+                    holds=[UUID(h) for h in used],
+                ),
             )
             sales_repo.record_sale(
                 session,
@@ -299,6 +362,7 @@ class CheckoutService:
                     payload=event.model_dump_json(),
                 ),
             )
+            capture_holds(session, used, sale.id)
             print_jobs.queue_receipt(session, sale.id, now, draft.cashier.number)
             if draft.approvals:
                 audit(
@@ -319,3 +383,59 @@ class CheckoutService:
     def outbox_depth(self) -> int:
         with read_session(self._engine) as session:
             return sales_repo.outbox_depth(session)
+
+
+def loyalty_rules(session: Session) -> LoyaltyRules:
+    """The ``member.*`` settings in force for this store, as HQ published them."""
+    rows = session.execute(text("SELECT key, value FROM setting WHERE key LIKE 'member.%'"))
+    return LoyaltyRules.from_settings({str(k): json.loads(v) for k, v in rows})
+
+
+def _member_record(
+    session: Session,
+    draft: SaleDraft,
+    totals: Totals,
+    lines: tuple[LineRecord, ...],
+    tenders: tuple[TenderRecord, ...],
+    used: tuple[str, ...],
+) -> SaleMemberRecord:
+    """The member lines of the receipt: what the holds took, and the till's estimate of
+    the points HQ will credit (same rules, same arithmetic)."""
+    member = draft.member
+    assert member is not None
+    rules = loyalty_rules(session)
+    skus = sorted({ln.sku for ln in lines})
+    categories = {
+        str(r[0]): str(r[1] or "")
+        for r in session.execute(
+            text("SELECT sku, category FROM item WHERE sku IN :skus").bindparams(
+                bindparam("skus", expanding=True)
+            ),
+            {"skus": skus},
+        )
+    }
+    earned = rules.points_for(
+        member.tier,
+        ((ln.sku, categories.get(ln.sku, ""), ln.amount_fen) for ln in lines),
+        totals.total_fen,
+        ((t.kind, t.amount_fen) for t in tenders),
+    )
+    holds = [draft.holds[h] for h in used]
+    points_used = sum(h.amount for h in holds if h.kind == TenderKind.POINTS.value)
+    known = member.source in (MemberSource.HQ, MemberSource.CACHE, MemberSource.SIGNUP)
+    points_now = min((h.points_after for h in holds), default=member.points)
+    balance_now = min((h.balance_after_fen for h in holds), default=member.balance_fen)
+    coupon = draft.cart.coupon
+    return SaleMemberRecord(
+        number=member.number,
+        signup_id=member.signup_id,
+        name=member.name,
+        phone_masked=member.phone_masked,
+        tier=member.tier,
+        points_used=points_used,
+        points_earned=earned,
+        points_after=points_now + earned if known else None,
+        balance_after_fen=balance_now if known else None,
+        coupon_name=coupon.name if coupon is not None and totals.coupon_fen else None,
+        coupon_fen=totals.coupon_fen,
+    )

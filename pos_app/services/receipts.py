@@ -72,6 +72,18 @@ class ReceiptService:
             discounts.append(Amount(t("receipt.discount"), format_yuan(-sale.discount_fen)))
         if sale.rounding_fen:
             discounts.append(Amount(t("receipt.rounding"), format_yuan(-sale.rounding_fen)))
+        member = sale.member
+        details: list[Amount] = []
+        if member is not None:
+            if member.coupon_name:
+                details.append(Amount(t("receipt.coupon"), member.coupon_name))
+            if member.points_used:
+                details.append(Amount(t("receipt.points_used"), str(member.points_used)))
+            if member.balance_after_fen is not None:
+                details.append(
+                    Amount(t("receipt.stored_value_balance"), format_yuan(member.balance_after_fen))
+                )
+            details.append(Amount(t("receipt.points_note"), ""))
         tenders = tuple(
             ReceiptTender(
                 t(f"tender.{td.kind}"),
@@ -94,6 +106,12 @@ class ReceiptService:
             total=format_yuan(sale.total_fen),
             tenders=tenders,
             change=format_yuan(sale.change_fen),
+            member=None if member is None else member.label,
+            points_earned=None if member is None else str(member.points_earned),
+            points_balance=(
+                None if member is None or member.points_after is None else str(member.points_after)
+            ),
+            member_details=tuple(details),
             qr_payload=sale.reference,
             footer=t("receipt.thanks"),
             reprint=reprint,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -23,14 +28,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_app.domain.cart import MILLI, CartError, Discount, Totals, Unit
+from pos_app.domain.cart import MILLI, CartError, CouponUse, Discount, Totals, Unit
+from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.money import format_yuan
-from pos_app.domain.tender import Payment
+from pos_app.domain.tender import AppliedTender, Payment
 from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft
 from pos_app.services.errors import ApprovalRequired, ScanError, ServiceError
+from pos_app.services.members import HoldResult, MemberError
 from pos_app.ui.context import UiContext
 from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
+from pos_app.ui.futures import when_done
+from pos_app.ui.member_panel import (
+    CONSENT_VERSION,
+    CouponDialog,
+    MemberPanel,
+    MemberPhoneDialog,
+    TopupDialog,
+    member_error_text,
+)
 from pos_app.ui.widgets import Banner, TouchButton
 
 
@@ -53,25 +69,37 @@ class CheckoutViewModel(QObject):
     cart_changed = Signal()
     message = Signal(str, str)  # text, kind (info / warn / error)
     line_added = Signal(int)
+    member_changed = Signal()
 
     def __init__(self, ctx: UiContext) -> None:
         super().__init__()
         self.ctx = ctx
         self.draft: SaleDraft | None = None
         self.selected_line: int | None = None
+        self.member_busy = False
 
     @property
     def cashier(self) -> StaffMember | None:
         return self.draft.cashier if self.draft else None
 
     def start(self, cashier: StaffMember) -> None:
+        self._release_leftovers()
         self.draft = self.ctx.checkout.new_draft(cashier)
         self.selected_line = None
+        self.member_busy = False
         self.cart_changed.emit()
+        self.member_changed.emit()
 
     def end(self) -> None:
+        self._release_leftovers()
         self.draft = None
         self.cart_changed.emit()
+        self.member_changed.emit()
+
+    def _release_leftovers(self) -> None:
+        """Gives back the holds of the sale being left that no committed sale captured."""
+        if self.draft is not None and self.draft.holds and self.ctx.members is not None:
+            self.ctx.members.release_draft(self.draft.draft_id)
 
     def new_sale(self) -> None:
         assert self.draft is not None
@@ -86,6 +114,9 @@ class CheckoutViewModel(QObject):
     def scan(self, raw: str) -> bool:
         if self.draft is None:
             return False
+        if self.ctx.members is not None and self.ctx.members.is_member_code(raw):
+            self.identify_code(raw)
+            return True
         try:
             line = self.ctx.checkout.scan(self.draft, raw)
         except ScanError as exc:
@@ -160,7 +191,7 @@ class CheckoutViewModel(QObject):
         self.cart_changed.emit()
 
     def void_sale(self) -> None:
-        if self.draft is None or self.draft.cart.is_empty:
+        if self.draft is None or (self.draft.cart.is_empty and self.draft.member is None):
             return
         self.ctx.checkout.record_void(self.draft)
         self.new_sale()
@@ -217,6 +248,167 @@ class CheckoutViewModel(QObject):
         self.ctx.printing.open_drawer(cashier, approver)
         self.message.emit(self.ctx.translator.t("drawer.opening"), "info")
         return True
+
+    # -- members ------------------------------------------------------------------------
+
+    @property
+    def member(self) -> Member | None:
+        return self.draft.member if self.draft else None
+
+    def _member_call(
+        self,
+        future: concurrent.futures.Future[Any],
+        done: Callable[[Any], None],
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Waits for a member call off the GUI thread; ``done(result)`` runs on the GUI
+        thread if the same sale is still on screen."""
+        draft = self.draft
+        self.member_busy = True
+        self.member_changed.emit()
+
+        def finish(f: concurrent.futures.Future[Any]) -> None:
+            self.member_busy = False
+            if draft is not self.draft:
+                self.member_changed.emit()
+                return
+            exc = f.exception()
+            if exc is not None:
+                (failed or self._member_failed)(exc)
+            else:
+                done(f.result())
+            self.member_changed.emit()
+
+        when_done(future, self, finish)
+
+    def _member_failed(self, exc: BaseException) -> None:
+        self.message.emit(member_error_text(self.ctx, exc), "error")
+
+    def identify_code(self, raw: str) -> None:
+        """A scanned member app code or card code: identify the member (HQ, or offline
+        from what this till remembers)."""
+        if self.ctx.members is None or self.draft is None:
+            return
+        self._member_call(self.ctx.members.identify_code(raw), self._set_member)
+
+    def identify_phone(self, phone: str) -> None:
+        if self.ctx.members is None or self.draft is None:
+            return
+        self._member_call(self.ctx.members.identify_phone(phone), self._set_member)
+
+    def sign_up(self, phone: str, name: str) -> None:
+        if self.ctx.members is None or self.draft is None:
+            return
+        future = self.ctx.members.sign_up(phone, name, CONSENT_VERSION, self.draft.cashier.number)
+        self._member_call(future, self._set_member)
+
+    def _set_member(self, member: Member) -> None:
+        assert self.draft is not None
+        old = self.draft.member
+        if old is not None and old.number != member.number:
+            self.remove_coupon()
+        self.draft.member = member
+        t = self.ctx.translator.t
+        if member.source is MemberSource.HQ:
+            self.message.emit(t("member.identified", name=member.name), "info")
+        elif member.source is MemberSource.SIGNUP:
+            self.message.emit(t("member.signed_up_offline", name=member.name), "warn")
+        else:
+            self.message.emit(t("error.offline"), "warn")
+
+    def clear_member(self) -> None:
+        if self.draft is None or self.draft.member is None:
+            return
+        self.remove_coupon()
+        self.draft.member = None
+        self.member_changed.emit()
+
+    def spend_refusal(self) -> str | None:
+        """Why the sale's member cannot spend now (an ``error.<code>`` key), or None."""
+        members, member = self.ctx.members, self.member
+        if members is None or member is None:
+            return "no_member"
+        if not members.online:
+            return "offline"
+        return member.spend_refusal(self.ctx.checkout.now())
+
+    def _after_hold(self, hold: HoldResult) -> None:
+        assert self.draft is not None and self.draft.member is not None
+        self.draft.holds[hold.hold_id] = hold
+        self.draft.member = replace(
+            self.draft.member, points=hold.points_after, balance_fen=hold.balance_after_fen
+        )
+
+    def use_coupon(self, coupon: Coupon) -> None:
+        if self.draft is None or self.ctx.members is None:
+            return
+        refusal = self.spend_refusal()
+        if refusal is not None:
+            self.message.emit(member_error_text(self.ctx, MemberError(refusal, refusal)), "error")
+            return
+        member = self.draft.member
+        assert member is not None
+        self.remove_coupon()
+        draft = self.draft
+
+        def held(hold: HoldResult) -> None:
+            self._after_hold(hold)
+            draft.cart.coupon = CouponUse(
+                hold.hold_id, coupon.coupon_id, coupon.name, hold.value_fen, coupon.min_spend_fen
+            )
+            self.cart_changed.emit()
+
+        future = self.ctx.members.hold_coupon(draft.draft_id, member, coupon)
+        self._member_call(future, held)
+
+    def remove_coupon(self) -> None:
+        if self.draft is None or self.draft.cart.coupon is None:
+            return
+        self.release_hold(self.draft.cart.coupon.hold_id)
+        self.draft.cart.coupon = None
+        self.cart_changed.emit()
+
+    def hold_account(
+        self,
+        kind: str,
+        amount: int,
+        done: Callable[[HoldResult], None],
+        failed: Callable[[BaseException], None],
+    ) -> None:
+        """Asks HQ to hold ``amount`` points or fen of stored value for this sale."""
+        if self.draft is None or self.ctx.members is None or self.draft.member is None:
+            failed(MemberError("no_member", "no member"))
+            return
+        members, draft, member = self.ctx.members, self.draft, self.draft.member
+        if kind == "points":
+            future = members.hold_points(draft.draft_id, member, amount)
+        else:
+            future = members.hold_stored_value(draft.draft_id, member, amount)
+
+        def held(hold: HoldResult) -> None:
+            self._after_hold(hold)
+            done(hold)
+
+        self._member_call(future, held, failed)
+
+    def release_hold(self, hold_id: str) -> None:
+        """Gives a hold of this sale back (a tender or the coupon removed)."""
+        if self.draft is None or self.ctx.members is None:
+            return
+        hold = self.draft.holds.pop(hold_id, None)
+        self.ctx.members.release(hold_id)
+        member = self.draft.member
+        if hold is not None and member is not None:
+            if hold.kind == "points":
+                member = replace(member, points=member.points + hold.amount)
+            elif hold.kind == "stored_value":
+                member = replace(member, balance_fen=member.balance_fen + hold.amount)
+            self.draft.member = member
+            self.member_changed.emit()
+
+    def release_tender(self, tender: AppliedTender) -> None:
+        if tender.kind.from_account and tender.reference:
+            self.release_hold(tender.reference)
 
     def payment(self) -> Payment | None:
         totals = self.totals()
@@ -361,10 +553,17 @@ class CheckoutScreen(QWidget):
             line_row.addWidget(b)
         left.addLayout(line_row)
 
+        self.member_panel = MemberPanel(self.ctx)
+        self.member_panel.identify_requested.connect(self._on_member_panel_identify_requested)
+        self.member_panel.clear_requested.connect(self.vm.clear_member)
+        self.member_panel.coupon_requested.connect(self._on_member_panel_coupon_requested)
+        self.member_panel.topup_requested.connect(self._on_member_panel_topup_requested)
+        right.addWidget(self.member_panel)
+
         totals = QGridLayout()
         self.labels: dict[str, QLabel] = {}
         self.values: dict[str, QLabel] = {}
-        for row, key in enumerate(("items", "subtotal", "discount", "rounding", "total")):
+        for row, key in enumerate(("items", "subtotal", "discount", "coupon", "rounding", "total")):
             label, value = QLabel(), QLabel()
             value.setObjectName(f"total_{key}")
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -401,6 +600,7 @@ class CheckoutScreen(QWidget):
         right.addLayout(grid)
 
         vm.cart_changed.connect(self._on_vm_cart_changed)
+        vm.member_changed.connect(self._on_vm_member_changed)
         vm.message.connect(self._on_vm_message)
         vm.line_added.connect(self._on_vm_line_added)
         self.retranslate()
@@ -418,6 +618,7 @@ class CheckoutScreen(QWidget):
         self.pay.setText(t("checkout.pay"))
         for key, label in self.labels.items():
             label.setText(t(f"totals.{key}"))
+        self.member_panel.retranslate()
         self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, 4)
         self.model.refresh()
         self._on_vm_cart_changed()
@@ -481,12 +682,19 @@ class CheckoutScreen(QWidget):
         values = {
             "items": str(totals.item_count) if totals else "0",
             "subtotal": format_yuan(totals.subtotal_fen if totals else 0),
-            "discount": format_yuan(-(totals.discount_fen if totals else 0)),
+            "discount": format_yuan(-((totals.discount_fen - totals.coupon_fen) if totals else 0)),
+            "coupon": format_yuan(-(totals.coupon_fen if totals else 0)),
             "rounding": format_yuan(-(totals.rounding_fen if totals else 0)),
             "total": format_yuan(totals.total_fen if totals else 0),
         }
         for key, text in values.items():
             self.values[key].setText(text)
+        coupon = self.vm.draft.cart.coupon if self.vm.draft else None
+        self.labels["coupon"].setVisible(coupon is not None)
+        self.values["coupon"].setVisible(coupon is not None)
+        if coupon is not None:
+            self.labels["coupon"].setText(f"{self.ctx.translator.t('totals.coupon')} {coupon.name}")
+        self._on_vm_member_changed()
         for b in (
             self.pay,
             self.void,
@@ -501,6 +709,61 @@ class CheckoutScreen(QWidget):
             row = self.model.row_of(self.vm.selected_line)
             if row is not None:
                 self.table.selectRow(row)
+
+    def _on_vm_member_changed(self) -> None:
+        coupon = self.vm.draft.cart.coupon if self.vm.draft else None
+        self.member_panel.show_member(
+            self.vm.member, self.vm.member_busy, coupon.name if coupon else None
+        )
+
+    def _on_member_panel_identify_requested(self) -> None:
+        dialog = MemberPhoneDialog(self.ctx, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.banner.clear_message()
+        if dialog.action == "sign_up":
+            self.vm.sign_up(dialog.phone, dialog.name)
+        else:
+            self.vm.identify_phone(dialog.phone)
+
+    def _on_member_panel_coupon_requested(self) -> None:
+        member, draft = self.vm.member, self.vm.draft
+        if member is None or draft is None:
+            return
+        if draft.cart.coupon is not None:
+            self.vm.remove_coupon()
+            return
+        totals = draft.cart.totals()
+        spend = totals.subtotal_fen - totals.line_discount_fen - totals.basket_discount_fen
+        dialog = CouponDialog(self.ctx, member, spend, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.coupon is not None:
+            self.banner.clear_message()
+            self.vm.use_coupon(dialog.coupon)
+
+    def _on_member_panel_topup_requested(self) -> None:
+        member, draft = self.vm.member, self.vm.draft
+        if member is None or draft is None or self.ctx.members is None:
+            return
+        dialog = TopupDialog(self.ctx, member, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            record = self.ctx.members.topup(
+                member, dialog.amount_fen, dialog.tenders, draft.cashier.number
+            )
+        except ServiceError as exc:
+            self.banner.show_message(member_error_text(self.ctx, exc), "error")
+            return
+        change = sum(t.change_fen for t in record.tenders)
+        self.banner.show_message(
+            self.ctx.translator.t(
+                "member.topped_up",
+                amount=format_yuan(record.amount_fen),
+                change=format_yuan(change),
+                receipt=record.receipt_no,
+            ),
+            "info",
+        )
 
     def _on_vm_line_added(self, line_no: int) -> None:
         row = self.model.row_of(line_no)

@@ -14,6 +14,7 @@ from pos_app.services.catalog import CatalogService
 from pos_app.services.checkout import CheckoutService
 from pos_app.services.device_settings import DeviceSettingsService
 from pos_app.services.devices import DeviceBoard, DeviceState
+from pos_app.services.members import MemberService
 from pos_app.services.printing import (
     DrawerResult,
     JobNotPrinted,
@@ -102,3 +103,5 @@ class UiContext:
     terminal_id: str
     sync: SyncBridge | None = None
     """The link to HQ, for the status bar; None on a standalone terminal."""
+    members: MemberService | None = None
+    """Members (identify, holds, sign-up, top-up); None on a standalone terminal."""

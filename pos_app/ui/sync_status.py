@@ -156,9 +156,9 @@ class SyncDetailsDialog(QDialog):
             form.addRow(t(f"sync.details.{key}"), label)
         layout.addLayout(form)
         layout.addWidget(QLabel(t("sync.details.rejected")))
-        self.rejected = QListWidget()
-        self.rejected.setObjectName("sync_rejected")
-        layout.addWidget(self.rejected)
+        self.rejected_list = QListWidget()
+        self.rejected_list.setObjectName("sync_rejected")
+        layout.addWidget(self.rejected_list)
         self.retry = QPushButton(t("sync.details.retry"))
         self.retry.setObjectName("sync_retry")
         self.retry.clicked.connect(self._on_retry_clicked)
@@ -201,19 +201,19 @@ class SyncDetailsDialog(QDialog):
         if not d.credentials_encrypted:
             storage = t("sync.details.plain_file", where=storage)
         self.fields["credentials"].setText(storage)
-        self.rejected.clear()
+        self.rejected_list.clear()
         self._rejected_seqs = []
         for ev in d.rejected:
             when = ev.occurred_at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
-            self.rejected.addItem(f"#{ev.seq} {when} {ev.type} {ev.summary} — {ev.error}")
+            self.rejected_list.addItem(f"#{ev.seq} {when} {ev.type} {ev.summary} — {ev.error}")
             self._rejected_seqs.append(ev.seq)
         if not d.rejected:
-            self.rejected.addItem(t("sync.details.none_rejected"))
+            self.rejected_list.addItem(t("sync.details.none_rejected"))
         # Refused events are never retried blindly: a supervisor or manager decides.
         self.retry.setEnabled(bool(d.rejected) and self.may_retry)
         self._show_status(d.status)
 
     def _on_retry_clicked(self) -> None:
-        row = self.rejected.currentRow()
+        row = self.rejected_list.currentRow()
         if 0 <= row < len(self._rejected_seqs):
             self.bridge.retry_rejected(self._rejected_seqs[row])

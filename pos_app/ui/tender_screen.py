@@ -16,10 +16,12 @@ from PySide6.QtWidgets import (
 )
 
 from pos_app.domain.money import MoneyParseError, format_yuan, parse_yuan
-from pos_app.domain.tender import Payment, PaymentError
+from pos_app.domain.tender import Payment, PaymentError, TenderKind
 from pos_app.services.checkout import SaleRecord
 from pos_app.services.errors import CheckoutError
+from pos_app.services.members import HoldResult, MemberError
 from pos_app.ui.checkout_screen import CheckoutViewModel, error_text
+from pos_app.ui.member_panel import member_error_text
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 
 QUICK_CASH_FEN = (2000, 5000, 10000)
@@ -100,6 +102,21 @@ class TenderScreen(QWidget):
         methods.addWidget(self.cash)
         methods.addWidget(self.card)
         right.addLayout(methods)
+        account = QHBoxLayout()
+        self.points = TouchButton(role="primary")
+        self.points.setObjectName("tender_points")
+        self.points.clicked.connect(lambda: self._on_account_clicked(TenderKind.POINTS))
+        self.stored_value = TouchButton(role="primary")
+        self.stored_value.setObjectName("tender_stored_value")
+        self.stored_value.clicked.connect(lambda: self._on_account_clicked(TenderKind.STORED_VALUE))
+        account.addWidget(self.points)
+        account.addWidget(self.stored_value)
+        right.addLayout(account)
+        self.account_info = QLabel()
+        self.account_info.setObjectName("tender_account_info")
+        self.account_info.setWordWrap(True)
+        right.addWidget(self.account_info)
+        self._holding = False
         bottom = QHBoxLayout()
         self.back = TouchButton()
         self.back.setObjectName("tender_back")
@@ -121,12 +138,15 @@ class TenderScreen(QWidget):
         self.exact.setText(t("tender.exact"))
         self.cash.setText(t("tender.cash"))
         self.card.setText(t("tender.card"))
+        self.points.setText(t("tender.points"))
+        self.stored_value.setText(t("tender.stored_value"))
         self.back.setText(t("tender.back"))
         self.complete.setText(t("tender.complete"))
         self.remove_tender.setText(t("tender.remove"))
         self._refresh()
 
     def begin(self) -> bool:
+        self._holding = False
         self.payment = self.vm.payment()
         self.amount.clear()
         self.card_ref.clear()
@@ -148,10 +168,29 @@ class TenderScreen(QWidget):
                 ref = f"  ({td.reference})" if td.reference else ""
                 self.tenders.addItem(f"{t('tender.' + td.kind.value)}  {format_yuan(shown)}{ref}")
         done = bool(p and p.is_complete)
-        self.complete.setEnabled(done)
+        busy = self._holding
+        self.complete.setEnabled(done and not busy)
         for b in (self.cash, self.card, self.exact, *self.quick_buttons):
-            b.setEnabled(bool(p) and not done)
-        self.back.setEnabled(not (p and p.tenders))
+            b.setEnabled(bool(p) and not done and not busy)
+        self.back.setEnabled(not (p and p.tenders) and not busy)
+        member = self.vm.member
+        has_member = member is not None and self.ctx.members is not None
+        for b in (self.points, self.stored_value):
+            b.setVisible(has_member)
+            b.setEnabled(bool(p) and not done and not busy)
+        if member is None:
+            self.account_info.setText("")
+        else:
+            refusal = self.vm.spend_refusal()
+            info = t(
+                "tender.account_info",
+                name=member.name,
+                points=member.points,
+                balance=format_yuan(member.balance_fen),
+            )
+            if refusal is not None:
+                info += "\n" + member_error_text(self.ctx, MemberError(refusal, refusal))
+            self.account_info.setText(info)
 
     def _typed_amount(self) -> int | None:
         text = self.amount.text().strip()
@@ -203,10 +242,73 @@ class TenderScreen(QWidget):
         self.card_ref.clear()
         self._after_tender()
 
+    def _on_account_clicked(self, kind: TenderKind) -> None:
+        """Points or stored value: HQ holds the amount for this sale first; the tender is
+        added once HQ granted it. Offline, or without a fresh code scan, it says why."""
+        payment, member, members = self.payment, self.vm.member, self.ctx.members
+        if payment is None or member is None or members is None or self._holding:
+            return
+        refusal = self.vm.spend_refusal()
+        if refusal is not None:
+            self.banner.show_message(
+                member_error_text(self.ctx, MemberError(refusal, refusal)), "error"
+            )
+            return
+        typed = self._typed_amount()
+        if typed == -1:
+            return
+        want = min(typed if typed is not None else payment.remaining_fen, payment.remaining_fen)
+        rules = members.rules()
+        if kind is TenderKind.POINTS:
+            want = min(want, rules.value_fen(member.points))
+            amount = min(rules.points_to_cover(want), member.points)
+            short = "insufficient_points"
+        else:
+            want = min(want, member.balance_fen)
+            amount = want
+            short = "insufficient_balance"
+        if want <= 0 or amount <= 0:
+            self.banner.show_message(
+                member_error_text(self.ctx, MemberError(short, short, detail="")), "error"
+            )
+            return
+        self._holding = True
+        self.banner.show_message(self.ctx.translator.t("tender.holding"), "info")
+        self._refresh()
+        self.vm.hold_account(
+            kind.value,
+            amount,
+            lambda hold: self._on_account_held(kind, hold),
+            self._on_account_failed,
+        )
+
+    def _on_account_held(self, kind: TenderKind, hold: HoldResult) -> None:
+        self._holding = False
+        payment = self.payment
+        if payment is None or payment.remaining_fen <= 0 or hold.value_fen <= 0:
+            self.vm.release_hold(hold.hold_id)
+            self._refresh()
+            return
+        try:
+            payment.add_account(kind, min(hold.value_fen, payment.remaining_fen), hold.hold_id)
+        except PaymentError as exc:
+            self.vm.release_hold(hold.hold_id)
+            self.banner.show_message(error_text(self.ctx, exc), "error")  # type: ignore[arg-type]
+            self._refresh()
+            return
+        self.amount.clear()
+        self._after_tender()
+
+    def _on_account_failed(self, exc: BaseException) -> None:
+        self._holding = False
+        self.banner.show_message(member_error_text(self.ctx, exc), "error")
+        self._refresh()
+
     def _on_remove_tender_clicked(self) -> None:
         row = self.tenders.currentRow()
         if self.payment and self.payment.tenders:
-            self.payment.remove(row if row >= 0 else len(self.payment.tenders) - 1)
+            removed = self.payment.remove(row if row >= 0 else len(self.payment.tenders) - 1)
+            self.vm.release_tender(removed)
             self._refresh()
 
     def _after_tender(self) -> None:

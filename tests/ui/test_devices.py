@@ -116,7 +116,8 @@ def test_print_again_after_the_fault_is_cleared_prints_the_same_receipt_once(
     qtbot.waitUntil(lambda: window.done.print_status.text() == "小票已打印", timeout=WAIT)
     assert window.done.preview.pixmap() is not None
     qtbot.waitUntil(lambda: terminal.printing.state.unprinted == 0, timeout=WAIT)
-    (receipt,) = [_read(terminal, j) for j in printer.jobs]
+    # Status reads while the cover was open are connections that print nothing.
+    (receipt,) = [r for r in map(lambda j: _read(terminal, j), printer.jobs) if r.text or r.cuts]
     assert "重印" not in receipt.text and len(receipt.cuts) == 1
 
 

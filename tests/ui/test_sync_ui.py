@@ -145,7 +145,7 @@ def test_status_bar_follows_hq_through_an_outage_and_sales_flow_once(qtbot, qapp
             assert dialog.fields["hq"].text() == hq.url
             assert dialog.fields["device"].text() == "S001-T01"
             assert "已应用到" in dialog.fields["cursor"].text()
-            assert dialog.rejected.item(0).text() == "没有被拒的记录"
+            assert dialog.rejected_list.item(0).text() == "没有被拒的记录"
             dialog.accept()
         finally:
             back.stop()
