@@ -19,7 +19,7 @@ from pos_app.localdb.seed import load_demo_json
 from pos_app.localdb.store import set_setting
 from pos_app.services.enrollment import EnrollmentService, EnrollTicket
 from server_stub import operations
-from server_stub.demo import seed_chain
+from server_stub.demo import DemoMember, seed_chain, seed_members
 from server_stub.embedded import EmbeddedHQ
 from server_stub.live import LiveSettings
 from server_stub.settings import Settings
@@ -34,6 +34,7 @@ class ChainDemo:
     hq_db_url: str
     runner: SyncRunner
     terminals: list[Terminal]
+    members: list[DemoMember]
 
     def close(self) -> None:
         for t in self.terminals:
@@ -62,6 +63,8 @@ def prepare(
     try:
         if seed_chain(hq.db, load_demo_json()):
             print(f"HQ: created the demo chain in {data_dir / 'hq.sqlite3'}", flush=True)
+        assert hq.keys is not None
+        demo_members = seed_members(hq.db, hq.keys)
         runner.start()
         for store in DEMO_STORES:
             tdir = _terminal_dir(data_dir, store)
@@ -98,7 +101,7 @@ def prepare(
         runner.stop()
         hq.stop()
         raise
-    return ChainDemo(hq, hq_db_url, runner, terminals)
+    return ChainDemo(hq, hq_db_url, runner, terminals, demo_members)
 
 
 def print_guide(demo: ChainDemo) -> None:
@@ -113,4 +116,8 @@ def print_guide(demo: ChainDemo) -> None:
     print("Try, in another terminal window:")
     print(f"  {hq_cmd} price set FT001 18            # 杨枝甘露(大) to ¥18 on both tills")
     print(f"  {hq_cmd} stock show MT001              # 芋泥波波 stock per store")
-    print(f"  {hq_cmd} device list", flush=True)
+    print(f"  {hq_cmd} device list")
+    print("Members (scan, or type/paste the card code into the scan field and press Enter):")
+    for mb in demo.members:
+        print(f"  {mb.name} {mb.phone}  card code {mb.card_code}")
+    print(f"  {hq_cmd} member qr <number>   # a member app code, as a QR code", flush=True)

@@ -7,13 +7,16 @@ the same operations as the admin CLI, so the change feed carries it to terminals
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from server_stub import members, operations
 from server_stub import models as m
-from server_stub import operations
 from server_stub.db import Database
+from server_stub.member_keys import MemberKeys, PhoneCipher
 from server_stub.schemas import ItemIn, StaffIn
 
 DEMO_STOCK_PIECES = 240
@@ -57,3 +60,58 @@ def seed_chain(db: Database, data: dict[str, Any], *, stock: bool = True) -> boo
                 qty = DEMO_STOCK_KG * 1000 if it["unit"] == "kg" else DEMO_STOCK_PIECES * 1000
                 operations.move_stock(db, "receive", s["code"], it["sku"], qty, "opening stock")
     return True
+
+
+DEMO_MEMBERS = (
+    # name, phone, tier, points, stored value (fen), coupon (name, value, min spend) or None
+    ("王芳", "13800138000", "gold", 1280, 5000, ("满30减5", 500, 3000)),
+    ("李明", "13900139000", "standard", 780, 0, None),
+)
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    name: str
+    number: str
+    phone: str
+    card_code: str
+
+
+def seed_members(db: Database, keys: MemberKeys) -> list[DemoMember]:
+    """The demo's members (made once, through HQ's own operations) with their card codes:
+    a card code never expires, so it can be typed or pasted at a till's scan field."""
+    actor = members.Actor("cli:demo")
+    cipher = PhoneCipher(keys)
+    out = []
+    for name, phone, tier, points, balance, coupon in DEMO_MEMBERS:
+        with db.read() as conn:
+            row = members.find_by_phone(conn, cipher, phone)
+        if row is None:
+            number = members.add_member(
+                db, keys, actor, name=name, phone=phone, tier=tier, consent_version="demo"
+            ).number
+            if points or balance:
+                members.adjust_member(
+                    db,
+                    keys,
+                    actor,
+                    number,
+                    reason="demo opening",
+                    points=points,
+                    balance_fen=balance,
+                )
+            if coupon is not None:
+                members.issue_coupon(
+                    db,
+                    actor,
+                    number,
+                    name=coupon[0],
+                    value_fen=coupon[1],
+                    min_spend_fen=coupon[2],
+                    valid_until=datetime.now(UTC) + timedelta(days=365),
+                )
+        else:
+            number = str(row.number)
+        code = members.member_code(db, keys, actor, number, card=True).code
+        out.append(DemoMember(name, number, phone, code))
+    return out

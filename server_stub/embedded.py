@@ -15,7 +15,7 @@ import uvicorn
 from server_stub import server as server_options
 from server_stub.app import create_app
 from server_stub.db import Database, migrate
-from server_stub.member_keys import KeysError, resolve_keys
+from server_stub.member_keys import KeysError, MemberKeys, resolve_keys
 from server_stub.settings import Settings
 
 
@@ -27,6 +27,8 @@ class EmbeddedHQ:
         self.log_level = log_level
         self.db = Database(settings.db_url)
         self.url = ""
+        self.keys: MemberKeys | None = None
+        """The member keys in use once started (the demo and tests sign codes with them)."""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -40,7 +42,8 @@ class EmbeddedHQ:
             try:
                 keys = resolve_keys(self.settings.db_url)
             except KeysError:
-                keys = None
+                keys = MemberKeys.generate()
+        self.keys = keys
         sock = server_options.bind(self.settings)
         port = sock.getsockname()[1]
         scheme = "https" if self.settings.tls_cert else "http"
