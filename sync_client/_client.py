@@ -248,6 +248,14 @@ class SyncClient:
             finally:
                 self.finished.set()
 
+    @property
+    def hq(self) -> HQClient:
+        """The running client's connection to HQ, for other calls a till makes on this
+        loop (members). Raises HQUnavailable when the client is not running."""
+        if self._http is None or self.finished.is_set():
+            raise HQUnavailable("the sync client is not running")
+        return self._http
+
     async def stock_lookup(self, sku: str) -> p.StockLookup:
         """Every store's level of ``sku`` from HQ (raises HQUnavailable when offline)."""
         assert self._http is not None, "the client is not running"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
+from uuid import UUID
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -30,6 +31,8 @@ from sync_client._errors import (
 M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = f"chainpos-terminal/{p.PROTOCOL_VERSION}"
+INTERACTIVE_TIMEOUT_S = 3.0
+"""How long a call a cashier waits on (identify, sign-up, holds) may take, in seconds."""
 REVOKED_ERRORS = frozenset({"token_revoked", "invalid_token", "unauthorised"})
 
 Verify = bool | str | ssl.SSLContext
@@ -61,7 +64,12 @@ def _parse(model: type[M], r: httpx.Response) -> M:
 
 
 class HQClient:
-    """An authenticated connection to HQ for one device. Async; one per event loop."""
+    """An authenticated connection to HQ for one device. Async; one per event loop.
+
+    ``timeout`` bounds the sync's own calls (push, pull, snapshot); ``interactive_timeout``
+    the member calls a cashier waits on, which give up sooner so the till can fall back
+    to what works offline.
+    """
 
     def __init__(
         self,
@@ -69,10 +77,12 @@ class HQClient:
         token: str,
         *,
         timeout: float = 10.0,
+        interactive_timeout: float = INTERACTIVE_TIMEOUT_S,
         verify: Verify = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._interactive = httpx.Timeout(interactive_timeout)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
@@ -134,6 +144,36 @@ class HQClient:
     async def stock(self, sku: str) -> p.StockLookup:
         r = await self._request("GET", f"/v1/stock/{quote(sku, safe='')}")
         return _parse(p.StockLookup, r)
+
+    # -- members (a cashier is waiting: the short timeout) ---------------------------------
+
+    async def _member_call(
+        self, model: type[M], method: str, path: str, body: BaseModel | None = None
+    ) -> M:
+        json_body = None if body is None else body.model_dump(mode="json", exclude_none=True)
+        r = await self._request(method, path, json=json_body, timeout=self._interactive)
+        return _parse(model, r)
+
+    async def identify(self, req: p.IdentifyRequest) -> p.MemberPanel:
+        """``POST /v1/members/identify``: the member of a scanned code or a phone number."""
+        return await self._member_call(p.MemberPanel, "POST", "/v1/members/identify", req)
+
+    async def sign_up(self, req: p.SignUpRequest) -> p.SignUpResponse:
+        """``POST /v1/members`` (201 new member, 200 a replay or a phone already known)."""
+        return await self._member_call(p.SignUpResponse, "POST", "/v1/members", req)
+
+    async def hold(self, req: p.HoldRequest) -> p.HoldData:
+        """``POST /v1/members/holds`` (201 new, 200 the same ``hold_id`` again)."""
+        return await self._member_call(p.HoldData, "POST", "/v1/members/holds", req)
+
+    async def get_hold(self, hold_id: UUID) -> p.HoldData:
+        """``GET /v1/members/holds/{hold_id}``: what became of a hold."""
+        return await self._member_call(p.HoldData, "GET", f"/v1/members/holds/{hold_id}")
+
+    async def release_hold(self, hold_id: UUID) -> p.HoldData:
+        """``POST /v1/members/holds/{hold_id}/release`` (409 ``hold_captured`` when a sale
+        spent it; 404 ``unknown_hold`` when HQ never made it)."""
+        return await self._member_call(p.HoldData, "POST", f"/v1/members/holds/{hold_id}/release")
 
 
 def enroll(

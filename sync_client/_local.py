@@ -263,6 +263,7 @@ class LocalReplica:
             | p.StoreChange
             | p.ConfigChange
             | p.StaffChange
+            | p.MemberChange
         ],
         next_after: int,
     ) -> ApplySummary:
@@ -295,6 +296,7 @@ class LocalReplica:
                     _effective_config(s, self.store, cfg.key)
             for staff in by_kind["staff"].values():
                 _upsert_staff(s, self.store, staff)
+            _drop_stale_members(s, list(by_kind["member"].values()))
             _put_setting(s, CURSOR_KEY, next_after)
             _release_pending(s, next_after)
             s.commit()
@@ -326,6 +328,9 @@ class LocalReplica:
                 _effective_config(s, self.store, key)
             for staff in snap.staff:
                 _upsert_staff(s, self.store, staff)
+            # The member changes between the old cursor and the snapshot are lost, so any
+            # cached member may be stale: forget them (identifying them again re-caches).
+            s.execute(text("DELETE FROM member_cache"))
             set_setting(s, CURSOR_KEY, snap.seq)
             s.execute(text("DELETE FROM stock_pending WHERE until_seq <= :c"), {"c": snap.seq})
             _rebuild_local_sold(s)
@@ -535,6 +540,15 @@ def _upsert_staff(s: Session, store: str, data: p.StaffData) -> None:
         pin_hash=data.pin_hash,
         active=data.active,
     )
+
+
+def _drop_stale_members(s: Session, members: list[p.MemberData]) -> None:
+    """Forgets cached members whose account changed at HQ since they were cached."""
+    if members:
+        s.execute(
+            text("DELETE FROM member_cache WHERE number = :n AND version < :v"),
+            [{"n": m.number, "v": m.version} for m in members],
+        )
 
 
 def _store_config(s: Session, cfg: p.ConfigData) -> None:

@@ -3,7 +3,8 @@
 Pure standard library (no pydantic, no I/O), so HQ, the terminal's services and its domain
 rules may all use it; HQ holds the key and is the only side that signs or verifies. A
 terminal only needs :func:`looks_like_member_code` to route a scan to member
-identification instead of the catalogue.
+identification instead of the catalogue, and :func:`member_number_of` to read the number
+out of a code it cannot check (offline, to let the sale earn for that number).
 
 Two forms, both in the QR alphanumeric character set (upper-case letters, digits, ``.``)
 so that a QR code stays small:
@@ -34,6 +35,7 @@ __all__ = [
     "MemberCode",
     "MemberCodeError",
     "looks_like_member_code",
+    "member_number_of",
     "sign_card_code",
     "sign_member_code",
     "verify_member_code",
@@ -106,6 +108,38 @@ def looks_like_member_code(text: str) -> bool:
     return head in (CODE_PREFIX + ".", CARD_PREFIX + ".")
 
 
+def _split(text: str) -> tuple[str, str, int, str] | None:
+    """(prefix, number, expires or card, mac) of a well-formed code, or None."""
+    code = text.strip().upper()
+    parts = code.split(".")
+    if (
+        len(code) > MAX_CODE_LENGTH
+        or len(parts) != 4
+        or parts[0] not in (CODE_PREFIX, CARD_PREFIX)
+        or not _NUMBER.fullmatch(parts[1])
+        or not _INT.fullmatch(parts[2])
+        or not _B32.fullmatch(parts[3])
+    ):
+        return None
+    prefix, number, value_text, mac_text = parts
+    value = int(value_text)
+    # Leading zeros would give a second spelling of the same signed value.
+    if value_text != str(value) or value == 0:
+        return None
+    return prefix, number, value, mac_text
+
+
+def member_number_of(text: str) -> str | None:
+    """The member number inside a well-formed app or card code, or None.
+
+    **Unverified**: only HQ holds the key, so a forged code yields its number too. A till
+    uses this only where nothing can be spent (a sale earning points offline, for HQ to
+    check when the sale arrives).
+    """
+    parts = _split(text)
+    return None if parts is None else parts[1]
+
+
 def verify_member_code(
     text: str, keys: Sequence[bytes], now: int, *, grace_s: int = 0
 ) -> MemberCode:
@@ -119,22 +153,10 @@ def verify_member_code(
     """
     if not keys:
         raise ValueError("no member code keys")
-    code = text.strip().upper()
-    parts = code.split(".")
-    if (
-        len(code) > MAX_CODE_LENGTH
-        or len(parts) != 4
-        or parts[0] not in (CODE_PREFIX, CARD_PREFIX)
-        or not _NUMBER.fullmatch(parts[1])
-        or not _INT.fullmatch(parts[2])
-        or not _B32.fullmatch(parts[3])
-    ):
+    parts = _split(text)
+    if parts is None:
         raise MemberCodeError("malformed", "not a ChainPOS member code")
-    prefix, number, value_text, mac_text = parts
-    value = int(value_text)
-    # Leading zeros would give a second spelling of the same signed value.
-    if value_text != str(value) or value == 0:
-        raise MemberCodeError("malformed", "not a ChainPOS member code")
+    prefix, number, value, mac_text = parts
     if not any(
         hmac.compare_digest(mac_text, _b32(_mac(key, prefix, number, value))) for key in keys
     ):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sync_client.membercode import (
     MemberCodeError,
     looks_like_member_code,
+    member_number_of,
     sign_card_code,
     sign_member_code,
     verify_member_code,
@@ -88,6 +89,17 @@ def test_malformed_text_is_refused(text: str) -> None:
     with pytest.raises(MemberCodeError) as refused:
         verify_member_code(text, [b"k" * 32], now=NOW)
     assert refused.value.reason == "malformed"
+    assert member_number_of(text) is None
+
+
+@given(numbers, keys, st.integers(min_value=1, max_value=10**11))
+def test_the_till_reads_the_number_of_any_well_formed_code(
+    number: str, key: bytes, value: int
+) -> None:
+    """The till cannot verify a code (only HQ holds the key): it reads the number of an
+    expired or forged code as well, which is why it never lets such a member spend."""
+    assert member_number_of(f" {sign_member_code(number, value, key).lower()}\n") == number
+    assert member_number_of(sign_card_code(number, value, key)) == number
 
 
 def test_scanner_case_and_whitespace_are_forgiven() -> None:
