@@ -23,7 +23,7 @@ LITERAL_KEY = re.compile(r"""\bt\(\s*(?P<q>["'])(?P<key>[A-Za-z0-9_.]+)(?P=q)\s*
 # Error codes the services and the domain raise; the UI shows them as "error.<code>".
 RAISED_CODE = re.compile(
     r"""\b(?:ScanError|CheckoutError|SignInError|ApprovalRequired|CartError|PaymentError"""
-    r"""|SettingsError|PrintError)"""
+    r"""|SettingsError|PrintError|MemberError)"""
     r"""\(\s*["'](?P<code>[a-z_]+)["']"""
 )
 
@@ -79,6 +79,19 @@ def test_every_error_code_raised_has_a_message(language: str) -> None:
     assert "commit_failed" in codes and "wrong_pin" in codes
     missing = {c: where for c, where in codes.items() if f"error.{c}" not in texts}
     assert missing == {}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_member_error_code_has_a_message(language: str) -> None:
+    """Member errors pass HQ's refusal codes on as they are (built, not literal): every
+    code the MemberError docstring lists, HQ's included, has a text."""
+    from pos_app.services.members import HQ_ERRORS, MemberError
+
+    texts = catalogue(language)
+    codes = set(re.findall(r"``([a-z_]+)``", MemberError.__doc__ or "")) - {"code", "detail"}
+    assert {"offline", "insufficient_points", "unknown_offline"} <= codes
+    assert codes >= HQ_ERRORS
+    assert sorted(c for c in codes if f"error.{c}" not in texts) == []
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

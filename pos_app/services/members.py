@@ -22,22 +22,55 @@ receipt secret.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import concurrent.futures
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
-from pos_app.domain.member import Coupon, LoyaltyRules, Member
-from pos_app.domain.tender import AppliedTender
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import ValidationError
+from sqlalchemy import Engine, text
+
+from hardware import Align, Columns, Document, Feed, Rule, Text, document_to_dict
+from pos_app.domain.ids import uuid7
+from pos_app.domain.member import Coupon, LoyaltyRules, Member, MemberSource
+from pos_app.domain.money import format_yuan
+from pos_app.domain.tender import AppliedTender, TenderKind
+from pos_app.i18n import Translator
+from pos_app.localdb import members as repo
+from pos_app.localdb import print_jobs
+from pos_app.localdb.engine import read_session, replica_write_session, write_session
+from pos_app.localdb.sales import OutboxRecord
+from pos_app.localdb.store import audit, get_store, next_counter
 from pos_app.services.errors import ServiceError
+from pos_app.services.ports import Clock, TerminalIdentity
+from pos_app.services.receipts import local_time
+from sync_client import DeviceRevoked, HQRefused, HQUnavailable, SyncRunner
 from sync_client import protocol as p
+from sync_client.membercode import CARD_PREFIX, looks_like_member_code, member_number_of
 
 T = TypeVar("T")
 
 Submit = Callable[[Coroutine[Any, Any, T]], "concurrent.futures.Future[T]"]
 """Runs a coroutine on the sync thread's loop (``SyncRunner.submit``)."""
+
+log = logging.getLogger("chainpos.members")
 
 
 class MemberError(ServiceError):
@@ -52,8 +85,35 @@ class MemberError(ServiceError):
     HQ; earning continues), ``needs_code`` (identified by phone; the member must show
     their code to spend), ``code_stale`` (the identification is too old to spend; scan
     again), ``not_member_code``, ``unknown_offline`` (a phone number not seen here
-    recently, while HQ is unreachable).
+    recently, while HQ is unreachable), ``device_revoked`` (HQ no longer accepts this
+    terminal), ``hq_refused`` (another refusal by HQ; its code in ``params["error"]``),
+    ``bad_name`` (a sign-up name that is empty, too long or has control characters),
+    ``bad_amount`` (a hold or top-up amount that is not positive or too large),
+    ``hold_released`` (the hold was given back while HQ was making it),
+    ``topup_needs_member`` (a top-up for a member with neither number nor sign-up) and
+    ``topup_tenders`` (a top-up not paid exactly by cash and card; cash may be over).
     """
+
+
+HQ_ERRORS = frozenset(
+    {
+        "member_code_invalid",
+        "member_code_expired",
+        "card_replaced",
+        "unknown_member",
+        "member_inactive",
+        "bad_phone",
+        "too_many_lookups",
+        "insufficient_points",
+        "insufficient_balance",
+        "coupon_unavailable",
+        "member_code_required",
+        "member_code_mismatch",
+        "consent_required",
+        "amount_too_small",
+    }
+)
+"""HQ's refusals passed on under HQ's own code; any other is ``hq_refused``."""
 
 
 class MemberHQ(Protocol):
@@ -99,36 +159,416 @@ class TopupRecord:
     completed_at: datetime
 
 
+# -- phone numbers and the terminal's member keys -----------------------------------------
+
+_CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_CIPHER_PREFIX = "t1:"
+MAX_TOPUP_FEN = 10**9
+
+
+def normalise_phone(typed: str) -> str:
+    """The 11 digits of a mainland China mobile number, as HQ reads what a person typed
+    (spaces, dashes, brackets and a ``+86``/``0086`` prefix allowed).
+
+    Raises:
+        ValueError: not such a number.
+    """
+    digits = re.sub(r"[\s()\-]", "", typed)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if not _CN_MOBILE.fullmatch(digits):
+        raise ValueError("not a mainland China mobile number (11 digits starting 13-19)")
+    return digits
+
+
+def mask_phone(digits: str) -> str:
+    """``13812341234`` -> ``138****1234``."""
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def mask_number(number: str) -> str:
+    """A member number as shown for a member whose name the till does not know."""
+    return f"{number[:4]}****{number[-4:]}" if len(number) > 8 else number
+
+
+class MemberKeys:
+    """The terminal's member keys, derived (HKDF-SHA256) from its receipt secret, so a
+    copy of the database alone reveals no phone number. ``phone_key`` is a keyed hash of
+    a normalised number (an unkeyed hash of 11 digits is reversed by trying them all);
+    ``encrypt`` seals a number with AES-256-GCM and a random nonce, bound to the sign-up
+    it belongs to."""
+
+    def __init__(self, receipt_secret: bytes) -> None:
+        self._hash_key = self._derive(receipt_secret, b"chainpos/terminal/member-phone-hash/v1")
+        self._aead = AESGCM(self._derive(receipt_secret, b"chainpos/terminal/member-phone-enc/v1"))
+
+    @staticmethod
+    def _derive(secret: bytes, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
+
+    def phone_key(self, digits: str) -> str:
+        return hmac.new(self._hash_key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def encrypt(self, digits: str, bound_to: str) -> str:
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, digits.encode("ascii"), bound_to.encode("ascii"))
+        return _CIPHER_PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
+
+    def decrypt(self, stored: str, bound_to: str) -> str:
+        """Raises ValueError when ``stored`` was not sealed with these keys for
+        ``bound_to``."""
+        if not stored.startswith(_CIPHER_PREFIX):
+            raise ValueError("unknown phone encryption format")
+        try:
+            raw = base64.b64decode(stored[len(_CIPHER_PREFIX) :], validate=True)
+            return self._aead.decrypt(raw[:12], raw[12:], bound_to.encode("ascii")).decode()
+        except (InvalidTag, binascii.Error, UnicodeDecodeError) as exc:
+            raise ValueError("the phone number does not decrypt with this terminal's key") from exc
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _done(value: T) -> concurrent.futures.Future[T]:
+    f: concurrent.futures.Future[T] = concurrent.futures.Future()
+    f.set_result(value)
+    return f
+
+
+def _failed(exc: BaseException) -> concurrent.futures.Future[Any]:
+    f: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    f.set_exception(exc)
+    return f
+
+
+def _refusal(exc: HQRefused) -> MemberError:
+    if isinstance(exc, DeviceRevoked):
+        return MemberError(
+            "device_revoked", f"HQ refused this terminal: {exc.detail}", detail=exc.detail
+        )
+    code = exc.error if exc.error in HQ_ERRORS else "hq_refused"
+    return MemberError(
+        code, f"HQ refused: {exc.error}: {exc.detail}", detail=exc.detail, error=exc.error
+    )
+
+
+def _offline(why: str) -> MemberError:
+    return MemberError("offline", f"HQ is unreachable: {why}")
+
+
+def _member_of(panel: p.MemberPanel, seen_at: datetime, proof: str | None) -> Member:
+    return Member(
+        number=panel.number,
+        name=panel.name,
+        phone_masked=panel.phone_masked,
+        tier=panel.tier,
+        points=panel.points,
+        balance_fen=panel.balance_fen,
+        coupons=tuple(
+            Coupon(
+                str(c.coupon_id), c.name, c.value_fen, c.min_spend_fen, c.valid_from, c.valid_until
+            )
+            for c in panel.coupons
+        ),
+        version=panel.version,
+        source=MemberSource.HQ,
+        identified_by=panel.identified_by,
+        seen_at=seen_at,
+        spend_until=panel.spend_until,
+        proof=proof,
+    )
+
+
+def _queued_member(row: repo.PendingSignup) -> Member:
+    return Member(
+        number=None,
+        name=row.name,
+        phone_masked=row.phone_masked,
+        tier="standard",
+        points=0,
+        balance_fen=0,
+        coupons=(),
+        version=0,
+        source=MemberSource.SIGNUP,
+        identified_by="signup",
+        seen_at=row.signed_up_at,
+        signup_id=row.signup_id,
+    )
+
+
+SignupOutcome = Literal["sent", "unreachable", "limited", "refused", "revoked"]
+
+
 class MemberService:
-    """The till's member use cases. See the module docstring for the threading rules."""
+    """The till's member use cases. See the module docstring for the threading rules.
+
+    Args:
+        engine: the terminal database.
+        clock: HQ's time (identifications' ``spend_until`` and hold expiries are HQ's).
+        identity: this terminal; its receipt secret keys the phone encryption and hash.
+        runner: the sync thread, where HQ calls and the periodic sweep run.
+        hq: gives the HQ connection to use (called on the sync loop for each call; raises
+            ``HQUnavailable`` when there is none, e.g. the sync client is not running).
+        online: whether the sync status says HQ is reachable; offline, nothing asks HQ
+            except the sweep.
+        receipt_language: the language of the top-up slip.
+        after_commit: called (on the caller's thread) after a top-up committed: wake the
+            printer and the outbox pusher.
+        notify_outbox: called when queued events may now be accepted by HQ (a queued
+            sign-up reached it, so top-ups naming it can go).
+        sweep_every_s / sweep_max_s: the sweep's period, and its longest wait while HQ is
+            unreachable (doubling from the period).
+        cache_days / cache_max: how long, and how many, identified members are kept.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        identity: TerminalIdentity,
+        runner: SyncRunner,
+        hq: Callable[[], MemberHQ],
+        online: Callable[[], bool],
+        *,
+        receipt_language: str = "zh_CN",
+        after_commit: Callable[[TopupRecord], object] | None = None,
+        notify_outbox: Callable[[], None] | None = None,
+        sweep_every_s: float = 15.0,
+        sweep_max_s: float = 120.0,
+        cache_days: int = 30,
+        cache_max: int = 5000,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._identity = identity
+        self._runner = runner
+        self._hq = hq
+        self._online = online
+        self._keys = MemberKeys(identity.receipt_secret)
+        self._slip = Translator(receipt_language)
+        self._after_commit = after_commit
+        self._notify_outbox = notify_outbox
+        self._every = sweep_every_s
+        self._max_wait = max(sweep_max_s, sweep_every_s)
+        self._cache_age = timedelta(days=cache_days)
+        self._cache_max = cache_max
+        self._wake: asyncio.Event | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._was_online = False
+        self._lock = threading.Lock()
+
+    # -- life -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Prunes the cache, releases holds left by sales that never committed
+        (:meth:`recover`) and starts the periodic sweep on the sync thread. Call after the
+        sync service started."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        with write_session(self._engine) as session:
+            gone = repo.prune_cache(session, self._clock.now() - self._cache_age, self._cache_max)
+            session.commit()
+        if gone:
+            log.info("forgot %d cached members", gone)
+        self.recover()
+        self._runner.submit(self._launch()).result(10.0)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops the sweep and waits for it (call before the sync service stops). Holds
+        still being released stay ``releasing``; the next start gives them back."""
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
+        if not self._runner.running:
+            return
+        try:
+            self._runner.submit(self._halt()).result(timeout)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            log.warning("member sweep did not stop within %.1fs", timeout)
+
+    async def _launch(self) -> None:
+        self._wake = asyncio.Event()
+        self._wake.set()  # a first sweep right away: what recover() marked, queued sign-ups
+        self._loop_task = asyncio.get_running_loop().create_task(
+            self._sweep_loop(), name="members-sweep"
+        )
+
+    async def _halt(self) -> None:
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def wake(self) -> None:
+        """Sweeps soon (e.g. HQ just became reachable). Any thread."""
+        self._runner.call_soon(self._wake_now)
+
+    def _wake_now(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def sync_status_changed(self, online: bool) -> None:
+        """A sync status listener: sweeps as soon as HQ becomes reachable again."""
+        if online and not self._was_online:
+            self.wake()
+        self._was_online = online
+
+    async def _sweep_loop(self) -> None:
+        assert self._wake is not None
+        wait = self._every
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()
+            if not self.online:
+                wait = min(wait * 2, self._max_wait)
+                continue
+            try:
+                clear = await self._sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("member sweep failed")
+                clear = False
+            wait = self._every if clear else min(wait * 2, self._max_wait)
+
+    # -- reading --------------------------------------------------------------------------
 
     def is_member_code(self, raw: str) -> bool:
         """Whether a scan is a member app code or card code (not a product barcode)."""
-        raise NotImplementedError
+        return looks_like_member_code(raw)
 
     def rules(self) -> LoyaltyRules:
         """The loyalty rules in force for this store (from the ``member.*`` settings)."""
-        raise NotImplementedError
+        with read_session(self._engine) as session:
+            rows = session.execute(
+                text("SELECT key, value FROM setting WHERE key >= 'member.' AND key < 'member/'")
+            ).all()
+        values: dict[str, object] = {}
+        for key, value in rows:
+            try:
+                values[str(key)] = json.loads(value)
+            except ValueError:
+                continue
+        return LoyaltyRules.from_settings(values)
 
     @property
     def online(self) -> bool:
         """Whether HQ answered recently (the sync status); spending is offered only then."""
-        raise NotImplementedError
+        return self._runner.running and self._online()
 
     def cached(self, number: str) -> Member | None:
         """The member as last seen here (source ``cache``), or None."""
-        raise NotImplementedError
+        with read_session(self._engine) as session:
+            return repo.cached_member(session, number)
+
+    # -- identify -------------------------------------------------------------------------
 
     def identify_code(self, raw: str) -> concurrent.futures.Future[Member]:
         """Identifies the member whose app or card code was scanned. Online: HQ's panel
         (cached here). HQ unreachable: the cached member, else a ``code`` member with the
         number from the code. HQ's refusals fail the future with :class:`MemberError`."""
-        raise NotImplementedError
+        if not self.is_member_code(raw):
+            return _failed(MemberError("not_member_code", "not a member code"))
+        code = raw.strip()
+        number = member_number_of(code)
+        if not self.online:
+            return self._settled(lambda: self._offline_by_code(code, number))
+        return self._submit(self._identify_code(code, number))
 
     def identify_phone(self, phone: str) -> concurrent.futures.Future[Member]:
         """Identifies a member by the phone number they give. Offline: only a member
         identified by this number here recently (else ``unknown_offline``)."""
-        raise NotImplementedError
+        try:
+            digits = normalise_phone(phone)
+        except ValueError as exc:
+            return _failed(MemberError("bad_phone", str(exc)))
+        key = self._keys.phone_key(digits)
+        if not self.online:
+            return self._settled(lambda: self._offline_by_phone(key))
+        return self._submit(self._identify_phone(digits, key))
+
+    def _settled(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        try:
+            return _done(fn())
+        except MemberError as exc:
+            return _failed(exc)
+
+    def _offline_by_code(self, code: str, number: str | None) -> Member:
+        if number is None:
+            raise MemberError(
+                "member_code_invalid", "not a ChainPOS member code", detail="malformed"
+            )
+        member = self.cached(number)
+        if member is not None:
+            return member
+        return Member(
+            number=number,
+            name=mask_number(number),
+            phone_masked="",
+            tier="",
+            points=0,
+            balance_fen=0,
+            coupons=(),
+            version=0,
+            source=MemberSource.CODE,
+            identified_by="card" if code.upper().startswith(CARD_PREFIX) else "code",
+            seen_at=self._clock.now(),
+            proof=code,
+        )
+
+    def _offline_by_phone(self, phone_key: str) -> Member:
+        with read_session(self._engine) as session:
+            member = repo.cached_by_phone_key(session, phone_key)
+        if member is None:
+            raise MemberError(
+                "unknown_offline", "HQ is unreachable and no member was found here by this phone"
+            )
+        return member
+
+    async def _identify_code(self, code: str, number: str | None) -> Member:
+        try:
+            panel = await self._hq().identify(p.IdentifyRequest(code=code))
+        except HQUnavailable:
+            return await asyncio.to_thread(self._offline_by_code, code, number)
+        except HQRefused as exc:
+            raise _refusal(exc) from None
+        member = _member_of(panel, self._clock.now(), code)
+        await asyncio.to_thread(self._remember, member, None)
+        return member
+
+    async def _identify_phone(self, digits: str, phone_key: str) -> Member:
+        try:
+            panel = await self._hq().identify(p.IdentifyRequest(phone=digits))
+        except HQUnavailable:
+            return await asyncio.to_thread(self._offline_by_phone, phone_key)
+        except HQRefused as exc:
+            raise _refusal(exc) from None
+        member = _member_of(panel, self._clock.now(), None)
+        await asyncio.to_thread(self._remember, member, phone_key)
+        return member
+
+    def _remember(self, member: Member, phone_key: str | None) -> None:
+        # A cached member is HQ's to send again: no need to wait for the disk.
+        with replica_write_session(self._engine) as session:
+            repo.cache_member(session, member, phone_key)
+            session.commit()
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        if not self._runner.running:
+            coro.close()
+            return _failed(_offline("the sync thread is not running"))
+        return self._runner.submit(coro)
+
+    # -- sign-up --------------------------------------------------------------------------
 
     def sign_up(
         self, phone: str, name: str, consent_version: str, staff: str
@@ -136,45 +576,450 @@ class MemberService:
         """Signs a customer up (consent given). The sign-up is stored locally (phone
         encrypted) before HQ is asked; HQ unreachable: queued, and the member is returned
         with source ``signup``. An existing member by that phone comes back as they are."""
-        raise NotImplementedError
+        try:
+            digits = normalise_phone(phone)
+        except ValueError as exc:
+            return _failed(MemberError("bad_phone", str(exc)))
+        name = name.strip()
+        signup_id = str(uuid7())
+        now = self._clock.now()
+        try:
+            p.SignUpRequest(
+                signup_id=UUID(signup_id),
+                phone=digits,
+                name=name,
+                consent=True,
+                consent_version=consent_version,
+                signed_up_at=now,
+            )
+        except ValidationError as exc:
+            if any(e["loc"] == ("name",) for e in exc.errors()):
+                return _failed(MemberError("bad_name", "a name of 1 to 64 printable characters"))
+            raise ValueError(f"not a consent version: {consent_version!r}") from None
+        row = repo.PendingSignup(
+            signup_id=signup_id,
+            phone_enc=self._keys.encrypt(digits, signup_id),
+            phone_masked=mask_phone(digits),
+            name=name,
+            consent_version=consent_version,
+            signed_up_at=now,
+            staff=staff,
+            attempts=0,
+        )
+        with write_session(self._engine) as session:
+            repo.add_signup(session, row)
+            session.commit()
+        if not self.online:
+            return _done(_queued_member(row))
+        return self._submit(self._sign_up(row, digits))
+
+    async def _sign_up(self, row: repo.PendingSignup, digits: str) -> Member:
+        outcome, member, refusal = await self._post_signup(row, digits)
+        if outcome in ("refused", "revoked"):
+            assert refusal is not None
+            raise _refusal(refusal)
+        return member if member is not None else _queued_member(row)
+
+    async def _post_signup(
+        self, row: repo.PendingSignup, digits: str
+    ) -> tuple[SignupOutcome, Member | None, HQRefused | None]:
+        """Sends one sign-up and records what became of it."""
+        req = p.SignUpRequest(
+            signup_id=UUID(row.signup_id),
+            phone=digits,
+            name=row.name,
+            consent=True,
+            consent_version=row.consent_version,
+            signed_up_at=row.signed_up_at,
+        )
+        try:
+            answer = await self._hq().sign_up(req)
+        except HQUnavailable as exc:
+            await asyncio.to_thread(self._signup_failed, row.signup_id, str(exc), False)
+            return "unreachable", None, None
+        except HQRefused as exc:
+            error = f"{exc.error}: {exc.detail}"
+            if isinstance(exc, DeviceRevoked):
+                await asyncio.to_thread(self._signup_failed, row.signup_id, error, False)
+                return "revoked", None, exc
+            if exc.error == "too_many_lookups":
+                await asyncio.to_thread(self._signup_failed, row.signup_id, error, False)
+                return "limited", None, exc
+            await asyncio.to_thread(self._signup_failed, row.signup_id, error, True)
+            log.warning("HQ refused sign-up %s: %s", row.signup_id, exc.error)
+            return "refused", None, exc
+        member = _member_of(answer.member, self._clock.now(), None)
+        await asyncio.to_thread(self._signup_done, row.signup_id, member, digits)
+        if self._notify_outbox is not None:
+            self._notify_outbox()
+        return "sent", member, None
+
+    def _signup_failed(self, signup_id: str, error: str, refused: bool) -> None:
+        with write_session(self._engine) as session:
+            repo.signup_attempt_failed(session, signup_id, error, refused=refused)
+            session.commit()
+
+    def _signup_done(self, signup_id: str, member: Member, digits: str) -> None:
+        assert member.number is not None
+        with write_session(self._engine) as session:
+            repo.signup_sent(session, signup_id, member.number)
+            repo.cache_member(session, member, self._keys.phone_key(digits))
+            session.commit()
+
+    # -- holds ----------------------------------------------------------------------------
 
     def hold_points(
         self, draft_id: str, member: Member, points: int
     ) -> concurrent.futures.Future[HoldResult]:
-        raise NotImplementedError
+        """Reserves ``points`` for the sale ``draft_id`` (see :meth:`_hold`)."""
+        return self._hold(draft_id, member, "points", points, None)
 
     def hold_stored_value(
         self, draft_id: str, member: Member, amount_fen: int
     ) -> concurrent.futures.Future[HoldResult]:
-        raise NotImplementedError
+        """Reserves ``amount_fen`` of stored value for the sale ``draft_id``."""
+        return self._hold(draft_id, member, "stored_value", amount_fen, None)
 
     def hold_coupon(
         self, draft_id: str, member: Member, coupon: Coupon
     ) -> concurrent.futures.Future[HoldResult]:
-        raise NotImplementedError
+        """Reserves ``coupon`` for the sale ``draft_id``."""
+        return self._hold(draft_id, member, "coupon", None, coupon)
+
+    def _hold(
+        self,
+        draft_id: str,
+        member: Member,
+        kind: Literal["points", "stored_value", "coupon"],
+        amount: int | None,
+        coupon: Coupon | None,
+    ) -> concurrent.futures.Future[HoldResult]:
+        """Refused at once (nothing asked of HQ) when the member may not spend now or HQ
+        is unreachable. Otherwise the hold row is stored (``requesting``) before HQ is
+        asked; the future gives HQ's hold, or fails with :class:`MemberError`: HQ's
+        refusal (nothing was taken), or ``offline`` when HQ's answer never came (the hold
+        is then given back by the sweep, in case HQ made it)."""
+        now = self._clock.now()
+        refusal = member.spend_refusal(now)
+        if refusal is not None:
+            return _failed(MemberError(refusal, f"this member cannot spend now: {refusal}"))
+        if not self.online:
+            return _failed(_offline("spending needs HQ"))
+        assert member.number is not None
+        hold_id = uuid7()
+        try:
+            req = p.HoldRequest(
+                hold_id=hold_id,
+                member=member.number,
+                kind=kind,
+                amount=amount,
+                coupon_id=UUID(coupon.coupon_id) if coupon is not None else None,
+                proof=member.proof,
+                ttl_s=self.rules().hold_ttl_s,
+            )
+        except ValidationError:
+            return _failed(MemberError("bad_amount", f"not an amount to hold: {amount}"))
+        with write_session(self._engine) as session:
+            repo.add_hold(
+                session,
+                hold_id=str(hold_id),
+                draft_id=draft_id,
+                member_number=member.number,
+                kind=kind,
+                amount=amount,
+                coupon_id=coupon.coupon_id if coupon is not None else None,
+                created_at=now,
+            )
+            session.commit()
+        if not self._runner.running:
+            self._set_hold(str(hold_id), "releasing", "the sync thread is not running")
+            return _failed(_offline("the sync thread is not running"))
+        return self._runner.submit(self._ask_hold(req))
+
+    async def _ask_hold(self, req: p.HoldRequest) -> HoldResult:
+        hold_id = str(req.hold_id)
+        try:
+            data = await self._hq().hold(req)
+        except HQUnavailable as exc:
+            # HQ may have made the hold and the answer got lost: give it back to be sure
+            # (HQ answers a release of a hold it never made with unknown_hold).
+            await asyncio.to_thread(
+                self._set_hold, hold_id, "releasing", str(exc), ("requesting", "released")
+            )
+            self._wake_now()
+            raise _offline(str(exc)) from None
+        except HQRefused as exc:
+            await asyncio.to_thread(
+                self._set_hold, hold_id, "released", f"{exc.error}: {exc.detail}"
+            )
+            raise _refusal(exc) from None
+        made = await asyncio.to_thread(self._hold_made, hold_id, data)
+        if not made:
+            # Given back (release, release_draft) while HQ was making it.
+            await asyncio.to_thread(
+                self._set_hold, hold_id, "releasing", None, ("releasing", "released")
+            )
+            await self._release_at_hq(hold_id)
+            raise MemberError("hold_released", f"hold {hold_id} was given back meanwhile")
+        return HoldResult(
+            hold_id=hold_id,
+            kind=data.kind,
+            amount=data.amount,
+            value_fen=data.value_fen,
+            coupon_id=str(data.coupon_id) if data.coupon_id is not None else None,
+            points_after=data.points,
+            balance_after_fen=data.balance_fen,
+            expires_at=data.expires_at,
+        )
+
+    def _hold_made(self, hold_id: str, data: p.HoldData) -> bool:
+        with write_session(self._engine) as session:
+            made = repo.hold_made(session, hold_id, data.amount, data.value_fen, data.expires_at)
+            session.commit()
+        return made
+
+    def _set_hold(
+        self,
+        hold_id: str,
+        state: str,
+        error: str | None,
+        only_from: tuple[str, ...] | None = None,
+    ) -> bool:
+        with write_session(self._engine) as session:
+            changed = repo.set_hold_state(session, hold_id, state, error=error, only_from=only_from)
+            session.commit()
+        return changed
 
     def release(self, hold_id: str) -> concurrent.futures.Future[None]:
         """Gives a hold back (a tender removed, the sale abandoned). Marked ``releasing``
         locally at once; HQ is told now or by a later :meth:`sweep`."""
-        raise NotImplementedError
+        return self._release([hold_id])
 
     def release_draft(self, draft_id: str) -> None:
         """Gives back every hold of an abandoned sale that no committed sale captured."""
-        raise NotImplementedError
+        with read_session(self._engine) as session:
+            hold_ids = repo.open_holds_of_draft(session, draft_id)
+        if hold_ids:
+            self._release(hold_ids)
+
+    def _release(self, hold_ids: list[str]) -> concurrent.futures.Future[None]:
+        with write_session(self._engine) as session:
+            to_tell = repo.start_releasing(session, hold_ids)
+            session.commit()
+        if not to_tell or not self._runner.running:
+            return _done(None)
+        return self._runner.submit(self._release_all(to_tell))
+
+    async def _release_all(self, hold_ids: list[str]) -> None:
+        for hold_id in hold_ids:
+            if await self._release_at_hq(hold_id) == "unreachable":
+                return
+
+    async def _release_at_hq(self, hold_id: str) -> Literal["released", "unreachable", "kept"]:
+        """Tells HQ to give a ``releasing`` hold back and records the answer."""
+        try:
+            await self._hq().release_hold(UUID(hold_id))
+        except HQUnavailable as exc:
+            await asyncio.to_thread(self._set_hold, hold_id, "releasing", str(exc), ("releasing",))
+            return "unreachable"
+        except HQRefused as exc:
+            error = f"{exc.error}: {exc.detail}"
+            if exc.error == "unknown_hold":  # HQ never made it: nothing to give back
+                await asyncio.to_thread(self._set_hold, hold_id, "released", error, ("releasing",))
+                return "released"
+            if exc.error == "hold_captured":
+                log.warning("hold %s was already spent by a sale: %s", hold_id, exc.detail)
+                await asyncio.to_thread(self._set_hold, hold_id, "captured", error, ("releasing",))
+                return "released"
+            log.warning("HQ refused to release hold %s: %s", hold_id, error)
+            await asyncio.to_thread(self._set_hold, hold_id, "releasing", error, ("releasing",))
+            return "kept"
+        await asyncio.to_thread(self._set_hold, hold_id, "released", None, ("releasing",))
+        return "released"
 
     def recover(self) -> int:
         """At start-up: releases holds left by a sale that never committed; returns how
         many."""
-        raise NotImplementedError
+        with write_session(self._engine) as session:
+            hold_ids = repo.uncommitted_holds(session)
+            repo.start_releasing(session, hold_ids)
+            session.commit()
+        if hold_ids:
+            log.info("giving back %d hold(s) of sales that never completed", len(hold_ids))
+            self.wake()
+        return len(hold_ids)
 
     def sweep(self) -> concurrent.futures.Future[None]:
         """Sends queued sign-ups and pending releases to HQ (runs periodically after
         :meth:`start`)."""
-        raise NotImplementedError
+        return self._submit(self._sweep())
+
+    async def _sweep(self) -> None:
+        await self._sweep_once()
+
+    async def _sweep_once(self) -> bool:
+        """One round; True when nothing was left for want of HQ."""
+        clear = True
+        for hold_id in await asyncio.to_thread(self._read, repo.releasing_holds):
+            outcome = await self._release_at_hq(hold_id)
+            if outcome == "unreachable":
+                return False
+            clear = clear and outcome == "released"
+        for row in await asyncio.to_thread(self._read, repo.pending_signups):
+            try:
+                digits = self._keys.decrypt(row.phone_enc, row.signup_id)
+            except ValueError as exc:
+                log.error("sign-up %s cannot be sent: %s", row.signup_id, exc)
+                await asyncio.to_thread(self._signup_failed, row.signup_id, str(exc), True)
+                continue
+            sent, _, _ = await self._post_signup(row, digits)
+            if sent in ("unreachable", "limited", "revoked"):
+                return False
+        return clear
+
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        with read_session(self._engine) as session:
+            return fn(session)
+
+    # -- top-up ---------------------------------------------------------------------------
 
     def topup(
         self, member: Member, amount_fen: int, tenders: list[AppliedTender], cashier: str
     ) -> TopupRecord:
         """Commits a stored-value top-up paid in cash or card: the ``member.topped_up``
-        event and its receipt's print job, in one transaction."""
-        raise NotImplementedError
+        event and its receipt's print job, in one transaction.
+
+        Raises:
+            MemberError: ``topup_needs_member`` (neither a number nor a queued sign-up),
+                ``bad_amount`` (not positive, or over ¥10,000,000), ``topup_tenders`` (not
+                cash and card adding up to the amount; cash may be over, for change).
+        """
+        if member.number is None and member.signup_id is None:
+            raise MemberError("topup_needs_member", "a top-up needs a member number or sign-up")
+        if not 0 < amount_fen <= MAX_TOPUP_FEN:
+            raise MemberError("bad_amount", f"not an amount to top up: {amount_fen}")
+        if (
+            not tenders
+            or any(t.kind not in (TenderKind.CASH, TenderKind.CARD) for t in tenders)
+            or any(t.amount_fen <= 0 for t in tenders)
+            or any(t.kind is TenderKind.CARD and t.tendered_fen is not None for t in tenders)
+            or any(t.tendered_fen is not None and t.tendered_fen < t.amount_fen for t in tenders)
+            or sum(t.amount_fen for t in tenders) != amount_fen
+        ):
+            raise MemberError(
+                "topup_tenders", "a top-up is paid in cash and card, adding up to the amount"
+            )
+        now = self._clock.now()
+        ident = self._identity
+        topup_id = str(uuid7())
+        wire_tenders = [
+            p.Tender(
+                kind=t.kind.value,
+                amount_fen=t.amount_fen,
+                tendered_fen=t.tendered_fen,
+                reference=t.reference,
+            )
+            for t in tenders
+        ]
+        with write_session(self._engine) as session:
+            receipt_no = f"{ident.terminal_id}-{next_counter(session, 'receipt'):06d}"
+            event = p.MemberToppedUp(
+                topup_id=UUID(topup_id),
+                receipt_no=receipt_no,
+                store=ident.store_code,
+                terminal=ident.terminal_id,
+                cashier=cashier,
+                completed_at=now,
+                number=member.number,
+                signup_id=UUID(member.signup_id)
+                if member.number is None and member.signup_id is not None
+                else None,
+                amount_fen=amount_fen,
+                tenders=wire_tenders,
+            )
+            repo.record_topup(
+                session,
+                repo.TopupRow(
+                    topup_id=topup_id,
+                    receipt_no=receipt_no,
+                    number=event.number,
+                    signup_id=str(event.signup_id) if event.signup_id else None,
+                    member_name=member.name,
+                    phone_masked=member.phone_masked,
+                    amount_fen=amount_fen,
+                    tenders=json.dumps([t.model_dump() for t in wire_tenders]),
+                    cashier=cashier,
+                    completed_at=now,
+                ),
+                OutboxRecord(str(uuid7()), event.type, now, event.model_dump_json()),
+            )
+            record = TopupRecord(
+                topup_id, receipt_no, member, amount_fen, tuple(tenders), cashier, now
+            )
+            store = get_store(session, ident.store_code)
+            store_name = ident.store_code
+            if store is not None:
+                store_name = (
+                    store.name_zh if self._slip.language.startswith("zh") else store.name_en
+                )
+            slip = self._topup_slip(record, store_name)
+            print_jobs.add_job(
+                session,
+                kind="topup",
+                created_at=now,
+                document=json.dumps(document_to_dict(slip), ensure_ascii=False),
+                requested_by=cashier,
+            )
+            audit(
+                session,
+                now,
+                cashier,
+                "member.topup",
+                topup_id=topup_id,
+                receipt_no=receipt_no,
+                member=member.number or member.signup_id,
+                amount_fen=amount_fen,
+            )
+            session.commit()
+        if self._after_commit is not None:
+            self._after_commit(record)
+        return record
+
+    def _topup_slip(self, r: TopupRecord, store_name: str) -> Document:
+        """The top-up slip in the store's receipt language; the drawer opens for cash."""
+        t = self._slip.t
+        m = r.member
+        blocks: list[Any] = [
+            Text(t("topup.slip_title"), align=Align.CENTER, bold=True, double=True),
+            Text(store_name, align=Align.CENTER),
+            Rule(),
+            Columns(t("receipt.number"), r.receipt_no),
+            Columns(t("receipt.time"), local_time(r.completed_at)),
+            Columns(t("receipt.cashier"), r.cashier),
+            Columns(t("receipt.terminal"), self._identity.terminal_id),
+            Rule(),
+            Columns(t("receipt.member"), m.label),
+        ]
+        if m.number is not None:
+            blocks.append(Columns(t("topup.member_no"), m.number))
+        blocks += [
+            Rule(),
+            Columns(t("topup.amount"), format_yuan(r.amount_fen), bold=True),
+        ]
+        blocks += [
+            Columns(
+                t(f"tender.{td.kind.value}"),
+                format_yuan(td.tendered_fen if td.tendered_fen is not None else td.amount_fen),
+            )
+            for td in r.tenders
+        ]
+        change = sum(td.change_fen for td in r.tenders)
+        if change:
+            blocks.append(Columns(t("receipt.change"), format_yuan(change)))
+        if m.source is MemberSource.HQ:
+            blocks.append(
+                Columns(t("topup.balance_after"), format_yuan(m.balance_fen + r.amount_fen))
+            )
+        blocks += [Feed(1), Text(t("receipt.thanks"), align=Align.CENTER), Feed(1)]
+        opens = any(td.kind is TenderKind.CASH for td in r.tenders)
+        return Document(tuple(blocks), cut=True, open_drawer=opens)

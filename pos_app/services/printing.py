@@ -15,10 +15,11 @@ How a receipt gets printed:
    ``retry_max``), sending the job again as soon as the printer says it is ready, or
    at once when someone asks (:meth:`PrintQueue.retry_now`).
 
-The cash drawer opens with the first attempt of a cash sale's receipt (the kick is
-the first command of the job). If that attempt sent nothing, the drawer is kicked on
-its own so the cashier can give change; later attempts never kick it again, and nor
-does a receipt left from before a restart (nobody is waiting at an open drawer).
+The cash drawer opens with the first attempt of a cash sale's receipt, or of a cash
+top-up's slip (the kick is the first command of the job). If that attempt sent nothing,
+the drawer is kicked on its own so the cashier can give change; later attempts never
+kick it again, and nor does a job left from before a restart (nobody is waiting at an
+open drawer).
 
 Marking a job printed is a separate transaction after the printer took it: a crash in
 between prints that receipt again at the next start (at least once, never lost).
@@ -371,7 +372,8 @@ class PrintQueue:
         self._post(_Enqueue("receipt", staff, sale_id=sale_id, is_copy=True))
 
     def print_document(self, kind: str, document: Document, staff: str | None) -> None:
-        """Queues any document (``kind`` ``handover``): kept as JSON until printed."""
+        """Queues any document (``kind`` ``handover``): kept as JSON until printed. (A
+        top-up slip is queued in its top-up's own transaction instead.)"""
         data = json.dumps(document_to_dict(document), ensure_ascii=False)
         self._post(_Enqueue(kind, staff, document=data))
 
@@ -503,14 +505,15 @@ class PrintQueue:
             if sale is None:
                 raise LookupError(f"sale {job.sale_id} is not in this terminal's database")
             doc = self._receipts.document(sale, reprint=job.is_copy)
-            if job.attempts or job.id < self._fresh_from:
-                # The first attempt kicked the drawer (or it was kicked on its own), or the
-                # sale is from before a restart: the drawer must not open by itself now.
-                doc = dataclasses.replace(doc, open_drawer=False)
-            return doc
-        if job.document is None:
+        elif job.document is None:
             raise ValueError(f"{job.kind} job {job.id} has no document")
-        return document_from_dict(json.loads(job.document))
+        else:
+            doc = document_from_dict(json.loads(job.document))
+        if job.attempts or job.id < self._fresh_from:
+            # The first attempt kicked the drawer (or it was kicked on its own), or the
+            # job is from before a restart: the drawer must not open by itself now.
+            doc = dataclasses.replace(doc, open_drawer=False)
+        return doc
 
     def _attempt(self, job: PrintJobRecord) -> None:
         try:
