@@ -33,6 +33,7 @@ from pos_app.services.device_settings import (
 )
 from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
+from pos_app.services.members import MemberService
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
 from pos_app.services.printing import PrinterFactory, PrintQueue
 from pos_app.services.receipts import ReceiptService
@@ -124,6 +125,8 @@ class Terminal:
     credential_store: CredentialStore | None = None
     sync: SyncService | None = None
     """The link to HQ; None for a terminal that was never enrolled (standalone)."""
+    members: MemberService | None = None
+    """Members at the till (identify, sign up, holds, top-ups); None without HQ."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -136,9 +139,19 @@ class Terminal:
             return self.identity.store_code
         return store.name_zh if language.startswith("zh") else store.name_en
 
+    def start_sync(self) -> None:
+        """Starts the sync with HQ, then the member service on its thread (which gives
+        back holds left by a sale that never completed). Nothing for a standalone till."""
+        if self.sync is not None:
+            self.sync.start()
+        if self.members is not None:
+            self.members.start()
+
     def close(self) -> None:
-        """Stops sync, the scanners and the print worker (unprinted jobs stay queued for
-        the next start), waits for the worker thread, releases the database."""
+        """Stops members and sync, the scanners and the print worker (unprinted jobs stay
+        queued for the next start), waits for the worker thread, releases the database."""
+        if self.members is not None:
+            self.members.stop()
         if self.sync is not None:
             self.sync.stop()
         self.scanners.stop()
@@ -186,9 +199,9 @@ def build_terminal(
 ) -> Terminal:
     """Opens the database (migrating it) and wires the services and devices.
 
-    An enrolled terminal (credentials found) gets its identity from them and a sync service,
-    not yet started (:meth:`Terminal.sync` ``.start()``); a terminal never enrolled but
-    set up locally (the standalone demo) sells without HQ.
+    An enrolled terminal (credentials found) gets its identity from them, a sync service
+    and a member service, not yet started (:meth:`Terminal.start_sync`); a terminal never
+    enrolled but set up locally (the standalone demo) sells without HQ or members.
 
     ``printer`` replaces the printer the device settings describe (tests).
     ``start_devices`` starts the print worker (it prints what is queued at once) and the
@@ -258,6 +271,23 @@ def build_terminal(
             sync.notify_outbox()
         executor.submit(checkpoint, engine)
 
+    members: MemberService | None = None
+    if sync is not None:
+        link = sync
+        members = MemberService(
+            engine,
+            hq_clock,
+            identity,
+            link.runner,
+            hq=lambda: link.client.hq,
+            online=lambda: link.status.online,
+            receipt_language=settings.get("receipt_language", DEFAULT_LANGUAGE),
+            after_commit=after_commit,
+            notify_outbox=link.notify_outbox,
+        )
+        member_service = members
+        link.subscribe(on_status=lambda s: member_service.sync_status_changed(s.online))
+
     checkout = CheckoutService(
         engine,
         hq_clock,
@@ -286,6 +316,7 @@ def build_terminal(
         executor=executor,
         credential_store=store,
         sync=sync,
+        members=members,
     )
     if start_devices:
         printing.start()
@@ -410,8 +441,7 @@ def run_gui(
             window.resize(1100, 760)
             window.move(40 + i * 620, 40 + i * 60)
         window.show()
-        if t.sync is not None:
-            t.sync.start()
+        t.start_sync()
 
     def ready() -> None:
         # First idle turn of the event loop after the windows show: ready to scan.

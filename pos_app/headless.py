@@ -21,6 +21,7 @@ from pos_app.localdb.engine import open_database, read_session
 from pos_app.localdb.sales import SaleRecord, stock_on_hand
 from pos_app.services.auth import StaffMember
 from pos_app.services.enrollment import EnrollmentService, EnrollTicket
+from pos_app.services.members import MemberService
 from pos_app.services.ports import Clock
 from sync_client import CredentialStore, SyncConfig, SyncRunner
 
@@ -98,12 +99,18 @@ class HeadlessTerminal:
         return cls(terminal, data_dir)
 
     def start(self) -> HeadlessTerminal:
-        if self.terminal.sync is not None:
-            self.terminal.sync.start()
+        """Starts the sync and the member service (see :meth:`Terminal.start_sync`)."""
+        self.terminal.start_sync()
         return self
 
     def close(self) -> None:
         self.terminal.close()
+
+    @property
+    def members(self) -> MemberService:
+        """The member service (a headless terminal is always enrolled)."""
+        assert self.terminal.members is not None, "this terminal has no link to HQ"
+        return self.terminal.members
 
     @property
     def device_id(self) -> str:
