@@ -345,6 +345,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         store_name=terminal.store_name,
         terminal_id=terminal.identity.terminal_id,
         sync=bridge,
+        members=terminal.members,
     )
     window = MainWindow(ctx)
     if bridge is not None:
