@@ -15,7 +15,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,14 +25,15 @@ from sqlalchemy import select, text
 
 from hardware import document_from_dict
 from pos_app.domain.ids import uuid7
-from pos_app.domain.member import MemberSource
-from pos_app.domain.tender import AppliedTender, TenderKind
+from pos_app.domain.member import Member, MemberSource
+from pos_app.domain.tender import AppliedTender, Payment, TenderKind
 from pos_app.headless import HeadlessTerminal
 from pos_app.i18n import Translator
 from pos_app.localdb.engine import read_session, write_session
-from pos_app.localdb.members import capture_holds
 from pos_app.localdb.models import MemberCache, MemberHold, MemberSignup, OutboxEvent, PrintJob
+from pos_app.localdb.sales import SaleRecord
 from pos_app.localdb.seed import load_demo_json
+from pos_app.services.checkout import SaleDraft
 from pos_app.services.members import HoldResult, MemberError, MemberService
 from server_stub import members as hq_members
 from server_stub import models as m
@@ -42,7 +42,6 @@ from server_stub.embedded import EmbeddedHQ
 from server_stub.live import LiveSettings
 from server_stub.member_keys import MemberKeys
 from server_stub.settings import Settings
-from sync_client import protocol as p
 from sync_client.membercode import sign_member_code
 from tests.faults.proxy import FaultProxy
 from tests.server.member_helpers import (
@@ -66,6 +65,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 T = 10.0  # seconds to wait for a future
+TARO = "6954321100014"  # 芋泥波波 ¥15.00
 
 
 @pytest.fixture(autouse=True)
@@ -154,73 +154,24 @@ def assert_no_phone_in(t: HeadlessTerminal, phone: str) -> None:
         assert phone.encode() not in path.read_bytes(), f"{path.name} holds the phone number"
 
 
-def member_sale(
-    t: HeadlessTerminal, holds: list[HoldResult], *, number: str | None = None, signup_id=None
-) -> str:
-    """Commits what checkout commits for a member sale of one 芋泥波波 (¥15): the
-    ``sale.completed`` event naming the member and the holds it spends, paid by those
-    holds and cash for the rest, and the capture of the holds, in one transaction."""
-    item = t.item("MT001")
-    assert item.price_fen is not None and item.price_version is not None
-    total = item.price_fen
-    tenders = [
-        p.Tender(kind=h.kind, amount_fen=h.value_fen, reference=h.hold_id)  # type: ignore[arg-type]
-        for h in holds
-        if h.kind != "coupon"
-    ]
-    coupon_fen = sum(h.value_fen for h in holds if h.kind == "coupon")
-    cash = total - coupon_fen - sum(t_.amount_fen for t_ in tenders)
-    if cash:
-        tenders.append(p.Tender(kind="cash", amount_fen=cash, tendered_fen=cash))
-    now = datetime.now(UTC)
-    sale_id = uuid7()
-    event = p.SaleCompleted(
-        sale_id=sale_id,
-        receipt_no=f"{t.device_id}-M{sale_id.hex[-6:]}",
-        store=t.store,
-        terminal=t.device_id,
-        cashier=t.cashier().number,
-        started_at=now,
-        completed_at=now,
-        lines=[
-            p.SaleLine(
-                line_no=1,
-                sku="MT001",
-                name="芋泥波波",
-                unit="piece",
-                qty_milli=1000,
-                unit_price_fen=total,
-                price_version=item.price_version,
-                list_amount_fen=total,
-                discount_fen=coupon_fen,
-                amount_fen=total - coupon_fen,
-            )
-        ],
-        subtotal_fen=total,
-        discount_fen=coupon_fen,
-        rounding_fen=0,
-        total_fen=total - coupon_fen,
-        tenders=tenders,
-        change_fen=0,
-        member=p.SaleMember(
-            number=number, signup_id=signup_id, holds=[uuid.UUID(h.hold_id) for h in holds]
-        ),
-    )
-    with write_session(t.terminal.engine) as s:
-        s.add(
-            OutboxEvent(
-                event_id=str(uuid7()),
-                type=event.type,
-                occurred_at=now,
-                payload=event.model_dump_json(),
-                state="pending",
-                attempts=0,
-            )
-        )
-        assert capture_holds(s, [h.hold_id for h in holds], str(sale_id)) == len(holds)
-        s.commit()
-    t.terminal.sync.notify_outbox()
-    return str(sale_id)
+def ring_up(t: HeadlessTerminal, member: Member) -> SaleDraft:
+    """A sale of one 芋泥波波 (¥15) for ``member``, being rung up at the till."""
+    draft = t.terminal.checkout.new_draft(t.cashier())
+    draft.member = member
+    t.terminal.checkout.scan(draft, TARO)
+    return draft
+
+
+def pay(t: HeadlessTerminal, draft: SaleDraft, *holds: HoldResult) -> SaleRecord:
+    """Pays ``draft`` with the points / stored value ``holds`` reserved and cash for the
+    rest, through checkout (which captures the holds in the sale's transaction)."""
+    payment = Payment(draft.cart.totals().total_fen)
+    for hold in holds:
+        draft.holds[hold.hold_id] = hold
+        payment.add_account(TenderKind(hold.kind), hold.value_fen, hold.hold_id)
+    if payment.remaining_fen:
+        payment.add_cash(payment.remaining_fen)
+    return t.terminal.checkout.complete(draft, payment)
 
 
 def pushed(t: HeadlessTerminal) -> None:
@@ -399,10 +350,10 @@ def test_sign_up_online_creates_the_member_and_erases_the_phone(hq, keys, termin
 
 def test_a_sign_up_queued_offline_is_sent_later_and_its_top_up_credited(hq, keys, terminals, proxy):
     """GIVEN the network to HQ is down at S003
-    WHEN a customer joins and tops up ¥100 in cash at once
-    THEN she is queued (no number yet) with her phone encrypted at rest, the top-up commits
-    with its event and slip naming the sign-up; when HQ is back the sweep sends the
-    sign-up, the phone is erased, and HQ credits the ¥100 to the new member exactly once."""
+    WHEN a customer joins, tops up ¥100 in cash and buys a ¥15 tea
+    THEN she is queued (no number yet) with her phone encrypted at rest, the top-up and the
+    sale commit naming the sign-up; when HQ is back the sweep sends the sign-up, the phone
+    is erased, and HQ credits the ¥100 and the sale's 15 points to the new member, once."""
     phone = new_phone()
     t = online(terminals("S003", url=proxy.url))
     proxy.partition()
@@ -417,6 +368,8 @@ def test_a_sign_up_queued_offline_is_sent_later_and_its_top_up_credited(hq, keys
         queued, 10000, [AppliedTender(TenderKind.CASH, 10000, 10000)], t.cashier().number
     )
     assert topup.receipt_no.startswith(t.device_id)
+    sale = pay(t, ring_up(t, queued))  # ¥15 in cash: 15 points once HQ has her
+    assert sale.member is not None and sale.member.signup_id == queued.signup_id
 
     proxy.heal()
     online(t)
@@ -424,7 +377,7 @@ def test_a_sign_up_queued_offline_is_sent_later_and_its_top_up_credited(hq, keys
     (row,) = db_rows(t, MemberSignup)
     assert row.state == "sent" and row.phone_enc is None and row.member_number
     number = row.member_number
-    wait_until(lambda: balances(hq.db, number) == (0, 10000), what="top-up credited")
+    wait_until(lambda: balances(hq.db, number) == (15, 10000), what="sale and top-up credited")
     pushed(t)
     assert ledger_for(hq.db, topup.topup_id) == [("topup", 10000)]
     assert_no_phone_in(t, phone)
@@ -441,18 +394,21 @@ def test_points_held_at_s002_are_captured_by_the_sale_and_hq_drops_exactly_500(h
     number, _ = add_member(hq.db, keys, points=1280)
     t = online(terminals("S002"))
     member = t.members.identify_code(app_code(keys, number)).result(T)
-    draft = str(uuid7())
-    hold = t.members.hold_points(draft, member, 500).result(T)
+    draft = ring_up(t, member)
+    hold = t.members.hold_points(draft.draft_id, member, 500).result(T)
     assert (hold.kind, hold.amount, hold.value_fen, hold.points_after) == ("points", 500, 500, 780)
     row = hold_row(t, hold.hold_id)
-    assert (row.state, row.draft_id, row.value_fen) == ("held", draft, 500)
+    assert (row.state, row.draft_id, row.value_fen) == ("held", draft.draft_id, 500)
     assert hq_points(hq, number) == 780 and hold_status(hq.db, hold.hold_id) == "held"
 
-    member_sale(t, [hold], number=number)
+    sale = pay(t, draft, hold)
+    assert hold_row(t, hold.hold_id).state == "captured"
+    assert sale.member is not None
+    # ¥10 paid in cash earns 10 points: the receipt's estimate is HQ's figure.
+    assert (sale.member.points_used, sale.member.points_after) == (500, 790)
     pushed(t)
     assert hold_status(hq.db, hold.hold_id) == "captured"
-    assert hold_row(t, hold.hold_id).state == "captured"
-    assert hq_points(hq, number) == 780 + 10  # ¥10 paid in cash earns 10 points
+    assert hq_points(hq, number) == 790
     assert t.members.recover() == 0  # a captured hold is never given back
 
 
@@ -621,8 +577,9 @@ def test_scenario_6_two_stores_spend_the_same_780_points_at_once(hq, keys, termi
         terminal = a if won[0] == "a" else b
         terminal.members.release(winner.hold_id).result(T)
         assert hq_points(hq, number) == 780
-    final = a.members.hold_points(str(uuid7()), her, 780).result(T)
-    member_sale(a, [final], number=number)
+    draft = ring_up(a, her)
+    final = a.members.hold_points(draft.draft_id, her, 780).result(T)
+    pay(a, draft, final)
     pushed(a)
     assert hold_status(hq.db, final.hold_id) == "captured"
     assert 0 <= hq_points(hq, number) < 780
