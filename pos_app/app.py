@@ -281,6 +281,7 @@ def build_terminal(
             link.runner,
             hq=lambda: link.client.hq,
             online=lambda: link.status.online,
+            revoked=lambda: link.status.state == "revoked",
             receipt_language=settings.get("receipt_language", DEFAULT_LANGUAGE),
             after_commit=after_commit,
             notify_outbox=link.notify_outbox,

@@ -256,6 +256,10 @@ def _refusal(exc: HQRefused) -> MemberError:
     )
 
 
+def _disabled() -> MemberError:
+    return MemberError("device_revoked", "HQ has disabled this terminal")
+
+
 def _offline(why: str) -> MemberError:
     return MemberError("offline", f"HQ is unreachable: {why}")
 
@@ -315,6 +319,8 @@ class MemberService:
             ``HQUnavailable`` when there is none, e.g. the sync client is not running).
         online: whether the sync status says HQ is reachable; offline, nothing asks HQ
             except the sweep.
+        revoked: whether HQ disabled this device (a stolen till): then identification,
+            sign-up and holds are refused with ``device_revoked``, even from the cache.
         receipt_language: the language of the top-up slip.
         after_commit: called (on the caller's thread) after a top-up committed: wake the
             printer and the outbox pusher.
@@ -334,6 +340,7 @@ class MemberService:
         hq: Callable[[], MemberHQ],
         online: Callable[[], bool],
         *,
+        revoked: Callable[[], bool] = lambda: False,
         receipt_language: str = "zh_CN",
         after_commit: Callable[[TopupRecord], object] | None = None,
         notify_outbox: Callable[[], None] | None = None,
@@ -348,6 +355,7 @@ class MemberService:
         self._runner = runner
         self._hq = hq
         self._online = online
+        self._revoked = revoked
         self._keys = MemberKeys(identity.receipt_secret)
         self._slip = Translator(receipt_language)
         self._after_commit = after_commit
@@ -478,6 +486,8 @@ class MemberService:
         number from the code. HQ's refusals fail the future with :class:`MemberError`."""
         if not self.is_member_code(raw):
             return _failed(MemberError("not_member_code", "not a member code"))
+        if self._revoked():
+            return _failed(_disabled())
         code = raw.strip()
         number = member_number_of(code)
         if not self.online:
@@ -487,6 +497,8 @@ class MemberService:
     def identify_phone(self, phone: str) -> concurrent.futures.Future[Member]:
         """Identifies a member by the phone number they give. Offline: only a member
         identified by this number here recently (else ``unknown_offline``)."""
+        if self._revoked():
+            return _failed(_disabled())
         try:
             digits = normalise_phone(phone)
         except ValueError as exc:
@@ -576,6 +588,8 @@ class MemberService:
         """Signs a customer up (consent given). The sign-up is stored locally (phone
         encrypted) before HQ is asked; HQ unreachable: queued, and the member is returned
         with source ``signup``. An existing member by that phone comes back as they are."""
+        if self._revoked():
+            return _failed(_disabled())
         try:
             digits = normalise_phone(phone)
         except ValueError as exc:
@@ -699,6 +713,8 @@ class MemberService:
         asked; the future gives HQ's hold, or fails with :class:`MemberError`: HQ's
         refusal (nothing was taken), or ``offline`` when HQ's answer never came (the hold
         is then given back by the sweep, in case HQ made it)."""
+        if self._revoked():
+            return _failed(_disabled())
         now = self._clock.now()
         refusal = member.spend_refusal(now)
         if refusal is not None:

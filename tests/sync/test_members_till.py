@@ -37,6 +37,7 @@ from pos_app.services.checkout import SaleDraft
 from pos_app.services.members import HoldResult, MemberError, MemberService
 from server_stub import members as hq_members
 from server_stub import models as m
+from server_stub import operations
 from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
 from server_stub.live import LiveSettings
@@ -315,6 +316,23 @@ def test_phone_identification_online_is_found_again_by_phone_offline(hq, keys, t
     assert (again.number, again.source, again.points) == (number, MemberSource.CACHE, 300)
     assert refusal(t.members.identify_phone(new_phone())).code == "unknown_offline"
     assert_no_phone_in(t, phone)
+
+
+def test_a_revoked_till_can_no_longer_identify_members(hq, keys, terminals):
+    """Scenario 11. GIVEN a till that identified a member, then reported stolen
+    WHEN HQ revokes its device token
+    THEN identification by code or phone, sign-up and holds are refused as a disabled
+    device, not answered from the cache as if HQ were merely unreachable."""
+    number, phone = add_member(hq.db, keys, points=500)
+    t = online(terminals("S001"))
+    member = t.members.identify_code(app_code(keys, number)).result(T)
+    operations.revoke_device(hq.db, t.device_id)
+    wait_until(lambda: t.terminal.sync.status.state == "revoked", what="revoked")
+    assert refusal(t.members.identify_code(app_code(keys, number))).code == "device_revoked"
+    assert refusal(t.members.identify_phone(phone)).code == "device_revoked"
+    assert refusal(t.members.sign_up(new_phone(), "x", "v1", "1001")).code == "device_revoked"
+    assert refusal(t.members.hold_points("d", member, 100)).code == "device_revoked"
+    assert hq_points(hq, number) == 500
 
 
 # -- sign-up -------------------------------------------------------------------------------
