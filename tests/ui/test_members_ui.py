@@ -280,3 +280,25 @@ def test_cash_top_up_of_stored_value(qtbot, hq: EmbeddedHQ, till: Till) -> None:
     assert "已充值 ¥100.00" in win.checkout.banner.text()
     qtbot.waitUntil(lambda: hq_points(hq, number) == (0, 10000), timeout=WAIT)
     qtbot.waitUntil(lambda: any("¥100.00" in r for r in till.receipts()), timeout=WAIT)
+
+
+def test_forged_and_expired_codes_are_refused_plainly(qtbot, hq: EmbeddedHQ, till: Till) -> None:
+    """GIVEN a sale with one item
+    WHEN the cashier scans a member code with one character changed, then one that
+    expired two minutes ago
+    THEN each is refused with a plain message, no member is set and the cart is as it
+    was."""
+    number, _phone = add_member(hq.db, hq.keys, points=100)
+    win = till.win
+    panel = win.checkout.member_panel
+    scan(qtbot, win, till.clock, TARO)
+    good = app_code(hq.keys, number)
+    forged = good[:-1] + ("A" if good[-1] != "A" else "B")
+    scan(qtbot, win, till.clock, forged)
+    qtbot.waitUntil(lambda: "会员码无效" in win.checkout.banner.text(), timeout=WAIT)
+    assert panel.title.text() == "未识别会员"
+    scan(qtbot, win, till.clock, app_code(hq.keys, number, ttl_s=-120))
+    qtbot.waitUntil(lambda: "会员码已过期" in win.checkout.banner.text(), timeout=WAIT)
+    assert panel.title.text() == "未识别会员"
+    assert win.checkout.model.rowCount() == 1
+    assert win.checkout.values["total"].text() == "¥15.00"
