@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,6 +139,93 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             terminal.virtual_printer.set_paper_out(False)
             window.close()
             terminal.close()
+        written += _render_members(out, languages, Path(tmp))
+    return written
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the screen did not get there in time")
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Path]:
+    """The member screens, against a real HQ (embedded, on demo data with its members)
+    and a terminal of S002 enrolled with it."""
+    from pos_app.app import build_terminal, build_window
+    from pos_app.localdb.engine import open_database
+    from pos_app.localdb.seed import load_demo_json
+    from pos_app.services.enrollment import EnrollmentService, EnrollTicket
+    from pos_app.ui.member_panel import CouponDialog, MemberPhoneDialog, TopupDialog
+    from server_stub import operations
+    from server_stub.demo import seed_chain, seed_members
+    from server_stub.embedded import EmbeddedHQ
+    from server_stub.settings import Settings
+    from sync_client import CredentialStore
+
+    written: list[Path] = []
+    hq = EmbeddedHQ(Settings(db_url=f"sqlite:///{tmp / 'hq.sqlite3'}")).start()
+    try:
+        seed_chain(hq.db, load_demo_json())
+        assert hq.keys is not None
+        wang = seed_members(hq.db, hq.keys)[0]
+        for lang in languages:
+            data = tmp / f"till-{lang}"
+            creds = CredentialStore(data, use_keyring=False)
+            engine = open_database(data / "terminal.db")
+            code = operations.create_enroll_code(hq.db, "S002").code
+            EnrollmentService(engine, creds).enroll(EnrollTicket(hq.url, "S002", code), lang)
+            engine.dispose()
+            terminal = build_terminal(data / "terminal.db", language=lang, credential_store=creds)
+            window = build_window(terminal)
+            window.resize(*SCREEN_SIZE)
+            window.show()
+            terminal.start_sync()
+            try:
+                members = terminal.members
+                assert members is not None
+                _wait_for(lambda members=members: members.online)
+
+                def shot(name: str, widget: QWidget, lang: str = lang) -> None:
+                    path = out / f"{name}-{lang}.png"
+                    _grab(widget, path)
+                    written.append(path)
+
+                window.login.number.setText("2001")
+                window.login.pin.setText("3579")
+                window.login.sign_in_button.click()
+                for scanned in ("6954321100014", "6954321100137", wang.card_code):
+                    window.handle_scan(scanned)
+                panel = window.checkout.member_panel
+                _wait_for(lambda panel=panel: panel.title.text() == wang.name)
+                shot("checkout-member", window)
+                member = window.vm.member
+                assert member is not None
+                for name, dialog in (
+                    ("member-phone", MemberPhoneDialog(window.ctx, window)),
+                    ("member-coupon", CouponDialog(window.ctx, member, 3100, window)),
+                    ("member-topup", TopupDialog(window.ctx, member, window)),
+                ):
+                    dialog.resize(760, 640)
+                    dialog.show()
+                    shot(name, dialog)
+                    dialog.done(QDialog.DialogCode.Rejected)
+                window.checkout.pay.click()
+                window.tender.amount.setText("5")
+                window.tender.points.click()
+                tender = window.tender
+                _wait_for(lambda tender=tender: tender.tenders.count() == 1)
+                shot("tender-member", window)
+                window.tender.exact.click()
+                _wait_printed(window)
+                shot("sale-done-member", window)
+            finally:
+                window.close()
+                terminal.close()
+    finally:
+        hq.stop()
     return written
 
 

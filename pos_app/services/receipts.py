@@ -79,6 +79,9 @@ class ReceiptService:
                 details.append(Amount(t("receipt.coupon"), member.coupon_name))
             if member.points_used:
                 details.append(Amount(t("receipt.points_used"), str(member.points_used)))
+            details.append(Amount(t("receipt.points_earned"), str(member.points_earned)))
+            if member.points_after is not None:
+                details.append(Amount(t("receipt.points_balance"), str(member.points_after)))
             if member.balance_after_fen is not None:
                 details.append(
                     Amount(t("receipt.stored_value_balance"), format_yuan(member.balance_after_fen))
@@ -107,10 +110,6 @@ class ReceiptService:
             tenders=tenders,
             change=format_yuan(sale.change_fen),
             member=None if member is None else member.label,
-            points_earned=None if member is None else str(member.points_earned),
-            points_balance=(
-                None if member is None or member.points_after is None else str(member.points_after)
-            ),
             member_details=tuple(details),
             qr_payload=sale.reference,
             footer=t("receipt.thanks"),

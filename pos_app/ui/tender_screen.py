@@ -166,6 +166,13 @@ class TenderScreen(QWidget):
             for td in p.tenders:
                 shown = td.tendered_fen if td.tendered_fen is not None else td.amount_fen
                 ref = f"  ({td.reference})" if td.reference else ""
+                if td.kind.from_account:
+                    hold = self.vm.draft.holds.get(td.reference or "") if self.vm.draft else None
+                    ref = (
+                        "  " + t("tender.points_used", points=hold.amount)
+                        if hold is not None and td.kind is TenderKind.POINTS
+                        else ""
+                    )
                 self.tenders.addItem(f"{t('tender.' + td.kind.value)}  {format_yuan(shown)}{ref}")
         done = bool(p and p.is_complete)
         busy = self._holding
