@@ -16,6 +16,7 @@ outbox sales plus ``stock_pending``.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,12 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
-from pos_app.localdb.catalog import ItemRecord, upsert_items
-from pos_app.localdb.engine import read_session, replica_write_session, write_session
+from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pinyin import pinyin_keys
-from pos_app.localdb.store import get_setting, set_setting, upsert_staff
+from pos_app.localdb.store import get_setting, set_setting
 from pos_app.localdb.types import from_utc_text, to_utc_text
 from sync_client import protocol as p
 
@@ -176,8 +175,8 @@ class LocalReplica:
         """
         removed = rejected = retry = 0
         errors: list[str] = []
-        with replica_write_session(self.engine) as s:
-            cursor = int(get_setting(s, CURSOR_KEY, 0))
+        with raw_write_transaction(self.engine, durable=False) as db:
+            cursor = _get_cursor(db)
             moved: dict[int, int] = defaultdict(int)
             pending_rows: list[dict[str, int]] = []
             for result in answer.results:
@@ -187,14 +186,14 @@ class LocalReplica:
                 if result.id is None or str(result.id) != item.event_id:
                     continue
                 if result.status in ("applied", "duplicate"):
-                    deleted = s.execute(
-                        text("DELETE FROM outbox WHERE seq = :seq AND state = 'pending'"),
+                    deleted = db.execute(
+                        "DELETE FROM outbox WHERE seq = :seq AND state = 'pending'",
                         {"seq": item.seq},
                     )
-                    if not _rowcount(deleted):
+                    if not deleted.rowcount:
                         continue
                     removed += 1
-                    for item_id, qty in _sold(s, item).items():
+                    for item_id, qty in _sold(db, item).items():
                         if cursor >= answer.head:
                             moved[item_id] += qty
                         else:
@@ -203,53 +202,46 @@ class LocalReplica:
                     retry += 1
                     err = f"{result.reason}: {result.detail or ''}".strip()
                     errors.append(err)
-                    s.execute(
-                        text(
-                            "UPDATE outbox SET attempts = attempts + 1, last_error = :e "
-                            "WHERE seq = :seq"
-                        ),
+                    db.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = :e "
+                        "WHERE seq = :seq",
                         {"seq": item.seq, "e": err[:500]},
                     )
                 else:
                     rejected += 1
                     err = f"{result.reason}: {result.detail or ''}".strip()
-                    changed = s.execute(
-                        text(
-                            "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, "
-                            "last_error = :e WHERE seq = :seq AND state = 'pending'"
-                        ),
+                    changed = db.execute(
+                        "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, "
+                        "last_error = :e WHERE seq = :seq AND state = 'pending'",
                         {"seq": item.seq, "e": err[:500]},
                     )
-                    if _rowcount(changed):
+                    if changed.rowcount:
                         # HQ will never count this sale; stop subtracting it so the till
                         # shows HQ's level. The manager sees the refused sale.
-                        for item_id, qty in _sold(s, item).items():
+                        for item_id, qty in _sold(db, item).items():
                             moved[item_id] += qty
             if pending_rows:
-                s.execute(
-                    text(
-                        "INSERT INTO stock_pending (until_seq, item_id, qty_milli) "
-                        "VALUES (:u, :i, :q)"
-                    ),
+                db.executemany(
+                    "INSERT INTO stock_pending (until_seq, item_id, qty_milli) VALUES (:u, :i, :q)",
                     pending_rows,
                 )
-            _unsell(s, moved)
-            s.commit()
+            _unsell(db, moved)
+            db.commit()
         return AckSummary(removed, rejected, retry, tuple(errors))
 
     def retry_rejected(self, seq: int) -> bool:
         """Puts a refused event back in the queue (the manager's decision, after a fix)."""
-        with write_session(self.engine) as s:
-            row = s.execute(
-                text("SELECT type, payload FROM outbox WHERE seq = :seq AND state = 'rejected'"),
+        with raw_write_transaction(self.engine) as db:
+            row = db.execute(
+                "SELECT type, payload FROM outbox WHERE seq = :seq AND state = 'rejected'",
                 {"seq": seq},
-            ).first()
+            ).fetchone()
             if row is None:
                 return False
             item = OutboxItem(seq, "", str(row[0]), datetime.min, str(row[1]), 0)
-            s.execute(text("UPDATE outbox SET state = 'pending' WHERE seq = :seq"), {"seq": seq})
-            _resell(s, _sold(s, item))
-            s.commit()
+            db.execute("UPDATE outbox SET state = 'pending' WHERE seq = :seq", {"seq": seq})
+            _resell(db, _sold(db, item))
+            db.commit()
         return True
 
     # -- changes -------------------------------------------------------------------------
@@ -274,11 +266,14 @@ class LocalReplica:
         what was applied. Within a page, later changes of the same thing win, and kinds are
         written in dependency order (stores, items, then what refers to items), each kind
         in one statement executed for many rows.
+
+        This runs for every live message (usually one change), so it talks to SQLite
+        directly: through SQLAlchemy the statements' own cost was a tenth of the call.
         """
         by_kind: dict[str, dict[str, Any]] = defaultdict(dict)
         applied = 0
-        with replica_write_session(self.engine) as s:
-            cursor = _get_cursor(s)
+        with raw_write_transaction(self.engine, durable=False) as db:
+            cursor = _get_cursor(db)
             if next_after <= cursor:
                 return ApplySummary(0, cursor, frozenset())
             for change in sorted(changes, key=lambda c: c.seq):
@@ -286,20 +281,21 @@ class LocalReplica:
                     continue
                 applied += 1
                 by_kind[change.kind][change.key] = change.data
-            _bulk_stores(s, list(by_kind["store"].values()))
-            _bulk_items(s, list(by_kind["item"].values()))
-            _bulk_prices(s, list(by_kind["price"].values()))
-            _bulk_stock(s, self.store, list(by_kind["stock"].values()))
-            for cfg in by_kind["config"].values():
-                if cfg.store is None or cfg.store == self.store:
-                    _store_config(s, cfg)
-                    _effective_config(s, self.store, cfg.key)
-            for staff in by_kind["staff"].values():
-                _upsert_staff(s, self.store, staff)
-            _drop_stale_members(s, list(by_kind["member"].values()))
-            _put_setting(s, CURSOR_KEY, next_after)
-            _release_pending(s, next_after)
-            s.commit()
+            if by_kind:
+                _bulk_stores(db, list(by_kind["store"].values()))
+                _bulk_items(db, list(by_kind["item"].values()))
+                _bulk_prices(db, list(by_kind["price"].values()))
+                _bulk_stock(db, self.store, list(by_kind["stock"].values()))
+                for cfg in by_kind["config"].values():
+                    if cfg.store is None or cfg.store == self.store:
+                        _store_config(db, cfg)
+                        _effective_config(db, self.store, cfg.key)
+                for staff in by_kind["staff"].values():
+                    _upsert_staff(db, self.store, staff)
+                _drop_stale_members(db, list(by_kind["member"].values()))
+            _put_setting(db, CURSOR_KEY, next_after)
+            _release_pending(db, next_after)
+            db.commit()
         return ApplySummary(applied, next_after, frozenset(k for k, v in by_kind.items() if v))
 
     def apply_snapshot(self, snap: p.Snapshot) -> None:
@@ -307,78 +303,69 @@ class LocalReplica:
 
         The outbox and local sales are untouched; stock bookkeeping is rebuilt from them.
         """
-        with replica_write_session(self.engine) as s:
-            for store in snap.stores:
-                _upsert_store(s, store)
-            upsert_items(s, (_item_record(it) for it in snap.items))
-            # Price versions are immutable at HQ: keep what is here, add what is new. Drop
-            # versions the snapshot no longer carries only if they are superseded (the
-            # snapshot holds every version in effect or later).
-            s.execute(text("DELETE FROM price"))
-            for price in snap.prices:
-                _upsert_price(s, price)
-            s.execute(text("UPDATE stock_level SET hq_qty_milli = 0"))
-            for level in snap.stock:
-                if level.store == self.store:
-                    _set_level(s, level)
-            s.execute(text("DELETE FROM hq_config"))
+        with raw_write_transaction(self.engine, durable=False) as db:
+            _bulk_stores(db, snap.stores)
+            _bulk_items(db, snap.items)
+            # Price versions are immutable at HQ, and the snapshot holds every version in
+            # effect or later: what it does not carry is superseded.
+            db.execute("DELETE FROM price")
+            _bulk_prices(db, snap.prices)
+            db.execute("UPDATE stock_level SET hq_qty_milli = 0")
+            _bulk_stock(db, self.store, snap.stock)
+            db.execute("DELETE FROM hq_config")
             for cfg in snap.config:
-                _store_config(s, cfg)
-            for key in _config_keys(s) | {c.key for c in snap.config}:
-                _effective_config(s, self.store, key)
+                _store_config(db, cfg)
+            for key in _config_keys(db) | {c.key for c in snap.config}:
+                _effective_config(db, self.store, key)
             for staff in snap.staff:
-                _upsert_staff(s, self.store, staff)
+                _upsert_staff(db, self.store, staff)
             # The member changes between the old cursor and the snapshot are lost, so any
             # cached member may be stale: forget them (identifying them again re-caches).
-            s.execute(text("DELETE FROM member_cache"))
-            set_setting(s, CURSOR_KEY, snap.seq)
-            s.execute(text("DELETE FROM stock_pending WHERE until_seq <= :c"), {"c": snap.seq})
-            _rebuild_local_sold(s)
-            s.commit()
+            db.execute("DELETE FROM member_cache")
+            _put_setting(db, CURSOR_KEY, snap.seq)
+            db.execute("DELETE FROM stock_pending WHERE until_seq <= :c", {"c": snap.seq})
+            _rebuild_local_sold(db)
+            db.commit()
 
 
-# -- helpers (inside the caller's transaction) ------------------------------------------------
+# -- helpers (inside the caller's transaction, on its sqlite3 connection) ---------------------
 
 
-def _get_cursor(s: Session) -> int:
-    value = s.execute(text("SELECT value FROM setting WHERE key = :k"), {"k": CURSOR_KEY}).scalar()
-    return 0 if value is None else int(json.loads(value))
+def _get_cursor(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT value FROM setting WHERE key = ?", (CURSOR_KEY,)).fetchone()
+    return 0 if row is None else int(json.loads(row[0]))
 
 
-def _put_setting(s: Session, key: str, value: Any) -> None:
+def _put_setting(db: sqlite3.Connection, key: str, value: Any) -> None:
     """``set_setting`` in one statement (the hot path of every applied change)."""
-    s.execute(
-        text(
-            "INSERT INTO setting (key, value) VALUES (:k, :v) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-        ),
-        {"k": key, "v": json.dumps(value, ensure_ascii=False)},
+    db.execute(
+        "INSERT INTO setting (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, json.dumps(value, ensure_ascii=False)),
     )
 
 
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount)
+def _bulk_stores(db: sqlite3.Connection, stores: list[p.StoreData]) -> None:
+    if stores:
+        db.executemany(
+            "INSERT INTO store (code, name_zh, name_en, address_zh, address_en, phone, active) "
+            "VALUES (:c, :n, :n, '', '', '', :a) ON CONFLICT(code) DO UPDATE SET "
+            "name_zh = excluded.name_zh, active = excluded.active",
+            [{"c": d.code, "n": d.name, "a": d.active} for d in stores],
+        )
 
 
-def _bulk_stores(s: Session, stores: list[p.StoreData]) -> None:
-    for store in stores:
-        _upsert_store(s, store)
-
-
-def _bulk_items(s: Session, items: list[p.ItemData]) -> None:
+def _bulk_items(db: sqlite3.Connection, items: list[p.ItemData]) -> None:
     if not items:
         return
     known: dict[str, tuple[str, str, str]] = {}
     skus = [it.sku for it in items]
     for i in range(0, len(skus), 500):
         chunk = skus[i : i + 500]
-        marks = ", ".join(f":k{j}" for j in range(len(chunk)))
-        for r in s.execute(
-            text(
-                "SELECT sku, name_zh, pinyin_initials, pinyin_full FROM item "
-                f"WHERE sku IN ({marks})"
-            ),
-            {f"k{j}": sku for j, sku in enumerate(chunk)},
+        marks = ", ".join("?" * len(chunk))
+        for r in db.execute(
+            f"SELECT sku, name_zh, pinyin_initials, pinyin_full FROM item WHERE sku IN ({marks})",
+            chunk,
         ):
             known[str(r[0])] = (str(r[1]), str(r[2]), str(r[3]))
     rows = []
@@ -400,254 +387,171 @@ def _bulk_items(s: Session, items: list[p.ItemData]) -> None:
                 "active": it.active,
             }
         )
-    s.execute(
-        text(
-            "INSERT INTO item (sku, name_zh, name_en, unit, category, pinyin_initials, "
-            "pinyin_full, active) VALUES (:sku, :zh, :en, :unit, :cat, :pi, :pf, :active) "
-            "ON CONFLICT(sku) DO UPDATE SET name_zh = excluded.name_zh, "
-            "name_en = excluded.name_en, unit = excluded.unit, category = excluded.category, "
-            "pinyin_initials = excluded.pinyin_initials, pinyin_full = excluded.pinyin_full, "
-            "active = excluded.active"
-        ),
+    db.executemany(
+        "INSERT INTO item (sku, name_zh, name_en, unit, category, pinyin_initials, "
+        "pinyin_full, active) VALUES (:sku, :zh, :en, :unit, :cat, :pi, :pf, :active) "
+        "ON CONFLICT(sku) DO UPDATE SET name_zh = excluded.name_zh, "
+        "name_en = excluded.name_en, unit = excluded.unit, category = excluded.category, "
+        "pinyin_initials = excluded.pinyin_initials, pinyin_full = excluded.pinyin_full, "
+        "active = excluded.active",
         rows,
     )
-    s.execute(
-        text("DELETE FROM barcode WHERE item_id = (SELECT id FROM item WHERE sku = :sku)"),
-        [{"sku": it.sku} for it in items],
+    db.executemany(
+        "DELETE FROM barcode WHERE item_id = (SELECT id FROM item WHERE sku = ?)",
+        [(it.sku,) for it in items],
     )
-    codes = [{"c": code, "sku": it.sku} for it in items for code in it.barcodes]
+    codes = [(code, it.sku) for it in items for code in it.barcodes]
     if codes:
-        s.execute(
-            text(
-                "INSERT OR REPLACE INTO barcode (code, item_id) "
-                "SELECT :c, id FROM item WHERE sku = :sku"
-            ),
+        db.executemany(
+            "INSERT OR REPLACE INTO barcode (code, item_id) SELECT ?, id FROM item WHERE sku = ?",
             codes,
         )
 
 
-def _bulk_prices(s: Session, prices: list[p.PriceData]) -> None:
+def _bulk_prices(db: sqlite3.Connection, prices: list[p.PriceData]) -> None:
+    """Price versions; one for an item this terminal does not have is skipped (HQ
+    publishes an item before its prices, so it can only come from a feed this terminal
+    does not fully see)."""
     if not prices:
         return
-    s.execute(
-        text(
-            "INSERT INTO price (version, item_id, store_code, price_fen, effective_at) "
-            "SELECT :v, id, :s, :p, :e FROM item WHERE sku = :sku "
-            "ON CONFLICT(version) DO UPDATE SET item_id = excluded.item_id, "
-            "store_code = excluded.store_code, price_fen = excluded.price_fen, "
-            "effective_at = excluded.effective_at"
-        ),
-        [
-            {
-                "v": d.version,
-                "sku": d.sku,
-                "s": d.store,
-                "p": d.price_fen,
-                "e": to_utc_text(d.effective_at),
-            }
-            for d in prices
-        ],
+    db.executemany(
+        "INSERT INTO price (version, item_id, store_code, price_fen, effective_at) "
+        "SELECT ?, id, ?, ?, ? FROM item WHERE sku = ? "
+        "ON CONFLICT(version) DO UPDATE SET item_id = excluded.item_id, "
+        "store_code = excluded.store_code, price_fen = excluded.price_fen, "
+        "effective_at = excluded.effective_at",
+        [(d.version, d.store, d.price_fen, to_utc_text(d.effective_at), d.sku) for d in prices],
     )
 
 
-def _bulk_stock(s: Session, store: str, levels: list[p.StockData]) -> None:
-    own = [d for d in levels if d.store == store]
-    if not own:
-        return
-    s.execute(
-        text(
+def _bulk_stock(db: sqlite3.Connection, store: str, levels: list[p.StockData]) -> None:
+    own = [(d.on_hand_milli, d.sku) for d in levels if d.store == store]
+    if own:
+        db.executemany(
             "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
-            "SELECT id, :q, 0 FROM item WHERE sku = :sku "
-            "ON CONFLICT(item_id) DO UPDATE SET hq_qty_milli = excluded.hq_qty_milli"
-        ),
-        [{"sku": d.sku, "q": d.on_hand_milli} for d in own],
-    )
+            "SELECT id, ?, 0 FROM item WHERE sku = ? "
+            "ON CONFLICT(item_id) DO UPDATE SET hq_qty_milli = excluded.hq_qty_milli",
+            own,
+        )
 
 
-def _item_record(data: p.ItemData) -> ItemRecord:
-    return ItemRecord(
-        sku=data.sku,
-        name_zh=data.name_zh,
-        name_en=data.name_en,
-        unit=data.unit,
-        category=data.category or None,
-        barcodes=tuple(data.barcodes),
-        active=data.active,
-    )
+def _item_id(db: sqlite3.Connection, sku: str) -> int | None:
+    row = db.execute("SELECT id FROM item WHERE sku = ?", (sku,)).fetchone()
+    return None if row is None else int(row[0])
 
 
-def _item_id(s: Session, sku: str) -> int | None:
-    value = s.execute(text("SELECT id FROM item WHERE sku = :sku"), {"sku": sku}).scalar()
-    return None if value is None else int(value)
-
-
-def _upsert_price(s: Session, data: p.PriceData) -> None:
-    item_id = _item_id(s, data.sku)
-    if item_id is None:
-        # HQ publishes an item before its prices; a price for an unknown item can only
-        # come from a feed this terminal does not fully see. Nothing to price.
+def _upsert_staff(db: sqlite3.Connection, store: str, data: p.StaffData) -> None:
+    """A staff member of this store or chain-wide; a sign-in lockout in progress stays."""
+    if data.store is not None and data.store != store:
         return
-    s.execute(
-        text(
-            "INSERT INTO price (version, item_id, store_code, price_fen, effective_at) "
-            "VALUES (:v, :i, :s, :p, :e) ON CONFLICT(version) DO UPDATE SET "
-            "item_id = excluded.item_id, store_code = excluded.store_code, "
-            "price_fen = excluded.price_fen, effective_at = excluded.effective_at"
-        ),
+    db.execute(
+        "INSERT INTO staff (number, name, role, store_code, pin_hash, active, failed_attempts) "
+        "VALUES (:n, :name, :role, :s, :h, :a, 0) ON CONFLICT(number) DO UPDATE SET "
+        "name = excluded.name, role = excluded.role, store_code = excluded.store_code, "
+        "pin_hash = excluded.pin_hash, active = excluded.active",
         {
-            "v": data.version,
-            "i": item_id,
+            "n": data.number,
+            "name": data.name,
+            "role": data.role,
             "s": data.store,
-            "p": data.price_fen,
-            "e": to_utc_text(data.effective_at),
+            "h": data.pin_hash,
+            "a": data.active,
         },
     )
 
 
-def _set_level(s: Session, data: p.StockData) -> None:
-    item_id = _item_id(s, data.sku)
-    if item_id is None:
-        return
-    s.execute(
-        text(
-            "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
-            "VALUES (:i, :q, 0) ON CONFLICT(item_id) DO UPDATE SET hq_qty_milli = :q"
-        ),
-        {"i": item_id, "q": data.on_hand_milli},
-    )
-
-
-def _upsert_store(s: Session, data: p.StoreData) -> None:
-    s.execute(
-        text(
-            "INSERT INTO store (code, name_zh, name_en, address_zh, address_en, phone, active) "
-            "VALUES (:c, :n, :n, '', '', '', :a) ON CONFLICT(code) DO UPDATE SET "
-            "name_zh = :n, active = :a"
-        ),
-        {"c": data.code, "n": data.name, "a": data.active},
-    )
-
-
-def _upsert_staff(s: Session, store: str, data: p.StaffData) -> None:
-    if data.store is not None and data.store != store:
-        return
-    upsert_staff(
-        s,
-        number=data.number,
-        name=data.name,
-        role=data.role,
-        store_code=data.store,
-        pin_hash=data.pin_hash,
-        active=data.active,
-    )
-
-
-def _drop_stale_members(s: Session, members: list[p.MemberData]) -> None:
+def _drop_stale_members(db: sqlite3.Connection, members: list[p.MemberData]) -> None:
     """Forgets cached members whose account changed at HQ since they were cached."""
     if members:
-        s.execute(
-            text("DELETE FROM member_cache WHERE number = :n AND version < :v"),
-            [{"n": m.number, "v": m.version} for m in members],
+        db.executemany(
+            "DELETE FROM member_cache WHERE number = ? AND version < ?",
+            [(m.number, m.version) for m in members],
         )
 
 
-def _store_config(s: Session, cfg: p.ConfigData) -> None:
+def _store_config(db: sqlite3.Connection, cfg: p.ConfigData) -> None:
     scope = cfg.store or "*"
     if cfg.value is None:
-        s.execute(
-            text("DELETE FROM hq_config WHERE scope = :s AND key = :k"), {"s": scope, "k": cfg.key}
-        )
+        db.execute("DELETE FROM hq_config WHERE scope = ? AND key = ?", (scope, cfg.key))
     else:
-        s.execute(
-            text(
-                "INSERT INTO hq_config (scope, key, value) VALUES (:s, :k, :v) "
-                "ON CONFLICT(scope, key) DO UPDATE SET value = :v"
-            ),
+        db.execute(
+            "INSERT INTO hq_config (scope, key, value) VALUES (:s, :k, :v) "
+            "ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value",
             {"s": scope, "k": cfg.key, "v": json.dumps(cfg.value)},
         )
 
 
-def _config_keys(s: Session) -> set[str]:
-    return {str(r[0]) for r in s.execute(text("SELECT DISTINCT key FROM hq_config"))}
+def _config_keys(db: sqlite3.Connection) -> set[str]:
+    return {str(r[0]) for r in db.execute("SELECT DISTINCT key FROM hq_config")}
 
 
-def _effective_config(s: Session, store: str, key: str) -> None:
+def _effective_config(db: sqlite3.Connection, store: str, key: str) -> None:
     """Copies the value in force for ``store`` into ``setting`` (or removes it)."""
     if key in SETTING_KEYS_RESERVED:
         return
-    row = s.execute(
-        text(
-            "SELECT value FROM hq_config WHERE key = :k AND scope IN (:s, '*') "
-            "ORDER BY scope = '*' LIMIT 1"
-        ),
-        {"k": key, "s": store},
-    ).first()
+    row = db.execute(
+        "SELECT value FROM hq_config WHERE key = ? AND scope IN (?, '*') "
+        "ORDER BY scope = '*' LIMIT 1",
+        (key, store),
+    ).fetchone()
     if row is None:
-        s.execute(text("DELETE FROM setting WHERE key = :k"), {"k": key})
+        db.execute("DELETE FROM setting WHERE key = ?", (key,))
     else:
-        set_setting(s, key, json.loads(row[0]))
+        _put_setting(db, key, json.loads(row[0]))
 
 
-def _sold(s: Session, item: OutboxItem) -> dict[int, int]:
+def _sold(db: sqlite3.Connection, item: OutboxItem) -> dict[int, int]:
     """item id -> qty_milli a sale event took off the local stock view."""
     if item.type != "sale.completed":
         return {}
     payload = json.loads(item.payload)
     out: dict[int, int] = defaultdict(int)
     for line in payload.get("lines", ()):
-        item_id = _item_id(s, str(line.get("sku", "")))
+        item_id = _item_id(db, str(line.get("sku", "")))
         if item_id is not None:
             out[item_id] += int(line.get("qty_milli", 0))
     return out
 
 
-def _unsell(s: Session, moved: dict[int, int]) -> None:
+def _unsell(db: sqlite3.Connection, moved: dict[int, int]) -> None:
     if moved:
-        s.execute(
-            text(
-                "UPDATE stock_level SET local_sold_milli = local_sold_milli - :q WHERE item_id = :i"
-            ),
-            [{"i": i, "q": q} for i, q in moved.items()],
+        db.executemany(
+            "UPDATE stock_level SET local_sold_milli = local_sold_milli - ? WHERE item_id = ?",
+            [(q, i) for i, q in moved.items()],
         )
 
 
-def _resell(s: Session, sold: dict[int, int]) -> None:
+def _resell(db: sqlite3.Connection, sold: dict[int, int]) -> None:
     if sold:
-        s.execute(
-            text(
-                "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
-                "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
-                "SET local_sold_milli = local_sold_milli + :q"
-            ),
+        db.executemany(
+            "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
+            "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
+            "SET local_sold_milli = local_sold_milli + :q",
             [{"i": i, "q": q} for i, q in sold.items()],
         )
 
 
-def _release_pending(s: Session, cursor: int) -> None:
-    rows = s.execute(
-        text(
-            "SELECT item_id, SUM(qty_milli) FROM stock_pending WHERE until_seq <= :c "
-            "GROUP BY item_id"
-        ),
-        {"c": cursor},
-    ).all()
+def _release_pending(db: sqlite3.Connection, cursor: int) -> None:
+    rows = db.execute(
+        "SELECT item_id, SUM(qty_milli) FROM stock_pending WHERE until_seq <= ? GROUP BY item_id",
+        (cursor,),
+    ).fetchall()
     if rows:
-        _unsell(s, {int(r[0]): int(r[1]) for r in rows})
-        s.execute(text("DELETE FROM stock_pending WHERE until_seq <= :c"), {"c": cursor})
+        _unsell(db, {int(r[0]): int(r[1]) for r in rows})
+        db.execute("DELETE FROM stock_pending WHERE until_seq <= ?", (cursor,))
 
 
-def _rebuild_local_sold(s: Session) -> None:
+def _rebuild_local_sold(db: sqlite3.Connection) -> None:
     """Recomputes ``local_sold_milli`` from pending outbox sales and ``stock_pending``."""
     totals: dict[int, int] = defaultdict(int)
-    for seq, type_, payload in s.execute(
-        text("SELECT seq, type, payload FROM outbox WHERE state = 'pending'")
-    ):
+    pending = db.execute("SELECT seq, type, payload FROM outbox WHERE state = 'pending'")
+    for seq, type_, payload in pending.fetchall():
         item = OutboxItem(int(seq), "", str(type_), datetime.min, str(payload), 0)
-        for item_id, qty in _sold(s, item).items():
+        for item_id, qty in _sold(db, item).items():
             totals[item_id] += qty
-    for item_id, qty in s.execute(
-        text("SELECT item_id, SUM(qty_milli) FROM stock_pending GROUP BY item_id")
-    ):
+    for item_id, qty in db.execute(
+        "SELECT item_id, SUM(qty_milli) FROM stock_pending GROUP BY item_id"
+    ).fetchall():
         totals[int(item_id)] += int(qty)
-    s.execute(text("UPDATE stock_level SET local_sold_milli = 0"))
-    _resell(s, totals)
+    db.execute("UPDATE stock_level SET local_sold_milli = 0")
+    _resell(db, totals)

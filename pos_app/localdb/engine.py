@@ -63,14 +63,49 @@ def write_session(engine: Engine) -> Session:
 
 
 @contextmanager
-def replica_write_session(engine: Engine) -> Iterator[Session]:
-    """A ``BEGIN IMMEDIATE`` session that commits without waiting for the disk.
+def raw_write_transaction(engine: Engine, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    """A ``BEGIN IMMEDIATE`` transaction on a pooled connection's own ``sqlite3`` handle.
 
-    For data that HQ can send again: changes from the feed (with the cursor, in the same
+    For small writes on a hot path, where SQLAlchemy's per-statement work would cost many
+    times what SQLite does. Commit with ``db.commit()``; leaving without it rolls back.
+
+    ``durable=False`` commits without waiting for the disk (``synchronous=NORMAL``), for
+    data that HQ can send again: changes from the feed (with the cursor, in the same
     transaction) and push answers. After a power cut such a transaction may be rolled back
     as a whole (WAL keeps the file consistent), so the cursor goes back with the changes and
     they are pulled again; a lost push answer means the events are pushed again and HQ
-    answers "duplicate". Sales never use this: they commit with ``synchronous=FULL``.
+    answers "duplicate". Sales never use it: they commit with ``synchronous=FULL``. The
+    connection goes back to the pool with ``synchronous=FULL`` restored, or is discarded.
+    """
+    pooled = engine.raw_connection()
+    db = pooled.driver_connection
+    assert isinstance(db, sqlite3.Connection)
+    try:
+        if not durable:
+            # Outside the transaction: SQLite refuses to change the safety level inside one.
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("BEGIN IMMEDIATE")
+        yield db
+    finally:
+        try:
+            if db.in_transaction:
+                db.rollback()
+            if not durable:
+                db.execute("PRAGMA synchronous=FULL")
+        except Exception:
+            pooled.invalidate()  # never hand out a connection that might not fsync sales
+            raise
+        finally:
+            pooled.close()
+
+
+@contextmanager
+def replica_write_session(engine: Engine) -> Iterator[Session]:
+    """A ``BEGIN IMMEDIATE`` session that commits without waiting for the disk.
+
+    For data that HQ can send again, through the ORM (cached members); see
+    :func:`raw_write_transaction`, which the sync client's changes and push answers use,
+    for why that is safe. Sales never use this: they commit with ``synchronous=FULL``.
     The connection goes back to the pool with ``synchronous=FULL`` restored.
     """
     conn = engine.connect()

@@ -106,9 +106,60 @@ def test_a_read_session_does_not_take_the_write_lock(demo_path: Path) -> None:
         second_engine.dispose()
 
 
+def test_raw_replica_writes_skip_the_fsync_but_hand_back_full_durability(tmp_path) -> None:
+    """GIVEN the pool's connections
+    WHEN HQ's changes are written through raw_write_transaction(durable=False) (no fsync
+    at commit)
+    THEN that transaction ran at synchronous=NORMAL, its data is committed, and every
+    connection a sale can get afterwards is back at synchronous=FULL, even after an
+    error inside the transaction, which rolls it back."""
+    from sqlalchemy import text as sql
+
+    from pos_app.localdb.engine import open_database, raw_write_transaction, write_session
+
+    engine = open_database(tmp_path / "t.db")
+    with raw_write_transaction(engine, durable=False) as db:
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        db.execute("INSERT INTO setting (key, value) VALUES ('a', '1')")
+        db.commit()
+    with pytest.raises(RuntimeError), raw_write_transaction(engine, durable=False) as db:
+        db.execute("INSERT INTO setting (key, value) VALUES ('b', '1')")
+        raise RuntimeError("boom")
+    with raw_write_transaction(engine, durable=False) as db:
+        db.execute("INSERT INTO setting (key, value) VALUES ('c', '1')")  # never committed
+    with write_session(engine) as s:
+        assert s.execute(sql("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert s.execute(sql("SELECT key FROM setting ORDER BY key")).scalars().all() == ["a"]
+    engine.dispose()
+
+
+def test_a_raw_write_transaction_takes_the_write_lock_at_begin(demo_path: Path) -> None:
+    """GIVEN a raw write transaction that has begun (and has only read so far)
+    WHEN another engine opens a write session meanwhile
+    THEN the second fails at BEGIN with 'database is locked', as with write sessions; a
+    durable raw transaction commits at synchronous=FULL."""
+    from pos_app.localdb.engine import raw_write_transaction
+
+    first_engine = make_engine(demo_path)
+    second_engine = _impatient_engine(demo_path)
+    try:
+        with raw_write_transaction(first_engine) as db:
+            assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+            assert db.execute("SELECT COUNT(*) FROM item").fetchone()[0] == 60
+            with (
+                write_session(second_engine) as contender,
+                pytest.raises(OperationalError, match="database is locked"),
+            ):
+                contender.execute(text("SELECT 1"))
+    finally:
+        first_engine.dispose()
+        second_engine.dispose()
+
+
 def test_replica_writes_skip_the_fsync_but_hand_back_full_durability(tmp_path) -> None:
     """GIVEN the pool's connections
-    WHEN HQ's changes are written through replica_write_session (no fsync at commit)
+    WHEN data HQ can send again (cached members) goes through replica_write_session (no
+    fsync at commit)
     THEN that transaction ran at synchronous=NORMAL, its data is committed, and every
     connection a sale can get afterwards is back at synchronous=FULL, even after an
     error inside the session."""
