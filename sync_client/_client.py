@@ -318,8 +318,12 @@ class SyncClient:
             self._counters.pending = max(self._counters.pending, len(batch))
             if not batch:
                 await self._refresh_counts()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that arrives together with the wake-up, and the client
+                # would not stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.idle_push_check_s)
+                    async with asyncio.timeout(self.config.idle_push_check_s):
+                        await self._wake.wait()
                 continue
             try:
                 answer = await self._http.push([it.wire() for it in batch])
@@ -454,7 +458,8 @@ class SyncClient:
 
     async def _receive(self, ws: ClientConnection, timeout: float) -> Any:
         try:
-            raw = await asyncio.wait_for(ws.recv(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see _push_loop
+                raw = await ws.recv()
         except TimeoutError:
             raise HQUnavailable(f"live channel silent for {timeout:.1f}s") from None
         except ConnectionClosed as exc:
