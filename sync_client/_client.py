@@ -441,9 +441,11 @@ class SyncClient:
                 if isinstance(msg, p.LiveChanges):
                     if msg.after > self._cursor:
                         await self._catch_up()  # a gap: changes were missed
+                        self._set(last_change_at=datetime.now(UTC))
                     else:
-                        await self._apply(msg.changes, msg.next_after)
-                    self._set(last_change_at=datetime.now(UTC))
+                        await self._apply(
+                            msg.changes, msg.next_after, last_change_at=datetime.now(UTC)
+                        )
                 elif isinstance(msg, p.LiveHeartbeat):
                     self._counters.head = max(self._counters.head, msg.head)
                     if msg.next_after > self._cursor:
@@ -487,17 +489,19 @@ class SyncClient:
             if not page.more or page.next_after <= page.after:
                 break
 
-    async def _apply(self, changes: list[Any], next_after: int) -> None:
+    async def _apply(self, changes: list[Any], next_after: int, **status: Any) -> None:
+        """Applies a page or live message; ``status``: more fields for the same update."""
         assert self._apply_lock is not None
+        kinds: frozenset[str] = frozenset()
         async with self._apply_lock:
-            if next_after <= self._cursor:
-                return
-            summary = await self._db(self.replica.apply_changes, changes, next_after)
-            self._cursor = summary.cursor
-            self._counters.applied += summary.applied
-        if summary.kinds:
-            self._changed(summary.kinds)
-        self._set()
+            if next_after > self._cursor:
+                summary = await self._db(self.replica.apply_changes, changes, next_after)
+                self._cursor = summary.cursor
+                self._counters.applied += summary.applied
+                kinds = summary.kinds
+        if kinds:
+            self._changed(kinds)
+        self._set(**status)
 
     def _changed(self, kinds: frozenset[str]) -> None:
         if self._on_changes is not None:
