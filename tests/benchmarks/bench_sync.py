@@ -6,7 +6,9 @@
   on their own SQLite files, WAL, ``synchronous=FULL``) run in two client processes, each
   on one asyncio loop with a pool of database threads. Latency is commit time in the
   terminal's database minus publish time (one clock). Sizes: N = 100, 1,000 (``--quick``:
-  100). Goal: p99 <= 1 s at 1,000.
+  100). Goal: p99 <= 1 s at 1,000. Also reported: the client processes' CPU time during
+  the rounds per terminal and price change (``client_cpu_ms_per_terminal``: frame, parse,
+  hand-off to a database thread, apply), which depends less on what else the machine runs.
 * ``sync.sale_to_hq_stock``: a headless terminal online sells one item; latency from the
   sale's commit returning at the till to HQ's stock level for the store showing it (HQ's
   database polled every millisecond from this process).
@@ -19,6 +21,11 @@
   outbox while HQ published 50,000 changes (25,000 new items with their prices): time
   from its sync starting until its outbox is empty and its cursor is at HQ's head.
   Goal: <= 10 s.
+
+``SYNC_BENCH_ONLY=price_push`` (comma-separated: price_push, sale_to_hq_stock, catch_up,
+convergence) runs only those figures; ``SYNC_BENCH_TERMINALS=1000`` only those sizes of the
+price push. Each result notes the 1-minute load average as the figure starts
+(``load_avg_1m``).
 """
 
 from __future__ import annotations
@@ -114,6 +121,7 @@ async def _clients(spec: list[dict[str, Any]]) -> None:
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)  # let the connection burst settle
     print(f"READY {len(spec)}", flush=True)
+    cpu0 = time.process_time()
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
@@ -125,7 +133,8 @@ async def _clients(spec: list[dict[str, Any]]) -> None:
             while not all(version in r.applied for r in replicas):
                 await asyncio.sleep(0.01)
             print(f"GOT {version}", flush=True)
-    print(json.dumps({str(k): [r.applied[k] for r in replicas] for k in replicas[0].applied}))
+    applied = {str(k): [r.applied[k] for r in replicas] for k in replicas[0].applied}
+    print(json.dumps({"applied": applied, "cpu_s": time.process_time() - cpu0}), flush=True)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -232,15 +241,22 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
                     _read_line(c, "GOT")
                 time.sleep(0.5)
         latencies: list[float] = []
+        cpu_s = 0.0
         for c in clients:
             assert c.stdin is not None
             c.stdin.write("DONE\n")
             c.stdin.flush()
-            applied = json.loads(_read_line(c, "{"))
+            report = json.loads(_read_line(c, "{"))
+            cpu_s += report["cpu_s"]
             for version, t0 in published.items():
-                latencies.extend(t - t0 for t in applied[version])
+                latencies.extend(t - t0 for t in report["applied"][version])
         assert len(latencies) == n * rounds
-        return {"n": n, "rounds": rounds, **percentiles_ms(latencies)}
+        return {
+            "n": n,
+            "rounds": rounds,
+            **percentiles_ms(latencies),
+            "client_cpu_ms_per_terminal": round(cpu_s * 1000 / (n * rounds), 3),
+        }
     finally:
         for c in clients:
             if c.poll() is None:
@@ -339,11 +355,29 @@ def _catch_up(url: str, db: Database, sales: int, changes: int, scratch: Path) -
         hq.stop()
 
 
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _selected() -> tuple[set[str], list[int] | None]:
+    """The figures and price-push sizes chosen by ``SYNC_BENCH_ONLY`` and
+    ``SYNC_BENCH_TERMINALS`` (all when unset)."""
+    figures = {"price_push", "sale_to_hq_stock", "catch_up", "convergence"}
+    only = {f.strip() for f in os.environ.get("SYNC_BENCH_ONLY", "").split(",") if f.strip()}
+    unknown = only - figures
+    if unknown:
+        raise SystemExit(f"SYNC_BENCH_ONLY: unknown figures {sorted(unknown)}; pick {figures}")
+    sizes = os.environ.get("SYNC_BENCH_TERMINALS", "")
+    return only or figures, [int(x) for x in sizes.split(",")] if sizes else None
+
+
 def run(opts: Options) -> Iterator[dict[str, Any]]:
     _raise_fd_limit()
-    sizes = [100] if opts.quick else [100, 1000]
+    figures, chosen_sizes = _selected()
+    sizes = chosen_sizes or ([100] if opts.quick else [100, 1000])
     for backend in backends():
-        for n in sizes:
+        for n in sizes if "price_push" in figures else []:
+            load = _load()
             with hq_database(backend, opts, f"sync-push-{backend}-{n}") as url:
                 db = Database(url)
                 try:
@@ -351,32 +385,67 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
                     result = _price_push(url, db, n, 3 if opts.quick else 5, scratch)
                 finally:
                     db.dispose()
-            yield {"name": "sync.price_push", "backend": backend, "goal_p99_ms": 1000, **result}
-        with hq_database(backend, opts, f"sync-sale-{backend}") as url:
-            db = Database(url)
-            try:
-                result = _sale_to_stock(
-                    url, db, 50 if opts.quick else 300, opts.scratch(f"sync-sale-{backend}")
-                )
-            finally:
-                db.dispose()
-        yield {"name": "sync.sale_to_hq_stock", "backend": backend, "goal_p99_ms": 500, **result}
-        with hq_database(backend, opts, f"sync-catchup-{backend}") as url:
-            db = Database(url)
-            try:
-                sales, changes = (100, 5000) if opts.quick else (1000, 50_000)
-                result = _catch_up(url, db, sales, changes, opts.scratch(f"sync-cu-{backend}"))
-            finally:
-                db.dispose()
-        yield {"name": "sync.catch_up", "backend": backend, **result}
-        n = 10 if opts.quick else 50
-        with hq_database(backend, opts, f"sync-converge-{backend}") as url:
-            db = Database(url)
-            try:
-                result = _convergence(url, db, n, opts.scratch(f"sync-converge-{backend}"))
-            finally:
-                db.dispose()
-        yield {"name": "sync.convergence_after_partition", "backend": backend, **result}
+            yield {
+                "name": "sync.price_push",
+                "backend": backend,
+                "goal_p99_ms": 1000,
+                **result,
+                "load_avg_1m": load,
+            }
+        if "sale_to_hq_stock" in figures:
+            yield from _run_sale_to_stock(opts, backend)
+        if "catch_up" in figures:
+            yield from _run_catch_up(opts, backend)
+        if "convergence" in figures:
+            yield from _run_convergence(opts, backend)
+
+
+def _run_sale_to_stock(opts: Options, backend: str) -> Iterator[dict[str, Any]]:
+    load = _load()
+    with hq_database(backend, opts, f"sync-sale-{backend}") as url:
+        db = Database(url)
+        try:
+            result = _sale_to_stock(
+                url, db, 50 if opts.quick else 300, opts.scratch(f"sync-sale-{backend}")
+            )
+        finally:
+            db.dispose()
+    yield {
+        "name": "sync.sale_to_hq_stock",
+        "backend": backend,
+        "goal_p99_ms": 500,
+        **result,
+        "load_avg_1m": load,
+    }
+
+
+def _run_catch_up(opts: Options, backend: str) -> Iterator[dict[str, Any]]:
+    load = _load()
+    with hq_database(backend, opts, f"sync-catchup-{backend}") as url:
+        db = Database(url)
+        try:
+            sales, changes = (100, 5000) if opts.quick else (1000, 50_000)
+            result = _catch_up(url, db, sales, changes, opts.scratch(f"sync-cu-{backend}"))
+        finally:
+            db.dispose()
+    yield {"name": "sync.catch_up", "backend": backend, **result, "load_avg_1m": load}
+
+
+def _run_convergence(opts: Options, backend: str) -> Iterator[dict[str, Any]]:
+    load = _load()
+    n = 10 if opts.quick else 50
+    with hq_database(backend, opts, f"sync-converge-{backend}") as url:
+        db = Database(url)
+        try:
+            result = _convergence(url, db, n, opts.scratch(f"sync-converge-{backend}"))
+        finally:
+            db.dispose()
+    yield {
+        "name": "sync.convergence_after_partition",
+        "backend": backend,
+        **result,
+        "load_avg_1m": load,
+    }
 
 
 # -- convergence after a healed partition ------------------------------------------------------
