@@ -433,8 +433,11 @@ class MemberService:
         assert self._wake is not None
         wait = self._every
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+            # cancellation that arrives together with a wake-up, and stop() would wait.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
             if not self.online:
                 wait = min(wait * 2, self._max_wait)
