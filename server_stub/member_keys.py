@@ -25,7 +25,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,32 +155,6 @@ def resolve_keys(db_url: str, keys_file: str | Path | None = None) -> MemberKeys
 
 
 # -- phone numbers ----------------------------------------------------------------------
-
-_CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
-
-
-def normalise_phone(text: str) -> str:
-    """The 11 digits of a mainland China mobile number, from what a person typed
-    (spaces, dashes, brackets and a ``+86``/``0086`` prefix allowed).
-
-    Raises:
-        ValueError: not such a number.
-    """
-    digits = re.sub(r"[\s()\-]", "", text)
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    elif len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    if not _CN_MOBILE.fullmatch(digits):
-        raise ValueError("not a mainland China mobile number (11 digits starting 13-19)")
-    return digits
-
-
-def mask_phone(phone: str) -> str:
-    """``13812341234`` -> ``138****1234``."""
-    return f"{phone[:3]}****{phone[-4:]}"
 
 
 class PhoneCipher:

@@ -40,7 +40,7 @@ from server_stub import models as m
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
-from server_stub.member_keys import MemberKeys, PhoneCipher, mask_phone, normalise_phone
+from server_stub.member_keys import MemberKeys, PhoneCipher
 from server_stub.schemas import (
     AuditEntry,
     LedgerEntry,
@@ -52,6 +52,8 @@ from sync_client import protocol as p
 from sync_client.membercode import (
     MemberCode,
     MemberCodeError,
+    mask_phone,
+    normalise_phone,
     sign_card_code,
     sign_member_code,
     verify_member_code,

@@ -35,7 +35,9 @@ __all__ = [
     "MemberCode",
     "MemberCodeError",
     "looks_like_member_code",
+    "mask_phone",
     "member_number_of",
+    "normalise_phone",
     "sign_card_code",
     "sign_member_code",
     "verify_member_code",
@@ -168,3 +170,31 @@ def verify_member_code(
             "expired", "this member code has expired; ask the member to refresh it in the app"
         )
     return MemberCode("app", number, expires=value)
+
+
+_CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+
+
+def normalise_phone(text: str) -> str:
+    """The 11 digits of a mainland China mobile number, from what a person typed
+    (spaces, dashes, brackets and a ``+86``/``0086`` prefix allowed). HQ and the till
+    read a typed number the same way.
+
+    Raises:
+        ValueError: not such a number.
+    """
+    digits = re.sub(r"[\s()\-]", "", text)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if not _CN_MOBILE.fullmatch(digits):
+        raise ValueError("not a mainland China mobile number (11 digits starting 13-19)")
+    return digits
+
+
+def mask_phone(phone: str) -> str:
+    """``13812341234`` -> ``138****1234``."""
+    return f"{phone[:3]}****{phone[-4:]}"

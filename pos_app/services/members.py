@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import threading
 from collections.abc import Callable, Coroutine
@@ -63,7 +62,13 @@ from pos_app.services.ports import Clock, TerminalIdentity
 from pos_app.services.receipts import local_time
 from sync_client import DeviceRevoked, HQRefused, HQUnavailable, SyncRunner
 from sync_client import protocol as p
-from sync_client.membercode import CARD_PREFIX, looks_like_member_code, member_number_of
+from sync_client.membercode import (
+    CARD_PREFIX,
+    looks_like_member_code,
+    mask_phone,
+    member_number_of,
+    normalise_phone,
+)
 
 T = TypeVar("T")
 
@@ -161,33 +166,8 @@ class TopupRecord:
 
 # -- phone numbers and the terminal's member keys -----------------------------------------
 
-_CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _CIPHER_PREFIX = "t1:"
 MAX_TOPUP_FEN = 10**9
-
-
-def normalise_phone(typed: str) -> str:
-    """The 11 digits of a mainland China mobile number, as HQ reads what a person typed
-    (spaces, dashes, brackets and a ``+86``/``0086`` prefix allowed).
-
-    Raises:
-        ValueError: not such a number.
-    """
-    digits = re.sub(r"[\s()\-]", "", typed)
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    elif len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    if not _CN_MOBILE.fullmatch(digits):
-        raise ValueError("not a mainland China mobile number (11 digits starting 13-19)")
-    return digits
-
-
-def mask_phone(digits: str) -> str:
-    """``13812341234`` -> ``138****1234``."""
-    return f"{digits[:3]}****{digits[-4:]}"
 
 
 def mask_number(number: str) -> str:
