@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from pos_app.localdb.seed import load_demo_json
 from server_stub.db import Database
 from server_stub.demo import seed_chain
 from server_stub.member_keys import MemberKeys
+from sync_client import SyncStatus
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_ingest import backends, hq_database
 from tests.benchmarks.bench_hq_members import _number, seed
@@ -46,12 +48,19 @@ from tests.server.support import keys_file_for, start_hq_process
 CACHE_SIZE = 5000
 
 
-def _wait_online(t: HeadlessTerminal, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not t.members.online:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the terminal did not come online")
-        time.sleep(0.05)
+def _wait_online(t: HeadlessTerminal, online: bool = True, timeout: float = 30.0) -> None:
+    """Waits on the sync status (not by polling) until the terminal is on- or offline."""
+    sync = t.terminal.sync
+    assert sync is not None
+    reached = threading.Event()
+
+    def on_status(status: SyncStatus) -> None:
+        if status.online == online:
+            reached.set()
+
+    sync.subscribe(on_status=on_status)
+    if sync.status.online != online and not reached.wait(timeout):
+        raise RuntimeError(f"the terminal did not go {'on' if online else 'off'}line")
 
 
 def _identify(t: HeadlessTerminal, keys: MemberKeys, picks: list[int]) -> list[float]:
@@ -246,9 +255,7 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
                         "load_avg_1m": round(os.getloadavg()[0], 2),
                     }
                     hq.stop()
-                    deadline = time.monotonic() + 30
-                    while t.members.online and time.monotonic() < deadline:
-                        time.sleep(0.05)
+                    _wait_online(t, online=False)
                     times = _panel_cached(panel, keys, numbers, samples)
                     yield {
                         "name": "till_member_panel",
