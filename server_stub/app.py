@@ -63,7 +63,7 @@ from server_stub.schemas import (
     SweepOut,
 )
 from server_stub.settings import Settings
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq")
 

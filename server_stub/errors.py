@@ -1,4 +1,4 @@
-"""HTTP errors: one JSON shape (:class:`sync_client.protocol.ErrorBody`) for every 4xx.
+"""HTTP errors: one JSON shape (:class:`sync_client.contract.protocol.ErrorBody`) for every 4xx.
 
 Every refusal is logged at WARNING with the path and the machine code, so an operator can
 see bad input without a debugger; none of them changes any data.
@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sync_client.protocol import ErrorBody
+from sync_client.contract.protocol import ErrorBody
 
 log = logging.getLogger("chainpos.hq.http")
 

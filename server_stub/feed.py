@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from server_stub import bulk
 from server_stub import models as m
 from server_stub.db import WriteTx
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "item": p.ItemChange,
@@ -166,7 +166,7 @@ class Page:
     bodies: list[str]
 
     def to_json(self) -> str:
-        """The :class:`sync_client.protocol.PullResponse` JSON, built without re-encoding."""
+        """The :class:`~sync_client.contract.protocol.PullResponse` JSON, not re-encoded."""
         return (
             f'{{"protocol":{p.PROTOCOL_VERSION},"after":{self.after},'
             f'"next_after":{self.next_after},"head":{self.head},'

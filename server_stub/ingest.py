@@ -49,7 +49,7 @@ from server_stub.ingest_members import (
     feed_changes,
 )
 from server_stub.members import Balance
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq.ingest")
 
@@ -904,7 +904,7 @@ def stale_price_lines(
     """Per store: (store, sale lines, lines priced with a version other than the one in
     effect at ``completed_at``), for non-voided sales completed since ``since``.
 
-    "In effect" follows :class:`sync_client.protocol.PriceData`: the store's own newest
+    "In effect" follows :class:`sync_client.contract.protocol.PriceData`: the store's own newest
     version if any, else the chain-wide newest, among those with ``effective_at <=
     completed_at``.
     """

@@ -39,7 +39,7 @@ from server_stub.members import (
     member_change,
     write_ledger,
 )
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 
 class MemberReject(Exception):

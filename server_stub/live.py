@@ -42,7 +42,7 @@ from server_stub import models as m
 from server_stub.auth import DeviceIdentity
 from server_stub.db import FEED_CHANNEL, REVOKE_CHANNEL, Database
 from server_stub.metrics import Metrics
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq.live")
 

@@ -8,7 +8,7 @@ alone reveals no phone number and cannot forge a member code:
   does not decrypt).
 * ``phone_hash``: HMAC-SHA256 key for the searchable hash of a phone number (an unkeyed
   hash of an 11-digit number is reversed by trying all of them).
-* ``member_code``: HMAC-SHA256 keys for member codes (:mod:`sync_client.membercode`),
+* ``member_code``: HMAC-SHA256 keys for member codes (:mod:`sync_client.contract.membercode`),
   newest first; older keys still verify codes issued before a change.
 
 A keys file is JSON ``{"version": 1, "phone_enc": b64, "phone_hash": b64, "member_code":

@@ -48,8 +48,8 @@ from server_stub.schemas import (
     MemberDetail,
     MemberSummary,
 )
-from sync_client import protocol as p
-from sync_client.membercode import (
+from sync_client.contract import protocol as p
+from sync_client.contract.membercode import (
     MemberCode,
     MemberCodeError,
     mask_phone,

@@ -36,7 +36,7 @@ from server_stub.schemas import (
     ItemIn,
     StaffIn,
 )
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 # A price published "now" may be up to this far in the past (clock skew of the caller).
 PAST_TOLERANCE = timedelta(minutes=1)

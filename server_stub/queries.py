@@ -12,7 +12,7 @@ from server_stub import models as m
 from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
 from server_stub.schemas import StalePriceReport, StoreStaleLines
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 
 def _prices_for(conn: Connection, store: str, now: datetime) -> list[p.PriceData]:

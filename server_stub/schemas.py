@@ -1,7 +1,7 @@
 """Request and response models of HQ's admin API (``/v1/admin/...``, role hq_admin).
 
 These are HQ's own contract with its staff tools; the terminal contract is
-:mod:`sync_client.protocol`. Money in fen, quantities in thousandths, timestamps UTC.
+:mod:`sync_client.contract.protocol`. Money in fen, quantities in thousandths, timestamps UTC.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from sync_client.protocol import (
+from sync_client.contract.protocol import (
     Barcode,
     Code,
     ConfigKey,

@@ -37,11 +37,11 @@ from pydantic import TypeAdapter, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from sync_client import protocol as p
 from sync_client._credentials import Credentials
 from sync_client._errors import DeviceRevoked, HQRefused, HQUnavailable, ResyncNeeded
 from sync_client._http import HQClient, Verify
 from sync_client._local import LocalReplica, OutboxItem
+from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.sync")
 T = TypeVar("T")

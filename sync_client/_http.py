@@ -19,7 +19,6 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from sync_client import protocol as p
 from sync_client._errors import (
     DeviceRevoked,
     EnrollmentError,
@@ -27,6 +26,7 @@ from sync_client._errors import (
     HQUnavailable,
     ResyncNeeded,
 )
+from sync_client.contract import protocol as p
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -29,7 +29,7 @@ from pos_app.localdb.engine import raw_write_transaction, read_session, write_se
 from pos_app.localdb.pinyin import pinyin_keys
 from pos_app.localdb.store import get_setting, set_setting
 from pos_app.localdb.types import from_utc_text, to_utc_text
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 CURSOR_KEY = "sync.cursor"
 OFFSET_KEY = "sync.clock_offset_ms"

@@ -48,7 +48,7 @@ from pos_app.services.catalog import CatalogService
 from pos_app.services.errors import ApprovalRequired, CheckoutError
 from pos_app.services.members import HoldResult
 from pos_app.services.ports import Clock, TerminalIdentity
-from sync_client import protocol
+from sync_client.contract import protocol
 
 __all__ = ["CheckoutService", "CheckoutSettings", "SaleDraft", "SaleRecord"]
 

@@ -61,8 +61,8 @@ from pos_app.services.errors import ServiceError
 from pos_app.services.ports import Clock, TerminalIdentity
 from pos_app.services.receipts import local_time
 from sync_client import DeviceRevoked, HQRefused, HQUnavailable, SyncRunner
-from sync_client import protocol as p
-from sync_client.membercode import (
+from sync_client.contract import protocol as p
+from sync_client.contract.membercode import (
     CARD_PREFIX,
     looks_like_member_code,
     mask_phone,

@@ -28,7 +28,7 @@ from sync_client import (
     SyncStatus,
     Verify,
 )
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.sync")
 

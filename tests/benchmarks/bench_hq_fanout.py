@@ -30,7 +30,7 @@ import httpx
 
 from server_stub import operations
 from server_stub.db import Database
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_ingest import backends, hq_database
 from tests.server.support import REPO, Chain, start_hq_process

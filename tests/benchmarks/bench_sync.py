@@ -68,7 +68,7 @@ from sync_client import (
     SyncConfig,
     SyncRunner,
 )
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_fanout import _raise_fd_limit, _read_line
 from tests.benchmarks.bench_hq_ingest import backends, hq_database

@@ -25,7 +25,7 @@ from pos_app.app import build_terminal
 from pos_app.domain.tender import Payment
 from pos_app.localdb.engine import make_engine, read_session
 from pos_app.localdb.sales import get_sale
-from sync_client.protocol import SaleCompleted
+from sync_client.contract.protocol import SaleCompleted
 
 WORKER = Path(__file__).with_name("_sale_worker.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from server_stub import members
 from server_stub import models as m
 from server_stub.db import Database
 from server_stub.member_keys import MemberKeys
-from sync_client.membercode import sign_card_code, sign_member_code
+from sync_client.contract.membercode import sign_card_code, sign_member_code
 from tests.server.support import Device
 
 _phones = itertools.count(1)

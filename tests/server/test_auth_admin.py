@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from server_stub import auth, operations
 from server_stub import models as m
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import feed_changes, level, state
 

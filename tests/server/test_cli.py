@@ -18,7 +18,7 @@ from server_stub import auth, operations
 from server_stub import models as m
 from server_stub.cli import main
 from server_stub.db import Database
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.server.conftest import REPO
 from tests.server.helpers import counts, level
 

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from server_stub import operations
 from server_stub.live import LiveSettings
 from server_stub.schemas import ItemIn
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.server.conftest import REPO, Chain, RunningHQ, start_hq_thread
 from tests.server.helpers import head
 from tests.server.live_client import LiveTerminal

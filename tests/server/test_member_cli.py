@@ -10,7 +10,7 @@ import pytest
 
 from server_stub.cli import main
 from server_stub.member_keys import KeysError, MemberKeys, resolve_keys
-from sync_client.membercode import verify_member_code
+from sync_client.contract.membercode import verify_member_code
 from tests.server.member_helpers import new_phone
 
 

@@ -18,8 +18,8 @@ from server_stub import models as m
 from server_stub.auth import DeviceIdentity
 from server_stub.errors import ApiError
 from server_stub.member_keys import MemberKeys
-from sync_client import protocol as p
-from sync_client.membercode import sign_member_code
+from sync_client.contract import protocol as p
+from sync_client.contract.membercode import sign_member_code
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import feed_changes
 from tests.server.member_helpers import (

@@ -8,7 +8,7 @@ import httpx
 from pydantic import TypeAdapter
 
 from server_stub import operations
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import head
 

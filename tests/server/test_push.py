@@ -14,7 +14,7 @@ from sqlalchemy import select
 from server_stub import models as m
 from server_stub import operations
 from server_stub.auth import DeviceIdentity
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import feed_changes, level, state
 

@@ -20,7 +20,7 @@ from pos_app.localdb.sales import get_sale, stock_on_hand
 from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft
 from pos_app.services.errors import ApprovalRequired, CheckoutError
-from sync_client.protocol import SaleCompleted
+from sync_client.contract.protocol import SaleCompleted
 from tests.services.conftest import START, FakeClock, audit_actions
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00

@@ -25,7 +25,7 @@ from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft
 from pos_app.services.errors import CheckoutError
 from pos_app.services.members import HoldResult
-from sync_client.protocol import SaleCompleted
+from sync_client.contract.protocol import SaleCompleted
 from tests.services.conftest import START
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00

@@ -28,7 +28,7 @@ from pos_app.localdb.engine import read_session
 from pos_app.localdb.models import MemberHold, MemberSignup
 from pos_app.services.members import MemberError, MemberService
 from sync_client import DeviceRevoked, HQRefused, HQUnavailable, SyncRunner
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.server.support import wait_until
 from tests.services.conftest import FakeClock
 

@@ -43,7 +43,7 @@ from server_stub.embedded import EmbeddedHQ
 from server_stub.live import LiveSettings
 from server_stub.member_keys import MemberKeys
 from server_stub.settings import Settings
-from sync_client.membercode import sign_member_code
+from sync_client.contract.membercode import sign_member_code
 from tests.faults.proxy import FaultProxy
 from tests.server.member_helpers import (
     ADMIN,

@@ -27,7 +27,7 @@ from pos_app.localdb.sales import (
 )
 from pos_app.localdb.store import get_setting, get_staff
 from sync_client import LocalReplica
-from sync_client import protocol as p
+from sync_client.contract import protocol as p
 from tests.sync_client.conftest import NOW, STORE
 
 TARO = "MT001"  # 芋泥波波, 15.00 at version 1 in the demo data

@@ -1,4 +1,4 @@
-"""Signed member codes (``sync_client.membercode``): what a member app shows and a plastic
+"""Signed member codes (``sync_client.contract.membercode``): what a member app shows and a plastic
 card carries. A forged, altered or expired code must never identify anyone: it would let a
 stranger spend a member's points."""
 
@@ -9,7 +9,7 @@ import qrcode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync_client.membercode import (
+from sync_client.contract.membercode import (
     MemberCodeError,
     looks_like_member_code,
     member_number_of,

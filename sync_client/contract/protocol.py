@@ -691,7 +691,7 @@ MAX_HOLD_TTL_S = 3600
 
 class IdentifyRequest(_Model):
     """``POST /v1/members/identify``: exactly one of ``code`` (a scanned member app code
-    or card code, see :mod:`sync_client.membercode`) and ``phone``.
+    or card code, see :mod:`sync_client.contract.membercode`) and ``phone``.
 
     The phone travels in the body, never in a URL, so it stays out of access logs."""
 
