@@ -545,7 +545,7 @@ class _Batch:
                 },
                 fx,
             )
-        else:
+        elif isinstance(pl, p.ShiftClosed):
             self._plan_shift(
                 pl.shift_id,
                 {
@@ -559,6 +559,8 @@ class _Batch:
                 },
                 fx,
             )
+        else:
+            raise _Reject("unknown_type", f"{pl.type} is not handled by this HQ yet", False)
         return fx
 
     def _plan_sale(self, ev: p.Event, pl: p.SaleCompleted, fx: _Effects) -> None:

@@ -7,7 +7,7 @@ timestamps are timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -149,32 +149,6 @@ class StockCounted(_Model):
     note: Annotated[str | None, Field(max_length=200)] = None
 
 
-class ShiftOpened(_Model):
-    """A cashier opened a shift with a counted float of ``float_fen``."""
-
-    type: Literal["shift.opened"] = "shift.opened"
-    shift_id: UUID
-    store: Code
-    terminal: Code
-    staff: StaffNo
-    opened_at: AwareDatetime
-    float_fen: NonNegFen
-
-
-class ShiftClosed(_Model):
-    """A shift closed with a blind count: ``over_short_fen = counted - expected`` (signed)."""
-
-    type: Literal["shift.closed"] = "shift.closed"
-    shift_id: UUID
-    store: Code
-    terminal: Code
-    staff: StaffNo
-    closed_at: AwareDatetime
-    expected_cash_fen: NonNegFen
-    counted_cash_fen: NonNegFen
-    over_short_fen: Fen
-
-
 class MemberToppedUp(_Model):
     """Stored value bought at the till: the member paid ``amount_fen`` (cash or card,
     in ``tenders``) and HQ adds it to their balance, once, when the event arrives.
@@ -203,6 +177,388 @@ class MemberToppedUp(_Model):
         return self
 
 
+# --- Approvals ------------------------------------------------------------------------
+
+ApprovalAction = Literal[
+    "discount_over_limit",
+    "void_after_payment",
+    "sale_undo",
+    "refund_over_limit",
+    "return_without_receipt",
+    "no_sale",
+    "cash_movement",
+    "over_short",
+]
+"""What an approval allows. ``return_without_receipt`` needs a manager; the others a
+supervisor or above (:data:`APPROVAL_MIN_ROLE`)."""
+
+APPROVAL_MIN_ROLE: dict[str, str] = {
+    "discount_over_limit": "supervisor",
+    "void_after_payment": "supervisor",
+    "sale_undo": "supervisor",
+    "refund_over_limit": "supervisor",
+    "return_without_receipt": "manager",
+    "no_sale": "supervisor",
+    "cash_movement": "supervisor",
+    "over_short": "supervisor",
+}
+
+
+class Approval(_Model):
+    """A supervisor's or manager's approval, carried by the event that needed it.
+
+    The till checked the approver's PIN; HQ checks the approval against its own staff
+    data: ``staff`` exists, is active, belongs to the event's store (or is chain-wide
+    HQ staff) and holds at least :data:`APPROVAL_MIN_ROLE` for ``action``. An event whose
+    approval fails that check is refused and the refusal audited.
+    """
+
+    action: ApprovalAction
+    staff: StaffNo
+    approved_at: AwareDatetime
+
+
+# --- Returns ----------------------------------------------------------------------------
+
+ReasonCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
+"""A return reason from the list HQ manages (setting ``returns.reasons``)."""
+
+Restock = Literal["sellable", "damaged"]
+"""Where returned goods go: back on the shelf, or into the store's damaged bin (out of
+sellable stock, kept in the ledger for write-off)."""
+
+MIN_RETURN_AUTH_TTL_S = 60
+MAX_RETURN_AUTH_TTL_S = 3600
+
+
+class LineQty(_Model):
+    """A quantity of one line of the original sale (``qty_milli`` as in :class:`SaleLine`)."""
+
+    line_no: Annotated[int, Field(ge=1, le=10_000)]
+    qty_milli: Annotated[int, Field(strict=True, ge=1, le=10**9)]
+
+
+def _unique_lines(lines: list[LineQty]) -> None:
+    if len({line.line_no for line in lines}) != len(lines):
+        raise ValueError("a line is listed twice")
+
+
+class SoldLine(_Model):
+    """A line of a sale as HQ has it, with what is left to return.
+
+    ``returned_milli``: captured by returns in any store; ``held_milli``: authorised for
+    a return not yet completed; ``returnable_milli = qty_milli - returned - held``.
+    """
+
+    line_no: Annotated[int, Field(ge=1, le=10_000)]
+    sku: Sku
+    barcode: Annotated[str | None, Field(max_length=64)] = None
+    name: Annotated[str, Field(max_length=200)]
+    unit: Literal["piece", "kg"]
+    qty_milli: Annotated[int, Field(ge=1, le=10**9)]
+    unit_price_fen: NonNegFen
+    list_amount_fen: NonNegFen
+    discount_fen: NonNegFen
+    amount_fen: NonNegFen
+    returned_milli: Annotated[int, Field(ge=0)]
+    held_milli: Annotated[int, Field(ge=0)]
+    returnable_milli: Annotated[int, Field(ge=0)]
+    refunded_fen: NonNegFen
+
+
+class EarlierReturn(_Model):
+    """A return already made against the sale: where, when, which lines, how much."""
+
+    return_id: UUID
+    receipt_no: Annotated[str, Field(min_length=1, max_length=64)]
+    store: Code
+    terminal: Code
+    returned_at: AwareDatetime
+    lines: list[LineQty]
+    refund_fen: NonNegFen
+
+
+class SaleForReturn(_Model):
+    """A sale as the return screen shows it, with every earlier return in every store.
+
+    ``earned_points``: what HQ credited the member for the sale (0 without a member);
+    ``points_reversed``: what earlier returns took back.
+    """
+
+    sale_id: UUID
+    receipt_no: Annotated[str, Field(min_length=1, max_length=64)]
+    store: Code
+    terminal: Code
+    cashier: StaffNo
+    completed_at: AwareDatetime
+    lines: list[SoldLine]
+    subtotal_fen: NonNegFen
+    discount_fen: NonNegFen
+    rounding_fen: NonNegFen
+    total_fen: NonNegFen
+    tenders: list[Tender]
+    change_fen: NonNegFen
+    member: MemberNo | None = None
+    earned_points: int = 0
+    points_reversed: int = 0
+    voided: bool = False
+    returns: list[EarlierReturn] = []
+
+
+class SaleLookupRequest(_Model):
+    """``POST /v1/returns/lookup``: find a sale to return, by exactly one of
+
+    * ``ref``: the signed reference from the receipt's QR (HQ verifies the signature with
+      the issuing terminal's secret; a forged or altered code is refused ``bad_receipt``);
+    * ``receipt_no`` with ``store`` (and optionally ``business_date``, the local date);
+    * ``member``: that member's sales, newest first, within the return window.
+
+    The body carries the code so that it never appears in an access log.
+    """
+
+    ref: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    receipt_no: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    store: Code | None = None
+    business_date: date | None = None
+    member: MemberNo | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SaleLookupRequest:
+        ways = [self.ref is not None, self.receipt_no is not None, self.member is not None]
+        if sum(ways) != 1:
+            raise ValueError("give exactly one of ref, receipt_no (with store) and member")
+        if (self.receipt_no is None) != (self.store is None):
+            raise ValueError("receipt_no and store go together")
+        return self
+
+
+class SaleLookupResponse(_Model):
+    sales: list[SaleForReturn]
+
+
+class ReturnAuthRequest(_Model):
+    """``POST /v1/returns/authorisations``: reserve quantities of a sale's lines for a
+    return being rung up at the caller's store.
+
+    ``auth_id`` is made by the till (UUIDv7) and stored before the first attempt; a retry
+    with the same id answers the same authorisation. HQ grants it atomically against each
+    line's returnable quantity (summed over every return and live authorisation in every
+    store) or refuses it whole (409 ``not_returnable`` naming the line and where and when
+    it was returned). The :class:`SaleReturned` event naming it captures it; release or
+    expiry (``ttl_s``, default 900) gives the quantities back, exactly once.
+    """
+
+    auth_id: UUID
+    sale_id: UUID
+    lines: Annotated[list[LineQty], Field(min_length=1, max_length=1000)]
+    ttl_s: Annotated[
+        int | None, Field(strict=True, ge=MIN_RETURN_AUTH_TTL_S, le=MAX_RETURN_AUTH_TTL_S)
+    ] = None
+
+    @model_validator(mode="after")
+    def _lines_once(self) -> ReturnAuthRequest:
+        _unique_lines(self.lines)
+        return self
+
+
+ReturnAuthStatus = Literal["held", "captured", "released", "expired"]
+
+
+class ReturnAuthData(_Model):
+    """A return authorisation as HQ has it. ``return_id``: the return that captured it."""
+
+    auth_id: UUID
+    sale_id: UUID
+    store: Code
+    terminal: Code
+    status: ReturnAuthStatus
+    lines: list[LineQty]
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    settled_at: AwareDatetime | None = None
+    return_id: UUID | None = None
+
+
+class OriginalSale(_Model):
+    """The sale a return refers to."""
+
+    sale_id: UUID
+    store: Code
+    terminal: Code
+    receipt_no: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ReturnLine(_Model):
+    """One returned line. ``original_line_no`` names the sold line (null only for a return
+    without a receipt). ``refund_fen`` is what this line gives back."""
+
+    line_no: Annotated[int, Field(ge=1, le=10_000)]
+    original_line_no: Annotated[int | None, Field(ge=1, le=10_000)] = None
+    sku: Sku
+    barcode: Annotated[str | None, Field(max_length=64)] = None
+    name: Annotated[str, Field(max_length=200)]
+    unit: Literal["piece", "kg"]
+    qty_milli: Annotated[int, Field(strict=True, ge=1, le=10**9)]
+    unit_price_fen: NonNegFen
+    refund_fen: NonNegFen
+    restock: Restock
+    reason: ReasonCode
+
+
+class SaleReturned(_Model):
+    """Goods brought back and refunded at ``store``: a sale in reverse, linked line by line.
+
+    * With a receipt, ``original`` names the sale. ``authorisation`` is HQ's
+      :class:`ReturnAuthData` for these quantities; it is null only for a return of a
+      sale this till holds, made while HQ was unreachable: HQ then checks the quantities
+      itself and records a discrepancy for a manager if another store returned the same
+      goods meanwhile (the goods and the refund already happened: never refused for that).
+    * Without a receipt, ``original`` is null and a ``return_without_receipt`` approval
+      by a manager is required.
+    * ``refunds`` pay the customer back, by tender kind; ``card`` carries the original
+      card reference, ``points`` and ``stored_value`` go back to ``member`` through HQ's
+      ledger. ``points_reversed`` is the till's estimate of the earned points taken back
+      (HQ decides, never driving the balance below zero, and records any shortfall).
+    * ``shift_id`` is the till shift whose drawer paid a cash refund.
+    """
+
+    type: Literal["sale.returned"] = "sale.returned"
+    return_id: UUID
+    receipt_no: Annotated[str, Field(min_length=1, max_length=64)]
+    store: Code
+    terminal: Code
+    cashier: StaffNo
+    returned_at: AwareDatetime
+    original: OriginalSale | None
+    authorisation: UUID | None = None
+    lines: Annotated[list[ReturnLine], Field(min_length=1, max_length=1000)]
+    refund_fen: NonNegFen
+    refunds: Annotated[list[Tender], Field(max_length=20)]
+    member: MemberNo | None = None
+    points_reversed: Annotated[int, Field(ge=0)] = 0
+    approvals: Annotated[list[Approval], Field(max_length=5)] = []
+    shift_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SaleReturned:
+        if len({line.line_no for line in self.lines}) != len(self.lines):
+            raise ValueError("a return line number is used twice")
+        if sum(line.refund_fen for line in self.lines) != self.refund_fen:
+            raise ValueError("refund_fen is not the sum of the lines' refunds")
+        if sum(t.amount_fen for t in self.refunds) != self.refund_fen:
+            raise ValueError("the refunds do not add up to refund_fen")
+        if self.original is None:
+            if self.authorisation is not None:
+                raise ValueError("an authorisation needs the original sale")
+            if any(line.original_line_no is not None for line in self.lines):
+                raise ValueError("a return without a receipt names no original lines")
+            if not any(a.action == "return_without_receipt" for a in self.approvals):
+                raise ValueError("a return without a receipt needs a manager's approval")
+        else:
+            originals = [line.original_line_no for line in self.lines]
+            if None in originals:
+                raise ValueError("every line of a return with a receipt names its original")
+            if len(set(originals)) != len(originals):
+                raise ValueError("an original line is returned twice in one return")
+        return self
+
+
+# --- Shifts -----------------------------------------------------------------------------
+
+
+class DenominationCount(_Model):
+    """How many notes or coins of one value were counted (``value_fen``: 10000 for ¥100)."""
+
+    value_fen: Annotated[int, Field(strict=True, ge=1, le=100_000)]
+    count: Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+
+
+class ShiftCashMoved(_Model):
+    """Cash added to the drawer (备用金补充, ``in``) or taken to the safe (取款, ``out``)
+    during a shift, with a reason and a supervisor's approval."""
+
+    type: Literal["shift.cash_moved"] = "shift.cash_moved"
+    movement_id: UUID
+    shift_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    moved_at: AwareDatetime
+    direction: Literal["in", "out"]
+    amount_fen: Annotated[int, Field(strict=True, ge=1, le=10**10)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    approval: Approval | None = None
+
+
+class TenderFigures(_Model):
+    """One tender kind at shift close: what the records say, what was counted (cash, and
+    card slips when the store counts them; null when not counted) and the difference
+    (``counted - expected``, signed)."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
+    expected_fen: Fen
+    counted_fen: Fen | None = None
+    over_short_fen: Fen | None = None
+    count: Annotated[int, Field(ge=0)] = 0
+
+
+class ShiftOpened(_Model):
+    """A cashier opened a shift with a counted float of ``float_fen``.
+
+    ``shift_no`` is the till's own number for the shift (terminal id + counter, so shift
+    numbers never collide offline); ``float_counts`` the count by denomination;
+    ``carried_from`` the shift whose counted cash this float takes over, when the store
+    carries cash over between shifts."""
+
+    type: Literal["shift.opened"] = "shift.opened"
+    shift_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    opened_at: AwareDatetime
+    float_fen: NonNegFen
+    shift_no: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    float_counts: Annotated[list[DenominationCount], Field(max_length=50)] = []
+    carried_from: UUID | None = None
+
+
+class ShiftClosed(_Model):
+    """A shift closed with a blind count: ``over_short_fen = counted - expected`` (signed).
+
+    Expected cash = float + cash taken - change given - cash refunds + cash added - cash
+    removed, computed from the shift's own records, never from what was handed over.
+    ``tenders`` holds the same figures per tender kind; the counts, totals and the
+    supervisor's sign-off (required when the over/short passes the store's threshold)
+    travel with it so that HQ can report over/short by store and by cashier.
+    """
+
+    type: Literal["shift.closed"] = "shift.closed"
+    shift_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    closed_at: AwareDatetime
+    expected_cash_fen: Fen
+    counted_cash_fen: NonNegFen
+    over_short_fen: Fen
+    shift_no: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    business_date: date | None = None
+    counts: Annotated[list[DenominationCount], Field(max_length=50)] = []
+    tenders: Annotated[list[TenderFigures], Field(max_length=20)] = []
+    sales_count: Annotated[int, Field(ge=0)] = 0
+    sales_fen: NonNegFen = 0
+    returns_count: Annotated[int, Field(ge=0)] = 0
+    refunds_fen: NonNegFen = 0
+    voids_count: Annotated[int, Field(ge=0)] = 0
+    discounts_fen: NonNegFen = 0
+    no_sale_opens: Annotated[int, Field(ge=0)] = 0
+    unsynced_events: Annotated[int, Field(ge=0)] = 0
+    unprinted_receipts: Annotated[int, Field(ge=0)] = 0
+    reason: Annotated[str | None, Field(max_length=200)] = None
+    approval: Approval | None = None
+
+
 EVENT_TYPES: frozenset[str] = frozenset(
     {
         "sale.completed",
@@ -211,12 +567,21 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "shift.opened",
         "shift.closed",
         "member.topped_up",
+        "sale.returned",
+        "shift.cash_moved",
     }
 )
 """Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
 
 EventPayload = Annotated[
-    SaleCompleted | SaleVoided | StockCounted | ShiftOpened | ShiftClosed | MemberToppedUp,
+    SaleCompleted
+    | SaleVoided
+    | StockCounted
+    | ShiftOpened
+    | ShiftClosed
+    | MemberToppedUp
+    | SaleReturned
+    | ShiftCashMoved,
     Field(discriminator="type"),
 ]
 
