@@ -1,14 +1,13 @@
 """Credentials: device and admin bearer tokens, enrolment codes, staff PIN hashes.
 
 Bearer tokens are 256-bit random strings; HQ stores only their SHA-256 (a slow hash adds
-nothing for secrets that cannot be guessed). PINs are short, so they get scrypt.
+nothing for secrets that cannot be guessed). Staff PINs are short, so they get scrypt in
+the format terminals verify offline (:mod:`sync_client.contract.pin`).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +21,6 @@ DEVICE_TOKEN_PREFIX = "cpd_"
 ADMIN_TOKEN_PREFIX = "cpa_"
 # No 0/O, 1/I/L or U: enrolment codes are read aloud and typed on a touchscreen.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
-# scrypt cost for PINs: ~50 ms and 16 MiB on a terminal-class CPU.
-SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN = 16384, 8, 1, 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,32 +58,6 @@ def enroll_code_hash(code: str) -> str:
     """Hash of the code with case, spaces and dashes ignored."""
     norm = "".join(ch for ch in code.upper() if ch not in " -")
     return hashlib.sha256(norm.encode("utf-8")).hexdigest()
-
-
-def hash_pin(pin: str, *, salt: bytes | None = None) -> str:
-    """``scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>``, the format terminals verify offline."""
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        pin.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=SCRYPT_DKLEN
-    )
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_pin(pin: str, encoded: str) -> bool:
-    """Checks a PIN against a :func:`hash_pin` string."""
-    try:
-        scheme, n, r, p, salt_b64, hash_b64 = encoded.split("$")
-        if scheme != "scrypt":
-            return False
-        salt = base64.b64decode(salt_b64, validate=True)
-        expected = base64.b64decode(hash_b64, validate=True)
-        got = hashlib.scrypt(
-            pin.encode("utf-8"), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
-    except ValueError:
-        return False
-    return hmac.compare_digest(got, expected)
 
 
 def authenticate_device(conn: Connection, token: str | None) -> DeviceIdentity:

@@ -24,6 +24,7 @@ from server_stub.live import LiveSettings
 from server_stub.member_keys import KeysError, MemberKeys, resolve_keys
 from server_stub.schemas import MemberDetail, StaffIn
 from server_stub.settings import Settings
+from sync_client.contract.money import parse_yuan
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -234,7 +235,7 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
 
 def cmd_price_set(args: argparse.Namespace) -> int:
     try:
-        fen = operations.parse_yuan(args.price)
+        fen = parse_yuan(args.price)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -408,7 +409,7 @@ def cmd_member_adjust(args: argparse.Namespace) -> int:
         text = args.balance.strip()
         sign = -1 if text.startswith("-") else 1
         try:
-            balance = sign * operations.parse_yuan(text.lstrip("+-"))
+            balance = sign * parse_yuan(text.lstrip("+-"))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -430,8 +431,8 @@ def cmd_member_adjust(args: argparse.Namespace) -> int:
 
 def cmd_member_coupon(args: argparse.Namespace) -> int:
     try:
-        value = operations.parse_yuan(args.value)
-        minimum = operations.parse_yuan(args.min_spend)
+        value = parse_yuan(args.value)
+        minimum = parse_yuan(args.min_spend)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

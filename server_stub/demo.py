@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from server_stub import members, operations
 from server_stub import models as m
 from server_stub.db import Database
-from server_stub.member_keys import MemberKeys, PhoneCipher
+from server_stub.member_keys import MemberKeys
 from server_stub.schemas import ItemIn, StaffIn
+from sync_client.contract.phonecrypt import PhoneCipher
 
 DEMO_STOCK_PIECES = 240
 DEMO_STOCK_KG = 20

@@ -248,16 +248,12 @@ def _parse(index: int, raw: dict[str, Any], nul_possible: bool) -> _Parsed | p.E
             for e in exc.errors()[:5]
         )
         return _rejected(index, event_id, "invalid", detail)
+    # The protocol's validators check what the till checks too (amounts add up, zones,
+    # line numbers); what is left is what the database cannot store.
     if nul_possible and _has_nul(raw):
-        problem: str | None = "text contains a NUL character"
-    else:
-        problem = _semantic_problem(event)
-    if problem:
-        return _rejected(index, event.id, "invalid", problem)
+        return _rejected(index, event.id, "invalid", "text contains a NUL character")
     return _Parsed(index, event)
 
-
-_MAX_BIGINT = 2**63 - 1
 
 
 def _has_nul(value: Any) -> bool:
@@ -269,33 +265,6 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
-
-
-def _semantic_problem(event: p.Event) -> str | None:
-    """What the schema cannot say: timestamps must carry a zone, amounts must add up,
-    values must fit the database (no NUL characters, 64-bit integers)."""
-    if event.device_seq > _MAX_BIGINT:
-        return "device_seq: larger than a 64-bit integer"
-    if event.occurred_at.tzinfo is None:
-        return "occurred_at: timestamp without UTC offset"
-    pl = event.payload
-    if isinstance(pl, p.SaleCompleted):
-        for name in ("started_at", "completed_at"):
-            if getattr(pl, name).tzinfo is None:
-                return f"payload.{name}: timestamp without UTC offset"
-        if pl.member is None and any(t.kind in ("points", "stored_value") for t in pl.tenders):
-            return "payload.tenders: points and stored value are paid by a member (give member)"
-        seen: set[int] = set()
-        for line in pl.lines:
-            if line.line_no in seen:
-                return f"payload.lines: line_no {line.line_no} appears twice"
-            seen.add(line.line_no)
-            if line.amount_fen != line.list_amount_fen - line.discount_fen:
-                return (
-                    f"payload.lines[{line.line_no}]: amount_fen {line.amount_fen} != "
-                    f"list_amount_fen {line.list_amount_fen} - discount_fen {line.discount_fen}"
-                )
-    return None
 
 
 # -- applying -----------------------------------------------------------------------------

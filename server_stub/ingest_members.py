@@ -40,6 +40,7 @@ from server_stub.members import (
     write_ledger,
 )
 from sync_client.contract import protocol as p
+from sync_client.contract.loyalty import LoyaltyRules
 
 
 class MemberReject(Exception):
@@ -124,11 +125,11 @@ class MemberPlanner:
         self.coupons: dict[UUID, str] = {}
         self.topups: set[UUID] = set()
         self.alerts = 0
-        self._rules: loyalty.Rules | None = None
+        self._rules: LoyaltyRules | None = None
         self.ledger_written = 0
 
     @property
-    def rules(self) -> loyalty.Rules:
+    def rules(self) -> LoyaltyRules:
         if self._rules is None:
             self._rules = loyalty.rules_for(self.conn, self.store)
         return self._rules
@@ -297,12 +298,13 @@ class MemberPlanner:
             mid = self.signups.get(sm.signup_id) if sm.signup_id else None
             member = self.by_id.get(mid) if mid is not None else None
             pending = member is None
-        base, points = self.rules.points_for(
+        earning = self.rules.earning(
             member.tier if member else DEFAULT_TIER,
             [(line.sku, categories.get(line.sku, ""), line.amount_fen) for line in pl.lines],
             pl.total_fen,
             [(t.kind, t.amount_fen) for t in pl.tenders],
         )
+        base, points = earning.base_fen, earning.points
         if member is not None and member.active and points > 0:
             status = "credited"
             ops.balances.append(_BalanceOp(member.id, "points", points, "earn", sale_ref, False))

@@ -3,11 +3,9 @@
 Three independent 256-bit keys, kept outside the database so that a copy of the database
 alone reveals no phone number and cannot forge a member code:
 
-* ``phone_enc``: AES-256-GCM key for phone numbers at rest (random 96-bit nonce per
-  value; the member number is the associated data, so a ciphertext moved to another row
-  does not decrypt).
-* ``phone_hash``: HMAC-SHA256 key for the searchable hash of a phone number (an unkeyed
-  hash of an 11-digit number is reversed by trying all of them).
+* ``phone_enc``: AES-256-GCM key for phone numbers at rest, and ``phone_hash``: HMAC-SHA256
+  key for their searchable hash; :class:`sync_client.contract.phonecrypt.PhoneCipher` uses
+  them (the member number is the associated data; sealed values are tagged ``g1:``).
 * ``member_code``: HMAC-SHA256 keys for member codes (:mod:`sync_client.contract.membercode`),
   newest first; older keys still verify codes issued before a change.
 
@@ -20,23 +18,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import logging
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import make_url
+
+from sync_client.contract.phonecrypt import KEY_BYTES
 
 log = logging.getLogger("chainpos.hq.keys")
 
-KEY_BYTES = 32
-_CIPHER_PREFIX = "g1:"
 KEYS_ENV = "CHAINPOS_HQ_KEYS"
 ENV_ENV = "CHAINPOS_HQ_ENV"
 
@@ -52,6 +47,7 @@ class MemberKeys:
     phone_enc: bytes
     phone_hash: bytes
     member_code: tuple[bytes, ...]
+    phone_tag: ClassVar[str] = "g1:"
 
     def __post_init__(self) -> None:
         keys = (self.phone_enc, self.phone_hash, *self.member_code)
@@ -152,41 +148,3 @@ def resolve_keys(db_url: str, keys_file: str | Path | None = None) -> MemberKeys
         except FileExistsError:
             pass  # another process made it first
     return MemberKeys.load(path)
-
-
-# -- phone numbers ----------------------------------------------------------------------
-
-
-class PhoneCipher:
-    """Encrypts, decrypts and hashes normalised phone numbers with HQ's keys."""
-
-    def __init__(self, keys: MemberKeys) -> None:
-        self._aead = AESGCM(keys.phone_enc)
-        self._hash_key = keys.phone_hash
-
-    def hash(self, phone: str) -> str:
-        """Hex HMAC-SHA256 of the normalised number: what HQ searches by."""
-        return hmac.new(self._hash_key, phone.encode("ascii"), hashlib.sha256).hexdigest()
-
-    def encrypt(self, phone: str, number: str) -> str:
-        """``g1:`` + base64(nonce + ciphertext + tag), bound to the member ``number``."""
-        nonce = secrets.token_bytes(12)
-        sealed = self._aead.encrypt(nonce, phone.encode("ascii"), number.encode("ascii"))
-        return _CIPHER_PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
-
-    def decrypt(self, stored: str, number: str) -> str:
-        """The phone number of member ``number``.
-
-        Raises:
-            KeysError: the value was not encrypted with these keys for this member.
-        """
-        if not stored.startswith(_CIPHER_PREFIX):
-            raise KeysError("unknown phone encryption format")
-        try:
-            raw = base64.b64decode(stored[len(_CIPHER_PREFIX) :], validate=True)
-            plain = self._aead.decrypt(raw[:12], raw[12:], number.encode("ascii"))
-        except (InvalidTag, ValueError, binascii.Error):
-            raise KeysError(
-                f"the phone of member {number} does not decrypt with these keys"
-            ) from None
-        return plain.decode("ascii")

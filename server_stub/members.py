@@ -40,7 +40,7 @@ from server_stub import models as m
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
-from server_stub.member_keys import MemberKeys, PhoneCipher
+from server_stub.member_keys import MemberKeys
 from server_stub.schemas import (
     AuditEntry,
     LedgerEntry,
@@ -58,6 +58,7 @@ from sync_client.contract.membercode import (
     sign_member_code,
     verify_member_code,
 )
+from sync_client.contract.phonecrypt import PhoneCipher
 
 log = logging.getLogger("chainpos.hq.members")
 

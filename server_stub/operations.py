@@ -24,7 +24,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from server_stub import auth, feed, loyalty
+from server_stub import auth, feed
 from server_stub import models as m
 from server_stub.db import REVOKE_CHANNEL, Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError, unauthorised
@@ -37,6 +37,9 @@ from server_stub.schemas import (
     StaffIn,
 )
 from sync_client.contract import protocol as p
+from sync_client.contract.loyalty import check_setting
+from sync_client.contract.money import parse_yuan
+from sync_client.contract.pin import hash_pin
 
 # A price published "now" may be up to this far in the past (clock skew of the caller).
 PAST_TOLERANCE = timedelta(minutes=1)
@@ -87,7 +90,7 @@ def add_store(db: Database, code: str, name: str) -> p.StoreData:
 
 def set_config(db: Database, store: str | None, key: str, value: p.ConfigValue) -> p.ConfigData:
     """Sets (or with ``value`` None removes) a setting, chain-wide or for one store."""
-    problem = loyalty.check_setting(key, value)
+    problem = check_setting(key, value)
     if problem:
         raise ApiError(422, "bad_setting", problem)
     data = p.ConfigData(store=store, key=key, value=value)
@@ -122,7 +125,7 @@ def add_staff(db: Database, staff: StaffIn) -> p.StaffData:
         store=staff.store,
         name=staff.name,
         role=staff.role,
-        pin_hash=auth.hash_pin(staff.pin),
+        pin_hash=hash_pin(staff.pin),
         active=True,
     )
 
@@ -165,7 +168,7 @@ def update_staff(
         if pin is not None:
             if not re.fullmatch(r"[0-9]{4,8}", pin):
                 raise ApiError(422, "bad_pin", "a PIN is 4 to 8 digits")
-            values["pin_hash"] = auth.hash_pin(pin)
+            values["pin_hash"] = hash_pin(pin)
         if active is not None:
             values["active"] = active
         tx.conn.execute(update(m.staff).where(m.staff.c.number == number).values(values))
@@ -371,21 +374,6 @@ class CatalogError(ApiError):
 
 
 CSV_COLUMNS = ("sku", "name_zh", "name_en", "unit", "barcodes", "category", "active", "price")
-
-
-def parse_yuan(text: str) -> int:
-    """``"16"``, ``"16.5"``, ``"¥16.50"`` -> fen. Refuses negatives and sub-fen amounts."""
-    cleaned = text.strip().replace("¥", "").replace("￥", "").replace(",", "")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"not a positive amount: {text!r}")
-    fen = value * 100
-    if fen != fen.to_integral_value():
-        raise ValueError(f"more than two decimals: {text!r}")
-    return int(fen)
 
 
 def parse_catalog_csv(text: str) -> list[ItemIn]:

@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from sync_client.contract.protocol import (
-    Barcode,
     Code,
     ConfigKey,
     ConfigValue,
     CouponData,
     HoldData,
+    ItemData,
     MemberNo,
     NonNegFen,
     Phone,
@@ -26,7 +26,6 @@ from sync_client.contract.protocol import (
     Sku,
     StockData,
     Tier,
-    Unit,
 )
 
 StaffNumber = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -83,17 +82,10 @@ class EnrollCodeOut(_Model):
     qr_payload: str
 
 
-class ItemIn(_Model):
-    """An item to create or update; ``price_fen`` publishes a chain-wide price now when it
-    differs from the one in effect."""
+class ItemIn(ItemData):
+    """An item to create or update (the catalogue item of the wire protocol); ``price_fen``
+    publishes a chain-wide price now when it differs from the one in effect."""
 
-    sku: Sku
-    name_zh: Annotated[str, Field(min_length=1, max_length=200)]
-    name_en: Annotated[str, Field(max_length=200)] = ""
-    unit: Unit
-    barcodes: Annotated[list[Barcode], Field(max_length=50)] = []
-    category: Annotated[str, Field(max_length=64)] = ""
-    active: bool = True
     price_fen: NonNegFen | None = None
 
 

@@ -126,7 +126,8 @@ class HQClient:
         return server.timestamp() - midpoint, rtt
 
     async def push(self, events: list[dict[str, Any]]) -> p.PushResponse:
-        r = await self._request("POST", "/v1/sync/push", json={"protocol": 1, "events": events})
+        body = p.PushRequest(protocol=p.PROTOCOL_VERSION, events=events)
+        r = await self._request("POST", "/v1/sync/push", json=body.model_dump(mode="json"))
         return _parse(p.PushResponse, r)
 
     async def pull(self, after: int, limit: int = 1000, stock: str = "own") -> p.PullResponse:

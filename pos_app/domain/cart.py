@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from pos_app.domain.money import Fen, allocate, mul_div_round
+from pos_app.domain.money import allocate, mul_div_round
+from sync_client.contract.money import Fen
 
 MILLI = 1000
 """``qty_milli`` units per piece (and grams per kilogram)."""

@@ -1,46 +1,15 @@
-"""Money as an integer number of fen (1 yuan = 100 fen).
+"""Money arithmetic of the till: rounding a share, splitting a total over lines.
 
-Floats never hold money. ``Decimal`` appears only while parsing or formatting.
+Amounts are integer fen (:data:`sync_client.contract.money.Fen`); reading and writing
+yuan text is in :mod:`sync_client.contract.money`, shared with HQ. ``Decimal`` appears
+only for rounding.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
-Fen = int
-
-
-class MoneyParseError(ValueError):
-    """Raised when a text is not a valid amount of money."""
-
-
-def parse_yuan(text: str) -> Fen:
-    """Parses ``"12.5"``, ``"¥12.50"`` or ``"12"`` into fen.
-
-    Raises:
-        MoneyParseError: the text is empty, not a number, negative or has more than
-            two decimals.
-    """
-    cleaned = text.strip().replace("¥", "").replace("￥", "").replace(",", "").strip()
-    if not cleaned:
-        raise MoneyParseError("empty amount")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation as exc:
-        raise MoneyParseError(f"not an amount: {text!r}") from exc
-    if not value.is_finite() or value < 0:
-        raise MoneyParseError(f"not a positive amount: {text!r}")
-    fen = value * 100
-    if fen != fen.to_integral_value():
-        raise MoneyParseError(f"more than two decimals: {text!r}")
-    return int(fen)
-
-
-def format_yuan(fen: Fen, *, symbol: bool = True) -> str:
-    """Formats fen as yuan with two decimals: ``1234 -> "¥12.34"``, ``-50 -> "-¥0.50"``."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{'¥' if symbol else ''}{whole}.{cents:02d}"
+from sync_client.contract.money import Fen
 
 
 def mul_div_round(amount: int, numerator: int, denominator: int) -> int:

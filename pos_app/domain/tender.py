@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pos_app.domain.money import Fen
+from sync_client.contract.money import Fen
 
 
 class TenderKind(StrEnum):

@@ -8,18 +8,24 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from pos_app.domain.cart import Unit
+from pos_app.domain.tender import TenderKind
 from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
 from pos_app.localdb.models import SaleMember as SaleMemberRow
 
 
 @dataclass(frozen=True, slots=True)
 class LineRecord:
+    """A sale line as the till stores it: the wire line
+    (:class:`sync_client.contract.protocol.SaleLine`, built from this record) plus the
+    local ``item_id``. ``amount_fen = list_amount_fen - discount_fen``."""
+
     line_no: int
     item_id: int
     sku: str
     barcode: str | None
     name: str
-    unit: str
+    unit: Unit
     qty_milli: int
     unit_price_fen: int
     price_version: int
@@ -30,7 +36,7 @@ class LineRecord:
 
 @dataclass(frozen=True, slots=True)
 class TenderRecord:
-    kind: str
+    kind: TenderKind
     amount_fen: int
     tendered_fen: int | None
     reference: str | None
@@ -159,10 +165,15 @@ def _sale_record(session: Session, sale: Sale) -> SaleRecord:
         if member is None
         else SaleMemberRecord(**{f: getattr(member, f) for f in SaleMemberRecord.__slots__}),
         lines=tuple(
-            LineRecord(**{f: getattr(ln, f) for f in LineRecord.__slots__}) for ln in lines
+            LineRecord(
+                **{f: getattr(ln, f) for f in LineRecord.__slots__ if f != "unit"},
+                unit=Unit(ln.unit),
+            )
+            for ln in lines
         ),
         tenders=tuple(
-            TenderRecord(t.kind, t.amount_fen, t.tendered_fen, t.reference) for t in tenders
+            TenderRecord(TenderKind(t.kind), t.amount_fen, t.tendered_fen, t.reference)
+            for t in tenders
         ),
     )
 

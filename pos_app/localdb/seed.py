@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from pos_app.domain.pin import hash_pin
 from pos_app.localdb.catalog import ItemRecord, add_price, upsert_items
 from pos_app.localdb.engine import write_session
 from pos_app.localdb.pinyin import pinyin_keys
 from pos_app.localdb.store import StoreInfo, set_setting, upsert_staff, upsert_store
 from pos_app.localdb.types import to_utc_text
+from sync_client.contract.pin import hash_pin
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 DEMO_STOCK_PIECES = 240

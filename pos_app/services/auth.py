@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from pos_app.domain.pin import LockoutPolicy, PinFormatError, verify_pin
+from pos_app.domain.pin import LockoutPolicy
 from pos_app.domain.roles import Role
 from pos_app.localdb.engine import write_session
 from pos_app.localdb.store import audit, get_staff
 from pos_app.services.errors import SignInError
 from pos_app.services.ports import Clock
+from sync_client.contract.pin import PinFormatError, verify_pin
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,13 @@ this path.
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from pydantic import ValidationError
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -28,8 +29,7 @@ from pos_app.domain.cart import (
     discount_share_bp,
 )
 from pos_app.domain.ids import SaleRef, uuid7
-from pos_app.domain.member import LoyaltyRules, Member, MemberSource
-from pos_app.domain.money import format_yuan
+from pos_app.domain.member import Member, MemberSource
 from pos_app.domain.tender import Payment, TenderKind
 from pos_app.localdb import print_jobs
 from pos_app.localdb import sales as sales_repo
@@ -49,8 +49,12 @@ from pos_app.services.errors import ApprovalRequired, CheckoutError
 from pos_app.services.members import HoldResult
 from pos_app.services.ports import Clock, TerminalIdentity
 from sync_client.contract import protocol
+from sync_client.contract.loyalty import LoyaltyRules, read_rules
+from sync_client.contract.money import format_yuan
 
 __all__ = ["CheckoutService", "CheckoutSettings", "SaleDraft", "SaleRecord"]
+
+log = logging.getLogger("chainpos.checkout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +238,7 @@ class CheckoutService:
                 sku=pl.line.item.sku,
                 barcode=pl.line.barcode,
                 name=pl.line.item.name_zh,
-                unit=pl.line.item.unit.value,
+                unit=pl.line.item.unit,
                 qty_milli=pl.line.qty_milli,
                 unit_price_fen=pl.line.item.unit_price_fen,
                 price_version=pl.line.item.price_version,
@@ -245,14 +249,21 @@ class CheckoutService:
             for i, pl in enumerate(totals.lines, start=1)
         )
         tenders = tuple(
-            TenderRecord(t.kind.value, t.amount_fen, t.tendered_fen, t.reference)
-            for t in payment.tenders
+            TenderRecord(t.kind, t.amount_fen, t.tendered_fen, t.reference) for t in payment.tenders
         )
         reference = SaleRef(sale_id, ident.store_code, ident.terminal_id).sign(ident.receipt_secret)
         try:
             sale = self._commit(
                 draft, payment, totals, now, sale_id, lines, tenders, reference, used
             )
+        except ValidationError as exc:
+            # The wire contract refuses the sale (HQ would reject it for the same reason):
+            # the transaction rolled back, nothing of the sale exists.
+            first = exc.errors()[0]
+            detail = f"{'.'.join(str(x) for x in first['loc']) or 'sale'}: {first['msg']}"
+            raise CheckoutError(
+                "sale_invalid", f"sale refused by the protocol: {detail}", detail=detail
+            ) from exc
         except (SQLAlchemyError, OSError) as exc:
             # Disk full, I/O error, locked database: the transaction rolled back, so nothing
             # of this sale exists; the cart and payment are untouched and can be retried.
@@ -310,35 +321,12 @@ class CheckoutService:
                 cashier=draft.cashier.number,
                 started_at=sale.started_at,
                 completed_at=now,
-                lines=[
-                    protocol.SaleLine(
-                        line_no=ln.line_no,
-                        sku=ln.sku,
-                        barcode=ln.barcode,
-                        name=ln.name,
-                        unit=ln.unit,  # type: ignore[arg-type]
-                        qty_milli=ln.qty_milli,
-                        unit_price_fen=ln.unit_price_fen,
-                        price_version=ln.price_version,
-                        list_amount_fen=ln.list_amount_fen,
-                        discount_fen=ln.discount_fen,
-                        amount_fen=ln.amount_fen,
-                    )
-                    for ln in lines
-                ],
+                lines=[protocol.SaleLine.model_validate(ln, from_attributes=True) for ln in lines],
                 subtotal_fen=totals.subtotal_fen,
                 discount_fen=totals.discount_fen,
                 rounding_fen=totals.rounding_fen,
                 total_fen=totals.total_fen,
-                tenders=[
-                    protocol.Tender(
-                        kind=t.kind,  # type: ignore[arg-type]
-                        amount_fen=t.amount_fen,
-                        tendered_fen=t.tendered_fen,
-                        reference=t.reference,
-                    )
-                    for t in tenders
-                ],
+                tenders=[protocol.Tender.model_validate(t, from_attributes=True) for t in tenders],
                 change_fen=payment.change_fen,
                 member=None
                 if member is None
@@ -386,9 +374,13 @@ class CheckoutService:
 
 
 def loyalty_rules(session: Session) -> LoyaltyRules:
-    """The ``member.*`` settings in force for this store, as HQ published them."""
+    """The ``member.*`` settings in force for this store, as HQ published them; a bad
+    setting is logged and its default used, as HQ does."""
     rows = session.execute(text("SELECT key, value FROM setting WHERE key LIKE 'member.%'"))
-    return LoyaltyRules.from_settings({str(k): json.loads(v) for k, v in rows})
+    reading = read_rules((str(k), str(v)) for k, v in rows)
+    for problem in reading.problems:
+        log.warning("loyalty setting passed over: %s", problem)
+    return reading.rules
 
 
 def _member_record(
@@ -414,12 +406,12 @@ def _member_record(
             {"skus": skus},
         )
     }
-    earned = rules.points_for(
+    earned = rules.earning(
         member.tier,
         ((ln.sku, categories.get(ln.sku, ""), ln.amount_fen) for ln in lines),
         totals.total_fen,
         ((t.kind, t.amount_fen) for t in tenders),
-    )
+    ).points
     holds = [draft.holds[h] for h in used]
     points_used = sum(h.amount for h in holds if h.kind == TenderKind.POINTS.value)
     known = member.source in (MemberSource.HQ, MemberSource.CACHE, MemberSource.SIGNUP)

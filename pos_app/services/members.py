@@ -23,15 +23,10 @@ receipt secret.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import concurrent.futures
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -39,17 +34,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
 from sqlalchemy import Engine, text
 
 from hardware import Align, Columns, Document, Feed, Rule, Text, document_to_dict
 from pos_app.domain.ids import uuid7
-from pos_app.domain.member import Coupon, LoyaltyRules, Member, MemberSource
-from pos_app.domain.money import format_yuan
+from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, TenderKind
 from pos_app.i18n import Translator
 from pos_app.localdb import members as repo
@@ -62,6 +52,7 @@ from pos_app.services.ports import Clock, TerminalIdentity
 from pos_app.services.receipts import local_time
 from sync_client import DeviceRevoked, HQRefused, HQUnavailable, SyncRunner
 from sync_client.contract import protocol as p
+from sync_client.contract.loyalty import LoyaltyRules, read_rules
 from sync_client.contract.membercode import (
     CARD_PREFIX,
     looks_like_member_code,
@@ -69,6 +60,8 @@ from sync_client.contract.membercode import (
     member_number_of,
     normalise_phone,
 )
+from sync_client.contract.money import format_yuan
+from sync_client.contract.phonecrypt import PhoneCipher, PhoneKeyPair
 
 T = TypeVar("T")
 
@@ -166,7 +159,6 @@ class TopupRecord:
 
 # -- phone numbers and the terminal's member keys -----------------------------------------
 
-_CIPHER_PREFIX = "t1:"
 MAX_TOPUP_FEN = 10**9
 
 
@@ -175,39 +167,11 @@ def mask_number(number: str) -> str:
     return f"{number[:4]}****{number[-4:]}" if len(number) > 8 else number
 
 
-class MemberKeys:
-    """The terminal's member keys, derived (HKDF-SHA256) from its receipt secret, so a
-    copy of the database alone reveals no phone number. ``phone_key`` is a keyed hash of
-    a normalised number (an unkeyed hash of 11 digits is reversed by trying them all);
-    ``encrypt`` seals a number with AES-256-GCM and a random nonce, bound to the sign-up
-    it belongs to."""
-
-    def __init__(self, receipt_secret: bytes) -> None:
-        self._hash_key = self._derive(receipt_secret, b"chainpos/terminal/member-phone-hash/v1")
-        self._aead = AESGCM(self._derive(receipt_secret, b"chainpos/terminal/member-phone-enc/v1"))
-
-    @staticmethod
-    def _derive(secret: bytes, info: bytes) -> bytes:
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
-
-    def phone_key(self, digits: str) -> str:
-        return hmac.new(self._hash_key, digits.encode("ascii"), hashlib.sha256).hexdigest()
-
-    def encrypt(self, digits: str, bound_to: str) -> str:
-        nonce = secrets.token_bytes(12)
-        sealed = self._aead.encrypt(nonce, digits.encode("ascii"), bound_to.encode("ascii"))
-        return _CIPHER_PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
-
-    def decrypt(self, stored: str, bound_to: str) -> str:
-        """Raises ValueError when ``stored`` was not sealed with these keys for
-        ``bound_to``."""
-        if not stored.startswith(_CIPHER_PREFIX):
-            raise ValueError("unknown phone encryption format")
-        try:
-            raw = base64.b64decode(stored[len(_CIPHER_PREFIX) :], validate=True)
-            return self._aead.decrypt(raw[:12], raw[12:], bound_to.encode("ascii")).decode()
-        except (InvalidTag, binascii.Error, UnicodeDecodeError) as exc:
-            raise ValueError("the phone number does not decrypt with this terminal's key") from exc
+def terminal_phone_cipher(receipt_secret: bytes) -> PhoneCipher:
+    """The terminal's phone cipher, its keys derived from its receipt secret, so a copy
+    of the database alone reveals no phone number (sealed values are tagged ``t1:`` and
+    bound to the sign-up they belong to)."""
+    return PhoneCipher(PhoneKeyPair.derive(receipt_secret, scope="terminal", tag="t1:"))
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -336,7 +300,7 @@ class MemberService:
         self._hq = hq
         self._online = online
         self._revoked = revoked
-        self._keys = MemberKeys(identity.receipt_secret)
+        self._keys = terminal_phone_cipher(identity.receipt_secret)
         self._slip = Translator(receipt_language)
         self._after_commit = after_commit
         self._notify_outbox = notify_outbox
@@ -443,13 +407,10 @@ class MemberService:
             rows = session.execute(
                 text("SELECT key, value FROM setting WHERE key >= 'member.' AND key < 'member/'")
             ).all()
-        values: dict[str, object] = {}
-        for key, value in rows:
-            try:
-                values[str(key)] = json.loads(value)
-            except ValueError:
-                continue
-        return LoyaltyRules.from_settings(values)
+        reading = read_rules((str(k), str(v)) for k, v in rows)
+        for problem in reading.problems:
+            log.warning("loyalty setting passed over: %s", problem)
+        return reading.rules
 
     @property
     def online(self) -> bool:
@@ -486,7 +447,7 @@ class MemberService:
             digits = normalise_phone(phone)
         except ValueError as exc:
             return _failed(MemberError("bad_phone", str(exc)))
-        key = self._keys.phone_key(digits)
+        key = self._keys.hash(digits)
         if not self.online:
             return self._settled(lambda: self._offline_by_phone(key))
         return self._submit(self._identify_phone(digits, key))
@@ -660,7 +621,7 @@ class MemberService:
         assert member.number is not None
         with write_session(self._engine) as session:
             repo.signup_sent(session, signup_id, member.number)
-            repo.cache_member(session, member, self._keys.phone_key(digits))
+            repo.cache_member(session, member, self._keys.hash(digits))
             session.commit()
 
     # -- holds ----------------------------------------------------------------------------

@@ -17,11 +17,11 @@ from hardware import (
 from hardware import SaleLine as ReceiptLine
 from hardware import Tender as ReceiptTender
 from pos_app.domain.cart import MILLI
-from pos_app.domain.money import format_yuan
 from pos_app.i18n import Translator
 from pos_app.localdb.engine import read_session
 from pos_app.localdb.sales import SaleRecord
 from pos_app.localdb.store import StoreInfo, get_store
+from sync_client.contract.money import format_yuan
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 

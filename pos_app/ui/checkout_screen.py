@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 
 from pos_app.domain.cart import MILLI, CartError, CouponUse, Discount, Totals, Unit
 from pos_app.domain.member import Coupon, Member, MemberSource
-from pos_app.domain.money import format_yuan
 from pos_app.domain.tender import AppliedTender, Payment
 from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft
@@ -48,6 +47,7 @@ from pos_app.ui.member_panel import (
     member_error_text,
 )
 from pos_app.ui.widgets import Banner, TouchButton
+from sync_client.contract.money import format_yuan
 
 
 def error_text(ctx: UiContext, exc: Exception) -> str:

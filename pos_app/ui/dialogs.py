@@ -18,12 +18,12 @@ from PySide6.QtWidgets import (
 )
 
 from pos_app.domain.cart import MILLI, Discount
-from pos_app.domain.money import MoneyParseError, format_yuan, parse_yuan
 from pos_app.services.auth import StaffMember
 from pos_app.services.catalog import SearchHit
 from pos_app.services.errors import SignInError
 from pos_app.ui.context import UiContext
 from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
+from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 
 def sign_in_error_text(ctx: UiContext, exc: SignInError) -> str:

@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from pos_app.domain.member import Coupon, Member, MemberSource
-from pos_app.domain.money import MoneyParseError, format_yuan, parse_yuan
 from pos_app.domain.tender import AppliedTender, Payment, PaymentError
 from pos_app.services.errors import ServiceError
 from pos_app.ui.context import UiContext
 from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
+from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 CONSENT_VERSION = "privacy-2026-11"
 """The privacy notice a customer agrees to at sign-up (``member.consent_text``)."""

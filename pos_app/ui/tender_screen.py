@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_app.domain.money import MoneyParseError, format_yuan, parse_yuan
 from pos_app.domain.tender import Payment, PaymentError, TenderKind
 from pos_app.services.checkout import SaleRecord
 from pos_app.services.errors import CheckoutError
@@ -23,6 +22,7 @@ from pos_app.services.members import HoldResult, MemberError
 from pos_app.ui.checkout_screen import CheckoutViewModel, error_text
 from pos_app.ui.member_panel import member_error_text
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
+from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 QUICK_CASH_FEN = (2000, 5000, 10000)
 

@@ -7,13 +7,15 @@ timestamps are timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-PROTOCOL_VERSION = 1
+from sync_client.contract.holds import MAX_HOLD_TTL_S, MIN_HOLD_TTL_S
+
+PROTOCOL_VERSION: Final = 1
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9-]+$")]
 # Strict: an amount is a JSON integer, never ``true`` or ``"5"``.
@@ -26,7 +28,11 @@ class _Model(BaseModel):
 
 
 class SaleLine(_Model):
-    """One line of a completed sale. ``amount_fen = list_amount_fen - discount_fen``."""
+    """One line of a completed sale. ``amount_fen = list_amount_fen - discount_fen``.
+
+    The till builds it from its own sale-line record (``model_validate(record,
+    from_attributes=True)``), so it refuses a line HQ would refuse before the sale is
+    saved."""
 
     line_no: Annotated[int, Field(ge=1, le=10_000)]
     sku: Annotated[str, Field(min_length=1, max_length=64)]
@@ -39,6 +45,15 @@ class SaleLine(_Model):
     list_amount_fen: NonNegFen
     discount_fen: NonNegFen
     amount_fen: NonNegFen
+
+    @model_validator(mode="after")
+    def _amount_adds_up(self) -> SaleLine:
+        if self.amount_fen != self.list_amount_fen - self.discount_fen:
+            raise ValueError(
+                f"amount_fen {self.amount_fen} != list_amount_fen {self.list_amount_fen} "
+                f"- discount_fen {self.discount_fen}"
+            )
+        return self
 
 
 class Tender(_Model):
@@ -53,6 +68,19 @@ class Tender(_Model):
     amount_fen: NonNegFen
     tendered_fen: NonNegFen | None = None
     reference: Annotated[str | None, Field(max_length=64)] = None
+
+    @model_validator(mode="after")
+    def _covers_amount(self) -> Tender:
+        if self.tendered_fen is not None and self.tendered_fen < self.amount_fen:
+            raise ValueError(
+                f"tendered_fen {self.tendered_fen} is less than amount_fen {self.amount_fen}"
+            )
+        return self
+
+    @property
+    def change_fen(self) -> int:
+        """What goes back to the customer from this tender."""
+        return 0 if self.tendered_fen is None else self.tendered_fen - self.amount_fen
 
 
 MemberNo = Annotated[str, Field(min_length=6, max_length=20, pattern=r"^[0-9]+$")]
@@ -88,7 +116,10 @@ class SaleCompleted(_Model):
     """A sale that committed at a terminal. ``sale_id`` is the receipt's identity.
 
     ``member`` (optional; older terminals leave it out) names the member and the holds
-    to capture."""
+    to capture. The amounts add up: lines are numbered 1..n, ``total_fen = subtotal_fen -
+    discount_fen - rounding_fen`` is the sum of the lines' ``amount_fen`` and of the
+    tenders' ``amount_fen``, and ``change_fen`` is what the tenders handed back. Points and
+    stored value are paid by a member, so a sale paying with them names one."""
 
     type: Literal["sale.completed"] = "sale.completed"
     sale_id: UUID
@@ -96,8 +127,8 @@ class SaleCompleted(_Model):
     store: Code
     terminal: Code
     cashier: Annotated[str, Field(min_length=1, max_length=32)]
-    started_at: datetime
-    completed_at: datetime
+    started_at: AwareDatetime
+    completed_at: AwareDatetime
     lines: Annotated[list[SaleLine], Field(min_length=1, max_length=1000)]
     subtotal_fen: NonNegFen
     discount_fen: NonNegFen
@@ -106,6 +137,29 @@ class SaleCompleted(_Model):
     tenders: Annotated[list[Tender], Field(min_length=1, max_length=20)]
     change_fen: NonNegFen
     member: SaleMember | None = None
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> SaleCompleted:
+        numbers = [line.line_no for line in self.lines]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"lines are numbered 1..{len(numbers)} in order, not {numbers}")
+        net = self.subtotal_fen - self.discount_fen - self.rounding_fen
+        if self.total_fen != net:
+            raise ValueError(
+                f"total_fen {self.total_fen} != subtotal_fen - discount_fen - rounding_fen ({net})"
+            )
+        lines = sum(line.amount_fen for line in self.lines)
+        if lines != self.total_fen:
+            raise ValueError(f"the lines' amount_fen add up to {lines}, not total_fen")
+        paid = sum(t.amount_fen for t in self.tenders)
+        if paid != self.total_fen:
+            raise ValueError(f"the tenders' amount_fen add up to {paid}, not total_fen")
+        change = sum(t.change_fen for t in self.tenders)
+        if change != self.change_fen:
+            raise ValueError(f"change_fen {self.change_fen} != what the tenders hand back")
+        if self.member is None and any(t.kind in ("points", "stored_value") for t in self.tenders):
+            raise ValueError("points and stored value are paid by a member (give member)")
+        return self
 
 
 StaffNo = Annotated[str, Field(min_length=1, max_length=32)]
@@ -594,8 +648,8 @@ class Event(_Model):
     """
 
     id: UUID
-    device_seq: Annotated[int, Field(ge=1)]
-    occurred_at: datetime
+    device_seq: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    occurred_at: AwareDatetime
     payload: EventPayload
 
 
@@ -630,7 +684,7 @@ class PushRequest(_Model):
     object with a list of JSON objects is refused whole (422).
     """
 
-    protocol: Literal[1] = 1
+    protocol: Literal[1] = PROTOCOL_VERSION
     events: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH_EVENTS)]
 
 
@@ -1050,8 +1104,6 @@ Tier = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z][a-z0-9
 
 HoldKind = Literal["points", "stored_value", "coupon"]
 HoldStatus = Literal["held", "captured", "released", "expired", "refunded"]
-MIN_HOLD_TTL_S = 60
-MAX_HOLD_TTL_S = 3600
 
 
 class IdentifyRequest(_Model):
@@ -1144,7 +1196,8 @@ class HoldRequest(_Model):
 
     ``proof`` is the member code or card code the member was identified with; HQ needs it
     unless the chain allows spending after identification by phone. The hold lasts
-    ``ttl_s`` seconds (default: the chain's ``member.hold_ttl_s``, 900); the sale that
+    ``ttl_s`` seconds (default: the chain's ``member.hold_ttl_s``,
+    :data:`~sync_client.contract.holds.DEFAULT_HOLD_TTL_S`); the sale that
     lists it in :attr:`SaleMember.holds` captures it, a release or the expiry gives the
     value back, exactly once.
     """

@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from pos_app.domain.pin import DEFAULT_N, hash_pin
 from pos_app.localdb.engine import open_database, write_session
 from pos_app.localdb.seed import generate_catalog, load_demo, load_demo_json
 from pos_app.localdb.store import set_setting
+from sync_client.contract.pin import DEFAULT_N, hash_pin
 
 STORE = "S001"
 TERMINAL = "S001-T01"

@@ -32,8 +32,9 @@ import httpx
 from server_stub import bulk, members
 from server_stub import models as m
 from server_stub.db import Database
-from server_stub.member_keys import MemberKeys, PhoneCipher
+from server_stub.member_keys import MemberKeys
 from sync_client.contract.membercode import mask_phone, normalise_phone
+from sync_client.contract.phonecrypt import PhoneCipher
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_ingest import backends, hq_database
 from tests.server.member_helpers import app_code, balances, ledger_mismatches, split_tenders

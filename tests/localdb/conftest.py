@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from pos_app.domain.pin import hash_pin
 from pos_app.localdb.engine import make_engine, open_database
 from pos_app.localdb.seed import load_demo
+from sync_client.contract.pin import hash_pin
 
 NOW = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 STORE = "S001"

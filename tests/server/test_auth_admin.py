@@ -14,6 +14,7 @@ from sqlalchemy import update
 from server_stub import auth, operations
 from server_stub import models as m
 from sync_client.contract import protocol as p
+from sync_client.contract.pin import verify_pin
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import feed_changes, level, state
 
@@ -177,7 +178,7 @@ def test_admin_api_mirrors_the_cli(hq: RunningHQ, chain: Chain, client):
         b"4321", salt=base64.b64decode(salt_b64), n=16384, r=8, p=1, dklen=32
     ) == base64.b64decode(hash_b64)
     patched = call("PATCH", f"/staff/{staff['number']}", json={"pin": "9999"})
-    assert auth.verify_pin("9999", patched["pin_hash"]) and not auth.verify_pin(
+    assert verify_pin("9999", patched["pin_hash"]) and not verify_pin(
         "4321", patched["pin_hash"]
     )
     sku = f"Q{code}"

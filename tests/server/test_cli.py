@@ -19,6 +19,7 @@ from server_stub import models as m
 from server_stub.cli import main
 from server_stub.db import Database
 from sync_client.contract import protocol as p
+from sync_client.contract.pin import verify_pin
 from tests.server.conftest import REPO
 from tests.server.helpers import counts, level
 
@@ -95,7 +96,7 @@ def test_store_and_staff_commands(db_url, db, capsys):
         new_hash = conn.execute(
             select(m.staff.c.pin_hash).where(m.staff.c.number == "1001")
         ).scalar_one()
-    assert auth.verify_pin("8888", new_hash)
+    assert verify_pin("8888", new_hash)
 
 
 def test_enroll_code_prints_a_code_and_qr_that_enrol_a_terminal(db_url, db, capsys):

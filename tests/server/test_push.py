@@ -101,7 +101,8 @@ def test_one_bad_event_never_sinks_the_batch(hq: RunningHQ, chain: Chain, client
     assert body["results"][6]["id"] is None
     assert "NO-SUCH-SKU" in body["results"][3]["detail"]
     assert "amount_fen" in body["results"][4]["detail"]
-    assert "UTC offset" in body["results"][5]["detail"]
+    assert "completed_at" in body["results"][5]["detail"]
+    assert "timezone" in body["results"][5]["detail"]
     assert "NUL" in body["results"][7]["detail"]
     assert level(hq.db, store, sku) == -2000
     with hq.db.read() as conn:

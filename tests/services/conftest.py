@@ -27,11 +27,11 @@ from sqlalchemy import select
 
 from hardware import PROFILES, Document, PaperOut, PrinterStatus, render
 from pos_app.app import Terminal, build_terminal
-from pos_app.domain.pin import hash_pin
 from pos_app.localdb.engine import open_database, read_session
 from pos_app.localdb.models import AuditEntry
 from pos_app.localdb.seed import load_demo
 from pos_app.services.auth import StaffMember
+from sync_client.contract.pin import hash_pin
 
 START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 STORE = "S001"

@@ -314,6 +314,29 @@ def test_a_failed_commit_saves_nothing_and_the_sale_can_be_retried(
     assert counts == [1, 3, 1, 1]
 
 
+def test_checkout_refuses_a_sale_the_protocol_would_refuse(
+    terminal: Terminal, cashier: StaffMember
+) -> None:
+    """GIVEN a paid 3-line sale whose start time lost its time zone (HQ refuses such an
+    event as invalid)
+    WHEN the cashier completes it
+    THEN complete raises CheckoutError sale_invalid naming the field, and nothing of the
+    sale is saved: no sale, line, outbox event, print job or receipt number."""
+    draft = _three_lines(terminal, cashier)
+    payment = _pay_exact(draft)
+    assert draft.started_at is not None
+    draft.started_at = draft.started_at.replace(tzinfo=None)
+
+    with pytest.raises(CheckoutError) as err:
+        terminal.checkout.complete(draft, payment)
+    assert err.value.code == "sale_invalid"
+    assert "started_at" in err.value.params["detail"]
+    for model in (Sale, SaleLine, SaleTender, OutboxEvent, PrintJob):
+        assert _count(terminal, model) == 0, model.__name__
+    with read_session(terminal.engine) as session:
+        assert session.execute(text("SELECT COUNT(*) FROM counter")).scalar() == 0
+
+
 def test_a_price_switch_applies_to_scans_after_its_moment_only(
     terminal: Terminal, cashier: StaffMember, clock: FakeClock
 ) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from pos_app.domain.pin import hash_pin
 from pos_app.localdb.engine import open_database
 from pos_app.localdb.seed import load_demo
 from sync_client import LocalReplica
+from sync_client.contract.pin import hash_pin
 
 NOW = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 STORE = "S001"

@@ -21,13 +21,13 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from pos_app.app import Terminal, build_terminal, build_window, install_scan_filter
-from pos_app.domain.pin import hash_pin
 from pos_app.localdb.engine import open_database, write_session
 from pos_app.localdb.seed import load_demo
 from pos_app.localdb.store import set_setting
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.scan_filter import ScanEventFilter
 from pos_app.ui.theme import apply_theme
+from sync_client.contract.pin import hash_pin
 
 
 class FakeClock:
