@@ -6,6 +6,8 @@ real HQ (SQLite, loopback): if the client reached past the port, this would fail
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -165,3 +167,18 @@ def test_the_client_pushes_and_applies_through_any_replica(hq: EmbeddedHQ) -> No
         task.cancel()
         client.finished.wait(10)
         runner.stop()
+
+
+def test_the_port_imports_without_the_client_or_the_app() -> None:
+    """GIVEN a fresh interpreter
+    WHEN it imports ``sync_client.replica`` (what the terminal database implements)
+    THEN neither the app, the ORM, the network libraries nor pydantic were loaded."""
+    heavy = ("pos_app", "sqlalchemy", "httpx", "websockets", "pydantic", "sync_client._client")
+    probe = (
+        "import sys, sync_client.replica; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == ""
