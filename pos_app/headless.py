@@ -18,7 +18,8 @@ from pos_app.app import Terminal, build_terminal
 from pos_app.domain.roles import Role
 from pos_app.localdb.catalog import find_by_code
 from pos_app.localdb.engine import open_database, read_session
-from pos_app.localdb.sales import SaleRecord, stock_on_hand
+from pos_app.localdb.pending_stock import stock_on_hand
+from pos_app.localdb.sales import SaleRecord
 from pos_app.services.auth import StaffMember
 from pos_app.services.enrollment import EnrollmentService, EnrollTicket
 from pos_app.services.members import MemberService

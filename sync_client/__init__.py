@@ -4,8 +4,13 @@ No Qt here: :class:`SyncClient` runs on an asyncio loop in a thread owned by
 :class:`SyncRunner`; the application turns its callbacks into whatever its UI needs. The
 wire contract and the rules both sides share are in :mod:`sync_client.contract`.
 
+The client reaches the terminal database only through the :class:`Replica` port
+(:mod:`sync_client.replica`); the application implements it and hands it to
+:class:`SyncClient`. Nothing here imports the application.
+
 The public names load on first use (PEP 562), so that importing the pure contract
-(``sync_client.contract.*``) never pulls in httpx, websockets or the client.
+(``sync_client.contract.*``) or the port (``sync_client.replica``) never pulls in httpx,
+websockets or the client.
 """
 
 from __future__ import annotations
@@ -26,18 +31,18 @@ if TYPE_CHECKING:
         SyncError,
     )
     from sync_client._http import HQClient, Verify, enroll
-    from sync_client._local import (
+    from sync_client._runner import SyncRunner
+    from sync_client.replica import (
         AckSummary,
         ApplySummary,
-        LocalReplica,
         OutboxItem,
         RejectedEvent,
+        Replica,
     )
-    from sync_client._runner import SyncRunner
 
 _EXPORTS: dict[str, str] = {
-    "AckSummary": "sync_client._local",
-    "ApplySummary": "sync_client._local",
+    "AckSummary": "sync_client.replica",
+    "ApplySummary": "sync_client.replica",
     "Backoff": "sync_client._client",
     "CredentialStore": "sync_client._credentials",
     "Credentials": "sync_client._credentials",
@@ -47,9 +52,9 @@ _EXPORTS: dict[str, str] = {
     "HQClient": "sync_client._http",
     "HQRefused": "sync_client._errors",
     "HQUnavailable": "sync_client._errors",
-    "LocalReplica": "sync_client._local",
-    "OutboxItem": "sync_client._local",
-    "RejectedEvent": "sync_client._local",
+    "OutboxItem": "sync_client.replica",
+    "RejectedEvent": "sync_client.replica",
+    "Replica": "sync_client.replica",
     "ResyncNeeded": "sync_client._errors",
     "SyncClient": "sync_client._client",
     "SyncConfig": "sync_client._client",
@@ -72,9 +77,9 @@ __all__ = [
     "HQClient",
     "HQRefused",
     "HQUnavailable",
-    "LocalReplica",
     "OutboxItem",
     "RejectedEvent",
+    "Replica",
     "ResyncNeeded",
     "SyncClient",
     "SyncConfig",

@@ -40,8 +40,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from sync_client._credentials import Credentials
 from sync_client._errors import DeviceRevoked, HQRefused, HQUnavailable, ResyncNeeded
 from sync_client._http import HQClient, Verify
-from sync_client._local import LocalReplica, OutboxItem
 from sync_client.contract import protocol as p
+from sync_client.replica import OutboxItem, Replica
 
 log = logging.getLogger("chainpos.sync")
 T = TypeVar("T")
@@ -144,7 +144,8 @@ class SyncClient:
     """Keeps one terminal database in sync with HQ. Create and run it on one event loop.
 
     Args:
-        replica: the terminal database.
+        replica: the terminal database, through the :class:`~sync_client.replica.Replica`
+            port (the application's implementation, wired by its composition root).
         creds: the device's identity at HQ.
         config: tuning.
         verify: TLS verification for https/wss.
@@ -157,7 +158,7 @@ class SyncClient:
 
     def __init__(
         self,
-        replica: LocalReplica,
+        replica: Replica,
         creds: Credentials,
         *,
         config: SyncConfig | None = None,

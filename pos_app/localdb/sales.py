@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pos_app.domain.cart import Unit
 from pos_app.domain.tender import TenderKind
 from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
 from pos_app.localdb.models import SaleMember as SaleMemberRow
+from pos_app.localdb.pending_stock import add_sold
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +128,7 @@ def record_sale(session: Session, sale: SaleRecord, event: OutboxRecord) -> int:
                 sale_id=sale.id, **{f: getattr(sale.member, f) for f in SaleMemberRecord.__slots__}
             )
         )
-    sold: dict[int, int] = {}
-    for ln in sale.lines:
-        sold[ln.item_id] = sold.get(ln.item_id, 0) + ln.qty_milli
-    session.execute(
-        text(
-            "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
-            "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
-            "SET local_sold_milli = local_sold_milli + :q"
-        ),
-        [{"i": item_id, "q": qty} for item_id, qty in sold.items()],
-    )
+    add_sold(session, sale.lines)
     row = OutboxEvent(
         event_id=event.event_id,
         type=event.type,
@@ -200,12 +191,3 @@ def outbox_depth(session: Session) -> int:
         )
         or 0
     )
-
-
-def stock_on_hand(session: Session, item_id: int) -> int | None:
-    """This store's level in qty_milli: HQ's last figure minus unsynced local sales."""
-    row = session.execute(
-        text("SELECT hq_qty_milli - local_sold_milli FROM stock_level WHERE item_id = :i"),
-        {"i": item_id},
-    ).first()
-    return None if row is None else int(row[0])

@@ -19,7 +19,7 @@ from pos_app.domain.money import mul_div_round
 from pos_app.localdb import catalog
 from pos_app.localdb.catalog import CatalogRow
 from pos_app.localdb.engine import read_session
-from pos_app.localdb.sales import stock_on_hand
+from pos_app.localdb.pending_stock import stock_on_hand
 from pos_app.services.errors import ScanError
 from pos_app.services.ports import Clock
 

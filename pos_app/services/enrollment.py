@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, text
 
 from pos_app.localdb.engine import write_session
+from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.store import set_setting
 from sync_client import (
     Credentials,
     CredentialStore,
     EnrollmentError,
     HQClient,
-    LocalReplica,
     SyncError,
     Verify,
     enroll,

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from pos_app.localdb.replica import LocalReplica
 from pos_app.services.clock import HqClock
 from sync_client import (
     Credentials,
     CredentialStore,
-    LocalReplica,
     RejectedEvent,
     SyncClient,
     SyncConfig,

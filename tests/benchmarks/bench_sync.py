@@ -53,6 +53,7 @@ from sqlalchemy import select
 
 from pos_app.headless import HeadlessTerminal
 from pos_app.localdb.engine import open_database
+from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.seed import load_demo_json
 from pos_app.services.enrollment import EnrollTicket
 from server_stub import models as m
@@ -63,7 +64,6 @@ from server_stub.schemas import ItemIn
 from sync_client import (
     Credentials,
     HQClient,
-    LocalReplica,
     SyncClient,
     SyncConfig,
     SyncRunner,

@@ -8,6 +8,8 @@ Why they exist:
 * ``demo_engine`` copies a database migrated and seeded once per session with the demo
   milk-tea chain, because migrating and seeding for every test would dominate the run
   time. PIN hashes use scrypt n=2**4 (the production cost is irrelevant here).
+* ``replica`` is a :class:`~pos_app.localdb.replica.LocalReplica` (what the sync client
+  writes through) on such a copy, for this store.
 * ``NOW`` is a fixed moment after the demo prices took effect, so price-in-force
   questions have one answer whatever the date the suite runs.
 """
@@ -23,6 +25,7 @@ import pytest
 from sqlalchemy import Engine
 
 from pos_app.localdb.engine import make_engine, open_database
+from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.seed import load_demo
 from sync_client.contract.pin import hash_pin
 
@@ -62,4 +65,11 @@ def demo_engine(demo_path: Path) -> Iterator[Engine]:
 def empty_engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(tmp_path / "empty.db")
     yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def replica(demo_path: Path) -> Iterator[LocalReplica]:
+    engine = open_database(demo_path)
+    yield LocalReplica(engine, STORE)
     engine.dispose()

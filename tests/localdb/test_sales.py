@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from pos_app.domain.ids import uuid7
 from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
+from pos_app.localdb.pending_stock import stock_on_hand
 from pos_app.localdb.sales import (
     LineRecord,
     OutboxRecord,
@@ -23,7 +24,6 @@ from pos_app.localdb.sales import (
     last_sale,
     outbox_depth,
     record_sale,
-    stock_on_hand,
 )
 from pos_app.localdb.store import next_counter
 from tests.localdb.conftest import NOW, STORE, TERMINAL

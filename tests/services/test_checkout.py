@@ -16,7 +16,8 @@ from pos_app.domain.tender import Payment
 from pos_app.localdb.catalog import add_price
 from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.models import OutboxEvent, PrintJob, Sale, SaleLine, SaleTender
-from pos_app.localdb.sales import get_sale, stock_on_hand
+from pos_app.localdb.pending_stock import stock_on_hand
+from pos_app.localdb.sales import get_sale
 from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft
 from pos_app.services.errors import ApprovalRequired, CheckoutError

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from pos_app.localdb.engine import open_database, read_session, write_session
 from pos_app.localdb.models import MemberCache
-from sync_client import LocalReplica
+from pos_app.localdb.replica import LocalReplica
 from sync_client.contract import protocol as p
 
 NOW = datetime(2025, 6, 1, 3, 0, tzinfo=UTC)

@@ -17,18 +17,18 @@ from sqlalchemy import text
 from pos_app.domain.ids import uuid7
 from pos_app.localdb.catalog import find_by_code
 from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.pending_stock import stock_on_hand
+from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.sales import (
     LineRecord,
     OutboxRecord,
     SaleRecord,
     TenderRecord,
     record_sale,
-    stock_on_hand,
 )
 from pos_app.localdb.store import get_setting, get_staff
-from sync_client import LocalReplica
 from sync_client.contract import protocol as p
-from tests.sync_client.conftest import NOW, STORE
+from tests.localdb.conftest import NOW, STORE
 
 TARO = "MT001"  # 芋泥波波, 15.00 at version 1 in the demo data
 
@@ -88,7 +88,10 @@ def hq_level(replica: LocalReplica, sku: str = TARO) -> int:
 
 
 def sell(replica: LocalReplica, qty_milli: int, sku: str = TARO) -> str:
-    """Records a sale of ``qty_milli`` of ``sku`` as checkout does; returns its event id."""
+    """Records a sale of ``qty_milli`` of ``sku`` as checkout does; returns its event id.
+
+    The event names only its sale: what the sale took off the stock must come from its
+    ``sale_line`` rows, never from the event's JSON."""
     sale_id, event_id = str(uuid7()), str(uuid7())
     line = LineRecord(
         1, item_id(replica, sku), sku, None, "x", "piece", qty_milli, 1500, 1, 0, 0, 0
@@ -110,7 +113,7 @@ def sell(replica: LocalReplica, qty_milli: int, sku: str = TARO) -> str:
         lines=(line,),
         tenders=(TenderRecord("cash", 0, 0, None),),
     )
-    payload = json.dumps({"sale_id": sale_id, "lines": [{"sku": sku, "qty_milli": qty_milli}]})
+    payload = json.dumps({"sale_id": sale_id})
     with write_session(replica.engine) as s:
         record_sale(s, sale, OutboxRecord(event_id, "sale.completed", NOW, payload))
         s.commit()
@@ -226,7 +229,7 @@ def test_a_failure_half_way_leaves_neither_changes_nor_cursor(replica, monkeypat
     WHEN writing the stock change fails
     THEN the price is not there either, the cursor has not moved (the page will be pulled
     again), and every pooled connection still commits sales with synchronous=FULL."""
-    import sync_client._local as local
+    import pos_app.localdb.replica as local
 
     def broken(*_args: Any) -> None:
         raise RuntimeError("disk on fire")
@@ -395,3 +398,84 @@ def test_a_refused_sale_stops_being_subtracted(replica):
     assert replica.retry_rejected(items[0].seq)
     assert shown_stock(replica) == 37_000
     assert replica.counts() == (1, 0)
+
+
+def answer_for(items: list[Any], statuses: list[str], head: int) -> p.PushResponse:
+    """HQ's answer giving ``statuses[i]`` to ``items[i]`` ("rejected" for good)."""
+    return p.PushResponse(
+        results=[
+            p.EventResult(
+                index=i,
+                id=UUID(it.event_id),
+                status=status,  # type: ignore[arg-type]
+                reason="invalid" if status == "rejected" else None,
+            )
+            for i, (it, status) in enumerate(zip(items, statuses, strict=True))
+        ],
+        applied=statuses.count("applied"),
+        duplicate=0,
+        rejected=statuses.count("rejected"),
+        head=head,
+    )
+
+
+def test_one_answer_that_takes_a_sale_and_refuses_another_settles_both(replica):
+    """GIVEN HQ's level 40 (cursor 1) and two sales of 3 and 2 at the till
+    WHEN one answer takes the first (its stock change by seq 3) and refuses the second
+    THEN the till shows 37 (the refused sale no longer subtracted, the taken one until
+    HQ's level counts it), and 37 again once HQ's level 37 at seq 3 arrives."""
+    replica.apply_changes([stock(1, 40_000)], 1)
+    sell(replica, 3_000)
+    sell(replica, 2_000)
+    assert shown_stock(replica) == 35_000
+    items = replica.pending(10)
+    replica.apply_push_answer(items, answer_for(items, ["applied", "rejected"], head=3))
+    assert shown_stock(replica) == 37_000
+    assert replica.counts() == (0, 1)
+    replica.apply_changes([stock(3, 37_000)], 3)
+    assert shown_stock(replica) == 37_000
+
+
+@pytest.mark.parametrize(
+    ("snapshot_seq", "hq_on_hand", "shown"),
+    [
+        (6, 37_000, 35_000),  # the snapshot counts the taken sale: only the unsent one left
+        (4, 40_000, 35_000),  # it does not yet: both still subtracted from HQ's 40
+    ],
+)
+def test_a_snapshot_rebuilds_the_subtraction_from_the_sales_hq_has_not_counted(
+    replica, snapshot_seq, hq_on_hand, shown
+):
+    """GIVEN HQ's level 40 (cursor 1); a sale of 3 HQ took with its stock change by seq 5,
+    a sale of 2 not yet sent, and a sale of 1 HQ refused
+    WHEN a snapshot at seq 6 (level 37, counting the taken sale) or at seq 4 (level 40,
+    not counting it) replaces HQ's data
+    THEN the till shows 35 either way: HQ's level minus exactly the sales it does not
+    count; and with the seq-4 snapshot, reaching seq 5 releases the taken sale."""
+    replica.apply_changes([stock(1, 40_000)], 1)
+    sell(replica, 3_000)
+    items = replica.pending(10)
+    replica.apply_push_answer(items, answer_for(items, ["applied"], head=5))
+    sell(replica, 1_000)
+    refused = replica.pending(10)
+    replica.apply_push_answer(refused, answer_for(refused, ["rejected"], head=5))
+    sell(replica, 2_000)
+    level = stock(snapshot_seq, hq_on_hand).data
+    replica.apply_snapshot(
+        p.Snapshot(
+            seq=snapshot_seq,
+            generated_at=NOW,
+            store=STORE,
+            stores=[],
+            items=[],
+            prices=[],
+            stock=[level],
+            config=[],
+            staff=[],
+        )
+    )
+    assert shown_stock(replica) == shown
+    assert replica.cursor() == snapshot_seq
+    if snapshot_seq < 5:
+        replica.apply_changes([stock(5, 37_000)], 5)
+        assert shown_stock(replica) == 35_000

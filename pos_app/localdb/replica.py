@@ -1,16 +1,13 @@
-"""The terminal's side of sync, on its own database: outbox out, changes in.
+"""The terminal database as the sync client's :class:`~sync_client.replica.Replica`:
+outbox out, HQ's changes in.
 
 Every method is synchronous and opens its own short transaction (``BEGIN IMMEDIATE`` for
 writes). The sync loop calls them on a worker thread, never on its event loop, and never
 on the GUI thread. Each method is safe to repeat: applying the same change or the same
 push answer twice leaves the database as once.
 
-Stock bookkeeping (what the till shows is HQ's level minus its own sales HQ has not
-counted yet): a sale adds its quantities to ``stock_level.local_sold_milli`` when it
-commits. When HQ accepts the sale it names a feed seq at or after the stock change the
-sale caused; the quantities move to ``stock_pending`` until the cursor reaches that seq,
-then leave ``local_sold_milli``. So ``local_sold_milli`` always equals the pending
-outbox sales plus ``stock_pending``.
+Stock for this till's unsynced sales is kept by :mod:`pos_app.localdb.pending_stock`;
+this module only tells it which sales HQ counted, refused or got back.
 """
 
 from __future__ import annotations
@@ -19,17 +16,17 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
 
+from pos_app.localdb import pending_stock
 from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pinyin import pinyin_keys
 from pos_app.localdb.store import get_setting, set_setting
 from pos_app.localdb.types import from_utc_text, to_utc_text
 from sync_client.contract import protocol as p
+from sync_client.replica import AckSummary, ApplySummary, OutboxItem, RejectedEvent
 
 CURSOR_KEY = "sync.cursor"
 OFFSET_KEY = "sync.clock_offset_ms"
@@ -40,56 +37,8 @@ SETTING_KEYS_RESERVED = frozenset(
 """Local settings HQ's config may never overwrite (identity and sync state)."""
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """An outbox row ready to push."""
-
-    seq: int
-    event_id: str
-    type: str
-    occurred_at: datetime
-    payload: str
-    attempts: int
-
-    def wire(self) -> dict[str, Any]:
-        """The event as :class:`protocol.Event` JSON, without re-validating the payload."""
-        return {
-            "id": self.event_id,
-            "device_seq": self.seq,
-            "occurred_at": self.occurred_at.isoformat(),
-            "payload": json.loads(self.payload),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedEvent:
-    """An event HQ refused for good: kept for the store manager, never retried blindly."""
-
-    seq: int
-    event_id: str
-    type: str
-    occurred_at: datetime
-    error: str
-    summary: str
-
-
-@dataclass(frozen=True, slots=True)
-class AckSummary:
-    removed: int
-    rejected: int
-    retry_later: int
-    retry_errors: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ApplySummary:
-    applied: int
-    cursor: int
-    kinds: frozenset[str]
-
-
 class LocalReplica:
-    """The sync client's access to one terminal database."""
+    """One terminal database as the sync client's replica (of ``store``'s view of HQ)."""
 
     def __init__(self, engine: Engine, store: str) -> None:
         self.engine = engine
@@ -176,9 +125,8 @@ class LocalReplica:
         removed = rejected = retry = 0
         errors: list[str] = []
         with raw_write_transaction(self.engine, durable=False) as db:
-            cursor = _get_cursor(db)
-            moved: dict[int, int] = defaultdict(int)
-            pending_rows: list[dict[str, int]] = []
+            stock = pending_stock.PushSettlement(db, _get_cursor(db), answer.head)
+            sales = pending_stock.sales_of_events(db, (it.seq for it in items))
             for result in answer.results:
                 if not 0 <= result.index < len(items):
                     continue
@@ -193,11 +141,8 @@ class LocalReplica:
                     if not deleted.rowcount:
                         continue
                     removed += 1
-                    for item_id, qty in _sold(db, item).items():
-                        if cursor >= answer.head:
-                            moved[item_id] += qty
-                        else:
-                            pending_rows.append({"u": answer.head, "i": item_id, "q": qty})
+                    if item.seq in sales:
+                        stock.counted_by_hq(sales[item.seq])
                 elif result.retryable:
                     retry += 1
                     err = f"{result.reason}: {result.detail or ''}".strip()
@@ -215,32 +160,25 @@ class LocalReplica:
                         "last_error = :e WHERE seq = :seq AND state = 'pending'",
                         {"seq": item.seq, "e": err[:500]},
                     )
-                    if changed.rowcount:
-                        # HQ will never count this sale; stop subtracting it so the till
-                        # shows HQ's level. The manager sees the refused sale.
-                        for item_id, qty in _sold(db, item).items():
-                            moved[item_id] += qty
-            if pending_rows:
-                db.executemany(
-                    "INSERT INTO stock_pending (until_seq, item_id, qty_milli) VALUES (:u, :i, :q)",
-                    pending_rows,
-                )
-            _unsell(db, moved)
+                    if changed.rowcount and item.seq in sales:
+                        # The manager sees the refused sale; stock shows HQ's level.
+                        stock.never_counted(sales[item.seq])
+            stock.write()
             db.commit()
         return AckSummary(removed, rejected, retry, tuple(errors))
 
     def retry_rejected(self, seq: int) -> bool:
         """Puts a refused event back in the queue (the manager's decision, after a fix)."""
         with raw_write_transaction(self.engine) as db:
-            row = db.execute(
-                "SELECT type, payload FROM outbox WHERE seq = :seq AND state = 'rejected'",
+            changed = db.execute(
+                "UPDATE outbox SET state = 'pending' WHERE seq = :seq AND state = 'rejected'",
                 {"seq": seq},
-            ).fetchone()
-            if row is None:
+            )
+            if not changed.rowcount:
                 return False
-            item = OutboxItem(seq, "", str(row[0]), datetime.min, str(row[1]), 0)
-            db.execute("UPDATE outbox SET state = 'pending' WHERE seq = :seq", {"seq": seq})
-            _resell(db, _sold(db, item))
+            sale_id = pending_stock.sales_of_events(db, (seq,)).get(seq)
+            if sale_id is not None:
+                pending_stock.resell(db, sale_id)
             db.commit()
         return True
 
@@ -294,7 +232,7 @@ class LocalReplica:
                     _upsert_staff(db, self.store, staff)
                 _drop_stale_members(db, list(by_kind["member"].values()))
             _put_setting(db, CURSOR_KEY, next_after)
-            _release_pending(db, next_after)
+            pending_stock.release_until(db, next_after)
             db.commit()
         return ApplySummary(applied, next_after, frozenset(k for k, v in by_kind.items() if v))
 
@@ -323,8 +261,7 @@ class LocalReplica:
             # cached member may be stale: forget them (identifying them again re-caches).
             db.execute("DELETE FROM member_cache")
             _put_setting(db, CURSOR_KEY, snap.seq)
-            db.execute("DELETE FROM stock_pending WHERE until_seq <= :c", {"c": snap.seq})
-            _rebuild_local_sold(db)
+            pending_stock.rebuild(db, snap.seq)
             db.commit()
 
 
@@ -435,11 +372,6 @@ def _bulk_stock(db: sqlite3.Connection, store: str, levels: list[p.StockData]) -
         )
 
 
-def _item_id(db: sqlite3.Connection, sku: str) -> int | None:
-    row = db.execute("SELECT id FROM item WHERE sku = ?", (sku,)).fetchone()
-    return None if row is None else int(row[0])
-
-
 def _upsert_staff(db: sqlite3.Connection, store: str, data: p.StaffData) -> None:
     """A staff member of this store or chain-wide; a sign-in lockout in progress stays."""
     if data.store is not None and data.store != store:
@@ -498,60 +430,3 @@ def _effective_config(db: sqlite3.Connection, store: str, key: str) -> None:
         db.execute("DELETE FROM setting WHERE key = ?", (key,))
     else:
         _put_setting(db, key, json.loads(row[0]))
-
-
-def _sold(db: sqlite3.Connection, item: OutboxItem) -> dict[int, int]:
-    """item id -> qty_milli a sale event took off the local stock view."""
-    if item.type != "sale.completed":
-        return {}
-    payload = json.loads(item.payload)
-    out: dict[int, int] = defaultdict(int)
-    for line in payload.get("lines", ()):
-        item_id = _item_id(db, str(line.get("sku", "")))
-        if item_id is not None:
-            out[item_id] += int(line.get("qty_milli", 0))
-    return out
-
-
-def _unsell(db: sqlite3.Connection, moved: dict[int, int]) -> None:
-    if moved:
-        db.executemany(
-            "UPDATE stock_level SET local_sold_milli = local_sold_milli - ? WHERE item_id = ?",
-            [(q, i) for i, q in moved.items()],
-        )
-
-
-def _resell(db: sqlite3.Connection, sold: dict[int, int]) -> None:
-    if sold:
-        db.executemany(
-            "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
-            "VALUES (:i, 0, :q) ON CONFLICT(item_id) DO UPDATE "
-            "SET local_sold_milli = local_sold_milli + :q",
-            [{"i": i, "q": q} for i, q in sold.items()],
-        )
-
-
-def _release_pending(db: sqlite3.Connection, cursor: int) -> None:
-    rows = db.execute(
-        "SELECT item_id, SUM(qty_milli) FROM stock_pending WHERE until_seq <= ? GROUP BY item_id",
-        (cursor,),
-    ).fetchall()
-    if rows:
-        _unsell(db, {int(r[0]): int(r[1]) for r in rows})
-        db.execute("DELETE FROM stock_pending WHERE until_seq <= ?", (cursor,))
-
-
-def _rebuild_local_sold(db: sqlite3.Connection) -> None:
-    """Recomputes ``local_sold_milli`` from pending outbox sales and ``stock_pending``."""
-    totals: dict[int, int] = defaultdict(int)
-    pending = db.execute("SELECT seq, type, payload FROM outbox WHERE state = 'pending'")
-    for seq, type_, payload in pending.fetchall():
-        item = OutboxItem(int(seq), "", str(type_), datetime.min, str(payload), 0)
-        for item_id, qty in _sold(db, item).items():
-            totals[item_id] += qty
-    for item_id, qty in db.execute(
-        "SELECT item_id, SUM(qty_milli) FROM stock_pending GROUP BY item_id"
-    ).fetchall():
-        totals[int(item_id)] += int(qty)
-    db.execute("UPDATE stock_level SET local_sold_milli = 0")
-    _resell(db, totals)

@@ -1,0 +1,184 @@
+"""The sync client needs nothing of the till but its :class:`sync_client.Replica` port.
+
+A replica kept in memory here, with no terminal database behind it, is synced against a
+real HQ (SQLite, loopback): if the client reached past the port, this would fail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pos_app.domain.ids import uuid7
+from pos_app.localdb.seed import load_demo_json
+from server_stub import operations
+from server_stub.demo import seed_chain
+from server_stub.embedded import EmbeddedHQ
+from sync_client import (
+    AckSummary,
+    ApplySummary,
+    Credentials,
+    OutboxItem,
+    Replica,
+    SyncClient,
+    SyncRunner,
+)
+from sync_client.contract import protocol as p
+from tests.server.support import fresh_database, wait_until
+from tests.sync.conftest import FAST, start_hq
+
+STORE = "S001"
+
+
+class MemoryReplica:
+    """An outbox and a cursor in memory; remembers what HQ answered and sent."""
+
+    def __init__(self, outbox: Iterable[OutboxItem]) -> None:
+        self.outbox = {it.seq: it for it in outbox}
+        self.answers: dict[str, str] = {}
+        self.prices: dict[int, int] = {}
+        self.snapshots = 0
+        self._cursor = 0
+        self._offset_ms = 0.0
+        self._lock = threading.Lock()
+
+    def cursor(self) -> int:
+        return self._cursor
+
+    def clock_offset_ms(self) -> float:
+        return self._offset_ms
+
+    def save_clock_offset_ms(self, offset_ms: float) -> None:
+        self._offset_ms = offset_ms
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self.outbox), 0
+
+    def pending(self, limit: int) -> list[OutboxItem]:
+        with self._lock:
+            return [self.outbox[s] for s in sorted(self.outbox)][:limit]
+
+    def record_push_failure(self, items: Sequence[OutboxItem], error: str) -> None:
+        pass
+
+    def apply_push_answer(self, items: Sequence[OutboxItem], answer: p.PushResponse) -> AckSummary:
+        removed = 0
+        with self._lock:
+            for result in answer.results:
+                item = items[result.index]
+                self.answers[item.event_id] = result.status
+                if result.status in ("applied", "duplicate") and item.seq in self.outbox:
+                    del self.outbox[item.seq]
+                    removed += 1
+        return AckSummary(removed, 0, 0, ())
+
+    def apply_changes(self, changes: Iterable[Any], next_after: int) -> ApplySummary:
+        with self._lock:
+            if next_after <= self._cursor:
+                return ApplySummary(0, self._cursor, frozenset())
+            fresh = [c for c in changes if self._cursor < c.seq <= next_after]
+            for c in fresh:
+                if c.kind == "price":
+                    self.prices[c.data.version] = c.data.price_fen
+            self._cursor = next_after
+            return ApplySummary(len(fresh), next_after, frozenset(c.kind for c in fresh))
+
+    def apply_snapshot(self, snap: p.Snapshot) -> None:
+        with self._lock:
+            self.snapshots += 1
+            self._cursor = snap.seq
+
+
+@pytest.fixture
+def hq(tmp_path: Path) -> Iterator[EmbeddedHQ]:
+    with fresh_database("sqlite", tmp_path, migrated=True) as url:
+        server = start_hq(url)
+        seed_chain(server.db, load_demo_json())
+        yield server
+        server.stop()
+
+
+def a_sale(device_id: str, seq: int) -> OutboxItem:
+    now = datetime.now(UTC)
+    sale = p.SaleCompleted(
+        sale_id=uuid7(),
+        receipt_no=f"{device_id}-000{seq}",
+        store=STORE,
+        terminal=device_id,
+        cashier="1001",
+        started_at=now - timedelta(minutes=1),
+        completed_at=now,
+        lines=[
+            p.SaleLine(
+                line_no=1,
+                sku="MT001",
+                name="芋泥波波",
+                unit="piece",
+                qty_milli=1000,
+                unit_price_fen=1500,
+                price_version=1,
+                list_amount_fen=1500,
+                discount_fen=0,
+                amount_fen=1500,
+            )
+        ],
+        subtotal_fen=1500,
+        discount_fen=0,
+        rounding_fen=0,
+        total_fen=1500,
+        tenders=[p.Tender(kind="cash", amount_fen=1500, tendered_fen=2000)],
+        change_fen=500,
+    )
+    return OutboxItem(seq, str(uuid7()), sale.type, now, sale.model_dump_json(), 0)
+
+
+def test_the_client_pushes_and_applies_through_any_replica(hq: EmbeddedHQ) -> None:
+    """GIVEN a device enrolled at HQ whose replica is a few dicts, holding one sale
+    WHEN the sync client runs against it and HQ publishes a price
+    THEN HQ takes the sale (it leaves the replica's outbox), and the price change arrives
+    in the replica with the cursor at HQ's head."""
+    code = operations.create_enroll_code(hq.db, STORE).code
+    who = operations.enroll(hq.db, p.EnrollRequest(store=STORE, code=code, device_name="port"))
+    creds = Credentials(hq.url, STORE, who.device_id, who.token, b"x" * 32)
+    sale = a_sale(who.device_id, 1)
+    replica = MemoryReplica([sale])
+    port: Replica = replica  # the fake satisfies the port (checked by mypy)
+    runner = SyncRunner("port-test")
+    runner.start()
+    client = SyncClient(port, creds, config=FAST)
+    task = runner.submit(client.run())
+    try:
+        wait_until(lambda: client.status.online, what="client online")
+        wait_until(lambda: not replica.outbox, what="the sale pushed")
+        assert replica.answers == {sale.event_id: "applied"}
+        (published,) = operations.set_price(hq.db, "MT001", 1700)
+        wait_until(lambda: published.version in replica.prices, what="the price applied")
+        assert replica.prices[published.version] == 1700
+        wait_until(lambda: replica.cursor() >= client.status.head > 0, what="cursor at head")
+    finally:
+        task.cancel()
+        client.finished.wait(10)
+        runner.stop()
+
+
+def test_the_port_imports_without_the_client_or_the_app() -> None:
+    """GIVEN a fresh interpreter
+    WHEN it imports ``sync_client.replica`` (what the terminal database implements)
+    THEN neither the app, the ORM, the network libraries nor pydantic were loaded."""
+    heavy = ("pos_app", "sqlalchemy", "httpx", "websockets", "pydantic", "sync_client._client")
+    probe = (
+        "import sys, sync_client.replica; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == ""
