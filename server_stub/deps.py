@@ -23,7 +23,7 @@ from server_stub.db import Database
 from server_stub.errors import ERROR_RESPONSES, ApiError
 from server_stub.live import Hub
 from server_stub.member_keys import MemberKeys
-from server_stub.members import LookupLimiter
+from server_stub.members.identify import LookupLimiter
 from server_stub.metrics import Metrics
 from server_stub.settings import Settings
 from sync_client.contract import protocol as p

@@ -46,7 +46,7 @@ from server_stub.ingest_members import (
     SaleMemberInfo,
     feed_changes,
 )
-from server_stub.members import Balance
+from server_stub.members.ledger import Balance
 from server_stub.stock import apply_stock_ops, stock_change
 from sync_client.contract import protocol as p
 
