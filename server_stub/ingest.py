@@ -22,7 +22,6 @@ Thread rules: :func:`push` may run on any thread; it uses its own connection.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from uuid import UUID
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Table, and_, case, func, insert, select, tuple_, update
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
 from server_stub import bulk, feed
@@ -48,7 +46,8 @@ from server_stub.ingest_members import (
     SaleMemberInfo,
     feed_changes,
 )
-from server_stub.members import Balance
+from server_stub.members.ledger import Balance
+from server_stub.stock import apply_stock_ops, stock_change
 from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq.ingest")
@@ -787,86 +786,6 @@ class _Batch:
                     a["ref"],
                 )
         return len(alerts)
-
-
-def stock_change(store: str, sku: str, on_hand: int, reserved: int, now: datetime) -> feed.Pending:
-    """The feed change announcing a store's new level of an item."""
-    return feed.Pending(
-        "stock",
-        f"{store}:{sku}",
-        store,
-        p.StockData(
-            store=store,
-            sku=sku,
-            on_hand_milli=on_hand,
-            reserved_milli=reserved,
-            available_milli=on_hand - reserved,
-            updated_at=now,
-        ),
-    )
-
-
-def apply_stock_ops(
-    conn: Connection, ops: dict[tuple[str, str], tuple[bool, int]], now: datetime
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """Adds (``absolute`` False) or sets (True) levels; returns the new (on_hand, reserved).
-
-    Rows are written in key order so that concurrent batches lock levels in the same
-    order (no deadlocks between two pushes).
-    """
-    out: dict[tuple[str, str], tuple[int, int]] = {}
-    for absolute in (False, True):
-        keys = sorted(k for k, (a, _) in ops.items() if a is absolute)
-        if not keys:
-            continue
-        rows = [
-            {
-                "store_code": k[0],
-                "sku": k[1],
-                "on_hand_milli": ops[k][1],
-                "reserved_milli": 0,
-                "updated_at": now,
-            }
-            for k in keys
-        ]
-        if conn.dialect.name == "postgresql":
-            level = "EXCLUDED.on_hand_milli"
-            if not absolute:
-                level = "stock_levels.on_hand_milli + " + level
-            result: Any = bulk.upsert_returning(
-                conn,
-                m.stock_levels,
-                rows,
-                ("store_code", "sku"),
-                f"on_hand_milli = {level}, updated_at = EXCLUDED.updated_at",
-                ("store_code", "sku", "on_hand_milli", "reserved_milli"),
-            )
-        else:
-            result = conn.execute(_upsert_levels(absolute), rows)
-        for store, sku, on_hand, reserved in result:
-            out[(store, sku)] = (int(on_hand), int(reserved))
-    return out
-
-
-@functools.cache
-def _upsert_levels(absolute: bool) -> Any:
-    """SQLite: ``INSERT .. ON CONFLICT DO UPDATE .. RETURNING`` for stock levels, built
-    once so that SQLAlchemy's compiled cache serves every batch."""
-    stmt = sqlite.insert(m.stock_levels)
-    new_level = (
-        stmt.excluded.on_hand_milli
-        if absolute
-        else m.stock_levels.c.on_hand_milli + stmt.excluded.on_hand_milli
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[m.stock_levels.c.store_code, m.stock_levels.c.sku],
-        set_={"on_hand_milli": new_level, "updated_at": stmt.excluded.updated_at},
-    ).returning(
-        m.stock_levels.c.store_code,
-        m.stock_levels.c.sku,
-        m.stock_levels.c.on_hand_milli,
-        m.stock_levels.c.reserved_milli,
-    )
 
 
 def stale_price_lines(

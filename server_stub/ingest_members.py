@@ -30,8 +30,8 @@ from sqlalchemy import Connection, select, update
 from server_stub import bulk, feed, loyalty
 from server_stub import models as m
 from server_stub.db import RetryableWrite
-from server_stub.members import (
-    DEFAULT_TIER,
+from server_stub.members import DEFAULT_TIER
+from server_stub.members.ledger import (
     Balance,
     bump_version,
     change_balance,

@@ -28,7 +28,6 @@ from server_stub import auth, feed
 from server_stub import models as m
 from server_stub.db import REVOKE_CHANNEL, Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError, unauthorised
-from server_stub.ingest import apply_stock_ops, stock_change
 from server_stub.schemas import (
     CatalogImportOut,
     DeviceOut,
@@ -36,6 +35,7 @@ from server_stub.schemas import (
     ItemIn,
     StaffIn,
 )
+from server_stub.stock import apply_stock_ops, stock_change
 from sync_client.contract import protocol as p
 from sync_client.contract.loyalty import check_setting
 from sync_client.contract.money import parse_yuan

@@ -1,0 +1,153 @@
+"""Terminal routes: enrolment, push, pull, snapshot, stock look-up (device token, except
+enrolment) and the live WebSocket.
+
+Thread rules: plain ``def`` routes run on Starlette's worker threads and each opens its
+own transaction; the live hub runs on the event loop (see :mod:`server_stub.live`).
+"""
+
+# No ``from __future__ import annotations``: FastAPI must resolve the route annotations,
+# some of which are module aliases.
+import asyncio
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+
+from server_stub import auth, feed, ingest, operations, queries
+from server_stub.auth import DeviceIdentity
+from server_stub.db import Database
+from server_stub.deps import (
+    HQ,
+    CodeQuery,
+    Device,
+    Reader,
+    error_responses,
+    hq_context,
+    same_store,
+)
+from server_stub.errors import ApiError
+from sync_client.contract import protocol as p
+
+log = logging.getLogger("chainpos.hq")
+
+SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+router = APIRouter(tags=["terminals"])
+
+
+@router.post(
+    "/v1/devices/enroll",
+    response_model=p.EnrollResponse,
+    responses=error_responses(),
+)
+def enroll(body: p.EnrollRequest, ctx: HQ) -> p.EnrollResponse:
+    """Exchanges a one-time code for a device id, token and receipt secret."""
+    out = operations.enroll(ctx.db, body)
+    log.info("enrolled %s (%s) for store %s", out.device_id, body.device_name, out.store)
+    return out
+
+
+@router.post(
+    "/v1/sync/push",
+    response_model=p.PushResponse,
+    responses=error_responses(),
+)
+async def push(body: p.PushRequest, device: Device, request: Request, ctx: HQ) -> p.PushResponse:
+    """Applies a batch of outbox events; answers per event."""
+    # JSON spells a NUL character \u0000; one scan of the raw body (already read and
+    # cached) spares walking every event's text when there is none.
+    nul_possible = b"\\u0000" in await request.body()
+    outcome = await run_in_threadpool(
+        ingest.push, ctx.db, device, body.events, nul_possible=nul_possible
+    )
+    r = outcome.response
+    ctx.metrics.pushed(
+        r.applied, r.duplicate, r.rejected, outcome.stock_alerts, outcome.member_alerts
+    )
+    return r
+
+
+@router.get(
+    "/v1/sync/pull",
+    response_class=Response,
+    responses={
+        200: {
+            "model": p.PullResponse,
+            "description": "Changes after the cursor.",
+        },
+        410: {"model": p.ResyncRequired, "description": "Cursor unusable: resync."},
+        **error_responses(),
+    },
+)
+def pull(
+    device: Device,
+    ctx: HQ,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = 1000,
+    stock: Literal["all", "own"] = "all",
+    store: CodeQuery = None,
+) -> Response:
+    """Changes this device may see with ``seq > after``, oldest first."""
+    same_store(device, store)
+    try:
+        with ctx.db.read() as conn:
+            page = feed.pull(conn, device.store, after, limit, stock)
+    except feed.ResyncNeeded as exc:
+        ctx.metrics.resync()
+        log.warning("device %s: %s", device.device_id, exc.detail)
+        return JSONResponse(exc.body().model_dump(mode="json"), 410)
+    ctx.metrics.pulled(len(page.bodies), device.device_id, page.next_after)
+    return Response(page.to_json(), media_type="application/json")
+
+
+@router.get(
+    "/v1/sync/snapshot",
+    response_model=p.Snapshot,
+    responses=error_responses(),
+)
+def snapshot(device: Device, ctx: HQ, store: CodeQuery = None) -> p.Snapshot:
+    """The state a terminal needs, to start over from (see ``seq``)."""
+    same_store(device, store)
+    with ctx.db.read(consistent=True) as conn:
+        return queries.snapshot(conn, device.store)
+
+
+@router.get(
+    "/v1/stock/{sku}",
+    response_model=p.StockLookup,
+    responses=error_responses(404),
+)
+def stock_levels(sku: SkuPath, _who: Reader, ctx: HQ) -> p.StockLookup:
+    """On-hand, reserved and available per store (levels only, any store)."""
+    with ctx.db.read() as conn:
+        return queries.stock_lookup(conn, sku)
+
+
+@router.websocket("/v1/sync/live")
+async def live(ws: WebSocket) -> None:
+    ctx = hq_context(ws)
+    header = ws.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    try:
+        device = await asyncio.to_thread(
+            _auth_device, ctx.db, token.strip() if scheme.lower() == "bearer" else None
+        )
+    except ApiError as exc:
+        log.warning("live: refused handshake: %d %s", exc.status, exc.error)
+        ctx.metrics.refused(exc.status)
+        denial = JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
+        try:
+            await ws.send_denial_response(denial)
+        except RuntimeError:  # server without the denial extension
+            await ws.close(p.CLOSE_UNAUTHORISED, exc.error)
+        return
+    await ws.accept()
+    await ctx.hub.serve(ws, device)
+
+
+def _auth_device(db: Database, token: str | None) -> DeviceIdentity:
+    with db.read() as conn:
+        return auth.authenticate_device(conn, token)
