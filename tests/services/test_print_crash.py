@@ -20,7 +20,7 @@ from hardware import VirtualPrinter, decode
 from pos_app.app import build_terminal
 from pos_app.localdb.engine import make_engine
 from pos_app.services.device_settings import PrinterSettings
-from tests.services.conftest import FakeClock
+from tests.support import FakeClock
 
 WORKER = Path(__file__).with_name("_print_worker.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from pos_app.app import Terminal, build_terminal, build_window, install_scan_fil
 from pos_app.localdb.engine import read_session
 from pos_app.ui.dialogs import ApprovalDialog
 from pos_app.ui.main_window import MainWindow
-from tests.ui.conftest import FakeClock
+from tests.support import FakeClock
 from tests.ui.helpers import choose, scan, sign_in, tap, type_text, when_dialog
 
 TARO = "6954321100014"
