@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from pos_app.domain.money import Fen, allocate, mul_div_round
+from sync_client.contract.errors import ChainPosError
 
 MILLI = 1000
 """``qty_milli`` units per piece (and grams per kilogram)."""
@@ -26,12 +27,8 @@ class Unit(StrEnum):
     KG = "kg"
 
 
-class CartError(ValueError):
+class CartError(ChainPosError, ValueError):
     """An operation the cart refuses; ``code`` is a stable key for translation."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

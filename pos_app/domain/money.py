@@ -6,12 +6,18 @@ Floats never hold money. ``Decimal`` appears only while parsing or formatting.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from sync_client.contract.errors import ChainPosError
 
 Fen = int
 
 
-class MoneyParseError(ValueError):
-    """Raised when a text is not a valid amount of money."""
+class MoneyParseError(ChainPosError, ValueError):
+    """Raised when a text is not a valid amount of money (code ``bad_amount``)."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__("bad_amount", message, **params)
 
 
 def parse_yuan(text: str) -> Fen:
@@ -27,12 +33,12 @@ def parse_yuan(text: str) -> Fen:
     try:
         value = Decimal(cleaned)
     except InvalidOperation as exc:
-        raise MoneyParseError(f"not an amount: {text!r}") from exc
+        raise MoneyParseError(f"not an amount: {text!r}", text=text) from exc
     if not value.is_finite() or value < 0:
-        raise MoneyParseError(f"not a positive amount: {text!r}")
+        raise MoneyParseError(f"not a positive amount: {text!r}", text=text)
     fen = value * 100
     if fen != fen.to_integral_value():
-        raise MoneyParseError(f"more than two decimals: {text!r}")
+        raise MoneyParseError(f"more than two decimals: {text!r}", text=text)
     return int(fen)
 
 

@@ -13,17 +13,20 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sync_client.contract.errors import ChainPosError
+
 DEFAULT_N = 2**14
 """scrypt cost: about 50 ms and 16 MiB per check on a till-class CPU."""
 
 
-class PinFormatError(ValueError):
-    """The PIN is not 4 to 8 digits, or a stored hash is malformed."""
+class PinFormatError(ChainPosError, ValueError):
+    """The PIN is not 4 to 8 digits (``bad_pin``), or a stored hash is malformed
+    (``bad_pin_hash``)."""
 
 
 def validate_pin(pin: str) -> None:
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
-        raise PinFormatError("a PIN is 4 to 8 digits")
+        raise PinFormatError("bad_pin", "a PIN is 4 to 8 digits")
 
 
 def hash_pin(
@@ -45,7 +48,7 @@ def verify_pin(pin: str, stored: str) -> bool:
         salt_b, digest_b = base64.b64decode(salt), base64.b64decode(digest)
         n_i, r_i, p_i = int(n), int(r), int(p)
     except ValueError as exc:
-        raise PinFormatError("stored PIN hash is malformed") from exc
+        raise PinFormatError("bad_pin_hash", "stored PIN hash is malformed") from exc
     if not (pin.isascii() and pin.isdigit()):
         return False
     candidate = hashlib.scrypt(
