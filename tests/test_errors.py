@@ -57,10 +57,10 @@ def _raised_codes(*roots: str) -> dict[str, str]:
                 else:
                     continue
                 for arg in args:
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                        if _CODE_LITERAL.fullmatch(arg.value):
-                            where = f"{path.relative_to(ROOT)}:{node.lineno}"
-                            found.setdefault(_PREFIXED.get(name, "") + arg.value, where)
+                    literal = arg.value if isinstance(arg, ast.Constant) else None
+                    if isinstance(literal, str) and _CODE_LITERAL.fullmatch(literal):
+                        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                        found.setdefault(_PREFIXED.get(name, "") + literal, where)
     return found
 
 

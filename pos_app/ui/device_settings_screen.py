@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hardware import PROFILES
 from pos_app.services.auth import StaffMember
 from pos_app.services.device_settings import (
     BACKENDS,
@@ -36,6 +35,7 @@ from pos_app.services.device_settings import (
 )
 from pos_app.services.errors import ServiceError
 from pos_app.services.printing import JobNotPrinted, PrintJobInfo
+from pos_app.services.types import PROFILES
 from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import problem_text
 from pos_app.ui.errors import error_text

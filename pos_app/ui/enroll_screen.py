@@ -16,12 +16,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from pos_app.i18n import Translator
-from pos_app.services.enrollment import (
-    EnrollmentError,
-    EnrollResult,
-    EnrollTicket,
-    parse_enroll_qr,
-)
+from pos_app.services.enrollment import EnrollResult, EnrollTicket, parse_enroll_qr
+from pos_app.services.types import EnrollmentError
 from pos_app.ui.errors import error_text
 from pos_app.ui.widgets import Banner, TouchButton
 
