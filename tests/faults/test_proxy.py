@@ -37,6 +37,8 @@ from websockets.sync.client import connect as ws_connect
 from tests.faults import FaultProxy
 from tests.support import DEADLINE_S, wait_until
 
+pytestmark = pytest.mark.slow  # drives the fault proxy over real sockets
+
 HELLO_REQUEST = b"GET /hello HTTP/1.1\r\nHost: proxy\r\n\r\n"
 
 
