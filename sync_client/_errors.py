@@ -1,9 +1,18 @@
-"""What can go wrong between a terminal and HQ."""
+"""What can go wrong between a terminal and HQ.
+
+Every error here is a :class:`~sync_client.contract.errors.ChainPosError`: ``code`` is
+HQ's machine code for a refusal, or the client's own (``hq_unavailable``,
+``resync_needed``, ``credentials_unavailable``, ``unreachable``...).
+"""
 
 from __future__ import annotations
 
+from typing import Any
 
-class SyncError(Exception):
+from sync_client.contract.errors import ChainPosError
+
+
+class SyncError(ChainPosError):
     """Base of every sync_client error."""
 
 
@@ -12,15 +21,22 @@ class HQUnavailable(SyncError):
 
     Always worth retrying later: pushes and pulls are idempotent."""
 
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__("hq_unavailable", message, **params)
+
 
 class HQRefused(SyncError):
-    """HQ refused the request (4xx) with a stable machine ``error`` and a ``detail``."""
+    """HQ refused the request (4xx) with a stable machine ``code`` and a ``detail``."""
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(f"{status} {error}: {detail}")
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(code, f"{status} {code}: {detail}", detail=detail)
         self.status = status
-        self.error = error
         self.detail = detail
+
+    @property
+    def error(self) -> str:
+        """The same as :attr:`code` (the wire field's name, ``ErrorBody.error``)."""
+        return self.code
 
 
 class DeviceRevoked(HQRefused):
@@ -31,18 +47,26 @@ class ResyncNeeded(SyncError):
     """HQ cannot serve changes from the cursor: reload a snapshot."""
 
     def __init__(self, detail: str, snapshot_path: str) -> None:
-        super().__init__(detail)
+        super().__init__("resync_needed", detail)
         self.snapshot_path = snapshot_path
 
 
 class EnrollmentError(SyncError):
-    """Enrolment failed; ``error`` is HQ's code (or ``unreachable``), ``detail`` says why."""
+    """Enrolment failed; ``code`` is HQ's code (or the client's: ``unreachable``,
+    ``bad_address``, ``bad_answer``, ``invalid_request``), ``detail`` says why."""
 
-    def __init__(self, error: str, detail: str) -> None:
-        super().__init__(f"{error}: {detail}")
-        self.error = error
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(code, f"{code}: {detail}", detail=detail)
         self.detail = detail
+
+    @property
+    def error(self) -> str:
+        """The same as :attr:`code`."""
+        return self.code
 
 
 class CredentialsError(SyncError):
     """The stored device credentials are missing or unreadable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("credentials_unavailable", message)

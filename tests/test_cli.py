@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pos_app.cli import main
 from pos_app.localdb.engine import open_database, read_session
 from pos_app.localdb.store import get_setting
@@ -31,6 +33,7 @@ def test_config_lists_sets_and_refuses_bad_values(tmp_path: Path, capsys):
     engine.dispose()
 
 
+@pytest.mark.slow  # starts the demo with its HQ
 def test_demo_starts_to_ready_and_run_refuses_an_unset_terminal(tmp_path: Path):
     """GIVEN no database WHEN `chainpos demo --exit-when-ready` runs THEN it creates the
     demo store, reaches the checkout-ready point and exits 0; `chainpos run` on an empty

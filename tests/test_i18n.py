@@ -102,7 +102,7 @@ def test_keys_built_from_values_exist(language: str) -> None:
     wanted += [f"role.{role.value}" for role in Role]
     reasons = re.findall(r"'([a-z_]+)'", BarcodeError.__doc__ or "")
     assert "bad_check_digit" in reasons
-    wanted += [f"barcode.{reason}" for reason in reasons]
+    wanted += [f"error.{reason}" for reason in reasons]
     assert [key for key in wanted if key not in texts] == []
 
 

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from sync_client.contract.errors import ChainPosError
+
 __all__ = [
     "DEFAULT_SCALE_LAYOUTS",
     "GS",
@@ -66,7 +68,7 @@ _AIM_RE = re.compile(r"\][A-Za-z][0-9]")
 _HRI_AI_RE = re.compile(r"\((\d{2,4})\)")
 
 
-class BarcodeError(ValueError):
+class BarcodeError(ChainPosError, ValueError):
     """A scan or code that cannot be accepted.
 
     Attributes:
@@ -76,12 +78,6 @@ class BarcodeError(ValueError):
             ``'duplicate_ai'`` (one AI twice with different values) and ``'no_gtin'``
             (a GS1 scan without AI 01/02, so nothing to sell).
     """
-
-    code: str
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --------------------------------------------------------------------------- GTIN

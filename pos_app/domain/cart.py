@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from pos_app.domain.money import allocate, mul_div_round
+from sync_client.contract.errors import ChainPosError
 from sync_client.contract.money import Fen
 
 MILLI = 1000
@@ -27,12 +28,8 @@ class Unit(StrEnum):
     KG = "kg"
 
 
-class CartError(ValueError):
+class CartError(ChainPosError, ValueError):
     """An operation the cart refuses; ``code`` is a stable key for translation."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from sync_client.contract.errors import ChainPosError
+
 SALE_REF_PREFIX = "CPS1"
 _CODE = re.compile(r"[A-Z0-9-]{1,32}")
 
@@ -52,8 +54,9 @@ def _unb32(text: str) -> bytes:
     return data
 
 
-class SaleRefError(ValueError):
-    """A scanned sale reference is malformed or its signature does not match."""
+class SaleRefError(ChainPosError, ValueError):
+    """A scanned sale reference is malformed (``sale_ref_invalid``) or its signature does
+    not match (``sale_ref_forged``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,11 @@ class SaleRef:
     def __post_init__(self) -> None:
         for value in (self.store_code, self.terminal_id):
             if not _CODE.fullmatch(value):
-                raise SaleRefError(f"codes must be upper-case letters, digits or '-': {value!r}")
+                raise SaleRefError(
+                    "sale_ref_invalid",
+                    f"codes must be upper-case letters, digits or '-': {value!r}",
+                    code_text=value,
+                )
 
     def _message(self) -> bytes:
         return f"{SALE_REF_PREFIX}|{self.sale_id.hex}|{self.store_code}|{self.terminal_id}".encode()
@@ -90,14 +97,14 @@ def parse_sale_ref(text: str) -> tuple[SaleRef, bytes]:
     """Splits a printed reference into the reference and its MAC, without verifying it."""
     parts = text.strip().split(".")
     if len(parts) != 5 or parts[0] != SALE_REF_PREFIX:
-        raise SaleRefError("not a ChainPOS receipt code")
+        raise SaleRefError("sale_ref_invalid", "not a ChainPOS receipt code")
     try:
         sale_id = uuid.UUID(bytes=_unb32(parts[1]))
         mac = _unb32(parts[4])
     except (ValueError, TypeError) as exc:
-        raise SaleRefError("damaged receipt code") from exc
+        raise SaleRefError("sale_ref_invalid", "damaged receipt code") from exc
     if not parts[2] or not parts[3] or len(mac) != 16:
-        raise SaleRefError("damaged receipt code")
+        raise SaleRefError("sale_ref_invalid", "damaged receipt code")
     return SaleRef(sale_id, parts[2], parts[3]), mac
 
 
@@ -106,5 +113,5 @@ def verify_sale_ref(text: str, secret: bytes) -> SaleRef:
     ref, mac = parse_sale_ref(text)
     expected = hmac.new(secret, ref._message(), hashlib.sha256).digest()[:16]
     if not hmac.compare_digest(mac, expected):
-        raise SaleRefError("receipt code signature does not match")
+        raise SaleRefError("sale_ref_forged", "receipt code signature does not match")
     return ref

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sync_client.contract.errors import ChainPosError
 from sync_client.contract.money import Fen
 
 
@@ -20,12 +21,9 @@ class TenderKind(StrEnum):
         return self in (TenderKind.POINTS, TenderKind.STORED_VALUE)
 
 
-class PaymentError(ValueError):
-    """A tender the payment refuses; ``code`` is a stable key for translation."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class PaymentError(ChainPosError, ValueError):
+    """A tender the payment refuses; ``code`` is a stable key for translation, amounts in
+    ``params`` are fen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +68,13 @@ class Payment:
     def add_cash(self, tendered_fen: Fen) -> AppliedTender:
         """Takes cash. More than what remains is fine: the rest is change."""
         if tendered_fen <= 0:
-            raise PaymentError("bad_amount", "cash must be a positive amount")
+            raise PaymentError(
+                "bad_amount", "cash must be a positive amount", amount_fen=tendered_fen
+            )
         if tendered_fen > MAX_CASH_FEN:
-            raise PaymentError("too_much_cash", "amount too large for one cash tender")
+            raise PaymentError(
+                "too_much_cash", "amount too large for one cash tender", amount_fen=tendered_fen
+            )
         if self.remaining_fen <= 0:
             raise PaymentError("already_paid", "nothing left to pay")
         tender = AppliedTender(TenderKind.CASH, min(tendered_fen, self.remaining_fen), tendered_fen)
@@ -82,9 +84,14 @@ class Payment:
     def add_card(self, amount_fen: Fen, reference: str | None = None) -> AppliedTender:
         """Records an approved payment on the external card terminal; never gives change."""
         if amount_fen <= 0:
-            raise PaymentError("bad_amount", "card amount must be positive")
+            raise PaymentError("bad_amount", "card amount must be positive", amount_fen=amount_fen)
         if amount_fen > self.remaining_fen:
-            raise PaymentError("card_over", "a card payment cannot exceed what remains")
+            raise PaymentError(
+                "card_over",
+                "a card payment cannot exceed what remains",
+                amount_fen=amount_fen,
+                remaining_fen=self.remaining_fen,
+            )
         tender = AppliedTender(TenderKind.CARD, amount_fen, None, reference)
         self.tenders.append(tender)
         return tender
@@ -95,9 +102,14 @@ class Payment:
         if not kind.from_account:
             raise PaymentError("bad_kind", f"{kind} is not paid from a member account")
         if amount_fen <= 0:
-            raise PaymentError("bad_amount", "amount must be positive")
+            raise PaymentError("bad_amount", "amount must be positive", amount_fen=amount_fen)
         if amount_fen > self.remaining_fen:
-            raise PaymentError("account_over", "an account payment cannot exceed what remains")
+            raise PaymentError(
+                "account_over",
+                "an account payment cannot exceed what remains",
+                amount_fen=amount_fen,
+                remaining_fen=self.remaining_fen,
+            )
         tender = AppliedTender(kind, amount_fen, None, hold_id)
         self.tenders.append(tender)
         return tender

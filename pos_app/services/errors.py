@@ -1,15 +1,13 @@
-"""Errors services raise. ``code`` is a stable key the UI translates (``error.<code>``)."""
+"""Errors services raise. ``code`` is a registered :class:`ErrorCode` the UI translates
+(``error.<code>``); ``params`` carry what the text needs (amounts in fen)."""
 
 from __future__ import annotations
 
-from typing import Any
+from sync_client.contract.errors import ChainPosError
 
 
-class ServiceError(Exception):
-    def __init__(self, code: str, message: str, **params: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.params = params
+class ServiceError(ChainPosError):
+    """Base of the services' refusals: ``ServiceError(code, message, **params)``."""
 
 
 class SignInError(ServiceError):

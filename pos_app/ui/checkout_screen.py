@@ -37,6 +37,7 @@ from pos_app.services.errors import ApprovalRequired, ScanError, ServiceError
 from pos_app.services.members import HoldResult, MemberError
 from pos_app.ui.context import UiContext
 from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
+from pos_app.ui.errors import code_text, error_text
 from pos_app.ui.futures import when_done
 from pos_app.ui.member_panel import (
     CONSENT_VERSION,
@@ -44,23 +45,9 @@ from pos_app.ui.member_panel import (
     MemberPanel,
     MemberPhoneDialog,
     TopupDialog,
-    member_error_text,
 )
 from pos_app.ui.widgets import Banner, TouchButton
 from sync_client.contract.money import format_yuan
-
-
-def error_text(ctx: UiContext, exc: Exception) -> str:
-    t = ctx.translator.t
-    if isinstance(exc, ScanError) and exc.code == "bad_barcode":
-        reason = exc.params.get("reason", "")
-        detail = t(f"barcode.{reason}") if ctx.translator.has(f"barcode.{reason}") else str(exc)
-        return t("error.bad_barcode", raw=exc.params.get("raw", ""), detail=detail)
-    if isinstance(exc, ServiceError | CartError):
-        key = f"error.{exc.code}"
-        params = getattr(exc, "params", {})
-        return t(key, **params) if ctx.translator.has(key) else f"{t('error.generic')}: {exc}"
-    return f"{t('error.generic')}: {exc}"
 
 
 class CheckoutViewModel(QObject):
@@ -109,7 +96,7 @@ class CheckoutViewModel(QObject):
         return self.draft.cart.totals() if self.draft else None
 
     def _fail(self, exc: Exception) -> None:
-        self.message.emit(error_text(self.ctx, exc), "error")
+        self.message.emit(error_text(self.ctx.translator, exc), "error")
 
     def scan(self, raw: str) -> bool:
         if self.draft is None:
@@ -282,7 +269,7 @@ class CheckoutViewModel(QObject):
         when_done(future, self, finish)
 
     def _member_failed(self, exc: BaseException) -> None:
-        self.message.emit(member_error_text(self.ctx, exc), "error")
+        self.message.emit(error_text(self.ctx.translator, exc), "error")
 
     def identify_code(self, raw: str) -> None:
         """A scanned member app code or card code: identify the member (HQ, or offline
@@ -344,7 +331,7 @@ class CheckoutViewModel(QObject):
             return
         refusal = self.spend_refusal()
         if refusal is not None:
-            self.message.emit(member_error_text(self.ctx, MemberError(refusal, refusal)), "error")
+            self.message.emit(code_text(self.ctx.translator, refusal), "error")
             return
         member = self.draft.member
         assert member is not None
@@ -752,7 +739,7 @@ class CheckoutScreen(QWidget):
                 member, dialog.amount_fen, dialog.tenders, draft.cashier.number
             )
         except ServiceError as exc:
-            self.banner.show_message(member_error_text(self.ctx, exc), "error")
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         change = sum(t.change_fen for t in record.tenders)
         self.banner.show_message(

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from hardware import PrinterProfile
 from pos_app.i18n import Translator
 from pos_app.services.auth import AuthService
 from pos_app.services.catalog import CatalogService
@@ -24,6 +23,7 @@ from pos_app.services.printing import (
     QueueChanged,
 )
 from pos_app.services.scanners import ScannerHub
+from pos_app.services.types import PrinterProfile
 from pos_app.ui.sync_status import SyncBridge
 
 Preview = Callable[[bytes, PrinterProfile], bytes]

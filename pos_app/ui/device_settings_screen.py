@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hardware import PROFILES
 from pos_app.services.auth import StaffMember
 from pos_app.services.device_settings import (
     BACKENDS,
@@ -36,9 +35,10 @@ from pos_app.services.device_settings import (
 )
 from pos_app.services.errors import ServiceError
 from pos_app.services.printing import JobNotPrinted, PrintJobInfo
-from pos_app.ui.checkout_screen import error_text
+from pos_app.services.types import PROFILES
 from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import problem_text
+from pos_app.ui.errors import error_text
 from pos_app.ui.widgets import Banner, TouchButton
 
 
@@ -356,7 +356,7 @@ class DeviceSettingsScreen(QWidget):
             self.ctx.device_settings.save_printer(self.printer_settings(), self.staff)
             scanners = self.ctx.device_settings.save_scanners(self.scanner_settings(), self.staff)
         except ServiceError as exc:
-            self.banner.show_message(error_text(self.ctx, exc), "error")
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return False
         self.scanners_saved.emit(scanners)
         return True

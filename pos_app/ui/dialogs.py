@@ -22,19 +22,9 @@ from pos_app.services.auth import StaffMember
 from pos_app.services.catalog import SearchHit
 from pos_app.services.errors import SignInError
 from pos_app.ui.context import UiContext
+from pos_app.ui.errors import error_text
 from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
-
-
-def sign_in_error_text(ctx: UiContext, exc: SignInError) -> str:
-    t = ctx.translator.t
-    if exc.code == "wrong_pin":
-        return t("error.wrong_pin", remaining=exc.params.get("remaining", 0))
-    if exc.code == "locked":
-        until = exc.params.get("until")
-        when = until.astimezone().strftime("%H:%M") if until is not None else ""
-        return t("error.locked", until=when)
-    return t(f"error.{exc.code}")
 
 
 class ApprovalDialog(QDialog):
@@ -95,7 +85,7 @@ class ApprovalDialog(QDialog):
             )
         except SignInError as exc:
             self.pin.clear()
-            self.banner.show_message(sign_in_error_text(self.ctx, exc), "error")
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         self.accept()
 

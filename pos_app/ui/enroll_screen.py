@@ -8,6 +8,7 @@ responsive and says plainly what went wrong (wrong code, code used, HQ unreachab
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 
@@ -15,27 +16,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from pos_app.i18n import Translator
-from pos_app.services.enrollment import (
-    EnrollmentError,
-    EnrollResult,
-    EnrollTicket,
-    parse_enroll_qr,
-)
+from pos_app.services.enrollment import EnrollResult, EnrollTicket, parse_enroll_qr
+from pos_app.services.types import EnrollmentError
+from pos_app.ui.errors import error_text
 from pos_app.ui.widgets import Banner, TouchButton
 
-KNOWN_ERRORS = frozenset(
-    {
-        "enroll_code_invalid",
-        "enroll_code_used",
-        "enroll_code_expired",
-        "wrong_store",
-        "unknown_store",
-        "unreachable",
-        "bad_address",
-        "bad_qr",
-        "invalid_request",
-    }
-)
+log = logging.getLogger("chainpos.ui.enroll")
 
 
 class EnrollScreen(QWidget):
@@ -140,6 +126,5 @@ class EnrollScreen(QWidget):
         self.enrolled.emit(outcome)
 
     def _show_error(self, exc: EnrollmentError) -> None:
-        t = self.translator.t
-        key = f"enroll.error.{exc.error}" if exc.error in KNOWN_ERRORS else "enroll.error.other"
-        self.banner.show_message(t(key, detail=exc.detail), "error")
+        log.warning("enrolment failed: %s", exc.message)
+        self.banner.show_message(error_text(self.translator, exc), "error")

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 from pos_app.services.auth import StaffMember
 from pos_app.services.errors import SignInError
 from pos_app.ui.context import UiContext
-from pos_app.ui.dialogs import sign_in_error_text
+from pos_app.ui.errors import error_text
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 
 
@@ -83,7 +83,7 @@ class LoginScreen(QWidget):
         except SignInError as exc:
             self.pin.clear()
             self.pin.setFocus()
-            self.banner.show_message(sign_in_error_text(self.ctx, exc), "error")
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         self.reset()
         self.signed_in.emit(member)

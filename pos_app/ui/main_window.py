@@ -266,6 +266,8 @@ class MainWindow(QMainWindow):
 
     def _remember_screen(self) -> None:
         current = self.stack.currentWidget()
+        if current is None:
+            return
         if current is not self._devices_screen and current is not self._settings_screen:
             self._return_to = current
 

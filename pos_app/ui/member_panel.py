@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment, PaymentError
-from pos_app.services.errors import ServiceError
 from pos_app.ui.context import UiContext
+from pos_app.ui.errors import error_text
 from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
@@ -370,8 +370,7 @@ class TopupDialog(QDialog):
             else:
                 payment.add_card(amount)
         except PaymentError as exc:
-            key = f"error.{exc.code}"
-            self.banner.show_message(t(key) if self.ctx.translator.has(key) else str(exc), "error")
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         if not payment.is_complete:
             self.banner.show_message(
@@ -380,15 +379,3 @@ class TopupDialog(QDialog):
             return
         self.amount_fen, self.tenders = amount, list(payment.tenders)
         self.accept()
-
-
-def member_error_text(ctx: UiContext, exc: BaseException) -> str:
-    """A member action's failure in the cashier's words."""
-    t = ctx.translator.t
-    if isinstance(exc, ServiceError):
-        key = f"error.{exc.code}"
-        if ctx.translator.has(key):
-            params = {"detail": "", **exc.params}
-            return t(key, **params)
-        return f"{t('error.generic')}: {exc}"
-    return f"{t('error.generic')}: {exc}"

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 
 from pos_app.i18n import Translator
 from pos_app.services.receipts import LOCAL_TZ
-from pos_app.services.sync import SyncDetails, SyncService, SyncStatus
+from pos_app.services.sync import SyncDetails, SyncService
+from pos_app.services.types import SyncStatus
 from pos_app.ui.widgets import TouchButton
 
 

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
 from pos_app.domain.tender import Payment, PaymentError, TenderKind
 from pos_app.services.checkout import SaleRecord
 from pos_app.services.errors import CheckoutError
-from pos_app.services.members import HoldResult, MemberError
-from pos_app.ui.checkout_screen import CheckoutViewModel, error_text
-from pos_app.ui.member_panel import member_error_text
+from pos_app.services.members import HoldResult
+from pos_app.ui.checkout_screen import CheckoutViewModel
+from pos_app.ui.errors import code_text, error_text
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
@@ -196,7 +196,7 @@ class TenderScreen(QWidget):
                 balance=format_yuan(member.balance_fen),
             )
             if refusal is not None:
-                info += "\n" + member_error_text(self.ctx, MemberError(refusal, refusal))
+                info += "\n" + code_text(self.ctx.translator, refusal)
             self.account_info.setText(info)
 
     def _typed_amount(self) -> int | None:
@@ -215,7 +215,7 @@ class TenderScreen(QWidget):
         try:
             self.payment.add_cash(fen)
         except PaymentError as exc:
-            self.banner.show_message(error_text(self.ctx, exc), "error")  # type: ignore[arg-type]
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         self.amount.clear()
         self._after_tender()
@@ -243,7 +243,7 @@ class TenderScreen(QWidget):
                 self.card_ref.text().strip() or None,
             )
         except PaymentError as exc:
-            self.banner.show_message(error_text(self.ctx, exc), "error")  # type: ignore[arg-type]
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         self.amount.clear()
         self.card_ref.clear()
@@ -257,9 +257,7 @@ class TenderScreen(QWidget):
             return
         refusal = self.vm.spend_refusal()
         if refusal is not None:
-            self.banner.show_message(
-                member_error_text(self.ctx, MemberError(refusal, refusal)), "error"
-            )
+            self.banner.show_message(code_text(self.ctx.translator, refusal), "error")
             return
         typed = self._typed_amount()
         if typed == -1:
@@ -275,9 +273,7 @@ class TenderScreen(QWidget):
             amount = want
             short = "insufficient_balance"
         if want <= 0 or amount <= 0:
-            self.banner.show_message(
-                member_error_text(self.ctx, MemberError(short, short, detail="")), "error"
-            )
+            self.banner.show_message(code_text(self.ctx.translator, short), "error")
             return
         self._holding = True
         self.banner.show_message(self.ctx.translator.t("tender.holding"), "info")
@@ -300,7 +296,7 @@ class TenderScreen(QWidget):
             payment.add_account(kind, min(hold.value_fen, payment.remaining_fen), hold.hold_id)
         except PaymentError as exc:
             self.vm.release_hold(hold.hold_id)
-            self.banner.show_message(error_text(self.ctx, exc), "error")  # type: ignore[arg-type]
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             self._refresh()
             return
         self.amount.clear()
@@ -308,7 +304,7 @@ class TenderScreen(QWidget):
 
     def _on_account_failed(self, exc: BaseException) -> None:
         self._holding = False
-        self.banner.show_message(member_error_text(self.ctx, exc), "error")
+        self.banner.show_message(error_text(self.ctx.translator, exc), "error")
         self._refresh()
 
     def _on_remove_tender_clicked(self) -> None:
@@ -334,7 +330,7 @@ class TenderScreen(QWidget):
         try:
             sale = self.ctx.checkout.complete(self.vm.draft, self.payment)
         except CheckoutError as exc:
-            self.banner.show_message(error_text(self.ctx, exc), "error")
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         self.payment = None
         self.sale_completed.emit(sale)

@@ -13,7 +13,182 @@ Pure standard library: the domain imports this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Every machine code the product raises or HQ answers; ``error.<code>`` in both
+    translation catalogues (a test fails when one is missing).
+
+    A code names what went wrong for the person in front of the screen, not where: the
+    same ``bad_amount`` comes from the tender, the money parser and a hold.
+    """
+
+    # Cart (pos_app.domain.cart)
+    BAD_DISCOUNT = "bad_discount"
+    BAD_QUANTITY = "bad_quantity"
+    TOO_MANY_LINES = "too_many_lines"
+    NO_LINE = "no_line"
+    FIXED_LINE = "fixed_line"
+    EMPTY_CART = "empty_cart"
+    # Money and tenders (pos_app.domain.money, pos_app.domain.tender)
+    BAD_AMOUNT = "bad_amount"
+    TOO_MUCH_CASH = "too_much_cash"
+    ALREADY_PAID = "already_paid"
+    CARD_OVER = "card_over"
+    BAD_KIND = "bad_kind"
+    ACCOUNT_OVER = "account_over"
+    # Receipt codes (pos_app.domain.ids)
+    SALE_REF_INVALID = "sale_ref_invalid"
+    SALE_REF_FORGED = "sale_ref_forged"
+    # Staff PINs (pos_app.domain.pin; HQ answers bad_pin too)
+    BAD_PIN = "bad_pin"
+    BAD_PIN_HASH = "bad_pin_hash"
+    # Barcodes (pos_app.domain.barcode); a scan refused by the catalogue is bad_barcode
+    # with the barcode's own code in params["reason"]
+    EMPTY = "empty"
+    BAD_CHAR = "bad_char"
+    BAD_LENGTH = "bad_length"
+    BAD_CHECK_DIGIT = "bad_check_digit"
+    BAD_PRICE_CHECK = "bad_price_check"
+    UNKNOWN_AI = "unknown_ai"
+    TRUNCATED = "truncated"
+    BAD_AI_VALUE = "bad_ai_value"
+    TOO_LONG = "too_long"
+    DUPLICATE_AI = "duplicate_ai"
+    NO_GTIN = "no_gtin"
+    # Member codes (sync_client.contract.membercode)
+    MEMBER_CODE_MALFORMED = "member_code_malformed"
+    MEMBER_CODE_FORGED = "member_code_forged"
+    MEMBER_CODE_EXPIRED = "member_code_expired"
+    # Scanning and selling (pos_app.services.catalog, checkout)
+    BAD_BARCODE = "bad_barcode"
+    UNKNOWN_CODE = "unknown_code"
+    NEEDS_WEIGHT = "needs_weight"
+    BAD_WEIGHT = "bad_weight"
+    WEIGHED_QUANTITY = "weighed_quantity"
+    BAD_LABEL = "bad_label"
+    NO_PRICE = "no_price"
+    NOT_PAID = "not_paid"
+    COUPON_MIN_SPEND = "coupon_min_spend"
+    COMMIT_FAILED = "commit_failed"
+    SALE_INVALID = "sale_invalid"
+    PHONE_UNDECRYPTABLE = "phone_undecryptable"
+    TOTAL_CHANGED = "total_changed"
+    UNKNOWN_HOLD = "unknown_hold"
+    SALE_IN_PROGRESS = "sale_in_progress"
+    NO_LAST_SALE = "no_last_sale"
+    BAD_AMOUNT_TENDER = "bad_amount_tender"
+    DISCOUNT_OVER_LIMIT = "discount_over_limit"
+    # Staff (pos_app.services.auth, printing, device_settings)
+    WRONG_PIN = "wrong_pin"
+    LOCKED = "locked"
+    UNKNOWN_STAFF = "unknown_staff"
+    INACTIVE = "inactive"
+    OTHER_STORE = "other_store"
+    CORRUPT_RECORD = "corrupt_record"
+    NOT_SUPERVISOR = "not_supervisor"
+    NOT_MANAGER = "not_manager"
+    # Device settings (pos_app.services.device_settings)
+    BAD_AFFIX = "bad_affix"
+    BAD_BACKEND = "bad_backend"
+    BAD_BAUDRATE = "bad_baudrate"
+    BAD_DEVICE = "bad_device"
+    BAD_HOST = "bad_host"
+    BAD_PATH = "bad_path"
+    BAD_PORT = "bad_port"
+    BAD_PROFILE = "bad_profile"
+    BAD_THRESHOLD = "bad_threshold"
+    BAD_USB_ID = "bad_usb_id"
+    # Members: the till's own (pos_app.services.members, pos_app.domain.member)
+    OFFLINE = "offline"
+    NEEDS_CODE = "needs_code"
+    CODE_STALE = "code_stale"
+    NOT_MEMBER_CODE = "not_member_code"
+    UNKNOWN_OFFLINE = "unknown_offline"
+    DEVICE_REVOKED = "device_revoked"
+    HQ_REFUSED = "hq_refused"
+    BAD_NAME = "bad_name"
+    HOLD_RELEASED = "hold_released"
+    NO_MEMBER = "no_member"
+    TOPUP_NEEDS_MEMBER = "topup_needs_member"
+    TOPUP_TENDERS = "topup_tenders"
+    # Members: HQ's refusals (server_stub.members)
+    MEMBER_CODE_INVALID = "member_code_invalid"
+    CARD_REPLACED = "card_replaced"
+    UNKNOWN_MEMBER = "unknown_member"
+    MEMBER_INACTIVE = "member_inactive"
+    BAD_PHONE = "bad_phone"
+    PHONE_REGISTERED = "phone_registered"
+    TOO_MANY_LOOKUPS = "too_many_lookups"
+    INSUFFICIENT_POINTS = "insufficient_points"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    COUPON_UNAVAILABLE = "coupon_unavailable"
+    UNKNOWN_COUPON = "unknown_coupon"
+    MEMBER_CODE_REQUIRED = "member_code_required"
+    MEMBER_CODE_MISMATCH = "member_code_mismatch"
+    CONSENT_REQUIRED = "consent_required"
+    AMOUNT_TOO_SMALL = "amount_too_small"
+    HOLD_CAPTURED = "hold_captured"
+    HOLD_CONFLICT = "hold_conflict"
+    SEARCH_EMPTY = "search_empty"
+    # The link to HQ (sync_client)
+    HQ_UNAVAILABLE = "hq_unavailable"
+    RESYNC_NEEDED = "resync_needed"
+    CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
+    # Enrolment (sync_client, pos_app.services.enrollment, HQ)
+    ENROLL_CODE_INVALID = "enroll_code_invalid"
+    ENROLL_CODE_USED = "enroll_code_used"
+    ENROLL_CODE_EXPIRED = "enroll_code_expired"
+    UNKNOWN_STORE = "unknown_store"
+    WRONG_STORE = "wrong_store"
+    UNREACHABLE = "unreachable"
+    BAD_ADDRESS = "bad_address"
+    BAD_QR = "bad_qr"
+    BAD_ANSWER = "bad_answer"
+    INVALID_REQUEST = "invalid_request"
+    STORAGE = "storage"
+    # HQ's other answers (server_stub: ErrorBody.error)
+    UNAUTHORISED = "unauthorised"
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_REVOKED = "token_revoked"
+    UNKNOWN_TOKEN = "unknown_token"
+    TOKEN_EXISTS = "token_exists"
+    FORBIDDEN = "forbidden"
+    BAD_REQUEST = "bad_request"
+    BAD_ENCODING = "bad_encoding"
+    BODY_TOO_LARGE = "body_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID_VALUE = "invalid_value"
+    BAD_SETTING = "bad_setting"
+    BAD_VALIDITY = "bad_validity"
+    NAIVE_TIME = "naive_time"
+    EFFECTIVE_IN_PAST = "effective_in_past"
+    NOTHING_TO_CHANGE = "nothing_to_change"
+    RESYNC = "resync"
+    STAFF_EXISTS = "staff_exists"
+    STORE_EXISTS = "store_exists"
+    STORE_REQUIRED = "store_required"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_SKU = "unknown_sku"
+    # HQ's answer to one pushed event (sync_client.contract.protocol.RejectReason)
+    INVALID = "invalid"
+    UNKNOWN_TYPE = "unknown_type"
+    SALE_EXISTS = "sale_exists"
+    UNKNOWN_SALE = "unknown_sale"
+    ALREADY_VOIDED = "already_voided"
+    NOT_AUTHORISED = "not_authorised"
+    CONFLICT = "conflict"
+    TOPUP_EXISTS = "topup_exists"
+    # Anything else: a fault, not a refusal
+    GENERIC = "generic"
+
+
+def is_registered(code: str) -> bool:
+    """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""
+    return code in ErrorCode._value2member_map_
 
 
 class ChainPosError(Exception):
@@ -27,7 +202,7 @@ class ChainPosError(Exception):
 
     def __init__(self, code: str, message: str = "", **params: Any) -> None:
         super().__init__(message or code)
-        self.code = code
+        self.code: str = str(code)
         self.params: dict[str, Any] = dict(params)
 
     @property

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from sync_client.contract.errors import ChainPosError
+
 __all__ = [
     "CARD_PREFIX",
     "CODE_PREFIX",
@@ -52,14 +54,19 @@ _INT = re.compile(r"[0-9]{1,12}")
 _B32 = re.compile(r"[A-Z2-7]{26}")
 
 
-class MemberCodeError(ValueError):
+class MemberCodeError(ChainPosError, ValueError):
     """A scanned member code was refused. ``reason`` is ``malformed`` (not a member code
     or damaged), ``forged`` (the signature does not match), ``expired`` (an app code past
-    its expiry)."""
+    its expiry); ``code`` is ``member_code_<reason>``."""
 
     def __init__(self, reason: Literal["malformed", "forged", "expired"], message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(f"member_code_{reason}", message)
+        self._reason: Literal["malformed", "forged", "expired"] = reason
+
+    @property
+    def reason(self) -> Literal["malformed", "forged", "expired"]:
+        """The refusal's short name, as HQ's audit log records it."""
+        return self._reason
 
 
 @dataclass(frozen=True, slots=True)

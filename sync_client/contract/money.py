@@ -8,13 +8,19 @@ while parsing. Pure standard library.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sync_client.contract.errors import ChainPosError
 
 Fen = int
 """An amount of money in fen (1 yuan = 100 fen)."""
 
 
-class MoneyParseError(ValueError):
-    """A text is not a valid amount of money."""
+class MoneyParseError(ChainPosError, ValueError):
+    """A text is not a valid amount of money (code ``bad_amount``)."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__("bad_amount", message, **params)
 
 
 def parse_yuan(text: str) -> Fen:
@@ -30,12 +36,12 @@ def parse_yuan(text: str) -> Fen:
     try:
         value = Decimal(cleaned)
     except InvalidOperation as exc:
-        raise MoneyParseError(f"not an amount: {text!r}") from exc
+        raise MoneyParseError(f"not an amount: {text!r}", text=text) from exc
     if not value.is_finite() or value < 0:
-        raise MoneyParseError(f"not a positive amount: {text!r}")
+        raise MoneyParseError(f"not a positive amount: {text!r}", text=text)
     fen = value * 100
     if fen != fen.to_integral_value():
-        raise MoneyParseError(f"more than two decimals: {text!r}")
+        raise MoneyParseError(f"more than two decimals: {text!r}", text=text)
     return int(fen)
 
 

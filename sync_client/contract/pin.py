@@ -6,7 +6,7 @@ hashes the PINs it is given and ships the hashes to terminals in the feed, so st
 in at a till while HQ is unreachable.
 
 A stored hash that does not parse never verifies any PIN: :func:`verify_pin` raises
-:class:`PinHashError` (code ``pin_hash_malformed``) on both sides, so a corrupt record is
+:class:`PinHashError` (code ``bad_pin_hash``) on both sides, so a corrupt record is
 reported as such instead of reading as a wrong PIN (which would count towards a lockout).
 Pure standard library.
 """
@@ -33,21 +33,22 @@ _MAXMEM = 2**27
 """Ceiling for scrypt's memory (128 MiB) when checking a hash made elsewhere."""
 
 
-class PinFormatError(ValueError):
-    """The PIN is not 4 to 8 digits, or a stored hash is malformed."""
+class PinFormatError(ChainPosError, ValueError):
+    """The PIN is not 4 to 8 digits (``bad_pin``), or a stored hash is malformed."""
 
 
-class PinHashError(ChainPosError, PinFormatError):
-    """A stored PIN hash is not in the :data:`SCHEME` format; it verifies no PIN."""
+class PinHashError(PinFormatError):
+    """A stored PIN hash is not in the :data:`SCHEME` format (``bad_pin_hash``); it
+    verifies no PIN."""
 
     def __init__(self, why: str) -> None:
-        super().__init__("pin_hash_malformed", f"stored PIN hash is malformed: {why}", why=why)
+        super().__init__("bad_pin_hash", f"stored PIN hash is malformed: {why}", why=why)
 
 
 def validate_pin(pin: str) -> None:
     """Raises :class:`PinFormatError` unless ``pin`` is 4 to 8 ASCII digits."""
     if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8):
-        raise PinFormatError("a PIN is 4 to 8 digits")
+        raise PinFormatError("bad_pin", "a PIN is 4 to 8 digits")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,9 @@ from __future__ import annotations
 import random
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
@@ -37,17 +35,11 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from tests.faults import FaultProxy
+from tests.support import DEADLINE_S, wait_until
 
-DEADLINE_S = 30.0
+pytestmark = pytest.mark.slow  # drives the fault proxy over real sockets
+
 HELLO_REQUEST = b"GET /hello HTTP/1.1\r\nHost: proxy\r\n\r\n"
-
-
-def wait_until(predicate: Callable[[], Any], what: str) -> None:
-    end = time.monotonic() + DEADLINE_S
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 # -- the upstream -------------------------------------------------------------------------
@@ -138,7 +130,7 @@ def upstream() -> Iterator[Upstream]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    wait_until(lambda: server.started or not thread.is_alive(), "uvicorn to start")
+    wait_until(lambda: server.started or not thread.is_alive(), what="uvicorn to start")
     assert server.started
     yield seen
     server.should_exit = True
@@ -263,7 +255,7 @@ def test_delay_holds_a_request_until_it_is_lowered(
     proxy.set_delay(DEADLINE_S * 2)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(client.get, "/hello")
-        wait_until(lambda: proxy.stats.delays >= 1, "the proxy to hold the request")
+        wait_until(lambda: proxy.stats.delays >= 1, what="the proxy to hold the request")
 
         assert not pending.done()
         assert upstream.hello == 0, "the upstream saw a request the proxy was holding"
@@ -344,7 +336,7 @@ def test_cut_request_leaves_the_upstream_with_a_truncated_body(
     with pytest.raises(httpx.TransportError):
         client.post("/echo", content=body)
 
-    wait_until(lambda: upstream.truncated, "the upstream to notice the cut")
+    wait_until(lambda: upstream.truncated, what="the upstream to notice the cut")
     assert upstream.bodies == []
     assert upstream.truncated[0] < len(body)
     assert proxy.stats.cuts == 1
@@ -408,10 +400,10 @@ def test_silent_partition_holds_everything_until_heal_delivers_it(
     proxy.partition(silent=True)
 
     ws.send("during")
-    wait_until(lambda: proxy.stats.held == 1, "the proxy to hold the message")
+    wait_until(lambda: proxy.stats.held == 1, what="the proxy to hold the message")
     late = raw_connection(proxy)  # the port still accepts
     late.sendall(HELLO_REQUEST)
-    wait_until(lambda: proxy.stats.held == 2, "the proxy to hold the new connection")
+    wait_until(lambda: proxy.stats.held == 2, what="the proxy to hold the new connection")
     assert upstream.messages == ["ready"]
     assert upstream.hello == 0
     with pytest.raises(TimeoutError):
@@ -436,7 +428,7 @@ def test_reset_all_resets_every_open_connection(proxy: FaultProxy, client: httpx
     ws = open_ws(proxy)
     sock = raw_connection(proxy)
     sock.sendall(HELLO_REQUEST[:20])  # half a request: the upstream keeps waiting
-    wait_until(lambda: proxy.stats.open == 2, "the proxy to register both connections")
+    wait_until(lambda: proxy.stats.open == 2, what="the proxy to register both connections")
 
     proxy.reset_all()
 
@@ -481,7 +473,7 @@ def test_drop_black_holes_new_connections_until_heal(
     proxy.set_drop(1.0)
     with raw_connection(proxy) as sock:
         sock.sendall(HELLO_REQUEST)
-        wait_until(lambda: proxy.stats.drops == 1, "the proxy to black-hole the connection")
+        wait_until(lambda: proxy.stats.drops == 1, what="the proxy to black-hole the connection")
         sock.settimeout(0.2)
         with pytest.raises(TimeoutError):
             sock.recv(1)  # neither an answer nor a close
@@ -604,10 +596,10 @@ def test_stop_resets_open_connections_and_joins_its_thread(upstream: Upstream) -
         ws = open_ws(proxy)
         proxy.set_delay(DEADLINE_S * 2)
         ws.send("held")
-        wait_until(lambda: proxy.stats.delays >= 1, "the proxy to hold the message")
+        wait_until(lambda: proxy.stats.delays >= 1, what="the proxy to hold the message")
         proxy.set_drop(1.0)
         held = raw_connection(proxy)
-        wait_until(lambda: proxy.stats.drops == 1, "the proxy to black-hole a connection")
+        wait_until(lambda: proxy.stats.drops == 1, what="the proxy to black-hole a connection")
 
         proxy.stop()
 

@@ -30,7 +30,10 @@ from sync_client.contract.protocol import SaleCompleted
 WORKER = Path(__file__).with_name("_sale_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
+pytestmark = [
+    pytest.mark.slow,  # SIGKILLs a worker process mid-sale
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL"),
+]
 
 
 class Child:

@@ -17,9 +17,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,22 +33,11 @@ from server_stub import operations
 from server_stub.db import Database, migrate
 from server_stub.member_keys import MemberKeys
 from server_stub.schemas import ItemIn, StaffIn
+from tests.support import wait_until
 
 PG_URL = os.environ.get("CHAINPOS_TEST_PG_URL")
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 30.0
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE_S, what: str = "") -> Any:
-    """Polls ``predicate`` until it returns something truthy; fails after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.01)
 
 
 # -- databases ----------------------------------------------------------------------------

@@ -222,6 +222,7 @@ def test_admin_token_config_report_and_prune(db_url, db, capsys):
     assert run(capsys, db_url, "admin", "token", "revoke", "ops-laptop")[0] == 1
 
 
+@pytest.mark.slow  # starts HQ as a process
 def test_console_script_runs_as_a_process(db_url):
     result = subprocess.run(
         [sys.executable, "-m", "server_stub.cli", "store", "list", "--db", db_url],

@@ -167,6 +167,7 @@ def test_keys_are_required_where_they_cannot_be_made_up(tmp_path, monkeypatch, c
         resolve_keys("postgresql+psycopg://hq@db/chainpos", bad)
 
 
+@pytest.mark.slow  # starts an embedded HQ
 def test_the_embedded_hq_and_the_cli_share_the_member_keys(tmp_path, monkeypatch, capsys):
     """GIVEN the demo's embedded HQ on a SQLite file WHEN HQ staff add a member with the CLI
     on the same file THEN a code signed with the keys beside the file identifies her at the

@@ -658,6 +658,7 @@ def test_a_revoked_device_cannot_identify_or_spend(hq: RunningHQ, chain, shop, c
     assert balances(hq.db, number) == (100, 0)
 
 
+@pytest.mark.slow  # starts its own HQ
 def test_phone_lookups_are_rate_limited_per_device(tmp_path, backend):
     from tests.server.conftest import fresh_database, start_hq_thread
 

@@ -30,6 +30,8 @@ from tests.server.conftest import (
 from tests.server.helpers import feed_changes, level
 from tests.server.live_client import LiveTerminal
 
+pytestmark = pytest.mark.slow  # starts and kills real HQ processes
+
 
 @pytest.fixture
 def killable_db(backend: str, tmp_path: Path) -> Iterator[str]:

@@ -31,6 +31,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.server.conftest import Chain, RunningHQ
 
+pytestmark = pytest.mark.slow  # fuzzes HQ's API on a real server
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,35 +30,10 @@ from pos_app.localdb.engine import open_database, read_session
 from pos_app.localdb.models import AuditEntry
 from pos_app.localdb.seed import load_demo
 from pos_app.services.auth import StaffMember
-from sync_client.contract.pin import hash_pin
+from tests.support import FakeClock, fast_hash
 
-START = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 STORE = "S001"
 TERMINAL = "S001-T01"
-
-
-def fast_hash(pin: str) -> str:
-    return hash_pin(pin, n=2**4)
-
-
-class FakeClock:
-    """Wall-clock and monotonic time that move only when :meth:`advance` is called."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self._now = start
-        self._monotonic = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._monotonic
-
-    def advance(self, delta: timedelta) -> None:
-        if delta < timedelta(0):
-            raise ValueError("time only moves forward")
-        self._now += delta
-        self._monotonic += delta.total_seconds()
 
 
 class RecordingPrinter:

@@ -14,7 +14,8 @@ from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.models import AuditEntry
 from pos_app.localdb.store import get_staff, upsert_staff
 from pos_app.services.errors import SignInError
-from tests.services.conftest import START, FakeClock, audit_actions, fast_hash
+from tests.services.conftest import audit_actions
+from tests.support import START, FakeClock, fast_hash
 
 
 def _sign_in_error(terminal: Terminal, number: str, pin: str) -> SignInError:

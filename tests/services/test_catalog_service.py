@@ -13,7 +13,7 @@ from pos_app.domain.cart import Cart, PricedItem, Unit
 from pos_app.localdb.catalog import ItemRecord, add_price, upsert_items
 from pos_app.localdb.engine import write_session
 from pos_app.services.errors import ScanError
-from tests.services.conftest import START
+from tests.support import START
 
 
 def mod10(body: str) -> str:

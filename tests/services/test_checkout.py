@@ -22,7 +22,8 @@ from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft
 from pos_app.services.errors import ApprovalRequired, CheckoutError
 from sync_client.contract.protocol import SaleCompleted
-from tests.services.conftest import START, FakeClock, audit_actions
+from tests.services.conftest import audit_actions
+from tests.support import START, FakeClock
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00
 MANGO_L = "6954321100137"  # 杨枝甘露(大) ¥16.00

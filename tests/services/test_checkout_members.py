@@ -26,7 +26,7 @@ from pos_app.services.checkout import SaleDraft
 from pos_app.services.errors import CheckoutError
 from pos_app.services.members import HoldResult
 from sync_client.contract.protocol import SaleCompleted
-from tests.services.conftest import START
+from tests.support import START
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00
 MANGO_L = "6954321100137"  # 杨枝甘露(大) ¥16.00

@@ -19,7 +19,8 @@ from pos_app.services.device_settings import PrinterSettings, ScannerSettings
 from pos_app.services.devices import DeviceBoard, DeviceState
 from pos_app.services.errors import SettingsError
 from pos_app.services.scanners import WEDGE, ScannerHub
-from tests.services.conftest import FakeClock, audit_actions
+from tests.services.conftest import audit_actions
+from tests.support import FakeClock
 
 
 @pytest.fixture

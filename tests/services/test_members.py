@@ -30,7 +30,7 @@ from pos_app.services.members import MemberError, MemberService
 from sync_client import DeviceRevoked, HQRefused, HQUnavailable, SyncRunner
 from sync_client.contract import protocol as p
 from tests.server.support import wait_until
-from tests.services.conftest import FakeClock
+from tests.support import FakeClock
 
 NUMBER = "812345678903"
 T = 5.0

@@ -20,12 +20,15 @@ from hardware import VirtualPrinter, decode
 from pos_app.app import build_terminal
 from pos_app.localdb.engine import make_engine
 from pos_app.services.device_settings import PrinterSettings
-from tests.services.conftest import FakeClock
+from tests.support import FakeClock
 
 WORKER = Path(__file__).with_name("_print_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
+pytestmark = [
+    pytest.mark.slow,  # SIGKILLs a worker process mid-print
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL"),
+]
 
 
 def test_a_receipt_committed_before_a_crash_prints_at_the_next_start(

@@ -37,7 +37,7 @@ from pos_app.services.auth import StaffMember
 from pos_app.services.device_settings import PrinterSettings
 from pos_app.services.errors import PrintError
 from pos_app.services.printing import DrawerResult, JobNotPrinted, JobPrinted, PrintEvent
-from tests.services.conftest import FakeClock
+from tests.support import FakeClock
 
 TARO = "6954321100014"
 MANGO_L = "6954321100137"

@@ -17,7 +17,8 @@ from pos_app.localdb.models import Sale
 from pos_app.localdb.sales import SaleRecord
 from pos_app.services.auth import StaffMember
 from pos_app.services.receipts import ReceiptService
-from tests.services.conftest import FakeClock, RecordingPrinter, audit_actions, printed
+from tests.services.conftest import RecordingPrinter, audit_actions, printed
+from tests.support import FakeClock
 
 TARO = "6954321100014"
 MANGO_L = "6954321100137"

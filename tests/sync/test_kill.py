@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from pos_app.headless import HeadlessTerminal
 from tests.server.support import REPO
 from tests.sync.conftest import FAST, wait_until
@@ -28,6 +30,8 @@ from tests.sync.convergence import (
     hq_head,
     terminal_sale_ids,
 )
+
+pytestmark = pytest.mark.slow  # SIGKILLs terminals mid-transaction
 
 
 def _run_and_kill(data_dir: Path, seed: int, rng: random.Random) -> list[str]:

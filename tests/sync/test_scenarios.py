@@ -37,9 +37,12 @@ from tests.sync.convergence import (
 # uvicorn's side of a connection the proxy reset can be left for the garbage collector to
 # close, which Python reports as an unraisable ResourceWarning at a random later moment.
 # That socket belongs to HQ's web server, not to anything these scenarios check.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning"
-)
+pytestmark = [
+    pytest.mark.slow,  # long fault-proxy scenarios against a real HQ
+    pytest.mark.filterwarnings(
+        "ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning"
+    ),
+]
 
 
 @pytest.fixture(autouse=True)

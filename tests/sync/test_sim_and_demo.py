@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from pos_app.cli import main
 from server_stub import models as m
 from server_stub import operations
 from server_stub.db import Database
+
+pytestmark = pytest.mark.slow  # runs the simulator and the demo with a real HQ
 
 
 def test_sim_enrols_sells_and_drains_every_outbox(hq, tmp_path: Path, capsys):

@@ -27,24 +27,7 @@ from pos_app.localdb.store import set_setting
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.scan_filter import ScanEventFilter
 from pos_app.ui.theme import apply_theme
-from sync_client.contract.pin import hash_pin
-
-
-class FakeClock:
-    """Seconds that move only when the test says so."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-def fast_hash(pin: str) -> str:
-    return hash_pin(pin, n=2**4)
+from tests.support import FakeClock, fast_hash
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 from pos_app.ui.main_window import MainWindow
-from tests.ui.conftest import FakeClock
+from tests.support import FakeClock
 
 SCAN_KEY_INTERVAL = 0.005
 HUMAN_KEY_INTERVAL = 0.2

@@ -10,7 +10,7 @@ from pos_app.domain.ids import verify_sale_ref
 from pos_app.localdb.engine import read_session
 from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog
 from pos_app.ui.main_window import MainWindow
-from tests.ui.conftest import FakeClock
+from tests.support import FakeClock
 from tests.ui.helpers import scan, sign_in, tap
 from tests.ui.helpers import when_dialog as _when_dialog
 

@@ -7,20 +7,25 @@ virtual printer the manager points the terminal at); what it received is decoded
 
 from __future__ import annotations
 
+import io
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import zxingcpp
+from PIL import Image
+from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import text
 
 from hardware import Decoded, VirtualPrinter, decode
 from pos_app.app import Terminal, build_terminal, build_window, install_scan_filter
+from pos_app.domain.ids import verify_sale_ref
 from pos_app.localdb.engine import read_session
 from pos_app.ui.dialogs import ApprovalDialog
 from pos_app.ui.main_window import MainWindow
-from tests.ui.conftest import FakeClock
+from tests.support import FakeClock
 from tests.ui.helpers import choose, scan, sign_in, tap, type_text, when_dialog
 
 TARO = "6954321100014"
@@ -100,6 +105,23 @@ def test_receipt_not_printed_stays_in_sight_and_prints_by_itself(
     assert window.stack.currentWidget() is window.checkout
 
 
+def _assert_preview_shows_the_receipt_qr(window: MainWindow, terminal: Terminal) -> None:
+    """The done screen's preview is a picture of the receipt: paper-wide, with ink, and
+    its QR code reads back as this till's signed receipt code."""
+    image = window.done.preview.pixmap().toImage()
+    assert not image.isNull()
+    assert image.width() >= terminal.device_settings.printer().printer_profile().dots // 2
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    assert image.save(buffer, "PNG")
+    picture = Image.open(io.BytesIO(bytes(buffer.data()))).convert("L")
+    dark = picture.histogram()[:128]
+    dark_pixels = sum(dark)
+    assert 0 < dark_pixels < picture.width * picture.height // 2
+    (qr,) = [r.text for r in zxingcpp.read_barcodes(picture)]
+    verify_sale_ref(qr, terminal.identity.receipt_secret)
+
+
 def test_print_again_after_the_fault_is_cleared_prints_the_same_receipt_once(
     qtbot, window: MainWindow, terminal: Terminal, scan_clock: FakeClock
 ):
@@ -114,7 +136,7 @@ def test_print_again_after_the_fault_is_cleared_prints_the_same_receipt_once(
     printer.set_cover_open(False)
     tap(qtbot, window.done.print_again)
     qtbot.waitUntil(lambda: window.done.print_status.text() == "小票已打印", timeout=WAIT)
-    assert window.done.preview.pixmap() is not None
+    _assert_preview_shows_the_receipt_qr(window, terminal)
     qtbot.waitUntil(lambda: terminal.printing.state.unprinted == 0, timeout=WAIT)
     # Status reads while the cover was open are connections that print nothing.
     (receipt,) = [r for r in map(lambda j: _read(terminal, j), printer.jobs) if r.text or r.cuts]

@@ -29,8 +29,8 @@ from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
 from sync_client import CredentialStore
 from tests.server.member_helpers import ADMIN, add_member, app_code, card_code
+from tests.support import FakeClock
 from tests.sync.conftest import FAST, start_hq
-from tests.ui.conftest import FakeClock
 from tests.ui.helpers import scan, sign_in, tap, type_text, when_dialog
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from pos_app.ui.dialogs import SearchDialog
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.scan_filter import ScanTimingClassifier
-from tests.ui.conftest import FakeClock
+from tests.support import FakeClock
 from tests.ui.helpers import (
     HUMAN_KEY_INTERVAL,
     SCAN_KEY_INTERVAL,

@@ -88,7 +88,7 @@ def test_status_bar_follows_hq_through_an_outage_and_sales_flow_once(qtbot, qapp
     THEN the status bar shows online / 0 to upload, then offline with 1 to upload, then
     online with 0; HQ has both sales exactly once; the details show HQ's address, the
     cursor and that the credentials sit in an unencrypted file."""
-    from tests.ui.conftest import FakeClock
+    from tests.support import FakeClock
 
     data = tmp_path / "till"
     store = CredentialStore(data, use_keyring=False)

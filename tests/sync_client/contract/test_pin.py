@@ -73,7 +73,7 @@ def test_a_malformed_stored_hash_is_reported_not_accepted(stored: str) -> None:
     till reports a corrupt record instead of counting a wrong PIN); it never verifies."""
     with pytest.raises(PinHashError) as err:
         verify_pin("1234", stored)
-    assert err.value.code == "pin_hash_malformed"
+    assert err.value.code == "bad_pin_hash"
     assert isinstance(err.value, PinFormatError)
 
 

@@ -1,0 +1,21 @@
+"""Marks shared by every test package.
+
+``slow`` (deselect with ``-m "not slow"``; ``installer/run test --fast`` does) marks tests
+that start a real HQ (uvicorn in a thread or an HQ process), run the fault proxy, kill
+processes with SIGKILL, fuzz HQ's API or play long scenarios. A test that takes one of
+the fixtures below starts a real HQ, so it is marked here once rather than test by test;
+the others carry ``pytest.mark.slow`` in their module.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+REAL_HQ_FIXTURES = frozenset({"hq", "tls_hq"})
+"""Fixtures (tests/server, tests/sync, tests/ui) that serve a real HQ on a loopback port."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_HQ_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
