@@ -38,6 +38,7 @@ from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalI
 from pos_app.services.printing import PrinterFactory, PrintQueue
 from pos_app.services.receipts import ReceiptService
 from pos_app.services.scanners import ScannerHub
+from pos_app.services.shifts import ShiftService
 from pos_app.services.sync import SyncService
 from sync_client import Credentials, CredentialStore, SyncConfig, SyncRunner
 
@@ -127,6 +128,8 @@ class Terminal:
     """The link to HQ; None for a terminal that was never enrolled (standalone)."""
     members: MemberService | None = None
     """Members at the till (identify, sign up, holds, top-ups); None without HQ."""
+    shifts: ShiftService | None = None
+    """Shifts and handover at this till."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -300,6 +303,7 @@ def build_terminal(
         ),
         after_commit=after_commit,
     )
+    shifts = ShiftService(engine, hq_clock, identity, after_commit=lambda: after_commit(None))
     terminal = Terminal(
         engine=engine,
         clock=hq_clock,
@@ -318,6 +322,7 @@ def build_terminal(
         credential_store=store,
         sync=sync,
         members=members,
+        shifts=shifts,
     )
     if start_devices:
         printing.start()

@@ -143,6 +143,7 @@ class HeadlessTerminal:
     def sell(self, lines: list[tuple[str, int]]) -> SaleRecord:
         """Sells ``(code, qty_milli)`` lines (barcode or SKU), paid exactly in cash."""
         checkout = self.terminal.checkout
+        self._ensure_shift()
         draft = checkout.new_draft(self.cashier())
         for code, qty in lines:
             hit = self.terminal.catalog.scan(code)
@@ -152,6 +153,18 @@ class HeadlessTerminal:
         payment = Payment(draft.cart.totals().total_fen)
         payment.add_cash(payment.due_fen)
         return checkout.complete(draft, payment)
+
+    def _ensure_shift(self) -> None:
+        """Opens a shift with the store's default float when the store sells only in an
+        open shift and none is open (a simulated cashier opens one before selling)."""
+        shifts = self.terminal.shifts
+        if shifts is None or shifts.current() is not None or not shifts.settings().required:
+            return
+        from pos_app.domain.shift import CashCount
+
+        float_fen = shifts.settings().default_float_fen
+        whole_yuan = float_fen - float_fen % 100
+        shifts.open(self.cashier(), CashCount().with_amount("note:100", whole_yuan))
 
     def sellable_skus(self, unit: str = "piece") -> list[str]:
         """Active, priced items (for random sales)."""

@@ -22,6 +22,7 @@ Thread rules: :func:`push` may run on any thread; it uses its own connection.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,18 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Table, and_, case, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DataError, IntegrityError
 
 from server_stub import bulk, feed
@@ -64,6 +76,7 @@ _TABLE_ORDER = (
     m.member_earnings,
     m.member_topups,
     m.member_alerts,
+    m.cash_movements,
 )
 _FAST_ATTEMPTS = 2
 
@@ -123,6 +136,11 @@ class PushOutcome:
     response: p.PushResponse
     stock_alerts: int
     member_alerts: int = 0
+
+
+def _counts_json(counts: Sequence[p.DenominationCount]) -> str | None:
+    """A count by denomination as stored at HQ (``[[value_fen, count], ...]``)."""
+    return None if not counts else json.dumps([[c.value_fen, c.count] for c in counts])
 
 
 def push(
@@ -510,6 +528,9 @@ class _Batch:
                     "opened_by": pl.staff,
                     "opened_at": pl.opened_at,
                     "float_fen": pl.float_fen,
+                    "shift_no": pl.shift_no,
+                    "float_counts": _counts_json(pl.float_counts),
+                    "carried_from": pl.carried_from,
                 },
                 fx,
             )
@@ -524,9 +545,30 @@ class _Batch:
                     "expected_cash_fen": pl.expected_cash_fen,
                     "counted_cash_fen": pl.counted_cash_fen,
                     "over_short_fen": pl.over_short_fen,
+                    "shift_no": pl.shift_no,
+                    "business_date": pl.business_date,
+                    "counted_counts": _counts_json(pl.counts),
+                    "close_figures": pl.model_dump_json(
+                        include={
+                            "returns_count",
+                            "voids_count",
+                            "discounts_fen",
+                            "no_sale_opens",
+                            "unsynced_events",
+                            "unprinted_receipts",
+                        }
+                    ),
+                    "close_reason": pl.reason,
+                    "approved_by": None if pl.approval is None else pl.approval.staff,
+                    "sales_count": pl.sales_count,
+                    "sales_fen": pl.sales_fen,
+                    "refunds_fen": pl.refunds_fen,
+                    "_tenders": [t.model_dump() for t in pl.tenders],
                 },
                 fx,
             )
+        elif isinstance(pl, p.ShiftCashMoved):
+            self._plan_cash_moved(ev, pl, fx)
         else:
             raise _Reject("unknown_type", f"{pl.type} is not handled by this HQ yet", False)
         return fx
@@ -680,6 +722,26 @@ class _Batch:
         fx.inserts.append(self._move(pl.store, pl.sku, diff, "count", str(ev.id), pl.note))
         fx.stock.append((key, "set", pl.counted_milli, str(ev.id)))
 
+    def _plan_cash_moved(self, ev: p.Event, pl: p.ShiftCashMoved, fx: _Effects) -> None:
+        fx.inserts.append(
+            (
+                m.cash_movements,
+                {
+                    "movement_id": pl.movement_id,
+                    "event_id": ev.id,
+                    "shift_id": pl.shift_id,
+                    "store_code": pl.store,
+                    "terminal": pl.terminal,
+                    "staff": pl.staff,
+                    "moved_at": pl.moved_at,
+                    "direction": pl.direction,
+                    "amount_fen": pl.amount_fen,
+                    "reason": pl.reason,
+                    "approved_by": None if pl.approval is None else pl.approval.staff,
+                },
+            )
+        )
+
     def _plan_shift(self, shift_id: UUID, values: dict[str, Any], fx: _Effects) -> None:
         if shift_id in self.shifts:
             fx.shift = ("update", {"shift_id": shift_id, **values})
@@ -744,12 +806,26 @@ class _Batch:
             raise RetryableWrite(f"sale {row['sale_id']} changed while voiding")
 
     def _write_shift(self, op: str, row: dict[str, Any]) -> None:
+        row = dict(row)
+        tenders = row.pop("_tenders", None)
         if op == "insert":
             self.conn.execute(insert(m.shifts), [row])
         else:
-            values = {k: v for k, v in row.items() if k not in ("shift_id", "store_code")}
+            # The other event of the shift wrote its own columns: keep them.
+            values = {
+                k: v
+                for k, v in row.items()
+                if k not in ("shift_id", "store_code") and v is not None
+            }
             self.conn.execute(
                 update(m.shifts).where(m.shifts.c.shift_id == row["shift_id"]).values(values)
+            )
+        if tenders:
+            self.conn.execute(
+                delete(m.shift_tenders).where(m.shift_tenders.c.shift_id == row["shift_id"])
+            )
+            self.conn.execute(
+                insert(m.shift_tenders), [{"shift_id": row["shift_id"], **t} for t in tenders]
             )
 
     def _apply_stock(self) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -316,6 +317,47 @@ shifts = Table(
     Column("expected_cash_fen", BigInteger, nullable=True),
     Column("counted_cash_fen", BigInteger, nullable=True),
     Column("over_short_fen", BigInteger, nullable=True),
+    Column("shift_no", String(64), nullable=True),
+    Column("business_date", Date, nullable=True),
+    Column("float_counts", Text, nullable=True),
+    Column("carried_from", Uuid, nullable=True),
+    Column("counted_counts", Text, nullable=True),
+    Column("close_figures", Text, nullable=True),
+    Column("close_reason", String(200), nullable=True),
+    Column("approved_by", String(32), nullable=True),
+    Column("sales_count", Integer, nullable=True),
+    Column("sales_fen", BigInteger, nullable=True),
+    Column("refunds_fen", BigInteger, nullable=True),
+)
+
+# Per tender kind of a closed shift: expected, counted (cash), over/short.
+shift_tenders = Table(
+    "shift_tenders",
+    metadata,
+    Column("shift_id", Uuid, ForeignKey("shifts.shift_id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("expected_fen", BigInteger, nullable=False),
+    Column("counted_fen", BigInteger, nullable=True),
+    Column("over_short_fen", BigInteger, nullable=True),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("shift_id", "kind"),
+)
+
+# Cash added to or taken from a till during a shift (备用金补充 / 取款).
+cash_movements = Table(
+    "cash_movements",
+    metadata,
+    Column("movement_id", Uuid, primary_key=True),
+    Column("event_id", Uuid, ForeignKey("events.id"), nullable=False),
+    Column("shift_id", Uuid, nullable=False, index=True),
+    Column("store_code", String(32), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Column("staff", String(32), nullable=False),
+    Column("moved_at", UTCDateTime, nullable=False),
+    Column("direction", String(4), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("approved_by", String(32), nullable=True),
 )
 
 # The change feed. body is the complete JSON of the protocol's change object (seq

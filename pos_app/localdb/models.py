@@ -159,6 +159,7 @@ class Sale(Base):
     change_fen: Mapped[int] = mapped_column(Integer)
     reference: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="completed")
+    shift_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class SaleLine(Base):
@@ -367,3 +368,50 @@ class MemberTopup(Base):
     tenders: Mapped[str] = mapped_column(Text)
     cashier: Mapped[str] = mapped_column(String(32))
     completed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Shift(Base):
+    """A cashier's shift at this till: its counted float, and once closed its blind count
+    and the figures it closed with (JSON, as the handover slip printed them).
+
+    At most one shift per terminal is ``open``; the shift service checks that inside its
+    ``BEGIN IMMEDIATE`` transaction. ``shift_no`` is ``<terminal>-S<counter>``, so shift
+    numbers never collide offline."""
+
+    __tablename__ = "shift"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    shift_no: Mapped[str] = mapped_column(String(64), unique=True)
+    store_code: Mapped[str] = mapped_column(String(32))
+    terminal_id: Mapped[str] = mapped_column(String(32))
+    staff: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    float_fen: Mapped[int] = mapped_column(Integer)
+    float_counts: Mapped[str] = mapped_column(Text, default="{}")
+    carried_from: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[str | None] = mapped_column(String(32))
+    business_date: Mapped[str | None] = mapped_column(String(10))
+    counted_counts: Mapped[str | None] = mapped_column(Text)
+    counted_cash_fen: Mapped[int | None] = mapped_column(Integer)
+    expected_cash_fen: Mapped[int | None] = mapped_column(Integer)
+    over_short_fen: Mapped[int | None] = mapped_column(Integer)
+    figures: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_shift_terminal_status", "terminal_id", "status"),)
+
+
+class ShiftCashMovement(Base):
+    """Cash added to the drawer (``in``, 备用金补充) or taken to the safe (``out``, 取款)."""
+
+    __tablename__ = "shift_cash_movement"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    shift_id: Mapped[str] = mapped_column(ForeignKey("shift.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(4))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    staff: Mapped[str] = mapped_column(String(32))
+    approved_by: Mapped[str | None] = mapped_column(String(32))
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime())

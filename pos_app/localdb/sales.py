@@ -86,6 +86,7 @@ class SaleRecord:
     tenders: tuple[TenderRecord, ...]
     status: str = "completed"
     member: SaleMemberRecord | None = None
+    shift_id: str | None = None
 
 
 _SALE_COLUMNS = tuple(f for f in SaleRecord.__slots__ if f not in ("lines", "tenders", "member"))

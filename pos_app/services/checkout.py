@@ -33,6 +33,7 @@ from pos_app.domain.member import Member, MemberSource
 from pos_app.domain.tender import Payment, TenderKind
 from pos_app.localdb import print_jobs
 from pos_app.localdb import sales as sales_repo
+from pos_app.localdb import shifts as shift_repo
 from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.members import capture_holds
 from pos_app.localdb.sales import (
@@ -48,6 +49,7 @@ from pos_app.services.catalog import CatalogService
 from pos_app.services.errors import ApprovalRequired, CheckoutError
 from pos_app.services.members import HoldResult
 from pos_app.services.ports import Clock, TerminalIdentity
+from pos_app.services.shifts import shift_required
 from sync_client.contract import protocol
 from sync_client.contract.loyalty import LoyaltyRules, read_rules
 from sync_client.contract.money import format_yuan
@@ -203,8 +205,9 @@ class CheckoutService:
         """Commits the paid sale durably and returns it as recorded.
 
         Raises:
-            CheckoutError: ``empty_cart``, ``not_paid`` or ``total_changed`` (the payment
-                was for another total).
+            CheckoutError: ``empty_cart``, ``not_paid``, ``total_changed`` (the payment
+                was for another total) or ``no_shift`` (the store sells only in an open
+                shift, ``shift.required``, and none is open at this till).
         """
         if draft.cart.is_empty:
             raise CheckoutError("empty_cart", "nothing to sell")
@@ -289,6 +292,9 @@ class CheckoutService:
     ) -> SaleRecord:
         ident = self._identity
         with write_session(self._engine) as session:
+            shift_id = shift_repo.open_shift_id(session, ident.terminal_id)
+            if shift_id is None and shift_required(session):
+                raise CheckoutError("no_shift", "open a shift before selling")
             receipt_no = f"{ident.terminal_id}-{next_counter(session, 'receipt'):06d}"
             member = (
                 None
@@ -312,6 +318,7 @@ class CheckoutService:
                 lines=lines,
                 tenders=tenders,
                 member=member,
+                shift_id=shift_id,
             )
             event = protocol.SaleCompleted(
                 sale_id=sale_id,

@@ -185,6 +185,17 @@ class ErrorCode(StrEnum):
     # Anything else: a fault, not a refusal
     GENERIC = "generic"
 
+    # Added with shifts, returns and security work
+    BAD_COUNT = "bad_count"
+    BAD_DENOMINATION = "bad_denomination"
+    BAD_DIRECTION = "bad_direction"
+    CART_IN_PROGRESS = "cart_in_progress"
+    NO_SHIFT = "no_shift"
+    NOT_A_MULTIPLE = "not_a_multiple"
+    REASON_REQUIRED = "reason_required"
+    SHIFT_OPEN = "shift_open"
+    CASH_MOVEMENT = "cash_movement"
+    OVER_SHORT = "over_short"
 
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""

@@ -98,6 +98,7 @@ def demo_catalog_db(directory: Path, n: int, *, realistic_pins: bool) -> tuple[P
         # What `chainpos demo` sets when it seeds its own database.
         with write_session(engine) as session:
             set_setting(session, "rounding", "jiao")
+            set_setting(session, "shift.required", False)
             session.commit()
         generate_catalog(engine, n)
     finally:

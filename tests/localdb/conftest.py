@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from pos_app.localdb.engine import make_engine, open_database
+from pos_app.localdb.engine import make_engine, open_database, write_session
 from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.seed import load_demo
+from pos_app.localdb.store import set_setting
 from sync_client.contract.pin import hash_pin
 
 NOW = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
@@ -43,6 +44,10 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("localdb-template") / "demo.db"
     engine = open_database(path)
     load_demo(engine, store_code=STORE, terminal_id=TERMINAL, pin_hasher=fast_hash)
+    with write_session(engine) as session:
+        # Selling outside a shift: the shift tests (test_shifts.py) turn it back on.
+        set_setting(session, "shift.required", False)
+        session.commit()
     engine.dispose()  # checkpoints the WAL into the main file, so one file is the database
     return path
 

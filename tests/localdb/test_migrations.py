@@ -169,3 +169,32 @@ def test_upgrade_from_0002_adds_an_empty_print_queue(empty_engine: Engine) -> No
         assert conn.execute(text("SELECT receipt_no FROM sale")).scalar_one() == "S001-T01-000001"
     command.downgrade(alembic_config(empty_engine), "0002")
     assert "print_job" not in inspect(empty_engine).get_table_names()
+
+
+def test_upgrade_from_0004_keeps_sales_outside_any_shift(empty_engine: Engine) -> None:
+    """GIVEN a database of revision 0004 with a sale
+    WHEN the terminal starts with this release
+    THEN the shift tables exist and are empty, the old sale belongs to no shift, and a
+    downgrade to 0004 removes the shift tables and column again, keeping the sale."""
+    migrate(empty_engine, "0004")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sale (id, receipt_no, store_code, terminal_id, cashier, started_at,"
+                " completed_at, subtotal_fen, discount_fen, rounding_fen, total_fen, change_fen,"
+                " reference, status) VALUES ('s1', 'S001-T01-000001', 'S001', 'S001-T01',"
+                " '1001', '2026-11-21T01:00:00.000000Z', '2026-11-21T01:00:00.000000Z',"
+                " 1500, 0, 0, 1500, 500, 'ref', 'completed')"
+            )
+        )
+    migrate(empty_engine)
+    assert current_revision(empty_engine) == HEAD_REVISION
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM shift")).scalar_one() == 0
+        assert conn.execute(text("SELECT shift_id FROM sale")).scalar_one() is None
+    command.downgrade(alembic_config(empty_engine), "0004")
+    tables = inspect(empty_engine).get_table_names()
+    assert "shift" not in tables and "shift_cash_movement" not in tables
+    assert "shift_id" not in {c["name"] for c in inspect(empty_engine).get_columns("sale")}
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT receipt_no FROM sale")).scalar_one() == "S001-T01-000001"

@@ -26,9 +26,10 @@ from sqlalchemy import select
 
 from hardware import PROFILES, Document, PaperOut, PrinterStatus, render
 from pos_app.app import Terminal, build_terminal
-from pos_app.localdb.engine import open_database, read_session
+from pos_app.localdb.engine import open_database, read_session, write_session
 from pos_app.localdb.models import AuditEntry
 from pos_app.localdb.seed import load_demo
+from pos_app.localdb.store import set_setting
 from pos_app.services.auth import StaffMember
 from tests.support import FakeClock, fast_hash
 
@@ -94,6 +95,10 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("services-template") / "demo.db"
     engine = open_database(path)
     load_demo(engine, store_code=STORE, terminal_id=TERMINAL, pin_hasher=fast_hash)
+    with write_session(engine) as session:
+        # Selling outside a shift: the shift tests (test_shifts.py) turn it back on.
+        set_setting(session, "shift.required", False)
+        session.commit()
     engine.dispose()  # checkpoints the WAL: the main file alone is the database
     return path
 
