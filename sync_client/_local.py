@@ -501,15 +501,20 @@ def _effective_config(db: sqlite3.Connection, store: str, key: str) -> None:
 
 
 def _sold(db: sqlite3.Connection, item: OutboxItem) -> dict[int, int]:
-    """item id -> qty_milli a sale event took off the local stock view."""
-    if item.type != "sale.completed":
+    """item id -> qty_milli a sale event took off the local stock view (negative for a
+    return's goods put back on the shelf; goods returned damaged never were)."""
+    if item.type not in ("sale.completed", "sale.returned"):
         return {}
     payload = json.loads(item.payload)
+    returned = item.type == "sale.returned"
     out: dict[int, int] = defaultdict(int)
     for line in payload.get("lines", ()):
+        if returned and line.get("restock") != "sellable":
+            continue
         item_id = _item_id(db, str(line.get("sku", "")))
         if item_id is not None:
-            out[item_id] += int(line.get("qty_milli", 0))
+            qty = int(line.get("qty_milli", 0))
+            out[item_id] += -qty if returned else qty
     return out
 
 
