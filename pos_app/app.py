@@ -37,6 +37,7 @@ from pos_app.services.members import MemberService
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
 from pos_app.services.printing import PrinterFactory, PrintQueue
 from pos_app.services.receipts import ReceiptService
+from pos_app.services.returns import ReturnService
 from pos_app.services.scanners import ScannerHub
 from pos_app.services.shifts import ShiftService
 from pos_app.services.sync import SyncService
@@ -130,6 +131,8 @@ class Terminal:
     """Members at the till (identify, sign up, holds, top-ups); None without HQ."""
     shifts: ShiftService | None = None
     """Shifts and handover at this till."""
+    returns: ReturnService | None = None
+    """Returns and refunds (own sales offline; others through HQ when enrolled)."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -149,6 +152,8 @@ class Terminal:
             self.sync.start()
         if self.members is not None:
             self.members.start()
+        if self.returns is not None:
+            self.returns.recover()
 
     def close(self) -> None:
         """Stops members and sync, the scanners and the print worker (unprinted jobs stay
@@ -304,12 +309,24 @@ def build_terminal(
         after_commit=after_commit,
     )
     shifts = ShiftService(engine, hq_clock, identity, after_commit=lambda: after_commit(None))
+    auth = AuthService(engine, hq_clock, identity.store_code)
+    returns = ReturnService(
+        engine,
+        hq_clock,
+        identity,
+        auth,
+        runner=sync.runner if sync is not None else None,
+        hq=(lambda: sync.client.hq) if sync is not None else None,
+        online=(lambda: sync.status.online) if sync is not None else (lambda: False),
+        receipt_language=settings.get("receipt_language", DEFAULT_LANGUAGE),
+        after_commit=after_commit,
+    )
     terminal = Terminal(
         engine=engine,
         clock=hq_clock,
         identity=identity,
         translator=translator,
-        auth=AuthService(engine, hq_clock, identity.store_code),
+        auth=auth,
         catalog=catalog,
         checkout=checkout,
         receipts=receipts,
@@ -323,6 +340,7 @@ def build_terminal(
         sync=sync,
         members=members,
         shifts=shifts,
+        returns=returns,
     )
     if start_devices:
         printing.start()

@@ -176,6 +176,31 @@ class HQClient:
         spent it; 404 ``unknown_hold`` when HQ never made it)."""
         return await self._member_call(p.HoldData, "POST", f"/v1/members/holds/{hold_id}/release")
 
+    # -- returns (a cashier is waiting: the short timeout) ---------------------------------
+
+    async def lookup_sales(self, req: p.SaleLookupRequest) -> p.SaleLookupResponse:
+        """``POST /v1/returns/lookup``: sales to return, with every earlier return (400
+        ``bad_receipt`` for a forged or altered receipt code)."""
+        return await self._member_call(p.SaleLookupResponse, "POST", "/v1/returns/lookup", req)
+
+    async def authorise_return(self, req: p.ReturnAuthRequest) -> p.ReturnAuthData:
+        """``POST /v1/returns/authorisations`` (201 new, 200 the same ``auth_id`` again; 409
+        ``not_returnable`` when a line has not that much left to return)."""
+        return await self._member_call(p.ReturnAuthData, "POST", "/v1/returns/authorisations", req)
+
+    async def get_return_auth(self, auth_id: UUID) -> p.ReturnAuthData:
+        """``GET /v1/returns/authorisations/{auth_id}``: what became of an authorisation."""
+        return await self._member_call(
+            p.ReturnAuthData, "GET", f"/v1/returns/authorisations/{auth_id}"
+        )
+
+    async def release_return_auth(self, auth_id: UUID) -> p.ReturnAuthData:
+        """``POST /v1/returns/authorisations/{auth_id}/release`` (409 ``auth_captured`` when
+        a return captured it; 404 ``unknown_auth`` when HQ never made it)."""
+        return await self._member_call(
+            p.ReturnAuthData, "POST", f"/v1/returns/authorisations/{auth_id}/release"
+        )
+
 
 def enroll(
     base_url: str,

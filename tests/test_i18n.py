@@ -23,7 +23,7 @@ LITERAL_KEY = re.compile(r"""\bt\(\s*(?P<q>["'])(?P<key>[A-Za-z0-9_.]+)(?P=q)\s*
 # Error codes the services and the domain raise; the UI shows them as "error.<code>".
 RAISED_CODE = re.compile(
     r"""\b(?:ScanError|CheckoutError|SignInError|ApprovalRequired|CartError|PaymentError"""
-    r"""|SettingsError|PrintError|MemberError)"""
+    r"""|SettingsError|PrintError|MemberError|ReturnError)"""
     r"""\(\s*["'](?P<code>[a-z_]+)["']"""
 )
 

@@ -415,3 +415,88 @@ class ShiftCashMovement(Base):
     staff: Mapped[str] = mapped_column(String(32))
     approved_by: Mapped[str | None] = mapped_column(String(32))
     moved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SaleReturn(Base):
+    """Goods brought back and refunded at this till: a sale in reverse.
+
+    ``reference`` is the return's own signed QR code. ``original_*`` name the sale it
+    returns (all null for a return without a receipt); ``authorisation_id`` is HQ's
+    return authorisation the return captures (null for a same-store return made while
+    HQ was unreachable). ``approvals`` is a JSON list of ``protocol.Approval``.
+    """
+
+    __tablename__ = "sale_return"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(64), unique=True)
+    reference: Mapped[str] = mapped_column(String(128))
+    store_code: Mapped[str] = mapped_column(String(32))
+    terminal_id: Mapped[str] = mapped_column(String(32))
+    cashier: Mapped[str] = mapped_column(String(32))
+    returned_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    original_sale_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    original_store: Mapped[str | None] = mapped_column(String(32))
+    original_terminal: Mapped[str | None] = mapped_column(String(32))
+    original_receipt_no: Mapped[str | None] = mapped_column(String(64))
+    authorisation_id: Mapped[str | None] = mapped_column(String(36))
+    refund_fen: Mapped[int] = mapped_column(Integer)
+    member: Mapped[str | None] = mapped_column(String(20))
+    points_reversed: Mapped[int] = mapped_column(Integer, default=0)
+    shift_id: Mapped[str | None] = mapped_column(String(36))
+    approvals: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class SaleReturnLine(Base):
+    """One returned line; ``original_line_no`` names the sold line (null without a
+    receipt). ``restock``: ``sellable`` (back on the shelf) or ``damaged``."""
+
+    __tablename__ = "sale_return_line"
+    return_id: Mapped[str] = mapped_column(ForeignKey("sale_return.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    original_line_no: Mapped[int | None] = mapped_column(Integer)
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    barcode: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(8))
+    qty_milli: Mapped[int] = mapped_column(Integer)
+    unit_price_fen: Mapped[int] = mapped_column(Integer)
+    refund_fen: Mapped[int] = mapped_column(Integer)
+    restock: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+
+
+class SaleReturnRefund(Base):
+    """How a return paid the customer back, by tender (``reference``: the original card
+    reference for a card refund)."""
+
+    __tablename__ = "sale_return_refund"
+    return_id: Mapped[str] = mapped_column(ForeignKey("sale_return.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReturnAuth(Base):
+    """This till's record of an HQ return authorisation, written before HQ is first
+    asked so it is always either captured by a committed return or given back.
+
+    ``state``: ``requesting`` (asked; HQ's answer not yet recorded), ``held`` (HQ
+    reserved ``lines``), ``captured`` (the committed return ``return_id`` names it),
+    ``releasing`` (to be given back; retried until HQ confirms), ``released``.
+    ``lines``: JSON list of ``{line_no, qty_milli}`` of the sale ``sale_id``.
+    """
+
+    __tablename__ = "return_auth"
+    auth_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sale_id: Mapped[str] = mapped_column(String(36), index=True)
+    lines: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    return_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_return_auth_state", "state"),)

@@ -37,8 +37,22 @@ _ADD_SOLD = (
 """Adds ``:q`` to what item ``:i`` sold here; an item HQ sent no level for starts at 0.
 Named parameters, so the one statement serves SQLAlchemy and ``sqlite3`` alike."""
 
-EVENT_SALE_ID = "CASE type WHEN 'sale.completed' THEN json_extract(payload, '$.sale_id') END"
-"""SQL over an ``outbox`` row: the id of the sale it reports, NULL for other events."""
+EVENT_SALE_ID = (
+    "CASE type WHEN 'sale.completed' THEN json_extract(payload, '$.sale_id') "
+    "WHEN 'sale.returned' THEN json_extract(payload, '$.return_id') END"
+)
+"""SQL over an ``outbox`` row: the id of the sale or return it reports (the two kinds of
+event that move the shown stock), NULL for other events. Sale and return ids are UUIDs,
+so one id names one or the other."""
+
+_MOVED_BY = (
+    "SELECT item_id, SUM(qty_milli) FROM sale_line WHERE sale_id IN ({marks}) GROUP BY item_id "
+    "UNION ALL "
+    "SELECT item_id, -SUM(qty_milli) FROM sale_return_line WHERE return_id IN ({marks}) "
+    "AND restock = 'sellable' AND item_id IS NOT NULL GROUP BY item_id"
+)
+"""item id -> qty_milli taken off the shown stock by the given sales (their lines) and
+returns (negative: their goods back on the shelf; goods for the damaged bin never were)."""
 
 _CHUNK = 500
 """Bound parameters per ``IN (…)`` (SQLite allows 32766; kept small and predictable)."""
@@ -91,19 +105,23 @@ def sales_of_events(db: sqlite3.Connection, seqs: Iterable[int]) -> dict[int, st
 
 
 def sold_by_sales(db: sqlite3.Connection, sale_ids: Iterable[str]) -> dict[int, int]:
-    """item id -> qty_milli the given sales took off the shown stock (their ``sale_line``)."""
+    """item id -> qty_milli the given sales and returns took off the shown stock
+    (:data:`_MOVED_BY`)."""
     totals: dict[int, int] = defaultdict(int)
     ids = list(sale_ids)
     for n in range(0, len(ids), _CHUNK):
         chunk = ids[n : n + _CHUNK]
         marks = ", ".join("?" * len(chunk))
-        for item_id, qty in db.execute(
-            "SELECT item_id, SUM(qty_milli) FROM sale_line "
-            f"WHERE sale_id IN ({marks}) GROUP BY item_id",
-            chunk,
-        ):
+        for item_id, qty in db.execute(_MOVED_BY.format(marks=marks), chunk + chunk):
             totals[int(item_id)] += int(qty)
     return totals
+
+
+def add_returned(session: Session, back: Mapping[int, int]) -> None:
+    """Puts a return's sellable goods (item id -> qty_milli) back on the shown stock, in
+    the return's own transaction."""
+    if back:
+        session.execute(text(_ADD_SOLD), [{"i": i, "q": -q} for i, q in back.items()])
 
 
 class PushSettlement:
@@ -168,10 +186,8 @@ def rebuild(db: sqlite3.Connection, cursor: int) -> None:
     ``local_sold_milli`` from the pending outbox sales and what is still waiting."""
     db.execute("DELETE FROM stock_pending WHERE until_seq <= ?", (cursor,))
     totals: dict[int, int] = defaultdict(int)
-    for item_id, qty in db.execute(
-        "SELECT item_id, SUM(qty_milli) FROM sale_line WHERE sale_id IN "
-        f"(SELECT {EVENT_SALE_ID} FROM outbox WHERE state = 'pending') GROUP BY item_id"
-    ):
+    pending = f"SELECT {EVENT_SALE_ID} FROM outbox WHERE state = 'pending'"
+    for item_id, qty in db.execute(_MOVED_BY.format(marks=pending)):
         totals[int(item_id)] += int(qty)
     for item_id, qty in db.execute(
         "SELECT item_id, SUM(qty_milli) FROM stock_pending GROUP BY item_id"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pos_app.localdb.models import PrintJob, Sale
 
-KINDS = ("receipt", "handover", "topup", "test_page", "report")
+KINDS = ("receipt", "handover", "topup", "return", "test_page", "report")
 UNPRINTED_STATES = ("pending", "failed")
 """States of jobs that have not printed and still need someone's attention."""
 

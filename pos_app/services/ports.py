@@ -63,3 +63,17 @@ class TerminalIdentity:
     store_code: str
     terminal_id: str
     receipt_secret: bytes
+
+
+class RefundGateway(Protocol):
+    """Refunds a payment-code tender (WeChat Pay, Alipay...) through the payment gateway.
+
+    Idempotent by ``refund_id`` (the return's id): a retry after a lost answer refunds
+    once. Blocks until the provider answered; raises on a refusal or when it cannot be
+    reached. Nothing implements it yet; a return needing it is refused
+    (``refund_gateway_missing``) until one is wired in the composition root.
+    """
+
+    def refund(self, refund_id: str, kind: str, amount_fen: int, reference: str | None) -> str:
+        """Returns the provider's refund reference."""
+        ...

@@ -1,0 +1,525 @@
+"""Returns at the till: found by receipt QR, partial returns (weighed goods by weight),
+policy refusals, HQ authorisation (through a hand-written fake of HQ's return calls),
+offline same-store returns, cross-store refusal offline, approvals, the refund split and
+the return receipt."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import select
+
+from pos_app.app import Terminal
+from pos_app.domain.ids import SaleRef, uuid7
+from pos_app.domain.tender import Payment
+from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.models import OutboxEvent, ReturnAuth
+from pos_app.localdb.pending_stock import stock_on_hand
+from pos_app.localdb.sales import SaleRecord
+from pos_app.localdb.store import set_setting
+from pos_app.services.auth import StaffMember
+from pos_app.services.returns import (
+    FoundSale,
+    NoReceiptLine,
+    ReturnChoice,
+    ReturnError,
+    ReturnService,
+)
+from sync_client import HQRefused, HQUnavailable, SyncRunner
+from sync_client.contract import protocol as p
+from tests.services.conftest import FakeClock, printed
+
+TARO = "6954321100014"  # 芋泥波波 ¥15.00, MILKTEA
+WALNUTS_356G = "2500101003569"  # 琥珀核桃仁 ¥98.00/kg, 0.356 kg -> ¥34.89
+T = 5.0
+
+
+class FakeReturnHQ:
+    """HQ's return calls in memory: authorisations granted against what is left of each
+    line (every sale HQ was told about in ``sold``), refused ``not_returnable`` beyond
+    it; ``down`` makes every call fail as unreachable. Records every call."""
+
+    def __init__(self) -> None:
+        self.sold: dict[UUID, dict[int, int]] = {}
+        self.taken: dict[tuple[UUID, int], int] = {}
+        self.auths: dict[UUID, p.ReturnAuthData] = {}
+        self.lookups: list[p.SaleLookupRequest] = []
+        self.sales: list[p.SaleForReturn] = []
+        self.calls: list[str] = []
+        self.down = False
+
+    def _check(self, name: str) -> None:
+        self.calls.append(name)
+        if self.down:
+            raise HQUnavailable("fake HQ is down")
+
+    async def lookup_sales(self, req: p.SaleLookupRequest) -> p.SaleLookupResponse:
+        self._check("lookup_sales")
+        self.lookups.append(req)
+        return p.SaleLookupResponse(sales=self.sales)
+
+    async def authorise_return(self, req: p.ReturnAuthRequest) -> p.ReturnAuthData:
+        self._check("authorise_return")
+        if req.auth_id in self.auths:
+            return self.auths[req.auth_id]
+        lines = self.sold.get(req.sale_id, {})
+        for lq in req.lines:
+            left = lines.get(lq.line_no, 0) - self.taken.get((req.sale_id, lq.line_no), 0)
+            if lq.qty_milli > left:
+                raise HQRefused(409, "not_returnable", f"line {lq.line_no}: returned at S002")
+        for lq in req.lines:
+            key = (req.sale_id, lq.line_no)
+            self.taken[key] = self.taken.get(key, 0) + lq.qty_milli
+        now = datetime.now().astimezone()
+        data = p.ReturnAuthData(
+            auth_id=req.auth_id,
+            sale_id=req.sale_id,
+            store="S001",
+            terminal="S001-T01",
+            status="held",
+            lines=req.lines,
+            created_at=now,
+            expires_at=now + timedelta(minutes=15),
+        )
+        self.auths[req.auth_id] = data
+        return data
+
+    async def get_return_auth(self, auth_id: UUID) -> p.ReturnAuthData:
+        self._check("get_return_auth")
+        return self.auths[auth_id]
+
+    async def release_return_auth(self, auth_id: UUID) -> p.ReturnAuthData:
+        self._check("release_return_auth")
+        data = self.auths.get(auth_id)
+        if data is None:
+            raise HQRefused(404, "unknown_auth", "never made")
+        if data.status != "held":  # gives back exactly once, like HQ
+            return data
+        for lq in data.lines:
+            self.taken[(data.sale_id, lq.line_no)] -= lq.qty_milli
+        released = data.model_copy(update={"status": "released"})
+        self.auths[auth_id] = released
+        return released
+
+
+class Link:
+    def __init__(self) -> None:
+        self.online = False
+
+
+@pytest.fixture
+def runner() -> Iterator[SyncRunner]:
+    r = SyncRunner("test-returns")
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def hq() -> FakeReturnHQ:
+    return FakeReturnHQ()
+
+
+@pytest.fixture
+def link() -> Link:
+    return Link()
+
+
+@pytest.fixture
+def returns(
+    terminal: Terminal, clock: FakeClock, runner: SyncRunner, hq: FakeReturnHQ, link: Link
+) -> ReturnService:
+    return ReturnService(
+        terminal.engine,
+        clock,
+        terminal.identity,
+        terminal.auth,
+        runner=runner,
+        hq=lambda: hq,
+        online=lambda: link.online,
+        after_commit=lambda _r: terminal.printing.wake(),
+    )
+
+
+def sell(terminal: Terminal, cashier: StaffMember, *codes: str, card: int = 0) -> SaleRecord:
+    draft = terminal.checkout.new_draft(cashier)
+    for code in codes:
+        terminal.checkout.scan(draft, code)
+    payment = Payment(draft.cart.totals().total_fen)
+    if card:
+        payment.add_card(card, reference="UP-1")
+    payment.add_cash(payment.remaining_fen)
+    return terminal.checkout.complete(draft, payment)
+
+
+def returned_events(terminal: Terminal) -> list[p.SaleReturned]:
+    with read_session(terminal.engine) as session:
+        rows = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.type == "sale.returned").order_by(OutboxEvent.seq)
+        ).all()
+        return [p.SaleReturned.model_validate_json(r.payload) for r in rows]
+
+
+def test_offline_partial_return_of_a_weighed_item_by_weight_adds_up_to_the_line(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService
+) -> None:
+    """GIVEN 356 g of walnuts (¥34.89) and a 芋泥波波 sold at this till, HQ unreachable
+    WHEN 100 g come back, then the other 256 g
+    THEN each return is found from the receipt QR in the till's own database, refunds
+    its share in cash (¥9.80 + ¥25.09 = ¥34.89 exactly), puts the goods back in the
+    local stock view, queues a sale.returned event without authorisation, and a third
+    return of the same line is refused."""
+    sale = sell(terminal, cashier, WALNUTS_356G, TARO)
+    item_id = sale.lines[0].item_id
+    with read_session(terminal.engine) as session:
+        before = stock_on_hand(session, item_id)
+    found = returns.find_by_ref(sale.reference).result(T)
+    assert found.local and found.sale.lines[0].returnable_milli == 356
+
+    draft = returns.new_draft(cashier, found)
+    draft.choices[1] = ReturnChoice(100, "quality")
+    assert returns.authorise(draft).result(T) == "offline"
+    first = returns.commit(draft)
+    assert first.refund_fen == 3489 * 100 // 356 == 980
+    assert [(r.kind, r.amount_fen) for r in first.refunds] == [("cash", 980)]
+
+    again = returns.find_by_ref(sale.reference).result(T)
+    assert (again.sale.lines[0].returned_milli, again.sale.lines[0].returnable_milli) == (100, 256)
+    assert [r.receipt_no for r in again.sale.returns] == [first.receipt_no]
+    draft = returns.new_draft(cashier, again)
+    draft.choices[1] = ReturnChoice(256, "quality")
+    second = returns.commit(draft)
+    assert first.refund_fen + second.refund_fen == 3489
+
+    with read_session(terminal.engine) as session:
+        assert stock_on_hand(session, item_id) == (before or 0) + 356
+    events = returned_events(terminal)
+    assert [(e.authorisation, e.lines[0].qty_milli, e.refund_fen) for e in events] == [
+        (None, 100, 980),
+        (None, 256, 2509),
+    ]
+    assert events[0].original is not None and events[0].original.sale_id == UUID(sale.id)
+
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(1, "quality")
+    with pytest.raises(ReturnError) as exc:
+        returns.commit(draft)
+    assert exc.value.code == "over_returnable"
+
+
+def test_the_return_receipt_carries_its_own_signed_code_and_opens_the_drawer(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, printer: Any
+) -> None:
+    sale = sell(terminal, cashier, TARO)
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(1000, "changed_mind")
+    ret = returns.commit(draft)
+    docs = printed(terminal, printer, 2)
+    slip = docs[1]
+    assert slip.open_drawer
+    texts = json.dumps([repr(b) for b in slip.blocks], ensure_ascii=False)
+    assert "退货单" in texts and ret.receipt_no in texts and sale.receipt_no in texts
+    assert ret.reference.startswith("CPR1.") and ret.reference in texts
+
+
+def test_a_forged_or_altered_receipt_code_is_refused(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService
+) -> None:
+    sale = sell(terminal, cashier, TARO)
+    forged = SaleRef(UUID(sale.id), "S001", "S001-T01").sign(b"not the secret")
+    altered = sale.reference[:-2] + ("A" if sale.reference[-2] != "A" else "B") + sale.reference[-1]
+    for code in (forged, altered, "hello"):
+        with pytest.raises(ReturnError) as exc:
+            returns.find_by_ref(code).result(T)
+        assert exc.value.code == "bad_receipt"
+
+
+def test_a_sale_outside_the_window_is_refused_with_the_date(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, clock: FakeClock
+) -> None:
+    sale = sell(terminal, cashier, TARO)
+    clock.advance(timedelta(days=7, minutes=1))
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(1000, "changed_mind")
+    with pytest.raises(ReturnError) as exc:
+        returns.check(draft)
+    assert exc.value.code == "outside_window"
+    assert exc.value.params["deadline"] == "2025-03-08"
+
+
+def test_made_to_order_drinks_cannot_be_returned(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService
+) -> None:
+    with write_session(terminal.engine) as session:
+        set_setting(session, "returns.non_returnable_categories", "MILKTEA,FRUITTEA")
+        session.commit()
+    sale = sell(terminal, cashier, TARO)
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(1000, "changed_mind")
+    with pytest.raises(ReturnError) as exc:
+        returns.authorise(draft).result(T)
+    assert exc.value.code == "not_returnable_item"
+    assert exc.value.params["name"] == "芋泥波波"
+
+
+def test_online_even_an_own_sale_is_authorised_by_hq_and_the_return_captures_it(
+    terminal: Terminal,
+    cashier: StaffMember,
+    returns: ReturnService,
+    hq: FakeReturnHQ,
+    link: Link,
+) -> None:
+    sale = sell(terminal, cashier, TARO, TARO)
+    hq.sold[UUID(sale.id)] = {1: 2000}
+    link.online = True
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(1000, "damaged", "damaged")
+    assert returns.authorise(draft).result(T) == "hq"
+    ret = returns.commit(draft)
+    assert ret.authorisation_id is not None
+    (event,) = returned_events(terminal)
+    assert event.authorisation == UUID(ret.authorisation_id)
+    assert event.lines[0].restock == "damaged"
+    with read_session(terminal.engine) as session:
+        row = session.get(ReturnAuth, ret.authorisation_id)
+        assert row is not None and (row.state, row.return_id) == ("captured", ret.id)
+
+
+def test_hq_refuses_a_line_another_store_returned_and_nothing_is_held(
+    terminal: Terminal,
+    cashier: StaffMember,
+    returns: ReturnService,
+    hq: FakeReturnHQ,
+    link: Link,
+) -> None:
+    sale = sell(terminal, cashier, TARO)
+    hq.sold[UUID(sale.id)] = {1: 1000}
+    hq.taken[(UUID(sale.id), 1)] = 1000  # returned at S002 meanwhile
+    link.online = True
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(1000, "damaged")
+    with pytest.raises(ReturnError) as exc:
+        returns.authorise(draft).result(T)
+    assert exc.value.code == "not_returnable" and "S002" in exc.value.params["detail"]
+    with pytest.raises(ReturnError) as exc:
+        returns.commit(draft)
+    assert exc.value.code == "not_authorised"
+    assert returned_events(terminal) == []
+
+
+def test_a_cancelled_return_gives_its_authorisation_back(
+    terminal: Terminal,
+    cashier: StaffMember,
+    returns: ReturnService,
+    hq: FakeReturnHQ,
+    link: Link,
+) -> None:
+    sale = sell(terminal, cashier, TARO)
+    hq.sold[UUID(sale.id)] = {1: 1000}
+    link.online = True
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(1000, "damaged")
+    returns.authorise(draft).result(T)
+    auth_id = draft.auth_id
+    returns.cancel(draft)
+    done = threading.Event()
+    returns.sweep().add_done_callback(lambda _f: done.set())
+    assert done.wait(T)
+    assert hq.taken[(UUID(sale.id), 1)] == 0
+    with read_session(terminal.engine) as session:
+        row = session.get(ReturnAuth, auth_id)
+        assert row is not None and row.state == "released"
+
+
+def test_an_abandoned_authorisation_is_released_at_start_up(
+    terminal: Terminal, returns: ReturnService, hq: FakeReturnHQ, link: Link
+) -> None:
+    auth_id = str(uuid7())
+    sale_id = uuid7()
+    hq.sold[sale_id] = {1: 1000}
+    asyncio.run(
+        hq.authorise_return(
+            p.ReturnAuthRequest(
+                auth_id=UUID(auth_id), sale_id=sale_id, lines=[p.LineQty(line_no=1, qty_milli=1000)]
+            )
+        )
+    )
+    from pos_app.localdb import returns as repo
+
+    with write_session(terminal.engine) as session:
+        repo.add_auth(session, auth_id, str(sale_id), {1: 1000}, terminal.clock.now())
+        session.commit()
+    link.online = True
+    assert returns.recover() == 1
+    done = threading.Event()
+    returns.sweep().add_done_callback(lambda _f: done.set())
+    assert done.wait(T)
+    assert hq.taken[(sale_id, 1)] == 0
+
+
+def test_a_cross_store_receipt_is_refused_offline_with_the_alternatives(
+    cashier: StaffMember, returns: ReturnService
+) -> None:
+    other = SaleRef(uuid7(), "S002", "S002-T01").sign(b"s002 secret")
+    with pytest.raises(ReturnError) as exc:
+        returns.find_by_ref(other).result(T)
+    assert exc.value.code == "cross_store_offline"
+    assert "no_receipt" in exc.value.params["alternatives"]
+
+
+def _hq_sale(
+    tenders: list[p.Tender], earned: int = 0, member: str | None = None
+) -> p.SaleForReturn:
+    total = sum(t.amount_fen for t in tenders)
+    return p.SaleForReturn(
+        sale_id=uuid7(),
+        receipt_no="S002-T01-000007",
+        store="S002",
+        terminal="S002-T01",
+        cashier="2001",
+        completed_at=datetime(2025, 3, 1, 1, 0, tzinfo=datetime.now().astimezone().tzinfo),
+        lines=[
+            p.SoldLine(
+                line_no=1,
+                sku="MT001",
+                name="芋泥波波",
+                unit="piece",
+                qty_milli=2000,
+                unit_price_fen=total // 2,
+                list_amount_fen=total,
+                discount_fen=0,
+                amount_fen=total,
+                returned_milli=0,
+                held_milli=0,
+                returnable_milli=2000,
+                refunded_fen=0,
+            )
+        ],
+        subtotal_fen=total,
+        discount_fen=0,
+        rounding_fen=0,
+        total_fen=total,
+        tenders=tenders,
+        change_fen=0,
+        member=member,
+        earned_points=earned,
+    )
+
+
+def test_a_cross_store_points_and_cash_sale_refunds_by_the_split_and_reverses_points(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, hq: FakeReturnHQ, link: Link
+) -> None:
+    """GIVEN a sale at S002 paid ¥10 in points and ¥20 cash (¥50 handed over), 30 points
+    earned, looked up through HQ
+    WHEN one of its two items comes back here
+    THEN the preview splits ¥15 as ¥5 points + ¥10 cash, takes back 15 points, and the
+    committed event carries both refunds and the member."""
+    sale = _hq_sale(
+        [
+            p.Tender(kind="points", amount_fen=1000),
+            p.Tender(kind="cash", amount_fen=2000, tendered_fen=5000),
+        ],
+        earned=30,
+        member="812345678903",
+    )
+    hq.sales = [sale]
+    hq.sold[sale.sale_id] = {1: 2000}
+    link.online = True
+    other = SaleRef(sale.sale_id, "S002", "S002-T01").sign(b"s002")
+    found = returns.find_by_ref(other).result(T)
+    assert not found.local and hq.lookups[0].ref == other
+    draft = returns.new_draft(cashier, found)
+    draft.choices[1] = ReturnChoice(1000, "wrong_item")
+    preview = returns.preview(draft)
+    assert [(s.kind, s.amount_fen) for s in preview.split] == [("points", 500), ("cash", 1000)]
+    assert preview.points_reversed == 15
+    returns.authorise(draft).result(T)
+    returns.commit(draft)
+    (event,) = returned_events(terminal)
+    assert [(t.kind, t.amount_fen) for t in event.refunds] == [("points", 500), ("cash", 1000)]
+    assert (event.member, event.points_reversed) == ("812345678903", 15)
+
+
+def test_a_payment_code_refund_needs_the_gateway(
+    cashier: StaffMember, returns: ReturnService, hq: FakeReturnHQ, link: Link
+) -> None:
+    sale = _hq_sale([p.Tender(kind="other", amount_fen=3000, reference="WX-1")])
+    draft = returns.new_draft(cashier, FoundSale(sale, False))
+    draft.choices[1] = ReturnChoice(1000, "wrong_item")
+    hq.sold[sale.sale_id] = {1: 2000}
+    link.online = True
+    returns.authorise(draft).result(T)
+    with pytest.raises(ReturnError) as exc:
+        returns.commit(draft)
+    assert exc.value.code == "refund_gateway_missing"
+
+
+def test_a_refund_above_the_limit_needs_a_supervisor_whose_approval_travels(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService
+) -> None:
+    sale = sell(terminal, cashier, *([TARO] * 7))  # ¥105.00
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[1] = ReturnChoice(7000, "quality")
+    with pytest.raises(ReturnError) as exc:
+        returns.commit(draft)
+    assert (exc.value.code, exc.value.params["action"]) == ("needs_approval", "refund_over_limit")
+    returns.approve(draft, "refund_over_limit", "1003", "135790")
+    returns.commit(draft)
+    (event,) = returned_events(terminal)
+    assert [(a.action, a.staff) for a in event.approvals] == [("refund_over_limit", "1003")]
+
+
+def test_a_return_without_receipt_needs_a_manager_and_is_capped(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService
+) -> None:
+    item = terminal.catalog.scan(TARO).item
+    draft = returns.new_draft(cashier, None)
+    draft.no_receipt.append(
+        NoReceiptLine(
+            item.item_id, item.sku, item.name_zh, "piece", item.unit_price_fen, 1000, "other"
+        )
+    )
+    with pytest.raises(ReturnError) as exc:
+        returns.approve(draft, "return_without_receipt", "1003", "135790")
+    assert exc.value.code == "not_approver"
+    returns.approve(draft, "return_without_receipt", "1004", "86420")
+    ret = returns.commit(draft)
+    assert (ret.original_sale_id, ret.refund_fen) == (None, 1500)
+    (event,) = returned_events(terminal)
+    assert event.original is None and event.lines[0].original_line_no is None
+    draft = returns.new_draft(cashier, None)
+    draft.no_receipt.append(
+        NoReceiptLine(
+            item.item_id, item.sku, item.name_zh, "piece", item.unit_price_fen, 7000, "other"
+        )
+    )
+    with pytest.raises(ReturnError) as exc:
+        returns.check(draft)
+    assert exc.value.code == "no_receipt_over_cap"
+
+
+def test_undo_a_sale_just_made_is_a_full_return_with_a_supervisor(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, clock: FakeClock
+) -> None:
+    signed_in = clock.now()
+    sale = sell(terminal, cashier, TARO, WALNUTS_356G, card=1000)
+    draft = returns.undo_draft(cashier, sale.id, signed_in)
+    with pytest.raises(ReturnError) as exc:
+        returns.commit(draft)
+    assert exc.value.params["action"] == "sale_undo"
+    returns.approve(draft, "sale_undo", "1003", "135790")
+    ret = returns.commit(draft)
+    assert ret.refund_fen == sale.total_fen
+    assert sorted((r.kind, r.amount_fen) for r in ret.refunds) == sorted(
+        (t.kind, t.amount_fen) for t in sale.tenders
+    )
+    with pytest.raises(ReturnError) as exc:
+        returns.undo_draft(cashier, sale.id, signed_in)
+    assert exc.value.code == "not_undoable"
