@@ -613,6 +613,143 @@ class ShiftClosed(_Model):
     approval: Approval | None = None
 
 
+# --- Stock across the chain -------------------------------------------------------------
+
+
+class SkuQty(_Model):
+    """A quantity of one item (pieces x 1000, or grams)."""
+
+    sku: Sku
+    qty_milli: Annotated[int, Field(strict=True, ge=0, le=10**12)]
+
+
+def _skus_once(lines: list[SkuQty]) -> None:
+    if len({line.sku for line in lines}) != len(lines):
+        raise ValueError("an item is listed twice")
+
+
+class TransferStep(_Model):
+    """One step of a transfer, done at a till of the right store by the right role; HQ
+    checks both against its own data and refuses a step that does not follow the state
+    machine (requested -> approved | refused | cancelled; approved -> shipped;
+    shipped -> received).
+
+    * ``transfer.requested``: ``store`` is the store asking (``to_store``), a manager;
+      ``from_store`` the store asked; ``lines`` the quantities wanted; ``transfer_no`` the
+      till's number for it (terminal id + counter, never colliding offline).
+    * ``transfer.approved`` / ``transfer.refused``: ``store`` is ``from_store``, a
+      manager; approved ``lines`` may lower a quantity (to zero); ``reason`` on refusal.
+    * ``transfer.cancelled``: by the requesting store before approval.
+    * ``transfer.shipped``: ``store`` is ``from_store``; ``lines`` what left (its stock
+      goes down by them, the goods are in transit).
+    * ``transfer.received``: ``store`` is ``to_store``; ``lines`` what arrived (its stock
+      goes up by them); less than shipped is recorded as a discrepancy.
+    """
+
+    type: Literal[
+        "transfer.requested",
+        "transfer.approved",
+        "transfer.refused",
+        "transfer.cancelled",
+        "transfer.shipped",
+        "transfer.received",
+    ]
+    transfer_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    at: AwareDatetime
+    transfer_no: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    from_store: Code | None = None
+    lines: Annotated[list[SkuQty], Field(max_length=500)] = []
+    reason: Annotated[str | None, Field(max_length=200)] = None
+    note: Annotated[str | None, Field(max_length=200)] = None
+
+    @model_validator(mode="after")
+    def _fields_of_step(self) -> TransferStep:
+        _skus_once(self.lines)
+        if self.type == "transfer.requested":
+            if self.from_store is None or self.transfer_no is None or not self.lines:
+                raise ValueError("a request names from_store, transfer_no and lines")
+            if self.from_store == self.store:
+                raise ValueError("a store cannot ask itself for goods")
+            if any(line.qty_milli == 0 for line in self.lines):
+                raise ValueError("a requested quantity is positive")
+        elif self.type in ("transfer.approved", "transfer.shipped", "transfer.received"):
+            if not self.lines:
+                raise ValueError(f"{self.type} lists its quantities")
+        elif self.type == "transfer.refused" and not self.reason:
+            raise ValueError("a refusal gives a reason")
+        return self
+
+
+class StockReceived(_Model):
+    """Goods booked in at the till from the warehouse or a supplier (收货): the store's
+    stock goes up by ``lines``. ``document`` is the delivery note's number."""
+
+    type: Literal["stock.received"] = "stock.received"
+    receipt_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    received_at: AwareDatetime
+    document: Annotated[str | None, Field(max_length=64)] = None
+    lines: Annotated[list[SkuQty], Field(min_length=1, max_length=1000)]
+
+    @model_validator(mode="after")
+    def _lines_once(self) -> StockReceived:
+        _skus_once(self.lines)
+        return self
+
+
+class CountLine(_Model):
+    """One item counted: ``counted_milli`` on the shelf at ``counted_at`` (the scan).
+
+    Sales during the count are accounted for by the time: HQ compares the count with the
+    level as it stood at ``counted_at`` (the ledger by event time), so a sale after the
+    item was counted is not a variance."""
+
+    sku: Sku
+    counted_milli: Annotated[int, Field(strict=True, ge=0, le=10**12)]
+    counted_at: AwareDatetime
+
+
+class StockCountSubmitted(_Model):
+    """A stock count (盘点) of a zone or the whole store, submitted for a manager's
+    approval. Nothing changes until it is approved; then each line's difference becomes
+    an adjustment in the ledger (reason ``count``)."""
+
+    type: Literal["stock.count_submitted"] = "stock.count_submitted"
+    count_id: UUID
+    count_no: Annotated[str, Field(min_length=1, max_length=64)]
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    zone: Annotated[str, Field(max_length=64)] = ""
+    started_at: AwareDatetime
+    submitted_at: AwareDatetime
+    lines: Annotated[list[CountLine], Field(min_length=1, max_length=5000)]
+
+    @model_validator(mode="after")
+    def _lines_once(self) -> StockCountSubmitted:
+        if len({line.sku for line in self.lines}) != len(self.lines):
+            raise ValueError("an item is counted twice; add the quantities")
+        return self
+
+
+class StockCountDecided(_Model):
+    """A manager approves (the differences become adjustments) or rejects a count."""
+
+    type: Literal["stock.count_decided"] = "stock.count_decided"
+    count_id: UUID
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    decided_at: AwareDatetime
+    approved: bool
+    note: Annotated[str | None, Field(max_length=200)] = None
+
+
 EVENT_TYPES: frozenset[str] = frozenset(
     {
         "sale.completed",
@@ -623,6 +760,15 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "member.topped_up",
         "sale.returned",
         "shift.cash_moved",
+        "transfer.requested",
+        "transfer.approved",
+        "transfer.refused",
+        "transfer.cancelled",
+        "transfer.shipped",
+        "transfer.received",
+        "stock.received",
+        "stock.count_submitted",
+        "stock.count_decided",
     }
 )
 """Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
@@ -635,7 +781,11 @@ EventPayload = Annotated[
     | ShiftClosed
     | MemberToppedUp
     | SaleReturned
-    | ShiftCashMoved,
+    | ShiftCashMoved
+    | TransferStep
+    | StockReceived
+    | StockCountSubmitted
+    | StockCountDecided,
     Field(discriminator="type"),
 ]
 
@@ -810,11 +960,18 @@ class StockData(_Model):
 
 
 class StoreData(_Model):
-    """A store of the chain, as every terminal may know it (for the stock screen)."""
+    """A store of the chain, as every terminal may know it (for the stock screen).
+
+    ``region`` and the coordinates (WGS-84 degrees) order other stores nearest first on
+    the stock screen: by distance when both stores have coordinates, else same region
+    first."""
 
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=100)]
     active: bool = True
+    region: Annotated[str, Field(max_length=32)] = ""
+    latitude: Annotated[float | None, Field(ge=-90, le=90)] = None
+    longitude: Annotated[float | None, Field(ge=-180, le=180)] = None
 
 
 class ConfigData(_Model):
@@ -915,6 +1072,68 @@ class MemberChange(_Change):
     data: MemberData
 
 
+TransferState = Literal["requested", "approved", "refused", "shipped", "received", "cancelled"]
+
+
+class TransferLineData(_Model):
+    """One item of a transfer: what was asked for, approved, shipped and received."""
+
+    sku: Sku
+    requested_milli: Annotated[int, Field(ge=0)]
+    approved_milli: Annotated[int | None, Field(ge=0)] = None
+    shipped_milli: Annotated[int | None, Field(ge=0)] = None
+    received_milli: Annotated[int | None, Field(ge=0)] = None
+
+
+class TransferData(_Model):
+    """A transfer (调拨) between two stores as HQ has it, for both stores' tills.
+
+    ``from_store`` sends, ``to_store`` asked for the goods. Goods are in transit between
+    ``shipped`` and ``received``; a shortfall on receipt is recorded as a discrepancy."""
+
+    transfer_id: UUID
+    transfer_no: Annotated[str, Field(min_length=1, max_length=64)]
+    from_store: Code
+    to_store: Code
+    state: TransferState
+    lines: Annotated[list[TransferLineData], Field(min_length=1, max_length=500)]
+    requested_by: StaffNo
+    requested_at: AwareDatetime
+    updated_at: AwareDatetime
+    note: Annotated[str | None, Field(max_length=200)] = None
+    refused_reason: Annotated[str | None, Field(max_length=200)] = None
+
+
+class StockAlertData(_Model):
+    """A stock alert for a store: ``low`` (below its minimum), ``negative`` (offline
+    sales took it below zero), ``count_variance`` or ``transfer_shortfall``. ``resolved``
+    once the level is back above the minimum or a manager closed it."""
+
+    alert_id: Annotated[int, Field(ge=1)]
+    store: Code
+    sku: Sku
+    kind: Literal["low", "negative", "count_variance", "transfer_shortfall"]
+    on_hand_milli: int
+    min_milli: Annotated[int | None, Field(ge=0)] = None
+    created_at: AwareDatetime
+    resolved: bool = False
+
+
+class TransferChange(_Change):
+    """Key: the transfer id. Sent to the tills of both stores (``store`` is the sender;
+    HQ also delivers it to the receiver's tills)."""
+
+    kind: Literal["transfer"] = "transfer"
+    data: TransferData
+
+
+class AlertChange(_Change):
+    """Key: the alert id; ``store`` is the alert's store."""
+
+    kind: Literal["alert"] = "alert"
+    data: StockAlertData
+
+
 FeedChange = Annotated[
     ItemChange
     | PriceChange
@@ -922,11 +1141,13 @@ FeedChange = Annotated[
     | StoreChange
     | ConfigChange
     | StaffChange
-    | MemberChange,
+    | MemberChange
+    | TransferChange
+    | AlertChange,
     Field(discriminator="kind"),
 ]
 CHANGE_KINDS: frozenset[str] = frozenset(
-    {"item", "price", "stock", "store", "config", "staff", "member"}
+    {"item", "price", "stock", "store", "config", "staff", "member", "transfer", "alert"}
 )
 
 MAX_PULL_LIMIT = 5000
