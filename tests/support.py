@@ -65,3 +65,11 @@ def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE_S, what: 
 def fast_hash(pin: str) -> str:
     """A PIN hash with a tiny scrypt cost: the tests' staff sign in instantly."""
     return hash_pin(pin, n=2**4)
+
+
+def sell_without_shifts(db: Any) -> None:
+    """Chain-wide ``shift.required = false`` at an HQ (a ``server_stub.db.Database``), for
+    tests about something else than shifts: their tills sell without opening one."""
+    from server_stub import operations
+
+    operations.set_config(db, None, "shift.required", False)

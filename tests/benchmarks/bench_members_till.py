@@ -44,6 +44,7 @@ from tests.benchmarks.bench_hq_members import _number, seed
 from tests.benchmarks.bench_sync import _enrol
 from tests.server.member_helpers import app_code
 from tests.server.support import keys_file_for, start_hq_process
+from tests.support import sell_without_shifts
 
 CACHE_SIZE = 5000
 
@@ -208,6 +209,7 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
             db = Database(url)
             keys = MemberKeys.load(keys_file_for(url))
             seed_chain(db, load_demo_json())
+            sell_without_shifts(db)
             seed_s = seed(db, keys, n_members)
             hq = start_hq_process(url, "--heartbeat", "15")
             t: HeadlessTerminal | None = None

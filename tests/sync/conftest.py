@@ -32,6 +32,7 @@ from server_stub.live import LiveSettings
 from server_stub.settings import Settings
 from sync_client import SyncConfig
 from tests.server.support import PG_URL, fresh_database, wait_until
+from tests.support import sell_without_shifts
 
 __all__ = ["FAST", "wait_until"]
 
@@ -78,6 +79,7 @@ def hq_url_db(backend: str, tmp_path: Path) -> Iterator[str]:
 def hq(hq_url_db: str) -> Iterator[EmbeddedHQ]:
     server = start_hq(hq_url_db)
     seed_chain(server.db, load_demo_json())
+    sell_without_shifts(server.db)
     yield server
     server.stop()
 

@@ -57,6 +57,7 @@ from tests.server.member_helpers import (
     new_phone,
 )
 from tests.server.support import fresh_database
+from tests.support import sell_without_shifts
 from tests.sync.conftest import BACKENDS, FAST, wait_until
 
 # Resets by the fault proxy can leave uvicorn's side of a socket to the garbage collector
@@ -92,6 +93,7 @@ def hq(
         )
         server = EmbeddedHQ(settings).start()
         seed_chain(server.db, load_demo_json())
+        sell_without_shifts(server.db)
         yield server
         server.stop()
 

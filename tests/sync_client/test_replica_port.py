@@ -32,6 +32,7 @@ from sync_client import (
 )
 from sync_client.contract import protocol as p
 from tests.server.support import fresh_database, wait_until
+from tests.support import sell_without_shifts
 from tests.sync.conftest import FAST, start_hq
 
 STORE = "S001"
@@ -102,6 +103,7 @@ def hq(tmp_path: Path) -> Iterator[EmbeddedHQ]:
     with fresh_database("sqlite", tmp_path, migrated=True) as url:
         server = start_hq(url)
         seed_chain(server.db, load_demo_json())
+        sell_without_shifts(server.db)
         yield server
         server.stop()
 

@@ -29,7 +29,7 @@ from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
 from sync_client import CredentialStore
 from tests.server.member_helpers import ADMIN, add_member, app_code, card_code
-from tests.support import FakeClock
+from tests.support import FakeClock, sell_without_shifts
 from tests.sync.conftest import FAST, start_hq
 from tests.ui.helpers import scan, sign_in, tap, type_text, when_dialog
 
@@ -42,6 +42,7 @@ WAIT = 10_000
 def hq(tmp_path: Path) -> Iterator[EmbeddedHQ]:
     server = start_hq(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
     seed_chain(server.db, load_demo_json())
+    sell_without_shifts(server.db)
     yield server
     server.stop()
 

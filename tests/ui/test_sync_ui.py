@@ -25,6 +25,7 @@ from server_stub import operations
 from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
 from sync_client import CredentialStore
+from tests.support import sell_without_shifts
 from tests.sync.conftest import FAST, start_hq
 from tests.ui.helpers import scan, sign_in, tap
 
@@ -35,6 +36,7 @@ TARO = "6954321100014"
 def hq(tmp_path: Path) -> Iterator[EmbeddedHQ]:
     server = start_hq(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
     seed_chain(server.db, load_demo_json())
+    sell_without_shifts(server.db)
     yield server
     server.stop()
 
