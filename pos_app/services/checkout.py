@@ -248,6 +248,10 @@ class CheckoutService:
             TenderRecord(t.kind.value, t.amount_fen, t.tendered_fen, t.reference)
             for t in payment.tenders
         )
+        if not tenders:
+            # A ¥0 sale (e.g. 100% discount) needs no payment, but every sale carries at
+            # least one tender: a ¥0 cash tender, which moves no money in the shift.
+            tenders = (TenderRecord("cash", 0, 0, None),)
         reference = SaleRef(sale_id, ident.store_code, ident.terminal_id).sign(ident.receipt_secret)
         try:
             sale = self._commit(
