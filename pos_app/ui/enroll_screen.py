@@ -32,6 +32,7 @@ KNOWN_ERRORS = frozenset(
         "unknown_store",
         "unreachable",
         "bad_address",
+        "insecure_address",
         "bad_qr",
         "invalid_request",
     }
