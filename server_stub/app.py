@@ -28,7 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from server_stub import auth, errors, feed, ingest, members, operations, queries
+from server_stub import auth, errors, feed, ingest, members, operations, ops_pages, queries
 from server_stub.auth import AdminIdentity, DeviceIdentity
 from server_stub.db import Database
 from server_stub.errors import ERROR_RESPONSES, ApiError
@@ -156,6 +156,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_CountRefusals, metrics=metrics)
+    ops_pages.install(app, settings.ops_pages, database)
 
     device_scheme = HTTPBearer(
         auto_error=False,

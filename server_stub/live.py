@@ -415,7 +415,10 @@ class Hub:
                 return
             conn.last_heard = loop.time()
             if isinstance(msg, p.LiveAck):
-                self.metrics.acked(conn.device.device_id, msg.seq)
+                # An ack past anything this process has seen is a lie (or a clock from
+                # another process's pull, not yet polled here): ignored, never recorded.
+                if msg.seq <= self.head:
+                    self.metrics.acked(conn.device.device_id, msg.seq)
             else:
                 conn.kill(p.CLOSE_BAD_MESSAGE, "hello sent twice")
                 return
