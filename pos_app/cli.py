@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     db = Path(args.db) if args.db else default_data_dir() / "terminal.db"
     verify: bool | str = args.ca_file or True
+    if args.allow_insecure_hq:
+        os.environ["CHAINPOS_ALLOW_INSECURE_HQ"] = "1"  # read by the enrolment service
     try:
         terminal = build_terminal(db, language=args.lang, verify=verify)
     except NotEnrolled:
@@ -186,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--fresh", action="store_true", help="recreate the demo data")
         else:
             p.add_argument("--ca-file", help="CA bundle HQ's TLS certificate is checked with")
+            p.add_argument(
+                "--allow-insecure-hq",
+                action="store_true",
+                help="lab only: enrol with a plain http:// HQ on another machine "
+                "(same as CHAINPOS_ALLOW_INSECURE_HQ=1)",
+            )
     p = sub.add_parser("sim", help="headless terminals selling against a real HQ")
     p.set_defaults(func=cmd_sim)
     p.add_argument("--hq", required=True, help="HQ's URL, e.g. http://127.0.0.1:8000")

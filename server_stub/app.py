@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server_stub import errors, members
+from server_stub import errors, members, ops_pages
 from server_stub.db import Database
 from server_stub.deps import HQContext
 from server_stub.live import Hub
@@ -111,6 +111,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_CountRefusals, metrics=metrics)
+    ops_pages.install(app, settings.ops_pages, database)
 
     for router in (
         ops.router,

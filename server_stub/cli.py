@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server_stub import members, operations, queries
+from server_stub import members, operations, ops_pages, queries
 from server_stub.db import Database, default_sqlite_url, migrate
 from server_stub.errors import ApiError
 from server_stub.live import LiveSettings
@@ -95,13 +95,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         member_keys=_keys(args),
         hold_sweep_s=args.hold_sweep_s,
         phone_lookups_per_minute=args.phone_lookups_per_minute,
+        ops_pages=args.ops_pages,
     )
+    plaintext = server.plaintext_warning(settings)
+    if plaintext is not None:
+        banner = "!" * 78
+        print(f"{banner}\n{plaintext}\n{banner}", file=sys.stderr, flush=True)
+        logging.getLogger("chainpos.hq").warning("%s", plaintext)
     db = Database(settings.db_url, pool_size=args.pool_size)
     migrate(db)
-    sock = server.bind(settings)
+    try:
+        sock = server.bind(settings)
+    except OSError:
+        db.dispose()
+        raise
     port = sock.getsockname()[1]
-    config = server.uvicorn_config(create_app(settings, db), settings, args.log_level.lower())
-    config.access_log = args.access_log
+    # The access log is chosen when the Config is made: it sets up uvicorn's loggers then.
+    config = server.uvicorn_config(
+        create_app(settings, db), settings, args.log_level.lower(), access_log=args.access_log
+    )
     scheme = "https" if settings.tls_cert else "http"
     print(f"chainpos-hq listening on {scheme}://{settings.host}:{port} ({db.backend})", flush=True)
     try:
@@ -515,6 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hold-sweep-s", type=float, default=30.0, help="expired-hold sweep period")
     s.add_argument(
         "--phone-lookups-per-minute", type=int, default=30, help="per terminal, this process"
+    )
+    s.add_argument(
+        "--ops-pages",
+        choices=ops_pages.MODES,
+        default=os.environ.get("CHAINPOS_HQ_OPS_PAGES", "on"),
+        help="/docs, /redoc, /openapi.json and /metrics: on (public), token (admin token) "
+        "or off; production: off or token (default $CHAINPOS_HQ_OPS_PAGES or on)",
     )
 
     add(sub, "migrate", cmd_migrate, "bring the database schema up to date")

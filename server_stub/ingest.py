@@ -77,6 +77,7 @@ _TABLE_ORDER = (
     m.member_topups,
     m.member_alerts,
     m.cash_movements,
+    m.audit_log,
 )
 _FAST_ATTEMPTS = 2
 
@@ -519,6 +520,8 @@ class _Batch:
             except MemberReject as rej:
                 raise _Reject(rej.reason, rej.detail, rej.retryable) from None
             fx.inserts.extend(rows)
+        elif isinstance(pl, p.StaffSignInFailed | p.StaffLockedOut):
+            fx.inserts.append((m.audit_log, _sign_in_audit(self.device, pl, self.now)))
         elif isinstance(pl, p.ShiftOpened):
             self._plan_shift(
                 pl.shift_id,
@@ -900,3 +903,23 @@ def stale_price_lines(
     if store is not None:
         q = q.where(s.c.store_code == store)
     return [(r[0], int(r[1]), int(r[2])) for r in conn.execute(q)]
+
+
+def _sign_in_audit(
+    device: DeviceIdentity, pl: p.StaffSignInFailed | p.StaffLockedOut, now: datetime
+) -> dict[str, Any]:
+    """The audit log row of a till's refused sign-in or lockout (deduplicated, like every
+    event, by its event id)."""
+    detail: dict[str, Any] = {"staff": pl.staff, "terminal": pl.terminal, "at": pl.at.isoformat()}
+    if isinstance(pl, p.StaffSignInFailed):
+        detail.update(reason=pl.reason, action=pl.action, failed_attempts=pl.failed_attempts)
+    else:
+        detail.update(locked_until=pl.locked_until.isoformat(), lockouts=pl.lockouts)
+    return {
+        "at": now,
+        "actor": f"device:{device.device_id}",
+        "action": pl.type,
+        "member_no": None,
+        "store_code": pl.store,
+        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True),
+    }

@@ -9,9 +9,13 @@ feed table is the truth; wake-ups only say "look now", so a lost one costs at mo
 poll interval.
 
 Each connection has a bounded queue and its own sender task, so a slow terminal delays
-nobody: when its queue is full it is dropped (close 4409) and will reconnect and catch
-up. A terminal that stays silent for three heartbeats is dropped (4408); a revoked one
-is closed with 4401.
+nobody: when its queue is full, or one send (catch-up pages included) takes longer than
+``send_timeout_s``, it is dropped (close 4409) and will reconnect and catch up. A
+terminal that stays silent for three heartbeats is dropped (4408); a revoked one is
+closed with 4401 at once, whatever it is doing (on another HQ process: within
+``revoke_check_s``, or at once by PostgreSQL NOTIFY). A dropped connection whose close
+handshake does not finish within ``close_timeout_s`` (its peer does not read) has its TCP
+connection cut.
 
 A new connection says ``hello`` with its cursor. The hub registers it and notes the
 ``head`` at that instant (``target``), all on the event loop and without awaiting in
@@ -61,6 +65,12 @@ class LiveSettings:
     poll_interval_s: float | None = None
     hello_timeout_s: float = 10.0
     revoke_check_s: float = 1.0
+    # One message (or the catch-up's page) must be handed to the peer's TCP stream within
+    # this; a terminal that reads slower is dropped with CLOSE_TOO_SLOW.
+    send_timeout_s: float = 10.0
+    # How long a dropped connection's close handshake may take before the TCP connection
+    # is cut (a peer that does not read never takes the close frame).
+    close_timeout_s: float = 0.5
 
 
 @dataclass(eq=False)
@@ -326,10 +336,10 @@ class Hub:
                 head=target,
                 heartbeat_s=self.settings.heartbeat_s,
             )
-            await ws.send_text(welcome.model_dump_json())
-            await self._catch_up(conn, hello.after, target)
+            # Welcome, catch-up and the queue are one sender task, so a kill (revocation,
+            # heartbeat, a too-slow send) stops it wherever it is.
             tasks = [
-                asyncio.create_task(self._send_loop(conn)),
+                asyncio.create_task(self._send_loop(conn, welcome, hello.after, target)),
                 asyncio.create_task(self._receive_loop(conn)),
                 asyncio.create_task(conn.killed.wait()),
             ]
@@ -358,7 +368,8 @@ class Hub:
                         conn.close_code,
                         conn.close_reason,
                     )
-                await _close(ws, conn.close_code, conn.close_reason)
+                await _close(ws, conn.close_code, conn.close_reason, self.settings.close_timeout_s)
+                await _cut_unless_closed(ws, self.settings.close_timeout_s)
             else:
                 await _close(ws, 1000, "")
 
@@ -382,7 +393,7 @@ class Hub:
                 f'"changes":[{",".join(body for _, body in page)}]}}'
             )
             if page or next_after == target:
-                await conn.ws.send_text(msg)
+                await self._send(conn, msg)
                 self.metrics.live_sent()
             cursor = next_after
 
@@ -400,10 +411,25 @@ class Hub:
             )
             return [(int(r.seq), r.body) for r in rows]
 
-    async def _send_loop(self, conn: LiveConnection) -> None:
+    async def _send(self, conn: LiveConnection, text: str) -> None:
+        """Sends one message within ``send_timeout_s``, else drops the connection."""
+        try:
+            await asyncio.wait_for(conn.ws.send_text(text), self.settings.send_timeout_s)
+        except TimeoutError:
+            conn.kill(
+                p.CLOSE_TOO_SLOW,
+                f"a send took over {self.settings.send_timeout_s:g}s; reconnect and pull",
+            )
+            await asyncio.Event().wait()  # the kill ends the connection; wait for that
+
+    async def _send_loop(
+        self, conn: LiveConnection, welcome: p.LiveWelcome, after: int, target: int
+    ) -> None:
+        await self._send(conn, welcome.model_dump_json())
+        await self._catch_up(conn, after, target)
         while True:
             text = await conn.queue.get()
-            await conn.ws.send_text(text)
+            await self._send(conn, text)
 
     async def _receive_loop(self, conn: LiveConnection) -> None:
         loop = asyncio.get_running_loop()
@@ -415,7 +441,10 @@ class Hub:
                 return
             conn.last_heard = loop.time()
             if isinstance(msg, p.LiveAck):
-                self.metrics.acked(conn.device.device_id, msg.seq)
+                # An ack past anything this process has seen is a lie (or a clock from
+                # another process's pull, not yet polled here): ignored, never recorded.
+                if msg.seq <= self.head:
+                    self.metrics.acked(conn.device.device_id, msg.seq)
             else:
                 conn.kill(p.CLOSE_BAD_MESSAGE, "hello sent twice")
                 return
@@ -446,8 +475,58 @@ def _parse_client(text: str) -> p.LiveHello | p.LiveAck:
         raise _BadMessage("not JSON") from None
 
 
-async def _close(ws: WebSocket, code: int, reason: str) -> None:
+async def _close(ws: WebSocket, code: int, reason: str, timeout: float = 2.0) -> bool:
+    """Closes ``ws`` with ``code``; whether that finished within ``timeout`` seconds."""
     if ws.application_state == WebSocketState.DISCONNECTED:
+        return True
+    try:
+        await asyncio.wait_for(ws.close(code, reason), timeout)
+    except Exception:
+        return False
+    return True
+
+
+async def _cut_unless_closed(ws: WebSocket, timeout: float) -> None:
+    """Gives the peer ``timeout`` seconds to answer our close frame, then cuts the TCP
+    connection (:func:`_abort`): a peer that does not read never answers."""
+    transport = _find_transport(getattr(ws, "_send", None))
+    if transport is None:
         return
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(ws.close(code, reason), 2.0)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not transport.is_closing() and loop.time() < end:
+        await asyncio.sleep(0.02)
+    if not transport.is_closing():
+        _abort(ws)
+
+
+def _abort(ws: WebSocket) -> None:
+    """Cuts the TCP connection under ``ws`` (a peer that does not read never takes our
+    close frame, and the server would otherwise wait for it). The ASGI interface has no
+    such call: this reaches uvicorn's protocol object through the send callable, and does
+    nothing when it is not there (the server then ends the connection after its own close
+    timeout)."""
+    transport = _find_transport(getattr(ws, "_send", None))
+    if transport is not None:
+        with contextlib.suppress(Exception):
+            transport.abort()
+
+
+def _find_transport(send: Any, depth: int = 8) -> Any:
+    # Middleware wraps the server's send in closures; uvicorn's is a bound method of its
+    # protocol object, which holds the transport.
+    if send is None or depth == 0:
+        return None
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if callable(getattr(transport, "abort", None)):  # asyncio's or uvloop's transport
+        return transport
+    for cell in getattr(send, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            found = (
+                _find_transport(cell.cell_contents, depth - 1)
+                if callable(cell.cell_contents)
+                else None
+            )
+            if found is not None:
+                return found
+    return None

@@ -148,7 +148,8 @@ def add_staff(db: Database, staff: StaffIn) -> p.StaffData:
                 )
         except IntegrityError:
             raise ApiError(409, "staff_exists", f"staff number {staff.number} exists") from None
-        feed.append(tx, [feed.Pending("staff", data.number, data.store, data)], now)
+        if data.role != "hq_admin":  # HQ admins never sign in at a till: not shipped
+            feed.append(tx, [feed.Pending("staff", data.number, data.store, data)], now)
         return data
 
     return db.run_write(run)
@@ -180,7 +181,8 @@ def update_staff(
             pin_hash=values.get("pin_hash", row.pin_hash),
             active=values.get("active", row.active),
         )
-        feed.append(tx, [feed.Pending("staff", number, data.store, data)], now)
+        if data.role != "hq_admin":
+            feed.append(tx, [feed.Pending("staff", number, data.store, data)], now)
         return data
 
     return db.run_write(run)

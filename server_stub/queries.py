@@ -113,6 +113,7 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         for r in conn.execute(
             select(m.staff)
             .where(or_(m.staff.c.store_code.is_(None), m.staff.c.store_code == store))
+            .where(m.staff.c.role != "hq_admin")  # HQ admins never sign in at a till
             .order_by(m.staff.c.number)
         )
     ]

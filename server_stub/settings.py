@@ -7,6 +7,7 @@ from pathlib import Path
 
 from server_stub.live import LiveSettings
 from server_stub.member_keys import MemberKeys
+from server_stub.ops_pages import OpsPages
 
 MIB = 1 << 20
 
@@ -29,6 +30,10 @@ class Settings:
         hold_sweep_s: how often expired member holds are given back (0: never; they are
             still given back lazily when their member is next touched).
         phone_lookups_per_minute: per device, identifications by phone number.
+        ops_pages: who may read ``/docs``, ``/redoc``, ``/openapi.json`` and ``/metrics``:
+            ``on`` (public; development, demo, embedded HQ), ``token`` (an admin token)
+            or ``off`` (404). Production: ``off`` or ``token``
+            (:mod:`server_stub.ops_pages`).
     """
 
     db_url: str
@@ -43,3 +48,4 @@ class Settings:
     member_keys: MemberKeys | None = None
     hold_sweep_s: float = 30.0
     phone_lookups_per_minute: int = 30
+    ops_pages: OpsPages = "on"

@@ -119,6 +119,7 @@ class CredentialStore:
             return None if text is None else Credentials.from_json(text)
         try:
             text = self.path.read_text(encoding="utf-8")
+            _owner_only(self.path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -135,7 +136,7 @@ class CredentialStore:
                 return
             except KeyringError as exc:
                 raise CredentialsError(f"keyring refused the credentials: {exc}") from None
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -160,3 +161,9 @@ class CredentialStore:
                 raise CredentialsError(f"keyring unavailable: {exc}") from None
             return
         self.path.unlink(missing_ok=True)
+
+
+def _owner_only(path: Path) -> None:
+    """Tightens a credentials file an older version (or a copy) left readable by others."""
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)

@@ -7,13 +7,15 @@ idempotent. A refusal (4xx) becomes :class:`HQRefused` with HQ's machine code.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 import httpx
@@ -202,6 +204,51 @@ class HQClient:
         )
 
 
+INSECURE_HQ_ENV = "CHAINPOS_ALLOW_INSECURE_HQ"
+"""Set to ``1`` in a lab to let a terminal enrol with HQ over plain ``http://``."""
+
+
+def insecure_hq_allowed() -> bool:
+    """Whether the lab flag :data:`INSECURE_HQ_ENV` is set."""
+    return os.environ.get(INSECURE_HQ_ENV, "").strip() == "1"
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_hq_address(base_url: str, *, allow_insecure: bool = False) -> None:
+    """Refuses an HQ address a terminal must not trust with its credentials.
+
+    ``https://`` always passes; ``http://`` only to this machine (loopback: the demo and
+    tests), or anywhere when ``allow_insecure`` (the lab flag). A rogue enrolment QR
+    pointing at ``http://`` elsewhere would otherwise hand the device token, PIN hashes
+    and every sale to whoever answers.
+
+    Raises:
+        EnrollmentError: ``bad_address`` (not http/https, or no host) or
+            ``insecure_address`` (plain HTTP to another machine).
+    """
+    try:
+        parts = urlsplit(base_url.strip())
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise EnrollmentError("bad_address", str(exc)) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise EnrollmentError("bad_address", "HQ's address starts with https:// (or http://)")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(host):
+        raise EnrollmentError(
+            "insecure_address",
+            f"{parts.scheme}://{parts.netloc} is not encrypted; HQ is reached over https://",
+        )
+
+
 def enroll(
     base_url: str,
     store: str,
@@ -211,13 +258,21 @@ def enroll(
     verify: Verify = True,
     timeout: float = 15.0,
     transport: httpx.BaseTransport | None = None,
+    allow_insecure: bool | None = None,
 ) -> p.EnrollResponse:
     """Exchanges a one-time code for the device's identity (blocking; not on the GUI thread).
 
+    ``allow_insecure``: accept a plain ``http://`` HQ on another machine (see
+    :func:`check_hq_address`); None: only when the lab flag :data:`INSECURE_HQ_ENV` is set.
+
     Raises:
         EnrollmentError: HQ refused (``error`` is its code, e.g. ``enroll_code_used``), could
-            not be reached (``unreachable``), or answered something unreadable.
+            not be reached (``unreachable``), answered something unreadable, or its address
+            is refused (``bad_address``, ``insecure_address``) before anything is sent.
     """
+    if allow_insecure is None:
+        allow_insecure = insecure_hq_allowed()
+    check_hq_address(base_url, allow_insecure=allow_insecure)
     try:
         body = p.EnrollRequest(store=store, code=code, device_name=device_name)
     except ValidationError as exc:

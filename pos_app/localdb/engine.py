@@ -8,7 +8,9 @@ by :func:`write_session`, so a write never fails half-way on a lock upgrade.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,10 +167,43 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def secure_files(path: Path) -> None:
+    """Makes the database at ``path`` (and its WAL, shared-memory and journal files)
+    readable by this user only, creating the file empty with that mode if missing, and
+    its folder 0700 when this user owns it (never a shared one such as ``/tmp``).
+
+    The database holds PIN hashes, member data and the sales: a 4-8 digit PIN falls to a
+    brute force of its hash in seconds, so nobody else may read them. SQLite creates the
+    WAL and shared-memory files with the database file's mode.
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=DIR_MODE)
+    st = folder.stat()
+    if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX:
+        _tighten(folder, DIR_MODE)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    for p in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
+        if p.exists():
+            _tighten(p, FILE_MODE)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    if stat.S_IMODE(path.stat().st_mode) & ~mode:
+        path.chmod(mode)
+
+
 def open_database(path: Path | str) -> Engine:
-    """Opens (creating if needed) and migrates the terminal database."""
+    """Opens (creating if needed) and migrates the terminal database; its files are made
+    owner-only first (:func:`secure_files`)."""
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        secure_files(Path(path))
     engine = make_engine(path)
     migrate(engine)
     return engine

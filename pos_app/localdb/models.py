@@ -50,6 +50,8 @@ class Staff(Base):
     active: Mapped[bool] = mapped_column(default=True)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lockouts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Lockouts in a row (each longer); a right PIN resets it."""
 
 
 class Category(Base):

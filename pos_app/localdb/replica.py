@@ -373,7 +373,11 @@ def _bulk_stock(db: sqlite3.Connection, store: str, levels: list[p.StockData]) -
 
 
 def _upsert_staff(db: sqlite3.Connection, store: str, data: p.StaffData) -> None:
-    """A staff member of this store or chain-wide; a sign-in lockout in progress stays."""
+    """A staff member of this store or chain-wide; a sign-in lockout in progress stays.
+    An HQ admin is never kept (an older HQ may still send one): they cannot sign in here."""
+    if data.role == "hq_admin":
+        db.execute("DELETE FROM staff WHERE number = ?", (data.number,))
+        return
     if data.store is not None and data.store != store:
         return
     db.execute(

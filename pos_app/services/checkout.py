@@ -254,6 +254,10 @@ class CheckoutService:
         tenders = tuple(
             TenderRecord(t.kind, t.amount_fen, t.tendered_fen, t.reference) for t in payment.tenders
         )
+        if not tenders:
+            # A ¥0 sale (e.g. 100% discount) needs no payment, but every sale carries at
+            # least one tender: a ¥0 cash tender, which moves no money in the shift.
+            tenders = (TenderRecord(TenderKind.CASH, 0, 0, None),)
         reference = SaleRef(sale_id, ident.store_code, ident.terminal_id).sign(ident.receipt_secret)
         try:
             sale = self._commit(

@@ -71,23 +71,39 @@ class EnrollmentService:
     """Enrols the terminal whose database is ``engine``."""
 
     def __init__(
-        self, engine: Engine, credential_store: CredentialStore, *, verify: Verify = True
+        self,
+        engine: Engine,
+        credential_store: CredentialStore,
+        *,
+        verify: Verify = True,
+        allow_insecure_hq: bool | None = None,
     ) -> None:
+        """``allow_insecure_hq``: enrol with a plain ``http://`` HQ on another machine (a
+        lab only); None: when ``CHAINPOS_ALLOW_INSECURE_HQ=1`` is set. Loopback HQs (the
+        demo) are always allowed."""
         self.engine = engine
         self.credential_store = credential_store
         self.verify = verify
+        self.allow_insecure_hq = allow_insecure_hq
 
     def enroll(self, ticket: EnrollTicket, device_name: str) -> EnrollResult:
         """Blocking: call on a worker thread.
 
         Raises:
-            EnrollmentError: HQ refused or could not be reached; nothing was stored.
+            EnrollmentError: HQ refused or could not be reached, or its address is not
+                trusted (``insecure_address``: plain HTTP to another machine); nothing
+                was stored.
         """
         hq_url = ticket.hq_url.strip().rstrip("/")
         if not hq_url.startswith(("http://", "https://")):
             raise EnrollmentError("bad_address", "HQ's address starts with https:// (or http://)")
         answer = enroll(
-            hq_url, ticket.store.strip().upper(), ticket.code, device_name, verify=self.verify
+            hq_url,
+            ticket.store.strip().upper(),
+            ticket.code,
+            device_name,
+            verify=self.verify,
+            allow_insecure=self.allow_insecure_hq,
         )
         creds = Credentials(
             hq_url=hq_url,

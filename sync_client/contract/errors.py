@@ -204,6 +204,7 @@ class ErrorCode(StrEnum):
     NO_RECEIPT_OVER_CAP = "no_receipt_over_cap"
     NOT_APPROVER = "not_approver"
     NOT_RETURNABLE_ITEM = "not_returnable_item"
+    NOT_RETURNABLE = "not_returnable"
     NOT_UNDOABLE = "not_undoable"
     NOTHING_TO_RETURN = "nothing_to_return"
     OUTSIDE_WINDOW = "outside_window"
@@ -213,6 +214,8 @@ class ErrorCode(StrEnum):
     RETURN_NOT_SAVED = "return_not_saved"
     SALE_NOT_FOUND = "sale_not_found"
     SALE_VOIDED = "sale_voided"
+    HQ_ADMIN_AT_TILL = "hq_admin_at_till"
+    INSECURE_ADDRESS = "insecure_address"
 
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""

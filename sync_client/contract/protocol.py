@@ -231,6 +231,41 @@ class MemberToppedUp(_Model):
         return self
 
 
+SignInFailure = Literal[
+    "wrong_pin", "locked", "unknown_staff", "inactive", "other_store", "hq_admin_at_till"
+]
+"""Why a till refused a sign-in (the till's ``SignInError`` code)."""
+
+
+class StaffSignInFailed(_Model):
+    """A sign-in or approval a till refused. HQ keeps it in its audit log (once per event).
+
+    ``staff`` is the number as typed; ``failed_attempts`` the wrong PINs in a row so far.
+    """
+
+    type: Literal["staff.sign_in_failed"] = "staff.sign_in_failed"
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    at: AwareDatetime
+    reason: SignInFailure
+    action: Annotated[str, Field(min_length=1, max_length=40)] = "sign_in"
+    failed_attempts: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class StaffLockedOut(_Model):
+    """Too many wrong PINs locked a staff member out at a till until ``locked_until``;
+    ``lockouts`` counts the locks in a row (each longer: 5 min, 15 min, then 1 h)."""
+
+    type: Literal["staff.locked_out"] = "staff.locked_out"
+    store: Code
+    terminal: Code
+    staff: StaffNo
+    at: AwareDatetime
+    locked_until: AwareDatetime
+    lockouts: Annotated[int, Field(ge=1, le=10**6)]
+
+
 # --- Approvals ------------------------------------------------------------------------
 
 ApprovalAction = Literal[
@@ -769,6 +804,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "stock.received",
         "stock.count_submitted",
         "stock.count_decided",
+        "staff.sign_in_failed",
+        "staff.locked_out",
     }
 )
 """Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
@@ -785,7 +822,9 @@ EventPayload = Annotated[
     | TransferStep
     | StockReceived
     | StockCountSubmitted
-    | StockCountDecided,
+    | StockCountDecided
+    | StaffSignInFailed
+    | StaffLockedOut,
     Field(discriminator="type"),
 ]
 
