@@ -213,6 +213,13 @@ class ErrorCode(StrEnum):
     RETURN_NOT_SAVED = "return_not_saved"
     SALE_NOT_FOUND = "sale_not_found"
     SALE_VOIDED = "sale_voided"
+    # Returns: HQ's refusals (server_stub.returns)
+    NOT_RETURNABLE = "not_returnable"
+    UNKNOWN_AUTH = "unknown_auth"
+    AUTH_CAPTURED = "auth_captured"
+    AUTH_EXPIRED = "auth_expired"
+    AUTH_ID_REUSED = "auth_id_reused"
+    UNKNOWN_DISCREPANCY = "unknown_discrepancy"
 
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""
