@@ -221,6 +221,7 @@ class ErrorCode(StrEnum):
     AUTH_ID_REUSED = "auth_id_reused"
     UNKNOWN_DISCREPANCY = "unknown_discrepancy"
 
+
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""
     return code in ErrorCode._value2member_map_

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from server_stub import models as m
 from server_stub import operations, returns
+from server_stub.cli import main
 from server_stub.errors import ApiError
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import level
@@ -446,3 +447,29 @@ def test_member_points_come_back_and_earned_points_are_reversed_never_below_zero
     assert (row.points_reversed, row.points_shortfall) == (0, points)
     assert ("return_refund", 3000) in ledger_for(hq.db, ev["payload"]["return_id"])
     assert ledger_mismatches(hq.db) == []
+
+
+def test_cli_lists_returns_and_settles_discrepancies(
+    hq: RunningHQ, chain: Chain, client: httpx.Client, db_url: str, capsys
+):
+    store = chain.store()
+    dev = chain.device(store)
+    sale = sold(client, chain, dev, [(chain.item(), 1000)])
+    first = returned(chain, dev, sale, {1: 1000})
+    again = returned(chain, dev, sale, {1: 1000})
+    assert [r["status"] for r in push(client, dev, first, again)] == ["applied", "applied"]
+    capsys.readouterr()
+    assert main(["returns", "list", "--store", store, "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert first["payload"]["return_id"] in out and "DISCREPANCY" in out
+    assert main(["returns", "show", first["payload"]["return_id"], "--db", db_url]) == 0
+    assert '"original_line_no": 1' in capsys.readouterr().out
+    assert main(["discrepancies", "list", "--store", store, "--open", "--db", db_url]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    ident = line.split("\t")[0]
+    manager = chain.staff(store, role="manager")
+    argv = ["discrepancies", "resolve", ident, "--by", manager, "--note", "ok", "--db", db_url]
+    assert main(argv) == 0
+    assert f"resolved by {manager}" in capsys.readouterr().out
+    assert main(["discrepancies", "list", "--store", store, "--open", "--db", db_url]) == 0
+    assert capsys.readouterr().out == ""
