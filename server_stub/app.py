@@ -24,13 +24,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server_stub import errors, members, ops_pages
+from server_stub import errors, members, ops_pages, returns
 from server_stub.db import Database
 from server_stub.deps import HQContext
 from server_stub.live import Hub
 from server_stub.member_keys import MemberKeys
 from server_stub.metrics import Metrics
-from server_stub.routers import admin, admin_members, ops, terminal_members, terminals
+from server_stub.routers import (
+    admin,
+    admin_members,
+    ops,
+    terminal_members,
+    terminal_returns,
+    terminals,
+)
 from server_stub.settings import Settings
 from sync_client.contract import protocol as p
 
@@ -78,6 +85,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                 metrics.swept(await asyncio.to_thread(members.sweep_expired, database))
             except Exception:
                 log.exception("sweeping expired member holds failed; will try again")
+            try:
+                await asyncio.to_thread(returns.sweep_expired_auths, database)
+            except Exception:
+                log.exception("sweeping expired return authorisations failed; will try again")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -117,6 +128,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         ops.router,
         terminals.router,
         terminal_members.router,
+        terminal_returns.router,
         admin.router,
         admin_members.router,
     ):

@@ -8,16 +8,18 @@ print ``error: ...`` on stderr and exit with status 1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import logging
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server_stub import members, operations, ops_pages, queries
+from server_stub import members, operations, ops_pages, queries, returns
 from server_stub.db import Database, default_sqlite_url, migrate
 from server_stub.errors import ApiError
 from server_stub.live import LiveSettings
@@ -481,6 +483,48 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_returns_list(args: argparse.Namespace) -> int:
+    for r in returns.list_returns(
+        _open(args), store=args.store, since=args.since, limit=args.limit
+    ):
+        flag = "\tDISCREPANCY" if r.conflict else ""
+        print(
+            f"{r.returned_at.isoformat()}\t{r.return_id}\t{r.store}\t{r.receipt_no}\t"
+            f"{r.refund_fen / 100:.2f}\tsale {r.sale_id or '-'}{flag}"
+        )
+    return 0
+
+
+def cmd_returns_show(args: argparse.Namespace) -> int:
+    d = returns.show_return(_open(args), args.return_id)
+    if d is None:
+        print(f"error: no return {args.return_id}", file=sys.stderr)
+        return 1
+    _print_json(
+        {
+            **dataclasses.asdict(d.summary),
+            "cashier": d.cashier,
+            "lines": d.lines,
+            "refunds": d.refunds,
+            "approvals": d.approvals,
+        }
+    )
+    return 0
+
+
+def cmd_discrepancies_list(args: argparse.Namespace) -> int:
+    for d in returns.list_discrepancies(_open(args), store=args.store, open_only=args.open):
+        state = "open" if d.resolved_at is None else f"resolved by {d.resolved_by}"
+        print(f"{d.id}\t{d.created_at.isoformat()}\t{d.store}\t{d.kind}\t{state}\t{d.detail}")
+    return 0
+
+
+def cmd_discrepancies_resolve(args: argparse.Namespace) -> int:
+    d = returns.resolve_discrepancy(_open(args), args.id, args.by, args.note, _actor().name)
+    print(f"discrepancy {d.id} resolved by {d.resolved_by}: {d.resolution}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------
 
 
@@ -668,6 +712,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--member", default=None)
     s.add_argument("--action", default=None, help="e.g. member.identify")
     s.add_argument("--limit", type=int, default=50)
+
+    rets = sub.add_parser("returns", help="returns").add_subparsers(dest="sub", required=True)
+    s = add(rets, "list", cmd_returns_list, "returns, newest first")
+    s.add_argument("--store", default=None)
+    s.add_argument("--since", type=_when, default=None)
+    s.add_argument("--limit", type=int, default=200)
+    s = add(rets, "show", cmd_returns_show, "one return with its lines and refunds")
+    s.add_argument("return_id", type=uuid.UUID, metavar="RETURN_ID")
+
+    disc = sub.add_parser("discrepancies", help="discrepancies for a manager").add_subparsers(
+        dest="sub", required=True
+    )
+    s = add(disc, "list", cmd_discrepancies_list, "discrepancies, newest first")
+    s.add_argument("--store", default=None)
+    s.add_argument("--open", action="store_true", help="only those not resolved")
+    s = add(disc, "resolve", cmd_discrepancies_resolve, "settle a discrepancy")
+    s.add_argument("id", type=int, metavar="ID")
+    s.add_argument("--by", required=True, metavar="STAFF", help="a manager's staff number")
+    s.add_argument("--note", required=True)
 
     report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", required=True)
     s = add(report, "stale-prices", cmd_report_stale, "sale lines priced at a stale version")

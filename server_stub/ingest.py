@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server_stub import bulk, feed
+from server_stub import bulk, feed, returns
 from server_stub import models as m
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
@@ -120,6 +120,7 @@ class _Effects:
     new_shift: UUID | None = None
     member_ops: MemberOps = field(default_factory=MemberOps)
     member_alerts: int = 0
+    returned: returns.ReturnPlan | None = None
 
 
 class _Reject(Exception):
@@ -273,7 +274,6 @@ def _parse(index: int, raw: dict[str, Any], nul_possible: bool) -> _Parsed | p.E
     return _Parsed(index, event)
 
 
-
 def _has_nul(value: Any) -> bool:
     """Whether any text in a decoded JSON value holds a NUL character."""
     if isinstance(value, str):
@@ -298,7 +298,10 @@ class _Batch:
         self.conn: Connection = tx.conn
         self.device = device
         self.parsed = parsed
-        self.careful = careful
+        # A return reads the sale it returns (and earlier returns) from the database when
+        # it is planned, so every event of a batch holding one is written as it is
+        # planned: a sale and its return pushed together then see each other.
+        self.careful = careful or any(isinstance(x.event.payload, p.SaleReturned) for x in parsed)
         self.now = datetime.now(UTC)
         self.known_events: set[UUID] = set()
         self.sales: dict[UUID, _SaleInfo] = {}
@@ -316,6 +319,7 @@ class _Batch:
         self.members = MemberPlanner(self.conn, device.store, self.now)
         self.member_touched: dict[int, Balance] = {}
         self.member_ops: list[MemberOps] = []
+        self.discrepancies = 0
 
     def run(self) -> tuple[dict[int, p.EventResult], int]:
         self._prefetch()
@@ -373,6 +377,7 @@ class _Batch:
                     self.voids.append(effects.void)
                 if effects.shift is not None:
                     self.shift_writes.append(effects.shift)
+                assert effects.returned is None, "returns are written as they are planned"
                 self.member_ops.append(effects.member_ops)
             self._remember(ev.id, effects)
             results[item.index] = p.EventResult(index=item.index, id=ev.id, status="applied")
@@ -572,6 +577,8 @@ class _Batch:
             )
         elif isinstance(pl, p.ShiftCashMoved):
             self._plan_cash_moved(ev, pl, fx)
+        elif isinstance(pl, p.SaleReturned):
+            self._plan_return(ev, pl, fx)
         else:
             raise _Reject("unknown_type", f"{pl.type} is not handled by this HQ yet", False)
         return fx
@@ -725,6 +732,23 @@ class _Batch:
         fx.inserts.append(self._move(pl.store, pl.sku, diff, "count", str(ev.id), pl.note))
         fx.stock.append((key, "set", pl.counted_milli, str(ev.id)))
 
+    def _plan_return(self, ev: p.Event, pl: p.SaleReturned, fx: _Effects) -> None:
+        try:
+            fx.returned = returns.plan_return(self.conn, self.device, ev.id, pl, self.now)
+        except returns.ReturnReject as rej:
+            raise _Reject(rej.reason, rej.detail, rej.retryable) from None
+        ref = str(pl.return_id)
+        for line in pl.lines:
+            key = (pl.store, line.sku)
+            fx.inserts.append(self._move(pl.store, line.sku, line.qty_milli, "return", ref))
+            if line.restock == "sellable":
+                fx.stock.append((key, "delta", line.qty_milli, ref))
+            else:
+                # Into the damaged bin: in the ledger, out of the sellable level.
+                fx.inserts.append(
+                    self._move(pl.store, line.sku, -line.qty_milli, "damaged", ref, "damaged bin")
+                )
+
     def _plan_cash_moved(self, ev: p.Event, pl: p.ShiftCashMoved, fx: _Effects) -> None:
         fx.inserts.append(
             (
@@ -797,6 +821,10 @@ class _Batch:
         if fx.shift is not None:
             self._write_shift(*fx.shift)
         self.member_touched.update(self.members.write([fx.member_ops]))
+        if fx.returned is not None:
+            written = returns.write_return(self.conn, self.device, fx.returned, self.now)
+            self.member_touched.update(written.touched)
+            self.discrepancies += written.discrepancies
 
     def _write_void(self, row: dict[str, Any]) -> None:
         done = self.conn.execute(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -270,6 +271,9 @@ sales = Table(
     # The member the sale was rung up for (their number), if any.
     Column("member_no", String(20), nullable=True),
     Index("ix_sales_store_completed", "store_code", "completed_at"),
+    # Finding a sale to return: by receipt number at a store, by member (newest first).
+    Index("ix_sales_store_receipt", "store_code", "receipt_no"),
+    Index("ix_sales_member_completed", "member_no", "completed_at"),
 )
 
 # price_version: the version the terminal priced the line with (0 = none known).
@@ -288,6 +292,12 @@ sale_lines = Table(
     Column("list_amount_fen", BigInteger, nullable=False),
     Column("discount_fen", BigInteger, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
+    # Returns against the line: captured (in any store), authorised and not yet captured,
+    # and the money given back. ``qty_milli - returned_milli - held_milli`` is what is
+    # left to return; an authorisation takes it with one conditional UPDATE.
+    Column("returned_milli", BigInteger, nullable=False, server_default=text("0")),
+    Column("held_milli", BigInteger, nullable=False, server_default=text("0")),
+    Column("refunded_fen", BigInteger, nullable=False, server_default=text("0")),
     PrimaryKeyConstraint("sale_id", "line_no"),
 )
 
@@ -553,4 +563,116 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
     Index("ix_audit_log_member", "member_no", "at"),
     Index("ix_audit_log_at", "at"),
+)
+
+
+# -- returns ------------------------------------------------------------------------------
+#
+# A return is a sale in reverse: each returned line names its original sale line. Across
+# stores HQ decides: an authorisation moves quantities into ``sale_lines.held_milli`` (a
+# conditional UPDATE) and the return event captures them into ``returned_milli``; release
+# or expiry gives them back, each exactly once (a conditional UPDATE of the status).
+
+# sale_id null: a return without a receipt. auth_id: the authorisation it captured (null
+# offline or without a receipt). points_reversed: earned points taken back from the member;
+# points_shortfall: what could not be taken because the member had spent them.
+# conflict: an offline return found the goods returned elsewhere meanwhile (discrepancy).
+returns = Table(
+    "returns",
+    metadata,
+    Column("return_id", Uuid, primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("store_code", String(32), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Column("cashier", String(32), nullable=False),
+    Column("receipt_no", String(64), nullable=False),
+    Column("returned_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("sale_id", Uuid, nullable=True, index=True),
+    Column("auth_id", Uuid, nullable=True),
+    Column("refund_fen", BigInteger, nullable=False),
+    Column("member_no", String(20), nullable=True),
+    Column("points_reversed", BigInteger, nullable=False),
+    Column("points_shortfall", BigInteger, nullable=False),
+    Column("conflict", Boolean, nullable=False),
+    Column("approvals_json", Text, nullable=True),
+    Column("shift_id", Uuid, nullable=True),
+    Index("ix_returns_store_returned", "store_code", "returned_at"),
+)
+
+return_lines = Table(
+    "return_lines",
+    metadata,
+    Column("return_id", Uuid, ForeignKey("returns.return_id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("sale_id", Uuid, nullable=True),
+    Column("original_line_no", Integer, nullable=True),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("qty_milli", BigInteger, nullable=False),
+    Column("unit_price_fen", BigInteger, nullable=False),
+    Column("refund_fen", BigInteger, nullable=False),
+    Column("restock", String(16), nullable=False),
+    Column("reason", String(32), nullable=False),
+    PrimaryKeyConstraint("return_id", "line_no"),
+    Index("ix_return_lines_original", "sale_id", "original_line_no"),
+)
+
+return_refunds = Table(
+    "return_refunds",
+    metadata,
+    Column("return_id", Uuid, ForeignKey("returns.return_id"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("reference", String(64), nullable=True),
+    PrimaryKeyConstraint("return_id", "idx"),
+)
+
+# status: held -> captured (return_id) | released | expired. request_hash: the granting
+# request (sale and lines), to tell a retry from a different request reusing the id.
+return_auths = Table(
+    "return_auths",
+    metadata,
+    Column("auth_id", Uuid, primary_key=True),
+    Column("sale_id", Uuid, nullable=False, index=True),
+    Column("store_code", String(32), nullable=False),
+    Column("device_id", String(40), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime, nullable=True),
+    Column("return_id", Uuid, nullable=True),
+    Index("ix_return_auths_status_expires", "status", "expires_at"),
+)
+
+return_auth_lines = Table(
+    "return_auth_lines",
+    metadata,
+    Column("auth_id", Uuid, ForeignKey("return_auths.auth_id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("qty_milli", BigInteger, nullable=False),
+    PrimaryKeyConstraint("auth_id", "line_no"),
+)
+
+# Something a manager at HQ must settle: an offline return of goods already returned
+# elsewhere (kind ``double_return``), ... Resolved by a named staff member with a note.
+discrepancies = Table(
+    "discrepancies",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("store_code", String(32), nullable=False),
+    Column("sale_id", Uuid, nullable=True),
+    Column("line_no", Integer, nullable=True),
+    Column("ref", String(64), nullable=True),
+    Column("detail", String(300), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("resolved_by", String(32), nullable=True),
+    Column("resolution", String(200), nullable=True),
+    Index("ix_discrepancies_store_created", "store_code", "created_at"),
 )

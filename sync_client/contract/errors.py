@@ -216,6 +216,13 @@ class ErrorCode(StrEnum):
     SALE_VOIDED = "sale_voided"
     HQ_ADMIN_AT_TILL = "hq_admin_at_till"
     INSECURE_ADDRESS = "insecure_address"
+    # Returns: HQ's refusals (server_stub.returns)
+    UNKNOWN_AUTH = "unknown_auth"
+    AUTH_CAPTURED = "auth_captured"
+    AUTH_EXPIRED = "auth_expired"
+    AUTH_ID_REUSED = "auth_id_reused"
+    UNKNOWN_DISCREPANCY = "unknown_discrepancy"
+
 
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""

@@ -178,9 +178,7 @@ def test_admin_api_mirrors_the_cli(hq: RunningHQ, chain: Chain, client):
         b"4321", salt=base64.b64decode(salt_b64), n=16384, r=8, p=1, dklen=32
     ) == base64.b64decode(hash_b64)
     patched = call("PATCH", f"/staff/{staff['number']}", json={"pin": "9999"})
-    assert verify_pin("9999", patched["pin_hash"]) and not verify_pin(
-        "4321", patched["pin_hash"]
-    )
+    assert verify_pin("9999", patched["pin_hash"]) and not verify_pin("4321", patched["pin_hash"])
     sku = f"Q{code}"
     imported = call(
         "POST",
