@@ -613,6 +613,27 @@ class ShiftClosed(_Model):
     approval: Approval | None = None
 
 
+class AuditItem(_Model):
+    """One entry of a till's own audit log: ``local_id`` is its id there (HQ keeps each
+    (device, local id) once), ``detail`` its JSON detail as the till wrote it."""
+
+    local_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    at: AwareDatetime
+    staff: StaffNo | None = None
+    action: Annotated[str, Field(min_length=1, max_length=48)]
+    detail: dict[str, Any] = {}
+
+
+class AuditRecorded(_Model):
+    """A batch of the till's audit entries (sign-ins, lockouts, approvals, reprints, drawer
+    opens...), oldest first, for HQ's tamper-evident audit trail."""
+
+    type: Literal["audit.recorded"] = "audit.recorded"
+    store: Code
+    terminal: Code
+    entries: Annotated[list[AuditItem], Field(min_length=1, max_length=500)]
+
+
 EVENT_TYPES: frozenset[str] = frozenset(
     {
         "sale.completed",
@@ -623,6 +644,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "member.topped_up",
         "sale.returned",
         "shift.cash_moved",
+        "audit.recorded",
     }
 )
 """Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
@@ -635,7 +657,8 @@ EventPayload = Annotated[
     | ShiftClosed
     | MemberToppedUp
     | SaleReturned
-    | ShiftCashMoved,
+    | ShiftCashMoved
+    | AuditRecorded,
     Field(discriminator="type"),
 ]
 
