@@ -289,6 +289,7 @@ def build_terminal(
             link.runner,
             hq=lambda: link.client.hq,
             online=lambda: link.status.online,
+            phone_key=store.local_key(),
             revoked=lambda: link.status.state == "revoked",
             receipt_language=settings.get("receipt_language", DEFAULT_LANGUAGE),
             after_commit=after_commit,

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server_stub import errors, members, ops_pages, returns
+from server_stub import device_secrets, errors, members, ops_pages, returns
 from server_stub.db import Database
 from server_stub.deps import HQContext
 from server_stub.live import Hub
@@ -92,6 +92,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.member_keys is not None:
+            # Receipt secrets stored before they were sealed. Keys made up on the spot
+            # would lock them away for good, so only configured keys seal.
+            await asyncio.to_thread(device_secrets.seal_plaintext_secrets, database, keys)
         await hub.start()
         sweeper = asyncio.create_task(sweep_holds()) if settings.hold_sweep_s > 0 else None
         try:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server_stub import members, operations, ops_pages, queries, returns
+from server_stub import audit, members, operations, ops_pages, queries, returns
 from server_stub.db import Database, default_sqlite_url, migrate
 from server_stub.errors import ApiError
 from server_stub.live import LiveSettings
@@ -132,7 +132,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_store_add(args: argparse.Namespace) -> int:
-    store = operations.add_store(_open(args), args.code, args.name)
+    store = operations.add_store(_open(args), args.code, args.name, actor=_actor())
     print(f"store {store.code} {store.name} added")
     return 0
 
@@ -152,7 +152,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
     if isinstance(value, (list, dict, float)):
         print("error: a setting is text, a whole number, true/false or null", file=sys.stderr)
         return 1
-    data = operations.set_config(_open(args), args.store, args.key, value)
+    data = operations.set_config(_open(args), args.store, args.key, value, actor=_actor())
     print(f"{data.store or 'chain'}: {data.key} = {json.dumps(data.value, ensure_ascii=False)}")
     return 0
 
@@ -160,7 +160,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 def cmd_staff_add(args: argparse.Namespace) -> int:
     pin = args.pin if args.pin is not None else getpass.getpass("PIN: ")
     staff = StaffIn(number=args.number, store=args.store, name=args.name, role=args.role, pin=pin)
-    data = operations.add_staff(_open(args), staff)
+    data = operations.add_staff(_open(args), staff, actor=_actor())
     print(f"staff {data.number} {data.name} ({data.role}) added to {data.store or 'HQ'}")
     return 0
 
@@ -175,13 +175,13 @@ def cmd_staff_list(args: argparse.Namespace) -> int:
 
 def cmd_staff_set_pin(args: argparse.Namespace) -> int:
     pin = args.pin if args.pin is not None else getpass.getpass("new PIN: ")
-    operations.update_staff(_open(args), args.number, pin=pin)
+    operations.update_staff(_open(args), args.number, pin=pin, actor=_actor())
     print(f"PIN of {args.number} changed")
     return 0
 
 
 def cmd_staff_active(args: argparse.Namespace) -> int:
-    operations.update_staff(_open(args), args.number, active=args.active)
+    operations.update_staff(_open(args), args.number, active=args.active, actor=_actor())
     print(f"staff {args.number} {'enabled' if args.active else 'disabled'}")
     return 0
 
@@ -190,7 +190,9 @@ def cmd_enroll_code(args: argparse.Namespace) -> int:
     import qrcode
 
     hq_url = args.hq_url or os.environ.get("CHAINPOS_HQ_URL")
-    out = operations.create_enroll_code(_open(args), args.store, args.ttl_hours, hq_url)
+    out = operations.create_enroll_code(
+        _open(args), args.store, args.ttl_hours, hq_url, actor=_actor()
+    )
     print(f"enrolment code for {out.store}: {out.code}")
     print(f"valid until {out.expires_at.isoformat()} (one terminal, once)")
     qr = qrcode.QRCode(border=1)
@@ -210,19 +212,19 @@ def cmd_device_list(args: argparse.Namespace) -> int:
 
 
 def cmd_device_revoke(args: argparse.Namespace) -> int:
-    out = operations.revoke_device(_open(args), args.device_id)
+    out = operations.revoke_device(_open(args), args.device_id, actor=_actor())
     print(f"device {out.device_id} revoked")
     return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    token = operations.create_admin_token(_open(args), args.name, args.days or None)
+    token = operations.create_admin_token(_open(args), args.name, args.days or None, actor=_actor())
     print(token)
     return 0
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    operations.revoke_admin_token(_open(args), args.name)
+    operations.revoke_admin_token(_open(args), args.name, actor=_actor())
     print(f"admin token {args.name} revoked")
     return 0
 
@@ -239,7 +241,7 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 1
-    out = operations.import_catalog(_open(args), items)
+    out = operations.import_catalog(_open(args), items, actor=_actor())
     print(
         f"{out.created} created, {out.updated} updated, {out.unchanged} unchanged, "
         f"{out.prices} prices published"
@@ -253,7 +255,9 @@ def cmd_price_set(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    versions = operations.set_price(_open(args), args.sku, fen, args.effective_at, args.store)
+    versions = operations.set_price(
+        _open(args), args.sku, fen, args.effective_at, args.store, actor=_actor()
+    )
     for v in versions:
         scope = v.store or "chain-wide"
         print(
@@ -271,7 +275,9 @@ def cmd_stock_move(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    level = operations.move_stock(db, args.kind, args.store, args.sku, qty, args.reason)
+    level = operations.move_stock(
+        db, args.kind, args.store, args.sku, qty, args.reason, actor=_actor()
+    )
     print(
         f"{level.store} {level.sku}: on hand {_qty(level.on_hand_milli, unit)}, "
         f"available {_qty(level.available_milli, unit)}"
@@ -475,11 +481,29 @@ def cmd_member_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
-    for e in members.audit_entries(
-        _open(args), member=args.member, action=args.action, limit=args.limit
+    for e in audit.audit_entries(
+        _open(args), member=args.member, action=args.action, device=args.device, limit=args.limit
     ):
         detail = json.dumps(e.detail, ensure_ascii=False, sort_keys=True)
-        print(f"{e.at.isoformat()}\t{e.actor}\t{e.action}\t{e.member or '-'}\t{detail}")
+        print(
+            f"{e.id}\t{e.at.isoformat()}\t{e.actor}\t{e.action}\t{e.store or '-'}\t"
+            f"{e.member or '-'}\t{detail}"
+        )
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the chain is whole; 3 at the first edited, inserted or deleted entry."""
+    verdict = audit.verify(_open(args))
+    if verdict.problem is not None:
+        p = verdict.problem
+        print(f"audit chain BROKEN: {p.message}", file=sys.stderr)
+        print(f"{p.kind}\tentry {p.entry_id}\t{p.at.isoformat() if p.at else '-'}")
+        return 3
+    print(
+        f"audit chain intact: {verdict.entries} entries, head {verdict.head_id} "
+        f"{verdict.head_hash} (keep this hash elsewhere to catch a rewritten chain)"
+    )
     return 0
 
 
@@ -707,11 +731,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--until", type=_when, default=None, help="instead of --days")
     add(member, "sweep-holds", cmd_member_sweep, "give back expired holds now")
 
-    audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="sub", required=True)
-    s = add(audit, "list", cmd_audit_list, "newest audit entries")
+    audit_p = sub.add_parser("audit", help="audit log").add_subparsers(dest="sub", required=True)
+    s = add(audit_p, "list", cmd_audit_list, "newest audit entries")
     s.add_argument("--member", default=None)
-    s.add_argument("--action", default=None, help="e.g. member.identify")
+    s.add_argument("--device", default=None, help="entries recorded at this till")
+    s.add_argument("--action", default=None, help="e.g. member.identify, price.set")
     s.add_argument("--limit", type=int, default=50)
+    add(audit_p, "verify", cmd_audit_verify, "check the audit chain; exit 3 if it was tampered")
 
     rets = sub.add_parser("returns", help="returns").add_subparsers(dest="sub", required=True)
     s = add(rets, "list", cmd_returns_list, "returns, newest first")

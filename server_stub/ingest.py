@@ -48,6 +48,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from server_stub import bulk, feed, returns
 from server_stub import models as m
+from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
@@ -77,7 +78,6 @@ _TABLE_ORDER = (
     m.member_topups,
     m.member_alerts,
     m.cash_movements,
-    m.audit_log,
 )
 _FAST_ATTEMPTS = 2
 
@@ -121,6 +121,7 @@ class _Effects:
     member_ops: MemberOps = field(default_factory=MemberOps)
     member_alerts: int = 0
     returned: returns.ReturnPlan | None = None
+    audit: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Reject(Exception):
@@ -320,6 +321,9 @@ class _Batch:
         self.member_touched: dict[int, Balance] = {}
         self.member_ops: list[MemberOps] = []
         self.discrepancies = 0
+        self.actor = Actor.of_device(device)
+        self.audit_rows: list[dict[str, Any]] = []
+        self.audited_locals: set[int] = set()
 
     def run(self) -> tuple[dict[int, p.EventResult], int]:
         self._prefetch()
@@ -332,6 +336,8 @@ class _Batch:
             try:
                 effects = self._plan(ev)
             except _Reject as rej:
+                if rej.reason == "not_authorised":
+                    self._audit_refusal(ev, rej)
                 results[item.index] = p.EventResult(
                     index=item.index,
                     id=ev.id,
@@ -380,6 +386,7 @@ class _Batch:
                 assert effects.returned is None, "returns are written as they are planned"
                 self.member_ops.append(effects.member_ops)
             self._remember(ev.id, effects)
+            self.audit_rows.extend(effects.audit)
             results[item.index] = p.EventResult(index=item.index, id=ev.id, status="applied")
         if not self.careful:
             for table in _TABLE_ORDER:
@@ -397,6 +404,8 @@ class _Batch:
                 .where(m.devices.c.id == self.device.device_id)
                 .values(last_seen_at=self.now)
             )
+        # Lock order: the audit head before the feed counter (server_stub.members).
+        write_audit(self.conn, self.audit_rows)
         last = feed.append(self.tx, self._feed_changes, self.now)
         self.head = last or feed.state(self.conn).last_seq
         return results, alerts
@@ -525,8 +534,16 @@ class _Batch:
             except MemberReject as rej:
                 raise _Reject(rej.reason, rej.detail, rej.retryable) from None
             fx.inserts.extend(rows)
+            detail = {
+                "event": str(ev.id),
+                "topup": str(pl.topup_id),
+                "amount_fen": pl.amount_fen,
+                "receipt_no": pl.receipt_no,
+                "cashier": pl.cashier,
+            }
+            fx.audit.append(self._audit(ev, "member.topup", pl.number, detail))
         elif isinstance(pl, p.StaffSignInFailed | p.StaffLockedOut):
-            fx.inserts.append((m.audit_log, _sign_in_audit(self.device, pl, self.now)))
+            fx.audit.append(self._audit(ev, pl.type, None, _sign_in_detail(pl)))
         elif isinstance(pl, p.ShiftOpened):
             self._plan_shift(
                 pl.shift_id,
@@ -579,6 +596,8 @@ class _Batch:
             self._plan_cash_moved(ev, pl, fx)
         elif isinstance(pl, p.SaleReturned):
             self._plan_return(ev, pl, fx)
+        elif isinstance(pl, p.AuditRecorded):
+            self._plan_audit(pl, fx)
         else:
             raise _Reject("unknown_type", f"{pl.type} is not handled by this HQ yet", False)
         return fx
@@ -699,6 +718,53 @@ class _Batch:
             fx.stock.append(((pl.store, sku), "delta", qty, ref))
         self.members.plan_void(pl.sale_id, sale.member, fx.member_ops)
         fx.voided_sale = pl.sale_id
+        detail = {
+            "event": str(ev.id),
+            "sale": str(pl.sale_id),
+            "reason": pl.reason,
+            "supervisor": pl.supervisor,
+        }
+        fx.audit.append(self._audit(ev, "sale.void", None, detail))
+
+    def _audit(
+        self, ev: p.Event, action: str, member: str | None, detail: dict[str, Any]
+    ) -> dict[str, Any]:
+        return audit_row(self.actor, action, member, detail, self.now)
+
+    def _audit_refusal(self, ev: p.Event, rej: _Reject) -> None:
+        """A refused event that would have moved money or goods (a void or return by the
+        wrong store or staff) is an attempt worth recording, every time it comes."""
+        detail = {"event": str(ev.id), "type": ev.payload.type, "reason": rej.reason}
+        detail["detail"] = rej.detail[:200]
+        self.audit_rows.append(self._audit(ev, "event.refused", None, detail))
+
+    def _plan_audit(self, pl: p.AuditRecorded, fx: _Effects) -> None:
+        """A till's own audit entries join HQ's chain, each (device, local id) once."""
+        ids = [e.local_id for e in pl.entries]
+        a = m.audit_log
+        known = set(
+            self.conn.execute(
+                select(a.c.local_id).where(
+                    a.c.device_id == self.device.device_id, a.c.local_id.in_(ids)
+                )
+            ).scalars()
+        )
+        for e in pl.entries:
+            if e.local_id in known or e.local_id in self.audited_locals:
+                continue
+            self.audited_locals.add(e.local_id)
+            detail = {"staff": e.staff, "till_at": e.at.isoformat(), **e.detail}
+            fx.audit.append(
+                audit_row(
+                    self.actor,
+                    f"till.{e.action}",
+                    None,
+                    detail,
+                    self.now,
+                    device_id=self.device.device_id,
+                    local_id=e.local_id,
+                )
+            )
 
     def _plan_count(self, ev: p.Event, pl: p.StockCounted, fx: _Effects) -> None:
         if pl.sku not in self.skus:
@@ -933,21 +999,17 @@ def stale_price_lines(
     return [(r[0], int(r[1]), int(r[2])) for r in conn.execute(q)]
 
 
-def _sign_in_audit(
-    device: DeviceIdentity, pl: p.StaffSignInFailed | p.StaffLockedOut, now: datetime
-) -> dict[str, Any]:
-    """The audit log row of a till's refused sign-in or lockout (deduplicated, like every
+def _sign_in_detail(pl: p.StaffSignInFailed | p.StaffLockedOut) -> dict[str, Any]:
+    """The audit detail of a till's refused sign-in or lockout (deduplicated, like every
     event, by its event id)."""
-    detail: dict[str, Any] = {"staff": pl.staff, "terminal": pl.terminal, "at": pl.at.isoformat()}
+    detail: dict[str, Any] = {
+        "staff": pl.staff,
+        "store": pl.store,
+        "terminal": pl.terminal,
+        "at": pl.at.isoformat(),
+    }
     if isinstance(pl, p.StaffSignInFailed):
         detail.update(reason=pl.reason, action=pl.action, failed_attempts=pl.failed_attempts)
     else:
         detail.update(locked_until=pl.locked_until.isoformat(), lockouts=pl.lockouts)
-    return {
-        "at": now,
-        "actor": f"device:{device.device_id}",
-        "action": pl.type,
-        "member_no": None,
-        "store_code": pl.store,
-        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True),
-    }
+    return detail

@@ -9,6 +9,10 @@ alone reveals no phone number and cannot forge a member code:
 * ``member_code``: HMAC-SHA256 keys for member codes (:mod:`sync_client.contract.membercode`),
   newest first; older keys still verify codes issued before a change.
 
+A fourth key, for devices' receipt secrets at rest (:mod:`server_stub.device_secrets`), is
+derived from ``phone_enc`` by HKDF-SHA256 with its own purpose label
+(:attr:`MemberKeys.device_secret_key`), so keys files made before it keep working.
+
 A keys file is JSON ``{"version": 1, "phone_enc": b64, "phone_hash": b64, "member_code":
 [b64, ...]}``, made by ``chainpos-hq keys generate``. Where HQ finds it:
 :func:`resolve_keys`.
@@ -28,7 +32,7 @@ from typing import ClassVar
 
 from sqlalchemy import make_url
 
-from sync_client.contract.phonecrypt import KEY_BYTES
+from sync_client.contract.phonecrypt import KEY_BYTES, derive_key
 
 log = logging.getLogger("chainpos.hq.keys")
 
@@ -55,6 +59,12 @@ class MemberKeys:
             raise KeysError(f"every member key is {KEY_BYTES} bytes")
         if len({self.phone_enc, self.phone_hash, self.member_code[0]}) != 3:
             raise KeysError("the phone, phone-hash and member-code keys must differ")
+
+    @property
+    def device_secret_key(self) -> bytes:
+        """The AES-256-GCM key that seals devices' receipt secrets: HKDF of ``phone_enc``
+        with info ``chainpos/hq/device-secret/v1`` (independent of the phone keys)."""
+        return derive_key(self.phone_enc, "chainpos/hq/device-secret/v1")
 
     @classmethod
     def generate(cls) -> MemberKeys:

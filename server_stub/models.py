@@ -93,7 +93,8 @@ config = Table(
 )
 
 # token_hash: SHA-256 hex of the bearer token (tokens are 256-bit random, so a fast hash
-# is enough). receipt_secret: base64 of 32 random bytes, kept to verify receipt codes.
+# is enough). receipt_secret: the device's 32-byte receipt key, sealed with AES-GCM under
+# a key from HQ's keys file (server_stub.device_secrets), kept to verify receipt codes.
 devices = Table(
     "devices",
     metadata,
@@ -101,7 +102,7 @@ devices = Table(
     Column("store_code", String(32), ForeignKey("stores.code"), nullable=False, index=True),
     Column("name", String(64), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("receipt_secret", String(64), nullable=False),
+    Column("receipt_secret", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True, index=True),
     Column("last_seen_at", UTCDateTime, nullable=True),
@@ -549,8 +550,10 @@ member_alerts = Table(
     Column("resolved_at", UTCDateTime, nullable=True),
 )
 
-# Sensitive actions: who (device id, admin token name or CLI user), what, which member
-# (never a phone number in clear), and a JSON detail.
+# The audit trail (server_stub.audit): who (device id, admin token name, CLI user or a
+# till's staff via its device), what, which member (never a phone number in clear), a
+# JSON detail; a hash chain over every column (prev_id/prev_hash -> hash). device_id and
+# local_id: an entry recorded at a till, once per (device, local id).
 audit_log = Table(
     "audit_log",
     metadata,
@@ -561,8 +564,24 @@ audit_log = Table(
     Column("member_no", String(20), nullable=True),
     Column("store_code", String(32), nullable=True),
     Column("detail", Text, nullable=False),
+    Column("device_id", String(40), nullable=True),
+    Column("local_id", BigInteger, nullable=True),
+    Column("prev_id", BigInteger, nullable=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("hash", String(64), nullable=True),
     Index("ix_audit_log_member", "member_no", "at"),
     Index("ix_audit_log_at", "at"),
+    Index("uq_audit_log_device_local", "device_id", "local_id", unique=True),
+)
+
+# A single row (id = 1): the newest audit entry and its hash. Appends lock it, so the
+# chain has one order however many HQ processes write.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
 )
 
 

@@ -1,9 +1,10 @@
 """What HQ staff do: stores, staff, devices, catalogue, prices, stock, settings.
 
 The admin CLI and the admin HTTP API both call these functions, so the two can never
-disagree. Each runs in its own write transaction and appends the changes terminals need
-to the feed in that same transaction. Refusals are :class:`server_stub.errors.ApiError`
-(the CLI prints their detail).
+disagree. Each runs in its own write transaction, appends the changes terminals need to
+the feed and its entry to the audit trail (:mod:`server_stub.audit`, as ``actor``) in
+that same transaction. Refusals are :class:`server_stub.errors.ApiError` (the CLI prints
+their detail).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from server_stub import auth, feed
+from server_stub import auth, device_secrets, feed
 from server_stub import models as m
+from server_stub.audit import SYSTEM, Actor, audit_row, write_audit
 from server_stub.db import REVOKE_CHANNEL, Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError, unauthorised
+from server_stub.member_keys import MemberKeys
 from server_stub.schemas import (
     CatalogImportOut,
     DeviceOut,
@@ -53,6 +56,17 @@ def _upsert(conn: Any) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
+def _audit(
+    tx: WriteTx,
+    actor: Actor,
+    action: str,
+    detail: dict[str, Any],
+    now: datetime,
+    store: str | None = None,
+) -> None:
+    write_audit(tx.conn, [audit_row(actor, action, None, detail, now, store)])
+
+
 def _require_store(tx: WriteTx, code: str) -> None:
     found = tx.conn.execute(select(m.stores.c.code).where(m.stores.c.code == code)).first()
     if found is None:
@@ -69,7 +83,7 @@ def _require_item(tx: WriteTx, sku: str) -> str:
 # -- stores and settings ----------------------------------------------------------------
 
 
-def add_store(db: Database, code: str, name: str) -> p.StoreData:
+def add_store(db: Database, code: str, name: str, *, actor: Actor = SYSTEM) -> p.StoreData:
     """Creates a store and announces it to every terminal."""
     data = p.StoreData(code=code, name=name, active=True)
 
@@ -82,13 +96,16 @@ def add_store(db: Database, code: str, name: str) -> p.StoreData:
                 )
         except IntegrityError:
             raise ApiError(409, "store_exists", f"store {code} already exists") from None
+        _audit(tx, actor, "store.add", {"name": name}, now, code)
         feed.append(tx, [feed.Pending("store", code, None, data)], now)
         return data
 
     return db.run_write(run)
 
 
-def set_config(db: Database, store: str | None, key: str, value: p.ConfigValue) -> p.ConfigData:
+def set_config(
+    db: Database, store: str | None, key: str, value: p.ConfigValue, *, actor: Actor = SYSTEM
+) -> p.ConfigData:
     """Sets (or with ``value`` None removes) a setting, chain-wide or for one store."""
     problem = check_setting(key, value)
     if problem:
@@ -107,6 +124,7 @@ def set_config(db: Database, store: str | None, key: str, value: p.ConfigValue) 
                     scope=scope, key=key, value_json=json.dumps(value), updated_at=now
                 )
             )
+        _audit(tx, actor, "config.set", {"key": key, "value": value}, now, store)
         feed.append(tx, [feed.Pending("config", f"{scope}:{key}", store, data)], now)
         return data
 
@@ -116,7 +134,7 @@ def set_config(db: Database, store: str | None, key: str, value: p.ConfigValue) 
 # -- staff ------------------------------------------------------------------------------
 
 
-def add_staff(db: Database, staff: StaffIn) -> p.StaffData:
+def add_staff(db: Database, staff: StaffIn, *, actor: Actor = SYSTEM) -> p.StaffData:
     """Creates a staff member with a scrypt PIN hash and ships it to their store."""
     if staff.store is None and staff.role != "hq_admin":
         raise ApiError(422, "store_required", "only hq_admin staff may be chain-wide")
@@ -148,6 +166,8 @@ def add_staff(db: Database, staff: StaffIn) -> p.StaffData:
                 )
         except IntegrityError:
             raise ApiError(409, "staff_exists", f"staff number {staff.number} exists") from None
+        detail = {"number": data.number, "name": data.name, "role": data.role}
+        _audit(tx, actor, "staff.add", detail, now, data.store)
         if data.role != "hq_admin":  # HQ admins never sign in at a till: not shipped
             feed.append(tx, [feed.Pending("staff", data.number, data.store, data)], now)
         return data
@@ -156,7 +176,12 @@ def add_staff(db: Database, staff: StaffIn) -> p.StaffData:
 
 
 def update_staff(
-    db: Database, number: str, *, pin: str | None = None, active: bool | None = None
+    db: Database,
+    number: str,
+    *,
+    pin: str | None = None,
+    active: bool | None = None,
+    actor: Actor = SYSTEM,
 ) -> p.StaffData:
     """Changes a staff member's PIN or active flag."""
 
@@ -181,6 +206,10 @@ def update_staff(
             pin_hash=values.get("pin_hash", row.pin_hash),
             active=values.get("active", row.active),
         )
+        detail: dict[str, Any] = {"number": number, "pin_reset": pin is not None}
+        if active is not None:
+            detail["active"] = active
+        _audit(tx, actor, "staff.update", detail, now, data.store)
         if data.role != "hq_admin":
             feed.append(tx, [feed.Pending("staff", number, data.store, data)], now)
         return data
@@ -192,7 +221,12 @@ def update_staff(
 
 
 def create_enroll_code(
-    db: Database, store: str, ttl_hours: int = 24, hq_url: str | None = None
+    db: Database,
+    store: str,
+    ttl_hours: int = 24,
+    hq_url: str | None = None,
+    *,
+    actor: Actor = SYSTEM,
 ) -> EnrollCodeOut:
     """A one-time code (and its QR payload) that lets one terminal join ``store``."""
     code = auth.new_enroll_code()
@@ -209,6 +243,7 @@ def create_enroll_code(
                 expires_at=expires,
             )
         )
+        _audit(tx, actor, "device.enroll_code", {"expires_at": expires.isoformat()}, now, store)
         qr = json.dumps(
             {"chainpos": "enroll", "v": 1, "hq": hq_url, "store": store, "code": code},
             separators=(",", ":"),
@@ -221,15 +256,17 @@ def create_enroll_code(
 _DEVICE_NO = re.compile(r"-T(\d+)$")
 
 
-def enroll(db: Database, request: p.EnrollRequest) -> p.EnrollResponse:
-    """Turns a one-time code into a device identity, token and receipt secret.
+def enroll(db: Database, keys: MemberKeys, request: p.EnrollRequest) -> p.EnrollResponse:
+    """Turns a one-time code into a device identity, token and receipt secret (stored
+    sealed under ``keys``, :mod:`server_stub.device_secrets`).
 
     Raises:
         ApiError: 401 for an unknown, used or expired code; 403 if the code is for
             another store.
     """
     token = auth.new_token(auth.DEVICE_TOKEN_PREFIX)
-    secret = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    raw_secret = secrets.token_bytes(32)
+    secret = base64.b64encode(raw_secret).decode("ascii")
 
     def run(tx: WriteTx) -> p.EnrollResponse:
         now = _now()
@@ -266,12 +303,19 @@ def enroll(db: Database, request: p.EnrollRequest) -> p.EnrollResponse:
                         store_code=request.store,
                         name=request.device_name,
                         token_hash=auth.token_hash(token),
-                        receipt_secret=secret,
+                        receipt_secret=device_secrets.seal(keys, device_id, raw_secret),
                         created_at=now,
                     )
                 )
         except IntegrityError:
             raise RetryableWrite("device number taken concurrently") from None
+        _audit(
+            tx,
+            Actor(f"device:{device_id}", request.store),
+            "device.enrolled",
+            {"name": request.device_name},
+            now,
+        )
         return p.EnrollResponse(
             device_id=device_id,
             store=request.store,
@@ -294,7 +338,7 @@ def _device_out(row: Any) -> DeviceOut:
     )
 
 
-def revoke_device(db: Database, device_id: str) -> DeviceOut:
+def revoke_device(db: Database, device_id: str, *, actor: Actor = SYSTEM) -> DeviceOut:
     """Revokes a device's token: every later call gets 401 and open live channels close."""
 
     def run(tx: WriteTx) -> DeviceOut:
@@ -307,6 +351,7 @@ def revoke_device(db: Database, device_id: str) -> DeviceOut:
         row = tx.conn.execute(select(m.devices).where(m.devices.c.id == device_id)).first()
         if row is None:
             raise ApiError(404, "unknown_device", f"no device {device_id}")
+        _audit(tx, actor, "device.revoke", {"device": device_id}, now, row.store_code)
         return _device_out(row)
 
     out = db.run_write(run)
@@ -323,7 +368,9 @@ def list_devices(db: Database, store: str | None = None) -> list[DeviceOut]:
         return [_device_out(r) for r in conn.execute(q)]
 
 
-def create_admin_token(db: Database, name: str, days: int | None = 90) -> str:
+def create_admin_token(
+    db: Database, name: str, days: int | None = 90, *, actor: Actor = SYSTEM
+) -> str:
     """A new admin API token (role hq_admin), shown once."""
     token = auth.new_token(auth.ADMIN_TOKEN_PREFIX)
 
@@ -341,22 +388,25 @@ def create_admin_token(db: Database, name: str, days: int | None = 90) -> str:
                 )
         except IntegrityError:
             raise ApiError(409, "token_exists", f"an admin token named {name!r} exists") from None
+        _audit(tx, actor, "token.create", {"name": name, "days": days}, now)
         return token
 
     return db.run_write(run)
 
 
-def revoke_admin_token(db: Database, name: str) -> None:
+def revoke_admin_token(db: Database, name: str, *, actor: Actor = SYSTEM) -> None:
     """Revokes an admin token by name."""
 
     def run(tx: WriteTx) -> None:
+        now = _now()
         done = tx.conn.execute(
             update(m.admin_tokens)
             .where(m.admin_tokens.c.name == name, m.admin_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=_now())
+            .values(revoked_at=now)
         ).rowcount
         if done != 1:
             raise ApiError(404, "unknown_token", f"no active admin token named {name!r}")
+        _audit(tx, actor, "token.revoke", {"name": name}, now)
 
     db.run_write(run)
 
@@ -431,7 +481,7 @@ def _parse_catalog_rows(reader: csv.DictReader[str]) -> list[ItemIn]:
     return items
 
 
-def import_catalog(db: Database, items: list[ItemIn]) -> CatalogImportOut:
+def import_catalog(db: Database, items: list[ItemIn], *, actor: Actor = SYSTEM) -> CatalogImportOut:
     """Creates or updates items (and chain-wide prices) atomically: all rows or none.
 
     Raises:
@@ -548,13 +598,15 @@ def import_catalog(db: Database, items: list[ItemIn]) -> CatalogImportOut:
         if new_prices:
             versions = _insert_prices(tx, [(sku, fen, now, None) for sku, fen in new_prices], now)
             changes.extend(feed.Pending("price", str(v.version), None, v) for v in versions)
-        feed.append(tx, changes, now)
-        return CatalogImportOut(
+        out = CatalogImportOut(
             created=created,
             updated=updated,
             unchanged=len(items) - created - updated,
             prices=len(new_prices),
         )
+        _audit(tx, actor, "catalog.import", {"rows": len(items), **out.model_dump()}, now)
+        feed.append(tx, changes, now)
+        return out
 
     return db.run_write(run)
 
@@ -610,6 +662,8 @@ def set_price(
     price_fen: int,
     effective_at: datetime | None = None,
     stores: list[str] | None = None,
+    *,
+    actor: Actor = SYSTEM,
 ) -> list[p.PriceData]:
     """Publishes a price version, chain-wide or one per listed store.
 
@@ -632,6 +686,14 @@ def set_price(
             if store is not None:
                 _require_store(tx, store)
         versions = _insert_prices(tx, [(sku, price_fen, eff, s) for s in scopes], now)
+        for v in versions:
+            detail = {
+                "sku": sku,
+                "price_fen": price_fen,
+                "effective_at": eff.isoformat(),
+                "version": v.version,
+            }
+            _audit(tx, actor, "price.set", detail, now, v.store)
         feed.append(tx, [feed.Pending("price", str(v.version), v.store, v) for v in versions], now)
         return versions
 
@@ -665,7 +727,14 @@ def item_unit(db: Database, sku: str) -> str:
 
 
 def move_stock(
-    db: Database, kind: str, store: str, sku: str, qty_milli: int, reason: str
+    db: Database,
+    kind: str,
+    store: str,
+    sku: str,
+    qty_milli: int,
+    reason: str,
+    *,
+    actor: Actor = SYSTEM,
 ) -> p.StockData:
     """Records goods received (``kind="receive"``, qty > 0) or a correction
     (``"adjust"``, signed) in the ledger and the store's level."""
@@ -692,6 +761,8 @@ def move_stock(
         levels = apply_stock_ops(tx.conn, {(store, sku): (False, qty_milli)}, now)
         on_hand, reserved = levels[(store, sku)]
         change = stock_change(store, sku, on_hand, reserved, now)
+        detail = {"sku": sku, "qty_milli": qty_milli, "reason": reason, "on_hand_milli": on_hand}
+        _audit(tx, actor, f"stock.{kind}", detail, now, store)
         feed.append(tx, [change], now)
         assert isinstance(change.data, p.StockData)
         return change.data

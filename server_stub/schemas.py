@@ -287,12 +287,17 @@ class CouponIn(_Model):
 
 
 class AuditEntry(_Model):
+    """One entry of HQ's audit trail; ``device``: the till it was recorded at, for a
+    till's own entry."""
+
     at: AwareDatetime
     actor: str
     action: str
     member: str | None
     store: str | None
     detail: dict[str, Any]
+    id: int | None = None
+    device: str | None = None
 
 
 class SweepOut(_Model):

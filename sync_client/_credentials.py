@@ -1,4 +1,8 @@
-"""Where a terminal keeps its device token and receipt secret.
+"""Where a terminal keeps its device token, receipt secret and local key.
+
+The local key (32 random bytes, made at first need by :meth:`CredentialStore.local_key`)
+keys what the terminal encrypts for itself alone, such as queued members' phone numbers;
+it never leaves the terminal, so HQ's copy of the receipt secret cannot open those.
 
 In the operating system's keyring when it has one (Secret Service, KWallet, macOS
 Keychain, Windows Credential Locker). Where none exists (a kiosk without a desktop
@@ -9,15 +13,18 @@ the storage says plainly that the file is not encrypted.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from sync_client._errors import CredentialsError
 
 FILE_NAME = "device-credentials.json"
+LOCAL_KEY_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +36,19 @@ class Credentials:
     device_id: str
     token: str
     receipt_secret: bytes
+    local_key: bytes | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "hq_url": self.hq_url,
-                "store": self.store,
-                "device_id": self.device_id,
-                "token": self.token,
-                "receipt_secret": base64.b64encode(self.receipt_secret).decode(),
-            }
-        )
+        d = {
+            "hq_url": self.hq_url,
+            "store": self.store,
+            "device_id": self.device_id,
+            "token": self.token,
+            "receipt_secret": base64.b64encode(self.receipt_secret).decode(),
+        }
+        if self.local_key is not None:
+            d["local_key"] = base64.b64encode(self.local_key).decode()
+        return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str) -> Credentials:
@@ -51,6 +60,11 @@ class Credentials:
                 device_id=str(d["device_id"]),
                 token=str(d["token"]),
                 receipt_secret=base64.b64decode(d["receipt_secret"], validate=True),
+                local_key=(
+                    base64.b64decode(d["local_key"], validate=True)
+                    if d.get("local_key") is not None
+                    else None
+                ),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise CredentialsError(f"stored credentials are unreadable: {exc}") from None
@@ -147,6 +161,22 @@ class CredentialStore:
             os.replace(tmp, self.path)
         except OSError as exc:
             raise CredentialsError(f"cannot write {self.path}: {exc}") from None
+
+    def local_key(self) -> bytes:
+        """The terminal's local key, made (32 random bytes) and saved with the
+        credentials on first need.
+
+        Raises:
+            CredentialsError: no credentials stored (not enrolled), or storage failed.
+        """
+        creds = self.load()
+        if creds is None:
+            raise CredentialsError("no device credentials: enrol this terminal first")
+        if creds.local_key is not None:
+            return creds.local_key
+        key = secrets.token_bytes(LOCAL_KEY_BYTES)
+        self.save(dataclasses.replace(creds, local_key=key))
+        return key
 
     def clear(self) -> None:
         if self.use_keyring:

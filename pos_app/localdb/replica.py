@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from pos_app.localdb import pending_stock
+from pos_app.localdb.audit_outbox import AUDIT_CURSOR_KEY, queue_audit
 from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pinyin import pinyin_keys
 from pos_app.localdb.store import get_setting, set_setting
@@ -32,7 +33,15 @@ CURSOR_KEY = "sync.cursor"
 OFFSET_KEY = "sync.clock_offset_ms"
 
 SETTING_KEYS_RESERVED = frozenset(
-    {"store_code", "terminal_id", "receipt_secret", "hq_url", CURSOR_KEY, OFFSET_KEY}
+    {
+        "store_code",
+        "terminal_id",
+        "receipt_secret",
+        "hq_url",
+        CURSOR_KEY,
+        OFFSET_KEY,
+        AUDIT_CURSOR_KEY,
+    }
 )
 """Local settings HQ's config may never overwrite (identity and sync state)."""
 
@@ -69,7 +78,9 @@ class LocalReplica:
     # -- outbox --------------------------------------------------------------------------
 
     def pending(self, limit: int) -> list[OutboxItem]:
-        """The oldest pending events, in local sequence order."""
+        """The oldest pending events, in local sequence order (audit entries recorded
+        since the last call join the outbox first, :mod:`pos_app.localdb.audit_outbox`)."""
+        queue_audit(self.engine, self.store)
         with read_session(self.engine) as s:
             rows = s.execute(
                 text(

@@ -16,8 +16,10 @@ GUI thread.
 Offline (HQ unreachable), identification falls back to the members this till saw
 recently (:class:`~pos_app.domain.member.MemberSource` ``cache``) or to the number in
 the scanned code (``code``); such members earn but cannot spend. Sign-ups are queued
-(``signup``) with the phone number encrypted under a key derived from the terminal's
-receipt secret.
+(``signup``) with the phone number encrypted under keys derived from the terminal's
+local key, which never leaves the terminal (:meth:`CredentialStore.local_key
+<sync_client.CredentialStore.local_key>`); HQ, which holds the receipt secret that keyed
+them before, cannot open them.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from pos_app.localdb import members as repo
 from pos_app.localdb import print_jobs
 from pos_app.localdb.engine import read_session, replica_write_session, write_session
 from pos_app.localdb.sales import OutboxRecord
-from pos_app.localdb.store import audit, get_store, next_counter
+from pos_app.localdb.store import audit, get_setting, get_store, next_counter, set_setting
 from pos_app.services.errors import ServiceError
 from pos_app.services.ports import Clock, TerminalIdentity
 from pos_app.services.receipts import local_time
@@ -167,11 +169,46 @@ def mask_number(number: str) -> str:
     return f"{number[:4]}****{number[-4:]}" if len(number) > 8 else number
 
 
-def terminal_phone_cipher(receipt_secret: bytes) -> PhoneCipher:
-    """The terminal's phone cipher, its keys derived from its receipt secret, so a copy
-    of the database alone reveals no phone number (sealed values are tagged ``t1:`` and
-    bound to the sign-up they belong to)."""
-    return PhoneCipher(PhoneKeyPair.derive(receipt_secret, scope="terminal", tag="t1:"))
+LOCAL_TAG = "t2:"
+_LEGACY_TAG = "t1:"
+PHONE_KEYS_SETTING = "members.phone_keys"
+
+
+def terminal_phone_cipher(local_key: bytes) -> PhoneCipher:
+    """The terminal's phone cipher, its keys derived from its local key (kept with the
+    device credentials, never sent to HQ), so neither a copy of the terminal database
+    nor HQ's database reveals a phone number (sealed values are tagged ``t2:`` and bound
+    to the sign-up they belong to)."""
+    return PhoneCipher(PhoneKeyPair.derive(local_key, scope="terminal-local", tag=LOCAL_TAG))
+
+
+def legacy_phone_cipher(receipt_secret: bytes) -> PhoneCipher:
+    """The keys terminals once derived from the receipt secret (tag ``t1:``), which HQ
+    holds too: only to open what was queued under them and seal it again."""
+    return PhoneCipher(PhoneKeyPair.derive(receipt_secret, scope="terminal", tag=_LEGACY_TAG))
+
+
+def rekey_member_phones(engine: Engine, local: PhoneCipher, legacy: PhoneCipher) -> int:
+    """Moves this terminal's member phone data off the legacy keys, once: queued sign-ups
+    are sealed again under ``local``, and the cache's phone hashes made with the legacy
+    hash key are dropped (cached members stay findable by number and code). Returns how
+    many sign-ups were sealed again."""
+    with write_session(engine) as session:
+        if get_setting(session, PHONE_KEYS_SETTING) == LOCAL_TAG:
+            return 0
+        rows = session.execute(
+            text("SELECT signup_id, phone_enc FROM member_signup WHERE phone_enc LIKE 't1:%'")
+        ).all()
+        for signup_id, sealed in rows:
+            digits = legacy.decrypt(str(sealed), str(signup_id))
+            session.execute(
+                text("UPDATE member_signup SET phone_enc = :e WHERE signup_id = :i"),
+                {"e": local.encrypt(digits, str(signup_id)), "i": signup_id},
+            )
+        session.execute(text("UPDATE member_cache SET phone_key = NULL"))
+        set_setting(session, PHONE_KEYS_SETTING, LOCAL_TAG)
+        session.commit()
+    return len(rows)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -257,7 +294,9 @@ class MemberService:
     Args:
         engine: the terminal database.
         clock: HQ's time (identifications' ``spend_until`` and hold expiries are HQ's).
-        identity: this terminal; its receipt secret keys the phone encryption and hash.
+        identity: this terminal.
+        phone_key: the terminal's local key (never sent to HQ): it keys the phone
+            encryption and hash of queued sign-ups and cached members.
         runner: the sync thread, where HQ calls and the periodic sweep run.
         hq: gives the HQ connection to use (called on the sync loop for each call; raises
             ``HQUnavailable`` when there is none, e.g. the sync client is not running).
@@ -284,6 +323,7 @@ class MemberService:
         hq: Callable[[], MemberHQ],
         online: Callable[[], bool],
         *,
+        phone_key: bytes,
         revoked: Callable[[], bool] = lambda: False,
         receipt_language: str = "zh_CN",
         after_commit: Callable[[TopupRecord], object] | None = None,
@@ -300,7 +340,8 @@ class MemberService:
         self._hq = hq
         self._online = online
         self._revoked = revoked
-        self._keys = terminal_phone_cipher(identity.receipt_secret)
+        self._keys = terminal_phone_cipher(phone_key)
+        self._legacy_keys = legacy_phone_cipher(identity.receipt_secret)
         self._slip = Translator(receipt_language)
         self._after_commit = after_commit
         self._notify_outbox = notify_outbox
@@ -324,6 +365,9 @@ class MemberService:
             if self._started:
                 return
             self._started = True
+        resealed = rekey_member_phones(self._engine, self._keys, self._legacy_keys)
+        if resealed:
+            log.info("sealed %d queued sign-ups under the local key", resealed)
         with write_session(self._engine) as session:
             gone = repo.prune_cache(session, self._clock.now() - self._cache_age, self._cache_max)
             session.commit()
@@ -827,7 +871,8 @@ class MemberService:
             clear = clear and outcome == "released"
         for row in await asyncio.to_thread(self._read, repo.pending_signups):
             try:
-                digits = self._keys.decrypt(row.phone_enc, row.signup_id)
+                keys = self._legacy_keys if row.phone_enc.startswith(_LEGACY_TAG) else self._keys
+                digits = keys.decrypt(row.phone_enc, row.signup_id)
             except ValueError as exc:
                 log.error("sign-up %s cannot be sent: %s", row.signup_id, exc)
                 await asyncio.to_thread(self._signup_failed, row.signup_id, str(exc), True)

@@ -8,10 +8,10 @@ the admin operations (add, show, search, adjust, codes, coupons).
   per-device phone look-up limit;
 * :mod:`.signup` — a customer joins at the till;
 * :mod:`.admin` — what HQ staff do with members;
-* :mod:`.audit` — the audit log of sensitive member actions.
+* the audit log itself is :mod:`server_stub.audit`, one chain for every HQ action.
 
 Lock order, to keep PostgreSQL free of deadlocks: hold rows (by id), coupon rows, earning
-rows, member rows (by id), the feed counter last. Every writer here and in
+rows, member rows (by id), the audit head, the feed counter last. Every writer here and in
 :mod:`server_stub.ingest` follows it.
 
 The admin CLI and the admin API call the same functions. Refusals are
@@ -20,6 +20,7 @@ The admin CLI and the admin API call the same functions. Refusals are
 
 from __future__ import annotations
 
+from server_stub.audit import Actor, audit_entries
 from server_stub.members._common import DEFAULT_TIER, SPEND_GRACE_S
 from server_stub.members._numbers import luhn_digit, new_member_number
 from server_stub.members.admin import (
@@ -32,7 +33,6 @@ from server_stub.members.admin import (
     search_members,
     show_member,
 )
-from server_stub.members.audit import Actor, audit_entries
 from server_stub.members.holds import create_hold, get_hold, release_hold, sweep_expired
 from server_stub.members.identify import IDENTIFY_GRACE_S, LookupLimiter, identify
 from server_stub.members.ledger import Balance, ledger_mismatches

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from server_stub import feed
 from server_stub import models as m
+from server_stub.audit import Actor, audit_now, audit_row, write_audit
 from server_stub.db import Database, WriteTx
 from server_stub.errors import ApiError
 from server_stub.member_keys import MemberKeys
@@ -22,7 +23,6 @@ from server_stub.members._common import (
     _now,
     usable_coupons,
 )
-from server_stub.members.audit import Actor, audit_now, audit_row, write_audit
 from server_stub.members.holds import _hold_data
 from server_stub.members.ledger import (
     bump_version,

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server_stub import feed, loyalty
 from server_stub import models as m
+from server_stub.audit import Actor, audit_now, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
@@ -37,7 +38,6 @@ from server_stub.members._common import (
     _now,
     _verify,
 )
-from server_stub.members.audit import Actor, audit_now, audit_row, write_audit
 from server_stub.members.ledger import (
     Balance,
     bump_version,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from server_stub import feed, loyalty
 from server_stub import models as m
+from server_stub.audit import Actor, audit_now, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, WriteTx
 from server_stub.errors import ApiError
@@ -22,7 +23,6 @@ from server_stub.members._common import (
     _panel,
     _verify,
 )
-from server_stub.members.audit import Actor, audit_now, audit_row, write_audit
 from server_stub.members.holds import _expire_for_member
 from server_stub.members.ledger import (
     member_change,

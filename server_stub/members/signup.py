@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server_stub import feed
 from server_stub import models as m
+from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
@@ -24,7 +25,6 @@ from server_stub.members._common import (
     _panel,
 )
 from server_stub.members._numbers import new_member_number
-from server_stub.members.audit import Actor, audit_row, write_audit
 from server_stub.members.ledger import (
     Balance,
     change_balance,

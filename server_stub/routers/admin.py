@@ -5,13 +5,15 @@ report. The admin CLI calls the same :mod:`server_stub.operations`."""
 # No ``from __future__ import annotations``: FastAPI must resolve the route annotations.
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from server_stub import operations, queries
-from server_stub.deps import HQ, CodeQuery, error_responses, require_admin
+from server_stub.audit import Actor
+from server_stub.deps import HQ, Admin, CodeQuery, error_responses, require_admin
 from server_stub.errors import ApiError
 from server_stub.schemas import (
     CatalogImportOut,
@@ -37,8 +39,8 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
 
 
 @router.post("/stores", status_code=201, response_model=p.StoreData, responses=error_responses(409))
-def add_store(body: StoreIn, ctx: HQ) -> p.StoreData:
-    return operations.add_store(ctx.db, body.code, body.name)
+def add_store(body: StoreIn, who: Admin, ctx: HQ) -> p.StoreData:
+    return operations.add_store(ctx.db, body.code, body.name, actor=Actor.of_admin(who))
 
 
 @router.get("/stores", response_model=list[p.StoreData], responses=error_responses())
@@ -48,15 +50,17 @@ def list_stores(ctx: HQ) -> list[p.StoreData]:
 
 
 @router.put("/config", response_model=p.ConfigData, responses=error_responses(404))
-def set_config(body: ConfigIn, ctx: HQ) -> p.ConfigData:
-    return operations.set_config(ctx.db, body.store, body.key, body.value)
+def set_config(body: ConfigIn, who: Admin, ctx: HQ) -> p.ConfigData:
+    return operations.set_config(
+        ctx.db, body.store, body.key, body.value, actor=Actor.of_admin(who)
+    )
 
 
 @router.post(
     "/staff", status_code=201, response_model=p.StaffData, responses=error_responses(404, 409)
 )
-def add_staff(body: StaffIn, ctx: HQ) -> p.StaffData:
-    return operations.add_staff(ctx.db, body)
+def add_staff(body: StaffIn, who: Admin, ctx: HQ) -> p.StaffData:
+    return operations.add_staff(ctx.db, body, actor=Actor.of_admin(who))
 
 
 @router.get("/staff", response_model=list[p.StaffData], responses=error_responses())
@@ -69,9 +73,12 @@ def list_staff(ctx: HQ, store: CodeQuery = None) -> list[p.StaffData]:
 def patch_staff(
     number: Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")],
     body: StaffPatch,
+    who: Admin,
     ctx: HQ,
 ) -> p.StaffData:
-    return operations.update_staff(ctx.db, number, pin=body.pin, active=body.active)
+    return operations.update_staff(
+        ctx.db, number, pin=body.pin, active=body.active, actor=Actor.of_admin(who)
+    )
 
 
 @router.post(
@@ -80,8 +87,10 @@ def patch_staff(
     response_model=EnrollCodeOut,
     responses=error_responses(404),
 )
-def enroll_code(body: EnrollCodeIn, ctx: HQ) -> EnrollCodeOut:
-    return operations.create_enroll_code(ctx.db, body.store, body.ttl_hours, ctx.settings.hq_url)
+def enroll_code(body: EnrollCodeIn, who: Admin, ctx: HQ) -> EnrollCodeOut:
+    return operations.create_enroll_code(
+        ctx.db, body.store, body.ttl_hours, ctx.settings.hq_url, actor=Actor.of_admin(who)
+    )
 
 
 @router.get("/devices", response_model=list[DeviceOut], responses=error_responses())
@@ -94,16 +103,17 @@ def list_devices(ctx: HQ, store: CodeQuery = None) -> list[DeviceOut]:
 )
 def revoke(
     device_id: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Z0-9-]+$")],
+    who: Admin,
     ctx: HQ,
 ) -> DeviceOut:
-    out = operations.revoke_device(ctx.db, device_id)
+    out = operations.revoke_device(ctx.db, device_id, actor=Actor.of_admin(who))
     log.info("device %s revoked", device_id)
     return out
 
 
 @router.post("/catalog/items", response_model=CatalogImportOut, responses=error_responses(409))
-def catalog_items(body: CatalogIn, ctx: HQ) -> CatalogImportOut:
-    return operations.import_catalog(ctx.db, body.items)
+def catalog_items(body: CatalogIn, who: Admin, ctx: HQ) -> CatalogImportOut:
+    return operations.import_catalog(ctx.db, body.items, actor=Actor.of_admin(who))
 
 
 @router.post(
@@ -117,7 +127,7 @@ def catalog_items(body: CatalogIn, ctx: HQ) -> CatalogImportOut:
         }
     },
 )
-async def catalog_csv(request: Request, ctx: HQ) -> CatalogImportOut:
+async def catalog_csv(request: Request, who: Admin, ctx: HQ) -> CatalogImportOut:
     """A catalogue CSV (UTF-8): see ``chainpos-hq catalog import``."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "text/csv":
@@ -128,29 +138,48 @@ async def catalog_csv(request: Request, ctx: HQ) -> CatalogImportOut:
     except UnicodeDecodeError:
         raise ApiError(400, "bad_encoding", "the CSV must be UTF-8") from None
     items = operations.parse_catalog_csv(text)
-    return await run_in_threadpool(operations.import_catalog, ctx.db, items)
+    return await run_in_threadpool(
+        partial(operations.import_catalog, actor=Actor.of_admin(who)), ctx.db, items
+    )
 
 
 @router.post("/prices", status_code=201, response_model=PriceSetOut, responses=error_responses(404))
-def set_price(body: PriceSetIn, ctx: HQ) -> PriceSetOut:
+def set_price(body: PriceSetIn, who: Admin, ctx: HQ) -> PriceSetOut:
     versions = operations.set_price(
-        ctx.db, body.sku, body.price_fen, body.effective_at, list(body.stores)
+        ctx.db,
+        body.sku,
+        body.price_fen,
+        body.effective_at,
+        list(body.stores),
+        actor=Actor.of_admin(who),
     )
     return PriceSetOut(versions=versions)
 
 
 @router.post("/stock/receive", response_model=StockMoveOut, responses=error_responses(404))
-def stock_receive(body: StockMoveIn, ctx: HQ) -> StockMoveOut:
+def stock_receive(body: StockMoveIn, who: Admin, ctx: HQ) -> StockMoveOut:
     level = operations.move_stock(
-        ctx.db, "receive", body.store, body.sku, body.qty_milli, body.reason
+        ctx.db,
+        "receive",
+        body.store,
+        body.sku,
+        body.qty_milli,
+        body.reason,
+        actor=Actor.of_admin(who),
     )
     return StockMoveOut(level=level)
 
 
 @router.post("/stock/adjust", response_model=StockMoveOut, responses=error_responses(404))
-def stock_adjust(body: StockMoveIn, ctx: HQ) -> StockMoveOut:
+def stock_adjust(body: StockMoveIn, who: Admin, ctx: HQ) -> StockMoveOut:
     level = operations.move_stock(
-        ctx.db, "adjust", body.store, body.sku, body.qty_milli, body.reason
+        ctx.db,
+        "adjust",
+        body.store,
+        body.sku,
+        body.qty_milli,
+        body.reason,
+        actor=Actor.of_admin(who),
     )
     return StockMoveOut(level=level)
 

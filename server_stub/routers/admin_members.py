@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
 
 
 def actor(who: AdminIdentity) -> members.Actor:
-    return members.Actor(f"admin:{who.name}")
+    return members.Actor.of_admin(who)
 
 
 @router.post(

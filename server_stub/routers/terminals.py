@@ -45,7 +45,7 @@ router = APIRouter(tags=["terminals"])
 )
 def enroll(body: p.EnrollRequest, ctx: HQ) -> p.EnrollResponse:
     """Exchanges a one-time code for a device id, token and receipt secret."""
-    out = operations.enroll(ctx.db, body)
+    out = operations.enroll(ctx.db, ctx.keys, body)
     log.info("enrolled %s (%s) for store %s", out.device_id, body.device_name, out.store)
     return out
 

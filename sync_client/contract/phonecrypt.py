@@ -4,12 +4,15 @@ HQ and every terminal keep members' phone numbers encrypted, so a copy of a data
 alone reveals none, and find a member by phone through a keyed hash (an unkeyed hash of
 an 11-digit number is reversed by trying all of them). The pattern is the same on both
 sides; only where the keys come from differs (HQ: a keys file; a terminal: derived from
-its receipt secret, :meth:`PhoneKeyPair.derive`).
+a random local key it keeps with its device credentials and never sends to HQ,
+:meth:`PhoneKeyPair.derive`).
 
 A sealed value is ``<tag>`` + base64(nonce + ciphertext + GCM tag) with a random 96-bit
 nonce; the associated data is what the number belongs to (HQ: the member number; a
 terminal: the sign-up id), so a value moved to another row does not decrypt. The prefix
-tag names the keys (``g1:`` HQ's keys file, ``t1:`` a terminal's derived keys).
+tag names the keys (``g1:`` HQ's keys file, ``t2:`` a terminal's local key; ``t1:`` the
+keys terminals once derived from their receipt secret, which HQ also holds: such values
+are only opened to be sealed again under the local key).
 
 Standard library plus ``cryptography``: the only contract module that needs it, so the
 till's domain never imports it.
@@ -43,6 +46,12 @@ class PhoneDecryptError(ChainPosError, ValueError):
         super().__init__("phone_undecryptable", message)
 
 
+def derive_key(secret: bytes, info: str) -> bytes:
+    """A 256-bit key for one purpose (``info``) from ``secret``, by HKDF-SHA256."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info.encode())
+    return hkdf.derive(secret)
+
+
 class PhoneKeys(Protocol):
     """The two keys a :class:`PhoneCipher` needs, and the tag of what they seal."""
 
@@ -70,9 +79,7 @@ class PhoneKeyPair:
         ``chainpos/<scope>/member-phone-{enc,hash}/v1``."""
 
         def one(purpose: str) -> bytes:
-            info = f"chainpos/{scope}/member-phone-{purpose}/v1".encode("ascii")
-            hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info)
-            return hkdf.derive(secret)
+            return derive_key(secret, f"chainpos/{scope}/member-phone-{purpose}/v1")
 
         return cls(one("enc"), one("hash"), tag)
 

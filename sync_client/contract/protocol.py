@@ -783,6 +783,25 @@ class StockCountDecided(_Model):
     decided_at: AwareDatetime
     approved: bool
     note: Annotated[str | None, Field(max_length=200)] = None
+class AuditItem(_Model):
+    """One entry of a till's own audit log: ``local_id`` is its id there (HQ keeps each
+    (device, local id) once), ``detail`` its JSON detail as the till wrote it."""
+
+    local_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    at: AwareDatetime
+    staff: StaffNo | None = None
+    action: Annotated[str, Field(min_length=1, max_length=48)]
+    detail: dict[str, Any] = {}
+
+
+class AuditRecorded(_Model):
+    """A batch of the till's audit entries (sign-ins, lockouts, approvals, reprints, drawer
+    opens...), oldest first, for HQ's tamper-evident audit trail."""
+
+    type: Literal["audit.recorded"] = "audit.recorded"
+    store: Code
+    terminal: Code
+    entries: Annotated[list[AuditItem], Field(min_length=1, max_length=500)]
 
 
 EVENT_TYPES: frozenset[str] = frozenset(
@@ -806,6 +825,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "stock.count_decided",
         "staff.sign_in_failed",
         "staff.locked_out",
+        "audit.recorded",
     }
 )
 """Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
@@ -824,7 +844,8 @@ EventPayload = Annotated[
     | StockCountSubmitted
     | StockCountDecided
     | StaffSignInFailed
-    | StaffLockedOut,
+    | StaffLockedOut
+    | AuditRecorded,
     Field(discriminator="type"),
 ]
 

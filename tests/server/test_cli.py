@@ -18,6 +18,7 @@ from server_stub import auth, operations
 from server_stub import models as m
 from server_stub.cli import main
 from server_stub.db import Database
+from server_stub.member_keys import MemberKeys
 from sync_client.contract import protocol as p
 from sync_client.contract.pin import verify_pin
 from tests.server.conftest import REPO
@@ -122,7 +123,9 @@ def test_enroll_code_prints_a_code_and_qr_that_enrol_a_terminal(db_url, db, caps
         "store": "C002",
         "code": typed,
     }
-    device = operations.enroll(db, p.EnrollRequest(store="C002", code=typed, device_name="1号机"))
+    device = operations.enroll(
+        db, MemberKeys.generate(), p.EnrollRequest(store="C002", code=typed, device_name="1号机")
+    )
     assert device.device_id == "C002-T01"
     code, out, _ = run(capsys, db_url, "device", "list", "--store", "C002")
     assert "C002-T01\t1号机\tactive" in out

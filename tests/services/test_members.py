@@ -136,6 +136,10 @@ def link() -> Link:
     return Link()
 
 
+# The till's local key (in the app: kept with the device credentials).
+LOCAL_KEY = b"L" * 32
+
+
 @pytest.fixture
 def service(
     terminal: Terminal, clock: FakeClock, runner: SyncRunner, hq: ScriptedHQ, link: Link
@@ -147,6 +151,7 @@ def service(
         runner,
         hq=lambda: hq,
         online=lambda: link.online,
+        phone_key=LOCAL_KEY,
         sweep_every_s=3600,
     )
     yield s

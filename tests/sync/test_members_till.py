@@ -658,6 +658,7 @@ def test_start_prunes_members_not_seen_for_30_days_and_keeps_the_newest(hq, keys
         t.terminal.sync.runner,
         hq=lambda: t.terminal.sync.client.hq,
         online=lambda: t.terminal.sync.status.online,
+        phone_key=b"L" * 32,
         cache_max=5,
     )
     service.start()

@@ -148,7 +148,9 @@ def test_the_client_pushes_and_applies_through_any_replica(hq: EmbeddedHQ) -> No
     THEN HQ takes the sale (it leaves the replica's outbox), and the price change arrives
     in the replica with the cursor at HQ's head."""
     code = operations.create_enroll_code(hq.db, STORE).code
-    who = operations.enroll(hq.db, p.EnrollRequest(store=STORE, code=code, device_name="port"))
+    assert hq.keys is not None
+    request = p.EnrollRequest(store=STORE, code=code, device_name="port")
+    who = operations.enroll(hq.db, hq.keys, request)
     creds = Credentials(hq.url, STORE, who.device_id, who.token, b"x" * 32)
     sale = a_sale(who.device_id, 1)
     replica = MemoryReplica([sale])
