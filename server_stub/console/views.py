@@ -517,7 +517,10 @@ async def catalog(request: Request, who: Anyone, ctx: HQ, search: str = "") -> H
 async def _csv_text(form: Any) -> str:
     upload = form.get("file")
     if upload is not None and not isinstance(upload, str):
-        raw = await upload.read()
+        try:
+            raw = await upload.read()
+        finally:
+            await upload.close()
         if raw:
             try:
                 return str(raw.decode("utf-8-sig"))
