@@ -7,7 +7,8 @@ Routes, one router per audience (:mod:`server_stub.routers`):
     :mod:`~server_stub.routers.terminals`); ``/v1/members/...`` (identify, sign up, holds)
     for terminals (:mod:`~server_stub.routers.terminal_members`); ``/v1/admin/...`` for HQ
     staff tools (admin token, :mod:`~server_stub.routers.admin` and
-    :mod:`~server_stub.routers.admin_members`); ``/openapi.json``.
+    :mod:`~server_stub.routers.admin_members`); ``/openapi.json``; the HQ console's pages
+    at ``/console`` (signed-in people, :mod:`server_stub.console`).
 
 The routes reach the database, settings, metrics, member keys and live hub through the
 :class:`server_stub.deps.HQContext` stored on ``app.state.hq``.
@@ -22,9 +23,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server_stub import device_secrets, errors, members, ops_pages, returns
+from server_stub import console, device_secrets, errors, members, ops_pages, returns
 from server_stub.db import Database
 from server_stub.deps import HQContext
 from server_stub.live import Hub
@@ -137,4 +139,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         admin_members.router,
     ):
         app.include_router(router)
+    app.include_router(console.router)
+    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
+    app.add_exception_handler(console.ConsoleRefusal, console.refusal_page)
     return app

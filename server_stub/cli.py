@@ -137,6 +137,68 @@ def cmd_store_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store_region(args: argparse.Namespace) -> int:
+    operations.set_store_region(_open(args), args.code, args.region or None)
+    print(f"store {args.code}: region {args.region or '-'}")
+    return 0
+
+
+def _console_password(args: argparse.Namespace) -> str:
+    if args.password:
+        return str(args.password)
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ApiError(422, "invalid_value", "the two passwords differ")
+    return first
+
+
+def _print_console_user(u: Any) -> None:
+    scope = u.store or u.region or "*"
+    flags = ("" if u.active else " disabled") + (" totp" if u.totp else "")
+    print(f"{u.username}\t{u.role}\t{scope}\t{u.display_name}{flags}")
+
+
+def cmd_console_user_add(args: argparse.Namespace) -> int:
+    from server_stub.console import users
+
+    user = users.add_user(
+        _open(args),
+        _actor(),
+        username=args.username,
+        display_name=args.name or args.username,
+        password=_console_password(args),
+        role=args.role,
+        region=args.region,
+        store=args.store,
+    )
+    _print_console_user(user)
+    return 0
+
+
+def cmd_console_user_passwd(args: argparse.Namespace) -> int:
+    from server_stub.console import users
+
+    users.set_password(_open(args), _actor(), args.username, _console_password(args))
+    print(f"{args.username}: password set; sessions ended")
+    return 0
+
+
+def cmd_console_user_disable(args: argparse.Namespace) -> int:
+    from server_stub.console import users
+
+    users.set_active(_open(args), _actor(), args.username, args.active)
+    print(f"{args.username}: {'enabled' if args.active else 'disabled'}")
+    return 0
+
+
+def cmd_console_user_list(args: argparse.Namespace) -> int:
+    from server_stub.console import users
+
+    for user in users.list_users(_open(args)):
+        _print_console_user(user)
+    return 0
+
+
 def cmd_store_list(args: argparse.Namespace) -> int:
     with _open(args).read() as conn:
         for s in queries.list_stores(conn):
@@ -611,6 +673,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("code", help="e.g. S001")
     s.add_argument("name")
     add(store, "list", cmd_store_list, "list stores")
+    s = add(store, "set-region", cmd_store_region, "put a store in a region (console scope)")
+    s.add_argument("code")
+    s.add_argument("region", help="e.g. east; empty: no region")
+
+    cuser = sub.add_parser("console-user", help="HQ console users").add_subparsers(
+        dest="sub", required=True
+    )
+    s = add(cuser, "add", cmd_console_user_add, "add a console user")
+    s.add_argument("username")
+    s.add_argument(
+        "--role",
+        required=True,
+        choices=["hq_admin", "regional_manager", "store_manager", "auditor"],
+    )
+    s.add_argument("--name", default=None, help="display name")
+    s.add_argument("--region", default=None, help="for a regional manager")
+    s.add_argument("--store", default=None, help="for a store manager")
+    s.add_argument("--password", default=None, help="prompted if omitted")
+    s = add(cuser, "passwd", cmd_console_user_passwd, "set a console user's password")
+    s.add_argument("username")
+    s.add_argument("--password", default=None, help="prompted if omitted")
+    s = add(cuser, "disable", cmd_console_user_disable, "disable a console user", active=False)
+    s.add_argument("username")
+    s = add(cuser, "enable", cmd_console_user_disable, "enable a console user", active=True)
+    s.add_argument("username")
+    add(cuser, "list", cmd_console_user_list, "list console users")
 
     config = sub.add_parser("config", help="settings").add_subparsers(dest="sub", required=True)
     s = add(config, "set", cmd_config_set, "set a setting (VALUE null removes it)")

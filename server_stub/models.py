@@ -79,6 +79,8 @@ stores = Table(
     Column("name", String(100), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The region a regional manager of the HQ console looks after (None: no region).
+    Column("region", String(32), nullable=True, index=True),
 )
 
 # Settings; scope is a store code or "*" for chain-wide. value_json is the JSON scalar.
@@ -694,4 +696,55 @@ discrepancies = Table(
     Column("resolved_by", String(32), nullable=True),
     Column("resolution", String(200), nullable=True),
     Index("ix_discrepancies_store_created", "store_code", "created_at"),
+)
+
+
+# -- the HQ console ---------------------------------------------------------------------
+#
+# People who sign in to the console (server_stub.console). password_hash: scrypt in the
+# "cscrypt$" format of server_stub.console.passwords (distinct from PIN hashes). role:
+# hq_admin | regional_manager | store_manager | auditor; region / store_code: the scope of
+# a regional / store manager. totp_enc: the TOTP secret sealed with the member keys.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("region", String(32), nullable=True),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=True),
+    Column("totp_enc", String(200), nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A signed-in browser. id_hash: SHA-256 hex of the random session id in the cookie, so a
+# copy of the table cannot be replayed as cookies. Signing out deletes the row.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "username", String(64), ForeignKey("console_users.username"), nullable=False, index=True
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# A scheduled price version cancelled before its moment: terminals cannot drop a price
+# version, so HQ publishes ``superseded_by`` (same item, scope and moment, the price in
+# effect before) and the cancelled one loses the tie to it.
+price_cancellations = Table(
+    "price_cancellations",
+    metadata,
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("superseded_by", BigInteger, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("cancelled_at", UTCDateTime, nullable=False),
 )

@@ -103,6 +103,36 @@ def add_store(db: Database, code: str, name: str, *, actor: Actor = SYSTEM) -> p
     return db.run_write(run)
 
 
+def set_store_region(db: Database, code: str, region: str | None) -> None:
+    """Puts a store in a region (None: in none). Regions scope the HQ console's regional
+    managers and region-wide prices; terminals do not need them."""
+
+    def run(tx: WriteTx) -> None:
+        _require_store(tx, code)
+        tx.conn.execute(update(m.stores).where(m.stores.c.code == code).values(region=region))
+
+    db.run_write(run)
+
+
+def region_stores(db: Database, region: str) -> list[str]:
+    """The codes of the active stores of ``region``.
+
+    Raises:
+        ApiError: 404 ``unknown_region`` when no store is in it.
+    """
+    with db.read() as conn:
+        codes = list(
+            conn.execute(
+                select(m.stores.c.code)
+                .where(m.stores.c.region == region, m.stores.c.active.is_(True))
+                .order_by(m.stores.c.code)
+            ).scalars()
+        )
+    if not codes:
+        raise ApiError(404, "unknown_region", f"no store in region {region}")
+    return codes
+
+
 def set_config(
     db: Database, store: str | None, key: str, value: p.ConfigValue, *, actor: Actor = SYSTEM
 ) -> p.ConfigData:
@@ -696,6 +726,74 @@ def set_price(
             _audit(tx, actor, "price.set", detail, now, v.store)
         feed.append(tx, [feed.Pending("price", str(v.version), v.store, v) for v in versions], now)
         return versions
+
+    return db.run_write(run)
+
+
+def cancel_price(db: Database, version: int, *, actor: Actor = SYSTEM) -> p.PriceData:
+    """Cancels a price version published ahead of time, before its moment.
+
+    Terminals hold every future version they were sent and have no way to drop one, so
+    the cancellation is itself a version: same item, same scope, same ``effective_at``, and
+    the price that would apply there without the cancelled one — in its scope, else (for
+    a store) the chain-wide one. Being newer, it wins the tie at that moment on every
+    terminal and in every snapshot. For a store with no earlier price of its own this
+    pins the store to the chain price of that moment (a later chain-wide change then
+    needs a store price too).
+
+    Returns:
+        The superseding version.
+
+    Raises:
+        ApiError: 404 ``unknown_price``; 409 ``price_not_scheduled`` when the version is
+            already in effect or already cancelled; 409 ``price_cancel_impossible`` when
+            no earlier price exists to fall back to.
+    """
+    pv, pc = m.price_versions, m.price_cancellations
+
+    def run(tx: WriteTx) -> p.PriceData:
+        now = _now()
+        conn = tx.conn
+        row = conn.execute(select(pv).where(pv.c.id == version)).first()
+        if row is None:
+            raise ApiError(404, "unknown_price", f"no price version {version}")
+        cancelled = conn.execute(select(pc.c.version).where(pc.c.version == version)).first()
+        if row.effective_at <= now or cancelled is not None:
+            raise ApiError(409, "price_not_scheduled", f"version {version} is not scheduled")
+        gone = select(pc.c.version)
+        fallback = None
+        scopes = [row.store_code] + ([None] if row.store_code is not None else [])
+        for scope in scopes:
+            fallback = conn.execute(
+                select(pv.c.price_fen)
+                .where(
+                    pv.c.sku == row.sku,
+                    pv.c.store_code.is_(None) if scope is None else pv.c.store_code == scope,
+                    pv.c.effective_at <= row.effective_at,
+                    pv.c.id != version,
+                    pv.c.id.not_in(gone),
+                )
+                .order_by(pv.c.effective_at.desc(), pv.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if fallback is not None:
+                break
+        if fallback is None:
+            raise ApiError(
+                409, "price_cancel_impossible", f"no earlier price of {row.sku} to go back to"
+            )
+        (new,) = _insert_prices(
+            tx, [(row.sku, int(fallback), row.effective_at, row.store_code)], now
+        )
+        conn.execute(
+            insert(pc).values(
+                version=version, superseded_by=new.version, actor=actor.name[:80], cancelled_at=now
+            )
+        )
+        detail = {"sku": row.sku, "version": version, "superseded_by": new.version}
+        _audit(tx, actor, "price.cancel", detail, now, row.store_code)
+        feed.append(tx, [feed.Pending("price", str(new.version), new.store, new)], now)
+        return new
 
     return db.run_write(run)
 

@@ -42,10 +42,10 @@ from sqlalchemy.exc import IntegrityError
 
 from server_stub import models as m
 from server_stub.approvals import check_approval
+from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
-from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.members.ledger import Balance, change_balance, ledger_row, write_ledger
 from sync_client.contract import protocol as p
 from sync_client.contract.refunds import (

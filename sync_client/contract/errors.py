@@ -222,6 +222,21 @@ class ErrorCode(StrEnum):
     AUTH_EXPIRED = "auth_expired"
     AUTH_ID_REUSED = "auth_id_reused"
     UNKNOWN_DISCREPANCY = "unknown_discrepancy"
+    # HQ console (server_stub.console) and its operations
+    BAD_ROLE = "bad_role"
+    CONSOLE_LOCKED = "console_locked"
+    CONSOLE_USER_EXISTS = "console_user_exists"
+    CSRF_FAILED = "csrf_failed"
+    NOT_SIGNED_IN = "not_signed_in"
+    OUT_OF_SCOPE = "out_of_scope"
+    PRICE_CANCEL_IMPOSSIBLE = "price_cancel_impossible"
+    PRICE_NOT_SCHEDULED = "price_not_scheduled"
+    SCOPE_REQUIRED = "scope_required"
+    SIGN_IN_FAILED = "sign_in_failed"
+    UNKNOWN_CONSOLE_USER = "unknown_console_user"
+    UNKNOWN_PRICE = "unknown_price"
+    UNKNOWN_REGION = "unknown_region"
+    WEAK_PASSWORD = "weak_password"
 
 
 def is_registered(code: str) -> bool:
