@@ -45,6 +45,7 @@ from pos_app.localdb import returns as repo
 from pos_app.localdb import sales as sales_repo
 from pos_app.localdb import shifts as shift_repo
 from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.returns import ReturnRecord
 from pos_app.localdb.sales import OutboxRecord, SaleRecord
 from pos_app.localdb.store import audit, get_store, next_counter
 from pos_app.services.auth import AuthService, StaffMember
@@ -63,6 +64,19 @@ from sync_client.contract.refunds import (
     points_to_reverse,
     split_refund,
 )
+
+__all__ = [
+    "FoundSale",
+    "NoReceiptLine",
+    "RefundPreview",
+    "ReturnChoice",
+    "ReturnDraft",
+    "ReturnError",
+    "ReturnRecord",
+    "ReturnService",
+    "approval_audit_action",
+    "sign_return_ref",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("chainpos.returns")
@@ -425,17 +439,9 @@ class ReturnService:
                 )
             return
         sale = draft.found.sale
-        if sale.voided:
-            raise ReturnError("sale_voided", "the sale was voided")
-        now = self._clock.now()
-        if not draft.undo and not policy.in_window(sale.completed_at, now):
-            deadline = policy.deadline(sale.completed_at).astimezone(LOCAL_TZ).date()
-            raise ReturnError(
-                "outside_window",
-                f"returns of this sale closed on {deadline}",
-                deadline=deadline.isoformat(),
-                sold=sale.completed_at.astimezone(LOCAL_TZ).date().isoformat(),
-            )
+        refusal = self._sale_refusal(sale, policy, draft.undo)
+        if refusal is not None:
+            raise refusal
         chosen = {k: v for k, v in draft.choices.items() if v.qty_milli > 0}
         if not chosen:
             raise ReturnError("nothing_to_return", "choose what comes back")
@@ -456,6 +462,26 @@ class ReturnService:
                     left_milli=line.returnable_milli,
                 )
             self._check_reason(policy, choice.reason)
+
+    def sale_refusal(self, found: FoundSale) -> ReturnError | None:
+        """Why nothing of ``found`` may come back (voided, outside the return window,
+        with the deadline), or None: the screen says so as soon as the sale is shown."""
+        return self._sale_refusal(found.sale, self.policy(), undo=False)
+
+    def _sale_refusal(
+        self, sale: p.SaleForReturn, policy: ReturnPolicy, undo: bool
+    ) -> ReturnError | None:
+        if sale.voided:
+            return ReturnError("sale_voided", "the sale was voided")
+        if not undo and not policy.in_window(sale.completed_at, self._clock.now()):
+            deadline = policy.deadline(sale.completed_at).astimezone(LOCAL_TZ).date()
+            return ReturnError(
+                "outside_window",
+                f"returns of this sale closed on {deadline}",
+                deadline=deadline.isoformat(),
+                sold=sale.completed_at.astimezone(LOCAL_TZ).date().isoformat(),
+            )
+        return None
 
     @staticmethod
     def _check_reason(policy: ReturnPolicy, reason: str) -> None:
