@@ -552,13 +552,13 @@ class ReturnScreen(QWidget):
     COLUMNS = (
         ("return.col_line", 40),
         ("return.col_name", 0),
-        ("return.col_sold", 70),
-        ("return.col_unit_price", 92),
+        ("return.col_sold", 80),
+        ("return.col_unit_price", 96),
         ("return.col_discount", 76),
         ("return.col_price", 84),
-        ("return.col_returned", 66),
-        ("return.col_left", 66),
-        ("return.col_back", 78),
+        ("return.col_returned", 80),
+        ("return.col_left", 80),
+        ("return.col_back", 84),
     )
 
     def __init__(self, ctx: UiContext, service: ReturnService, parent: QWidget | None = None):
