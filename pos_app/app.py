@@ -371,6 +371,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         terminal_id=terminal.identity.terminal_id,
         sync=bridge,
         members=terminal.members,
+        returns=terminal.returns,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -23,6 +23,7 @@ from PySide6.QtCore import QEventLoop
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 if TYPE_CHECKING:
+    from pos_app.app import Terminal
     from pos_app.ui.main_window import MainWindow
 
 SCREEN_SIZE = (1280, 800)
@@ -118,6 +119,7 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             window.tender.quick_buttons[2].click()
             _wait_printed(window)
             shot("sale-done")
+            written.extend(_render_returns(window, terminal, out, lang))
             # The printer runs out of paper: the next receipt waits, in sight.
             terminal.virtual_printer.set_paper_out(True)
             window.done.next_sale.click()
@@ -149,6 +151,41 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the screen did not get there in time")
         QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+def _render_returns(window: MainWindow, terminal: Terminal, out: Path, lang: str) -> list[Path]:
+    """The return screen: the sale just made found by its receipt QR, one of each of
+    its first two lines chosen, then the return done with its receipt. A store that
+    sells only in a shift refused that sale: a shift is opened and it is paid again."""
+    from pos_app.domain.shift import CashCount
+    from pos_app.ui.return_screen import ReturnScreen
+
+    if window.done.sale is None and window.vm.cashier is not None and terminal.shifts:
+        if terminal.shifts.current() is None:
+            terminal.shifts.open(window.vm.cashier, CashCount())
+        window.tender.complete.click()
+        _wait_printed(window)
+    sale = window.done.sale
+    assert sale is not None
+    window.done.next_sale.click()
+    window.returns_button.click()
+    screen: ReturnScreen = window.return_screen
+    window.handle_scan(sale.reference)
+    _wait_for(lambda: screen.table.rowCount() > 0)
+    screen.vm.set_reason("changed_mind")
+    for line in sale.lines[:2]:
+        screen.vm.selected_line = line.line_no
+        screen.vm.set_quantity(
+            line.line_no, min(line.qty_milli, 1000 if line.unit.value != "kg" else 100)
+        )
+    written = [out / f"return-{lang}.png", out / f"return-done-{lang}.png"]
+    _grab(window, written[0])
+    screen.confirm.click()
+    _wait_for(lambda: screen.pages.currentWidget() is screen.done)
+    _wait_for(lambda: screen._print_state != "printing")
+    _grab(window, written[1])
+    screen.done_back.click()
+    return written
 
 
 def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from pos_app.localdb.models import (
@@ -147,6 +147,17 @@ def returns_of_sale(session: Session, sale_id: str) -> list[ReturnRecord]:
     return [_return_record(session, r) for r in rows]
 
 
+def returned_by_line(session: Session, sale_id: str) -> dict[int, int]:
+    """original line no -> quantity this till's returns took back of the sale."""
+    rows = session.execute(
+        select(SaleReturnLine.original_line_no, func.sum(SaleReturnLine.qty_milli))
+        .join(SaleReturn, SaleReturn.id == SaleReturnLine.return_id)
+        .where(SaleReturn.original_sale_id == sale_id, SaleReturnLine.original_line_no.is_not(None))
+        .group_by(SaleReturnLine.original_line_no)
+    ).all()
+    return {int(no): int(qty or 0) for no, qty in rows if no is not None}
+
+
 def sale_by_receipt_no(session: Session, receipt_no: str) -> str | None:
     """The id of this till's sale with that receipt number."""
     return session.scalar(select(Sale.id).where(Sale.receipt_no == receipt_no))
@@ -183,14 +194,15 @@ def sales_since(session: Session, terminal_id: str, since: datetime, limit: int)
 
 def item_categories(session: Session, skus: Sequence[str]) -> dict[str, tuple[int, str]]:
     """sku -> (item id, category) for the items this till knows."""
-    out: dict[str, tuple[int, str]] = {}
-    for sku in set(skus):
-        row = session.execute(
-            text("SELECT id, category FROM item WHERE sku = :s"), {"s": sku}
-        ).first()
-        if row is not None:
-            out[sku] = (int(row[0]), str(row[1] or ""))
-    return out
+    if not skus:
+        return {}
+    rows = session.execute(
+        text("SELECT sku, id, category FROM item WHERE sku IN :skus").bindparams(
+            bindparam("skus", expanding=True)
+        ),
+        {"skus": sorted(set(skus))},
+    ).all()
+    return {str(sku): (int(item_id), str(cat or "")) for sku, item_id, cat in rows}
 
 
 # -- authorisations -------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
@@ -43,7 +43,9 @@ from pos_app.i18n import Translator
 from pos_app.localdb import print_jobs
 from pos_app.localdb import returns as repo
 from pos_app.localdb import sales as sales_repo
+from pos_app.localdb import shifts as shift_repo
 from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.returns import ReturnRecord
 from pos_app.localdb.sales import OutboxRecord, SaleRecord
 from pos_app.localdb.store import audit, get_store, next_counter
 from pos_app.services.auth import AuthService, StaffMember
@@ -62,6 +64,19 @@ from sync_client.contract.refunds import (
     points_to_reverse,
     split_refund,
 )
+
+__all__ = [
+    "FoundSale",
+    "NoReceiptLine",
+    "RefundPreview",
+    "ReturnChoice",
+    "ReturnDraft",
+    "ReturnError",
+    "ReturnRecord",
+    "ReturnService",
+    "approval_audit_action",
+    "sign_return_ref",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("chainpos.returns")
@@ -184,6 +199,11 @@ class ReturnHQ(Protocol):
     async def release_return_auth(self, auth_id: UUID) -> p.ReturnAuthData: ...
 
 
+def approval_audit_action(action: str) -> str:
+    """The audit action of a PIN approving the return approval ``action``."""
+    return f"return.{action}"
+
+
 def sign_return_ref(return_id: UUID, store: str, terminal: str, secret: bytes) -> str:
     """The return receipt's QR: signed like a sale reference, with its own prefix."""
     sale_ref = SaleRef(return_id, store, terminal).sign(secret)
@@ -272,16 +292,19 @@ class ReturnService:
     def policy(self) -> ReturnPolicy:
         """The ``returns.*`` settings in force for this store (defaults when absent)."""
         with read_session(self._engine) as session:
-            rows = session.execute(
-                text("SELECT key, value FROM setting WHERE key >= 'returns.' AND key < 'returns/'")
-            ).all()
-        values: dict[str, object] = {}
-        for key, value in rows:
-            try:
-                values[str(key)] = json.loads(value)
-            except ValueError:
-                continue
-        return ReturnPolicy.from_settings(values)
+            return _policy(session)
+
+    def _rules(self, draft: ReturnDraft) -> tuple[ReturnPolicy, dict[str, tuple[int, str]]]:
+        """The policy and the (item id, category) of the draft's chosen lines, read in one
+        session: :meth:`commit` checks, previews and records with the same reading."""
+        skus: list[str] = []
+        if draft.found is not None:
+            by_no = {ln.line_no: ln.sku for ln in draft.found.sale.lines}
+            skus = [by_no[k] for k, c in draft.choices.items() if c.qty_milli > 0 and k in by_no]
+        with read_session(self._engine) as session:
+            policy = _policy(session)
+            items = repo.item_categories(session, skus) if skus else {}
+        return policy, items
 
     def _local(self, sale_id: str) -> p.SaleForReturn | None:
         with read_session(self._engine) as session:
@@ -397,7 +420,11 @@ class ReturnService:
 
     def check(self, draft: ReturnDraft) -> None:
         """Policy checks of what is chosen. Raises :class:`ReturnError`."""
-        policy = self.policy()
+        self._check(draft, *self._rules(draft))
+
+    def _check(
+        self, draft: ReturnDraft, policy: ReturnPolicy, cats: dict[str, tuple[int, str]]
+    ) -> None:
         if draft.found is None:
             if not draft.no_receipt:
                 raise ReturnError("nothing_to_return", "choose what comes back")
@@ -412,23 +439,13 @@ class ReturnService:
                 )
             return
         sale = draft.found.sale
-        if sale.voided:
-            raise ReturnError("sale_voided", "the sale was voided")
-        now = self._clock.now()
-        if not draft.undo and not policy.in_window(sale.completed_at, now):
-            deadline = policy.deadline(sale.completed_at).astimezone(LOCAL_TZ).date()
-            raise ReturnError(
-                "outside_window",
-                f"returns of this sale closed on {deadline}",
-                deadline=deadline.isoformat(),
-                sold=sale.completed_at.astimezone(LOCAL_TZ).date().isoformat(),
-            )
+        refusal = self._sale_refusal(sale, policy, draft.undo)
+        if refusal is not None:
+            raise refusal
         chosen = {k: v for k, v in draft.choices.items() if v.qty_milli > 0}
         if not chosen:
             raise ReturnError("nothing_to_return", "choose what comes back")
         lines = {ln.line_no: ln for ln in sale.lines}
-        with read_session(self._engine) as session:
-            cats = repo.item_categories(session, [lines[k].sku for k in chosen if k in lines])
         for line_no, choice in chosen.items():
             line = lines.get(line_no)
             if line is None:
@@ -446,6 +463,26 @@ class ReturnService:
                 )
             self._check_reason(policy, choice.reason)
 
+    def sale_refusal(self, found: FoundSale) -> ReturnError | None:
+        """Why nothing of ``found`` may come back (voided, outside the return window,
+        with the deadline), or None: the screen says so as soon as the sale is shown."""
+        return self._sale_refusal(found.sale, self.policy(), undo=False)
+
+    def _sale_refusal(
+        self, sale: p.SaleForReturn, policy: ReturnPolicy, undo: bool
+    ) -> ReturnError | None:
+        if sale.voided:
+            return ReturnError("sale_voided", "the sale was voided")
+        if not undo and not policy.in_window(sale.completed_at, self._clock.now()):
+            deadline = policy.deadline(sale.completed_at).astimezone(LOCAL_TZ).date()
+            return ReturnError(
+                "outside_window",
+                f"returns of this sale closed on {deadline}",
+                deadline=deadline.isoformat(),
+                sold=sale.completed_at.astimezone(LOCAL_TZ).date().isoformat(),
+            )
+        return None
+
     @staticmethod
     def _check_reason(policy: ReturnPolicy, reason: str) -> None:
         if reason not in policy.reason_codes():
@@ -453,7 +490,9 @@ class ReturnService:
 
     def preview(self, draft: ReturnDraft) -> RefundPreview:
         """The refund as confirming would make it (after :meth:`check`)."""
-        policy = self.policy()
+        return self._preview(draft, self.policy())
+
+    def _preview(self, draft: ReturnDraft, policy: ReturnPolicy) -> RefundPreview:
         if draft.found is None:
             lines = tuple(
                 LineRefund(i, nl.name, nl.qty_milli, nl.refund_fen)
@@ -499,8 +538,16 @@ class ReturnService:
         ``action`` with their PIN; the approval travels in the event. Raises
         ``SignInError`` for a wrong PIN and :class:`ReturnError` ``not_approver``."""
         approver = self._auth.approve(
-            number, pin, action=f"return.{action}", requested_by=draft.cashier.number
+            number, pin, action=approval_audit_action(action), requested_by=draft.cashier.number
         )
+        return self.accept_approval(draft, action, approver)
+
+    def accept_approval(
+        self, draft: ReturnDraft, action: str, approver: StaffMember
+    ) -> StaffMember:
+        """Records ``approver`` (whose PIN the caller checked, e.g. the approval dialog,
+        audited as :func:`approval_audit_action`) for ``action`` on the draft, if their
+        role suffices. Raises :class:`ReturnError` ``not_approver``."""
         need = Role(p.APPROVAL_MIN_ROLE[action])
         if approver.role.rank < need.rank:
             raise ReturnError("not_approver", f"{action} needs a {need.value}", role=need.value)
@@ -652,8 +699,9 @@ class ReturnService:
             ReturnError: a policy refusal, ``needs_approval``, ``not_authorised``,
                 ``refund_gateway_missing``, ``refund_failed`` or ``return_not_saved``.
         """
-        self.check(draft)
-        preview = self.preview(draft)
+        policy, items = self._rules(draft)
+        self._check(draft, policy, items)
+        preview = self._preview(draft, policy)
         if preview.needs:
             raise ReturnError(
                 "needs_approval", f"{preview.needs[0]} needs approval", action=preview.needs[0]
@@ -691,7 +739,7 @@ class ReturnService:
                     self._gateway.refund(str(return_id), part.kind, part.amount_fen, part.reference)
                 except Exception as exc:
                     raise ReturnError("refund_failed", f"gateway refund failed: {exc}") from exc
-        lines, refunds = self._records(draft, preview)
+        lines, refunds = self._records(draft, preview, items)
         try:
             record = self._commit(draft, preview, now, return_id, reference, lines, refunds)
         except (SQLAlchemyError, OSError) as exc:
@@ -705,7 +753,7 @@ class ReturnService:
         return record
 
     def _records(
-        self, draft: ReturnDraft, preview: RefundPreview
+        self, draft: ReturnDraft, preview: RefundPreview, items: dict[str, tuple[int, str]]
     ) -> tuple[tuple[repo.ReturnLineRecord, ...], tuple[repo.RefundRecord, ...]]:
         refunds = tuple(repo.RefundRecord(s.kind, s.amount_fen, s.reference) for s in preview.split)
         if draft.found is None:
@@ -730,8 +778,6 @@ class ReturnService:
                 refunds,
             )
         by_no = {ln.line_no: ln for ln in draft.found.sale.lines}
-        with read_session(self._engine) as session:
-            items = repo.item_categories(session, [by_no[r.line_no].sku for r in preview.lines])
         out = []
         for i, r in enumerate(preview.lines, start=1):
             ln = by_no[r.line_no]
@@ -766,8 +812,10 @@ class ReturnService:
     ) -> repo.ReturnRecord:
         ident = self._identity
         sale = draft.found.sale if draft.found is not None else None
-        shift_id = self._shift_id()
         with write_session(self._engine) as session:
+            shift_id = self._shift_id() or shift_repo.open_shift_id(session, ident.terminal_id)
+            if sale is not None and draft.found is not None and draft.found.local:
+                _still_returnable(session, sale, lines)
             receipt_no = f"{ident.terminal_id}-R{next_counter(session, 'return'):06d}"
             event = p.SaleReturned(
                 return_id=return_id,
@@ -896,14 +944,22 @@ class ReturnService:
 
     # -- 整单撤销 --------------------------------------------------------------------------
 
-    def undoable_sales(self, since: datetime) -> list[FoundSale]:
-        """Sales of this till that may be undone: those of the current shift. Until
-        shifts exist, ``since`` is the cashier's sign-in time (the one place to switch)."""
+    def undoable_sales(self, since: datetime | None = None) -> list[FoundSale]:
+        """Sales of this till that may be undone: those of the shift open at this till;
+        with no shift open, those since ``since`` (else since local midnight)."""
         with read_session(self._engine) as session:
+            shift = shift_repo.open_shift(session, self._identity.terminal_id)
+            if shift is not None:
+                since = shift.opened_at
+            elif since is None:
+                today = self._clock.now().astimezone(LOCAL_TZ).date()
+                since = datetime.combine(today, time(0), LOCAL_TZ)
             ids = repo.sales_since(session, self._identity.terminal_id, since, 50)
         return [FoundSale(s, True) for s in map(self._local, ids) if s is not None]
 
-    def undo_draft(self, cashier: StaffMember, sale_id: str, since: datetime) -> ReturnDraft:
+    def undo_draft(
+        self, cashier: StaffMember, sale_id: str, since: datetime | None = None
+    ) -> ReturnDraft:
         """A full return of a sale just made, needing a supervisor's ``sale_undo``."""
         found = next(
             (f for f in self.undoable_sales(since) if str(f.sale.sale_id) == sale_id), None
@@ -916,6 +972,40 @@ class ReturnService:
             ln.line_no: ReturnChoice(ln.returnable_milli, reason) for ln in found.sale.lines
         }
         return draft
+
+
+def _still_returnable(
+    session: Any, sale: p.SaleForReturn, lines: Sequence[repo.ReturnLineRecord]
+) -> None:
+    """Inside the return's write transaction: no line of a sale this till holds goes
+    beyond what is left of it now (a draft read before another return of the same sale
+    is refused instead of returning the goods twice)."""
+    before = repo.returned_by_line(session, str(sale.sale_id))
+    sold = {ln.line_no: ln for ln in sale.lines}
+    for ln in lines:
+        assert ln.original_line_no is not None
+        line = sold[ln.original_line_no]
+        left = line.qty_milli - before.get(ln.original_line_no, 0)
+        if ln.qty_milli > left:
+            raise ReturnError(
+                "over_returnable",
+                f"only {left} of {line.name} is left to return",
+                name=line.name,
+                left_milli=max(0, left),
+            )
+
+
+def _policy(session: Any) -> ReturnPolicy:
+    rows = session.execute(
+        text("SELECT key, value FROM setting WHERE key >= 'returns.' AND key < 'returns/'")
+    ).all()
+    values: dict[str, object] = {}
+    for key, value in rows:
+        try:
+            values[str(key)] = json.loads(value)
+        except ValueError:
+            continue
+    return ReturnPolicy.from_settings(values)
 
 
 def _paid_tenders(sale: p.SaleForReturn) -> list[PaidTender]:

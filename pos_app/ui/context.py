@@ -22,6 +22,7 @@ from pos_app.services.printing import (
     PrintQueue,
     QueueChanged,
 )
+from pos_app.services.returns import ReturnService
 from pos_app.services.scanners import ScannerHub
 from pos_app.services.types import PrinterProfile
 from pos_app.ui.sync_status import SyncBridge
@@ -69,7 +70,7 @@ class HardwareEvents(QObject):
     def _on_print_event(self, event: PrintEvent) -> None:
         if isinstance(event, JobPrinted):
             png = b""
-            if self._preview is not None and event.job.kind in ("receipt", "test_page"):
+            if self._preview is not None and event.job.kind in ("receipt", "return", "test_page"):
                 try:
                     png = self._preview(event.data, event.profile)
                 except Exception:
@@ -105,3 +106,5 @@ class UiContext:
     """The link to HQ, for the status bar; None on a standalone terminal."""
     members: MemberService | None = None
     """Members (identify, holds, sign-up, top-up); None on a standalone terminal."""
+    returns: ReturnService | None = None
+    """Returns and refunds (the return screen); None hides the screen."""

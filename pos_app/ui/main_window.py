@@ -30,6 +30,7 @@ from pos_app.ui.widgets import TouchButton
 
 if TYPE_CHECKING:
     from pos_app.ui.device_settings_screen import DeviceSettingsScreen
+    from pos_app.ui.return_screen import ReturnScreen
 
 
 class MainWindow(QMainWindow):
@@ -73,10 +74,16 @@ class MainWindow(QMainWindow):
         self.settings_button.setObjectName("device_settings")
         self.settings_button.setMaximumWidth(140)
         self.settings_button.clicked.connect(self._on_settings_clicked)
+        self.returns_button = TouchButton()
+        self.returns_button.setObjectName("returns")
+        self.returns_button.setMaximumWidth(140)
+        self.returns_button.clicked.connect(self._on_returns_clicked)
+        self._return_screen: ReturnScreen | None = None
         top.addWidget(self.store_label, 1)
         top.addWidget(self.unprinted_button)
         top.addWidget(self.cashier_label)
         top.addWidget(self.clock_label)
+        top.addWidget(self.returns_button)
         top.addWidget(self.devices_button)
         top.addWidget(self.settings_button)
         top.addWidget(self.language_button)
@@ -159,6 +166,8 @@ class MainWindow(QMainWindow):
             current = self.checkout
         if current is self.checkout:
             self.checkout.handle_scan(code)
+        elif current is not None and current is self._return_screen:
+            self._return_screen.handle_scan(code)
 
     def _on_login_signed_in(self, member: StaffMember) -> None:
         self.vm.start(member)
@@ -264,11 +273,39 @@ class MainWindow(QMainWindow):
         self.settings_screen.open_for(staff)
         self.stack.setCurrentWidget(self.settings_screen)
 
+    def _on_returns_clicked(self) -> None:
+        """Returns are rung up between sales: not with a basket on the checkout screen."""
+        staff = self.vm.cashier
+        if staff is None or self.ctx.returns is None:
+            return
+        if self.stack.currentWidget() in (self.tender, self._return_screen):
+            return
+        if self.vm.draft is not None and not self.vm.draft.cart.is_empty:
+            self.checkout.banner.show_message(
+                self.ctx.translator.t("error.sale_in_progress"), "warn"
+            )
+            return
+        self.return_screen.open_for(staff)
+        self.stack.setCurrentWidget(self.return_screen)
+
+    @property
+    def return_screen(self) -> ReturnScreen:
+        """The return screen (built when first needed)."""
+        if self._return_screen is None:
+            from pos_app.ui.return_screen import ReturnScreen
+
+            assert self.ctx.returns is not None
+            screen = ReturnScreen(self.ctx, self.ctx.returns)
+            screen.back_requested.connect(self._on_done_next_sale_requested)
+            self.stack.addWidget(screen)
+            self._return_screen = screen
+        return self._return_screen
+
     def _remember_screen(self) -> None:
         current = self.stack.currentWidget()
         if current is None:
             return
-        if current is not self._devices_screen and current is not self._settings_screen:
+        if current not in (self._devices_screen, self._settings_screen, self._return_screen):
             self._return_to = current
 
     @property
@@ -325,6 +362,7 @@ class MainWindow(QMainWindow):
         self.sign_out_button.setText(t("app.sign_out"))
         self.devices_button.setText(t("app.devices"))
         self.settings_button.setText(t("app.settings"))
+        self.returns_button.setText(t("return.open"))
         for screen in (
             self.login,
             self.checkout,
@@ -332,6 +370,7 @@ class MainWindow(QMainWindow):
             self.done,
             self._devices_screen,
             self._settings_screen,
+            self._return_screen,
         ):
             if screen is not None:
                 screen.retranslate()
@@ -350,6 +389,7 @@ class MainWindow(QMainWindow):
             else ""
         )
         self.sign_out_button.setVisible(cashier is not None)
+        self.returns_button.setVisible(cashier is not None and self.ctx.returns is not None)
         self.settings_button.setVisible(cashier is not None and cashier.can_configure)
         self._on_clock_timeout()
 

@@ -523,3 +523,53 @@ def test_undo_a_sale_just_made_is_a_full_return_with_a_supervisor(
     with pytest.raises(ReturnError) as exc:
         returns.undo_draft(cashier, sale.id, signed_in)
     assert exc.value.code == "not_undoable"
+
+
+def test_a_draft_read_before_another_return_of_the_line_cannot_return_it_twice(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService
+) -> None:
+    """GIVEN a 芋泥波波 sold here and found twice (two screens' worth of drafts), offline
+    WHEN the first draft returns it
+    THEN the second, read before that, is refused ``over_returnable`` at commit and
+    nothing more is refunded."""
+    sale = sell(terminal, cashier, TARO)
+    first = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    second = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    for draft in (first, second):
+        draft.choices[1] = ReturnChoice(1000, "changed_mind")
+    returns.commit(first)
+    with pytest.raises(ReturnError) as exc:
+        returns.commit(second)
+    assert (exc.value.code, exc.value.params["left_milli"]) == ("over_returnable", 0)
+    assert [e.refund_fen for e in returned_events(terminal)] == [1500]
+
+
+def test_undo_lists_the_open_shifts_sales_and_the_return_carries_the_shift(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, clock: FakeClock
+) -> None:
+    """GIVEN a sale before the shift opened and one in it
+    WHEN the cashier looks for a sale to undo (no time given)
+    THEN only the shift's sale is offered, an approved undo is accepted from an approver
+    the dialog already checked, and the return event names the shift."""
+    from pos_app.domain.shift import CashCount
+
+    before = sell(terminal, cashier, TARO)
+    clock.advance(timedelta(minutes=5))
+    assert terminal.shifts is not None
+    shift = terminal.shifts.open(cashier, CashCount().with_count("note:10000", 1))
+    clock.advance(timedelta(minutes=5))
+    during = sell(terminal, cashier, TARO)
+    assert [str(f.sale.sale_id) for f in returns.undoable_sales()] == [during.id]
+    with pytest.raises(ReturnError):
+        returns.undo_draft(cashier, before.id)
+    draft = returns.undo_draft(cashier, during.id)
+    with pytest.raises(ReturnError) as exc:
+        returns.accept_approval(draft, "sale_undo", cashier)
+    assert exc.value.code == "not_approver"
+    supervisor = terminal.auth.approve(
+        "1003", "135790", action="return.sale_undo", requested_by=cashier.number
+    )
+    returns.accept_approval(draft, "sale_undo", supervisor)
+    ret = returns.commit(draft)
+    (event,) = returned_events(terminal)
+    assert ret.shift_id == shift.id and event.shift_id == UUID(shift.id)
