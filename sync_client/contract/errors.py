@@ -213,6 +213,15 @@ class ErrorCode(StrEnum):
     RETURN_NOT_SAVED = "return_not_saved"
     SALE_NOT_FOUND = "sale_not_found"
     SALE_VOIDED = "sale_voided"
+    # Stock across the chain at the till (pos_app.services.stock)
+    TRANSFER_STATE = "transfer_state"
+    UNKNOWN_TRANSFER = "unknown_transfer"
+    COUNT_STATE = "count_state"
+    UNKNOWN_COUNT = "unknown_count"
+    NOTHING_COUNTED = "nothing_counted"
+    TRANSFER_WRONG_STORE = "transfer_wrong_store"
+    PROPOSALS_OFFLINE = "proposals_offline"
+    REFUSAL_REASON_REQUIRED = "refusal_reason_required"
 
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""
