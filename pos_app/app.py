@@ -385,6 +385,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         terminal_id=terminal.identity.terminal_id,
         sync=bridge,
         members=terminal.members,
+        stock=terminal.stock,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -223,6 +223,7 @@ class ErrorCode(StrEnum):
     PROPOSALS_OFFLINE = "proposals_offline"
     REFUSAL_REASON_REQUIRED = "refusal_reason_required"
 
+
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""
     return code in ErrorCode._value2member_map_
