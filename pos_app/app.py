@@ -40,6 +40,7 @@ from pos_app.services.receipts import ReceiptService
 from pos_app.services.returns import ReturnService
 from pos_app.services.scanners import ScannerHub
 from pos_app.services.shifts import ShiftService
+from pos_app.services.stock import StockService
 from pos_app.services.sync import SyncService
 from sync_client import Credentials, CredentialStore, SyncConfig, SyncRunner
 
@@ -133,6 +134,8 @@ class Terminal:
     """Shifts and handover at this till."""
     returns: ReturnService | None = None
     """Returns and refunds (own sales offline; others through HQ when enrolled)."""
+    stock: StockService | None = None
+    """Stock across the chain: look-up, transfers, counts, goods received, alerts."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -234,7 +237,8 @@ def build_terminal(
             creds,
             store,
             hq_clock,
-            config=sync_config,
+            # The stock screen shows every store's levels: subscribe to all of them.
+            config=sync_config or SyncConfig(stock="all"),
             runner=sync_runner,
             executor=sync_executor,
             verify=verify,
@@ -322,6 +326,16 @@ def build_terminal(
         receipt_language=settings.get("receipt_language", DEFAULT_LANGUAGE),
         after_commit=after_commit,
     )
+    stock = StockService(
+        engine,
+        hq_clock,
+        identity,
+        catalog,
+        runner=sync.runner if sync is not None else None,
+        hq=(lambda: sync.client.hq) if sync is not None else None,
+        online=(lambda: sync.status.online) if sync is not None else (lambda: False),
+        after_commit=lambda: after_commit(None),
+    )
     terminal = Terminal(
         engine=engine,
         clock=hq_clock,
@@ -342,6 +356,7 @@ def build_terminal(
         members=members,
         shifts=shifts,
         returns=returns,
+        stock=stock,
     )
     if start_devices:
         printing.start()
@@ -372,6 +387,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         sync=bridge,
         members=terminal.members,
         returns=terminal.returns,
+        stock=terminal.stock,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pos_app.localdb.types import UTCDateTime
@@ -36,6 +36,9 @@ class Store(Base):
     address_en: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(32), default="")
     active: Mapped[bool] = mapped_column(default=True, server_default="1")
+    region: Mapped[str] = mapped_column(String(32), default="", server_default=text("''"))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
 
 
 class Staff(Base):
@@ -502,3 +505,117 @@ class ReturnAuth(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_return_auth_state", "state"),)
+
+
+# -- stock across the chain ---------------------------------------------------------------
+
+
+class ChainStock(Base):
+    """Every store's level of every item as HQ's feed last delivered it (this store's
+    too: its shown level is :mod:`pos_app.localdb.pending_stock`'s, which also counts
+    unsynced sales). ``updated_at`` is HQ's time of the level, for its freshness."""
+
+    __tablename__ = "chain_stock"
+    store_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    on_hand_milli: Mapped[int] = mapped_column(Integer)
+    reserved_milli: Mapped[int] = mapped_column(Integer)
+    available_milli: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_chain_stock_sku", "sku"),)
+
+
+class Transfer(Base):
+    """A transfer (调拨) between this store and another.
+
+    ``hq_state`` is the state HQ last sent (null until HQ's feed delivered it);
+    ``local_state`` the state after the last step taken at this till, whose outbox event
+    is ``local_event_id``. The state shown is the local one while that event is pending,
+    HQ's once HQ answered (see :mod:`pos_app.localdb.transfers`)."""
+
+    __tablename__ = "transfer"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    transfer_no: Mapped[str] = mapped_column(String(64), unique=True)
+    from_store: Mapped[str] = mapped_column(String(32), index=True)
+    to_store: Mapped[str] = mapped_column(String(32), index=True)
+    hq_state: Mapped[str | None] = mapped_column(String(16))
+    local_state: Mapped[str | None] = mapped_column(String(16))
+    local_event_id: Mapped[str | None] = mapped_column(String(36))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(String(200))
+    refused_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class TransferLine(Base):
+    """One item of a transfer; a quantity stays null until its step happened."""
+
+    __tablename__ = "transfer_line"
+    transfer_id: Mapped[str] = mapped_column(
+        ForeignKey("transfer.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requested_milli: Mapped[int] = mapped_column(Integer)
+    approved_milli: Mapped[int | None] = mapped_column(Integer)
+    shipped_milli: Mapped[int | None] = mapped_column(Integer)
+    received_milli: Mapped[int | None] = mapped_column(Integer)
+
+
+class StockAlert(Base):
+    """A stock alert from HQ (``low``, ``negative``, ``count_variance``,
+    ``transfer_shortfall``); the till keeps its own store's."""
+
+    __tablename__ = "stock_alert"
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    store_code: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    on_hand_milli: Mapped[int] = mapped_column(Integer)
+    min_milli: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (Index("ix_stock_alert_store_resolved", "store_code", "resolved"),)
+
+
+class StockCount(Base):
+    """A stock count (盘点) taken at this till: ``open`` while scanning, ``submitted``,
+    then ``approved`` or ``rejected`` by a manager. ``count_no`` is
+    ``<terminal>-C<counter>``."""
+
+    __tablename__ = "stock_count"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    count_no: Mapped[str] = mapped_column(String(64), unique=True)
+    zone: Mapped[str] = mapped_column(String(64), default="")
+    staff: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StockCountLine(Base):
+    """One item counted: the quantity so far and the time of its last scan."""
+
+    __tablename__ = "stock_count_line"
+    count_id: Mapped[str] = mapped_column(
+        ForeignKey("stock_count.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[int] = mapped_column(Integer)
+    counted_milli: Mapped[int] = mapped_column(Integer)
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StockReceipt(Base):
+    """Goods booked in at this till (收货); ``lines`` a JSON list of ``{sku, qty_milli}``."""
+
+    __tablename__ = "stock_receipt"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    document: Mapped[str | None] = mapped_column(String(64))
+    staff: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    lines: Mapped[str] = mapped_column(Text)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from pos_app.localdb import pending_stock
+from pos_app.localdb import pending_stock, transfers
 from pos_app.localdb.audit_outbox import AUDIT_CURSOR_KEY, queue_audit
 from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pinyin import pinyin_keys
@@ -105,7 +105,13 @@ class LocalReplica:
         out = []
         for r in rows:
             payload = json.loads(r[5])
-            summary = str(payload.get("receipt_no") or payload.get("sku") or "")
+            summary = str(
+                payload.get("receipt_no")
+                or payload.get("transfer_no")
+                or payload.get("count_no")
+                or payload.get("sku")
+                or ""
+            )
             out.append(
                 RejectedEvent(
                     int(r[0]), str(r[1]), str(r[2]), from_utc_text(r[3]), str(r[4] or ""), summary
@@ -205,6 +211,8 @@ class LocalReplica:
             | p.ConfigChange
             | p.StaffChange
             | p.MemberChange
+            | p.TransferChange
+            | p.AlertChange
         ],
         next_after: int,
     ) -> ApplySummary:
@@ -242,6 +250,8 @@ class LocalReplica:
                 for staff in by_kind["staff"].values():
                     _upsert_staff(db, self.store, staff)
                 _drop_stale_members(db, list(by_kind["member"].values()))
+                transfers.apply_transfers(db, self.store, list(by_kind["transfer"].values()))
+                transfers.apply_alerts(db, self.store, list(by_kind["alert"].values()))
             _put_setting(db, CURSOR_KEY, next_after)
             pending_stock.release_until(db, next_after)
             db.commit()
@@ -296,10 +306,22 @@ def _put_setting(db: sqlite3.Connection, key: str, value: Any) -> None:
 def _bulk_stores(db: sqlite3.Connection, stores: list[p.StoreData]) -> None:
     if stores:
         db.executemany(
-            "INSERT INTO store (code, name_zh, name_en, address_zh, address_en, phone, active) "
-            "VALUES (:c, :n, :n, '', '', '', :a) ON CONFLICT(code) DO UPDATE SET "
-            "name_zh = excluded.name_zh, active = excluded.active",
-            [{"c": d.code, "n": d.name, "a": d.active} for d in stores],
+            "INSERT INTO store (code, name_zh, name_en, address_zh, address_en, phone, active, "
+            "region, latitude, longitude) VALUES (:c, :n, :n, '', '', '', :a, :r, :lat, :lon) "
+            "ON CONFLICT(code) DO UPDATE SET name_zh = excluded.name_zh, "
+            "active = excluded.active, region = excluded.region, "
+            "latitude = excluded.latitude, longitude = excluded.longitude",
+            [
+                {
+                    "c": d.code,
+                    "n": d.name,
+                    "a": d.active,
+                    "r": d.region,
+                    "lat": d.latitude,
+                    "lon": d.longitude,
+                }
+                for d in stores
+            ],
         )
 
 
@@ -373,6 +395,28 @@ def _bulk_prices(db: sqlite3.Connection, prices: list[p.PriceData]) -> None:
 
 
 def _bulk_stock(db: sqlite3.Connection, store: str, levels: list[p.StockData]) -> None:
+    """Every store's level into ``chain_stock`` (the stock screen's look-up); this
+    store's also into ``stock_level``, which the shown level subtracts local sales from."""
+    if not levels:
+        return
+    db.executemany(
+        "INSERT INTO chain_stock (store_code, sku, on_hand_milli, reserved_milli, "
+        "available_milli, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(store_code, sku) DO UPDATE SET on_hand_milli = excluded.on_hand_milli, "
+        "reserved_milli = excluded.reserved_milli, available_milli = excluded.available_milli, "
+        "updated_at = excluded.updated_at",
+        [
+            (
+                d.store,
+                d.sku,
+                d.on_hand_milli,
+                d.reserved_milli,
+                d.available_milli,
+                to_utc_text(d.updated_at),
+            )
+            for d in levels
+        ],
+    )
     own = [(d.on_hand_milli, d.sku) for d in levels if d.store == store]
     if own:
         db.executemany(

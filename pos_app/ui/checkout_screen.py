@@ -474,6 +474,7 @@ class CartTableModel(QAbstractTableModel):
 class CheckoutScreen(QWidget):
     pay_requested = Signal()
     reprint_requested = Signal()
+    stock_requested = Signal()
 
     def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -499,6 +500,12 @@ class CheckoutScreen(QWidget):
         )
         self.search_button.clicked.connect(self._on_search_clicked)
         scan_row.addWidget(self.search_button)
+        self.stock_button = TouchButton()
+        self.stock_button.setObjectName("stock")
+        self.stock_button.setMaximumWidth(150)
+        self.stock_button.clicked.connect(self.stock_requested)
+        self.stock_button.setVisible(self.ctx.stock is not None)
+        scan_row.addWidget(self.stock_button)
         left.addLayout(scan_row)
         self.banner = Banner()
         self.banner.setObjectName("checkout_banner")
@@ -592,10 +599,21 @@ class CheckoutScreen(QWidget):
         vm.line_added.connect(self._on_vm_line_added)
         self.retranslate()
 
+    def show_stock_alerts(self) -> None:
+        """The 库存 button, with this store's open stock alerts as a badge."""
+        stock = self.ctx.stock
+        count = stock.alert_count() if stock is not None else 0
+        t = self.ctx.translator.t
+        self.stock_button.setText(
+            t("stock.button_alerts", count=count) if count else t("stock.button")
+        )
+        self.stock_button.setProperty("role", "alert" if count else "")
+
     def retranslate(self) -> None:
         t = self.ctx.translator.t
         self.scan_input.setPlaceholderText(t("checkout.scan_placeholder"))
         self.search_button.setText(t("checkout.search"))
+        self.show_stock_alerts()
         self.remove.setText(t("checkout.remove_line"))
         self.line_discount.setText(t("checkout.line_discount"))
         self.basket_discount.setText(t("checkout.basket_discount"))

@@ -31,6 +31,7 @@ from pos_app.ui.widgets import TouchButton
 if TYPE_CHECKING:
     from pos_app.ui.device_settings_screen import DeviceSettingsScreen
     from pos_app.ui.return_screen import ReturnScreen
+    from pos_app.ui.stock_screens import StockHub
 
 
 class MainWindow(QMainWindow):
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         # Built on first use: they are seldom opened and cost start-up time.
         self._devices_screen: DevicesScreen | None = None
         self._settings_screen: DeviceSettingsScreen | None = None
+        self._stock_hub: StockHub | None = None
         self._return_to: QWidget = self.login
         for screen in (
             self.login,
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         self.login.signed_in.connect(self._on_login_signed_in)
         self.checkout.pay_requested.connect(self._on_checkout_pay_requested)
         self.checkout.reprint_requested.connect(self._on_reprint_requested)
+        self.checkout.stock_requested.connect(self._on_checkout_stock_requested)
         self.tender.back_requested.connect(lambda: self.stack.setCurrentWidget(self.checkout))
         self.tender.sale_completed.connect(self._on_tender_sale_completed)
         self.done.next_sale_requested.connect(self._on_done_next_sale_requested)
@@ -160,6 +163,9 @@ class MainWindow(QMainWindow):
         current = self.stack.currentWidget()
         if current is not None and current is self._settings_screen:
             self._settings_screen.show_scan(code)
+            return
+        if current is not None and current is self._stock_hub:
+            self._stock_hub.handle_scan(code)
             return
         if current is self.done:
             self._on_done_next_sale_requested()
@@ -371,6 +377,7 @@ class MainWindow(QMainWindow):
             self._devices_screen,
             self._settings_screen,
             self._return_screen,
+            self._stock_hub,
         ):
             if screen is not None:
                 screen.retranslate()
@@ -403,6 +410,27 @@ class MainWindow(QMainWindow):
     def _on_sync_data_changed(self, kinds: frozenset[str]) -> None:
         if "store" in kinds:
             self._refresh_top()
+        if kinds & {"stock", "transfer", "alert"}:
+            self.checkout.show_stock_alerts()
+            if self._stock_hub is not None:
+                self._stock_hub.data_changed()
+
+    @property
+    def stock_hub(self) -> StockHub:
+        """The stock screens (built when first needed)."""
+        if self._stock_hub is None:
+            from pos_app.ui.stock_screens import StockHub
+
+            assert self.ctx.stock is not None
+            self._stock_hub = StockHub(self.ctx, self.ctx.stock, lambda: self.vm.cashier)
+            self._stock_hub.back_requested.connect(self._on_hardware_back_requested)
+            self.stack.addWidget(self._stock_hub)
+        return self._stock_hub
+
+    def _on_checkout_stock_requested(self) -> None:
+        self._return_to = self.checkout
+        self.stock_hub.open()
+        self.stack.setCurrentWidget(self.stock_hub)
 
     def _on_clock_timeout(self) -> None:
         self.clock_label.setText(datetime.now(LOCAL_TZ).strftime("%H:%M"))

@@ -237,6 +237,15 @@ class ErrorCode(StrEnum):
     UNKNOWN_PRICE = "unknown_price"
     UNKNOWN_REGION = "unknown_region"
     WEAK_PASSWORD = "weak_password"
+    # Stock across the chain at the till (pos_app.services.stock)
+    TRANSFER_STATE = "transfer_state"
+    UNKNOWN_TRANSFER = "unknown_transfer"
+    COUNT_STATE = "count_state"
+    UNKNOWN_COUNT = "unknown_count"
+    NOTHING_COUNTED = "nothing_counted"
+    TRANSFER_WRONG_STORE = "transfer_wrong_store"
+    PROPOSALS_OFFLINE = "proposals_offline"
+    REFUSAL_REASON_REQUIRED = "refusal_reason_required"
 
 
 def is_registered(code: str) -> bool:

@@ -128,7 +128,8 @@ def test_open_drawer_pulses_the_requested_pin(
     network_printer.open_drawer(pin=5)
     assert virtual_printer.wait_for_jobs(2)
     kicks = [k for job in virtual_printer.jobs for k in read(job).drawer_kicks]
-    assert [k.pin for k in kicks] == [2, 5]
+    # Each kick is its own connection; a loaded machine may accept them in either order.
+    assert sorted(k.pin for k in kicks) == [2, 5]
     with pytest.raises(PrinterConfigError):
         network_printer.open_drawer(pin=3)
 
