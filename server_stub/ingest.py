@@ -543,7 +543,9 @@ class _Batch:
             }
             fx.audit.append(self._audit(ev, "member.topup", pl.number, detail))
         elif isinstance(pl, p.StaffSignInFailed | p.StaffLockedOut):
-            fx.audit.append(self._audit(ev, pl.type, None, _sign_in_detail(pl)))
+            fx.audit.append(
+                audit_row(self.actor, pl.type, None, _sign_in_detail(pl), self.now, pl.store)
+            )
         elif isinstance(pl, p.ShiftOpened):
             self._plan_shift(
                 pl.shift_id,
