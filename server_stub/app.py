@@ -7,7 +7,10 @@ Routes, one router per audience (:mod:`server_stub.routers`):
     :mod:`~server_stub.routers.terminals`); ``/v1/members/...`` (identify, sign up, holds)
     for terminals (:mod:`~server_stub.routers.terminal_members`); ``/v1/admin/...`` for HQ
     staff tools (admin token, :mod:`~server_stub.routers.admin` and
-    :mod:`~server_stub.routers.admin_members`); ``/openapi.json``.
+    :mod:`~server_stub.routers.admin_members`); stock proposals and transfers for
+    terminals (:mod:`~server_stub.routers.terminal_stock`) and safety stock, alerts,
+    transfers and counts for HQ staff (:mod:`~server_stub.routers.admin_stock`);
+    ``/openapi.json``.
 
 The routes reach the database, settings, metrics, member keys and live hub through the
 :class:`server_stub.deps.HQContext` stored on ``app.state.hq``.
@@ -30,7 +33,15 @@ from server_stub.deps import HQContext
 from server_stub.live import Hub
 from server_stub.member_keys import MemberKeys
 from server_stub.metrics import Metrics
-from server_stub.routers import admin, admin_members, ops, terminal_members, terminals
+from server_stub.routers import (
+    admin,
+    admin_members,
+    admin_stock,
+    ops,
+    terminal_members,
+    terminal_stock,
+    terminals,
+)
 from server_stub.settings import Settings
 from sync_client.contract import protocol as p
 
@@ -114,10 +125,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     for router in (
         ops.router,
+        # Before the terminals' /v1/stock/{sku}, which would take "proposals" for a sku.
+        terminal_stock.router,
         terminals.router,
         terminal_members.router,
         admin.router,
         admin_members.router,
+        admin_stock.router,
     ):
         app.include_router(router)
     return app

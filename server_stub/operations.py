@@ -35,7 +35,7 @@ from server_stub.schemas import (
     ItemIn,
     StaffIn,
 )
-from server_stub.stock import apply_stock_ops, stock_change
+from server_stub.stock import move_row, settle, stock_change
 from sync_client.contract import protocol as p
 from sync_client.contract.loyalty import check_setting
 from sync_client.contract.money import parse_yuan
@@ -69,19 +69,88 @@ def _require_item(tx: WriteTx, sku: str) -> str:
 # -- stores and settings ----------------------------------------------------------------
 
 
-def add_store(db: Database, code: str, name: str) -> p.StoreData:
+def store_data(row: Any) -> p.StoreData:
+    """The feed form of a ``stores`` row."""
+    return p.StoreData(
+        code=row.code,
+        name=row.name,
+        active=row.active,
+        region=row.region or "",
+        latitude=row.latitude,
+        longitude=row.longitude,
+    )
+
+
+def add_store(
+    db: Database,
+    code: str,
+    name: str,
+    *,
+    region: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> p.StoreData:
     """Creates a store and announces it to every terminal."""
-    data = p.StoreData(code=code, name=name, active=True)
+    if (latitude is None) != (longitude is None):
+        raise ApiError(422, "invalid_value", "give both latitude and longitude, or neither")
+    data = p.StoreData(
+        code=code, name=name, active=True, region=region, latitude=latitude, longitude=longitude
+    )
 
     def run(tx: WriteTx) -> p.StoreData:
         now = _now()
         try:
             with tx.conn.begin_nested():
                 tx.conn.execute(
-                    insert(m.stores).values(code=code, name=name, active=True, created_at=now)
+                    insert(m.stores).values(
+                        code=code,
+                        name=name,
+                        active=True,
+                        created_at=now,
+                        region=region,
+                        latitude=latitude,
+                        longitude=longitude,
+                    )
                 )
         except IntegrityError:
             raise ApiError(409, "store_exists", f"store {code} already exists") from None
+        feed.append(tx, [feed.Pending("store", code, None, data)], now)
+        return data
+
+    return db.run_write(run)
+
+
+def update_store(
+    db: Database,
+    code: str,
+    *,
+    name: str | None = None,
+    region: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    clear_location: bool = False,
+) -> p.StoreData:
+    """Changes a store's name, region or coordinates and announces it to every terminal."""
+    if (latitude is None) != (longitude is None):
+        raise ApiError(422, "invalid_value", "give both latitude and longitude, or neither")
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name
+    if region is not None:
+        values["region"] = region
+    if latitude is not None:
+        values.update(latitude=latitude, longitude=longitude)
+    elif clear_location:
+        values.update(latitude=None, longitude=None)
+    if not values:
+        raise ApiError(422, "nothing_to_change", "give a name, region or coordinates")
+
+    def run(tx: WriteTx) -> p.StoreData:
+        now = _now()
+        _require_store(tx, code)
+        tx.conn.execute(update(m.stores).where(m.stores.c.code == code).values(values))
+        row = tx.conn.execute(select(m.stores).where(m.stores.c.code == code)).one()
+        data = store_data(row)
         feed.append(tx, [feed.Pending("store", code, None, data)], now)
         return data
 
@@ -678,21 +747,13 @@ def move_stock(
         _require_item(tx, sku)
         tx.conn.execute(
             insert(m.stock_moves).values(
-                store_code=store,
-                sku=sku,
-                delta_milli=qty_milli,
-                reason=kind,
-                note=reason,
-                ref=None,
-                created_at=now,
+                move_row(store, sku, qty_milli, kind, None, now, now, note=reason)
             )
         )
-        levels = apply_stock_ops(tx.conn, {(store, sku): (False, qty_milli)}, now)
-        on_hand, reserved = levels[(store, sku)]
-        change = stock_change(store, sku, on_hand, reserved, now)
-        feed.append(tx, [change], now)
-        assert isinstance(change.data, p.StockData)
-        return change.data
+        settled = settle(tx.conn, {(store, sku): (False, qty_milli)}, now)
+        on_hand, reserved = settled.levels[(store, sku)]
+        feed.append(tx, settled.changes, now)
+        return stock_change(store, sku, on_hand, reserved, now).data  # type: ignore[return-value]
 
     return db.run_write(run)
 

@@ -182,6 +182,10 @@ class ErrorCode(StrEnum):
     NOT_AUTHORISED = "not_authorised"
     CONFLICT = "conflict"
     TOPUP_EXISTS = "topup_exists"
+    BAD_TRANSITION = "bad_transition"
+    UNKNOWN_TRANSFER = "unknown_transfer"
+    UNKNOWN_COUNT = "unknown_count"
+    UNKNOWN_ALERT = "unknown_alert"
     # Anything else: a fault, not a refusal
     GENERIC = "generic"
 
@@ -213,6 +217,7 @@ class ErrorCode(StrEnum):
     RETURN_NOT_SAVED = "return_not_saved"
     SALE_NOT_FOUND = "sale_not_found"
     SALE_VOIDED = "sale_voided"
+
 
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""
