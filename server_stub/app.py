@@ -7,8 +7,11 @@ Routes, one router per audience (:mod:`server_stub.routers`):
     :mod:`~server_stub.routers.terminals`); ``/v1/members/...`` (identify, sign up, holds)
     for terminals (:mod:`~server_stub.routers.terminal_members`); ``/v1/admin/...`` for HQ
     staff tools (admin token, :mod:`~server_stub.routers.admin` and
-    :mod:`~server_stub.routers.admin_members`); ``/openapi.json``; the HQ console's pages
-    at ``/console`` (signed-in people, :mod:`server_stub.console`).
+    :mod:`~server_stub.routers.admin_members`); stock proposals and transfers for
+    terminals (:mod:`~server_stub.routers.terminal_stock`) and safety stock, alerts,
+    transfers and counts for HQ staff (:mod:`~server_stub.routers.admin_stock`);
+    ``/openapi.json``; the HQ console's pages at ``/console`` (signed-in people,
+    :mod:`server_stub.console`).
 
 The routes reach the database, settings, metrics, member keys and live hub through the
 :class:`server_stub.deps.HQContext` stored on ``app.state.hq``.
@@ -35,9 +38,11 @@ from server_stub.metrics import Metrics
 from server_stub.routers import (
     admin,
     admin_members,
+    admin_stock,
     ops,
     terminal_members,
     terminal_returns,
+    terminal_stock,
     terminals,
 )
 from server_stub.settings import Settings
@@ -132,11 +137,14 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     for router in (
         ops.router,
+        # Before the terminals' /v1/stock/{sku}, which would take "proposals" for a sku.
+        terminal_stock.router,
         terminals.router,
         terminal_members.router,
         terminal_returns.router,
         admin.router,
         admin_members.router,
+        admin_stock.router,
     ):
         app.include_router(router)
     app.include_router(console.router)

@@ -19,7 +19,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server_stub import audit, members, operations, ops_pages, queries, returns
+from server_stub import (
+    audit,
+    counts,
+    members,
+    operations,
+    ops_pages,
+    queries,
+    returns,
+    stock_alerts,
+    transfers,
+)
 from server_stub.db import Database, default_sqlite_url, migrate
 from server_stub.errors import ApiError
 from server_stub.live import LiveSettings
@@ -131,9 +141,37 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(s: Any) -> str:
+    place = f"{s.latitude:.5f},{s.longitude:.5f}" if s.latitude is not None else "-"
+    return f"{s.region or '-'}\t{place}"
+
+
 def cmd_store_add(args: argparse.Namespace) -> int:
-    store = operations.add_store(_open(args), args.code, args.name, actor=_actor())
-    print(f"store {store.code} {store.name} added")
+    store = operations.add_store(
+        _open(args),
+        args.code,
+        args.name,
+        region=args.region or "",
+        latitude=args.lat,
+        longitude=args.lon,
+        actor=_actor(),
+    )
+    print(f"store {store.code} {store.name} added ({_where(store)})")
+    return 0
+
+
+def cmd_store_set(args: argparse.Namespace) -> int:
+    store = operations.update_store(
+        _open(args),
+        args.code,
+        name=args.name,
+        region=args.region,
+        latitude=args.lat,
+        longitude=args.lon,
+        clear_location=args.clear_location,
+        actor=_actor(),
+    )
+    print(f"store {store.code} {store.name}: {_where(store)}")
     return 0
 
 
@@ -202,7 +240,7 @@ def cmd_console_user_list(args: argparse.Namespace) -> int:
 def cmd_store_list(args: argparse.Namespace) -> int:
     with _open(args).read() as conn:
         for s in queries.list_stores(conn):
-            print(f"{s.code}\t{s.name}\t{'active' if s.active else 'inactive'}")
+            print(f"{s.code}\t{s.name}\t{'active' if s.active else 'inactive'}\t{_where(s)}")
     return 0
 
 
@@ -359,6 +397,151 @@ def cmd_stock_show(args: argparse.Namespace) -> int:
             f"{lv.store}\t{lv.store_name}\ton hand {_qty(lv.on_hand_milli, out.unit)}\t"
             f"reserved {_qty(lv.reserved_milli, out.unit)}\t{lv.updated_at.isoformat()}"
         )
+    return 0
+
+
+def cmd_safety_set(args: argparse.Namespace) -> int:
+    db = _open(args)
+    unit = operations.item_unit(db, args.sku)
+    try:
+        lo, hi = operations.parse_qty(args.min, unit), operations.parse_qty(args.max, unit)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out = stock_alerts.set_safety(db, args.sku, args.store, lo, hi)
+    print(
+        f"{out.sku} {out.store or 'chain-wide'}: min {_qty(out.min_milli, unit)}, "
+        f"max {_qty(out.max_milli, unit)}"
+    )
+    return 0
+
+
+def cmd_stock_alerts(args: argparse.Namespace) -> int:
+    with _open(args).read() as conn:
+        found = stock_alerts.list_alerts(
+            conn, store=args.store, kind=args.kind, open_only=not args.all, limit=args.limit
+        )
+    for a in found:
+        state = "resolved" if a.resolved else "open"
+        extra = f"\tqty {a.qty_milli / 1000:g}" if a.qty_milli is not None else ""
+        minimum = f"\tmin {a.min_milli / 1000:g}" if a.min_milli is not None else ""
+        print(
+            f"#{a.alert_id}\t{a.created_at.isoformat()}\t{a.store}\t{a.sku}\t{a.kind}\t"
+            f"on hand {a.on_hand_milli / 1000:g}{minimum}{extra}\t{state}"
+            f"{chr(9) + a.ref if a.ref else ''}"
+        )
+    if not found:
+        print("no stock alerts")
+    return 0
+
+
+def cmd_stock_alert_resolve(args: argparse.Namespace) -> int:
+    a = stock_alerts.resolve_alert(_open(args), args.alert_id)
+    print(f"alert #{a.alert_id} ({a.store} {a.sku} {a.kind}) resolved")
+    return 0
+
+
+def cmd_stock_proposals(args: argparse.Namespace) -> int:
+    with _open(args).read() as conn:
+        found = stock_alerts.proposals(conn, args.store)
+    for x in found:
+        km = f"{x.distance_km:.1f} km" if x.distance_km is not None else "-"
+        print(
+            f"{x.sku}\t{x.from_store} -> {x.to_store}\t{x.qty_milli / 1000:g}\t"
+            f"({x.to_store} has {x.to_on_hand_milli / 1000:g}, min {x.to_min_milli / 1000:g}; "
+            f"{x.from_store} has {x.from_on_hand_milli / 1000:g}, max "
+            f"{x.from_max_milli / 1000:g})\t{km}"
+        )
+    if not found:
+        print("no proposals")
+    return 0
+
+
+def cmd_counts_list(args: argparse.Namespace) -> int:
+    with _open(args).read() as conn:
+        for c in counts.list_counts(conn, store=args.store, state=args.state, limit=args.limit):
+            print(
+                f"{c.count_id}\t{c.count_no}\t{c.store}\t{c.zone or '-'}\t{c.state}\t"
+                f"submitted {c.submitted_at.isoformat()}"
+            )
+    return 0
+
+
+def cmd_counts_show(args: argparse.Namespace) -> int:
+    with _open(args).read() as conn:
+        c = counts.count_detail(conn, _uuid(args.count_id))
+    if c is None:
+        raise ApiError(404, "unknown_count", f"no stock count {args.count_id}")
+    if args.json:
+        _print_json(c.model_dump(mode="json"))
+        return 0
+    print(f"count {c.count_no} ({c.count_id}) {c.store} zone {c.zone or '-'}: {c.state}")
+    if c.decided_by:
+        print(f"  decided by {c.decided_by} at {c.decided_at.isoformat() if c.decided_at else '-'}")
+    for ln in c.lines:
+        exp = "-" if ln.expected_milli is None else f"{ln.expected_milli / 1000:g}"
+        diff = "-" if ln.difference_milli is None else f"{ln.difference_milli / 1000:+g}"
+        print(
+            f"  {ln.sku}\tcounted {ln.counted_milli / 1000:g}\texpected {exp}\t"
+            f"difference {diff}\tat {ln.counted_at.isoformat()}"
+        )
+    return 0
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ApiError(422, "invalid_value", f"not an id: {text!r}") from None
+
+
+def _print_transfer(t: Any) -> None:
+    print(
+        f"{t.transfer_id}\t{t.transfer_no}\t{t.from_store} -> {t.to_store}\t{t.state}\t"
+        f"requested {t.requested_at.isoformat()} by {t.requested_by}"
+    )
+
+
+def cmd_transfers_list(args: argparse.Namespace) -> int:
+    states = [args.state] if args.state else None
+    with _open(args).read() as conn:
+        found = transfers.list_transfers(conn, store=args.store, states=states, limit=args.limit)
+    for t in found:
+        _print_transfer(t)
+    if not found:
+        print("no transfers")
+    return 0
+
+
+def cmd_transfers_show(args: argparse.Namespace) -> int:
+    with _open(args).read() as conn:
+        t = transfers.get_transfer(conn, _uuid(args.transfer_id))
+    if t is None:
+        raise ApiError(404, "unknown_transfer", f"no transfer {args.transfer_id}")
+    if args.json:
+        _print_json(t.data().model_dump(mode="json"))
+        return 0
+    _print_transfer(t)
+    for what, who, when in (
+        ("decided", t.decided_by, t.decided_at),
+        ("shipped", t.shipped_by, t.shipped_at),
+        ("received", t.received_by, t.received_at),
+    ):
+        if who:
+            print(f"  {what} by {who} at {when.isoformat() if when else '-'}")
+    if t.refused_reason:
+        print(f"  refused: {t.refused_reason}")
+    for ln in t.lines:
+        cells = [
+            f"{name} {'-' if v is None else f'{v / 1000:g}'}"
+            for name, v in (
+                ("requested", ln.requested),
+                ("approved", ln.approved),
+                ("shipped", ln.shipped),
+                ("received", ln.received),
+            )
+        ]
+        print(f"  {ln.sku}\t" + "\t".join(cells))
     return 0
 
 
@@ -672,6 +855,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(store, "add", cmd_store_add, "add a store")
     s.add_argument("code", help="e.g. S001")
     s.add_argument("name")
+    s.add_argument("--region", default="", help="e.g. 华东 (orders stores nearest first)")
+    s.add_argument("--lat", type=float, default=None, help="latitude, WGS-84 degrees")
+    s.add_argument("--lon", type=float, default=None, help="longitude, WGS-84 degrees")
+    s = add(store, "set", cmd_store_set, "change a store's name, region or coordinates")
+    s.add_argument("code")
+    s.add_argument("--name", default=None)
+    s.add_argument("--region", default=None)
+    s.add_argument("--lat", type=float, default=None)
+    s.add_argument("--lon", type=float, default=None)
+    s.add_argument("--clear-location", action="store_true", help="remove the coordinates")
     add(store, "list", cmd_store_list, "list stores")
     s = add(store, "set-region", cmd_store_region, "put a store in a region (console scope)")
     s.add_argument("code")
@@ -766,6 +959,50 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--reason", required=True)
     s = add(stock, "show", cmd_stock_show, "levels of an item in every store")
     s.add_argument("sku")
+    safety = stock.add_parser("safety", help="safety stock").add_subparsers(
+        dest="sub2", required=True
+    )
+    s = add(safety, "set", cmd_safety_set, "set an item's minimum and maximum")
+    s.add_argument("sku")
+    s.add_argument("--min", required=True, help="pieces, or kg")
+    s.add_argument("--max", required=True, help="pieces, or kg")
+    s.add_argument("--store", default=None, help="only this store (default: chain-wide)")
+    s = add(stock, "alerts", cmd_stock_alerts, "stock alerts, newest first")
+    s.add_argument("--store", default=None)
+    s.add_argument(
+        "--kind", default=None, choices=["low", "negative", "count_variance", "transfer_shortfall"]
+    )
+    s.add_argument("--all", action="store_true", help="resolved ones too")
+    s.add_argument("--limit", type=int, default=100)
+    s = add(stock, "resolve-alert", cmd_stock_alert_resolve, "close a stock alert")
+    s.add_argument("alert_id", type=int)
+    s = add(stock, "proposals", cmd_stock_proposals, "proposed transfers, nearest donor first")
+    s.add_argument("--store", default=None, help="only to this store (default: chain-wide)")
+    stock_counts = stock.add_parser("counts", help="stock counts").add_subparsers(
+        dest="sub2", required=True
+    )
+    s = add(stock_counts, "list", cmd_counts_list, "stock counts, newest first")
+    s.add_argument("--store", default=None)
+    s.add_argument("--state", default=None, choices=["pending", "approved", "rejected"])
+    s.add_argument("--limit", type=int, default=50)
+    s = add(stock_counts, "show", cmd_counts_show, "a count's lines: the variance report")
+    s.add_argument("count_id")
+    s.add_argument("--json", action="store_true")
+
+    xfer = sub.add_parser("transfers", help="transfers between stores").add_subparsers(
+        dest="sub", required=True
+    )
+    s = add(xfer, "list", cmd_transfers_list, "transfers, newest first")
+    s.add_argument("--store", default=None, help="from or to this store")
+    s.add_argument(
+        "--state",
+        default=None,
+        choices=["requested", "approved", "refused", "shipped", "received", "cancelled"],
+    )
+    s.add_argument("--limit", type=int, default=50)
+    s = add(xfer, "show", cmd_transfers_show, "a transfer with its lines")
+    s.add_argument("transfer_id")
+    s.add_argument("--json", action="store_true")
 
     feed_p = sub.add_parser("feed", help="change feed").add_subparsers(dest="sub", required=True)
     s = add(feed_p, "prune", cmd_feed_prune, "delete old changes (terminals behind resync)")

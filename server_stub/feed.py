@@ -33,18 +33,22 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "config": p.ConfigChange,
     "staff": p.StaffChange,
     "member": p.MemberChange,
+    "transfer": p.TransferChange,
+    "alert": p.AlertChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A change to append: ``store`` None means chain-wide."""
+    """A change to append: ``store`` None means chain-wide. ``store2``: a second store
+    whose devices see it too (a transfer's receiving store)."""
 
     kind: str
     key: str
     store: str | None
     data: BaseModel
+    store2: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +67,15 @@ class Row:
     kind: str
     store: str | None
     body: str
+    store2: str | None = None
 
     def visible_to(self, store: str, stock: str) -> bool:
         """Whether a device of ``store`` subscribed with ``stock`` ("all"/"own") sees it."""
         return (
-            self.store is None or self.store == store or (stock == "all" and self.kind == "stock")
+            self.store is None
+            or self.store == store
+            or self.store2 == store
+            or (stock == "all" and self.kind == "stock")
         )
 
 
@@ -121,6 +129,7 @@ def append(tx: WriteTx, changes: Sequence[Pending], now: datetime) -> int:
                 "store_code": change.store,
                 "created_at": now,
                 "body": model.model_dump_json(),
+                "store2_code": change.store2,
             }
         )
     bulk.insert_rows(tx.conn, m.feed, rows)
@@ -138,7 +147,9 @@ def state(conn: Connection) -> FeedState:
 
 def visibility(store: str, stock: str) -> ColumnElement[bool]:
     """SQL form of :meth:`Row.visible_to`."""
-    cond = or_(m.feed.c.store_code.is_(None), m.feed.c.store_code == store)
+    cond = or_(
+        m.feed.c.store_code.is_(None), m.feed.c.store_code == store, m.feed.c.store2_code == store
+    )
     if stock == "all":
         cond = or_(cond, m.feed.c.kind == "stock")
     return cond
@@ -201,12 +212,14 @@ def read_rows(conn: Connection, after: int, upto: int | None, limit: int) -> lis
     if upto is not None:
         cond = and_(cond, m.feed.c.seq <= upto)
     result = conn.execute(
-        select(m.feed.c.seq, m.feed.c.kind, m.feed.c.store_code, m.feed.c.body)
+        select(
+            m.feed.c.seq, m.feed.c.kind, m.feed.c.store_code, m.feed.c.body, m.feed.c.store2_code
+        )
         .where(cond)
         .order_by(m.feed.c.seq)
         .limit(limit)
     )
-    return [Row(int(r.seq), r.kind, r.store_code, r.body) for r in result]
+    return [Row(int(r.seq), r.kind, r.store_code, r.body, r.store2_code) for r in result]
 
 
 def prune(tx: WriteTx, older_than: timedelta, now: datetime | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Applying pushed terminal events: sales, voids, stock counts, shifts, top-ups.
+"""Applying pushed terminal events: sales, voids, stock counts, shifts, top-ups,
+transfers, goods received.
 
 One push is one database transaction; inside it every event is applied completely or not
 at all, and a unique constraint on the event id (``events.id``) makes replays harmless.
@@ -15,7 +16,10 @@ sinks the others. A process killed mid-batch commits nothing: each event is appl
 on the retry.
 
 Member effects (points earned, holds captured, voids refunded, top-ups) are planned and
-written the same way by :mod:`server_stub.ingest_members`.
+written the same way by :mod:`server_stub.ingest_members`; transfer steps by
+:mod:`server_stub.transfers`, stock counts and goods received by :mod:`server_stub.counts`.
+Their ledger rows and level changes join the batch's, so every level stays the sum of its
+ledger (:func:`server_stub.stock.settle`).
 
 Thread rules: :func:`push` may run on any thread; it uses its own connection.
 """
@@ -50,6 +54,7 @@ from server_stub import bulk, feed, returns
 from server_stub import models as m
 from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
+from server_stub.counts import CountEffects, CountPlanner
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
 from server_stub.ingest_members import (
@@ -60,7 +65,9 @@ from server_stub.ingest_members import (
     feed_changes,
 )
 from server_stub.members.ledger import Balance
-from server_stub.stock import apply_stock_ops, stock_change
+from server_stub.stock import move_row, settle
+from server_stub.stock_alerts import AlertSpec
+from server_stub.transfers import StepEffects, StepRefused, TransferPlanner
 from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq.ingest")
@@ -73,6 +80,9 @@ _TABLE_ORDER = (
     m.sale_lines,
     m.sale_tenders,
     m.stock_counts,
+    m.stock_receipts,
+    m.stock_count_sessions,
+    m.stock_count_lines,
     m.stock_moves,
     m.member_earnings,
     m.member_topups,
@@ -122,14 +132,25 @@ class _Effects:
     member_alerts: int = 0
     returned: returns.ReturnPlan | None = None
     audit: list[dict[str, Any]] = field(default_factory=list)
+    transfer: StepEffects | None = None
+    count: CountEffects | None = None
+    changes: list[feed.Pending] = field(default_factory=list)
+    alerts: list[AlertSpec] = field(default_factory=list)
 
 
 class _Reject(Exception):
-    def __init__(self, reason: p.RejectReason, detail: str, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        reason: p.RejectReason,
+        detail: str,
+        retryable: bool = False,
+        audit: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.retryable = retryable
+        self.audit = audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +345,10 @@ class _Batch:
         self.actor = Actor.of_device(device)
         self.audit_rows: list[dict[str, Any]] = []
         self.audited_locals: set[int] = set()
+        self.transfers = TransferPlanner(self.conn, device.device_id, device.store, self.now)
+        self.counts = CountPlanner(self.conn, device.device_id, device.store, self.now)
+        self.stock_writes: list[_Effects] = []
+        self.alerts: list[AlertSpec] = []
 
     def run(self) -> tuple[dict[int, p.EventResult], int]:
         self._prefetch()
@@ -336,7 +361,9 @@ class _Batch:
             try:
                 effects = self._plan(ev)
             except _Reject as rej:
-                if rej.reason == "not_authorised":
+                if rej.audit is not None:
+                    self.audit_rows.append(rej.audit)
+                elif rej.reason == "not_authorised":
                     self._audit_refusal(ev, rej)
                 results[item.index] = p.EventResult(
                     index=item.index,
@@ -384,6 +411,8 @@ class _Batch:
                 if effects.shift is not None:
                     self.shift_writes.append(effects.shift)
                 assert effects.returned is None, "returns are written as they are planned"
+                if effects.transfer is not None or effects.count is not None:
+                    self.stock_writes.append(effects)
                 self.member_ops.append(effects.member_ops)
             self._remember(ev.id, effects)
             self.audit_rows.extend(effects.audit)
@@ -395,6 +424,8 @@ class _Batch:
                 self._write_void(row)
             for op, row in self.shift_writes:
                 self._write_shift(op, row)
+            for fx in self.stock_writes:
+                self._write_stock_steps(fx)
             self.member_touched.update(self.members.write(self.member_ops))
         self._feed_changes.extend(feed_changes(self.member_touched))
         alerts = self._apply_stock()
@@ -433,6 +464,13 @@ class _Batch:
                 count_keys.add((pl.store, pl.sku))
             elif isinstance(pl, p.ShiftOpened | p.ShiftClosed):
                 shift_ids.add(pl.shift_id)
+            elif isinstance(pl, p.TransferStep):
+                staff_numbers.add(pl.staff)
+                skus.update(line.sku for line in pl.lines)
+            elif isinstance(pl, p.StockReceived | p.StockCountSubmitted):
+                skus.update(line.sku for line in pl.lines)
+            elif isinstance(pl, p.StockCountDecided):
+                staff_numbers.add(pl.staff)
         if sale_ids | void_ids:
             rows = conn.execute(
                 select(m.sales.c.sale_id, m.sales.c.store_code, m.sales.c.voided_at).where(
@@ -481,6 +519,30 @@ class _Batch:
             )
             self.levels = {(r.store_code, r.sku): int(r.on_hand_milli) for r in rows}
         self.members.prefetch([x.event.payload for x in self.parsed], self.sales)
+        payloads = [x.event.payload for x in self.parsed]
+        self.transfers.prefetch(pl for pl in payloads if isinstance(pl, p.TransferStep))
+        self.counts.prefetch(payloads)
+        decided = [pl.count_id for pl in payloads if isinstance(pl, p.StockCountDecided)]
+        counted = {
+            (s.store, sku)
+            for cid in decided
+            if (s := self.counts.sessions.get(cid)) is not None
+            for sku, _, _ in s.lines
+        }
+        counted.update(
+            (pl.store, line.sku)
+            for pl in payloads
+            if isinstance(pl, p.StockCountSubmitted)
+            for line in pl.lines
+        )
+        if counted:
+            sl = m.stock_levels
+            rows = conn.execute(
+                select(sl.c.store_code, sl.c.sku, sl.c.on_hand_milli).where(
+                    tuple_(sl.c.store_code, sl.c.sku).in_(sorted(counted - set(self.levels)))
+                )
+            )
+            self.levels.update({(r.store_code, r.sku): int(r.on_hand_milli) for r in rows})
         if shift_ids:
             self.shifts = set(
                 conn.execute(
@@ -600,6 +662,10 @@ class _Batch:
             self._plan_return(ev, pl, fx)
         elif isinstance(pl, p.AuditRecorded):
             self._plan_audit(pl, fx)
+        elif isinstance(
+            pl, p.TransferStep | p.StockReceived | p.StockCountSubmitted | p.StockCountDecided
+        ):
+            self._plan_stock_step(ev, pl, fx)
         else:
             raise _Reject("unknown_type", f"{pl.type} is not handled by this HQ yet", False)
         return fx
@@ -662,7 +728,11 @@ class _Batch:
                     },
                 )
             )
-            fx.inserts.append(self._move(pl.store, line.sku, -line.qty_milli, "sale", ref))
+            fx.inserts.append(
+                self._move(
+                    pl.store, line.sku, -line.qty_milli, "sale", ref, occurred_at=pl.completed_at
+                )
+            )
             fx.stock.append(((pl.store, line.sku), "sale", -line.qty_milli, ref))
         for idx, tender in enumerate(pl.tenders):
             fx.inserts.append(
@@ -716,7 +786,7 @@ class _Batch:
         }
         ref = str(pl.sale_id)
         for sku, qty in sale.lines:
-            fx.inserts.append(self._move(pl.store, sku, qty, "void", ref))
+            fx.inserts.append(self._move(pl.store, sku, qty, "void", ref, occurred_at=pl.voided_at))
             fx.stock.append(((pl.store, sku), "delta", qty, ref))
         self.members.plan_void(pl.sale_id, sale.member, fx.member_ops)
         fx.voided_sale = pl.sale_id
@@ -797,7 +867,9 @@ class _Batch:
                 },
             )
         )
-        fx.inserts.append(self._move(pl.store, pl.sku, diff, "count", str(ev.id), pl.note))
+        fx.inserts.append(
+            self._move(pl.store, pl.sku, diff, "count", str(ev.id), pl.note, pl.counted_at)
+        )
         fx.stock.append((key, "set", pl.counted_milli, str(ev.id)))
 
     def _plan_return(self, ev: p.Event, pl: p.SaleReturned, fx: _Effects) -> None:
@@ -845,20 +917,67 @@ class _Batch:
             fx.new_shift = shift_id
 
     def _move(
-        self, store: str, sku: str, delta: int, reason: str, ref: str, note: str | None = None
+        self,
+        store: str,
+        sku: str,
+        delta: int,
+        reason: str,
+        ref: str,
+        note: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> tuple[Table, dict[str, Any]]:
+        """A ledger row; ``occurred_at``: the event's time in the shop (default: now)."""
         return (
             m.stock_moves,
-            {
-                "store_code": store,
-                "sku": sku,
-                "delta_milli": delta,
-                "reason": reason,
-                "note": note,
-                "ref": ref,
-                "created_at": self.now,
-            },
+            move_row(store, sku, delta, reason, ref, occurred_at or self.now, self.now, note),
         )
+
+    def _level_now(self, key: tuple[str, str]) -> int:
+        """The level as this batch has left it so far (levels prefetched for the keys
+        counts and transfers touch)."""
+        op = self.stock.get(key)
+        base = self.levels.get(key, 0)
+        if op is not None and op.absolute:
+            return op.value
+        return base + (op.value if op is not None else 0)
+
+    def _plan_stock_step(
+        self,
+        ev: p.Event,
+        pl: p.TransferStep | p.StockReceived | p.StockCountSubmitted | p.StockCountDecided,
+        fx: _Effects,
+    ) -> None:
+        """Transfers (:mod:`server_stub.transfers`), counts and goods received
+        (:mod:`server_stub.counts`): their rows, ledger rows and level deltas."""
+        try:
+            if isinstance(pl, p.TransferStep):
+                step = self.transfers.plan(pl, self.staff, self.skus)
+                fx.transfer = step
+                fx.changes.append(step.transfer.change())
+                moves, deltas, alerts = step.moves, step.deltas, step.alerts
+            else:
+                if isinstance(pl, p.StockReceived):
+                    counted = self.counts.plan_receipt(ev, pl, self.skus)
+                elif isinstance(pl, p.StockCountSubmitted):
+                    counted = self.counts.plan_submit(pl, self.skus)
+                else:
+                    counted = self.counts.plan_decide(
+                        pl, self.staff, self._level_now, self.pending[m.stock_moves]
+                    )
+                fx.count = counted
+                fx.inserts.extend(counted.inserts)
+                moves, deltas, alerts = counted.moves, counted.deltas, counted.alerts
+        except StepRefused as ref:
+            raise _Reject(ref.reason, ref.detail, ref.retryable, ref.audit) from None
+        fx.inserts.extend((m.stock_moves, row) for row in moves)
+        fx.stock.extend((key, "delta", delta, str(ev.id)) for key, delta in deltas)
+        fx.alerts.extend(alerts)
+
+    def _write_stock_steps(self, fx: _Effects) -> None:
+        if fx.transfer is not None:
+            self.transfers.write(self.conn, fx.transfer)
+        if fx.count is not None:
+            self.counts.write(self.conn, fx.count)
 
     def _remember(self, event_id: UUID, fx: _Effects) -> None:
         self.known_events.add(event_id)
@@ -869,6 +988,12 @@ class _Batch:
             self.sales[fx.voided_sale].voided = True
         if fx.new_shift is not None:
             self.shifts.add(fx.new_shift)
+        if fx.transfer is not None:
+            self.transfers.remember(fx.transfer)
+        if fx.count is not None:
+            self.counts.remember(fx.count)
+        self._feed_changes.extend(fx.changes)
+        self.alerts.extend(fx.alerts)
         for key, kind, value, ref in fx.stock:
             op = self.stock.setdefault(key, _StockOp())
             if kind == "set":
@@ -888,6 +1013,7 @@ class _Batch:
             self._write_void(fx.void)
         if fx.shift is not None:
             self._write_shift(*fx.shift)
+        self._write_stock_steps(fx)
         self.member_touched.update(self.members.write([fx.member_ops]))
         if fx.returned is not None:
             written = returns.write_return(self.conn, self.device, fx.returned, self.now)
@@ -928,39 +1054,19 @@ class _Batch:
             )
 
     def _apply_stock(self) -> int:
-        """Writes the summed stock changes; returns how many discrepancy alerts it raised."""
-        if not self.stock:
+        """Writes the summed stock changes, their feed changes and the stock alerts they
+        cause; returns how many ``negative`` alerts (offline sales below zero) it raised."""
+        if not self.stock and not self.alerts:
             return 0
-        levels = apply_stock_ops(
-            self.conn, {k: (op.absolute, op.value) for k, op in self.stock.items()}, self.now
+        settled = settle(
+            self.conn,
+            {k: (op.absolute, op.value) for k, op in self.stock.items()},
+            self.now,
+            sold={k: op.ref for k, op in self.stock.items() if op.sold},
+            alerts=self.alerts,
         )
-        alerts = []
-        for key, (on_hand, reserved) in sorted(levels.items()):
-            op = self.stock[key]
-            if on_hand < 0 and op.sold:
-                alerts.append(
-                    {
-                        "store_code": key[0],
-                        "sku": key[1],
-                        "kind": "negative",
-                        "on_hand_milli": on_hand,
-                        "ref": op.ref,
-                        "created_at": self.now,
-                        "resolved_at": None,
-                    }
-                )
-            self._feed_changes.append(stock_change(key[0], key[1], on_hand, reserved, self.now))
-        if alerts:
-            bulk.insert_rows(self.conn, m.stock_alerts, alerts)
-            for a in alerts:
-                log.warning(
-                    "stock discrepancy: store %s sku %s at %d milli after sale %s",
-                    a["store_code"],
-                    a["sku"],
-                    a["on_hand_milli"],
-                    a["ref"],
-                )
-        return len(alerts)
+        self._feed_changes.extend(settled.changes)
+        return settled.negative_alerts
 
 
 def stale_price_lines(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -79,8 +80,12 @@ stores = Table(
     Column("name", String(100), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    # The region a regional manager of the HQ console looks after (None: no region).
+    # The region a regional manager of the HQ console looks after, and by which other
+    # stores are ordered nearest first when coordinates are missing (None: no region).
     Column("region", String(32), nullable=True, index=True),
+    # Where the store is, to order other stores nearest first (WGS-84 degrees).
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
 )
 
 # Settings; scope is a store code or "*" for chain-wide. value_json is the JSON scalar.
@@ -192,7 +197,10 @@ stock_levels = Table(
     Index("ix_stock_levels_sku", "sku"),
 )
 
-# The ledger: every change of a level, signed. reason: sale, void, receive, adjust, count.
+# The ledger: every change of a level, signed; a store's level of an item is the sum of its
+# rows. reason: sale, void, receive, adjust, count, transfer_out, transfer_in. ref: the
+# sale, receipt, count or transfer. occurred_at: when it happened in the shop (a sale's
+# completed_at, a step's time), what a count is compared by; created_at: when HQ wrote it.
 stock_moves = Table(
     "stock_moves",
     metadata,
@@ -204,21 +212,140 @@ stock_moves = Table(
     Column("note", String(200), nullable=True),
     Column("ref", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
     Index("ix_stock_moves_store_sku", "store_code", "sku"),
+    Index("ix_stock_moves_store_sku_occurred", "store_code", "sku", "occurred_at"),
 )
 
-# Raised when a sale takes a level below zero: what HQ knew and what the shop sold disagree.
+# Something about a store's stock a manager should look at. kind: low (below the
+# minimum; one open alert at a time, resolved when the level is back), negative (offline
+# sales took it below zero), count_variance (a count's difference past the threshold),
+# transfer_shortfall (less arrived than was shipped; one row for each of the two stores).
+# qty_milli: the shortfall or the variance; min_milli: the minimum a low alert was
+# raised against; ref: the sale, count or transfer.
 stock_alerts = Table(
     "stock_alerts",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("store_code", String(32), nullable=False),
     Column("sku", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(32), nullable=False),
     Column("on_hand_milli", BigInteger, nullable=False),
     Column("ref", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
+    Column("min_milli", BigInteger, nullable=True),
+    Column("qty_milli", BigInteger, nullable=True),
+    Column("detail", String(200), nullable=True),
+    Index("ix_stock_alerts_open", "store_code", "sku", "kind", "resolved_at"),
+)
+
+# Safety stock per item, for one store or chain-wide (store_code NULL); the store's own
+# row wins. Below min_milli raises a low alert; above max_milli a store can give.
+safety_stock = Table(
+    "safety_stock",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=True),
+    Column("sku", String(64), ForeignKey("items.sku"), nullable=False),
+    Column("min_milli", BigInteger, nullable=False),
+    Column("max_milli", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("min_milli >= 0 AND max_milli >= min_milli", name="min_max"),
+    Index("uq_safety_stock_store_sku", "store_code", "sku", unique=True),
+    Index(
+        "uq_safety_stock_chain_sku",
+        "sku",
+        unique=True,
+        sqlite_where=text("store_code IS NULL"),
+        postgresql_where=text("store_code IS NULL"),
+    ),
+)
+
+# Transfers (调拨) between stores. state: requested -> approved | refused | cancelled;
+# approved -> shipped -> received. Each step is a terminal event (events.id); the
+# timestamps are the steps' times at the till.
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("transfer_id", Uuid, primary_key=True),
+    Column("transfer_no", String(64), nullable=False),
+    Column("from_store", String(32), ForeignKey("stores.code"), nullable=False, index=True),
+    Column("to_store", String(32), ForeignKey("stores.code"), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(32), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(32), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("shipped_by", String(32), nullable=True),
+    Column("shipped_at", UTCDateTime, nullable=True),
+    Column("received_by", String(32), nullable=True),
+    Column("received_at", UTCDateTime, nullable=True),
+    Column("note", String(200), nullable=True),
+    Column("refused_reason", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+transfer_lines = Table(
+    "transfer_lines",
+    metadata,
+    Column("transfer_id", Uuid, ForeignKey("transfers.transfer_id"), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("requested_milli", BigInteger, nullable=False),
+    Column("approved_milli", BigInteger, nullable=True),
+    Column("shipped_milli", BigInteger, nullable=True),
+    Column("received_milli", BigInteger, nullable=True),
+    PrimaryKeyConstraint("transfer_id", "sku"),
+)
+
+# Goods booked in at a till (收货); the lines are in the ledger (reason receive, ref the
+# receipt id) and, as booked, in lines_json ([[sku, qty_milli], ...]).
+stock_receipts = Table(
+    "stock_receipts",
+    metadata,
+    Column("receipt_id", Uuid, primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("store_code", String(32), nullable=False, index=True),
+    Column("terminal", String(32), nullable=False),
+    Column("staff", String(32), nullable=False),
+    Column("document", String(64), nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("lines_json", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Stock counts (盘点). state: pending -> approved | rejected. On approval each line gets
+# expected_milli (the ledger's level at its counted_at) and difference_milli (counted -
+# expected), which became a ledger row (reason count).
+stock_count_sessions = Table(
+    "stock_count_sessions",
+    metadata,
+    Column("count_id", Uuid, primary_key=True),
+    Column("count_no", String(64), nullable=False),
+    Column("store_code", String(32), nullable=False, index=True),
+    Column("terminal", String(32), nullable=False),
+    Column("staff", String(32), nullable=False),
+    Column("zone", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("decided_by", String(32), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("decision_note", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+stock_count_lines = Table(
+    "stock_count_lines",
+    metadata,
+    Column("count_id", Uuid, ForeignKey("stock_count_sessions.count_id"), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("counted_milli", BigInteger, nullable=False),
+    Column("counted_at", UTCDateTime, nullable=False),
+    Column("expected_milli", BigInteger, nullable=True),
+    Column("difference_milli", BigInteger, nullable=True),
+    PrimaryKeyConstraint("count_id", "sku"),
 )
 
 stock_counts = Table(
@@ -384,6 +511,8 @@ feed = Table(
     Column("store_code", String(32), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("body", Text, nullable=False),
+    # A second store that sees the change (a transfer: its receiving store).
+    Column("store2_code", String(32), nullable=True, index=True),
 )
 
 # A single row (id = 1). last_seq: the newest seq handed out; writers take it with an

@@ -38,7 +38,7 @@ from server_stub.schemas import (
     ItemIn,
     StaffIn,
 )
-from server_stub.stock import apply_stock_ops, stock_change
+from server_stub.stock import move_row, settle, stock_change
 from sync_client.contract import protocol as p
 from sync_client.contract.loyalty import check_setting
 from sync_client.contract.money import parse_yuan
@@ -83,16 +83,49 @@ def _require_item(tx: WriteTx, sku: str) -> str:
 # -- stores and settings ----------------------------------------------------------------
 
 
-def add_store(db: Database, code: str, name: str, *, actor: Actor = SYSTEM) -> p.StoreData:
+def store_data(row: Any) -> p.StoreData:
+    """The feed form of a ``stores`` row."""
+    return p.StoreData(
+        code=row.code,
+        name=row.name,
+        active=row.active,
+        region=row.region or "",
+        latitude=row.latitude,
+        longitude=row.longitude,
+    )
+
+
+def add_store(
+    db: Database,
+    code: str,
+    name: str,
+    *,
+    region: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+    actor: Actor = SYSTEM,
+) -> p.StoreData:
     """Creates a store and announces it to every terminal."""
-    data = p.StoreData(code=code, name=name, active=True)
+    if (latitude is None) != (longitude is None):
+        raise ApiError(422, "invalid_value", "give both latitude and longitude, or neither")
+    data = p.StoreData(
+        code=code, name=name, active=True, region=region, latitude=latitude, longitude=longitude
+    )
 
     def run(tx: WriteTx) -> p.StoreData:
         now = _now()
         try:
             with tx.conn.begin_nested():
                 tx.conn.execute(
-                    insert(m.stores).values(code=code, name=name, active=True, created_at=now)
+                    insert(m.stores).values(
+                        code=code,
+                        name=name,
+                        active=True,
+                        created_at=now,
+                        region=region,
+                        latitude=latitude,
+                        longitude=longitude,
+                    )
                 )
         except IntegrityError:
             raise ApiError(409, "store_exists", f"store {code} already exists") from None
@@ -103,15 +136,53 @@ def add_store(db: Database, code: str, name: str, *, actor: Actor = SYSTEM) -> p
     return db.run_write(run)
 
 
-def set_store_region(db: Database, code: str, region: str | None) -> None:
-    """Puts a store in a region (None: in none). Regions scope the HQ console's regional
-    managers and region-wide prices; terminals do not need them."""
+def update_store(
+    db: Database,
+    code: str,
+    *,
+    name: str | None = None,
+    region: str | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    clear_location: bool = False,
+    actor: Actor = SYSTEM,
+) -> p.StoreData:
+    """Changes a store's name, region or coordinates and announces it to every terminal."""
+    if (latitude is None) != (longitude is None):
+        raise ApiError(422, "invalid_value", "give both latitude and longitude, or neither")
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name
+    if region is not None:
+        values["region"] = region
+    if latitude is not None:
+        values.update(latitude=latitude, longitude=longitude)
+    elif clear_location:
+        values.update(latitude=None, longitude=None)
+    if not values:
+        raise ApiError(422, "nothing_to_change", "give a name, region or coordinates")
 
-    def run(tx: WriteTx) -> None:
+    def run(tx: WriteTx) -> p.StoreData:
+        now = _now()
         _require_store(tx, code)
-        tx.conn.execute(update(m.stores).where(m.stores.c.code == code).values(region=region))
+        tx.conn.execute(update(m.stores).where(m.stores.c.code == code).values(values))
+        row = tx.conn.execute(select(m.stores).where(m.stores.c.code == code)).one()
+        data = store_data(row)
+        _audit(tx, actor, "store.update", {k: v for k, v in values.items()}, now, code)
+        feed.append(tx, [feed.Pending("store", code, None, data)], now)
+        return data
 
-    db.run_write(run)
+    return db.run_write(run)
+
+
+
+
+def set_store_region(
+    db: Database, code: str, region: str | None, *, actor: Actor = SYSTEM
+) -> p.StoreData:
+    """Puts a store in a region (None: in none). Regions scope the HQ console's regional
+    managers and region-wide prices, and order other stores on the tills' stock screen."""
+    return update_store(db, code, region=region or "", actor=actor)
 
 
 def region_stores(db: Database, region: str) -> list[str]:
@@ -847,21 +918,15 @@ def move_stock(
         _require_item(tx, sku)
         tx.conn.execute(
             insert(m.stock_moves).values(
-                store_code=store,
-                sku=sku,
-                delta_milli=qty_milli,
-                reason=kind,
-                note=reason,
-                ref=None,
-                created_at=now,
+                move_row(store, sku, qty_milli, kind, None, now, now, note=reason)
             )
         )
-        levels = apply_stock_ops(tx.conn, {(store, sku): (False, qty_milli)}, now)
-        on_hand, reserved = levels[(store, sku)]
-        change = stock_change(store, sku, on_hand, reserved, now)
+        settled = settle(tx.conn, {(store, sku): (False, qty_milli)}, now)
+        on_hand, reserved = settled.levels[(store, sku)]
         detail = {"sku": sku, "qty_milli": qty_milli, "reason": reason, "on_hand_milli": on_hand}
         _audit(tx, actor, f"stock.{kind}", detail, now, store)
-        feed.append(tx, [change], now)
+        feed.append(tx, settled.changes, now)
+        change = stock_change(store, sku, on_hand, reserved, now)
         assert isinstance(change.data, p.StockData)
         return change.data
 

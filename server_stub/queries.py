@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, exists, or_, select
 
-from server_stub import feed
+from server_stub import feed, stock_alerts, transfers
 from server_stub import models as m
 from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
+from server_stub.operations import store_data
 from server_stub.schemas import StalePriceReport, StoreStaleLines
 from sync_client.contract import protocol as p
 
@@ -72,10 +73,7 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         )
         for r in conn.execute(select(m.items).order_by(m.items.c.sku))
     ]
-    stores = [
-        p.StoreData(code=r.code, name=r.name, active=r.active)
-        for r in conn.execute(select(m.stores).order_by(m.stores.c.code))
-    ]
+    stores = [store_data(r) for r in conn.execute(select(m.stores).order_by(m.stores.c.code))]
     stock = [
         p.StockData(
             store=r.store_code,
@@ -127,6 +125,8 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         stock=stock,
         config=config,
         staff=staff,
+        transfers=transfers.open_transfers(conn, store),
+        alerts=stock_alerts.list_alerts(conn, store=store),
     )
 
 
@@ -175,10 +175,7 @@ def stale_report(conn: Connection, since: datetime, store: str | None = None) ->
 
 
 def list_stores(conn: Connection) -> list[p.StoreData]:
-    return [
-        p.StoreData(code=r.code, name=r.name, active=r.active)
-        for r in conn.execute(select(m.stores).order_by(m.stores.c.code))
-    ]
+    return [store_data(r) for r in conn.execute(select(m.stores).order_by(m.stores.c.code))]
 
 
 def list_staff(conn: Connection, store: str | None = None) -> list[p.StaffData]:

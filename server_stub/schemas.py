@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -46,9 +47,68 @@ class _Model(BaseModel):
         return self
 
 
+Region = Annotated[str, Field(max_length=32)]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+
+
 class StoreIn(_Model):
+    """A new store; ``region`` and coordinates (WGS-84 degrees) order stores nearest
+    first on the stock screen and in transfer proposals."""
+
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=100)]
+    region: Region = ""
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Self:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
+class StorePatch(_Model):
+    """Change a store's name, region or coordinates; ``clear_location`` removes the
+    coordinates."""
+
+    name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    region: Region | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    clear_location: bool = False
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Self:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        if self.clear_location and self.latitude is not None:
+            raise ValueError("clear_location with coordinates")
+        return self
+
+
+class SafetyIn(_Model):
+    """Safety stock of an item: for ``store``, or chain-wide when it is null."""
+
+    sku: Sku
+    store: Code | None = None
+    min_milli: Annotated[int, Field(strict=True, ge=0, le=10**12)]
+    max_milli: Annotated[int, Field(strict=True, ge=0, le=10**12)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.max_milli < self.min_milli:
+            raise ValueError("max_milli is below min_milli")
+        return self
+
+
+class SafetyOut(_Model):
+    sku: Sku
+    store: Code | None
+    min_milli: int
+    max_milli: int
+    updated_at: datetime
 
 
 class StaffIn(_Model):
@@ -302,3 +362,32 @@ class AuditEntry(_Model):
 
 class SweepOut(_Model):
     released: int
+
+
+class CountLineOut(_Model):
+    """A counted item; ``expected_milli`` (the level at ``counted_at``) and
+    ``difference_milli`` once the count is approved."""
+
+    sku: Sku
+    counted_milli: int
+    counted_at: datetime
+    expected_milli: int | None = None
+    difference_milli: int | None = None
+
+
+class CountOut(_Model):
+    """A stock count (盘点) as HQ has it; ``state``: pending, approved or rejected."""
+
+    count_id: UUID
+    count_no: str
+    store: Code
+    terminal: str
+    staff: str
+    zone: str
+    started_at: datetime
+    submitted_at: datetime
+    state: Literal["pending", "approved", "rejected"]
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+    lines: list[CountLineOut] = []

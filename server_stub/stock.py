@@ -1,25 +1,107 @@
 """Stock levels at HQ: the one way a level changes and the feed change that announces it.
 
 Both writers of levels use these: a push of terminal events (:mod:`server_stub.ingest`,
-sales, returns, counts) and HQ staff receiving or adjusting stock
-(:mod:`server_stub.operations`). A level is keyed by (store, sku); quantities are in
+sales, returns, counts, transfers, goods received) and HQ staff receiving or adjusting
+stock (:mod:`server_stub.operations`). A level is keyed by (store, sku); quantities are in
 milli-units (``qty_milli``).
+
+The invariant: a store's level of an item is the sum of its ledger rows
+(``stock_moves``). Every writer builds its ledger rows with :func:`move_row` and applies
+the same deltas with :func:`settle`, in one transaction; :func:`settle` also announces
+the new levels on the feed and raises or resolves the stock alerts they cause
+(:mod:`server_stub.stock_alerts`).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import sqlite
 
-from server_stub import bulk, feed
+from server_stub import bulk, feed, stock_alerts
 from server_stub import models as m
+from server_stub.stock_alerts import AlertSpec
 from sync_client.contract import protocol as p
 
-__all__ = ["apply_stock_ops", "stock_change"]
+__all__ = ["Settled", "apply_stock_ops", "move_row", "settle", "stock_change"]
+
+log = logging.getLogger("chainpos.hq.stock")
+
+
+def move_row(
+    store: str,
+    sku: str,
+    delta_milli: int,
+    reason: str,
+    ref: str | None,
+    occurred_at: datetime,
+    now: datetime,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A ledger row (``stock_moves``): ``occurred_at`` is when it happened in the shop
+    (what a count is compared by), ``now`` when HQ writes it."""
+    return {
+        "store_code": store,
+        "sku": sku,
+        "delta_milli": delta_milli,
+        "reason": reason,
+        "note": note,
+        "ref": ref,
+        "created_at": now,
+        "occurred_at": occurred_at,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What :func:`settle` did: the new (on_hand, reserved) levels, the feed changes to
+    append (levels and alerts) and how many ``negative`` alerts it raised."""
+
+    levels: dict[tuple[str, str], tuple[int, int]]
+    changes: list[feed.Pending]
+    negative_alerts: int
+
+
+def settle(
+    conn: Connection,
+    ops: Mapping[tuple[str, str], tuple[bool, int]],
+    now: datetime,
+    *,
+    sold: Mapping[tuple[str, str], str | None] | None = None,
+    alerts: Sequence[AlertSpec] = (),
+) -> Settled:
+    """Applies level changes (see :func:`apply_stock_ops`) and everything that follows
+    from them: a feed change per level; a ``negative`` alert for each level in ``sold``
+    (key -> the sale) that a sale left below zero; ``low`` alerts raised or resolved
+    against safety stock; and the further ``alerts`` a step found."""
+    levels = apply_stock_ops(conn, dict(ops), now) if ops else {}
+    changes = [
+        stock_change(key[0], key[1], on_hand, reserved, now)
+        for key, (on_hand, reserved) in sorted(levels.items())
+    ]
+    specs = list(alerts)
+    negative = 0
+    for key, ref in sorted((sold or {}).items()):
+        on_hand = levels[key][0]
+        if on_hand < 0:
+            negative += 1
+            specs.append(AlertSpec(key[0], key[1], "negative", ref=ref, on_hand=on_hand))
+            log.warning(
+                "stock discrepancy: store %s sku %s at %d milli after sale %s",
+                key[0],
+                key[1],
+                on_hand,
+                ref,
+            )
+    changes.extend(stock_alerts.raise_alerts(conn, specs, now))
+    changes.extend(stock_alerts.check_levels(conn, {k: v[0] for k, v in levels.items()}, now))
+    return Settled(levels, changes, negative)
 
 
 def stock_change(store: str, sku: str, on_hand: int, reserved: int, now: datetime) -> feed.Pending:

@@ -5,6 +5,9 @@
   channel (device token);
 * :mod:`.terminal_members` — identify, sign-up and holds at the till (device token);
 * :mod:`.admin` — stores, settings, staff, devices, catalogue, prices, stock (admin token);
+* :mod:`.terminal_stock` — transfer proposals and transfers at the till (device token);
+* :mod:`.admin_stock` — safety stock, stock alerts, proposals, transfers, counts (admin
+  token);
 * :mod:`.admin_members` — members, codes, coupons, the hold sweep and the audit log
   (admin token).
 

@@ -30,6 +30,7 @@ from server_stub.schemas import (
     StockMoveIn,
     StockMoveOut,
     StoreIn,
+    StorePatch,
 )
 from sync_client.contract import protocol as p
 
@@ -40,7 +41,35 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(req
 
 @router.post("/stores", status_code=201, response_model=p.StoreData, responses=error_responses(409))
 def add_store(body: StoreIn, who: Admin, ctx: HQ) -> p.StoreData:
-    return operations.add_store(ctx.db, body.code, body.name, actor=Actor.of_admin(who))
+    return operations.add_store(
+        ctx.db,
+        body.code,
+        body.name,
+        region=body.region,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        actor=Actor.of_admin(who),
+    )
+
+
+@router.patch("/stores/{code}", response_model=p.StoreData, responses=error_responses(404))
+def patch_store(
+    code: Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Z0-9-]+$")],
+    body: StorePatch,
+    who: Admin,
+    ctx: HQ,
+) -> p.StoreData:
+    """Changes a store's name, region or coordinates."""
+    return operations.update_store(
+        ctx.db,
+        code,
+        name=body.name,
+        region=body.region,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        clear_location=body.clear_location,
+        actor=Actor.of_admin(who),
+    )
 
 
 @router.get("/stores", response_model=list[p.StoreData], responses=error_responses())

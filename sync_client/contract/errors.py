@@ -182,6 +182,10 @@ class ErrorCode(StrEnum):
     NOT_AUTHORISED = "not_authorised"
     CONFLICT = "conflict"
     TOPUP_EXISTS = "topup_exists"
+    BAD_TRANSITION = "bad_transition"
+    UNKNOWN_TRANSFER = "unknown_transfer"
+    UNKNOWN_COUNT = "unknown_count"
+    UNKNOWN_ALERT = "unknown_alert"
     # Anything else: a fault, not a refusal
     GENERIC = "generic"
 
@@ -239,13 +243,12 @@ class ErrorCode(StrEnum):
     WEAK_PASSWORD = "weak_password"
     # Stock across the chain at the till (pos_app.services.stock)
     TRANSFER_STATE = "transfer_state"
-    UNKNOWN_TRANSFER = "unknown_transfer"
     COUNT_STATE = "count_state"
-    UNKNOWN_COUNT = "unknown_count"
     NOTHING_COUNTED = "nothing_counted"
     TRANSFER_WRONG_STORE = "transfer_wrong_store"
     PROPOSALS_OFFLINE = "proposals_offline"
     REFUSAL_REASON_REQUIRED = "refusal_reason_required"
+
 
 
 def is_registered(code: str) -> bool:

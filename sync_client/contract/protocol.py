@@ -879,11 +879,18 @@ RejectReason = Literal[
     "conflict",
     "unknown_member",
     "topup_exists",
+    "bad_transition",
+    "unknown_transfer",
+    "unknown_count",
+    "unknown_store",
 ]
 """Why HQ refused one event. ``unknown_sale`` and ``conflict`` are worth retrying later
 (the sale may still be on its way from another terminal; a concurrent write collided), as
 is ``unknown_member`` for a top-up naming a ``signup_id`` HQ has not seen yet; the others
-will be refused again until the event or HQ's data changes."""
+will be refused again until the event or HQ's data changes. ``bad_transition``: a transfer
+or count step that its current state does not allow (the detail names the state);
+``unknown_transfer`` and ``unknown_count`` (retryable): a step for a transfer or count HQ
+has not received yet."""
 
 
 class PushRequest(_Model):
@@ -1177,6 +1184,10 @@ class StockAlertData(_Model):
     min_milli: Annotated[int | None, Field(ge=0)] = None
     created_at: AwareDatetime
     resolved: bool = False
+    qty_milli: int | None = None
+    """The shortfall (``transfer_shortfall``) or the signed difference (``count_variance``)."""
+    ref: Annotated[str | None, Field(max_length=64)] = None
+    """The transfer, count or sale the alert is about."""
 
 
 class StockProposal(_Model):
@@ -1283,6 +1294,11 @@ class Snapshot(_Model):
     stock: list[StockData]
     config: list[ConfigData]
     staff: list[StaffData]
+    transfers: list[TransferData] = []
+    """Transfers from or to this store that are not finished (requested, approved,
+    shipped)."""
+    alerts: list[StockAlertData] = []
+    """This store's open stock alerts."""
 
 
 # --- Stock lookup -----------------------------------------------------------------------
@@ -1305,6 +1321,31 @@ class StockLookup(_Model):
     sku: Sku
     unit: Unit
     levels: list[StoreStockLevel]
+
+
+class TransferProposal(_Model):
+    """HQ's suggestion (``GET /v1/stock/proposals``): move ``qty_milli`` of ``sku`` from
+    ``from_store``, above its maximum, to ``to_store``, below its minimum; the quantity
+    brings ``to_store`` up to its maximum at most and never takes ``from_store`` below its
+    own. Donors come nearest first (``distance_km`` when both stores have coordinates).
+    A manager of ``to_store`` turns it into a ``transfer.requested`` event."""
+
+    sku: Sku
+    to_store: Code
+    from_store: Code
+    qty_milli: Annotated[int, Field(ge=1)]
+    to_on_hand_milli: int
+    to_min_milli: Annotated[int, Field(ge=0)]
+    to_max_milli: Annotated[int, Field(ge=0)]
+    from_on_hand_milli: int
+    from_max_milli: Annotated[int, Field(ge=0)]
+    distance_km: float | None = None
+
+
+class ProposalList(_Model):
+    """Proposals, by receiving store, item and then donor nearest first."""
+
+    proposals: list[TransferProposal]
 
 
 # --- Live channel (WebSocket /v1/sync/live) ----------------------------------------------

@@ -52,6 +52,19 @@ ROUTES = {
     ("POST", "/v1/admin/members/{number}/coupons"),
     ("POST", "/v1/admin/holds/sweep"),
     ("GET", "/v1/admin/audit"),
+    ("GET", "/v1/stock/proposals"),
+    ("GET", "/v1/transfers"),
+    ("GET", "/v1/transfers/{transfer_id}"),
+    ("PATCH", "/v1/admin/stores/{code}"),
+    ("PUT", "/v1/admin/stock/safety"),
+    ("GET", "/v1/admin/stock/safety"),
+    ("GET", "/v1/admin/stock/alerts"),
+    ("POST", "/v1/admin/stock/alerts/{alert_id}/resolve"),
+    ("GET", "/v1/admin/stock/proposals"),
+    ("GET", "/v1/admin/transfers"),
+    ("GET", "/v1/admin/transfers/{transfer_id}"),
+    ("GET", "/v1/admin/stock/counts"),
+    ("GET", "/v1/admin/stock/counts/{count_id}"),
 }
 """Every documented HTTP operation, as (method, path)."""
 
