@@ -28,8 +28,8 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from server_stub import bulk
 from server_stub import models as m
-from server_stub.db import RetryableWrite
 from server_stub.audit import Actor, audit_row
+from server_stub.db import RetryableWrite
 from server_stub.schemas import CountLineOut, CountOut
 from server_stub.stock import move_row
 from server_stub.stock_alerts import AlertSpec

@@ -33,8 +33,8 @@ from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from server_stub import bulk, feed
 from server_stub import models as m
-from server_stub.db import RetryableWrite
 from server_stub.audit import Actor, audit_row
+from server_stub.db import RetryableWrite
 from server_stub.stock import move_row
 from server_stub.stock_alerts import AlertSpec
 from sync_client.contract import protocol as p
