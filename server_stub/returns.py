@@ -25,8 +25,6 @@ on the return and in the ledger note).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -40,12 +38,14 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from server_stub import device_secrets
 from server_stub import models as m
 from server_stub.approvals import check_approval
 from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
+from server_stub.member_keys import MemberKeys
 from server_stub.members.ledger import Balance, change_balance, ledger_row, write_ledger
 from sync_client.contract import protocol as p
 from sync_client.contract.refunds import (
@@ -191,22 +191,12 @@ def _earlier_returns(conn: Connection, sale_id: uuid.UUID) -> list[_Earlier]:
     ]
 
 
-def _receipt_secret(conn: Connection, device_id: str) -> bytes | None:
-    row = conn.execute(
-        select(m.devices.c.store_code, m.devices.c.receipt_secret).where(
-            m.devices.c.id == device_id
-        )
-    ).first()
-    if row is None:
-        return None
-    try:
-        return base64.b64decode(row.receipt_secret)
-    except (ValueError, binascii.Error):
-        return None
-
-
 def lookup(
-    db: Database, device: DeviceIdentity, request: p.SaleLookupRequest, now: datetime | None = None
+    db: Database,
+    keys: MemberKeys,
+    device: DeviceIdentity,
+    request: p.SaleLookupRequest,
+    now: datetime | None = None,
 ) -> p.SaleLookupResponse:
     """Finds sales to return (any store's: returns cross stores).
 
@@ -219,7 +209,7 @@ def lookup(
     with db.read() as conn:
         if request.ref is not None:
             try:
-                ref = verify_sale_ref(request.ref, _ref_secret(conn, request.ref))
+                ref = verify_sale_ref(request.ref, _ref_secret(conn, keys, request.ref))
             except SaleRefError as exc:
                 raise ApiError(422, "bad_receipt", f"receipt code refused: {exc.message}") from None
             sale = conn.execute(select(s).where(s.c.sale_id == ref.sale_id)).first()
@@ -257,10 +247,13 @@ def lookup(
         return p.SaleLookupResponse(sales=[_sale_for_return(conn, r) for r in rows])
 
 
-def _ref_secret(conn: Connection, text: str) -> bytes:
+def _ref_secret(conn: Connection, keys: MemberKeys, text: str) -> bytes:
     """The receipt secret of the device named in a (not yet verified) reference."""
     ref, _ = parse_sale_ref(text)
-    secret = _receipt_secret(conn, ref.terminal_id)
+    try:
+        secret = device_secrets.receipt_secret(conn, keys, ref.terminal_id)
+    except device_secrets.SecretUnreadable:
+        secret = None
     if secret is None:
         raise SaleRefError("sale_ref_forged", f"no device {ref.terminal_id} issued receipts")
     return secret

@@ -26,7 +26,7 @@ router = APIRouter(tags=["returns"])
 def lookup_sales(body: p.SaleLookupRequest, device: Device, ctx: HQ) -> p.SaleLookupResponse:
     """Sales to return, by receipt QR (verified), receipt number or member, with every
     earlier return in every store."""
-    return counted(ctx, "return_lookup", returns.lookup, ctx.db, device, body)
+    return counted(ctx, "return_lookup", returns.lookup, ctx.db, ctx.keys, device, body)
 
 
 @router.post(
