@@ -163,6 +163,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     INVALID_VALUE = "invalid_value"
     BAD_SETTING = "bad_setting"
+    UNKNOWN_SETTING = "unknown_setting"
     BAD_VALIDITY = "bad_validity"
     NAIVE_TIME = "naive_time"
     EFFECTIVE_IN_PAST = "effective_in_past"
@@ -213,6 +214,7 @@ class ErrorCode(StrEnum):
     RETURN_NOT_SAVED = "return_not_saved"
     SALE_NOT_FOUND = "sale_not_found"
     SALE_VOIDED = "sale_voided"
+
 
 def is_registered(code: str) -> bool:
     """Whether ``code`` is one of :class:`ErrorCode` (HQ may answer a newer one)."""
