@@ -21,6 +21,7 @@ from hardware import PrinterConfigError, PrinterProfile, VirtualPrinter, render_
 from pos_app.domain.cart import Rounding
 from pos_app.i18n import DEFAULT_LANGUAGE, Translator
 from pos_app.localdb.engine import checkpoint, open_database, read_session, write_session
+from pos_app.localdb.replica import check_settings
 from pos_app.localdb.store import all_settings, get_store, set_setting
 from pos_app.services.auth import AuthService
 from pos_app.services.catalog import CatalogService
@@ -220,6 +221,10 @@ def build_terminal(
     first and the longest wait between print retries, in seconds.
     """
     engine = open_database(db_path)
+    # Every HQ setting is checked against the schema before anything reads it: a bad value
+    # (however it got into the database) gives way to the last good one or the default,
+    # is logged and reported to HQ, and the till starts all the same.
+    checked = check_settings(engine)
     hq_clock = HqClock(clock or SystemClock())
     store = credential_store if credential_store is not None else credential_store_for(db_path)
     creds: Credentials | None = store.load() if store is not None else None
@@ -229,7 +234,8 @@ def build_terminal(
         identity = identity_from_settings(engine)
     with read_session(engine) as session:
         settings = all_settings(session)
-    translator = Translator(language or settings.get("language", DEFAULT_LANGUAGE))
+    settings.update(checked.values)
+    translator = Translator(language or str(settings.get("language", DEFAULT_LANGUAGE)))
     sync: SyncService | None = None
     if creds is not None and store is not None:
         sync = SyncService(
@@ -308,8 +314,9 @@ def build_terminal(
         identity,
         catalog,
         CheckoutSettings(
-            rounding=Rounding(settings.get("rounding", "none")),
-            discount_limit_bp=int(settings.get("discount_limit_bp", 1000)),
+            rounding=Rounding(checked.get("rounding")),
+            discount_limit_bp=int(checked.values["discount_limit_bp"]),
+            void_approval_above_fen=int(checked.values["void.approval_above_fen"]),
         ),
         after_commit=after_commit,
     )

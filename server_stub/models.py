@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     text,
 )
@@ -679,6 +680,27 @@ member_alerts = Table(
     Column("detail", String(300), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
+)
+
+# Changes a terminal quarantined and settings it refused, as it reported them; one row
+# per (device, the terminal's own problem id), so a repeated report stores nothing new.
+sync_problems = Table(
+    "sync_problems",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("device_id", String(40), nullable=False),
+    Column("store_code", String(32), nullable=False),
+    Column("problem_id", BigInteger, nullable=False),
+    Column("protocol", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    UniqueConstraint("device_id", "problem_id", name="uq_sync_problems_device_problem"),
+    Index("ix_sync_problems_received", "received_at"),
 )
 
 # The audit trail (server_stub.audit): who (device id, admin token name, CLI user or a

@@ -40,7 +40,8 @@ from server_stub.schemas import (
 )
 from server_stub.stock import move_row, settle, stock_change
 from sync_client.contract import protocol as p
-from sync_client.contract.loyalty import check_setting
+from sync_client.contract import settings as settings_schema
+from sync_client.contract.errors import ChainPosError
 from sync_client.contract.money import parse_yuan
 from sync_client.contract.pin import hash_pin
 
@@ -207,10 +208,15 @@ def region_stores(db: Database, region: str) -> list[str]:
 def set_config(
     db: Database, store: str | None, key: str, value: p.ConfigValue, *, actor: Actor = SYSTEM
 ) -> p.ConfigData:
-    """Sets (or with ``value`` None removes) a setting, chain-wide or for one store."""
-    problem = check_setting(key, value)
-    if problem:
-        raise ApiError(422, "bad_setting", problem)
+    """Sets (or with ``value`` None removes) a setting, chain-wide or for one store.
+
+    The value is checked against the settings schema (:mod:`sync_client.contract.settings`):
+    422 ``unknown_setting`` for a key no till reads, 422 ``bad_setting`` for a value the
+    key does not accept, so a bad value never reaches the tills."""
+    try:
+        value = settings_schema.validate(key, value)
+    except ChainPosError as exc:
+        raise ApiError(422, exc.code, exc.message) from None
     data = p.ConfigData(store=store, key=key, value=value)
     scope = store or "*"
 

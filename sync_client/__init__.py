@@ -36,6 +36,8 @@ if TYPE_CHECKING:
         AckSummary,
         ApplySummary,
         OutboxItem,
+        Problem,
+        QuarantinedChange,
         RejectedEvent,
         Replica,
     )
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "AckSummary": "sync_client.replica",
     "ApplySummary": "sync_client.replica",
+    "Problem": "sync_client.replica",
+    "QuarantinedChange": "sync_client.replica",
     "Backoff": "sync_client._client",
     "CredentialStore": "sync_client._credentials",
     "Credentials": "sync_client._credentials",
@@ -78,6 +82,8 @@ __all__ = [
     "HQRefused",
     "HQUnavailable",
     "OutboxItem",
+    "Problem",
+    "QuarantinedChange",
     "RejectedEvent",
     "Replica",
     "ResyncNeeded",

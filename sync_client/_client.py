@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import ssl
@@ -39,9 +40,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from sync_client._credentials import Credentials
 from sync_client._errors import DeviceRevoked, HQRefused, HQUnavailable, ResyncNeeded
+from sync_client._feed import ChangeBatch, LenientChanges, read_changes
 from sync_client._http import HQClient, Verify
 from sync_client.contract import protocol as p
-from sync_client.replica import OutboxItem, Replica
+from sync_client.replica import OutboxItem, Problem, Replica
 
 log = logging.getLogger("chainpos.sync")
 T = TypeVar("T")
@@ -67,6 +69,8 @@ class SyncConfig:
     clock_samples: int = 4
     clock_every_s: float = 600.0
     stock: Literal["own", "all"] = "own"
+    problems_every_s: float = 60.0
+    """How often unreported problems are offered to HQ again after a failed report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,12 @@ class SyncStatus:
     pushed: int = 0
     changes_applied: int = 0
     resyncs: int = 0
+    quarantined: int = 0
+    """Changes quarantined since start (kept, not applied; see the sync details)."""
+    skipped_changes: int = 0
+    """Changes of kinds this till does not know, skipped since start."""
+    problems_unreported: int = 0
+    """Quarantined changes and refused settings HQ has not yet been told of."""
 
     @property
     def online(self) -> bool:
@@ -119,6 +129,9 @@ class _Counters:
     pending: int = 0
     rejected: int = 0
     head: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    unreported: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -128,6 +141,18 @@ def _ws_url(http_url: str) -> str:
     if http_url.startswith("http://"):
         return "ws://" + http_url[len("http://") :] + "/v1/sync/live"
     raise ValueError(f"HQ address must start with http:// or https://, not {http_url!r}")
+
+
+def _wire_problem(x: Problem) -> p.SyncProblem:
+    return p.SyncProblem(
+        id=x.id,
+        seq=x.seq,
+        kind=x.kind[:32] or "?",
+        key=x.key[:200],
+        body=x.body[:100_000],
+        error=x.error[:1000] or "?",
+        at=x.at,
+    )
 
 
 def _ssl_context(url: str, verify: Verify) -> ssl.SSLContext | None:
@@ -189,6 +214,7 @@ class SyncClient:
         self._apply_lock: asyncio.Lock | None = None
         self._revoked: asyncio.Event | None = None
         self._live_ws: ClientConnection | None = None
+        self._problems: asyncio.Event | None = None
         self.finished = threading.Event()
         """Set when :meth:`run` has returned and cleaned up (for callers on other threads)."""
 
@@ -212,6 +238,8 @@ class SyncClient:
         self._wake = asyncio.Event()
         self._apply_lock = asyncio.Lock()
         self._revoked = asyncio.Event()
+        self._problems = asyncio.Event()
+        self._problems.set()  # problems left from before the start are reported too
         self._http = HQClient(
             self.creds.hq_url,
             self.creds.token,
@@ -229,6 +257,7 @@ class SyncClient:
                 asyncio.create_task(self._push_loop(), name="sync-push"),
                 asyncio.create_task(self._live_loop(), name="sync-live"),
                 asyncio.create_task(self._clock_loop(), name="sync-clock"),
+                asyncio.create_task(self._problems_loop(), name="sync-problems"),
             ]
             revoked = asyncio.create_task(self._revoked.wait())
             try:
@@ -283,6 +312,9 @@ class SyncClient:
             pushed=c.pushed,
             changes_applied=c.applied,
             resyncs=c.resyncs,
+            quarantined=c.quarantined,
+            skipped_changes=c.skipped,
+            problems_unreported=c.unreported,
             **kw,
         )
         if status != self._status:
@@ -439,13 +471,15 @@ class SyncClient:
             self._set(state="online", last_change_at=datetime.now(UTC))
             while True:
                 msg = await self._receive(ws, heartbeat * self.config.heartbeat_misses)
-                if isinstance(msg, p.LiveChanges):
+                if isinstance(msg, LenientChanges):
                     if msg.after > self._cursor:
                         await self._catch_up()  # a gap: changes were missed
                         self._set(last_change_at=datetime.now(UTC))
                     else:
                         await self._apply(
-                            msg.changes, msg.next_after, last_change_at=datetime.now(UTC)
+                            read_changes(msg.changes),
+                            msg.next_after,
+                            last_change_at=datetime.now(UTC),
                         )
                 elif isinstance(msg, p.LiveHeartbeat):
                     self._counters.head = max(self._counters.head, msg.head)
@@ -473,7 +507,16 @@ class SyncClient:
                 raise ResyncNeeded("HQ closed the live channel for a resync", "") from None
             raise HQUnavailable(f"live channel closed ({code})") from None
         try:
-            return _SERVER_MESSAGE.validate_json(raw)
+            data = json.loads(raw)
+        except ValueError:
+            self._error("live: a message from HQ that is not JSON ignored")
+            return None
+        try:
+            if isinstance(data, dict) and data.get("type") == "changes":
+                # Read change by change like a pulled page: one change this till cannot
+                # read must not drop the message (see sync_client._feed).
+                return LenientChanges.model_validate(data)
+            return _SERVER_MESSAGE.validate_python(data)
         except ValidationError as exc:
             self._error(f"live: unreadable message from HQ ignored ({exc.error_count()} errors)")
             return None
@@ -486,19 +529,34 @@ class SyncClient:
             if page.after != self._cursor:
                 # Another task moved the cursor meanwhile; pull again from where it is.
                 continue
-            await self._apply(page.changes, page.next_after)
+            await self._apply(read_changes(page.changes), page.next_after)
             if not page.more or page.next_after <= page.after:
                 break
 
-    async def _apply(self, changes: list[Any], next_after: int, **status: Any) -> None:
-        """Applies a page or live message; ``status``: more fields for the same update."""
-        assert self._apply_lock is not None
+    async def _apply(self, batch: ChangeBatch, next_after: int, **status: Any) -> None:
+        """Applies a page or live message; ``status``: more fields for the same update.
+
+        Changes the client could not read go to the replica's quarantine with the page,
+        so the cursor moves past them too; HQ is then told (:meth:`_problems_loop`)."""
+        assert self._apply_lock is not None and self._problems is not None
         kinds: frozenset[str] = frozenset()
         async with self._apply_lock:
             if next_after > self._cursor:
-                summary = await self._db(self.replica.apply_changes, changes, next_after)
+                summary = await self._db(
+                    self.replica.apply_changes,
+                    batch.changes,
+                    next_after,
+                    batch.quarantine,
+                    batch.skipped,
+                )
                 self._cursor = summary.cursor
                 self._counters.applied += summary.applied
+                self._counters.skipped += summary.skipped
+                if summary.quarantined:
+                    self._counters.quarantined += summary.quarantined
+                    self._counters.unreported += summary.quarantined
+                    self._error(f"sync: {summary.quarantined} change(s) from HQ quarantined")
+                    self._problems.set()
                 kinds = summary.kinds
         if kinds:
             self._changed(kinds)
@@ -521,6 +579,38 @@ class SyncClient:
         self._counters.resyncs += 1
         await self._refresh_counts()
         self._changed(frozenset(p.CHANGE_KINDS))
+
+    # -- problems -----------------------------------------------------------------------
+
+    async def _problems_loop(self) -> None:
+        """Tells HQ of quarantined changes and refused settings until it has them all."""
+        assert self._http is not None and self._problems is not None
+        backoff = Backoff(self.config.backoff_base_s, self.config.problems_every_s, self._rng)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.problems_every_s):  # see _push_loop
+                    await self._problems.wait()
+            self._problems.clear()
+            while True:
+                todo = await self._db(self._unreported)
+                self._counters.unreported = len(todo)
+                self._set()
+                if not todo:
+                    break
+                try:
+                    await self._http.report_problems([_wire_problem(x) for x in todo])
+                except DeviceRevoked as exc:
+                    self._revoke(exc)
+                    return
+                except (HQUnavailable, HQRefused) as exc:
+                    log.info("sync: problems not reported yet: %s", exc)
+                    await asyncio.sleep(backoff.next())
+                    continue
+                backoff.reset()
+                await self._db(self.replica.mark_reported, [x.id for x in todo])
+
+    def _unreported(self) -> list[Problem]:
+        return self.replica.problems(unreported=True, limit=p.MAX_PROBLEMS)
 
     # -- clock --------------------------------------------------------------------------
 

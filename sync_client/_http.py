@@ -28,11 +28,14 @@ from sync_client._errors import (
     HQUnavailable,
     ResyncNeeded,
 )
+from sync_client._feed import LenientPage
 from sync_client.contract import protocol as p
 
 M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = f"chainpos-terminal/{p.PROTOCOL_VERSION}"
+PROTOCOL_HEADER = "X-ChainPOS-Protocol"
+"""Every request names the protocol version the till speaks; HQ keeps it per device."""
 INTERACTIVE_TIMEOUT_S = 3.0
 """How long a call a cashier waits on (identify, sign-up, holds) may take, in seconds."""
 REVOKED_ERRORS = frozenset({"token_revoked", "invalid_token", "unauthorised"})
@@ -87,7 +90,11 @@ class HQClient:
         self._interactive = httpx.Timeout(interactive_timeout)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": USER_AGENT,
+                PROTOCOL_HEADER: str(p.PROTOCOL_VERSION),
+            },
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             verify=verify,
             transport=transport,
@@ -132,11 +139,19 @@ class HQClient:
         r = await self._request("POST", "/v1/sync/push", json=body.model_dump(mode="json"))
         return _parse(p.PushResponse, r)
 
-    async def pull(self, after: int, limit: int = 1000, stock: str = "own") -> p.PullResponse:
+    async def pull(self, after: int, limit: int = 1000, stock: str = "own") -> LenientPage:
+        """A page of changes with each change still unread (see :mod:`sync_client._feed`):
+        one change this till cannot read must not make the whole page unreadable."""
         r = await self._request(
             "GET", "/v1/sync/pull", params={"after": after, "limit": limit, "stock": stock}
         )
-        return _parse(p.PullResponse, r)
+        return _parse(LenientPage, r)
+
+    async def report_problems(self, problems: list[p.SyncProblem]) -> p.ProblemsAccepted:
+        """``POST /v1/sync/problems``: changes this till quarantined, settings it refused."""
+        body = p.ProblemReport(problems=problems)
+        r = await self._request("POST", "/v1/sync/problems", json=body.model_dump(mode="json"))
+        return _parse(p.ProblemsAccepted, r)
 
     async def snapshot(self, path: str = "/v1/sync/snapshot") -> p.Snapshot:
         if not path.startswith("/v1/"):

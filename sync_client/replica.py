@@ -25,6 +25,8 @@ __all__ = [
     "AckSummary",
     "ApplySummary",
     "OutboxItem",
+    "Problem",
+    "QuarantinedChange",
     "RejectedEvent",
     "Replica",
 ]
@@ -75,11 +77,42 @@ class AckSummary:
 
 @dataclass(frozen=True, slots=True)
 class ApplySummary:
-    """What one page of HQ's changes did: how many applied, the cursor now, which kinds."""
+    """What one page of HQ's changes did: how many applied, the cursor now, which kinds;
+    how many were quarantined (kept, not applied) and how many skipped (kinds this till
+    does not know)."""
 
     applied: int
     cursor: int
     kinds: frozenset[str]
+    quarantined: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedChange:
+    """A change from HQ the till could not read or apply. ``seq`` is None when the change
+    did not even say where it is in the feed; ``body`` is its JSON as received."""
+
+    seq: int | None
+    kind: str
+    key: str
+    body: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A quarantined change (``kind`` its change kind) or a setting the till could not
+    use (``kind`` ``setting``), as kept and reported to HQ. ``at`` is UTC."""
+
+    id: int
+    seq: int | None
+    kind: str
+    key: str
+    body: str
+    error: str
+    at: datetime
+    reported: bool
 
 
 class Replica(Protocol):
@@ -128,8 +161,23 @@ class Replica(Protocol):
             | p.MemberChange
         ],
         next_after: int,
+        quarantine: Sequence[QuarantinedChange] = (),
+        skipped: int = 0,
     ) -> ApplySummary:
-        """Applies the changes above the cursor and moves it to ``next_after``, atomically."""
+        """Applies the changes above the cursor and moves it to ``next_after``, atomically.
+
+        A change that fails to apply for what it holds is quarantined instead of failing
+        the page; ``quarantine`` (changes the client could not read) is stored in the same
+        transaction that moves the cursor past them. ``skipped`` is only counted."""
+        ...
+
+    def problems(self, *, unreported: bool = False, limit: int = 100) -> list[Problem]:
+        """Quarantined changes and unusable settings, newest first (only those HQ has not
+        been told of with ``unreported``, oldest first then)."""
+        ...
+
+    def mark_reported(self, ids: Sequence[int]) -> None:
+        """HQ has stored these problems."""
         ...
 
     def apply_snapshot(self, snap: p.Snapshot) -> None:

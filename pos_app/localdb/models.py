@@ -236,6 +236,24 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
 
 
+class QuarantinedChange(Base):
+    """A change from HQ's feed the till could not apply (``seq`` set), or a setting it
+    could not use (``kind`` ``setting``, no ``seq``): kept with the raw ``body`` and the
+    ``error`` while the cursor moves on, and reported to HQ (``reported_at``)."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
 class PrintJob(Base):
     """A printout for the receipt printer: the durable print queue.
 

@@ -13,9 +13,11 @@ this module only tells it which sales HQ counted, refused or got back.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -27,10 +29,22 @@ from pos_app.localdb.pinyin import pinyin_keys
 from pos_app.localdb.store import get_setting, set_setting
 from pos_app.localdb.types import from_utc_text, to_utc_text
 from sync_client.contract import protocol as p
-from sync_client.replica import AckSummary, ApplySummary, OutboxItem, RejectedEvent
+from sync_client.contract import settings as schema
+from sync_client.replica import (
+    AckSummary,
+    ApplySummary,
+    OutboxItem,
+    Problem,
+    QuarantinedChange,
+    RejectedEvent,
+)
+
+log = logging.getLogger("chainpos.sync")
 
 CURSOR_KEY = "sync.cursor"
 OFFSET_KEY = "sync.clock_offset_ms"
+LAST_GOOD_KEY = "config.last_good"
+"""The last value of each HQ setting that passed the settings schema (a JSON object)."""
 
 SETTING_KEYS_RESERVED = frozenset(
     {
@@ -41,9 +55,27 @@ SETTING_KEYS_RESERVED = frozenset(
         CURSOR_KEY,
         OFFSET_KEY,
         AUDIT_CURSOR_KEY,
+        LAST_GOOD_KEY,
     }
 )
 """Local settings HQ's config may never overwrite (identity and sync state)."""
+
+_DATA_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+)
+"""What applying a change can fail with because of what the change holds: the change is
+quarantined. Anything else (the disk, a locked database) fails the whole page, which is
+pulled again."""
+
+
+class ChangeRefused(ValueError):
+    """A change this till will not apply (a setting the schema refuses)."""
 
 
 class LocalReplica:
@@ -215,8 +247,16 @@ class LocalReplica:
             | p.AlertChange
         ],
         next_after: int,
+        quarantine: Sequence[QuarantinedChange] = (),
+        skipped: int = 0,
     ) -> ApplySummary:
         """Applies the changes above the cursor and moves it to ``next_after``.
+
+        A change that cannot be applied for what it holds (a setting the schema refuses,
+        a row the database refuses) is quarantined: kept with its error in ``quarantine``,
+        in the same transaction that moves the cursor past it, so one bad change never
+        stops the ones after it. ``quarantine`` brings the changes the client could not
+        even read; ``skipped`` (kinds this till does not know) is only counted.
 
         Changes at or below the cursor are repeats and skipped; a cursor already at or past
         ``next_after`` makes this a no-op. One transaction: the cursor never runs ahead of
@@ -228,7 +268,9 @@ class LocalReplica:
         directly: through SQLAlchemy the statements' own cost was a tenth of the call.
         """
         by_kind: dict[str, dict[str, Any]] = defaultdict(dict)
+        seqs: dict[tuple[str, str], int] = {}
         applied = 0
+        bad: list[QuarantinedChange] = []
         with raw_write_transaction(self.engine, durable=False) as db:
             cursor = _get_cursor(db)
             if next_after <= cursor:
@@ -237,25 +279,123 @@ class LocalReplica:
                 if change.seq <= cursor or change.seq > next_after:
                     continue
                 applied += 1
-                by_kind[change.kind][change.key] = change.data
+                by_kind[change.kind][change.key] = change
+                seqs[(change.kind, change.key)] = change.seq
             if by_kind:
-                _bulk_stores(db, list(by_kind["store"].values()))
-                _bulk_items(db, list(by_kind["item"].values()))
-                _bulk_prices(db, list(by_kind["price"].values()))
-                _bulk_stock(db, self.store, list(by_kind["stock"].values()))
-                for cfg in by_kind["config"].values():
-                    if cfg.store is None or cfg.store == self.store:
-                        _store_config(db, cfg)
-                        _effective_config(db, self.store, cfg.key)
-                for staff in by_kind["staff"].values():
-                    _upsert_staff(db, self.store, staff)
-                _drop_stale_members(db, list(by_kind["member"].values()))
-                transfers.apply_transfers(db, self.store, list(by_kind["transfer"].values()))
-                transfers.apply_alerts(db, self.store, list(by_kind["alert"].values()))
+                db.execute("SAVEPOINT page")
+                try:
+                    self._apply_kinds(db, by_kind)
+                except _DATA_ERRORS:
+                    # One change spoils the page: apply them one by one, each in its own
+                    # savepoint, and quarantine the ones that fail.
+                    db.execute("ROLLBACK TO page")
+                    bad.extend(self._apply_one_by_one(db, by_kind))
+                db.execute("RELEASE page")
+            bad.extend(q for q in quarantine if q.seq is None or cursor < q.seq <= next_after)
+            _quarantine(db, bad)
             _put_setting(db, CURSOR_KEY, next_after)
             pending_stock.release_until(db, next_after)
             db.commit()
-        return ApplySummary(applied, next_after, frozenset(k for k, v in by_kind.items() if v))
+        for q in bad:
+            log.warning("sync: change %s %s:%s quarantined: %s", q.seq, q.kind, q.key, q.error)
+        failed = {(q.kind, q.key) for q in bad if (q.kind, q.key) in seqs}
+        kinds = frozenset(k for k, v in by_kind.items() if any((k, key) not in failed for key in v))
+        return ApplySummary(
+            applied - len(failed), next_after, kinds, quarantined=len(bad), skipped=skipped
+        )
+
+    def _apply_kinds(self, db: sqlite3.Connection, by_kind: dict[str, dict[str, Any]]) -> None:
+        """Writes the latest change of each thing, kinds in dependency order (stores,
+        items, then what refers to items), each kind in one statement for many rows."""
+
+        def data(kind: str) -> list[Any]:
+            return [c.data for c in by_kind.get(kind, {}).values()]
+
+        _bulk_stores(db, data("store"))
+        _bulk_items(db, data("item"))
+        _bulk_prices(db, data("price"))
+        _bulk_stock(db, self.store, data("stock"))
+        for cfg in data("config"):
+            if cfg.store is None or cfg.store == self.store:
+                _store_config(db, cfg)
+                problem = _effective_config(db, self.store, cfg.key)
+                if problem is not None:
+                    raise ChangeRefused(problem)
+        for staff in data("staff"):
+            _upsert_staff(db, self.store, staff)
+        _drop_stale_members(db, data("member"))
+        transfers.apply_transfers(db, self.store, data("transfer"))
+        transfers.apply_alerts(db, self.store, data("alert"))
+
+    def _apply_one_by_one(
+        self, db: sqlite3.Connection, by_kind: dict[str, dict[str, Any]]
+    ) -> list[QuarantinedChange]:
+        bad: list[QuarantinedChange] = []
+        kinds = (
+            "store",
+            "item",
+            "price",
+            "stock",
+            "config",
+            "staff",
+            "member",
+            "transfer",
+            "alert",
+        )
+        for kind in kinds:
+            for key, change in by_kind.get(kind, {}).items():
+                db.execute("SAVEPOINT one")
+                try:
+                    self._apply_kinds(db, {kind: {key: change}})
+                except _DATA_ERRORS as exc:
+                    db.execute("ROLLBACK TO one")
+                    bad.append(
+                        QuarantinedChange(
+                            change.seq,
+                            kind,
+                            key,
+                            change.model_dump_json(),
+                            f"{type(exc).__name__}: {exc}"[:500],
+                        )
+                    )
+                db.execute("RELEASE one")
+        return bad
+
+    # -- problems ------------------------------------------------------------------------
+
+    def problems(self, *, unreported: bool = False, limit: int = 100) -> list[Problem]:
+        where, order = ("WHERE reported_at IS NULL", "id") if unreported else ("", "id DESC")
+        with read_session(self.engine) as s:
+            rows = s.execute(
+                text(
+                    "SELECT id, seq, kind, key, body, error, at, reported_at FROM quarantine "
+                    f"{where} ORDER BY {order} LIMIT :n"
+                ),
+                {"n": limit},
+            ).all()
+        return [
+            Problem(
+                int(r[0]),
+                None if r[1] is None else int(r[1]),
+                str(r[2]),
+                str(r[3]),
+                str(r[4]),
+                str(r[5]),
+                from_utc_text(r[6]),
+                r[7] is not None,
+            )
+            for r in rows
+        ]
+
+    def mark_reported(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with raw_write_transaction(self.engine, durable=False) as db:
+            db.executemany(
+                "UPDATE quarantine SET reported_at = ? WHERE id = ? AND reported_at IS NULL",
+                [(to_utc_text(datetime.now(UTC)), i) for i in ids],
+            )
+            db.commit()
 
     def apply_snapshot(self, snap: p.Snapshot) -> None:
         """Replaces HQ-owned data with the snapshot and continues from its seq.
@@ -274,8 +414,15 @@ class LocalReplica:
             db.execute("DELETE FROM hq_config")
             for cfg in snap.config:
                 _store_config(db, cfg)
-            for key in _config_keys(db) | {c.key for c in snap.config}:
-                _effective_config(db, self.store, key)
+            refused = []
+            for key in sorted(_config_keys(db) | {c.key for c in snap.config}):
+                problem = _effective_config(db, self.store, key)
+                if problem is not None:
+                    body = [c.model_dump_json() for c in snap.config if c.key == key]
+                    refused.append(
+                        QuarantinedChange(snap.seq, "config", key, "\n".join(body), problem)
+                    )
+            _quarantine(db, refused)
             for staff in snap.staff:
                 _upsert_staff(db, self.store, staff)
             # The member changes between the old cursor and the snapshot are lost, so any
@@ -476,16 +623,102 @@ def _config_keys(db: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in db.execute("SELECT DISTINCT key FROM hq_config")}
 
 
-def _effective_config(db: sqlite3.Connection, store: str, key: str) -> None:
-    """Copies the value in force for ``store`` into ``setting`` (or removes it)."""
+def _effective_config(db: sqlite3.Connection, store: str, key: str) -> str | None:
+    """Copies the value in force for ``store`` into ``setting`` (or removes it), when the
+    settings schema accepts it; returns why not otherwise (``setting`` keeps the last good
+    value then). Reserved local keys are never touched."""
     if key in SETTING_KEYS_RESERVED:
-        return
+        return None
     row = db.execute(
         "SELECT value FROM hq_config WHERE key = ? AND scope IN (?, '*') "
         "ORDER BY scope = '*' LIMIT 1",
         (key, store),
     ).fetchone()
+    if not schema.is_known(key):
+        return None if row is None else f"unknown setting {key} ignored"
     if row is None:
         db.execute("DELETE FROM setting WHERE key = ?", (key,))
-    else:
-        _put_setting(db, key, json.loads(row[0]))
+        return None
+    value = json.loads(row[0])
+    problem = schema.problem(key, value)
+    if problem is not None:
+        return problem
+    _put_setting(db, key, value)
+    _remember_good(db, key, value)
+    return None
+
+
+def _remember_good(db: sqlite3.Connection, key: str, value: Any) -> None:
+    row = db.execute("SELECT value FROM setting WHERE key = ?", (LAST_GOOD_KEY,)).fetchone()
+    good = _json_object(None if row is None else row[0])
+    if good.get(key) != value:
+        good[key] = value
+        _put_setting(db, LAST_GOOD_KEY, good)
+
+
+def _json_object(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _quarantine(db: sqlite3.Connection, bad: Sequence[QuarantinedChange]) -> None:
+    if bad:
+        now = to_utc_text(datetime.now(UTC))
+        db.executemany(
+            "INSERT INTO quarantine (seq, kind, key, body, error, at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(q.seq, q.kind[:32], q.key[:200], q.body, q.error[:1000], now) for q in bad],
+        )
+
+
+# -- settings on start -------------------------------------------------------------------------
+
+
+def check_settings(engine: Engine) -> schema.SettingsReading:
+    """Checks every HQ setting the till has stored against the settings schema, at start.
+
+    A value the schema refuses (or that is not even JSON) is replaced in ``setting`` by
+    the last good value (or removed, so the default applies), logged and recorded as a
+    problem for HQ (``kind`` ``setting``, once per bad value). The good values become
+    the last good ones. Returns the settings in force. Never raises for a bad value:
+    no setting may stop a till from starting.
+    """
+    with raw_write_transaction(engine) as db:
+        stored: dict[str, Any] = {}
+        raw_of: dict[str, str] = {}
+        for key, raw in db.execute("SELECT key, value FROM setting"):
+            key = str(key)
+            if key in SETTING_KEYS_RESERVED or not schema.is_known(key):
+                continue
+            raw_of[key] = str(raw)
+            try:
+                stored[key] = json.loads(raw)
+            except ValueError:
+                stored[key] = {"not JSON": raw}  # no setting is an object: refused below
+        row = db.execute("SELECT value FROM setting WHERE key = ?", (LAST_GOOD_KEY,)).fetchone()
+        last_good = _json_object(None if row is None else row[0])
+        reading = schema.read_settings(stored, last_good)
+        if reading.problems:
+            known = {
+                (str(r[0]), str(r[1]))
+                for r in db.execute("SELECT key, body FROM quarantine WHERE kind = 'setting'")
+            }
+            new = []
+            for key, why in reading.problems:
+                log.warning("setting %s = %s refused at start: %s", key, raw_of[key][:80], why)
+                if (key, raw_of[key]) not in known:
+                    new.append(QuarantinedChange(None, "setting", key, raw_of[key], why))
+                fallback = last_good.get(key)
+                if fallback is not None and schema.problem(key, fallback) is None:
+                    _put_setting(db, key, fallback)
+                else:
+                    db.execute("DELETE FROM setting WHERE key = ?", (key,))
+            _quarantine(db, new)
+        bad = {k for k, _ in reading.problems}
+        good = {k: v for k, v in stored.items() if k not in bad}
+        if any(last_good.get(k) != v for k, v in good.items()):
+            _put_setting(db, LAST_GOOD_KEY, {**last_good, **good})
+        db.commit()
+    return reading

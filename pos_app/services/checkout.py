@@ -64,11 +64,13 @@ class CheckoutSettings:
     """Store settings that shape a sale.
 
     ``discount_limit_bp``: the largest discount (basis points of what it applies to) a
-    cashier may give without a supervisor.
+    cashier may give without a supervisor. ``void_approval_above_fen``: voiding a whole
+    cart whose total is above it needs a supervisor.
     """
 
     rounding: Rounding = Rounding.NONE
     discount_limit_bp: int = 1000
+    void_approval_above_fen: int = 20_000
 
 
 @dataclass
@@ -83,6 +85,11 @@ class SaleDraft:
     cart: Cart
     started_at: datetime | None = None
     approvals: list[str] = field(default_factory=list)
+    approved_bp: dict[str, int] = field(default_factory=dict)
+    """The largest discount share (basis points) a supervisor approved, per line
+    (``line<n>``) and for the basket (``basket``)."""
+    discount_approvals: list[protocol.Approval] = field(default_factory=list)
+    """The approvals the sale event carries (one per approver, the latest)."""
     draft_id: str = field(default_factory=lambda: str(uuid7()))
     member: Member | None = None
     holds: dict[str, HoldResult] = field(default_factory=dict)
@@ -146,7 +153,10 @@ class CheckoutService:
         what: str,
     ) -> None:
         share = discount_share_bp(discount_fen, base_fen)
-        if share <= self.settings.discount_limit_bp or draft.cashier.can_approve:
+        if share <= self.settings.discount_limit_bp:
+            return
+        if draft.cashier.can_approve:
+            self._approve(draft, draft.cashier, what, share, audit_trail=False)
             return
         if approver is None or not approver.can_approve:
             raise ApprovalRequired(
@@ -155,7 +165,77 @@ class CheckoutService:
                 share_bp=share,
                 limit_bp=self.settings.discount_limit_bp,
             )
-        draft.approvals.append(f"{what}:{approver.number}")
+        self._approve(draft, approver, what, share)
+
+    def _approve(
+        self,
+        draft: SaleDraft,
+        approver: StaffMember,
+        what: str,
+        share_bp: int,
+        *,
+        audit_trail: bool = True,
+    ) -> None:
+        """Records that ``approver`` allowed a discount of ``share_bp`` on ``what``."""
+        draft.approved_bp[what] = max(share_bp, draft.approved_bp.get(what, 0))
+        if audit_trail:
+            draft.approvals.append(f"{what}:{approver.number}")
+        approval = protocol.Approval(
+            action="discount_over_limit", staff=approver.number, approved_at=self._clock.now()
+        )
+        draft.discount_approvals[:] = [
+            a for a in draft.discount_approvals if a.staff != approver.number
+        ] + [approval]
+
+    def discounts_over_limit(self, draft: SaleDraft) -> list[tuple[str, int]]:
+        """The discounts of the cart as it is now that exceed the limit and what was
+        approved for them: (``line<n>`` or ``basket``, share in basis points).
+
+        Quantities, lines and prices may have changed since a discount was set (a fixed
+        amount off grows as a share when the line shrinks), so this is recomputed from
+        the final cart, never trusted from when the discount was given."""
+        limit = self.settings.discount_limit_bp
+        totals = draft.cart.totals()
+        shares = [
+            (f"line{ln.line_no}", discount_share_bp(ln.line_discount_fen, ln.list_amount_fen))
+            for ln in draft.cart.lines
+        ]
+        shares.append(
+            (
+                "basket",
+                discount_share_bp(
+                    totals.basket_discount_fen, totals.subtotal_fen - totals.line_discount_fen
+                ),
+            )
+        )
+        return [
+            (what, share)
+            for what, share in shares
+            if share > limit and share > draft.approved_bp.get(what, -1)
+        ]
+
+    def check_discounts(self, draft: SaleDraft, approver: StaffMember | None = None) -> None:
+        """Checks the final cart's discounts against ``discount_limit_bp``.
+
+        Raises:
+            ApprovalRequired: ``discount_over_limit`` (params ``share_bp``, ``limit_bp``)
+                when a discount is over the limit and neither the cashier nor ``approver``
+                may approve it.
+        """
+        over = self.discounts_over_limit(draft)
+        if not over:
+            return
+        by = draft.cashier if draft.cashier.can_approve else approver
+        if by is None or not by.can_approve:
+            what, share = max(over, key=lambda o: o[1])
+            raise ApprovalRequired(
+                "discount_over_limit",
+                f"the final cart's {what} discount is {share / 100:.1f}%: needs a supervisor",
+                share_bp=share,
+                limit_bp=self.settings.discount_limit_bp,
+            )
+        for what, share in over:
+            self._approve(draft, by, what, share, audit_trail=by is not draft.cashier)
 
     def set_line_discount(
         self,
@@ -186,10 +266,48 @@ class CheckoutService:
             self._check_discount(draft, discount.on(base), base, approver, "basket")
         draft.cart.basket_discount = discount
 
-    def record_void(self, draft: SaleDraft, *, line_no: int | None = None) -> None:
-        """Audits a line or whole-sale void before payment (nothing was sold)."""
+    def void_needs_approval(self, draft: SaleDraft) -> bool:
+        """Whether voiding the whole cart needs a supervisor: its total is above
+        ``void_approval_above_fen`` and the cashier is not one."""
+        if draft.cashier.can_approve:
+            return False
+        return draft.cart.totals().total_fen > self.settings.void_approval_above_fen
+
+    def record_void(
+        self,
+        draft: SaleDraft,
+        *,
+        line_no: int | None = None,
+        approver: StaffMember | None = None,
+    ) -> None:
+        """Audits a line or whole-sale void before payment (nothing was sold): who, the
+        amount, the lines voided and the approver.
+
+        Raises:
+            ApprovalRequired: ``needs_approval`` for a whole-cart void above
+                ``void_approval_above_fen`` (params ``total_fen``, ``limit_fen``) without a
+                supervisor; nothing is audited then.
+        """
+        totals = draft.cart.totals()
+        approved = approver is not None and approver.can_approve
+        if line_no is None and not approved and self.void_needs_approval(draft):
+            raise ApprovalRequired(
+                "needs_approval",
+                f"voiding a cart of {totals.total_fen} fen needs a supervisor",
+                total_fen=totals.total_fen,
+                limit_fen=self.settings.void_approval_above_fen,
+            )
+        voided: list[dict[str, int | str]] = [
+            {
+                "line_no": pl.line.line_no,
+                "sku": pl.line.item.sku,
+                "qty_milli": pl.line.qty_milli,
+                "amount_fen": pl.amount_fen,
+            }
+            for pl in totals.lines
+            if line_no is None or pl.line.line_no == line_no
+        ]
         with write_session(self._engine) as session:
-            totals = draft.cart.totals()
             audit(
                 session,
                 self._clock.now(),
@@ -198,13 +316,25 @@ class CheckoutService:
                 line_no=line_no,
                 lines=len(draft.cart.lines),
                 total_fen=totals.total_fen,
+                amount_fen=sum(
+                    pl.amount_fen for pl in totals.lines if line_no in (None, pl.line.line_no)
+                ),
+                voided=voided,
+                approver=None if approver is None else approver.number,
             )
             session.commit()
 
-    def complete(self, draft: SaleDraft, payment: Payment) -> SaleRecord:
+    def complete(
+        self, draft: SaleDraft, payment: Payment, approver: StaffMember | None = None
+    ) -> SaleRecord:
         """Commits the paid sale durably and returns it as recorded.
 
+        The discounts are checked again on the final cart (:meth:`check_discounts`);
+        ``approver`` is the supervisor who approved them at completion, if one had to.
+
         Raises:
+            ApprovalRequired: ``discount_over_limit``: a discount of the final cart is over
+                the limit without an approval; ask a supervisor and complete again.
             CheckoutError: ``empty_cart``, ``not_paid``, ``total_changed`` (the payment
                 was for another total) or ``no_shift`` (the store sells only in an open
                 shift, ``shift.required``, and none is open at this till).
@@ -225,6 +355,7 @@ class CheckoutService:
                 "the sale no longer reaches the coupon's minimum spend",
                 min=format_yuan(draft.cart.coupon.min_spend_fen),
             )
+        self.check_discounts(draft, approver)
         used = draft.used_holds(payment)
         if used and (draft.member is None or draft.member.number is None):
             raise CheckoutError("no_member", "points, stored value and coupons need a member")
@@ -350,6 +481,7 @@ class CheckoutService:
                     ),
                     holds=[UUID(h) for h in used],
                 ),
+                approvals=list(draft.discount_approvals),
             )
             sales_repo.record_sale(
                 session,
@@ -371,6 +503,9 @@ class CheckoutService:
                     "sale.approved_discounts",
                     sale_id=str(sale_id),
                     approvals=draft.approvals,
+                    approvers=[a.staff for a in draft.discount_approvals],
+                    discount_fen=totals.discount_fen,
+                    subtotal_fen=totals.subtotal_fen,
                 )
             session.commit()
         return sale

@@ -21,6 +21,7 @@ from pos_app.services.clock import HqClock
 from sync_client import (
     Credentials,
     CredentialStore,
+    Problem,
     RejectedEvent,
     SyncClient,
     SyncConfig,
@@ -44,6 +45,8 @@ class SyncDetails:
     credentials_storage: str
     credentials_encrypted: bool
     rejected: tuple[RejectedEvent, ...]
+    problems: tuple[Problem, ...] = ()
+    """Changes from HQ quarantined and settings refused, newest first."""
 
 
 class SyncService:
@@ -160,6 +163,7 @@ class SyncService:
             self.credential_store.describe(),
             self.credential_store.encrypted,
             tuple(self.replica.rejected()),
+            tuple(self.replica.problems(limit=50)),
         )
 
     def retry_rejected(self, seq: int) -> bool:

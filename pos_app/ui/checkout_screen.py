@@ -32,7 +32,7 @@ from pos_app.domain.cart import MILLI, CartError, CouponUse, Discount, Totals, U
 from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment
 from pos_app.services.auth import StaffMember
-from pos_app.services.checkout import SaleDraft
+from pos_app.services.checkout import SaleDraft, SaleRecord
 from pos_app.services.errors import ApprovalRequired, ScanError, ServiceError
 from pos_app.services.members import HoldResult, MemberError
 from pos_app.ui.context import UiContext
@@ -48,6 +48,33 @@ from pos_app.ui.member_panel import (
 )
 from pos_app.ui.widgets import Banner, TouchButton
 from sync_client.contract.money import format_yuan
+
+
+class VoidConfirmDialog(QDialog):
+    """Asks the cashier to confirm voiding the whole cart, showing what it is worth."""
+
+    def __init__(
+        self, ctx: UiContext, total_fen: int, lines: int, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("VoidConfirmDialog")
+        t = ctx.translator.t
+        self.setWindowTitle(t("checkout.void_confirm_title"))
+        layout = QVBoxLayout(self)
+        self.text = QLabel(t("checkout.void_confirm", amount=format_yuan(total_fen), lines=lines))
+        self.text.setObjectName("void_confirm_text")
+        self.text.setWordWrap(True)
+        layout.addWidget(self.text)
+        row = QHBoxLayout()
+        cancel = TouchButton(t("common.cancel"))
+        cancel.setObjectName("keep_sale")
+        cancel.clicked.connect(self.reject)
+        self.ok = TouchButton(t("checkout.void_sale"), role="danger")
+        self.ok.setObjectName("confirm_void")
+        self.ok.clicked.connect(self.accept)
+        row.addWidget(cancel)
+        row.addWidget(self.ok)
+        layout.addLayout(row)
 
 
 class CheckoutViewModel(QObject):
@@ -177,12 +204,36 @@ class CheckoutViewModel(QObject):
         self.selected_line = self.draft.cart.lines[-1].line_no if self.draft.cart.lines else None
         self.cart_changed.emit()
 
-    def void_sale(self) -> None:
+    def void_sale(self) -> bool:
+        """Voids the whole cart: the cashier confirms (the dialog shows the amount); above
+        the store's ``void.approval_above_fen`` a supervisor approves; the service audits
+        who voided what and who approved. Returns whether the cart was voided."""
         if self.draft is None or (self.draft.cart.is_empty and self.draft.member is None):
-            return
-        self.ctx.checkout.record_void(self.draft)
+            return False
+        t = self.ctx.translator.t
+        totals = self.draft.cart.totals()
+        confirm = VoidConfirmDialog(self.ctx, totals.total_fen, len(self.draft.cart.lines))
+        if confirm.exec() != QDialog.DialogCode.Accepted:
+            return False
+        approver: StaffMember | None = None
+        if self.ctx.checkout.void_needs_approval(self.draft):
+            dialog = ApprovalDialog(
+                self.ctx,
+                "void",
+                self.draft.cashier.number,
+                t("approval.void_reason", amount=format_yuan(totals.total_fen)),
+            )
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.approver is None:
+                return False
+            approver = dialog.approver
+        try:
+            self.ctx.checkout.record_void(self.draft, approver=approver)
+        except ServiceError as exc:
+            self._fail(exc)
+            return False
         self.new_sale()
-        self.message.emit(self.ctx.translator.t("checkout.voided"), "info")
+        self.message.emit(t("checkout.voided"), "info")
+        return True
 
     def apply_discount(
         self, line_no: int | None, discount: Discount | None, approver: StaffMember | None = None
@@ -215,6 +266,35 @@ class CheckoutViewModel(QObject):
             return False
         self.cart_changed.emit()
         return True
+
+    def complete_sale(self, payment: Payment) -> SaleRecord:
+        """Completes the sale; when a discount of the final cart is over the limit, asks
+        for a supervisor and completes again with them as approver.
+
+        Raises:
+            ServiceError: the service's refusal (``discount_over_limit`` again when the
+                supervisor dialog was cancelled).
+        """
+        assert self.draft is not None
+        try:
+            return self.ctx.checkout.complete(self.draft, payment)
+        except ApprovalRequired as exc:
+            if exc.code != "discount_over_limit":
+                raise
+            t = self.ctx.translator.t
+            dialog = ApprovalDialog(
+                self.ctx,
+                "discount",
+                self.draft.cashier.number,
+                t(
+                    "approval.discount_reason",
+                    share=f"{exc.params['share_bp'] / 100:.1f}",
+                    limit=f"{exc.params['limit_bp'] / 100:.1f}",
+                ),
+            )
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.approver is None:
+                raise
+            return self.ctx.checkout.complete(self.draft, payment, dialog.approver)
 
     def open_drawer(self) -> bool:
         """No-sale drawer open: a supervisor approves it (unless the cashier is one),

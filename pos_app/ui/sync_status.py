@@ -165,6 +165,12 @@ class SyncDetailsDialog(QDialog):
         self.retry.clicked.connect(self._on_retry_clicked)
         self.retry.setEnabled(False)
         layout.addWidget(self.retry)
+        self.problems_label = QLabel(t("sync.details.problems", n=0))
+        self.problems_label.setObjectName("sync_problems_count")
+        layout.addWidget(self.problems_label)
+        self.problems_list = QListWidget()
+        self.problems_list.setObjectName("sync_problems")
+        layout.addWidget(self.problems_list)
         close = TouchButton(t("common.close"))
         close.clicked.connect(self.accept)
         layout.addWidget(close)
@@ -212,6 +218,15 @@ class SyncDetailsDialog(QDialog):
             self.rejected_list.addItem(t("sync.details.none_rejected"))
         # Refused events are never retried blindly: a supervisor or manager decides.
         self.retry.setEnabled(bool(d.rejected) and self.may_retry)
+        self.problems_label.setText(t("sync.details.problems", n=len(d.problems)))
+        self.problems_list.clear()
+        for x in d.problems:
+            when = x.at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
+            seq = f"#{x.seq} " if x.seq is not None else ""
+            state = t("sync.details.reported") if x.reported else t("sync.details.not_reported")
+            self.problems_list.addItem(f"{seq}{when} {x.kind} {x.key} — {x.error} ({state})")
+        if not d.problems:
+            self.problems_list.addItem(t("sync.details.no_problems"))
         self._show_status(d.status)
 
     def _on_retry_clicked(self) -> None:

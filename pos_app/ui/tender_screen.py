@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from pos_app.domain.tender import Payment, PaymentError, TenderKind
 from pos_app.services.checkout import SaleRecord
-from pos_app.services.errors import CheckoutError
+from pos_app.services.errors import ServiceError
 from pos_app.services.members import HoldResult
 from pos_app.ui.checkout_screen import CheckoutViewModel
 from pos_app.ui.errors import code_text, error_text
@@ -328,8 +328,8 @@ class TenderScreen(QWidget):
         if self.payment is None or self.vm.draft is None:
             return
         try:
-            sale = self.ctx.checkout.complete(self.vm.draft, self.payment)
-        except CheckoutError as exc:
+            sale = self.vm.complete_sale(self.payment)
+        except ServiceError as exc:
             self.banner.show_message(error_text(self.ctx.translator, exc), "error")
             return
         self.payment = None

@@ -9,14 +9,18 @@ own transaction; the live hub runs on the event loop (see :mod:`server_stub.live
 # some of which are module aliases.
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Connection, insert, select
 from starlette.websockets import WebSocket
 
 from server_stub import auth, feed, ingest, operations, queries
+from server_stub import models as m
+from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database
 from server_stub.deps import (
@@ -32,6 +36,9 @@ from server_stub.errors import ApiError
 from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq")
+
+ProtocolHeader = Annotated[int | None, Header(alias="X-ChainPOS-Protocol", ge=0, le=10_000)]
+"""The protocol version the terminal speaks (older terminals do not send it)."""
 
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
@@ -89,9 +96,12 @@ def pull(
     limit: Annotated[int, Query(ge=1, le=p.MAX_PULL_LIMIT)] = 1000,
     stock: Literal["all", "own"] = "all",
     store: CodeQuery = None,
+    protocol: ProtocolHeader = None,
 ) -> Response:
     """Changes this device may see with ``seq > after``, oldest first."""
     same_store(device, store)
+    if protocol is not None and protocol != p.PROTOCOL_VERSION:
+        log.info("device %s pulls with protocol %s", device.device_id, protocol)
     try:
         with ctx.db.read() as conn:
             page = feed.pull(conn, device.store, after, limit, stock)
@@ -101,6 +111,87 @@ def pull(
         return JSONResponse(exc.body().model_dump(mode="json"), 410)
     ctx.metrics.pulled(len(page.bodies), device.device_id, page.next_after)
     return Response(page.to_json(), media_type="application/json")
+
+
+@router.post(
+    "/v1/sync/problems",
+    response_model=p.ProblemsAccepted,
+    responses=error_responses(),
+)
+def report_problems(
+    body: p.ProblemReport, device: Device, ctx: HQ, protocol: ProtocolHeader = None
+) -> p.ProblemsAccepted:
+    """Changes the terminal quarantined and settings it refused: stored once per problem
+    (a repeated report stores nothing new) and audited, with the terminal's protocol."""
+    version = protocol if protocol is not None else body.protocol
+    stored = ctx.db.run_write(lambda tx: _store_problems(tx.conn, device, version, body))
+    if stored:
+        log.warning(
+            "device %s (protocol %s) reported %d sync problem(s), first: %s %s: %s",
+            device.device_id,
+            version,
+            stored,
+            body.problems[0].kind,
+            body.problems[0].key,
+            body.problems[0].error,
+        )
+    return p.ProblemsAccepted(stored=len(body.problems))
+
+
+def _store_problems(
+    conn: Connection, device: DeviceIdentity, version: int, body: p.ProblemReport
+) -> int:
+    t = m.sync_problems
+    ids = [x.id for x in body.problems]
+    known = set(
+        conn.execute(
+            select(t.c.problem_id).where(t.c.device_id == device.device_id, t.c.problem_id.in_(ids))
+        ).scalars()
+    )
+    now = datetime.now(UTC)
+    new = [x for x in body.problems if x.id not in known]
+    if not new:
+        return 0
+    conn.execute(
+        insert(t),
+        [
+            {
+                "device_id": device.device_id,
+                "store_code": device.store,
+                "problem_id": x.id,
+                "protocol": version,
+                "seq": x.seq,
+                "kind": x.kind,
+                "key": x.key,
+                "body": x.body,
+                "error": x.error,
+                "at": x.at,
+                "received_at": now,
+            }
+            for x in new
+        ],
+    )
+    write_audit(
+        conn,
+        [
+            audit_row(
+                Actor.of_device(device),
+                "sync.problem",
+                None,
+                {
+                    "problem": x.id,
+                    "seq": x.seq,
+                    "kind": x.kind,
+                    "key": x.key,
+                    "error": x.error,
+                    "protocol": version,
+                },
+                now,
+            )
+            for x in new
+        ],
+    )
+    return len(new)
 
 
 @router.get(

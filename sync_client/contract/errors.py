@@ -163,6 +163,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     INVALID_VALUE = "invalid_value"
     BAD_SETTING = "bad_setting"
+    UNKNOWN_SETTING = "unknown_setting"
     BAD_VALIDITY = "bad_validity"
     NAIVE_TIME = "naive_time"
     EFFECTIVE_IN_PAST = "effective_in_past"
@@ -248,6 +249,7 @@ class ErrorCode(StrEnum):
     TRANSFER_WRONG_STORE = "transfer_wrong_store"
     PROPOSALS_OFFLINE = "proposals_offline"
     REFUSAL_REASON_REQUIRED = "refusal_reason_required"
+
 
 
 

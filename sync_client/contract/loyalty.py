@@ -35,21 +35,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
-from sync_client.contract.holds import DEFAULT_HOLD_TTL_S, hold_ttl_problem
+from sync_client.contract import settings
+from sync_client.contract.holds import DEFAULT_HOLD_TTL_S
 
 PREFIX = "member."
 TIER_PREFIX = "member.tier_pct."
-_INT_KEYS: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {
-        "member.points_per_yuan": (0, 1000),
-        "member.redeem_points_per_yuan": (1, 100_000),
-    }
-)
-_TIER_RANGE = (0, 1000)
-_BOOL_KEYS = frozenset({"member.earn_on_stored_value", "member.spend_without_code"})
-_TEXT_KEYS = frozenset({"member.earn_excluded_skus", "member.earn_excluded_categories"})
 _HOLD_TTL_KEY = "member.hold_ttl_s"
 
 
@@ -114,25 +105,13 @@ class LoyaltyRules:
 
 def check_setting(key: str, value: object) -> str | None:
     """Why ``value`` is not acceptable for a ``member.*`` setting (None: fine, or not a
-    loyalty setting). ``None`` (removal) is always fine."""
+    loyalty setting). ``None`` (removal) is always fine. The rules themselves are in the
+    settings schema (:mod:`sync_client.contract.settings`)."""
     if not key.startswith(PREFIX) or value is None:
         return None
-    if key == _HOLD_TTL_KEY:
-        problem = hold_ttl_problem(value)
-        return f"{key}: {problem}" if problem else None
-    if key in _INT_KEYS or key.startswith(TIER_PREFIX):
-        low, high = _INT_KEYS.get(key, _TIER_RANGE)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            return f"{key} is a whole number from {low} to {high}"
-    elif key in _BOOL_KEYS:
-        if not isinstance(value, bool):
-            return f"{key} is true or false"
-    elif key in _TEXT_KEYS:
-        if not isinstance(value, str):
-            return f"{key} is a comma-separated list"
-    else:
+    if not settings.is_known(key):
         return f"unknown loyalty setting {key}"
-    return None
+    return settings.problem(key, value)
 
 
 @dataclass(frozen=True, slots=True)

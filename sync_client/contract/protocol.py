@@ -87,6 +87,7 @@ MemberNo = Annotated[str, Field(min_length=6, max_length=20, pattern=r"^[0-9]+$"
 """A member number as HQ assigns it (digits; the last one a Luhn check digit)."""
 
 MAX_SALE_HOLDS = 20
+MAX_SALE_APPROVALS = 10
 
 
 class SaleMember(_Model):
@@ -137,6 +138,9 @@ class SaleCompleted(_Model):
     tenders: Annotated[list[Tender], Field(min_length=1, max_length=20)]
     change_fen: NonNegFen
     member: SaleMember | None = None
+    approvals: Annotated[list[Approval], Field(max_length=MAX_SALE_APPROVALS)] = []
+    """Supervisors' approvals the sale needed (a discount over the store's limit);
+    older terminals leave it out."""
 
     @model_validator(mode="after")
     def _adds_up(self) -> SaleCompleted:
@@ -305,6 +309,9 @@ class Approval(_Model):
     action: ApprovalAction
     staff: StaffNo
     approved_at: AwareDatetime
+
+
+SaleCompleted.model_rebuild()  # its ``approvals`` name Approval, defined after it
 
 
 # --- Returns ----------------------------------------------------------------------------
@@ -1299,6 +1306,39 @@ class Snapshot(_Model):
     shipped)."""
     alerts: list[StockAlertData] = []
     """This store's open stock alerts."""
+
+
+# --- Problems: terminal -> HQ ------------------------------------------------------------
+
+MAX_PROBLEMS = 100
+
+
+class SyncProblem(_Model):
+    """A change the terminal quarantined (``kind`` its change kind, ``seq`` its place in
+    the feed when known) or a setting it refused (``kind`` ``setting``). ``body`` is what
+    it received, ``error`` why it could not use it. ``id`` is the terminal's own number for
+    the problem: reporting the same one again is harmless."""
+
+    id: Annotated[int, Field(ge=1)]
+    seq: Annotated[int | None, Field(ge=0)] = None
+    kind: Annotated[str, Field(min_length=1, max_length=32)]
+    key: Annotated[str, Field(max_length=200)]
+    body: Annotated[str, Field(max_length=100_000)]
+    error: Annotated[str, Field(max_length=1000)]
+    at: AwareDatetime
+
+
+class ProblemReport(_Model):
+    """``POST /v1/sync/problems``."""
+
+    protocol: int = PROTOCOL_VERSION
+    problems: Annotated[list[SyncProblem], Field(min_length=1, max_length=MAX_PROBLEMS)]
+
+
+class ProblemsAccepted(_Model):
+    """HQ stored the problems (new ones; repeats are counted as stored too)."""
+
+    stored: int
 
 
 # --- Stock lookup -----------------------------------------------------------------------

@@ -40,7 +40,7 @@ def tampered(backend: str, tmp_path: Path):
         db = Database(url)
         try:
             store = operations.add_store(db, "A001", "一店").code
-            operations.set_config(db, store, "receipt_footer", "谢谢")
+            operations.set_config(db, store, "receipt.footer", "谢谢")
             operations.add_staff(
                 db, StaffIn(number="9001", store=store, name="王芳", role="cashier", pin="1234")
             )
@@ -133,7 +133,7 @@ def test_every_admin_action_of_the_api_is_audited(hq, chain: Chain, client: http
     store = f"S{uuid.uuid4().hex[:6].upper()}"
     calls = [
         ("post", "/v1/admin/stores", {"code": store, "name": "三店"}),
-        ("put", "/v1/admin/config", {"store": store, "key": "receipt_footer", "value": "谢"}),
+        ("put", "/v1/admin/config", {"store": store, "key": "receipt.footer", "value": "谢"}),
         (
             "post",
             "/v1/admin/staff",

@@ -215,8 +215,8 @@ def test_admin_token_config_report_and_prune(db_url, db, capsys):
     with db.read() as conn:
         assert auth.authenticate_admin(conn, token, datetime.now(UTC)).name == "ops-laptop"
     assert run(capsys, db_url, "config", "set", "receipt.header", "欢迎光临")[0] == 0
-    code, out, _ = run(capsys, db_url, "config", "set", "points.per_yuan", "2")
-    assert out.strip() == "chain: points.per_yuan = 2"
+    code, out, _ = run(capsys, db_url, "config", "set", "member.points_per_yuan", "2")
+    assert out.strip() == "chain: member.points_per_yuan = 2"
     code, out, _ = run(capsys, db_url, "report", "stale-prices", "--since", "2020-01-01T00:00Z")
     assert code == 0 and json.loads(out)["stale_lines"] == 0
     code, out, _ = run(capsys, db_url, "feed", "prune", "--older-than-days", "3650")

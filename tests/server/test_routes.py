@@ -18,6 +18,7 @@ ROUTES = {
     ("POST", "/v1/devices/enroll"),
     ("POST", "/v1/sync/push"),
     ("GET", "/v1/sync/pull"),
+    ("POST", "/v1/sync/problems"),
     ("GET", "/v1/sync/snapshot"),
     ("GET", "/v1/stock/{sku}"),
     ("POST", "/v1/members/identify"),

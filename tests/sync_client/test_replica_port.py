@@ -26,6 +26,8 @@ from sync_client import (
     ApplySummary,
     Credentials,
     OutboxItem,
+    Problem,
+    QuarantinedChange,
     Replica,
     SyncClient,
     SyncRunner,
@@ -81,7 +83,13 @@ class MemoryReplica:
                     removed += 1
         return AckSummary(removed, 0, 0, ())
 
-    def apply_changes(self, changes: Iterable[Any], next_after: int) -> ApplySummary:
+    def apply_changes(
+        self,
+        changes: Iterable[Any],
+        next_after: int,
+        quarantine: Sequence[QuarantinedChange] = (),
+        skipped: int = 0,
+    ) -> ApplySummary:
         with self._lock:
             if next_after <= self._cursor:
                 return ApplySummary(0, self._cursor, frozenset())
@@ -91,6 +99,12 @@ class MemoryReplica:
                     self.prices[c.data.version] = c.data.price_fen
             self._cursor = next_after
             return ApplySummary(len(fresh), next_after, frozenset(c.kind for c in fresh))
+
+    def problems(self, *, unreported: bool = False, limit: int = 100) -> list[Problem]:
+        return []
+
+    def mark_reported(self, ids: Sequence[int]) -> None:
+        pass
 
     def apply_snapshot(self, snap: p.Snapshot) -> None:
         with self._lock:

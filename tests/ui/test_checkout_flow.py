@@ -8,6 +8,7 @@ from hardware import decode
 from pos_app.app import Terminal
 from pos_app.domain.ids import verify_sale_ref
 from pos_app.localdb.engine import read_session
+from pos_app.ui.checkout_screen import VoidConfirmDialog
 from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog
 from pos_app.ui.main_window import MainWindow
 from tests.support import FakeClock
@@ -134,7 +135,8 @@ def test_quantity_buttons_remove_and_void(
 ):
     """GIVEN one line of 芋泥波波
     WHEN the cashier taps + twice, − once, then removes the line, adds it again and voids
-    THEN quantities follow the taps, the cart empties, and both voids are audited."""
+    THEN quantities follow the taps, the cart empties (the void confirmed), and both voids
+    are audited."""
     sign_in(qtbot, window)
     scan(qtbot, window, scan_clock, TARO)
     tap(qtbot, window.checkout.plus)
@@ -146,6 +148,7 @@ def test_quantity_buttons_remove_and_void(
     assert window.checkout.model.rowCount() == 0
     assert not window.checkout.pay.isEnabled()
     scan(qtbot, window, scan_clock, TARO)
+    _when_dialog(VoidConfirmDialog, lambda d: tap(qtbot, d.ok))
     tap(qtbot, window.checkout.void)
     assert window.checkout.model.rowCount() == 0
     with read_session(terminal.engine) as s:

@@ -1,0 +1,131 @@
+"""Reading HQ's change feed change by change, so that one change never stops the rest.
+
+HQ's models refuse fields they do not know (``extra="forbid"``): right for what HQ
+accepts from terminals, wrong for what a till reads from a newer HQ. Here a page's
+envelope is read on its own, then each change: fields this version does not know are
+dropped (forward compatibility), kinds it does not know are skipped and counted, and a
+change that still does not validate is handed back for quarantine with its raw JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sync_client.contract import protocol as p
+from sync_client.replica import QuarantinedChange
+
+__all__ = ["ChangeBatch", "LenientChanges", "LenientPage", "read_changes"]
+
+_BY_KIND: dict[str, type[BaseModel]] = {
+    "item": p.ItemChange,
+    "price": p.PriceChange,
+    "stock": p.StockChange,
+    "store": p.StoreChange,
+    "config": p.ConfigChange,
+    "staff": p.StaffChange,
+    "member": p.MemberChange,
+}
+
+
+class LenientPage(BaseModel):
+    """A pull answer with its changes unread (:class:`protocol.PullResponse` otherwise)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    protocol: int = p.PROTOCOL_VERSION
+    after: int
+    next_after: int
+    head: int
+    more: bool
+    changes: list[Any]
+
+
+class LenientChanges(BaseModel):
+    """A live ``changes`` message with its changes unread."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: str
+    after: int
+    next_after: int
+    changes: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """Changes read from a page: the good ones, the ones to quarantine, and how many of
+    kinds this till does not know were skipped."""
+
+    changes: list[Any]
+    quarantine: list[QuarantinedChange]
+    skipped: int
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_fields(model: type[BaseModel], raw: Any) -> Any:
+    """``raw`` with only the fields ``model`` (and its nested models) declare."""
+    if not isinstance(raw, dict):
+        return raw
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        inner = _model_of(info.annotation)
+        if inner is not None:
+            if get_origin(info.annotation) is list and isinstance(value, list):
+                value = [_known_fields(inner, v) for v in value]
+            else:
+                value = _known_fields(inner, value)
+        out[name] = value
+    return out
+
+
+def _short(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(x) for x in first["loc"]) or "change"
+    return f"{exc.error_count()} error(s), first: {where}: {first['msg']}"
+
+
+def read_changes(raw_changes: list[Any]) -> ChangeBatch:
+    """Reads each change of a page on its own (see the module docstring)."""
+    good: list[Any] = []
+    bad: list[QuarantinedChange] = []
+    skipped = 0
+    for raw in raw_changes:
+        if not isinstance(raw, dict):
+            bad.append(QuarantinedChange(None, "?", "?", json.dumps(raw)[:10_000], "not an object"))
+            continue
+        seq = raw.get("seq")
+        seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+        kind = raw.get("kind")
+        model = _BY_KIND.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            skipped += 1
+            continue
+        try:
+            good.append(model.model_validate(_known_fields(model, raw)))
+        except ValidationError as exc:
+            bad.append(
+                QuarantinedChange(
+                    seq,
+                    str(kind),
+                    str(raw.get("key", "?"))[:200],
+                    json.dumps(raw, ensure_ascii=False, default=str)[:100_000],
+                    _short(exc),
+                )
+            )
+    return ChangeBatch(good, bad, skipped)
