@@ -43,6 +43,7 @@ from pos_app.i18n import Translator
 from pos_app.localdb import print_jobs
 from pos_app.localdb import returns as repo
 from pos_app.localdb import sales as sales_repo
+from pos_app.localdb import shifts as shift_repo
 from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.sales import OutboxRecord, SaleRecord
 from pos_app.localdb.store import audit, get_store, next_counter
@@ -766,8 +767,10 @@ class ReturnService:
     ) -> repo.ReturnRecord:
         ident = self._identity
         sale = draft.found.sale if draft.found is not None else None
-        shift_id = self._shift_id()
         with write_session(self._engine) as session:
+            # As checkout does for a sale: the return belongs to the shift open at this
+            # till when it commits, read in the same transaction.
+            shift_id = self._shift_id() or shift_repo.open_shift_id(session, ident.terminal_id)
             receipt_no = f"{ident.terminal_id}-R{next_counter(session, 'return'):06d}"
             event = p.SaleReturned(
                 return_id=return_id,
