@@ -30,7 +30,7 @@ from server_stub.deps import HQContext
 from server_stub.live import Hub
 from server_stub.member_keys import MemberKeys
 from server_stub.metrics import Metrics
-from server_stub.routers import admin, admin_members, ops, terminal_members, terminals
+from server_stub.routers import admin, admin_members, ops, shifts, terminal_members, terminals
 from server_stub.settings import Settings
 from sync_client.contract import protocol as p
 
@@ -116,6 +116,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         ops.router,
         terminals.router,
         terminal_members.router,
+        shifts.router,
         admin.router,
         admin_members.router,
     ):

@@ -4,6 +4,7 @@
 * :mod:`.terminals` — enrolment, push, pull, snapshot, stock look-up and the live
   channel (device token);
 * :mod:`.terminal_members` — identify, sign-up and holds at the till (device token);
+* :mod:`.shifts` — the store's day close (device token);
 * :mod:`.admin` — stores, settings, staff, devices, catalogue, prices, stock (admin token);
 * :mod:`.admin_members` — members, codes, coupons, the hold sweep and the audit log
   (admin token).

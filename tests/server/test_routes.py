@@ -25,6 +25,7 @@ ROUTES = {
     ("POST", "/v1/members/holds"),
     ("GET", "/v1/members/holds/{hold_id}"),
     ("POST", "/v1/members/holds/{hold_id}/release"),
+    ("POST", "/v1/stores/{store}/day-close"),
     ("POST", "/v1/admin/stores"),
     ("GET", "/v1/admin/stores"),
     ("PUT", "/v1/admin/config"),
