@@ -23,6 +23,7 @@ from pos_app.services.printing import (
     QueueChanged,
 )
 from pos_app.services.scanners import ScannerHub
+from pos_app.services.shifts import ShiftService
 from pos_app.services.types import PrinterProfile
 from pos_app.ui.sync_status import SyncBridge
 
@@ -105,3 +106,5 @@ class UiContext:
     """The link to HQ, for the status bar; None on a standalone terminal."""
     members: MemberService | None = None
     """Members (identify, holds, sign-up, top-up); None on a standalone terminal."""
+    shifts: ShiftService | None = None
+    """Shifts and handover; None hides the shift screens."""
