@@ -200,9 +200,11 @@ class CountGrid(QWidget):
 class ShiftOpenScreen(QWidget):
     """Counting the float and opening the shift (开班). With ``shift.carry_over_cash``
     the last shift's counted cash is filled in; otherwise the cashier counts from zero.
-    Emits ``opened(ShiftInfo)``."""
+    Emits ``opened(ShiftInfo)``; a manager may close the day from here instead
+    (``day_close_requested``), since the day closes only when no shift is open."""
 
     opened = Signal(object)
+    day_close_requested = Signal()
 
     def __init__(self, ctx: UiContext, shifts: ShiftService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -227,7 +229,14 @@ class ShiftOpenScreen(QWidget):
         self.open_button.setObjectName("shift_open")
         self.open_button.setMinimumHeight(72)
         self.open_button.clicked.connect(self._on_open_clicked)
-        root.addWidget(self.open_button)
+        row = QHBoxLayout()
+        self.day_close = TouchButton()
+        self.day_close.setObjectName("open_day_close")
+        self.day_close.clicked.connect(self.day_close_requested)
+        self.day_close.hide()
+        row.addWidget(self.day_close, 1)
+        row.addWidget(self.open_button, 3)
+        root.addLayout(row)
         self.retranslate()
 
     def open_for(self, staff: StaffMember) -> None:
@@ -236,6 +245,7 @@ class ShiftOpenScreen(QWidget):
         self.banner.clear_message()
         float_fen, count, carried_from = self.shifts.opening_float()
         self.carried_from = carried_from
+        self.day_close.setVisible(staff.can_configure)
         self.grid.set_count(count or CashCount())
         self._float_fen = float_fen
         self.retranslate()
@@ -260,6 +270,7 @@ class ShiftOpenScreen(QWidget):
             else t("shift.float_hint", amount=format_yuan(fen))
         )
         self.open_button.setText(t("shift.open"))
+        self.day_close.setText(t("shift.action_day_close"))
         self.grid.retranslate()
 
 
@@ -668,6 +679,7 @@ class ShiftFlow(QObject):
         stack.addWidget(self.open_screen)
         stack.addWidget(self.close_screen)
         self.open_screen.opened.connect(self._on_open_screen_opened)
+        self.open_screen.day_close_requested.connect(self._on_open_screen_day_close_requested)
         self.close_screen.closed.connect(self._on_close_screen_closed)
         self.close_screen.cancelled.connect(self._to_checkout)
         self.resume_checked = False
@@ -691,6 +703,16 @@ class ShiftFlow(QObject):
             self.stack.setCurrentWidget(self.open_screen)
             return True
         return False
+
+    def _on_open_screen_day_close_requested(self) -> None:
+        if self.open_screen.staff is not None:
+            self.close_day(self.open_screen.staff)
+
+    def _say(self, text: str, kind: str) -> None:
+        if self.stack.currentWidget() is self.open_screen:
+            self.open_screen.banner.show_message(text, kind)
+        else:
+            self._message(text, kind)
 
     def _on_open_screen_opened(self, _info: ShiftInfo) -> None:
         self._to_checkout()
@@ -759,15 +781,15 @@ class ShiftFlow(QObject):
     def close_day(self, staff: StaffMember) -> None:
         """日结: HQ must answer (offline: a plain refusal); the Z report prints."""
         t = self.ctx.translator.t
-        self._message(t("shift.day_closing"), "info")
+        self._say(t("shift.day_closing"), "info")
 
         def done(future: concurrent.futures.Future[Any]) -> None:
             try:
                 self.last_day_report = future.result()
             except Exception as exc:
-                self._message(error_text(self.ctx.translator, exc), "error")
+                self._say(error_text(self.ctx.translator, exc), "error")
                 return
-            self._message(t("shift.day_closed"), "info")
+            self._say(t("shift.day_closed"), "info")
 
         when_done(self.shifts.close_day(staff), self, done)
 
