@@ -320,7 +320,15 @@ def build_terminal(
         ),
         after_commit=after_commit,
     )
-    shifts = ShiftService(engine, hq_clock, identity, after_commit=lambda: after_commit(None))
+    shifts = ShiftService(
+        engine,
+        hq_clock,
+        identity,
+        after_commit=lambda: after_commit(None),
+        runner=sync.runner if sync is not None else None,
+        hq=(lambda: sync.client.hq) if sync is not None else None,
+        online=(lambda: sync.status.online) if sync is not None else (lambda: False),
+    )
     auth = AuthService(engine, hq_clock, identity.store_code)
     returns = ReturnService(
         engine,
@@ -395,6 +403,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         members=terminal.members,
         returns=terminal.returns,
         stock=terminal.stock,
+        shifts=terminal.shifts,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -76,6 +76,7 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             window.login.number.setText("1001")
             window.login.pin.setText("1234")
             window.login.sign_in_button.click()
+            _open_shift(window, shot)
             for code in ("6954321100014", "6954321100014", "2500101003569"):
                 window.handle_scan(code)
             window.checkout.scan_input.setText("yzgl")
@@ -139,10 +140,62 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             window.settings_button.click()
             shot("device-settings")
             terminal.virtual_printer.set_paper_out(False)
+            _shift_shots(window, shot)
             window.close()
             terminal.close()
         written += _render_members(out, languages, Path(tmp))
     return written
+
+
+def _no_shot(*_args: object) -> None:
+    """A screen not photographed."""
+
+
+def _open_shift(window: MainWindow, shot: Callable[..., None]) -> None:
+    """On the open screen (the store sells only in a shift): a counted float, then 开班."""
+    from pos_app.domain.shift import CashCount
+
+    flow = window.shift_flow
+    if flow is None or window.stack.currentWidget() is not flow.open_screen:
+        return
+    flow.open_screen.grid.set_count(
+        CashCount()
+        .with_count("note:10000", 3)
+        .with_count("note:5000", 3)
+        .with_amount("coin:100", 5000)
+    )
+    shot("shift-open")
+    flow.open_screen.open_button.click()
+
+
+def _shift_shots(window: MainWindow, shot: Callable[..., None]) -> None:
+    """The shift menu, the blind count, the close figures and the resume dialog."""
+    from pos_app.domain.shift import CashCount
+    from pos_app.ui.shift_screens import ResumeShiftDialog, ShiftMenuDialog
+
+    flow = window.shift_flow
+    staff = window.vm.cashier
+    if flow is None or staff is None or flow.shifts.current() is None:
+        return
+    for name, dialog in (
+        ("shift-menu", ShiftMenuDialog(window.ctx, staff, flow.shifts.current(), window)),
+        ("shift-resume", ResumeShiftDialog(window.ctx, flow.shifts.figures(), window)),
+    ):
+        dialog.resize(560, 520)
+        dialog.show()
+        shot(name, dialog)
+        dialog.done(QDialog.DialogCode.Rejected)
+    flow.start_close(staff)
+    counted = max(0, flow.shifts.figures().expected_cash_fen - 200)  # ¥2 short
+    notes, rest = divmod(counted, 10000)
+    count = CashCount().with_count("note:10000", notes).with_amount("coin:10", rest - rest % 10)
+    flow.close_screen.grid.set_count(count)
+    shot("shift-close-count")
+    flow.close_screen.confirm.click()
+    shot("shift-close-figures")
+    # Closed, so that the next language's run opens a shift of its own.
+    flow.close_screen.reason.setText("找错零钱")
+    flow.close_screen.print_slip.click()
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -233,6 +286,7 @@ def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Pa
                 window.login.number.setText("2001")
                 window.login.pin.setText("3579")
                 window.login.sign_in_button.click()
+                _open_shift(window, _no_shot)
                 for scanned in ("6954321100014", "6954321100137", wang.card_code):
                     window.handle_scan(scanned)
                 panel = window.checkout.member_panel

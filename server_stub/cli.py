@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from server_stub import (
     ops_pages,
     queries,
     returns,
+    shifts,
     stock_alerts,
     transfers,
 )
@@ -559,6 +560,72 @@ def cmd_report_stale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _signed(fen: int | None) -> str:
+    if fen is None:
+        return "-"
+    return ("+" if fen > 0 else "") + _yuan(fen)
+
+
+def _local(at: datetime | None) -> str:
+    return "-" if at is None else at.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_shifts_list(args: argparse.Namespace) -> int:
+    """Every shift: who, when, float, expected, counted, over/short, then per tender."""
+    with _open(args).read() as conn:
+        rows = shifts.list_shifts(conn, args.store, args.date)
+    if args.json:
+        _print_json([dataclasses.asdict(r) for r in rows])
+        return 0
+    print("store\tterminal\tshift\tcashier\topened\tclosed\tfloat\texpected\tcounted\tover/short")
+    for r in rows:
+        print(
+            "\t".join(
+                (
+                    r.store,
+                    r.terminal,
+                    r.shift_no or str(r.shift_id),
+                    r.closed_by or r.opened_by or "-",
+                    _local(r.opened_at),
+                    _local(r.closed_at) if r.closed_at else "open",
+                    "-" if r.float_fen is None else _yuan(r.float_fen),
+                    "-" if r.expected_cash_fen is None else _yuan(r.expected_cash_fen),
+                    "-" if r.counted_cash_fen is None else _yuan(r.counted_cash_fen),
+                    _signed(r.over_short_fen),
+                )
+            )
+        )
+        for t in r.tenders:
+            counted = "-" if t.counted_fen is None else _yuan(t.counted_fen)
+            print(
+                f"\t  {t.kind}\texpected {_yuan(t.expected_fen)}\tcounted {counted}"
+                f"\tover/short {_signed(t.over_short_fen)}\t{t.count} tenders"
+            )
+    return 0
+
+
+def cmd_shifts_over_short(args: argparse.Namespace) -> int:
+    """Over/short of closed shifts by store or by cashier over business dates."""
+    with _open(args).read() as conn:
+        rows = shifts.over_short(conn, args.by, args.date_from, args.date_to)
+    if args.json:
+        _print_json([{**dataclasses.asdict(r), "net_fen": r.net_fen} for r in rows])
+        return 0
+    print(f"{args.by}\tshifts\tover\tshort\tnet")
+    for r in rows:
+        print(
+            f"{r.key}\t{r.shifts}\t{_yuan(r.over_fen)}\t{_yuan(r.short_fen)}\t{_signed(r.net_fen)}"
+        )
+    return 0
+
+
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     keys = MemberKeys.generate()
     if args.out is None:
@@ -1087,6 +1154,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(report, "stale-prices", cmd_report_stale, "sale lines priced at a stale version")
     s.add_argument("--since", type=_when, default=None, help="default: 24 hours ago")
     s.add_argument("--store", default=None)
+
+    shift_p = sub.add_parser("shifts", help="shifts").add_subparsers(dest="sub", required=True)
+    s = add(shift_p, "list", cmd_shifts_list, "shifts: who, when, float, expected, counted")
+    s.add_argument("--store", default=None)
+    s.add_argument("--date", type=_day, default=None, help="business date YYYY-MM-DD")
+    s.add_argument("--json", action="store_true")
+    s = add(shift_p, "over-short", cmd_shifts_over_short, "over/short by store or cashier")
+    s.add_argument("--by", choices=("store", "cashier"), required=True)
+    s.add_argument("--from", dest="date_from", type=_day, default=None, help="YYYY-MM-DD")
+    s.add_argument("--to", dest="date_to", type=_day, default=None, help="YYYY-MM-DD")
+    s.add_argument("--json", action="store_true")
     return parser
 
 

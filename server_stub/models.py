@@ -501,6 +501,18 @@ cash_movements = Table(
     Column("approved_by", String(32), nullable=True),
 )
 
+# A store's closed business day (日结): the Z report as answered, once per store and date.
+day_closes = Table(
+    "day_closes",
+    metadata,
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=False),
+    Column("closed_by", String(32), nullable=False),
+    Column("report", Text, nullable=False),
+    PrimaryKeyConstraint("store_code", "business_date"),
+)
+
 # The change feed. body is the complete JSON of the protocol's change object (seq
 # included), written once so that pull and live push only concatenate text.
 feed = Table(

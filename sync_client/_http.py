@@ -198,6 +198,14 @@ class HQClient:
         spent it; 404 ``unknown_hold`` when HQ never made it)."""
         return await self._member_call(p.HoldData, "POST", f"/v1/members/holds/{hold_id}/release")
 
+    # -- shifts (a manager is waiting: the short timeout) ----------------------------------
+
+    async def close_day(self, store: str, req: p.DayCloseRequest) -> p.DayReport:
+        """``POST /v1/stores/{store}/day-close``: the Z report (201 new, 200 the day was
+        closed already; 409 ``shifts_open`` while a till's shift is open; 403
+        ``not_store_manager``)."""
+        return await self._member_call(p.DayReport, "POST", f"/v1/stores/{store}/day-close", req)
+
     # -- returns (a cashier is waiting: the short timeout) ---------------------------------
 
     async def lookup_sales(self, req: p.SaleLookupRequest) -> p.SaleLookupResponse:

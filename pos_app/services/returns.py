@@ -813,6 +813,8 @@ class ReturnService:
         ident = self._identity
         sale = draft.found.sale if draft.found is not None else None
         with write_session(self._engine) as session:
+            # As checkout does for a sale: the return belongs to the shift open at this
+            # till when it commits, read in the same transaction.
             shift_id = self._shift_id() or shift_repo.open_shift_id(session, ident.terminal_id)
             if sale is not None and draft.found is not None and draft.found.local:
                 _still_returnable(session, sale, lines)

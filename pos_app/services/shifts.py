@@ -9,11 +9,13 @@ the figures instead. No Qt here.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Engine
@@ -48,6 +50,7 @@ from pos_app.localdb.store import all_settings, audit, get_setting, get_store, n
 from pos_app.services.auth import StaffMember
 from pos_app.services.errors import ApprovalRequired, ServiceError
 from pos_app.services.ports import Clock, TerminalIdentity
+from sync_client import HQRefused, HQUnavailable, SyncRunner
 from sync_client.contract import protocol
 from sync_client.contract.money import format_yuan
 
@@ -73,7 +76,21 @@ TENDER_LABELS = {
 
 class ShiftError(ServiceError):
     """A shift action refused: ``shift_open`` (one per till), ``no_shift``,
-    ``cart_in_progress``, ``reason_required``, ``bad_amount``, ``bad_direction``."""
+    ``cart_in_progress``, ``reason_required``, ``bad_amount``, ``bad_direction``; for the
+    day close ``day_close_offline``, ``not_store_manager``, ``shifts_open`` (``terminals``)
+    and ``hq_refused``."""
+
+
+class DayCloseHQ(Protocol):
+    """The HQ call the day close needs (``sync_client.HQClient`` has it)."""
+
+    async def close_day(self, store: str, req: protocol.DayCloseRequest) -> protocol.DayReport: ...
+
+
+def _failed(exc: BaseException) -> concurrent.futures.Future[Any]:
+    f: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    f.set_exception(exc)
+    return f
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +206,24 @@ class ShiftService:
         clock: Clock,
         identity: TerminalIdentity,
         after_commit: Callable[[], object] | None = None,
+        *,
+        runner: SyncRunner | None = None,
+        hq: Callable[[], DayCloseHQ] | None = None,
+        online: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``runner``/``hq``/``online``: the sync thread and HQ for the day close (None on
+        a till without HQ: the day close is refused as offline)."""
         self._engine = engine
         self._clock = clock
         self._identity = identity
         self._after_commit = after_commit
+        self._runner = runner
+        self._hq = hq
+        self._online = online
+
+    @property
+    def online(self) -> bool:
+        return self._runner is not None and self._runner.running and self._online()
 
     def _done(self) -> None:
         if self._after_commit is not None:
@@ -547,6 +577,100 @@ class ShiftService:
         next_float = count.total_fen if settings.carry_over_cash else settings.default_float_fen
         return CloseResult(review, now, job_id, next_float)
 
+    # -- day close (日结) -----------------------------------------------------------------
+
+    def close_day(
+        self, staff: StaffMember, business_date: date | None = None
+    ) -> concurrent.futures.Future[protocol.DayReport]:
+        """Asks HQ to close the store's business day (today by default) and queues the
+        Z report it answers. Needs HQ: offline it fails ``day_close_offline`` at once.
+        The future resolves on the sync thread (3 s timeout of interactive calls).
+
+        Raises (through the future):
+            ShiftError: ``not_store_manager``, ``day_close_offline``, ``shifts_open``
+                (``terminals``: the tills whose shifts are open), ``hq_refused``.
+        """
+        if not staff.can_configure:
+            return _failed(ShiftError("not_store_manager", "only a store manager closes the day"))
+        if not self.online or self._hq is None or self._runner is None:
+            return _failed(ShiftError("day_close_offline", "closing the day needs HQ"))
+        day = business_date or business_date_of(self._clock.now())
+        req = protocol.DayCloseRequest(business_date=day, staff=staff.number)
+        return self._runner.submit(self._ask_close_day(req, staff))
+
+    async def _ask_close_day(
+        self, req: protocol.DayCloseRequest, staff: StaffMember
+    ) -> protocol.DayReport:
+        assert self._hq is not None
+        try:
+            report = await self._hq().close_day(self._identity.store_code, req)
+        except HQUnavailable:
+            raise ShiftError("day_close_offline", "HQ did not answer") from None
+        except HQRefused as exc:
+            if exc.error == "shifts_open":
+                terminals = exc.detail.rsplit(": ", 1)[-1]
+                raise ShiftError("shifts_open", exc.detail, terminals=terminals) from None
+            if exc.error == "not_store_manager":
+                raise ShiftError("not_store_manager", exc.detail) from None
+            raise ShiftError("hq_refused", exc.detail, error=exc.error, detail=exc.detail) from None
+        await asyncio.to_thread(self._queue_z_report, report, staff)
+        return report
+
+    def _queue_z_report(self, report: protocol.DayReport, staff: StaffMember) -> None:
+        now = self._clock.now()
+        with write_session(self._engine) as session:
+            doc = self._z_document(session, report, now)
+            print_jobs.add_job(
+                session,
+                kind="report",
+                created_at=now,
+                document=json.dumps(document_to_dict(doc), ensure_ascii=False),
+                requested_by=staff.number,
+            )
+            audit(
+                session,
+                now,
+                staff.number,
+                "shift.day_closed",
+                business_date=report.business_date.isoformat(),
+                over_short_fen=report.over_short_fen,
+            )
+            session.commit()
+        self._done()
+
+    def _z_document(self, session: Session, r: protocol.DayReport, now: datetime) -> Document:
+        blocks: list[Any] = [
+            Text("日结报表 Z", align=Align.CENTER, bold=True, double=True),
+            Text(self._store_name(session, ""), align=Align.CENTER),
+            Rule(),
+            Columns("营业日", r.business_date.isoformat()),
+            Columns("日结人", r.closed_by),
+            Columns("日结时间", _local(r.closed_at)),
+            Columns("打印", _local(now)),
+            Rule(),
+            Columns(f"销售 {r.sales_count} 笔", format_yuan(r.sales_fen)),
+            Columns(f"退货 {r.returns_count} 笔", format_yuan(r.refunds_fen)),
+            Rule(),
+        ]
+        for t in r.tenders:
+            blocks.append(Columns(TENDER_LABELS.get(t.kind, t.kind), format_yuan(t.expected_fen)))
+            if t.counted_fen is not None:
+                blocks.append(Columns("  实点", format_yuan(t.counted_fen)))
+            if t.over_short_fen is not None:
+                blocks.append(Columns("  长短款", _signed_yuan(t.over_short_fen)))
+        blocks.append(Rule())
+        for sh in r.shifts:
+            blocks += [
+                Text(f"{sh.terminal} {sh.shift_no or ''}".strip(), bold=True),
+                Columns("收银员", sh.cashier),
+                Columns("备用金", format_yuan(sh.float_fen)),
+                Columns("应有现金", format_yuan(sh.expected_cash_fen)),
+                Columns("实点现金", format_yuan(sh.counted_cash_fen)),
+                Columns("长短款", _signed_yuan(sh.over_short_fen)),
+            ]
+        blocks += [Rule(), Columns("当日长短款", _signed_yuan(r.over_short_fen), bold=True)]
+        return Document(tuple(blocks), cut=True, open_drawer=False)
+
     # -- printouts -----------------------------------------------------------------------
 
     def _store_name(self, session: Session, fallback: str) -> str:
@@ -578,7 +702,7 @@ class ShiftService:
             ),
             cash_expected=format_yuan(f.expected_cash_fen),
             cash_counted=format_yuan(review.counted.total_fen),
-            cash_difference=("+" if diff > 0 else "") + format_yuan(diff),
+            cash_difference=_signed_yuan(diff),
         )
 
     def _report_document(
@@ -619,6 +743,10 @@ def _totals(f: ShiftFigures) -> tuple[Amount, ...]:
         Amount("未同步", str(c.unsynced_events)),
         Amount("未打印小票", str(c.unprinted_receipts)),
     )
+
+
+def _signed_yuan(fen: int) -> str:
+    return ("+" if fen > 0 else "") + format_yuan(fen)
 
 
 def _local(at: datetime) -> str:

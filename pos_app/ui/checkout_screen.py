@@ -555,6 +555,7 @@ class CheckoutScreen(QWidget):
     pay_requested = Signal()
     reprint_requested = Signal()
     stock_requested = Signal()
+    shift_requested = Signal()
 
     def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -586,6 +587,12 @@ class CheckoutScreen(QWidget):
         self.stock_button.clicked.connect(self.stock_requested)
         self.stock_button.setVisible(self.ctx.stock is not None)
         scan_row.addWidget(self.stock_button)
+        self.shift_button = TouchButton()
+        self.shift_button.setObjectName("shift_menu")
+        self.shift_button.setMaximumWidth(120)
+        self.shift_button.setVisible(self.ctx.shifts is not None)
+        self.shift_button.clicked.connect(self.shift_requested)
+        scan_row.addWidget(self.shift_button)
         left.addLayout(scan_row)
         self.banner = Banner()
         self.banner.setObjectName("checkout_banner")
@@ -694,6 +701,7 @@ class CheckoutScreen(QWidget):
         self.scan_input.setPlaceholderText(t("checkout.scan_placeholder"))
         self.search_button.setText(t("checkout.search"))
         self.show_stock_alerts()
+        self.shift_button.setText(t("app.shift"))
         self.remove.setText(t("checkout.remove_line"))
         self.line_discount.setText(t("checkout.line_discount"))
         self.basket_discount.setText(t("checkout.basket_discount"))

@@ -24,6 +24,7 @@ from pos_app.services.printing import (
 )
 from pos_app.services.returns import ReturnService
 from pos_app.services.scanners import ScannerHub
+from pos_app.services.shifts import ShiftService
 from pos_app.services.stock import StockService
 from pos_app.services.types import PrinterProfile
 from pos_app.ui.sync_status import SyncBridge
@@ -111,3 +112,5 @@ class UiContext:
     """Returns and refunds (the return screen); None hides the screen."""
     stock: StockService | None = None
     """Stock across the chain (the 库存 screens); None hides the button."""
+    shifts: ShiftService | None = None
+    """Shifts and handover; None hides the shift screens."""

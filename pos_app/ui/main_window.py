@@ -24,6 +24,7 @@ from pos_app.ui.checkout_screen import CheckoutScreen, CheckoutViewModel
 from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import DevicesScreen, problem_text
 from pos_app.ui.login_screen import LoginScreen
+from pos_app.ui.shift_screens import ShiftFlow
 from pos_app.ui.sync_status import SyncIndicator
 from pos_app.ui.tender_screen import SaleDoneScreen, TenderScreen
 from pos_app.ui.widgets import TouchButton
@@ -110,6 +111,19 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(screen)
         root.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        self.shift_flow: ShiftFlow | None = None
+        if ctx.shifts is not None:
+            self.shift_flow = ShiftFlow(
+                ctx,
+                ctx.shifts,
+                self.stack,
+                current_staff=lambda: self.vm.cashier,
+                cart_in_progress=self._cart_in_progress,
+                to_checkout=self._show_checkout,
+                to_login=self.show_login,
+                message=self.checkout.banner.show_message,
+            )
+            self.checkout.shift_requested.connect(self.shift_flow.menu)
         self.sync_label = QLabel()
         self.sync_indicator: SyncIndicator | None = None
         if ctx.sync is not None:
@@ -177,9 +191,17 @@ class MainWindow(QMainWindow):
 
     def _on_login_signed_in(self, member: StaffMember) -> None:
         self.vm.start(member)
+        self._refresh_top()
+        if self.shift_flow is not None and self.shift_flow.after_sign_in(member):
+            return
+        self._show_checkout()
+
+    def _show_checkout(self) -> None:
         self.stack.setCurrentWidget(self.checkout)
         self.checkout.scan_input.setFocus()
-        self._refresh_top()
+
+    def _cart_in_progress(self) -> bool:
+        return self.vm.draft is not None and not self.vm.draft.cart.is_empty
 
     def _on_checkout_pay_requested(self) -> None:
         if self.tender.begin():
@@ -378,6 +400,7 @@ class MainWindow(QMainWindow):
             self._settings_screen,
             self._return_screen,
             self._stock_hub,
+            self.shift_flow,
         ):
             if screen is not None:
                 screen.retranslate()

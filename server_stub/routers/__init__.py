@@ -4,6 +4,7 @@
 * :mod:`.terminals` — enrolment, push, pull, snapshot, stock look-up and the live
   channel (device token);
 * :mod:`.terminal_members` — identify, sign-up and holds at the till (device token);
+* :mod:`.shifts` — the store's day close (device token);
 * :mod:`.admin` — stores, settings, staff, devices, catalogue, prices, stock (admin token);
 * :mod:`.terminal_stock` — transfer proposals and transfers at the till (device token);
 * :mod:`.admin_stock` — safety stock, stock alerts, proposals, transfers, counts (admin

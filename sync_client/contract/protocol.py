@@ -790,6 +790,8 @@ class StockCountDecided(_Model):
     decided_at: AwareDatetime
     approved: bool
     note: Annotated[str | None, Field(max_length=200)] = None
+
+
 class AuditItem(_Model):
     """One entry of a till's own audit log: ``local_id`` is its id there (HQ keeps each
     (device, local id) once), ``detail`` its JSON detail as the till wrote it."""
@@ -809,6 +811,55 @@ class AuditRecorded(_Model):
     store: Code
     terminal: Code
     entries: Annotated[list[AuditItem], Field(min_length=1, max_length=500)]
+
+
+# --- Day close (日结) -------------------------------------------------------------------
+
+
+class DayCloseRequest(_Model):
+    """A store manager closes the store's business day (``POST /v1/stores/{store}/
+    day-close``). HQ refuses (409 ``shifts_open``) while a shift of the store's tills for
+    that date is open, as far as the tills' events have told it."""
+
+    business_date: date
+    staff: StaffNo
+
+
+class DayShift(_Model):
+    """One closed shift of the day, as HQ recorded it from the till's events."""
+
+    shift_id: UUID
+    terminal: Code
+    shift_no: str | None = None
+    cashier: StaffNo
+    opened_at: AwareDatetime | None = None
+    closed_at: AwareDatetime
+    float_fen: Fen
+    expected_cash_fen: Fen
+    counted_cash_fen: Fen
+    over_short_fen: Fen
+    sales_count: Annotated[int, Field(ge=0)] = 0
+    sales_fen: Fen = 0
+    refunds_fen: Fen = 0
+
+
+class DayReport(_Model):
+    """The store's Z report for one business day: every shift of every till, the
+    per-tender totals (``counted_fen``/``over_short_fen`` where the shifts counted that
+    tender), sales and refunds, and the over/short of the day. Stored once per store and
+    date: a repeated day close answers the same report."""
+
+    store: Code
+    business_date: date
+    shifts: list[DayShift]
+    tenders: list[TenderFigures]
+    sales_count: Annotated[int, Field(ge=0)]
+    sales_fen: Fen
+    returns_count: Annotated[int, Field(ge=0)] = 0
+    refunds_fen: Fen
+    over_short_fen: Fen
+    closed_at: AwareDatetime
+    closed_by: StaffNo
 
 
 EVENT_TYPES: frozenset[str] = frozenset(

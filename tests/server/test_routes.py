@@ -30,6 +30,7 @@ ROUTES = {
     ("POST", "/v1/returns/authorisations"),
     ("GET", "/v1/returns/authorisations/{auth_id}"),
     ("POST", "/v1/returns/authorisations/{auth_id}/release"),
+    ("POST", "/v1/stores/{store}/day-close"),
     ("POST", "/v1/admin/stores"),
     ("GET", "/v1/admin/stores"),
     ("PUT", "/v1/admin/config"),

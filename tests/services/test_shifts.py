@@ -223,3 +223,41 @@ def test_a_shift_left_open_is_found_after_a_restart(
         assert again.shifts.current() is None
     finally:
         again.close()
+
+
+def test_a_return_in_the_shift_is_refunded_out_of_its_figures(
+    terminal: Terminal, shifts: ShiftService, cashier: StaffMember
+) -> None:
+    """GIVEN a shift opened with ¥500, a ¥15 cash sale and a card sale
+    WHEN both come back in returns at this till (no shift id handed to the service)
+    THEN each return belongs to the open shift, its sale.returned event names it, and the
+    figures take the cash refund out of expected cash and the card refund out of the
+    card's, with the returns counted and totalled."""
+    from pos_app.services.returns import ReturnChoice, ReturnService
+
+    shift = shifts.open(cashier, FIVE_HUNDRED)
+    cash_sale = _sell(terminal, cashier, cash_fen=2000)
+    card_sale = _sell(terminal, cashier, cash_fen=None)
+    returns = ReturnService(terminal.engine, terminal.clock, terminal.identity, terminal.auth)
+    with read_session(terminal.engine) as session:
+        refs = (
+            session.execute(
+                select(Sale.reference).where(Sale.shift_id == shift.id).order_by(Sale.receipt_no)
+            )
+            .scalars()
+            .all()
+        )
+    for ref in refs:
+        found = returns.find_by_ref(ref).result(5)
+        draft = returns.new_draft(cashier, found)
+        draft.choices[1] = ReturnChoice(1000, "quality")
+        assert returns.commit(draft).shift_id == shift.id
+    figures = shifts.figures()
+    assert figures.counts.returns_count == 2
+    assert figures.counts.refunds_fen == cash_sale + card_sale
+    assert figures.cash.refunds_fen == cash_sale
+    assert {t.kind: t.expected_fen for t in figures.tenders} == {
+        "cash": 50000,
+        "card": 0,
+    }
+    assert {e["shift_id"] for e in _events(terminal, "sale.returned")} == {shift.id}

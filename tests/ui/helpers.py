@@ -77,3 +77,15 @@ def choose(combo: Any, data: object) -> None:
     assert index >= 0, data
     combo.setCurrentIndex(index)
     combo.activated.emit(index)
+
+
+def open_shift_if_asked(qtbot, win: MainWindow) -> None:
+    """After sign-in at a till that sells only in a shift: counts a ¥500 float (five
+    ¥100 notes) and opens the shift, as a cashier does on the open screen."""
+    flow = win.shift_flow
+    if flow is None or win.stack.currentWidget() is not flow.open_screen:
+        return
+    plus = flow.open_screen.grid.findChild(QWidget, "plus_note:10000")
+    for _ in range(5):
+        tap(qtbot, plus)
+    tap(qtbot, flow.open_screen.open_button)

@@ -280,8 +280,12 @@ def test_paper_out_shows_paid_not_printed_then_prints_once(
     device.set_paper_out(False)
     tap(qtbot, window.done.print_again)
     qtbot.waitUntil(lambda: window.done.print_status.text() == "小票已打印")
-    assert len(device.jobs) == 1
-    receipt = _decoded(terminal, device.jobs[0])
+    # The drawer kick of a cash sale whose receipt could not start travels on its own and
+    # may reach the printer after the roll is changed: count the receipts, not the kicks.
+    printed = [_decoded(terminal, job) for job in device.jobs]
+    receipts = [r for r in printed if r.text.strip()]
+    assert len(receipts) == 1
+    (receipt,) = receipts
     assert "芋泥波波" in receipt.text and len(receipt.cuts) == 1
     assert "重印" not in receipt.text
 

@@ -31,7 +31,7 @@ from sync_client import CredentialStore
 from tests.server.member_helpers import ADMIN, add_member, app_code, card_code
 from tests.support import FakeClock, sell_without_shifts
 from tests.sync.conftest import FAST, start_hq
-from tests.ui.helpers import scan, sign_in, tap, type_text, when_dialog
+from tests.ui.helpers import open_shift_if_asked, scan, sign_in, tap, type_text, when_dialog
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00
 MANGO_L = "6954321100137"  # 杨枝甘露(大) ¥16.00
@@ -68,6 +68,7 @@ class Till:
         self.terminal.start_sync()
         qtbot.waitUntil(lambda: "在线" in self.win.sync_indicator.text(), timeout=WAIT)
         sign_in(qtbot, self.win, "2001", "3579")
+        open_shift_if_asked(qtbot, self.win)
         qtbot.waitUntil(lambda: self.win.stack.currentWidget() is self.win.checkout)
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from server_stub.embedded import EmbeddedHQ
 from sync_client import CredentialStore
 from tests.support import sell_without_shifts
 from tests.sync.conftest import FAST, start_hq
-from tests.ui.helpers import scan, sign_in, tap
+from tests.ui.helpers import open_shift_if_asked, scan, sign_in, tap
 
 TARO = "6954321100014"
 
@@ -113,6 +113,7 @@ def test_status_bar_follows_hq_through_an_outage_and_sales_flow_once(qtbot, qapp
     try:
         qtbot.waitUntil(lambda: "在线" in indicator.text(), timeout=10_000)
         sign_in(qtbot, win, "1001", "1234")
+        open_shift_if_asked(qtbot, win)
         qtbot.waitUntil(lambda: win.stack.currentWidget() is win.checkout, timeout=5000)
 
         def sell() -> None:

@@ -1,5 +1,6 @@
 """Shifts in full: shift numbers, business date, float and close counts, close figures,
-the over/short sign-off; per-tender close figures; cash moved in and out during a shift.
+the over/short sign-off; per-tender close figures; cash moved in and out during a shift;
+each store's closed business days (日结) with their Z report.
 
 Revision ID: 0004
 Revises: 0003
@@ -63,9 +64,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cash_movements", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cash_movements_shift_id"), ["shift_id"], unique=False)
+    op.create_table(
+        "day_closes",
+        sa.Column("store_code", sa.String(length=32), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_by", sa.String(length=32), nullable=False),
+        sa.Column("report", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["store_code"], ["stores.code"]),
+        sa.PrimaryKeyConstraint("store_code", "business_date"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("day_closes")
     with op.batch_alter_table("cash_movements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cash_movements_shift_id"))
     op.drop_table("cash_movements")
