@@ -163,10 +163,10 @@ class HQClient:
         r = await self._request("GET", f"/v1/stock/{quote(sku, safe='')}")
         return _parse(p.StockLookup, r)
 
-    async def stock_proposals(self, store: str) -> p.StockProposals:
+    async def stock_proposals(self, store: str) -> p.ProposalList:
         """HQ's transfer proposals for ``store`` (stores above their maximum to it)."""
         r = await self._request("GET", "/v1/stock/proposals", params={"store": store})
-        return _parse(p.StockProposals, r)
+        return _parse(p.ProposalList, r)
 
     # -- members (a cashier is waiting: the short timeout) ---------------------------------
 

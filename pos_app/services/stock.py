@@ -74,7 +74,7 @@ class StockError(ServiceError):
 class StockHQ(Protocol):
     """What the stock service asks HQ online (``sync_client.HQClient`` is one)."""
 
-    async def stock_proposals(self, store: str) -> p.StockProposals: ...
+    async def stock_proposals(self, store: str) -> p.ProposalList: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,15 +573,15 @@ class StockService:
         # A line left out: nothing of it (approved 0, none shipped, none arrived).
         return [(ln.sku, out.get(ln.sku, 0)) for ln in row.lines]
 
-    def proposals(self) -> concurrent.futures.Future[list[p.StockProposal]]:
+    def proposals(self) -> concurrent.futures.Future[list[p.TransferProposal]]:
         """HQ's proposals of transfers to this store (online only)."""
         if self._runner is None or self._hq is None or not self._online():
-            f: concurrent.futures.Future[list[p.StockProposal]] = concurrent.futures.Future()
+            f: concurrent.futures.Future[list[p.TransferProposal]] = concurrent.futures.Future()
             f.set_exception(StockError("proposals_offline", "proposals come from HQ"))
             return f
         return self._runner.submit(self._ask_proposals())
 
-    async def _ask_proposals(self) -> list[p.StockProposal]:
+    async def _ask_proposals(self) -> list[p.TransferProposal]:
         assert self._hq is not None
         try:
             answer = await self._hq().stock_proposals(self.store)
@@ -591,7 +591,7 @@ class StockService:
             raise StockError("hq_refused", str(exc), error=exc.code) from exc
         return [pr for pr in answer.proposals if pr.to_store == self.store]
 
-    def request_from_proposal(self, staff: StaffMember, proposal: p.StockProposal) -> TransferRow:
+    def request_from_proposal(self, staff: StaffMember, proposal: p.TransferProposal) -> TransferRow:
         """Turns one of HQ's proposals into a request, with one action."""
         if proposal.to_store != self.store:
             raise StockError("transfer_wrong_store", "the proposal is for another store")

@@ -1248,26 +1248,6 @@ class StockAlertData(_Model):
     """The transfer, count or sale the alert is about."""
 
 
-class StockProposal(_Model):
-    """HQ's suggestion to move ``qty_milli`` of ``sku`` from a store above its maximum
-    (``from_store``) to one below its minimum (``to_store``), nearest first;
-    ``distance_km`` when both stores have coordinates. A manager of ``to_store`` turns it
-    into a ``transfer.requested`` with one action."""
-
-    from_store: Code
-    to_store: Code
-    sku: Sku
-    qty_milli: Annotated[int, Field(strict=True, ge=1, le=10**12)]
-    distance_km: Annotated[float | None, Field(ge=0)] = None
-
-
-class StockProposals(_Model):
-    """``GET /v1/stock/proposals?store=``: HQ's transfer proposals for ``store``."""
-
-    store: Code
-    proposals: Annotated[list[StockProposal], Field(max_length=1000)] = []
-
-
 class TransferChange(_Change):
     """Key: the transfer id. Sent to the tills of both stores (``store`` is the sender;
     HQ also delivers it to the receiver's tills)."""
