@@ -591,7 +591,9 @@ class StockService:
             raise StockError("hq_refused", str(exc), error=exc.code) from exc
         return [pr for pr in answer.proposals if pr.to_store == self.store]
 
-    def request_from_proposal(self, staff: StaffMember, proposal: p.TransferProposal) -> TransferRow:
+    def request_from_proposal(
+        self, staff: StaffMember, proposal: p.TransferProposal
+    ) -> TransferRow:
         """Turns one of HQ's proposals into a request, with one action."""
         if proposal.to_store != self.store:
             raise StockError("transfer_wrong_store", "the proposal is for another store")
