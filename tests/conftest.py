@@ -10,6 +10,12 @@ the others carry ``pytest.mark.slow`` in their module.
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check values, never time: hypothesis's per-example deadline (200 ms) and
+# its too-slow health check turn a loaded machine into failures, so neither applies here.
+settings.register_profile("chainpos", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("chainpos")
 
 REAL_HQ_FIXTURES = frozenset({"hq", "tls_hq"})
 """Fixtures (tests/server, tests/sync, tests/ui) that serve a real HQ on a loopback port."""
