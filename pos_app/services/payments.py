@@ -21,7 +21,6 @@ Every method blocks on the network: call them from a worker thread, never the GU
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -38,6 +37,7 @@ from pos_app.localdb.store import audit, next_counter
 from pos_app.services.errors import ServiceError
 from pos_app.services.ports import Clock, TerminalIdentity
 from sync_client.contract.errors import ChainPosError
+from sync_client.contract.refunds import paycode_refund_no
 
 __all__ = [
     "GatewayResult",
@@ -423,8 +423,7 @@ class PaymentService:
         # The original may be another till's sale (cross-store return): the refund then
         # names the order number and the amount only; the provider checks the rest.
         total = intent.amount_fen if intent is not None else amount_fen
-        digest = hashlib.sha256(reference.encode()).hexdigest()[:8]
-        refund_no = f"{refund_id}-{digest}"
+        refund_no = paycode_refund_no(refund_id, reference)
         try:
             result = self._require().refund(refund_no, reference, kind, amount_fen, total)
         except GatewayUnreachable as exc:
