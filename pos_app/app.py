@@ -34,7 +34,9 @@ from pos_app.services.device_settings import (
 )
 from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
+from pos_app.services.gateways import gateway_from_settings
 from pos_app.services.members import MemberService
+from pos_app.services.payments import PaymentGateway, PaymentService
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
 from pos_app.services.printing import PrinterFactory, PrintQueue
 from pos_app.services.receipts import ReceiptService
@@ -137,6 +139,8 @@ class Terminal:
     """Returns and refunds (own sales offline; others through HQ when enrolled)."""
     stock: StockService | None = None
     """Stock across the chain: look-up, transfers, counts, goods received, alerts."""
+    payments: PaymentService | None = None
+    """Payment codes through the store's payment gateway (unavailable without one)."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -208,6 +212,7 @@ def build_terminal(
     verify: bool | str = True,
     start_devices: bool = True,
     print_retry: tuple[float, float] = (1.0, 15.0),
+    payment_gateway: PaymentGateway | None = None,
 ) -> Terminal:
     """Opens the database (migrating it) and wires the services and devices.
 
@@ -219,6 +224,7 @@ def build_terminal(
     ``start_devices`` starts the print worker (it prints what is queued at once) and the
     serial scanners; benchmarks of the sale path turn it off. ``print_retry`` is the
     first and the longest wait between print retries, in seconds.
+    ``payment_gateway`` replaces the gateway the store's ``payment.*`` settings describe.
     """
     engine = open_database(db_path)
     # Every HQ setting is checked against the schema before anything reads it: a bad value
@@ -330,6 +336,10 @@ def build_terminal(
         online=(lambda: sync.status.online) if sync is not None else (lambda: False),
     )
     auth = AuthService(engine, hq_clock, identity.store_code)
+    gateway = payment_gateway
+    if gateway is None:
+        gateway = gateway_from_settings(settings, identity.store_code)
+    payments = PaymentService(engine, hq_clock, identity, gateway)
     returns = ReturnService(
         engine,
         hq_clock,
@@ -339,6 +349,7 @@ def build_terminal(
         hq=(lambda: sync.client.hq) if sync is not None else None,
         online=(lambda: sync.status.online) if sync is not None else (lambda: False),
         receipt_language=settings.get("receipt_language", DEFAULT_LANGUAGE),
+        gateway=payments if payments.available else None,
         after_commit=after_commit,
     )
     stock = StockService(
@@ -372,6 +383,7 @@ def build_terminal(
         shifts=shifts,
         returns=returns,
         stock=stock,
+        payments=payments,
     )
     if start_devices:
         printing.start()

@@ -861,6 +861,17 @@ def cmd_discrepancies_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from server_stub import reconcile
+
+    text = Path(args.statement).read_text(encoding=args.encoding)
+    report = reconcile.reconcile(
+        _open(args), args.provider, text, date.fromisoformat(args.date), datetime.now(UTC)
+    )
+    print(report.text())
+    return 0 if report.clean else 3
+
+
 # -- parser -----------------------------------------------------------------------------
 
 
@@ -917,6 +928,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add(sub, "migrate", cmd_migrate, "bring the database schema up to date")
+    r = add(
+        sub,
+        "reconcile",
+        cmd_reconcile,
+        "compare a payment provider's daily statement with the tenders the tills pushed; "
+        "exit 3 (and an alert per difference) when anything does not match",
+    )
+    r.add_argument("--provider", required=True, choices=["wechat", "alipay", "unionpay"])
+    r.add_argument("--statement", required=True, metavar="FILE", help="the provider's bill CSV")
+    r.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the bill's day")
+    r.add_argument("--encoding", default="utf-8", help="the bill's encoding (gbk for Alipay's)")
 
     store = sub.add_parser("store", help="stores").add_subparsers(dest="sub", required=True)
     s = add(store, "add", cmd_store_add, "add a store")

@@ -14,11 +14,19 @@ class TenderKind(StrEnum):
     CARD = "card"
     POINTS = "points"
     STORED_VALUE = "stored_value"
+    WECHAT_PAY = "wechat_pay"
+    ALIPAY = "alipay"
+    UNIONPAY = "unionpay"
 
     @property
     def from_account(self) -> bool:
         """Paid from a member's account at HQ, through a hold."""
         return self in (TenderKind.POINTS, TenderKind.STORED_VALUE)
+
+    @property
+    def is_paycode(self) -> bool:
+        """A payment code (付款码) charged through the payment gateway."""
+        return self in (TenderKind.WECHAT_PAY, TenderKind.ALIPAY, TenderKind.UNIONPAY)
 
 
 class PaymentError(ChainPosError, ValueError):
@@ -113,6 +121,31 @@ class Payment:
         tender = AppliedTender(kind, amount_fen, None, hold_id)
         self.tenders.append(tender)
         return tender
+
+    def add_paycode(self, kind: TenderKind, amount_fen: Fen, order_no: str) -> AppliedTender:
+        """Records a payment code the gateway charged (``order_no``: the gateway order
+        number of the paid intent); never gives change. A paid intent is taken once."""
+        if not kind.is_paycode:
+            raise PaymentError("bad_kind", f"{kind} is not a payment code")
+        if amount_fen <= 0:
+            raise PaymentError("bad_amount", "amount must be positive", amount_fen=amount_fen)
+        if amount_fen > self.remaining_fen:
+            raise PaymentError(
+                "paycode_over",
+                "a payment-code payment cannot exceed what remains",
+                amount_fen=amount_fen,
+                remaining_fen=self.remaining_fen,
+            )
+        if any(t.reference == order_no for t in self.tenders if t.kind.is_paycode):
+            raise PaymentError("payment_claimed", "this payment is already in the sale")
+        tender = AppliedTender(kind, amount_fen, None, order_no)
+        self.tenders.append(tender)
+        return tender
+
+    @property
+    def paycode_orders(self) -> tuple[str, ...]:
+        """The gateway order numbers of the payment-code tenders."""
+        return tuple(t.reference for t in self.tenders if t.kind.is_paycode and t.reference)
 
     @property
     def holds(self) -> tuple[str, ...]:

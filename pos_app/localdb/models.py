@@ -637,3 +637,29 @@ class StockReceipt(Base):
     staff: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     lines: Mapped[str] = mapped_column(Text)
+
+
+class PaymentIntent(Base):
+    """A payment-code charge, written before the gateway is called and settled after.
+
+    ``order_no`` (``<terminal>-P<counter>``) is the gateway's merchant order number: every
+    call about this charge (pay, query, reverse) names it, so a retry never charges twice.
+    ``state``: ``open`` (the gateway may or may not have it), ``user_paying`` (the wallet
+    asks the customer for a password), ``paid``, ``failed``, ``reversed`` (cancelled; the
+    customer is not charged). Only the code's last four digits are kept (``code_tail``).
+    ``sale_id`` is the sale that took the paid charge (set in the sale's transaction).
+    """
+
+    __tablename__ = "payment_intent"
+    order_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    code_tail: Mapped[str] = mapped_column(String(4))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    draft_id: Mapped[str] = mapped_column(String(36))
+    cashier: Mapped[str] = mapped_column(String(32))
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+    failure: Mapped[str | None] = mapped_column(String(32))
+    sale_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -31,6 +31,7 @@ from pos_app.domain.cart import (
 from pos_app.domain.ids import SaleRef, uuid7
 from pos_app.domain.member import Member, MemberSource
 from pos_app.domain.tender import Payment, TenderKind
+from pos_app.localdb import payments as payments_repo
 from pos_app.localdb import print_jobs
 from pos_app.localdb import sales as sales_repo
 from pos_app.localdb import shifts as shift_repo
@@ -494,6 +495,10 @@ class CheckoutService:
                 ),
             )
             capture_holds(session, used, sale.id)
+            if not payments_repo.claim(session, payment.paycode_orders, sale.id):
+                # A paid charge is taken by one sale only (a second complete of the same
+                # payment, or a charge that is not paid): nothing of this sale is written.
+                raise CheckoutError("payment_claimed", "a payment-code tender is not available")
             print_jobs.queue_receipt(session, sale.id, now, draft.cashier.number)
             if draft.approvals:
                 audit(

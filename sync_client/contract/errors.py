@@ -252,6 +252,16 @@ class ErrorCode(StrEnum):
     TRANSFER_WRONG_STORE = "transfer_wrong_store"
     PROPOSALS_OFFLINE = "proposals_offline"
     REFUSAL_REASON_REQUIRED = "refusal_reason_required"
+    # Payment codes (pos_app.domain.paycode, pos_app.services.payments)
+    PAYCODE_UNKNOWN = "paycode_unknown"
+    PAYCODE_OVER = "paycode_over"
+    GATEWAY_UNREACHABLE = "gateway_unreachable"
+    PAYCODE_DECLINED = "paycode_declined"
+    PAYCODE_USED = "paycode_used"
+    PAYCODE_CANCELLED = "paycode_cancelled"
+    PAYCODE_UNSETTLED = "paycode_unsettled"
+    PAYMENT_CLAIMED = "payment_claimed"
+    GATEWAY_NOT_CONFIGURED = "gateway_not_configured"
 
 
 

@@ -56,6 +56,25 @@ class SaleLine(_Model):
         return self
 
 
+TenderKind = Literal[
+    "cash",
+    "card",
+    "other",
+    "points",
+    "stored_value",
+    "wechat_pay",
+    "alipay",
+    "unionpay",
+    "channel",
+]
+"""How a sale was paid. ``wechat_pay``, ``alipay`` and ``unionpay`` are payment codes
+(付款码) charged through the payment gateway (``reference``: the gateway's order number);
+``channel`` is an online order paid in its channel before pick-up (``reference``: the
+channel's order id)."""
+
+PAYMENT_CODE_KINDS: frozenset[str] = frozenset({"wechat_pay", "alipay", "unionpay"})
+
+
 class Tender(_Model):
     """A payment. For cash ``tendered_fen`` is what the customer handed over.
 
@@ -64,7 +83,7 @@ class Tender(_Model):
     captures it, and put its id in ``reference`` for the receipt. Points never earn points.
     """
 
-    kind: Literal["cash", "card", "other", "points", "stored_value"]
+    kind: TenderKind
     amount_fen: NonNegFen
     tendered_fen: NonNegFen | None = None
     reference: Annotated[str | None, Field(max_length=64)] = None
@@ -141,6 +160,9 @@ class SaleCompleted(_Model):
     approvals: Annotated[list[Approval], Field(max_length=MAX_SALE_APPROVALS)] = []
     """Supervisors' approvals the sale needed (a discount over the store's limit);
     older terminals leave it out."""
+    pickup: UUID | None = None
+    """The online reservation this sale hands over at the counter (到店自提): HQ captures
+    it, so its reserved quantities leave the store once, as this sale."""
 
     @model_validator(mode="after")
     def _adds_up(self) -> SaleCompleted:

@@ -279,3 +279,12 @@ class ReturnPolicy:
 
     def reason_codes(self) -> frozenset[str]:
         return frozenset(r.code for r in self.reasons)
+
+
+def paycode_refund_no(return_id: str, order_no: str) -> str:
+    """The gateway's refund number (out_refund_no / out_request_no) for refunding a
+    payment-code tender (``order_no``) by a return: the till asks the gateway with it, HQ
+    matches the provider's statement with it. Deterministic, so a retry refunds once."""
+    import hashlib
+
+    return f"{return_id}-{hashlib.sha256(order_no.encode()).hexdigest()[:8]}"
