@@ -124,6 +124,14 @@ _ENTRIES: tuple[Setting, ...] = (
     _str("receipt.header", "", "text printed at the top of the receipt"),
     _str("receipt.footer", "", "text printed at the bottom of the receipt"),
     _int("void.approval_above_fen", 20_000, 0, _MONEY_HIGH, "a cart void above needs approval"),
+    # Stock (server_stub.counts)
+    _int(
+        "stock.count_variance_alert_milli",
+        0,
+        0,
+        10**12,
+        "a count difference above this raises an alert (0: any difference)",
+    ),
     # Members (sync_client.contract.loyalty)
     _int("member.points_per_yuan", 1, 0, 1000, "points per yuan of eligible spending"),
     _str("member.earn_excluded_skus", "", "comma-separated skus that never earn"),
