@@ -7,7 +7,9 @@ Routes, one router per audience (:mod:`server_stub.routers`):
     :mod:`~server_stub.routers.terminals`); ``/v1/members/...`` (identify, sign up, holds)
     for terminals (:mod:`~server_stub.routers.terminal_members`); ``/v1/admin/...`` for HQ
     staff tools (admin token, :mod:`~server_stub.routers.admin` and
-    :mod:`~server_stub.routers.admin_members`); ``/openapi.json``; the HQ console's pages
+    :mod:`~server_stub.routers.admin_members`); ``/v1/channel/reservations...`` for online
+    channels (channel token) and ``/v1/pickups/...`` for the pick-up store's tills
+    (:mod:`~server_stub.routers.channels`); ``/openapi.json``; the HQ console's pages
     at ``/console`` (signed-in people, :mod:`server_stub.console`).
 
 The routes reach the database, settings, metrics, member keys and live hub through the
@@ -26,7 +28,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server_stub import console, device_secrets, errors, members, ops_pages, returns
+from server_stub import (
+    console,
+    device_secrets,
+    errors,
+    members,
+    ops_pages,
+    reservations,
+    returns,
+)
 from server_stub.db import Database
 from server_stub.deps import HQContext
 from server_stub.live import Hub
@@ -35,6 +45,7 @@ from server_stub.metrics import Metrics
 from server_stub.routers import (
     admin,
     admin_members,
+    channels,
     ops,
     terminal_members,
     terminal_returns,
@@ -91,6 +102,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                 await asyncio.to_thread(returns.sweep_expired_auths, database)
             except Exception:
                 log.exception("sweeping expired return authorisations failed; will try again")
+            try:
+                await asyncio.to_thread(reservations.sweep_expired, database)
+            except Exception:
+                log.exception("sweeping expired stock reservations failed; will try again")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -137,6 +152,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         terminal_returns.router,
         admin.router,
         admin_members.router,
+        channels.router,
     ):
         app.include_router(router)
     app.include_router(console.router)

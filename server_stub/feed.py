@@ -33,6 +33,7 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "config": p.ConfigChange,
     "staff": p.StaffChange,
     "member": p.MemberChange,
+    "pickup": p.PickupChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 

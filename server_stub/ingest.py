@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server_stub import bulk, feed, returns
+from server_stub import bulk, feed, reservations, returns
 from server_stub import models as m
 from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
@@ -121,6 +121,7 @@ class _Effects:
     member_ops: MemberOps = field(default_factory=MemberOps)
     member_alerts: int = 0
     returned: returns.ReturnPlan | None = None
+    pickup: tuple[UUID, UUID] | None = None  # (reservation handed over, by this sale)
     audit: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -302,7 +303,13 @@ class _Batch:
         # A return reads the sale it returns (and earlier returns) from the database when
         # it is planned, so every event of a batch holding one is written as it is
         # planned: a sale and its return pushed together then see each other.
-        self.careful = careful or any(isinstance(x.event.payload, p.SaleReturned) for x in parsed)
+        # A pick-up sale captures its reservation with a conditional update, written the
+        # same way.
+        self.careful = careful or any(
+            isinstance(x.event.payload, p.SaleReturned)
+            or (isinstance(x.event.payload, p.SaleCompleted) and x.event.payload.pickup)
+            for x in parsed
+        )
         self.now = datetime.now(UTC)
         self.known_events: set[UUID] = set()
         self.sales: dict[UUID, _SaleInfo] = {}
@@ -351,6 +358,16 @@ class _Batch:
                 try:
                     with self.conn.begin_nested():
                         self._write_event(effects)
+                except _Reject as rej:
+                    results[item.index] = p.EventResult(
+                        index=item.index,
+                        id=ev.id,
+                        status="rejected",
+                        reason=rej.reason,
+                        detail=rej.detail,
+                        retryable=rej.retryable,
+                    )
+                    continue
                 except DataError as exc:
                     results[item.index] = p.EventResult(
                         index=item.index,
@@ -681,6 +698,8 @@ class _Batch:
             pl.store, False, [(line.sku, line.qty_milli) for line in pl.lines], member_info
         )
         fx.new_sale = (pl.sale_id, info)
+        if pl.pickup is not None:
+            fx.pickup = (pl.pickup, pl.sale_id)
 
     def _plan_void(self, ev: p.Event, pl: p.SaleVoided, fx: _Effects) -> None:
         sale = self.sales.get(pl.sale_id)
@@ -887,6 +906,17 @@ class _Batch:
         if fx.shift is not None:
             self._write_shift(*fx.shift)
         self.member_touched.update(self.members.write([fx.member_ops]))
+        if fx.pickup is not None:
+            captured = reservations.capture_pickup(
+                self.conn, self.device.store, fx.pickup[0], fx.pickup[1], self.now
+            )
+            if isinstance(captured, reservations.CaptureRefused):
+                raise _Reject(
+                    "unknown_pickup" if captured.reason == "unknown_pickup" else "pickup_collected",
+                    captured.detail,
+                    retryable=captured.reason == "unknown_pickup",
+                )
+            self._feed_changes.extend(captured)
         if fx.returned is not None:
             written = returns.write_return(self.conn, self.device, fx.returned, self.now)
             self.member_touched.update(written.touched)
@@ -933,8 +963,11 @@ class _Batch:
             self.conn, {k: (op.absolute, op.value) for k, op in self.stock.items()}, self.now
         )
         alerts = []
+        sold = []
         for key, (on_hand, reserved) in sorted(levels.items()):
             op = self.stock[key]
+            if op.sold:
+                sold.append((key[0], key[1], on_hand, reserved, op.ref))
             if on_hand < 0 and op.sold:
                 alerts.append(
                     {
@@ -948,6 +981,7 @@ class _Batch:
                     }
                 )
             self._feed_changes.append(stock_change(key[0], key[1], on_hand, reserved, self.now))
+        reservations.record_conflicts(self.conn, sold, self.now)
         if alerts:
             bulk.insert_rows(self.conn, m.stock_alerts, alerts)
             for a in alerts:

@@ -246,6 +246,17 @@ class ErrorCode(StrEnum):
     TRANSFER_WRONG_STORE = "transfer_wrong_store"
     PROPOSALS_OFFLINE = "proposals_offline"
     REFUSAL_REASON_REQUIRED = "refusal_reason_required"
+    # Online channels' stock reservations and pick-up orders (server_stub.reservations)
+    INSUFFICIENT_STOCK = "insufficient_stock"
+    ORDER_ID_REUSED = "order_id_reused"
+    STORE_OUT_OF_SCOPE = "store_out_of_scope"
+    UNKNOWN_ORDER = "unknown_order"
+    RESERVATION_ENDED = "reservation_ended"
+    UNKNOWN_PICKUP = "unknown_pickup"
+    PICKUP_COLLECTED = "pickup_collected"
+    PICKUP_CODE_WRONG = "pickup_code_wrong"
+    CHANNEL_EXISTS = "channel_exists"
+    UNKNOWN_CHANNEL = "unknown_channel"
 
 
 def is_registered(code: str) -> bool:
