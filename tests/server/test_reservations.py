@@ -22,6 +22,7 @@ from tests.server.reservation_helpers import (
     order,
     race_for_last_units,
     stock_in,
+    together,
 )
 
 RESERVE = "/v1/channel/reservations"
@@ -137,6 +138,25 @@ def test_an_unconfirmed_order_past_its_time_gives_its_stock_back(
     late = client.post(f"{RESERVE}/E-1/confirm", headers=ch)
     assert (late.status_code, late.json()["error"]) == (409, "reservation_ended")
     assert client.get(f"{RESERVE}/E-2", headers=ch).json()["status"] == "confirmed"
+
+
+def test_sweepers_running_at_once_expire_each_order_once(
+    hq: RunningHQ, chain: Chain, client: httpx.Client
+):
+    """GIVEN 12 unconfirmed orders past their time WHEN four sweepers run at the same
+    moment (as several HQ processes would) THEN each order is expired exactly once and
+    the level holds nothing any more."""
+    store = chain.store()
+    sku = chain.item()
+    stock_in(hq.db, store, sku, 12000)
+    ch = add_channel(hq.db, f"sw-{store}", [store])
+    for i in range(12):
+        body = order(store, f"S-{i}", [(sku, 1000)], ttl_s=60)
+        assert client.post(RESERVE, json=body, headers=ch).status_code == 201
+    later = datetime.now(UTC) + timedelta(seconds=61)
+    swept = together([lambda: reservations.sweep_expired(hq.db, now=later, batch=5)] * 4)
+    assert sum(swept) == 12
+    assert level(hq.db, store, sku) == (12000, 0)
 
 
 def test_a_channel_cannot_reserve_outside_its_stores_or_read_another_channels_orders(
