@@ -34,6 +34,7 @@ from pos_app.services.device_settings import (
 from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
 from pos_app.services.members import MemberService
+from pos_app.services.pickups import PickupService
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
 from pos_app.services.printing import PrinterFactory, PrintQueue
 from pos_app.services.receipts import ReceiptService
@@ -136,6 +137,8 @@ class Terminal:
     """Returns and refunds (own sales offline; others through HQ when enrolled)."""
     stock: StockService | None = None
     """Stock across the chain: look-up, transfers, counts, goods received, alerts."""
+    pickups: PickupService | None = None
+    """Online orders at this till: stock they hold, pick-up orders (到店自提)."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -336,6 +339,13 @@ def build_terminal(
         online=(lambda: sync.status.online) if sync is not None else (lambda: False),
         after_commit=lambda: after_commit(None),
     )
+    pickups = PickupService(
+        engine,
+        identity,
+        checkout,
+        runner=sync.runner if sync is not None else None,
+        hq=(lambda: sync.client.hq) if sync is not None else None,
+    )
     terminal = Terminal(
         engine=engine,
         clock=hq_clock,
@@ -357,6 +367,7 @@ def build_terminal(
         shifts=shifts,
         returns=returns,
         stock=stock,
+        pickups=pickups,
     )
     if start_devices:
         printing.start()

@@ -265,9 +265,9 @@ def _data(conn: Connection, row: Any) -> p.ReservationData:
     )
 
 
-def _pickup_change(conn: Connection, row: Any) -> feed.Pending:
+def _pickup_data(conn: Connection, row: Any) -> p.PickupData:
     code = row.pickup_code
-    data = p.PickupData(
+    return p.PickupData(
         reservation_id=row.id,
         order_id=row.order_id,
         channel=row.channel,
@@ -279,7 +279,10 @@ def _pickup_change(conn: Connection, row: Any) -> feed.Pending:
         confirmed_at=row.confirmed_at,
         sale_id=row.sale_id,
     )
-    return feed.Pending("pickup", str(row.id), row.store_code, data)
+
+
+def _pickup_change(conn: Connection, row: Any) -> feed.Pending:
+    return feed.Pending("pickup", str(row.id), row.store_code, _pickup_data(conn, row))
 
 
 def _by_order(conn: Connection, channel: str, order_id: str) -> Any:
@@ -601,11 +604,9 @@ def mark_ready(
         row = conn.execute(select(r).where(r.c.id == row.id)).one()
         if row.status != "confirmed" and not (row.status == "collected"):
             raise ApiError(409, "reservation_ended", f"order {row.order_id} is {row.status}")
-        change = _pickup_change(conn, row)
         if done == 1:
-            feed.append(tx, [change], when)
-        data: p.PickupData = change.data  # type: ignore[assignment]
-        return data
+            feed.append(tx, [_pickup_change(conn, row)], when)
+        return _pickup_data(conn, row)
 
     return db.run_write(run)
 
@@ -739,9 +740,9 @@ def list_reservations(
         ]
 
 
-def pickups_of_store(conn: Connection, store: str) -> list[feed.Pending]:
-    """The open pick-up orders of a store as feed changes (for a snapshot)."""
+def pickups_of_store(conn: Connection, store: str) -> list[p.PickupData]:
+    """The paid pick-up orders of a store waiting for their customer (for a snapshot)."""
     rows = conn.execute(
         select(r).where(r.c.store_code == store, r.c.pickup.is_(True), r.c.status == "confirmed")
     ).all()
-    return [_pickup_change(conn, x) for x in rows]
+    return [_pickup_data(conn, x) for x in rows]

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from pos_app.localdb import pending_stock, transfers
+from pos_app.localdb import pending_stock, pickups, transfers
 from pos_app.localdb.audit_outbox import AUDIT_CURSOR_KEY, queue_audit
 from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pinyin import pinyin_keys
@@ -213,6 +213,7 @@ class LocalReplica:
             | p.MemberChange
             | p.TransferChange
             | p.AlertChange
+            | p.PickupChange
         ],
         next_after: int,
     ) -> ApplySummary:
@@ -252,6 +253,7 @@ class LocalReplica:
                 _drop_stale_members(db, list(by_kind["member"].values()))
                 transfers.apply_transfers(db, self.store, list(by_kind["transfer"].values()))
                 transfers.apply_alerts(db, self.store, list(by_kind["alert"].values()))
+                pickups.apply_pickups(db, self.store, list(by_kind["pickup"].values()))
             _put_setting(db, CURSOR_KEY, next_after)
             pending_stock.release_until(db, next_after)
             db.commit()
@@ -278,6 +280,9 @@ class LocalReplica:
                 _effective_config(db, self.store, key)
             for staff in snap.staff:
                 _upsert_staff(db, self.store, staff)
+            # Orders collected or cancelled meanwhile are not in the snapshot any more.
+            db.execute("UPDATE pickup_order SET status = 'gone' WHERE status = 'confirmed'")
+            pickups.apply_pickups(db, self.store, snap.pickups)
             # The member changes between the old cursor and the snapshot are lost, so any
             # cached member may be stale: forget them (identifying them again re-caches).
             db.execute("DELETE FROM member_cache")

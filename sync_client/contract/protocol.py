@@ -1417,6 +1417,8 @@ class Snapshot(_Model):
     stock: list[StockData]
     config: list[ConfigData]
     staff: list[StaffData]
+    pickups: list[PickupData] = []
+    """This store's paid pick-up orders waiting for their customer."""
 
 
 # --- Stock lookup -----------------------------------------------------------------------
