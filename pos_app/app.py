@@ -399,6 +399,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         members=terminal.members,
         returns=terminal.returns,
         stock=terminal.stock,
+        pickups=terminal.pickups,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -14,6 +14,7 @@ from pos_app.services.checkout import CheckoutService
 from pos_app.services.device_settings import DeviceSettingsService
 from pos_app.services.devices import DeviceBoard, DeviceState
 from pos_app.services.members import MemberService
+from pos_app.services.pickups import PickupService
 from pos_app.services.printing import (
     DrawerResult,
     JobNotPrinted,
@@ -111,3 +112,5 @@ class UiContext:
     """Returns and refunds (the return screen); None hides the screen."""
     stock: StockService | None = None
     """Stock across the chain (the 库存 screens); None hides the button."""
+    pickups: PickupService | None = None
+    """Online orders: the reserved-stock warning and the 待自提 list; None hides them."""
