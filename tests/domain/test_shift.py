@@ -149,6 +149,6 @@ def test_order_of_the_records_does_not_matter(
     )
 
 
-@given(st.integers(min_value=-(10**6), max_value=10**6), st.integers(min_value=0, max_value=10**5))
+@given(st.integers(min_value=-10**6, max_value=10**6), st.integers(min_value=0, max_value=10**5))
 def test_sign_off_only_beyond_the_threshold(diff: int, threshold: int) -> None:
     assert needs_sign_off(diff, threshold) == (abs(diff) > threshold)
