@@ -225,6 +225,9 @@ def test_a_pickup_order_scanned_at_the_till_becomes_exactly_one_sale(
     assert code not in json.dumps(seen)
     assert data["code_hash"] == pickup_codes.code_hash(uuid.UUID(rid), code.lower())
     assert [c for c in _pull(client, stranger) if c["kind"] == "pickup"] == []
+    snap = client.get("/v1/sync/snapshot", headers=till.headers).json()
+    assert [x["reservation_id"] for x in snap["pickups"]] == [rid]
+    assert client.get("/v1/sync/snapshot", headers=stranger.headers).json()["pickups"] == []
     assert client.post(f"/v1/pickups/{rid}/ready", headers=stranger.headers).status_code == 404
     ready = client.post(f"/v1/pickups/{rid}/ready", headers=till.headers)
     assert ready.status_code == 200 and ready.json()["ready"] is True
@@ -245,6 +248,7 @@ def test_a_pickup_order_scanned_at_the_till_becomes_exactly_one_sale(
     last = [c for c in _pull(client, till) if c["kind"] == "pickup"][-1]["data"]
     assert last["status"] == "collected"
     assert conflicts(hq.db, store) == 0
+    assert client.get("/v1/sync/snapshot", headers=till.headers).json()["pickups"] == []
     cancel = client.post(f"{RESERVE}/PK-1/cancel", headers=ch)
     assert (cancel.status_code, cancel.json()["error"]) == (409, "pickup_collected")
 
