@@ -899,6 +899,15 @@ class _Batch:
     # -- writing ----------------------------------------------------------------------
 
     def _write_event(self, fx: _Effects) -> None:
+        # First, so that a refused capture leaves nothing else of the event to undo.
+        captured: list[feed.Pending] = []
+        if fx.pickup is not None:
+            outcome = reservations.capture_pickup(
+                self.conn, self.device.store, fx.pickup[0], fx.pickup[1], self.now
+            )
+            if isinstance(outcome, reservations.CaptureRefused):
+                raise _Reject(outcome.reason, outcome.detail, outcome.retryable)
+            captured = outcome
         for table, row in fx.inserts:
             self.conn.execute(insert(table), [row])
         if fx.void is not None:
@@ -906,21 +915,13 @@ class _Batch:
         if fx.shift is not None:
             self._write_shift(*fx.shift)
         self.member_touched.update(self.members.write([fx.member_ops]))
-        if fx.pickup is not None:
-            captured = reservations.capture_pickup(
-                self.conn, self.device.store, fx.pickup[0], fx.pickup[1], self.now
-            )
-            if isinstance(captured, reservations.CaptureRefused):
-                raise _Reject(
-                    "unknown_pickup" if captured.reason == "unknown_pickup" else "pickup_collected",
-                    captured.detail,
-                    retryable=captured.reason == "unknown_pickup",
-                )
-            self._feed_changes.extend(captured)
         if fx.returned is not None:
             written = returns.write_return(self.conn, self.device, fx.returned, self.now)
             self.member_touched.update(written.touched)
             self.discrepancies += written.discrepancies
+        # Announced only once everything of the event is written (a collision above
+        # rolls the capture back with the rest).
+        self._feed_changes.extend(captured)
 
     def _write_void(self, row: dict[str, Any]) -> None:
         done = self.conn.execute(

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -613,10 +613,12 @@ def mark_ready(
 
 @dataclass(frozen=True, slots=True)
 class CaptureRefused:
-    """Why a sale cannot hand over a pick-up order (a push reject reason)."""
+    """Why a sale cannot hand over a pick-up order (a push reject reason); ``retryable``
+    while the order may still become capturable (reserved, not yet paid)."""
 
-    reason: str
+    reason: Literal["unknown_pickup", "pickup_collected"]
     detail: str
+    retryable: bool = False
 
 
 def capture_pickup(
@@ -639,7 +641,7 @@ def capture_pickup(
             return CaptureRefused("pickup_collected", f"order {row.order_id} was already collected")
         if status == "reserved":
             return CaptureRefused(
-                "unknown_pickup", f"order {row.order_id} is not paid yet; try again later"
+                "unknown_pickup", f"order {row.order_id} is not paid yet; try again later", True
             )
         return CaptureRefused("pickup_collected", f"order {row.order_id} is {status}")
     changes = _shift_reserved(conn, store, _line_pairs(conn, reservation_id), -1, now)

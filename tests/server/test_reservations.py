@@ -272,3 +272,30 @@ def test_a_till_sale_of_reserved_units_stands_and_is_recorded_for_the_manager(
     assert len(found) == 1
     assert found[0].orders == (f"cf-{store}:CF-1",)
     assert found[0].sale_ref == sale["payload"]["sale_id"]
+
+
+def test_a_sale_naming_an_unpaid_or_unknown_pickup_is_refused_and_changes_nothing(
+    hq: RunningHQ, chain: Chain, client: httpx.Client
+):
+    """GIVEN a pick-up order reserved but not paid WHEN a till pushes a sale naming it,
+    or naming no order at all THEN both are rejected ``unknown_pickup`` (retryable only
+    for the unpaid order), no sale is recorded and the stock is as it was."""
+    store = chain.store()
+    sku = chain.item()
+    stock_in(hq.db, store, sku, 3000)
+    till = chain.device(store)
+    ch = add_channel(hq.db, f"up-{store}", [store])
+    rid = client.post(
+        RESERVE, json=order(store, "UP-1", [(sku, 1000)], pickup=True), headers=ch
+    ).json()["reservation_id"]
+    unpaid = _pickup_sale(chain, till, sku, 1000, rid, "UP-1")
+    stray = _pickup_sale(chain, till, sku, 1000, str(uuid.uuid4()), "UP-2")
+    out = client.post(
+        "/v1/sync/push", json={"events": [unpaid, stray]}, headers=till.headers
+    ).json()
+    assert [(r["status"], r["reason"], r["retryable"]) for r in out["results"]] == [
+        ("rejected", "unknown_pickup", True),
+        ("rejected", "unknown_pickup", False),
+    ]
+    assert level(hq.db, store, sku) == (3000, 1000)
+    assert client.get(f"{RESERVE}/UP-1", headers=ch).json()["status"] == "reserved"
