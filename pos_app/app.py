@@ -37,6 +37,7 @@ from pos_app.services.errors import SettingsError
 from pos_app.services.gateways import gateway_from_settings
 from pos_app.services.members import MemberService
 from pos_app.services.payments import PaymentGateway, PaymentService
+from pos_app.services.pickups import PickupService
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
 from pos_app.services.printing import PrinterFactory, PrintQueue
 from pos_app.services.receipts import ReceiptService
@@ -141,6 +142,8 @@ class Terminal:
     """Stock across the chain: look-up, transfers, counts, goods received, alerts."""
     payments: PaymentService | None = None
     """Payment codes through the store's payment gateway (unavailable without one)."""
+    pickups: PickupService | None = None
+    """Online orders at this till: stock they hold, pick-up orders (到店自提)."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -362,6 +365,13 @@ def build_terminal(
         online=(lambda: sync.status.online) if sync is not None else (lambda: False),
         after_commit=lambda: after_commit(None),
     )
+    pickups = PickupService(
+        engine,
+        identity,
+        checkout,
+        runner=sync.runner if sync is not None else None,
+        hq=(lambda: sync.client.hq) if sync is not None else None,
+    )
     terminal = Terminal(
         engine=engine,
         clock=hq_clock,
@@ -384,6 +394,7 @@ def build_terminal(
         returns=returns,
         stock=stock,
         payments=payments,
+        pickups=pickups,
     )
     if start_devices:
         printing.start()
@@ -416,6 +427,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         returns=terminal.returns,
         stock=terminal.stock,
         shifts=terminal.shifts,
+        pickups=terminal.pickups,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -10,6 +10,8 @@ Routes, one router per audience (:mod:`server_stub.routers`):
     :mod:`~server_stub.routers.admin_members`); stock proposals and transfers for
     terminals (:mod:`~server_stub.routers.terminal_stock`) and safety stock, alerts,
     transfers and counts for HQ staff (:mod:`~server_stub.routers.admin_stock`);
+    ``/v1/channel/reservations...`` for online channels (channel token) and
+    ``/v1/pickups/...`` for the pick-up store's tills (:mod:`~server_stub.routers.channels`);
     ``/openapi.json``; the HQ console's pages at ``/console`` (signed-in people,
     :mod:`server_stub.console`).
 
@@ -29,7 +31,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server_stub import console, device_secrets, errors, members, ops_pages, returns
+from server_stub import (
+    console,
+    device_secrets,
+    errors,
+    members,
+    ops_pages,
+    reservations,
+    returns,
+)
 from server_stub.db import Database
 from server_stub.deps import HQContext
 from server_stub.live import Hub
@@ -39,6 +49,7 @@ from server_stub.routers import (
     admin,
     admin_members,
     admin_stock,
+    channels,
     ops,
     shifts,
     terminal_members,
@@ -97,6 +108,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                 await asyncio.to_thread(returns.sweep_expired_auths, database)
             except Exception:
                 log.exception("sweeping expired return authorisations failed; will try again")
+            try:
+                await asyncio.to_thread(reservations.sweep_expired, database)
+            except Exception:
+                log.exception("sweeping expired stock reservations failed; will try again")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -147,6 +162,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         admin.router,
         admin_members.router,
         admin_stock.router,
+        channels.router,
     ):
         app.include_router(router)
     app.include_router(console.router)

@@ -21,11 +21,13 @@ from typing import Any
 
 from server_stub import (
     audit,
+    channel_load,
     counts,
     members,
     operations,
     ops_pages,
     queries,
+    reservations,
     returns,
     shifts,
     stock_alerts,
@@ -870,6 +872,68 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     )
     print(report.text())
     return 0 if report.clean else 3
+def cmd_channel_add(args: argparse.Namespace) -> int:
+    stores = [x.strip() for x in args.stores.split(",") if x.strip()]
+    token = reservations.add_channel(_open(args), args.name, stores, _actor())
+    print(f"channel {args.name} sells from {', '.join(sorted(set(stores)))}")
+    print(f"token (shown once): {token}")
+    return 0
+
+
+def cmd_channel_list(args: argparse.Namespace) -> int:
+    for c in reservations.list_channels(_open(args)):
+        state = "active" if c.active else "revoked"
+        print(f"{c.name}\t{state}\t{','.join(c.stores)}\t{c.created_at.isoformat()}")
+    return 0
+
+
+def cmd_channel_revoke(args: argparse.Namespace) -> int:
+    reservations.revoke_channel(_open(args), args.name, _actor())
+    print(f"channel {args.name} revoked")
+    return 0
+
+
+def cmd_channel_load(args: argparse.Namespace) -> int:
+    if args.confirm_ratio + args.cancel_ratio > 1:
+        print("error: --confirm-ratio plus --cancel-ratio is more than 1", file=sys.stderr)
+        return 2
+    plan = channel_load.LoadPlan(
+        hq_url=args.hq,
+        token=args.token,
+        store=args.store,
+        skus=tuple(x.strip() for x in args.sku.split(",") if x.strip()),
+        rate=args.rate,
+        duration_s=args.duration,
+        confirm_ratio=args.confirm_ratio,
+        cancel_ratio=args.cancel_ratio,
+        ttl_s=args.ttl,
+        pickup_ratio=args.pickup_ratio,
+        workers=args.workers,
+    )
+    for line in channel_load.run_load(plan).lines():
+        print(line)
+    return 0
+
+
+def cmd_reservations_list(args: argparse.Namespace) -> int:
+    for d in reservations.list_reservations(_open(args), args.store, args.status, args.limit):
+        lines = " ".join(f"{x.sku}x{x.qty_milli / 1000:g}" for x in d.lines)
+        extra = " pickup" + (" ready" if d.ready else "") if d.pickup else ""
+        print(
+            f"{d.reserved_at.isoformat()}\t{d.channel}:{d.order_id}\t{d.store}\t{d.status}"
+            f"{extra}\t{lines}\t{d.sale_id or '-'}"
+        )
+    return 0
+
+
+def cmd_conflicts_list(args: argparse.Namespace) -> int:
+    for c in reservations.list_conflicts(_open(args), args.store, args.limit):
+        print(
+            f"{c.id}\t{c.created_at.isoformat()}\t{c.store}\t{c.sku}\t"
+            f"on hand {c.on_hand_milli / 1000:g} < reserved {c.reserved_milli / 1000:g}\t"
+            f"sale {c.sale_ref or '-'}\torders {', '.join(c.orders) or '-'}"
+        )
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------------
@@ -1171,6 +1235,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("id", type=int, metavar="ID")
     s.add_argument("--by", required=True, metavar="STAFF", help="a manager's staff number")
     s.add_argument("--note", required=True)
+
+    chan = sub.add_parser("channel", help="online channels").add_subparsers(
+        dest="sub", required=True
+    )
+    s = add(chan, "add", cmd_channel_add, "add an online channel; prints its token once")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("--stores", required=True, help="store codes it sells from: S001,S002")
+    add(chan, "list", cmd_channel_list, "online channels")
+    s = add(chan, "revoke", cmd_channel_revoke, "revoke a channel's token")
+    s.add_argument("name", metavar="NAME")
+    s = add(
+        chan,
+        "load",
+        cmd_channel_load,
+        "place, confirm, cancel and let expire online orders at a rate against a running HQ",
+    )
+    s.add_argument("--hq", required=True, metavar="URL")
+    s.add_argument("--token", required=True, help="a channel token (cpc_...)")
+    s.add_argument("--store", required=True)
+    s.add_argument("--sku", required=True, help="items to order, comma-separated")
+    s.add_argument("--rate", type=float, default=10.0, help="orders per second")
+    s.add_argument("--duration", type=float, default=10.0, help="seconds")
+    s.add_argument("--confirm-ratio", type=float, default=0.6)
+    s.add_argument("--cancel-ratio", type=float, default=0.2)
+    s.add_argument("--pickup-ratio", type=float, default=0.0)
+    s.add_argument("--ttl", type=int, default=60, help="seconds an unconfirmed order holds")
+    s.add_argument("--workers", type=int, default=16, help="concurrent requests")
+
+    resv = sub.add_parser("reservations", help="online orders' stock reservations")
+    resv_sub = resv.add_subparsers(dest="sub", required=True)
+    s = add(resv_sub, "list", cmd_reservations_list, "reservations, newest first")
+    s.add_argument("--store", default=None)
+    s.add_argument(
+        "--status",
+        default=None,
+        choices=["reserved", "confirmed", "cancelled", "expired", "collected"],
+    )
+    s.add_argument("--limit", type=int, default=200)
+
+    confl = sub.add_parser("conflicts", help="till sales of reserved stock").add_subparsers(
+        dest="sub", required=True
+    )
+    s = add(confl, "list", cmd_conflicts_list, "till sales that sold stock online orders held")
+    s.add_argument("--store", default=None)
+    s.add_argument("--limit", type=int, default=200)
 
     report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", required=True)
     s = add(report, "stale-prices", cmd_report_stale, "sale lines priced at a stale version")

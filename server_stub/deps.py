@@ -17,7 +17,7 @@ from fastapi import Depends, Query, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from server_stub import auth
+from server_stub import auth, reservations
 from server_stub.auth import AdminIdentity, DeviceIdentity
 from server_stub.db import Database
 from server_stub.errors import ERROR_RESPONSES, ApiError
@@ -31,6 +31,7 @@ from sync_client.contract import protocol as p
 __all__ = [
     "HQ",
     "Admin",
+    "Channel",
     "CodeQuery",
     "Device",
     "HQContext",
@@ -40,6 +41,7 @@ __all__ = [
     "hq_context",
     "limit_phone_lookups",
     "require_admin",
+    "require_channel",
     "require_device",
     "require_reader",
     "same_store",
@@ -97,6 +99,12 @@ admin_scheme = HTTPBearer(
     scheme_name="adminToken",
     description="An admin token from `chainpos-hq admin token create` (role hq_admin).",
 )
+channel_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="channelToken",
+    description="An online channel's token from `chainpos-hq channel add` (`cpc_...`), "
+    "scoped to the stores the channel sells from.",
+)
 Creds = HTTPAuthorizationCredentials | None
 
 
@@ -122,7 +130,15 @@ def require_reader(
         return auth.authenticate_device(conn, token)
 
 
+def require_channel(
+    creds: Annotated[Creds, Security(channel_scheme)], ctx: HQ
+) -> reservations.ChannelIdentity:
+    with ctx.db.read() as conn:
+        return reservations.authenticate_channel(conn, creds.credentials if creds else None)
+
+
 Device = Annotated[DeviceIdentity, Depends(require_device)]
+Channel = Annotated[reservations.ChannelIdentity, Depends(require_channel)]
 Admin = Annotated[AdminIdentity, Depends(require_admin)]
 Reader = Annotated[DeviceIdentity | AdminIdentity, Depends(require_reader)]
 

@@ -35,6 +35,7 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "member": p.MemberChange,
     "transfer": p.TransferChange,
     "alert": p.AlertChange,
+    "pickup": p.PickupChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 

@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server_stub import bulk, feed, returns
+from server_stub import bulk, feed, reservations, returns
 from server_stub import models as m
 from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
@@ -131,6 +131,7 @@ class _Effects:
     member_ops: MemberOps = field(default_factory=MemberOps)
     member_alerts: int = 0
     returned: returns.ReturnPlan | None = None
+    pickup: tuple[UUID, UUID] | None = None  # (reservation handed over, by this sale)
     audit: list[dict[str, Any]] = field(default_factory=list)
     transfer: StepEffects | None = None
     count: CountEffects | None = None
@@ -323,7 +324,13 @@ class _Batch:
         # A return reads the sale it returns (and earlier returns) from the database when
         # it is planned, so every event of a batch holding one is written as it is
         # planned: a sale and its return pushed together then see each other.
-        self.careful = careful or any(isinstance(x.event.payload, p.SaleReturned) for x in parsed)
+        # A pick-up sale captures its reservation with a conditional update, written the
+        # same way.
+        self.careful = careful or any(
+            isinstance(x.event.payload, p.SaleReturned)
+            or (isinstance(x.event.payload, p.SaleCompleted) and x.event.payload.pickup)
+            for x in parsed
+        )
         self.now = datetime.now(UTC)
         self.known_events: set[UUID] = set()
         self.sales: dict[UUID, _SaleInfo] = {}
@@ -378,6 +385,16 @@ class _Batch:
                 try:
                     with self.conn.begin_nested():
                         self._write_event(effects)
+                except _Reject as rej:
+                    results[item.index] = p.EventResult(
+                        index=item.index,
+                        id=ev.id,
+                        status="rejected",
+                        reason=rej.reason,
+                        detail=rej.detail,
+                        retryable=rej.retryable,
+                    )
+                    continue
                 except DataError as exc:
                     results[item.index] = p.EventResult(
                         index=item.index,
@@ -753,6 +770,8 @@ class _Batch:
             pl.store, False, [(line.sku, line.qty_milli) for line in pl.lines], member_info
         )
         fx.new_sale = (pl.sale_id, info)
+        if pl.pickup is not None:
+            fx.pickup = (pl.pickup, pl.sale_id)
 
     def _plan_void(self, ev: p.Event, pl: p.SaleVoided, fx: _Effects) -> None:
         sale = self.sales.get(pl.sale_id)
@@ -1007,6 +1026,15 @@ class _Batch:
     # -- writing ----------------------------------------------------------------------
 
     def _write_event(self, fx: _Effects) -> None:
+        # First, so that a refused capture leaves nothing else of the event to undo.
+        captured: list[feed.Pending] = []
+        if fx.pickup is not None:
+            outcome = reservations.capture_pickup(
+                self.conn, self.device.store, fx.pickup[0], fx.pickup[1], self.now
+            )
+            if isinstance(outcome, reservations.CaptureRefused):
+                raise _Reject(outcome.reason, outcome.detail, outcome.retryable)
+            captured = outcome
         for table, row in fx.inserts:
             self.conn.execute(insert(table), [row])
         if fx.void is not None:
@@ -1019,6 +1047,9 @@ class _Batch:
             written = returns.write_return(self.conn, self.device, fx.returned, self.now)
             self.member_touched.update(written.touched)
             self.discrepancies += written.discrepancies
+        # Announced only once everything of the event is written (a collision above
+        # rolls the capture back with the rest).
+        self._feed_changes.extend(captured)
 
     def _write_void(self, row: dict[str, Any]) -> None:
         done = self.conn.execute(
@@ -1065,6 +1096,12 @@ class _Batch:
             sold={k: op.ref for k, op in self.stock.items() if op.sold},
             alerts=self.alerts,
         )
+        sold = [
+            (key[0], key[1], on_hand, reserved, self.stock[key].ref)
+            for key, (on_hand, reserved) in sorted(settled.levels.items())
+            if key in self.stock and self.stock[key].sold
+        ]
+        reservations.record_conflicts(self.conn, sold, self.now)
         self._feed_changes.extend(settled.changes)
         return settled.negative_alerts
 

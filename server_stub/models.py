@@ -911,3 +911,72 @@ price_cancellations = Table(
     Column("actor", String(80), nullable=False),
     Column("cancelled_at", UTCDateTime, nullable=False),
 )
+
+
+# -- online channels and their stock reservations (server_stub.reservations) -------------
+#
+# A channel (the mini-program, each delivery platform) authenticates with a ``cpc_``
+# bearer token stored as SHA-256 like device tokens; ``stores``: the store codes it may
+# sell from, comma-separated.
+channels = Table(
+    "channels",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("stores", String(2000), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# status: reserved -> confirmed | cancelled | expired; confirmed -> cancelled | collected
+# (pick-up orders, by their sale). One row per (channel, order_id): a repeat answers it.
+# request_hash: the reserving request, to tell a retry from another order reusing the id.
+# The pick-up code is kept to show the channel again; the tills get only its hash.
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("channel", String(64), ForeignKey("channels.name"), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("store_code", String(32), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("pickup", Boolean, nullable=False),
+    Column("ready", Boolean, nullable=False),
+    Column("pickup_code", String(32), nullable=True),
+    Column("reserved_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("settled_at", UTCDateTime, nullable=True),
+    Column("sale_id", Uuid, nullable=True, unique=True),
+    Index("ux_reservations_channel_order", "channel", "order_id", unique=True),
+    Index("ix_reservations_status_expires", "status", "expires_at"),
+    Index("ix_reservations_store_status", "store_code", "status"),
+)
+
+reservation_lines = Table(
+    "reservation_lines",
+    metadata,
+    Column("reservation_id", Uuid, ForeignKey("reservations.id"), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("qty_milli", BigInteger, nullable=False),
+    PrimaryKeyConstraint("reservation_id", "sku"),
+)
+
+# A till sale that took a level's on hand below what online orders hold of it: the sale
+# stands (the goods left the shop), a manager settles the orders named here.
+reservation_conflicts = Table(
+    "reservation_conflicts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("store_code", String(32), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("sale_ref", String(64), nullable=True),
+    Column("on_hand_milli", BigInteger, nullable=False),
+    Column("reserved_milli", BigInteger, nullable=False),
+    Column("orders", String(2000), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Index("ix_reservation_conflicts_store_created", "store_code", "created_at"),
+)

@@ -27,9 +27,9 @@ class Settings:
         member_keys: phone encryption, phone hash and member code keys
             (:func:`server_stub.member_keys.resolve_keys`). None: keys made up for this
             process only (tests); the CLI always resolves real ones.
-        hold_sweep_s: how often expired member holds and return authorisations are given
-            back (0: never; holds are still given back lazily when their member is next
-            touched).
+        hold_sweep_s: how often expired member holds, return authorisations and online
+            stock reservations are given back (0: never; holds are still given back
+            lazily when their member is next touched).
         phone_lookups_per_minute: per device, identifications by phone number.
         ops_pages: who may read ``/docs``, ``/redoc``, ``/openapi.json`` and ``/metrics``:
             ``on`` (public; development, demo, embedded HQ), ``token`` (an admin token)

@@ -163,6 +163,10 @@ class HQClient:
         r = await self._request("GET", f"/v1/stock/{quote(sku, safe='')}")
         return _parse(p.StockLookup, r)
 
+    async def pickup_ready(self, reservation_id: UUID) -> p.PickupData:
+        """``POST /v1/pickups/{reservation_id}/ready``: the order is packed and waiting."""
+        return await self._member_call(p.PickupData, "POST", f"/v1/pickups/{reservation_id}/ready")
+
     async def stock_proposals(self, store: str) -> p.ProposalList:
         """HQ's transfer proposals for ``store`` (stores above their maximum to it)."""
         r = await self._request("GET", "/v1/stock/proposals", params={"store": store})

@@ -17,6 +17,8 @@ class TenderKind(StrEnum):
     WECHAT_PAY = "wechat_pay"
     ALIPAY = "alipay"
     UNIONPAY = "unionpay"
+    CHANNEL = "channel"
+    """An online order paid in its channel before pick-up; ``reference``: its order id."""
 
     @property
     def from_account(self) -> bool:
@@ -101,6 +103,17 @@ class Payment:
                 remaining_fen=self.remaining_fen,
             )
         tender = AppliedTender(TenderKind.CARD, amount_fen, None, reference)
+        self.tenders.append(tender)
+        return tender
+
+    def add_channel(self, amount_fen: Fen, order_id: str) -> AppliedTender:
+        """Records an online order's payment in its channel (to hand it over at the
+        counter); never gives change."""
+        if amount_fen < 0 or amount_fen > self.remaining_fen:
+            raise PaymentError(
+                "bad_amount", "the order's amount does not fit", amount_fen=amount_fen
+            )
+        tender = AppliedTender(TenderKind.CHANNEL, amount_fen, None, order_id)
         self.tenders.append(tender)
         return tender
 

@@ -663,3 +663,27 @@ class PaymentIntent(Base):
     sale_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+# -- online pick-up orders ----------------------------------------------------------------
+
+
+class PickupOrder(Base):
+    """A pick-up order (到店自提) of this store as HQ's feed last delivered it.
+
+    ``lines`` is JSON ``[[sku, qty_milli], ...]``; ``code_hash`` lets the till match a
+    scanned pick-up code (:mod:`sync_client.contract.pickup`) without holding the codes.
+    ``local_sale_id``: the sale this till made of it, before HQ's feed says collected."""
+
+    __tablename__ = "pickup_order"
+    reservation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    store_code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    ready: Mapped[bool] = mapped_column(default=False)
+    lines: Mapped[str] = mapped_column(Text)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sale_id: Mapped[str | None] = mapped_column(String(36))
+    local_sale_id: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (Index("ix_pickup_order_status", "status"),)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from pos_app.localdb import pending_stock, transfers
+from pos_app.localdb import pending_stock, pickups, transfers
 from pos_app.localdb.audit_outbox import AUDIT_CURSOR_KEY, queue_audit
 from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pinyin import pinyin_keys
@@ -245,6 +245,7 @@ class LocalReplica:
             | p.MemberChange
             | p.TransferChange
             | p.AlertChange
+            | p.PickupChange
         ],
         next_after: int,
         quarantine: Sequence[QuarantinedChange] = (),
@@ -326,6 +327,7 @@ class LocalReplica:
         _drop_stale_members(db, data("member"))
         transfers.apply_transfers(db, self.store, data("transfer"))
         transfers.apply_alerts(db, self.store, data("alert"))
+        pickups.apply_pickups(db, self.store, data("pickup"))
 
     def _apply_one_by_one(
         self, db: sqlite3.Connection, by_kind: dict[str, dict[str, Any]]
@@ -341,6 +343,7 @@ class LocalReplica:
             "member",
             "transfer",
             "alert",
+            "pickup",
         )
         for kind in kinds:
             for key, change in by_kind.get(kind, {}).items():
@@ -425,6 +428,9 @@ class LocalReplica:
             _quarantine(db, refused)
             for staff in snap.staff:
                 _upsert_staff(db, self.store, staff)
+            # Orders collected or cancelled meanwhile are not in the snapshot any more.
+            db.execute("UPDATE pickup_order SET status = 'gone' WHERE status = 'confirmed'")
+            pickups.apply_pickups(db, self.store, snap.pickups)
             # The member changes between the old cursor and the snapshot are lost, so any
             # cached member may be stale: forget them (identifying them again re-caches).
             db.execute("DELETE FROM member_cache")

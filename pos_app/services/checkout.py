@@ -32,7 +32,7 @@ from pos_app.domain.ids import SaleRef, uuid7
 from pos_app.domain.member import Member, MemberSource
 from pos_app.domain.tender import Payment, TenderKind
 from pos_app.localdb import payments as payments_repo
-from pos_app.localdb import print_jobs
+from pos_app.localdb import pickups, print_jobs
 from pos_app.localdb import sales as sales_repo
 from pos_app.localdb import shifts as shift_repo
 from pos_app.localdb.engine import read_session, write_session
@@ -94,6 +94,8 @@ class SaleDraft:
     draft_id: str = field(default_factory=lambda: str(uuid7()))
     member: Member | None = None
     holds: dict[str, HoldResult] = field(default_factory=dict)
+    pickup: str | None = None
+    """The online pick-up order (reservation id) this sale hands over, if any."""
 
     def used_holds(self, payment: Payment | None) -> tuple[str, ...]:
         """The holds the sale spends: its account tenders and its coupon."""
@@ -483,7 +485,12 @@ class CheckoutService:
                     holds=[UUID(h) for h in used],
                 ),
                 approvals=list(draft.discount_approvals),
+                pickup=None if draft.pickup is None else UUID(draft.pickup),
             )
+            if draft.pickup is not None and not pickups.mark_collected_here(
+                session, draft.pickup, str(sale_id)
+            ):
+                raise CheckoutError("pickup_collected", "this pick-up order was handed over")
             sales_repo.record_sale(
                 session,
                 sale,

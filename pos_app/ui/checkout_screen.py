@@ -35,6 +35,7 @@ from pos_app.services.auth import StaffMember
 from pos_app.services.checkout import SaleDraft, SaleRecord
 from pos_app.services.errors import ApprovalRequired, ScanError, ServiceError
 from pos_app.services.members import HoldResult, MemberError
+from pos_app.services.pickups import ReservedWarning
 from pos_app.ui.context import UiContext
 from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
 from pos_app.ui.errors import code_text, error_text
@@ -46,6 +47,7 @@ from pos_app.ui.member_panel import (
     MemberPhoneDialog,
     TopupDialog,
 )
+from pos_app.ui.pickup_screen import ReservedDialog
 from pos_app.ui.widgets import Banner, TouchButton
 from sync_client.contract.money import format_yuan
 
@@ -83,6 +85,7 @@ class CheckoutViewModel(QObject):
     cart_changed = Signal()
     message = Signal(str, str)  # text, kind (info / warn / error)
     line_added = Signal(int)
+    reserved_warned = Signal(object, int, int)  # ReservedWarning, line no, qty_milli added
     member_changed = Signal()
 
     def __init__(self, ctx: UiContext) -> None:
@@ -131,6 +134,7 @@ class CheckoutViewModel(QObject):
         if self.ctx.members is not None and self.ctx.members.is_member_code(raw):
             self.identify_code(raw)
             return True
+        before = self._quantities()
         try:
             line = self.ctx.checkout.scan(self.draft, raw)
         except ScanError as exc:
@@ -150,7 +154,41 @@ class CheckoutViewModel(QObject):
         self.selected_line = line.line_no
         self.cart_changed.emit()
         self.line_added.emit(line.line_no)
+        self._check_reserved(line.line_no, line.qty_milli - before.get(line.line_no, 0))
         return True
+
+    def _quantities(self) -> dict[int, int]:
+        if self.draft is None:
+            return {}
+        return {ln.line_no: ln.qty_milli for ln in self.draft.cart.lines}
+
+    def _check_reserved(self, line_no: int, added_milli: int) -> None:
+        """Warns (``reserved_warned``) when the cart now takes more of the line's item than
+        this store has available beyond what online orders hold."""
+        if self.ctx.pickups is None or self.draft is None or added_milli <= 0:
+            return
+        item_id = self.draft.cart.line(line_no).item.item_id
+        wanted = sum(ln.qty_milli for ln in self.draft.cart.lines if ln.item.item_id == item_id)
+        warning = self.ctx.pickups.reserved_warning(item_id, wanted)
+        if warning is not None:
+            self.reserved_warned.emit(warning, line_no, added_milli)
+
+    def take_back(self, line_no: int, qty_milli: int) -> None:
+        """The cashier keeps reserved goods for the online order: the quantity just added
+        comes off the line (the whole line if that was all of it)."""
+        if self.draft is None:
+            return
+        line = self.draft.cart.line(line_no)
+        if line.qty_milli > qty_milli:
+            self.draft.cart.set_quantity(line_no, line.qty_milli - qty_milli)
+        else:
+            self.ctx.checkout.record_void(self.draft, line_no=line_no)
+            self.draft.cart.remove(line_no)
+            if self.selected_line == line_no:
+                self.selected_line = (
+                    self.draft.cart.lines[-1].line_no if self.draft.cart.lines else None
+                )
+        self.cart_changed.emit()
 
     def add_item(
         self,
@@ -168,6 +206,7 @@ class CheckoutViewModel(QObject):
             if dialog.exec() != QDialog.DialogCode.Accepted or dialog.qty_milli is None:
                 return False
             qty_milli = dialog.qty_milli
+        before = self._quantities()
         try:
             line = self.ctx.checkout.add_item(self.draft, item_id, qty_milli or MILLI)
         except (ServiceError, CartError) as exc:
@@ -176,6 +215,7 @@ class CheckoutViewModel(QObject):
         self.selected_line = line.line_no
         self.cart_changed.emit()
         self.line_added.emit(line.line_no)
+        self._check_reserved(line.line_no, line.qty_milli - before.get(line.line_no, 0))
         return True
 
     def change_quantity(self, delta_pieces: int) -> None:
@@ -195,6 +235,7 @@ class CheckoutViewModel(QObject):
             self._fail(exc)
             return
         self.cart_changed.emit()
+        self._check_reserved(line.line_no, delta_pieces * MILLI)
 
     def remove_line(self) -> None:
         if self.draft is None or self.selected_line is None:
@@ -556,6 +597,7 @@ class CheckoutScreen(QWidget):
     reprint_requested = Signal()
     stock_requested = Signal()
     shift_requested = Signal()
+    pickups_requested = Signal()
 
     def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -593,6 +635,12 @@ class CheckoutScreen(QWidget):
         self.shift_button.setVisible(self.ctx.shifts is not None)
         self.shift_button.clicked.connect(self.shift_requested)
         scan_row.addWidget(self.shift_button)
+        self.pickups_button = TouchButton()
+        self.pickups_button.setObjectName("pickups")
+        self.pickups_button.setMaximumWidth(150)
+        self.pickups_button.clicked.connect(self.pickups_requested)
+        self.pickups_button.setVisible(self.ctx.pickups is not None)
+        scan_row.addWidget(self.pickups_button)
         left.addLayout(scan_row)
         self.banner = Banner()
         self.banner.setObjectName("checkout_banner")
@@ -684,6 +732,8 @@ class CheckoutScreen(QWidget):
         vm.member_changed.connect(self._on_vm_member_changed)
         vm.message.connect(self._on_vm_message)
         vm.line_added.connect(self._on_vm_line_added)
+        vm.reserved_warned.connect(self._on_vm_reserved_warned)
+        self.reserved_dialog: ReservedDialog | None = None
         self.retranslate()
 
     def show_stock_alerts(self) -> None:
@@ -696,12 +746,38 @@ class CheckoutScreen(QWidget):
         )
         self.stock_button.setProperty("role", "alert" if count else "")
 
+    def show_pickups(self) -> None:
+        """The 待自提 button, with how many paid pick-up orders wait here."""
+        pickups = self.ctx.pickups
+        count = len(pickups.open_orders()) if pickups is not None else 0
+        t = self.ctx.translator.t
+        self.pickups_button.setText(
+            t("pickup.button_count", count=count) if count else t("pickup.button")
+        )
+
+    def _on_vm_reserved_warned(self, warning: ReservedWarning, line_no: int, added: int) -> None:
+        # Not modal (exec): the cashier answers with a tap and the scan loop keeps running.
+        assert self.vm.draft is not None
+        name = self.vm.draft.cart.line(line_no).item.name(self.ctx.translator.language)
+        dialog = ReservedDialog(self.ctx, warning, name, self)
+        dialog.rejected.connect(lambda: self.vm.take_back(line_no, added))
+        dialog.finished.connect(lambda _result: self._on_reserved_dialog_finished(dialog))
+        self.reserved_dialog = dialog
+        dialog.open()
+
+    def _on_reserved_dialog_finished(self, dialog: ReservedDialog) -> None:
+        if self.reserved_dialog is dialog:
+            self.reserved_dialog = None
+        dialog.deleteLater()
+        self.scan_input.setFocus()
+
     def retranslate(self) -> None:
         t = self.ctx.translator.t
         self.scan_input.setPlaceholderText(t("checkout.scan_placeholder"))
         self.search_button.setText(t("checkout.search"))
         self.show_stock_alerts()
         self.shift_button.setText(t("app.shift"))
+        self.show_pickups()
         self.remove.setText(t("checkout.remove_line"))
         self.line_discount.setText(t("checkout.line_discount"))
         self.basket_discount.setText(t("checkout.basket_discount"))

@@ -14,6 +14,7 @@ from pos_app.services.checkout import CheckoutService
 from pos_app.services.device_settings import DeviceSettingsService
 from pos_app.services.devices import DeviceBoard, DeviceState
 from pos_app.services.members import MemberService
+from pos_app.services.pickups import PickupService
 from pos_app.services.printing import (
     DrawerResult,
     JobNotPrinted,
@@ -114,3 +115,5 @@ class UiContext:
     """Stock across the chain (the 库存 screens); None hides the button."""
     shifts: ShiftService | None = None
     """Shifts and handover; None hides the shift screens."""
+    pickups: PickupService | None = None
+    """Online orders: the reserved-stock warning and the 待自提 list; None hides them."""

@@ -31,6 +31,7 @@ from pos_app.ui.widgets import TouchButton
 
 if TYPE_CHECKING:
     from pos_app.ui.device_settings_screen import DeviceSettingsScreen
+    from pos_app.ui.pickup_screen import PickupScreen
     from pos_app.ui.return_screen import ReturnScreen
     from pos_app.ui.stock_screens import StockHub
 
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self._devices_screen: DevicesScreen | None = None
         self._settings_screen: DeviceSettingsScreen | None = None
         self._stock_hub: StockHub | None = None
+        self._pickup_screen: PickupScreen | None = None
         self._return_to: QWidget = self.login
         for screen in (
             self.login,
@@ -142,6 +144,7 @@ class MainWindow(QMainWindow):
         self.checkout.pay_requested.connect(self._on_checkout_pay_requested)
         self.checkout.reprint_requested.connect(self._on_reprint_requested)
         self.checkout.stock_requested.connect(self._on_checkout_stock_requested)
+        self.checkout.pickups_requested.connect(self._on_checkout_pickups_requested)
         self.tender.back_requested.connect(lambda: self.stack.setCurrentWidget(self.checkout))
         self.tender.sale_completed.connect(self._on_tender_sale_completed)
         self.done.next_sale_requested.connect(self._on_done_next_sale_requested)
@@ -180,6 +183,9 @@ class MainWindow(QMainWindow):
             return
         if current is not None and current is self._stock_hub:
             self._stock_hub.handle_scan(code)
+            return
+        if current is not None and current is self._pickup_screen:
+            self._pickup_screen.handle_scan(code)
             return
         if current is self.done:
             self._on_done_next_sale_requested()
@@ -433,6 +439,10 @@ class MainWindow(QMainWindow):
     def _on_sync_data_changed(self, kinds: frozenset[str]) -> None:
         if "store" in kinds:
             self._refresh_top()
+        if "pickup" in kinds:
+            self.checkout.show_pickups()
+            if self._pickup_screen is not None:
+                self._pickup_screen.refresh()
         if kinds & {"stock", "transfer", "alert"}:
             self.checkout.show_stock_alerts()
             if self._stock_hub is not None:
@@ -449,6 +459,34 @@ class MainWindow(QMainWindow):
             self._stock_hub.back_requested.connect(self._on_hardware_back_requested)
             self.stack.addWidget(self._stock_hub)
         return self._stock_hub
+
+    @property
+    def pickup_screen(self) -> PickupScreen:
+        """The 待自提 list (built when first needed)."""
+        if self._pickup_screen is None:
+            from pos_app.ui.pickup_screen import PickupScreen
+
+            assert self.ctx.pickups is not None
+            screen = PickupScreen(self.ctx, self.ctx.pickups, lambda: self.vm.cashier)
+            screen.back_requested.connect(self._on_pickup_back_requested)
+            screen.collected.connect(lambda _sale: self._refresh_status())
+            self.stack.addWidget(screen)
+            self._pickup_screen = screen
+        return self._pickup_screen
+
+    def _on_checkout_pickups_requested(self) -> None:
+        if self.vm.draft is not None and not self.vm.draft.cart.is_empty:
+            self.checkout.banner.show_message(
+                self.ctx.translator.t("error.sale_in_progress"), "warn"
+            )
+            return
+        self.pickup_screen.open()
+        self.stack.setCurrentWidget(self.pickup_screen)
+
+    def _on_pickup_back_requested(self) -> None:
+        self.checkout.show_pickups()
+        self.stack.setCurrentWidget(self.checkout)
+        self.checkout.scan_input.setFocus()
 
     def _on_checkout_stock_requested(self) -> None:
         self._return_to = self.checkout

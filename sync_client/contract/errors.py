@@ -262,8 +262,17 @@ class ErrorCode(StrEnum):
     PAYCODE_UNSETTLED = "paycode_unsettled"
     PAYMENT_CLAIMED = "payment_claimed"
     GATEWAY_NOT_CONFIGURED = "gateway_not_configured"
-
-
+    # Online channels' stock reservations and pick-up orders (server_stub.reservations)
+    INSUFFICIENT_STOCK = "insufficient_stock"
+    ORDER_ID_REUSED = "order_id_reused"
+    STORE_OUT_OF_SCOPE = "store_out_of_scope"
+    UNKNOWN_ORDER = "unknown_order"
+    RESERVATION_ENDED = "reservation_ended"
+    UNKNOWN_PICKUP = "unknown_pickup"
+    PICKUP_COLLECTED = "pickup_collected"
+    PICKUP_CODE_WRONG = "pickup_code_wrong"
+    CHANNEL_EXISTS = "channel_exists"
+    UNKNOWN_CHANNEL = "unknown_channel"
 
 
 def is_registered(code: str) -> bool:

@@ -963,12 +963,15 @@ RejectReason = Literal[
     "unknown_transfer",
     "unknown_count",
     "unknown_store",
+    "unknown_pickup",
+    "pickup_collected",
 ]
 """Why HQ refused one event. ``unknown_sale`` and ``conflict`` are worth retrying later
 (the sale may still be on its way from another terminal; a concurrent write collided), as
-is ``unknown_member`` for a top-up naming a ``signup_id`` HQ has not seen yet; the others
-will be refused again until the event or HQ's data changes. ``bad_transition``: a transfer
-or count step that its current state does not allow (the detail names the state);
+is ``unknown_member`` for a top-up naming a ``signup_id`` HQ has not seen yet, and
+``unknown_pickup`` (the reservation may not be confirmed at HQ yet); the others will be
+refused again until the event or HQ's data changes. ``bad_transition``: a transfer or
+count step that its current state does not allow (the detail names the state);
 ``unknown_transfer`` and ``unknown_count`` (retryable): a step for a transfer or count HQ
 has not received yet."""
 
@@ -1285,6 +1288,101 @@ class AlertChange(_Change):
     data: StockAlertData
 
 
+# --- Online channels: stock reservations ------------------------------------------------
+
+ReservationStatus = Literal["reserved", "confirmed", "cancelled", "expired", "collected"]
+"""``reserved``: stock held until ``expires_at``; ``confirmed``: paid in the channel (held
+until delivered or collected, no expiry); ``cancelled`` / ``expired``: the stock went
+back; ``collected``: a pick-up order handed over at the counter as a sale."""
+
+OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+"""A channel's own order id: printable ASCII, no spaces."""
+
+
+class ReservationRequest(_Model):
+    """``POST /v1/channel/reservations``: hold ``lines`` at ``store`` for an online order.
+
+    Idempotent by the channel's ``order_id``: the same body again answers the same
+    reservation; a different body under a used ``order_id`` is refused (409
+    ``order_id_reused``). ``pickup`` marks an order the customer collects in the store
+    (到店自提)."""
+
+    order_id: OrderId
+    store: Code
+    lines: Annotated[list[SkuQty], Field(min_length=1, max_length=100)]
+    ttl_s: Annotated[int, Field(strict=True, ge=60, le=86400)] = 900
+    pickup: bool = False
+
+    @model_validator(mode="after")
+    def _one_line_per_item(self) -> ReservationRequest:
+        _skus_once(self.lines)
+        if any(line.qty_milli == 0 for line in self.lines):
+            raise ValueError("a line reserves nothing")
+        return self
+
+
+class ReservationData(_Model):
+    """A reservation as its channel sees it. ``pickup_code`` is the code the customer
+    shows at the counter: only for a confirmed pick-up order, only to its channel."""
+
+    reservation_id: UUID
+    order_id: OrderId
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    store: Code
+    status: ReservationStatus
+    pickup: bool = False
+    lines: list[SkuQty]
+    reserved_at: AwareDatetime
+    expires_at: AwareDatetime
+    confirmed_at: AwareDatetime | None = None
+    pickup_code: Annotated[str | None, Field(max_length=32)] = None
+    ready: bool = False
+    sale_id: UUID | None = None
+
+
+class ShortLine(_Model):
+    """A line a store cannot cover: ``available_milli`` is on hand minus reserved."""
+
+    sku: Sku
+    requested_milli: int
+    available_milli: int
+
+
+class ReservationRefused(_Model):
+    """The 409 answer to a reservation the store's available stock does not cover
+    (``error``: ``insufficient_stock``): every line that falls short, nothing held."""
+
+    error: str
+    detail: str
+    short: list[ShortLine]
+
+
+class PickupData(_Model):
+    """A pick-up order (到店自提) of a store, for that store's tills only.
+
+    The pick-up code itself is a bearer secret and never travels to the tills: they get
+    ``code_hash`` (:func:`sync_client.contract.pickup.code_hash`) to match a scanned
+    code against."""
+
+    reservation_id: UUID
+    order_id: OrderId
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    store: Code
+    status: ReservationStatus
+    ready: bool = False
+    lines: list[SkuQty]
+    code_hash: Annotated[str | None, Field(max_length=64)] = None
+    confirmed_at: AwareDatetime | None = None
+    sale_id: UUID | None = None
+
+
+class PickupChange(_Change):
+    """Key: the reservation id; ``store`` is the pick-up store (only its tills see it)."""
+
+    kind: Literal["pickup"] = "pickup"
+    data: PickupData
+
+
 FeedChange = Annotated[
     ItemChange
     | PriceChange
@@ -1294,11 +1392,23 @@ FeedChange = Annotated[
     | StaffChange
     | MemberChange
     | TransferChange
-    | AlertChange,
+    | AlertChange
+    | PickupChange,
     Field(discriminator="kind"),
 ]
 CHANGE_KINDS: frozenset[str] = frozenset(
-    {"item", "price", "stock", "store", "config", "staff", "member", "transfer", "alert"}
+    {
+        "item",
+        "price",
+        "stock",
+        "store",
+        "config",
+        "staff",
+        "member",
+        "transfer",
+        "alert",
+        "pickup",
+    }
 )
 
 MAX_PULL_LIMIT = 5000
@@ -1359,6 +1469,8 @@ class Snapshot(_Model):
     shipped)."""
     alerts: list[StockAlertData] = []
     """This store's open stock alerts."""
+    pickups: list[PickupData] = []
+    """This store's paid pick-up orders waiting for their customer."""
 
 
 # --- Problems: terminal -> HQ ------------------------------------------------------------
@@ -1392,6 +1504,8 @@ class ProblemsAccepted(_Model):
     """HQ stored the problems (new ones; repeats are counted as stored too)."""
 
     stored: int
+    pickups: list[PickupData] = []
+    """This store's paid pick-up orders waiting for their customer."""
 
 
 # --- Stock lookup -----------------------------------------------------------------------

@@ -67,6 +67,11 @@ ROUTES = {
     ("GET", "/v1/admin/transfers/{transfer_id}"),
     ("GET", "/v1/admin/stock/counts"),
     ("GET", "/v1/admin/stock/counts/{count_id}"),
+    ("POST", "/v1/channel/reservations"),
+    ("GET", "/v1/channel/reservations/{order_id}"),
+    ("POST", "/v1/channel/reservations/{order_id}/confirm"),
+    ("POST", "/v1/channel/reservations/{order_id}/cancel"),
+    ("POST", "/v1/pickups/{reservation_id}/ready"),
 }
 """Every documented HTTP operation, as (method, path)."""
 
@@ -91,6 +96,8 @@ def test_every_admin_route_asks_for_the_admin_token_and_terminal_routes_for_a_de
             schemes = {name for need in op.get("security", []) for name in need}
             if path.startswith("/v1/admin/"):
                 assert schemes == {"adminToken"}, (method, path)
+            elif path.startswith("/v1/channel/"):
+                assert schemes == {"channelToken"}, (method, path)
             elif path in {"/healthz", "/metrics", "/v1/time", "/v1/devices/enroll"}:
                 assert schemes == set(), (method, path)
             else:

@@ -29,6 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from server_stub import reservations
+from server_stub.audit import SYSTEM
 from tests.server.conftest import Chain, RunningHQ
 
 pytestmark = pytest.mark.slow  # fuzzes HQ's API on a real server
@@ -48,7 +50,12 @@ UNAUTHENTICATED = {"/v1/devices/enroll", "/healthz", "/metrics"}
 def tokens(chain: Chain) -> dict[str, str]:
     store = chain.store()
     chain.item(sku="FUZZ-1")
-    return {"device": chain.device(store).token, "admin": chain.admin_token()}
+    channel = reservations.add_channel(chain.db, f"fuzz-{store}", [store], SYSTEM)
+    return {
+        "device": chain.device(store).token,
+        "admin": chain.admin_token(),
+        "channel": channel,
+    }
 
 
 def _fuzz(base_url: str, operation, mode: GenerationMode, headers: dict[str, str]) -> None:
@@ -87,6 +94,8 @@ def test_api_never_fails_and_keeps_its_contract(hq: RunningHQ, tokens: dict[str,
         operation = result.ok()
         if operation.path.startswith("/v1/admin"):
             headers = {"Authorization": f"Bearer {tokens['admin']}"}
+        elif operation.path.startswith("/v1/channel/"):
+            headers = {"Authorization": f"Bearer {tokens['channel']}"}
         elif operation.path in UNAUTHENTICATED:
             headers = {}
         else:
@@ -122,4 +131,8 @@ def test_the_document_lists_every_route(hq: RunningHQ):
         "/v1/admin/members",
         "/v1/admin/members/{number}",
     } <= set(doc["paths"])
-    assert set(doc["components"]["securitySchemes"]) == {"deviceToken", "adminToken"}
+    assert set(doc["components"]["securitySchemes"]) == {
+        "deviceToken",
+        "adminToken",
+        "channelToken",
+    }
