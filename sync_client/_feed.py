@@ -10,6 +10,7 @@ change that still does not validate is handed back for quarantine with its raw J
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
@@ -20,15 +21,18 @@ from sync_client.replica import QuarantinedChange
 
 __all__ = ["ChangeBatch", "LenientChanges", "LenientPage", "read_changes"]
 
-_BY_KIND: dict[str, type[BaseModel]] = {
-    "item": p.ItemChange,
-    "price": p.PriceChange,
-    "stock": p.StockChange,
-    "store": p.StoreChange,
-    "config": p.ConfigChange,
-    "staff": p.StaffChange,
-    "member": p.MemberChange,
-}
+def _change_models() -> dict[str, type[BaseModel]]:
+    """kind -> model of every change the protocol defines, read from ``p.FeedChange`` so
+    that a new kind is never skipped by a till that knows it."""
+    union = typing.get_args(p.FeedChange)[0]
+    out: dict[str, type[BaseModel]] = {}
+    for model in typing.get_args(union):
+        kind = model.model_fields["kind"].default
+        out[str(kind)] = model
+    return out
+
+
+_BY_KIND: dict[str, type[BaseModel]] = _change_models()
 
 
 class LenientPage(BaseModel):

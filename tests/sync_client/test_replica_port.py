@@ -200,3 +200,12 @@ def test_the_port_imports_without_the_client_or_the_app() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == ""
+
+
+def test_the_till_reads_every_change_kind_the_protocol_defines() -> None:
+    """GIVEN the protocol's change kinds WHEN the till's lenient feed reader meets one
+    THEN it knows it: a kind the protocol defines is never skipped as unknown."""
+    from sync_client import _feed
+    from sync_client.contract import protocol as p
+
+    assert set(_feed._BY_KIND) == set(p.CHANGE_KINDS)
