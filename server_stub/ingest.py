@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -52,6 +52,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from server_stub import bulk, feed, reservations, returns
 from server_stub import models as m
+from server_stub.approvals import check_approval, check_staff, int_setting
 from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.counts import CountEffects, CountPlanner
@@ -72,7 +73,20 @@ from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq.ingest")
 
-VOID_ROLES = frozenset({"supervisor", "manager", "hq_admin"})
+VOID_WINDOW_SETTING = "void.window_hours"
+REFUSED_MONEY_EVENT = "refused_money_event"
+"""The discrepancy kind a refused money movement or approval raises for a manager."""
+_MONEY_EVENTS = frozenset(
+    {
+        "sale.completed",
+        "sale.voided",
+        "sale.returned",
+        "member.topped_up",
+        "shift.opened",
+        "shift.closed",
+        "shift.cash_moved",
+    }
+)
 # Insert order respects foreign keys (sales before their lines and tenders).
 _TABLE_ORDER = (
     m.events,
@@ -103,6 +117,7 @@ class _SaleInfo:
     store: str
     voided: bool
     lines: list[tuple[str, int]]  # (sku, qty_milli)
+    completed_at: datetime
     member: SaleMemberInfo | None = None
 
 
@@ -356,6 +371,8 @@ class _Batch:
         self.counts = CountPlanner(self.conn, device.device_id, device.store, self.now)
         self.stock_writes: list[_Effects] = []
         self.alerts: list[AlertSpec] = []
+        self.refusal_alerts: list[dict[str, Any]] = []
+        self.void_windows: dict[str, int] = {}
 
     def run(self) -> tuple[dict[int, p.EventResult], int]:
         self._prefetch()
@@ -372,6 +389,8 @@ class _Batch:
                     self.audit_rows.append(rej.audit)
                 elif rej.reason == "not_authorised":
                     self._audit_refusal(ev, rej)
+                if rej.reason == "not_authorised" and ev.payload.type in _MONEY_EVENTS:
+                    self._alert_refusal(ev, rej)
                 results[item.index] = p.EventResult(
                     index=item.index,
                     id=ev.id,
@@ -452,6 +471,7 @@ class _Batch:
                 .where(m.devices.c.id == self.device.device_id)
                 .values(last_seen_at=self.now)
             )
+        self._write_refusal_alerts()
         # Lock order: the audit head before the feed counter (server_stub.members).
         write_audit(self.conn, self.audit_rows)
         last = feed.append(self.tx, self._feed_changes, self.now)
@@ -490,12 +510,17 @@ class _Batch:
                 staff_numbers.add(pl.staff)
         if sale_ids | void_ids:
             rows = conn.execute(
-                select(m.sales.c.sale_id, m.sales.c.store_code, m.sales.c.voided_at).where(
-                    bulk.among(conn, m.sales.c.sale_id, sale_ids | void_ids)
-                )
+                select(
+                    m.sales.c.sale_id,
+                    m.sales.c.store_code,
+                    m.sales.c.voided_at,
+                    m.sales.c.completed_at,
+                ).where(bulk.among(conn, m.sales.c.sale_id, sale_ids | void_ids))
             )
             for r in rows:
-                self.sales[r.sale_id] = _SaleInfo(r.store_code, r.voided_at is not None, [])
+                self.sales[r.sale_id] = _SaleInfo(
+                    r.store_code, r.voided_at is not None, [], r.completed_at
+                )
         existing_voided = [s for s in void_ids if s in self.sales]
         if existing_voided:
             rows = conn.execute(
@@ -607,6 +632,7 @@ class _Batch:
         elif isinstance(pl, p.StockCounted):
             self._plan_count(ev, pl, fx)
         elif isinstance(pl, p.MemberToppedUp):
+            self._check_staff(pl.cashier, pl.store, "cashier", "a top-up")
             rows: list[tuple[Table, dict[str, Any]]] = []
             try:
                 self.members.plan_topup(ev, pl, fx.member_ops, rows)
@@ -626,6 +652,7 @@ class _Batch:
                 audit_row(self.actor, pl.type, None, _sign_in_detail(pl), self.now, pl.store)
             )
         elif isinstance(pl, p.ShiftOpened):
+            self._check_staff(pl.staff, pl.store, "cashier", "a shift")
             self._plan_shift(
                 pl.shift_id,
                 {
@@ -641,6 +668,9 @@ class _Batch:
                 fx,
             )
         elif isinstance(pl, p.ShiftClosed):
+            self._check_staff(pl.staff, pl.store, "cashier", "a shift")
+            if pl.approval is not None:
+                self._check_approval(pl.approval, pl.store, "over_short")
             self._plan_shift(
                 pl.shift_id,
                 {
@@ -693,6 +723,8 @@ class _Batch:
         unknown = sorted({line.sku for line in pl.lines} - self.skus)
         if unknown:
             raise _Reject("unknown_sku", f"not in HQ's catalogue: {', '.join(unknown[:10])}")
+        for approval in pl.approvals:
+            self._check_approval(approval, pl.store, approval.action)
         member_rows: list[tuple[Table, dict[str, Any]]] = []
         member_info, member_no = self.members.plan_sale(
             pl, self.categories, fx.member_ops, member_rows
@@ -767,7 +799,11 @@ class _Batch:
             )
         fx.inserts.extend(member_rows)
         info = _SaleInfo(
-            pl.store, False, [(line.sku, line.qty_milli) for line in pl.lines], member_info
+            pl.store,
+            False,
+            [(line.sku, line.qty_milli) for line in pl.lines],
+            pl.completed_at,
+            member_info,
         )
         fx.new_sale = (pl.sale_id, info)
         if pl.pickup is not None:
@@ -785,17 +821,14 @@ class _Batch:
             raise _Reject("not_authorised", f"sale {pl.sale_id} belongs to store {sale.store}")
         if sale.voided:
             raise _Reject("already_voided", f"sale {pl.sale_id} is already voided")
-        who = self.staff.get(pl.supervisor)
-        if (
-            who is None
-            or not who[2]
-            or who[1] not in VOID_ROLES
-            or (who[0] is not None and who[0] != sale.store)
-        ):
+        hours = self._window_hours(pl.store)
+        if pl.voided_at - sale.completed_at > timedelta(hours=hours):
             raise _Reject(
                 "not_authorised",
-                f"staff {pl.supervisor} is not an active supervisor of store {sale.store}",
+                f"sale {pl.sale_id} completed at {sale.completed_at.isoformat()}; a sale may "
+                f"be voided within {hours} hours, not at {pl.voided_at.isoformat()}",
             )
+        self._check_staff(pl.supervisor, sale.store, "supervisor", "a void")
         fx.void = {
             "sale_id": pl.sale_id,
             "voided_at": pl.voided_at,
@@ -821,6 +854,63 @@ class _Batch:
         self, ev: p.Event, action: str, member: str | None, detail: dict[str, Any]
     ) -> dict[str, Any]:
         return audit_row(self.actor, action, member, detail, self.now)
+
+    def _check_staff(self, staff_no: str, store: str, min_role: str, what: str) -> None:
+        """Refuses the event (``not_authorised``) unless ``staff_no`` is an active staff
+        member of ``store`` (or chain-wide) with ``min_role`` or above."""
+        problem = check_staff(self.conn, staff_no, store, min_role, what)
+        if problem is not None:
+            raise _Reject("not_authorised", problem)
+
+    def _check_approval(self, approval: p.Approval, store: str, action: str) -> None:
+        problem = check_approval(self.conn, approval, store, action)
+        if problem is not None:
+            raise _Reject("not_authorised", problem)
+
+    def _window_hours(self, store: str) -> int:
+        found = self.void_windows.get(store)
+        if found is None:
+            found = self.void_windows[store] = int_setting(self.conn, store, VOID_WINDOW_SETTING)
+        return found
+
+    def _alert_refusal(self, ev: p.Event, rej: _Reject) -> None:
+        """A refused money movement or approval becomes a discrepancy a manager sees
+        (``chainpos-hq discrepancies list``), once per event however often it is pushed."""
+        self.refusal_alerts.append(
+            {
+                "kind": REFUSED_MONEY_EVENT,
+                "store_code": ev.payload.store,
+                "sale_id": None,
+                "line_no": None,
+                "ref": str(ev.id),
+                "detail": f"{ev.payload.type} refused: {rej.detail}"[:300],
+                "created_at": self.now,
+                "resolved_at": None,
+                "resolved_by": None,
+                "resolution": None,
+            }
+        )
+
+    def _write_refusal_alerts(self) -> None:
+        if not self.refusal_alerts:
+            return
+        d = m.discrepancies
+        refs = {row["ref"] for row in self.refusal_alerts}
+        known = set(
+            self.conn.execute(
+                select(d.c.ref).where(
+                    d.c.kind == REFUSED_MONEY_EVENT, bulk.among(self.conn, d.c.ref, refs)
+                )
+            ).scalars()
+        )
+        rows = []
+        for row in self.refusal_alerts:
+            if row["ref"] not in known:
+                known.add(row["ref"])
+                rows.append(row)
+                log.warning("refused money event at %s: %s", row["store_code"], row["detail"])
+        if rows:
+            self.conn.execute(insert(d), rows)
 
     def _audit_refusal(self, ev: p.Event, rej: _Reject) -> None:
         """A refused event that would have moved money or goods (a void or return by the
@@ -909,6 +999,9 @@ class _Batch:
                 )
 
     def _plan_cash_moved(self, ev: p.Event, pl: p.ShiftCashMoved, fx: _Effects) -> None:
+        self._check_staff(pl.staff, pl.store, "cashier", "a cash movement")
+        if pl.approval is not None:
+            self._check_approval(pl.approval, pl.store, "cash_movement")
         fx.inserts.append(
             (
                 m.cash_movements,

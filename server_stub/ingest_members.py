@@ -7,7 +7,9 @@
   belong to this sale, HQ records a member alert. The sale itself is always recorded: it
   happened at the till.
 * ``sale.voided``: takes back the points the sale earned and refunds its captured holds.
-* ``member.topped_up``: adds stored value, once per ``topup_id``.
+* ``member.topped_up``: adds stored value, once per ``topup_id``, within the caps HQ
+  configures: ``member.topup_max_fen`` per top-up and ``member.topup_daily_max_fen`` per
+  member, store and business day (HQ's local date of ``completed_at``).
 
 Like the rest of ingest, events are planned in memory against prefetched state (so later
 events of a batch see earlier ones), then written. Every write is conditional on the state
@@ -21,14 +23,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from server_stub import bulk, feed, loyalty
 from server_stub import models as m
+from server_stub.approvals import int_setting
 from server_stub.db import RetryableWrite
 from server_stub.members import DEFAULT_TIER
 from server_stub.members.ledger import (
@@ -41,6 +44,14 @@ from server_stub.members.ledger import (
 )
 from sync_client.contract import protocol as p
 from sync_client.contract.loyalty import LoyaltyRules
+
+TOPUP_MAX_SETTING = "member.topup_max_fen"
+TOPUP_DAILY_MAX_SETTING = "member.topup_daily_max_fen"
+
+
+def business_day(at: datetime) -> date:
+    """The business day of ``at``: HQ's local date."""
+    return at.astimezone().date()
 
 
 class MemberReject(Exception):
@@ -104,6 +115,7 @@ class MemberOps:
     balances: list[_BalanceOp] = field(default_factory=list)
     touch: set[int] = field(default_factory=set)
     topup: UUID | None = None
+    topup_day: tuple[int, date, int] | None = None  # (member id, business day, amount_fen)
 
     def __bool__(self) -> bool:
         return bool(self.holds or self.coupons or self.earnings or self.balances or self.touch) or (
@@ -124,6 +136,9 @@ class MemberPlanner:
         self.holds: dict[UUID, _Hold] = {}
         self.coupons: dict[UUID, str] = {}
         self.topups: set[UUID] = set()
+        # Per (member id, business day): the top-ups of this store so far (from HQ, then
+        # with this batch's added as they are planned).
+        self.topup_days: dict[tuple[int, date], int] = {}
         self.alerts = 0
         self._rules: LoyaltyRules | None = None
         self.ledger_written = 0
@@ -462,6 +477,21 @@ class MemberPlanner:
                     f"sign-up {pl.signup_id} has not reached HQ yet; push the top-up again later",
                     retryable=True,
                 )
+        cap = int_setting(self.conn, self.store, TOPUP_MAX_SETTING)
+        if pl.amount_fen > cap:
+            raise MemberReject(
+                "not_authorised",
+                f"a top-up adds at most {cap} fen at store {self.store}, not {pl.amount_fen}",
+            )
+        day = business_day(pl.completed_at)
+        daily_cap = int_setting(self.conn, self.store, TOPUP_DAILY_MAX_SETTING)
+        so_far = self._topped_up(member.id, day)
+        if so_far + pl.amount_fen > daily_cap:
+            raise MemberReject(
+                "not_authorised",
+                f"member {member.number} was topped up {so_far} fen at store {self.store} on "
+                f"{day.isoformat()}; {pl.amount_fen} more passes the day's cap of {daily_cap}",
+            )
         rows.append(
             (
                 m.member_topups,
@@ -484,6 +514,28 @@ class MemberPlanner:
             _BalanceOp(member.id, "stored_value", pl.amount_fen, "topup", str(pl.topup_id), False)
         )
         ops.topup = pl.topup_id
+        ops.topup_day = (member.id, day, pl.amount_fen)
+
+    def _topped_up(self, member_id: int, day: date) -> int:
+        """Stored value added to ``member_id`` at this store on business day ``day``."""
+        key = (member_id, day)
+        found = self.topup_days.get(key)
+        if found is None:
+            start = datetime.combine(day, time.min).astimezone()
+            end = datetime.combine(day + timedelta(days=1), time.min).astimezone()
+            t = m.member_topups
+            found = int(
+                self.conn.execute(
+                    select(func.coalesce(func.sum(t.c.amount_fen), 0)).where(
+                        t.c.member_id == member_id,
+                        t.c.store_code == self.store,
+                        t.c.completed_at >= start,
+                        t.c.completed_at < end,
+                    )
+                ).scalar_one()
+            )
+            self.topup_days[key] = found
+        return found
 
     def remember(self, ops: MemberOps, alerts: int) -> None:
         """Applies a planned event to the in-memory state later events are planned on."""
@@ -503,6 +555,10 @@ class MemberPlanner:
                 member.balance_fen += op.delta
         if ops.topup is not None:
             self.topups.add(ops.topup)
+        if ops.topup_day is not None:
+            member_id, day, amount = ops.topup_day
+            key = (member_id, day)
+            self.topup_days[key] = self._topped_up(member_id, day) + amount
 
     # -- writing ----------------------------------------------------------------------
 

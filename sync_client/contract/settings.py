@@ -124,6 +124,7 @@ _ENTRIES: tuple[Setting, ...] = (
     _str("receipt.header", "", "text printed at the top of the receipt"),
     _str("receipt.footer", "", "text printed at the bottom of the receipt"),
     _int("void.approval_above_fen", 20_000, 0, _MONEY_HIGH, "a cart void above needs approval"),
+    _int("void.window_hours", 24, 0, 24 * 366, "hours after its completion a sale may be voided"),
     # Stock (server_stub.counts)
     _int(
         "stock.count_variance_alert_milli",
@@ -140,6 +141,14 @@ _ENTRIES: tuple[Setting, ...] = (
     _int("member.redeem_points_per_yuan", 100, 1, 100_000, "points that make one yuan"),
     _int("member.hold_ttl_s", DEFAULT_HOLD_TTL_S, MIN_HOLD_TTL_S, MAX_HOLD_TTL_S, "hold life"),
     _bool("member.spend_without_code", False, "spending after identification by phone"),
+    _int("member.topup_max_fen", 500_000, 0, _MONEY_HIGH, "most stored value one top-up adds"),
+    _int(
+        "member.topup_daily_max_fen",
+        2_000_000,
+        0,
+        _MONEY_HIGH,
+        "most stored value one member is topped up at one store in one business day",
+    ),
     # Returns (sync_client.contract.refunds)
     _int("returns.window_days", 7, 0, 365, "days after a sale it may be returned"),
     _str("returns.non_returnable_categories", "", "comma-separated categories never returned"),

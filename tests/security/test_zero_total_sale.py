@@ -45,7 +45,12 @@ def test_a_fully_discounted_sale_completes_with_a_receipt_and_an_event_hq_applie
     store = chain.store()
     sku = chain.item(price_fen=1500)
     device = chain.device(store)
-    payload.update(store=store, terminal=device.device_id, cashier="1003")
+    # The till's supervisor as HQ knows them in this store: HQ checks the discount's
+    # approval against its own staff data.
+    approver = chain.staff(store, "supervisor")
+    payload.update(store=store, terminal=device.device_id, cashier=approver)
+    for approval in payload["approvals"]:
+        approval["staff"] = approver
     for line in payload["lines"]:
         line["sku"] = sku
     r = client.post(

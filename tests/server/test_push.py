@@ -217,6 +217,7 @@ def test_stock_count_sets_the_level_and_records_the_difference(hq: RunningHQ, ch
 def test_shift_open_and_close_are_recorded(hq: RunningHQ, chain: Chain, client):
     store = chain.store()
     dev = chain.device(store)
+    cashier = chain.staff(store, "cashier")
     shift_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     opened = chain.event(
@@ -225,7 +226,7 @@ def test_shift_open_and_close_are_recorded(hq: RunningHQ, chain: Chain, client):
             "shift_id": shift_id,
             "store": store,
             "terminal": dev.device_id,
-            "staff": "1001",
+            "staff": cashier,
             "opened_at": now.isoformat(),
             "float_fen": 50_000,
         }
@@ -236,7 +237,7 @@ def test_shift_open_and_close_are_recorded(hq: RunningHQ, chain: Chain, client):
             "shift_id": shift_id,
             "store": store,
             "terminal": dev.device_id,
-            "staff": "1001",
+            "staff": cashier,
             "closed_at": (now + timedelta(hours=8)).isoformat(),
             "expected_cash_fen": 150_000,
             "counted_cash_fen": 149_500,

@@ -31,9 +31,10 @@ def test_a_whole_shift_reaches_hq_once(hq: RunningHQ, chain: Chain, client: http
     the approval, and the replay is answered duplicate without changing anything."""
     store = chain.store()
     dev = chain.device(store)
+    cashier, supervisor = chain.staff(store, "cashier"), chain.staff(store, "supervisor")
     shift_id = str(uuid.uuid4())
     now = datetime.now(UTC)
-    base = {"shift_id": shift_id, "store": store, "terminal": dev.device_id, "staff": "1001"}
+    base = {"shift_id": shift_id, "store": store, "terminal": dev.device_id, "staff": cashier}
     opened = chain.event(
         {
             **base,
@@ -55,7 +56,7 @@ def test_a_whole_shift_reaches_hq_once(hq: RunningHQ, chain: Chain, client: http
             "reason": "存入保险柜",
             "approval": {
                 "action": "cash_movement",
-                "staff": "1003",
+                "staff": supervisor,
                 "approved_at": (now + timedelta(hours=1)).isoformat(),
             },
         }
@@ -87,7 +88,7 @@ def test_a_whole_shift_reaches_hq_once(hq: RunningHQ, chain: Chain, client: http
             "reason": "找错零钱",
             "approval": {
                 "action": "over_short",
-                "staff": "1003",
+                "staff": supervisor,
                 "approved_at": (now + timedelta(hours=8)).isoformat(),
             },
         }
@@ -104,7 +105,7 @@ def test_a_whole_shift_reaches_hq_once(hq: RunningHQ, chain: Chain, client: http
         n_moves = conn.execute(select(func.count()).select_from(m.cash_movements)).scalar_one()
     assert (row.float_fen, row.counted_cash_fen, row.over_short_fen) == (50_000, 32_150, -200)
     assert row.shift_no == f"{dev.device_id}-S00001"
-    assert row.opened_by == "1001" and row.approved_by == "1003"
+    assert row.opened_by == cashier and row.approved_by == supervisor
     assert row.close_reason == "找错零钱"
     assert row.business_date == now.date()
     assert json.loads(row.float_counts) == [[10000, 5]]
@@ -118,7 +119,7 @@ def test_a_whole_shift_reaches_hq_once(hq: RunningHQ, chain: Chain, client: http
     assert (moves[0].direction, moves[0].amount_fen, moves[0].approved_by) == (
         "out",
         20_000,
-        "1003",
+        supervisor,
     )
 
 
