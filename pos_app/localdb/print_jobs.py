@@ -95,6 +95,32 @@ def add_job(
     return row.id
 
 
+def queue_document(
+    session: Session, *, kind: str, created_at: datetime, document: str, requested_by: str | None
+) -> None:
+    """Queues a laid-out printout (a return slip) inside the caller's transaction.
+
+    Like :func:`queue_receipt` it does not flush: the caller's commit writes the row with
+    the rest of its transaction, in one flush.
+
+    Raises:
+        ValueError: unknown ``kind``, or a receipt (those are laid out from their sale).
+    """
+    if kind not in KINDS or kind == "receipt":
+        raise ValueError(f"not a document print job kind: {kind!r}")
+    session.add(
+        PrintJob(
+            kind=kind,
+            is_copy=False,
+            document=document,
+            state="pending",
+            created_at=created_at,
+            requested_by=requested_by,
+            attempts=0,
+        )
+    )
+
+
 def queue_receipt(
     session: Session, sale_id: str, created_at: datetime, requested_by: str | None
 ) -> None:

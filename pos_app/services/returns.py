@@ -35,6 +35,7 @@ from uuid import UUID
 from pydantic import ValidationError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from hardware import Align, Columns, Document, Feed, QRCode, Rule, Text, document_to_dict
 from pos_app.domain.ids import SaleRef, SaleRefError, parse_sale_ref, uuid7, verify_sale_ref
@@ -297,14 +298,15 @@ class ReturnService:
     def _rules(self, draft: ReturnDraft) -> tuple[ReturnPolicy, dict[str, tuple[int, str]]]:
         """The policy and the (item id, category) of the draft's chosen lines, read in one
         session: :meth:`commit` checks, previews and records with the same reading."""
-        skus: list[str] = []
-        if draft.found is not None:
-            by_no = {ln.line_no: ln.sku for ln in draft.found.sale.lines}
-            skus = [by_no[k] for k, c in draft.choices.items() if c.qty_milli > 0 and k in by_no]
         with read_session(self._engine) as session:
-            policy = _policy(session)
-            items = repo.item_categories(session, skus) if skus else {}
-        return policy, items
+            return _read_rules(session, draft)
+
+    def _store_name(self, session: Session) -> str:
+        """This store's name in the receipt language (its code when the till has none)."""
+        store = get_store(session, self._identity.store_code)
+        if store is None:
+            return self._identity.store_code
+        return store.name_zh if self._slip.language.startswith("zh") else store.name_en
 
     def _local(self, sale_id: str) -> p.SaleForReturn | None:
         with read_session(self._engine) as session:
@@ -699,7 +701,11 @@ class ReturnService:
             ReturnError: a policy refusal, ``needs_approval``, ``not_authorised``,
                 ``refund_gateway_missing``, ``refund_failed`` or ``return_not_saved``.
         """
-        policy, items = self._rules(draft)
+        # One reading for the checks and the receipt: the write transaction below only
+        # checks what may have changed since (what is left to return) and writes.
+        with read_session(self._engine) as session:
+            policy, items = _read_rules(session, draft)
+            store_name = self._store_name(session)
         self._check(draft, policy, items)
         preview = self._preview(draft, policy)
         if preview.needs:
@@ -741,7 +747,9 @@ class ReturnService:
                     raise ReturnError("refund_failed", f"gateway refund failed: {exc}") from exc
         lines, refunds = self._records(draft, preview, items)
         try:
-            record = self._commit(draft, preview, now, return_id, reference, lines, refunds)
+            record = self._commit(
+                draft, preview, now, return_id, reference, lines, refunds, store_name
+            )
         except (SQLAlchemyError, OSError) as exc:
             detail = str(getattr(exc, "orig", None) or exc)
             raise ReturnError(
@@ -809,6 +817,7 @@ class ReturnService:
         reference: str,
         lines: tuple[repo.ReturnLineRecord, ...],
         refunds: tuple[repo.RefundRecord, ...],
+        store_name: str,
     ) -> repo.ReturnRecord:
         ident = self._identity
         sale = draft.found.sale if draft.found is not None else None
@@ -889,12 +898,7 @@ class ReturnService:
             )
             if draft.auth_id is not None:
                 repo.capture_auth(session, draft.auth_id, record.id)
-            store = get_store(session, ident.store_code)
-            zh = self._slip.language.startswith("zh")
-            store_name = (
-                ident.store_code if store is None else (store.name_zh if zh else store.name_en)
-            )
-            print_jobs.add_job(
+            print_jobs.queue_document(
                 session,
                 kind="return",
                 created_at=now,
@@ -995,6 +999,18 @@ def _still_returnable(
                 name=line.name,
                 left_milli=max(0, left),
             )
+
+
+def _read_rules(
+    session: Session, draft: ReturnDraft
+) -> tuple[ReturnPolicy, dict[str, tuple[int, str]]]:
+    skus: list[str] = []
+    if draft.found is not None:
+        by_no = {ln.line_no: ln.sku for ln in draft.found.sale.lines}
+        skus = [by_no[k] for k, c in draft.choices.items() if c.qty_milli > 0 and k in by_no]
+    policy = _policy(session)
+    items = repo.item_categories(session, skus) if skus else {}
+    return policy, items
 
 
 def _policy(session: Any) -> ReturnPolicy:

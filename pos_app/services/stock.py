@@ -170,6 +170,45 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """A store as the stock look-up lists it. ``key`` orders the other stores: with a
+    distance first (nearest first), then this store's region, then by code."""
+
+    name: str
+    region: str
+    distance_km: float | None
+    key: tuple[int, float, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Places:
+    store: str
+    listing: tuple[tuple[Any, ...], ...]
+    own_region: str
+    by_code: dict[str, _Place]
+
+    @classmethod
+    def build(cls, store: str, listing: tuple[tuple[Any, ...], ...]) -> _Places:
+        own = next((r for r in listing if r[0] == store), None)
+        region = str(own[2] or "") if own is not None else ""
+        lat0, lon0 = (own[3], own[4]) if own is not None else (None, None)
+        by_code: dict[str, _Place] = {}
+        for code, name, reg, lat, lon in listing:
+            code, reg = str(code), str(reg or "")
+            dist = None
+            if lat0 is not None and lon0 is not None and lat is not None and lon is not None:
+                dist = haversine_km(lat0, lon0, float(lat), float(lon))
+            key = (
+                0 if dist is not None else 1,
+                dist or 0.0,
+                0 if region and reg == region else 1,
+                code,
+            )
+            by_code[code] = _Place(str(name), reg, dist, key)
+        return cls(store, listing, region, by_code)
+
+
 def age_parts(updated_at: datetime | None, now: datetime) -> tuple[str, int]:
     """How old a level is, for ``stock.age.<unit>``: ``("s", 3)`` for 3 秒前, then
     minutes, hours, days; ``("never", 0)`` without a level."""
@@ -227,6 +266,7 @@ class StockService:
         self._hq = hq
         self._online = online
         self._after_commit = after_commit
+        self._places_cache: _Places | None = None
 
     @property
     def store(self) -> str:
@@ -277,76 +317,65 @@ class StockService:
     def lookup(self, sku: str) -> StockView:
         """The item's level at every store that has one: this store first (its shown
         level), then nearest first. Local data only."""
+        store = self.store
         with read_session(self._engine) as s:
             item = self._item(s, sku)
-            own = s.execute(
-                text("SELECT region, latitude, longitude FROM store WHERE code = :c"),
-                {"c": self.store},
-            ).first()
-            region, lat0, lon0 = (own[0] or "", own[1], own[2]) if own else ("", None, None)
+            places = self._places(s, store)
             rows = s.execute(
                 text(
-                    "SELECT c.store_code, COALESCE(st.name_zh, c.store_code), "
-                    "COALESCE(st.region, ''), st.latitude, st.longitude, c.on_hand_milli, "
-                    "c.reserved_milli, c.available_milli, c.updated_at FROM chain_stock c "
-                    "LEFT JOIN store st ON st.code = c.store_code WHERE c.sku = :sku"
+                    "SELECT store_code, on_hand_milli, reserved_milli, available_milli, "
+                    "updated_at FROM chain_stock WHERE sku = :sku"
                 ),
                 {"sku": sku},
             ).all()
             transit = repo.in_transit_to(s, sku)
             shown = stock_on_hand(s, item.item_id)
-            own_name = get_store(s, self.store)
+        known = places.by_code
+        # Levels of one feed page share HQ's time: parse each distinct text once.
+        times: dict[str, datetime] = {}
         mine: StoreLevel | None = None
         others: list[tuple[tuple[int, float, int, str], StoreLevel]] = []
-        for r in rows:
-            code = str(r[0])
-            if code == self.store:
-                reserved = int(r[6])
-                on_hand = int(r[5]) if shown is None else shown
+        for code, on_hand, reserved, available, raw_at in rows:
+            at = times.get(raw_at)
+            if at is None:
+                at = times[raw_at] = _utc(raw_at)
+            place = known.get(code)
+            if place is None:
+                place = _Place(code, "", None, (1, 0.0, 1, code))
+            if code == store:
+                on_hand = on_hand if shown is None else shown
                 mine = StoreLevel(
-                    code,
-                    str(r[1]),
-                    True,
-                    str(r[2]),
-                    None,
-                    on_hand,
-                    reserved,
-                    on_hand - reserved,
-                    transit.get(code, 0),
-                    _utc(r[8]),
-                )
+                    code, place.name, True, place.region, None, on_hand, reserved,
+                    on_hand - reserved, transit.get(code, 0), at,
+                )  # fmt: skip
                 continue
-            dist = None
-            if lat0 is not None and lon0 is not None and r[3] is not None and r[4] is not None:
-                dist = haversine_km(lat0, lon0, float(r[3]), float(r[4]))
             level = StoreLevel(
-                code,
-                str(r[1]),
-                False,
-                str(r[2]),
-                dist,
-                int(r[5]),
-                int(r[6]),
-                int(r[7]),
-                transit.get(code, 0),
-                _utc(r[8]),
-            )
-            key = (
-                0 if dist is not None else 1,
-                dist or 0.0,
-                0 if region and level.region == region else 1,
-                code,
-            )
-            others.append((key, level))
+                code, place.name, False, place.region, place.distance_km, on_hand, reserved,
+                available, transit.get(code, 0), at,
+            )  # fmt: skip
+            others.append((place.key, level))
         if mine is None:
             on_hand = shown or 0
-            name = own_name.name_zh if own_name is not None else self.store
+            own = known.get(store)
             mine = StoreLevel(
-                self.store, name, True, region, None, on_hand, 0, on_hand,
-                transit.get(self.store, 0), None,
+                store, own.name if own is not None else store, True,
+                places.own_region, None, on_hand, 0, on_hand, transit.get(store, 0), None,
             )  # fmt: skip
         others.sort(key=lambda kl: kl[0])
         return StockView(item, (mine, *(lv for _k, lv in others)))
+
+    def _places(self, s: Session, store: str) -> _Places:
+        """Every store's name, region, distance from this one and order key. Distances are
+        computed once per store list: the list is read on each look-up (1,000 rows, under
+        a millisecond) and the computed places are reused while it is unchanged."""
+        rows = s.execute(text("SELECT code, name_zh, region, latitude, longitude FROM store")).all()
+        listing = tuple(tuple(r) for r in rows)
+        cached = self._places_cache
+        if cached is not None and cached.store == store and cached.listing == listing:
+            return cached
+        places = _Places.build(store, listing)
+        self._places_cache = places
+        return places
 
     def alerts(self) -> list[AlertInfo]:
         """This store's open stock alerts, newest first."""

@@ -114,6 +114,37 @@ def terminals(conn: Connection, scope: Stores, *, include_revoked: bool = False)
 
 
 @dataclass(frozen=True, slots=True)
+class TerminalKey:
+    device_id: str
+    store: str
+
+
+def terminal_keys(conn: Connection, scope: Stores) -> list[TerminalKey]:
+    """The unrevoked terminals in scope, as :func:`terminals` orders them, without their
+    times: reading 2,000 devices' three timestamps costs the dashboard tens of ms, and it
+    shows the times of 200 at most (see :func:`terminals_by_id`)."""
+    d = m.devices
+    q = (
+        select(d.c.id, d.c.store_code)
+        .where(_in(d.c.store_code, scope), d.c.revoked_at.is_(None))
+        .order_by(d.c.id)
+    )
+    return [TerminalKey(r.id, r.store_code) for r in conn.execute(q)]
+
+
+def terminals_by_id(conn: Connection, ids: Collection[str]) -> dict[str, Terminal]:
+    d = m.devices
+    out: dict[str, Terminal] = {}
+    wanted = sorted(ids)
+    for n in range(0, len(wanted), 500):
+        for r in conn.execute(select(d).where(d.c.id.in_(wanted[n : n + 500]))):
+            out[r.id] = Terminal(
+                r.id, r.store_code, r.name, r.last_seen_at, r.revoked_at, r.created_at
+            )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class PriceFeedRow:
     seq: int
     version: int

@@ -245,7 +245,7 @@ def _dashboard_data(ctx: HQContext, who: Principal) -> dict[str, Any]:
     since = q.day_start(q.today())
     with ctx.db.read() as conn:
         sales = q.sales_today(conn, who.stores, since)
-        terminals = q.terminals(conn, who.stores)
+        terminals = q.terminal_keys(conn, who.stores)
         changes = q.recent_price_changes(conn)
         head = q.head(conn)
         alert_count, alerts = q.open_alerts(conn, who.stores, limit=20)
@@ -272,11 +272,15 @@ def _dashboard_data(ctx: HQContext, who: Principal) -> dict[str, Any]:
         )
     # Terminals needing a look first: offline, then the most behind.
     rows.sort(key=lambda r: (bool(r["online"]), -int(r["lag"] if r["lag"] is not None else 10**12)))
+    shown = rows[:200]
+    with ctx.db.read() as conn:
+        full = q.terminals_by_id(conn, [r["t"].device_id for r in shown])
+    shown = [{**r, "t": full[r["t"].device_id]} for r in shown if r["t"].device_id in full]
     return {
         "sales": sales,
         "total_fen": sum(s.total_fen for s in sales),
         "total_sales": sum(s.sales for s in sales),
-        "terminal_rows": rows[:200],
+        "terminal_rows": shown,
         "terminal_count": len(rows),
         "online_count": sum(1 for r in rows if r["online"]),
         "head": head,

@@ -24,6 +24,7 @@ from server_stub import operations
 from server_stub.audit import Actor
 from server_stub.bulk import insert_rows
 from server_stub.console import users
+from server_stub.console.queries import day_start, today
 from server_stub.db import Database, migrate
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.server.conftest import start_hq_thread
@@ -70,7 +71,9 @@ def _seed(db: Database, stores: int, sales_per_store: int) -> None:
                 for n in (1, 2)
             ],
         )
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        # The chain's day (Asia/Shanghai), the dashboard's "today": a UTC midnight would
+        # put the whole seed on yesterday during the first eight hours of the local day.
+        start = day_start(today())
         sales = []
         for c in codes:
             for k in range(sales_per_store):
