@@ -487,6 +487,10 @@ class ShiftCloseScreen(QWidget):
             table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
             table.verticalHeader().setDefaultSectionSize(40)
+        # The item names (开钱箱（无销售）…) are read whole; the figures share the rest.
+        self.counts.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents
+        )
         tables.addWidget(self.tenders, 3)
         tables.addWidget(self.counts, 2)
         fig_layout.addLayout(tables, 1)
