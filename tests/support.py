@@ -5,6 +5,7 @@
 * :func:`wait_until` polls a condition another thread (HQ, the sync loop, a worker) makes
   true, with a generous deadline; it never asserts on elapsed time.
 * :func:`fast_hash` hashes staff PINs with a tiny scrypt cost, so seeding is instant.
+* :func:`error_code` reads the machine code of an HQ error answer or a rejected event.
 """
 
 from __future__ import annotations
@@ -73,3 +74,14 @@ def sell_without_shifts(db: Any) -> None:
     from server_stub import operations
 
     operations.set_config(db, None, "shift.required", False)
+
+
+def error_code(answer: Any) -> str | None:
+    """The machine code of an HQ error answer (an ``ErrorBody``) or of a rejected event
+    result, whichever key the wire names it by."""
+    body = answer.json() if hasattr(answer, "json") else answer
+    for key in ("code", "error", "reason"):
+        value = body.get(key)
+        if isinstance(value, str):
+            return value
+    return None
