@@ -52,7 +52,13 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from server_stub import bulk, feed, reservations, returns
 from server_stub import models as m
-from server_stub.approvals import check_approval, check_staff, int_setting
+from server_stub.approvals import (
+    StaffRecord,
+    approval_problem,
+    int_setting,
+    load_staff,
+    staff_problem,
+)
 from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.counts import CountEffects, CountPlanner
@@ -76,6 +82,9 @@ log = logging.getLogger("chainpos.hq.ingest")
 VOID_WINDOW_SETTING = "void.window_hours"
 REFUSED_MONEY_EVENT = "refused_money_event"
 """The discrepancy kind a refused money movement or approval raises for a manager."""
+UNVERIFIED_STAFF = "unverified_staff"
+"""The discrepancy kind of an event HQ kept (a sale, a return, a shift step: it happened
+at the counter) although the staff member it names fails HQ's check."""
 _MONEY_EVENTS = frozenset(
     {
         "sale.completed",
@@ -87,6 +96,9 @@ _MONEY_EVENTS = frozenset(
         "shift.cash_moved",
     }
 )
+# Refusals a manager is alerted to (a ``refused_money_event`` discrepancy): money
+# movements and approvals, and stock bookings by staff HQ does not accept.
+_ALERTED_REFUSALS = _MONEY_EVENTS | {"stock.counted", "stock.received", "stock.count_submitted"}
 # Insert order respects foreign keys (sales before their lines and tenders).
 _TABLE_ORDER = (
     m.events,
@@ -102,6 +114,7 @@ _TABLE_ORDER = (
     m.member_topups,
     m.member_alerts,
     m.cash_movements,
+    m.discrepancies,
 )
 _FAST_ATTEMPTS = 2
 
@@ -351,6 +364,7 @@ class _Batch:
         self.sales: dict[UUID, _SaleInfo] = {}
         self.skus: set[str] = set()
         self.staff: dict[str, tuple[str | None, str, bool]] = {}
+        self.staff_records: dict[str, StaffRecord] = {}
         self.levels: dict[tuple[str, str], int] = {}
         self.shifts: set[UUID] = set()
         self.stock: dict[tuple[str, str], _StockOp] = {}
@@ -389,7 +403,7 @@ class _Batch:
                     self.audit_rows.append(rej.audit)
                 elif rej.reason == "not_authorised":
                     self._audit_refusal(ev, rej)
-                if rej.reason == "not_authorised" and ev.payload.type in _MONEY_EVENTS:
+                if rej.reason == "not_authorised" and ev.payload.type in _ALERTED_REFUSALS:
                     self._alert_refusal(ev, rej)
                 results[item.index] = p.EventResult(
                     index=item.index,
@@ -490,24 +504,19 @@ class _Batch:
         shift_ids: set[UUID] = set()
         for x in self.parsed:
             pl = x.event.payload
+            staff_numbers.update(_named_staff(pl))
             if isinstance(pl, p.SaleCompleted):
                 sale_ids.add(pl.sale_id)
                 skus.update(line.sku for line in pl.lines)
             elif isinstance(pl, p.SaleVoided):
                 void_ids.add(pl.sale_id)
-                staff_numbers.add(pl.supervisor)
             elif isinstance(pl, p.StockCounted):
                 skus.add(pl.sku)
                 count_keys.add((pl.store, pl.sku))
             elif isinstance(pl, p.ShiftOpened | p.ShiftClosed):
                 shift_ids.add(pl.shift_id)
-            elif isinstance(pl, p.TransferStep):
-                staff_numbers.add(pl.staff)
+            elif isinstance(pl, p.TransferStep | p.StockReceived | p.StockCountSubmitted):
                 skus.update(line.sku for line in pl.lines)
-            elif isinstance(pl, p.StockReceived | p.StockCountSubmitted):
-                skus.update(line.sku for line in pl.lines)
-            elif isinstance(pl, p.StockCountDecided):
-                staff_numbers.add(pl.staff)
         if sale_ids | void_ids:
             rows = conn.execute(
                 select(
@@ -541,12 +550,8 @@ class _Batch:
             }
             self.skus = set(self.categories)
         if staff_numbers:
-            rows = conn.execute(
-                select(
-                    m.staff.c.number, m.staff.c.store_code, m.staff.c.role, m.staff.c.active
-                ).where(bulk.among(conn, m.staff.c.number, staff_numbers))
-            )
-            self.staff = {r.number: (r.store_code, r.role, bool(r.active)) for r in rows}
+            self.staff_records = load_staff(conn, staff_numbers)
+            self.staff = {n: (r.store, r.role, r.active) for n, r in self.staff_records.items()}
         if count_keys:
             rows = conn.execute(
                 select(
@@ -630,9 +635,10 @@ class _Batch:
         elif isinstance(pl, p.SaleVoided):
             self._plan_void(ev, pl, fx)
         elif isinstance(pl, p.StockCounted):
+            self._check_staff(pl.staff, pl.store, "cashier", "a stock count", pl.counted_at)
             self._plan_count(ev, pl, fx)
         elif isinstance(pl, p.MemberToppedUp):
-            self._check_staff(pl.cashier, pl.store, "cashier", "a top-up")
+            self._check_staff(pl.cashier, pl.store, "cashier", "a top-up", pl.completed_at)
             rows: list[tuple[Table, dict[str, Any]]] = []
             try:
                 self.members.plan_topup(ev, pl, fx.member_ops, rows)
@@ -652,7 +658,7 @@ class _Batch:
                 audit_row(self.actor, pl.type, None, _sign_in_detail(pl), self.now, pl.store)
             )
         elif isinstance(pl, p.ShiftOpened):
-            self._check_staff(pl.staff, pl.store, "cashier", "a shift")
+            self._flag_staff(ev, fx, [self._staff_problem(pl.staff, "a shift", pl.opened_at)])
             self._plan_shift(
                 pl.shift_id,
                 {
@@ -668,9 +674,10 @@ class _Batch:
                 fx,
             )
         elif isinstance(pl, p.ShiftClosed):
-            self._check_staff(pl.staff, pl.store, "cashier", "a shift")
+            problems = [self._staff_problem(pl.staff, "a shift", pl.closed_at)]
             if pl.approval is not None:
-                self._check_approval(pl.approval, pl.store, "over_short")
+                problems.append(self._approval_problem(pl.approval, pl.store, "over_short"))
+            self._flag_staff(ev, fx, problems)
             self._plan_shift(
                 pl.shift_id,
                 {
@@ -723,8 +730,12 @@ class _Batch:
         unknown = sorted({line.sku for line in pl.lines} - self.skus)
         if unknown:
             raise _Reject("unknown_sku", f"not in HQ's catalogue: {', '.join(unknown[:10])}")
-        for approval in pl.approvals:
-            self._check_approval(approval, pl.store, approval.action)
+        # The customer paid and left with the goods: a sale whose cashier or approver
+        # fails HQ's check is kept (refusing it would lose the sale, its stock and its
+        # member's holds) and flagged for a manager.
+        problems = [self._staff_problem(pl.cashier, "a sale", pl.completed_at)]
+        problems.extend(self._approval_problem(a, pl.store, a.action) for a in pl.approvals)
+        self._flag_staff(ev, fx, problems, pl.sale_id)
         member_rows: list[tuple[Table, dict[str, Any]]] = []
         member_info, member_no = self.members.plan_sale(
             pl, self.categories, fx.member_ops, member_rows
@@ -828,7 +839,9 @@ class _Batch:
                 f"sale {pl.sale_id} completed at {sale.completed_at.isoformat()}; a sale may "
                 f"be voided within {hours} hours, not at {pl.voided_at.isoformat()}",
             )
-        self._check_staff(pl.supervisor, sale.store, "supervisor", "a void")
+        self._check_staff(pl.supervisor, sale.store, "supervisor", "a void", pl.voided_at)
+        if pl.cashier is not None:
+            self._check_staff(pl.cashier, sale.store, "cashier", "a void", pl.voided_at)
         fx.void = {
             "sale_id": pl.sale_id,
             "voided_at": pl.voided_at,
@@ -855,17 +868,64 @@ class _Batch:
     ) -> dict[str, Any]:
         return audit_row(self.actor, action, member, detail, self.now)
 
-    def _check_staff(self, staff_no: str, store: str, min_role: str, what: str) -> None:
-        """Refuses the event (``not_authorised``) unless ``staff_no`` is an active staff
-        member of ``store`` (or chain-wide) with ``min_role`` or above."""
-        problem = check_staff(self.conn, staff_no, store, min_role, what)
+    def _check_staff(
+        self, staff_no: str, store: str, min_role: str, what: str, at: datetime
+    ) -> None:
+        """Refuses the event (``not_authorised``) unless ``staff_no`` was an active staff
+        member of ``store`` with ``min_role`` or above at the till's time ``at``."""
+        record = self.staff_records.get(staff_no)
+        problem = staff_problem(record, staff_no, store, min_role, what, at)
         if problem is not None:
             raise _Reject("not_authorised", problem)
 
     def _check_approval(self, approval: p.Approval, store: str, action: str) -> None:
-        problem = check_approval(self.conn, approval, store, action)
+        problem = self._approval_problem(approval, store, action)
         if problem is not None:
             raise _Reject("not_authorised", problem)
+
+    def _staff_problem(self, staff_no: str, what: str, at: datetime) -> str | None:
+        """Why the event's own actor ``staff_no`` (any role) fails HQ's check at the
+        device's store (None: they pass)."""
+        record = self.staff_records.get(staff_no)
+        return staff_problem(record, staff_no, self.device.store, "cashier", what, at)
+
+    def _approval_problem(self, approval: p.Approval, store: str, action: str) -> str | None:
+        return approval_problem(self.staff_records.get(approval.staff), approval, store, action)
+
+    def _flag_staff(
+        self,
+        ev: p.Event,
+        fx: _Effects,
+        problems: Sequence[str | None],
+        sale_id: UUID | None = None,
+    ) -> None:
+        """Keeps an event that already happened at the counter although staff it names
+        fail HQ's check: audits it (``event.unverified_staff``) and raises an
+        ``unverified_staff`` discrepancy a manager sees, once with the event."""
+        found = [x for x in problems if x is not None]
+        if not found:
+            return
+        detail = {"event": str(ev.id), "type": ev.payload.type, "problems": found[:5]}
+        fx.audit.append(self._audit(ev, "event.unverified_staff", None, detail))
+        text = f"{ev.payload.type} kept, staff not verified: {'; '.join(found)}"
+        log.warning("event %s at %s: %s", ev.id, ev.payload.store, text)
+        fx.inserts.append(
+            (
+                m.discrepancies,
+                {
+                    "kind": UNVERIFIED_STAFF,
+                    "store_code": ev.payload.store,
+                    "sale_id": sale_id,
+                    "line_no": None,
+                    "ref": str(ev.id),
+                    "detail": text[:300],
+                    "created_at": self.now,
+                    "resolved_at": None,
+                    "resolved_by": None,
+                    "resolution": None,
+                },
+            )
+        )
 
     def _window_hours(self, store: str) -> int:
         found = self.void_windows.get(store)
@@ -986,6 +1046,9 @@ class _Batch:
             fx.returned = returns.plan_return(self.conn, self.device, ev.id, pl, self.now)
         except returns.ReturnReject as rej:
             raise _Reject(rej.reason, rej.detail, rej.retryable) from None
+        # The goods came back and the money went out at the counter: kept, and flagged
+        # when the cashier fails HQ's check.
+        self._flag_staff(ev, fx, [self._staff_problem(pl.cashier, "a return", pl.returned_at)])
         ref = str(pl.return_id)
         for line in pl.lines:
             key = (pl.store, line.sku)
@@ -999,9 +1062,11 @@ class _Batch:
                 )
 
     def _plan_cash_moved(self, ev: p.Event, pl: p.ShiftCashMoved, fx: _Effects) -> None:
-        self._check_staff(pl.staff, pl.store, "cashier", "a cash movement")
+        # The cash left or entered the drawer: kept, and flagged when staff fail the check.
+        problems = [self._staff_problem(pl.staff, "a cash movement", pl.moved_at)]
         if pl.approval is not None:
-            self._check_approval(pl.approval, pl.store, "cash_movement")
+            problems.append(self._approval_problem(pl.approval, pl.store, "cash_movement"))
+        self._flag_staff(ev, fx, problems)
         fx.inserts.append(
             (
                 m.cash_movements,
@@ -1061,6 +1126,12 @@ class _Batch:
     ) -> None:
         """Transfers (:mod:`server_stub.transfers`), counts and goods received
         (:mod:`server_stub.counts`): their rows, ledger rows and level deltas."""
+        # Bookings the right person can make again: refused when their staff fail the
+        # check (transfer steps and count decisions check their manager themselves).
+        if isinstance(pl, p.StockReceived):
+            self._check_staff(pl.staff, pl.store, "cashier", "goods received", pl.received_at)
+        elif isinstance(pl, p.StockCountSubmitted):
+            self._check_staff(pl.staff, pl.store, "cashier", "a stock count", pl.submitted_at)
         try:
             if isinstance(pl, p.TransferStep):
                 step = self.transfers.plan(pl, self.staff, self.skus)
@@ -1251,3 +1322,19 @@ def _sign_in_detail(pl: p.StaffSignInFailed | p.StaffLockedOut) -> dict[str, Any
     else:
         detail.update(locked_until=pl.locked_until.isoformat(), lockouts=pl.lockouts)
     return detail
+
+
+def _named_staff(pl: object) -> list[str]:
+    """The staff numbers an event names as its actor or approvers, for one look-up per
+    push."""
+    named: list[str] = []
+    for attr in ("cashier", "staff", "supervisor"):
+        value = getattr(pl, attr, None)
+        if isinstance(value, str):
+            named.append(value)
+    approvals = getattr(pl, "approvals", None) or []
+    named.extend(a.staff for a in approvals)
+    approval = getattr(pl, "approval", None)
+    if isinstance(approval, p.Approval):
+        named.append(approval.staff)
+    return named

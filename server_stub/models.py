@@ -150,6 +150,9 @@ staff = Table(
     Column("pin_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # When ``active`` last turned false (null while active, or when HQ does not know):
+    # events a till made before it name an active staff member (server_stub.approvals).
+    Column("deactivated_at", UTCDateTime, nullable=True),
 )
 
 items = Table(

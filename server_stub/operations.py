@@ -176,8 +176,6 @@ def update_store(
     return db.run_write(run)
 
 
-
-
 def set_store_region(
     db: Database, code: str, region: str | None, *, actor: Actor = SYSTEM
 ) -> p.StoreData:
@@ -290,7 +288,9 @@ def update_staff(
     active: bool | None = None,
     actor: Actor = SYSTEM,
 ) -> p.StaffData:
-    """Changes a staff member's PIN or active flag."""
+    """Changes a staff member's PIN or active flag. Deactivating records when
+    (``deactivated_at``): events a till made offline before that moment still name an
+    active staff member (:func:`server_stub.approvals.check_staff`)."""
 
     def run(tx: WriteTx) -> p.StaffData:
         now = _now()
@@ -304,6 +304,10 @@ def update_staff(
             values["pin_hash"] = hash_pin(pin)
         if active is not None:
             values["active"] = active
+            if not active and row.active:
+                values["deactivated_at"] = now
+            elif active:
+                values["deactivated_at"] = None
         tx.conn.execute(update(m.staff).where(m.staff.c.number == number).values(values))
         data = p.StaffData(
             number=number,

@@ -103,7 +103,7 @@ def returned(
         "receipt_no": f"RT{uuid.uuid4().hex[:8]}",
         "store": dev.store,
         "terminal": dev.device_id,
-        "cashier": "1001",
+        "cashier": chain.cashier(dev.store),
         "returned_at": datetime.now(UTC).isoformat(),
         "original": {
             "sale_id": sale["sale_id"],

@@ -210,6 +210,7 @@ class Chain:
         self.db = db
         self.url = url
         self._seq = itertools.count(1)
+        self._cashiers: dict[str, str] = {}
 
     def store(self, name: str = "门店") -> str:
         code = f"T{os.getpid() % 1000:03d}{next(_codes):04d}"
@@ -240,6 +241,14 @@ class Chain:
         )
         return number
 
+    def cashier(self, store: str) -> str:
+        """The store's own cashier at HQ (made on first use), whom the event builders name:
+        HQ checks the staff every event names against its own staff list."""
+        found = self._cashiers.get(store)
+        if found is None:
+            found = self._cashiers[store] = self.staff(store, "cashier")
+        return found
+
     def device(self, store: str, client: httpx.Client | None = None) -> Device:
         code = operations.create_enroll_code(self.db, store).code
         body = {"store": store, "code": code, "device_name": "收银台"}
@@ -269,8 +278,10 @@ class Chain:
         sale_id: uuid.UUID | None = None,
         event_id: uuid.UUID | None = None,
         when: datetime | None = None,
+        cashier: str | None = None,
     ) -> dict[str, Any]:
-        """A ``sale.completed`` event selling ``(sku, qty_milli)`` lines at one price."""
+        """A ``sale.completed`` event selling ``(sku, qty_milli)`` lines at one price, by
+        ``cashier`` (default: the store's own cashier, :meth:`cashier`)."""
         when = when or datetime.now(UTC)
         sale_lines = []
         total = 0
@@ -297,7 +308,7 @@ class Chain:
             "receipt_no": f"R{next(self._seq):06d}",
             "store": device.store,
             "terminal": device.device_id,
-            "cashier": "1001",
+            "cashier": cashier or self.cashier(device.store),
             "started_at": when.isoformat(),
             "completed_at": when.isoformat(),
             "lines": sale_lines,
@@ -342,6 +353,6 @@ class Chain:
                 "sku": sku,
                 "counted_milli": counted_milli,
                 "counted_at": datetime.now(UTC).isoformat(),
-                "staff": "1001",
+                "staff": self.cashier(device.store),
             }
         )

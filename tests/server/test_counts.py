@@ -18,7 +18,7 @@ from tests.server.support import Device
 
 
 def _submit(
-    chain: Chain, dev: Device, lines: list[tuple[str, int, Any]], staff: str = "1001"
+    chain: Chain, dev: Device, lines: list[tuple[str, int, Any]], staff: str | None = None
 ) -> tuple[uuid.UUID, dict[str, Any]]:
     cid = uuid.uuid4()
     started = min(at for _, _, at in lines) - timedelta(minutes=1)
@@ -29,7 +29,7 @@ def _submit(
             "count_no": f"{dev.device_id}-C{cid.hex[:5]}",
             "store": dev.store,
             "terminal": dev.device_id,
-            "staff": staff,
+            "staff": staff or chain.cashier(dev.store),
             "zone": "饮料区",
             "started_at": started.isoformat(),
             "submitted_at": now().isoformat(),
@@ -173,7 +173,7 @@ def test_goods_received_at_the_till_are_booked_once(
         "receipt_id": rid,
         "store": store,
         "terminal": dev.device_id,
-        "staff": "1001",
+        "staff": chain.cashier(store),
         "received_at": now().isoformat(),
         "document": "DN-0001",
         "lines": [{"sku": a, "qty_milli": 24_000}, {"sku": b, "qty_milli": 12_000}],

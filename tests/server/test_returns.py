@@ -303,8 +303,8 @@ def test_refund_beyond_the_contract_is_refused(hq: RunningHQ, chain: Chain, clie
 
 def test_approvals_are_checked_against_hq_staff(hq: RunningHQ, chain: Chain, client: httpx.Client):
     """GIVEN a refund above the approval limit WHEN the approver is unknown, inactive, of
-    another store or too junior THEN the return is refused and audited; a supervisor of
-    the store (or chain-wide) approves it."""
+    another store, too junior or an HQ admin (who cannot act at a till) THEN the return is
+    refused and audited; a manager of the store approves it."""
     store, elsewhere = chain.store(), chain.store()
     dev = chain.device(store)
     sku = chain.item(price_fen=20000)
@@ -316,6 +316,7 @@ def test_approvals_are_checked_against_hq_staff(hq: RunningHQ, chain: Chain, cli
         "inactive": inactive,
         "wrong store": chain.staff(elsewhere),
         "too junior": chain.staff(store, role="cashier"),
+        "HQ admin": chain.staff(None, role="hq_admin"),
     }
     now = datetime.now(UTC).isoformat()
     for what, staff in cases.items():
@@ -336,7 +337,7 @@ def test_approvals_are_checked_against_hq_staff(hq: RunningHQ, chain: Chain, cli
                 m.audit_log.c.action == "return.refused", m.audit_log.c.store_code == store
             )
         ).all()
-    assert len(refused) == 5
+    assert len(refused) == 6
     good = returned(
         chain,
         dev,
@@ -345,7 +346,7 @@ def test_approvals_are_checked_against_hq_staff(hq: RunningHQ, chain: Chain, cli
         approvals=[
             {
                 "action": "refund_over_limit",
-                "staff": chain.staff(None, role="hq_admin"),
+                "staff": chain.staff(store, role="manager"),
                 "approved_at": now,
             }
         ],
@@ -369,7 +370,7 @@ def test_return_without_receipt_needs_a_manager_and_stays_under_the_cap(
                 "receipt_no": "RT-NR",
                 "store": store,
                 "terminal": dev.device_id,
-                "cashier": "1001",
+                "cashier": chain.cashier(store),
                 "returned_at": now,
                 "original": None,
                 "lines": [
