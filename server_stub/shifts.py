@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from server_stub import models as m
+from server_stub.approvals import check_staff
 from server_stub.db import Database
 from server_stub.errors import ApiError
 from sync_client.contract import protocol as p
@@ -33,25 +34,15 @@ __all__ = [
     "over_short",
 ]
 
-MANAGER_ROLES = ("manager",)
-
-
 def _local_date(at: datetime) -> date:
     return at.astimezone().date()
 
 
 def _check_manager(conn: Connection, store: str, staff: str) -> None:
-    row = conn.execute(
-        select(m.staff.c.store_code, m.staff.c.role, m.staff.c.active).where(
-            m.staff.c.number == staff
-        )
-    ).first()
-    allowed = (
-        row is not None
-        and bool(row.active)
-        and ((row.role in MANAGER_ROLES and row.store_code == store) or row.role == "hq_admin")
-    )
-    if not allowed:
+    """A day is closed at a till, by an active manager of the store (HQ admins never act
+    at a till)."""
+    problem = check_staff(conn, staff, store, "manager", "closing the day")
+    if problem is not None:
         raise ApiError(403, "not_store_manager", f"staff {staff} is not a manager of store {store}")
 
 

@@ -77,7 +77,7 @@ def test_a_sale_pushed_to_hq_shows_on_the_signed_in_dashboard(
     assert total.inner_text() == "¥0.00"
     chain = Chain(live_hq.db, live_hq.url)
     device = chain.device("S001")
-    sale = chain.sale(device, [("MT001", 2000)], price_fen=1600)
+    sale = chain.sale(device, [("MT001", 2000)], price_fen=1600, cashier="1001")
     r = httpx.post(f"{live_hq.url}/v1/sync/push", json={"events": [sale]}, headers=device.headers)
     assert r.status_code == 200, r.text
     page.wait_for_function("document.querySelector('#total').innerText === '¥32.00'")

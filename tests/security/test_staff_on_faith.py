@@ -411,3 +411,22 @@ def test_a_void_approved_before_the_supervisor_was_deactivated_is_applied(
     void["payload"]["voided_at"] = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
     operations.update_staff(hq.db, boss, active=False)
     assert [_status(r) for r in _push(client, dev, sale, void)] == ["applied", "applied"]
+
+
+def test_an_hq_admin_cannot_close_a_store_s_day_from_a_till(
+    hq: RunningHQ, chain: Chain, shop, client
+):
+    """GIVEN a store with no open shift WHEN its till asks HQ to close the day naming an HQ
+    admin THEN 403 not_store_manager (HQ admins never act at a till); naming the store's
+    manager the day closes."""
+    store = chain.store()
+    dev = chain.device(store)
+    url = f"/v1/stores/{store}/day-close"
+    day = datetime.now().astimezone().date().isoformat()
+    r = client.post(
+        url, json={"business_date": day, "staff": shop["hq_admin"]}, headers=dev.headers
+    )
+    assert (r.status_code, error_code(r)) == (403, "not_store_manager")
+    manager = chain.staff(store, "manager")
+    r = client.post(url, json={"business_date": day, "staff": manager}, headers=dev.headers)
+    assert r.status_code == 201, r.text

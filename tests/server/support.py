@@ -250,6 +250,9 @@ class Chain:
         return found
 
     def device(self, store: str, client: httpx.Client | None = None) -> Device:
+        """A terminal enrolled at ``store``, whose cashier (:meth:`cashier`) HQ knows from
+        here on."""
+        self.cashier(store)
         code = operations.create_enroll_code(self.db, store).code
         body = {"store": store, "code": code, "device_name": "收银台"}
         own = client is None
