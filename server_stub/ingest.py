@@ -878,11 +878,6 @@ class _Batch:
         if problem is not None:
             raise _Reject("not_authorised", problem)
 
-    def _check_approval(self, approval: p.Approval, store: str, action: str) -> None:
-        problem = self._approval_problem(approval, store, action)
-        if problem is not None:
-            raise _Reject("not_authorised", problem)
-
     def _staff_problem(self, staff_no: str, what: str, at: datetime) -> str | None:
         """Why the event's own actor ``staff_no`` (any role) fails HQ's check at the
         device's store (None: they pass)."""

@@ -199,8 +199,8 @@ class SaleVoided(_Model):
     """A completed sale cancelled at the terminal, approved by a supervisor.
 
     HQ marks the sale voided and puts every line's quantity back into the store's stock.
-    ``supervisor`` is the approving staff member's number; HQ checks that they are an
-    active supervisor, manager or HQ admin of the sale's store (or chain-wide).
+    ``supervisor`` is the approving staff member's number; HQ checks that they were an
+    active supervisor or manager of the sale's store at ``voided_at``.
     """
 
     type: Literal["sale.voided"] = "sale.voided"
@@ -323,9 +323,11 @@ class Approval(_Model):
     """A supervisor's or manager's approval, carried by the event that needed it.
 
     The till checked the approver's PIN; HQ checks the approval against its own staff
-    data: ``staff`` exists, is active, belongs to the event's store (or is chain-wide
-    HQ staff) and holds at least :data:`APPROVAL_MIN_ROLE` for ``action``. An event whose
-    approval fails that check is refused and the refusal audited.
+    data: ``staff`` exists, was active at ``approved_at``, belongs to the event's store,
+    is not an HQ admin (they never act at a till) and holds at least
+    :data:`APPROVAL_MIN_ROLE` for ``action``. A sale or shift step whose approval fails
+    that check is kept and flagged for a manager (it happened at the counter); any other
+    event is refused and the refusal audited.
     """
 
     action: ApprovalAction
