@@ -199,7 +199,7 @@ class CountPlanner:
         if session.store != pl.store:
             problem = f"count {session.count_no} belongs to store {session.store}"
         else:
-            problem = manager_problem(staff, pl.staff, pl.store)
+            problem = manager_problem(staff, pl.staff, pl.store, pl.decided_at)
         if problem is not None:
             row = audit_row(
                 self.actor,

@@ -363,7 +363,6 @@ class _Batch:
         self.known_events: set[UUID] = set()
         self.sales: dict[UUID, _SaleInfo] = {}
         self.skus: set[str] = set()
-        self.staff: dict[str, tuple[str | None, str, bool]] = {}
         self.staff_records: dict[str, StaffRecord] = {}
         self.levels: dict[tuple[str, str], int] = {}
         self.shifts: set[UUID] = set()
@@ -551,7 +550,6 @@ class _Batch:
             self.skus = set(self.categories)
         if staff_numbers:
             self.staff_records = load_staff(conn, staff_numbers)
-            self.staff = {n: (r.store, r.role, r.active) for n, r in self.staff_records.items()}
         if count_keys:
             rows = conn.execute(
                 select(
@@ -1129,7 +1127,7 @@ class _Batch:
             self._check_staff(pl.staff, pl.store, "cashier", "a stock count", pl.submitted_at)
         try:
             if isinstance(pl, p.TransferStep):
-                step = self.transfers.plan(pl, self.staff, self.skus)
+                step = self.transfers.plan(pl, self.staff_records, self.skus)
                 fx.transfer = step
                 fx.changes.append(step.transfer.change())
                 moves, deltas, alerts = step.moves, step.deltas, step.alerts
@@ -1140,7 +1138,7 @@ class _Batch:
                     counted = self.counts.plan_submit(pl, self.skus)
                 else:
                     counted = self.counts.plan_decide(
-                        pl, self.staff, self._level_now, self.pending[m.stock_moves]
+                        pl, self.staff_records, self._level_now, self.pending[m.stock_moves]
                     )
                 fx.count = counted
                 fx.inserts.extend(counted.inserts)

@@ -34,6 +34,7 @@ __all__ = [
     "over_short",
 ]
 
+
 def _local_date(at: datetime) -> date:
     return at.astimezone().date()
 

@@ -6,9 +6,9 @@ applied by :mod:`server_stub.ingest` in the push's transaction, deduplicated by 
 id like every event. This module plans a step against HQ's own data:
 
 * the step must come from the right store (``from_store`` approves, refuses and ships;
-  ``to_store`` requests, cancels and receives) and be done by an active manager of that
-  store (or chain-wide HQ staff); otherwise it is refused ``not_authorised`` and the
-  refusal audited;
+  ``to_store`` requests, cancels and receives) and be done by a manager of that store,
+  active at the step's time (never an HQ admin: they do not act at a till); otherwise it
+  is refused ``not_authorised`` and the refusal audited;
 * it must follow the state machine (requested -> approved | refused | cancelled;
   approved -> shipped -> received), otherwise ``bad_transition`` naming the state;
 * shipping books ``transfer_out`` at the sender, receiving ``transfer_in`` at the
@@ -33,6 +33,7 @@ from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from server_stub import bulk, feed
 from server_stub import models as m
+from server_stub.approvals import StaffRecord, staff_problem
 from server_stub.audit import Actor, audit_row
 from server_stub.db import RetryableWrite
 from server_stub.stock import move_row
@@ -40,7 +41,6 @@ from server_stub.stock_alerts import AlertSpec
 from sync_client.contract import protocol as p
 
 __all__ = [
-    "MANAGER_ROLES",
     "StepEffects",
     "StepRefused",
     "Transfer",
@@ -51,7 +51,6 @@ __all__ = [
     "open_transfers",
 ]
 
-MANAGER_ROLES = frozenset({"manager", "hq_admin"})
 OPEN_STATES = ("requested", "approved", "shipped")
 # Which store does each step: the sender ("from") or the receiver ("to").
 _STEP_SIDE = {
@@ -71,20 +70,16 @@ _STEP_STATES = {
     "transfer.received": ("shipped", "received"),
 }
 
-StaffInfo = tuple[str | None, str, bool]  # (store or None for chain-wide, role, active)
+StaffInfo = StaffRecord
 
 
-def manager_problem(staff: Mapping[str, StaffInfo], number: str, store: str) -> str | None:
-    """Why ``number`` may not act as a manager of ``store`` (None: they may)."""
-    who = staff.get(number)
-    if who is None:
-        return f"staff {number} is not known at HQ"
-    home, role, active = who
-    if not active:
-        return f"staff {number} is not active"
-    if role not in MANAGER_ROLES or (home is not None and home != store):
-        return f"staff {number} is not a manager of store {store}"
-    return None
+def manager_problem(
+    staff: Mapping[str, StaffInfo], number: str, store: str, at: datetime | None = None
+) -> str | None:
+    """Why ``number`` may not have acted as a manager of ``store`` at the till's time
+    ``at`` (None: they may): known at HQ, of that store, a manager, active then, never
+    an HQ admin (they do not act at a till)."""
+    return staff_problem(staff.get(number), number, store, "manager", "this step", at)
 
 
 @dataclass(slots=True)
@@ -256,7 +251,7 @@ class TransferPlanner:
                 f"store {step.store} cannot do {step.type} on transfer {current.transfer_no} "
                 f"from {current.from_store} to {current.to_store}",
             )
-        problem = manager_problem(staff, step.staff, step.store)
+        problem = manager_problem(staff, step.staff, step.store, step.at)
         if problem is not None:
             raise self._refuse_authority(step, problem)
         needs, leaves = _STEP_STATES[step.type]
@@ -342,7 +337,7 @@ class TransferPlanner:
         skus: set[str],
     ) -> StepEffects:
         assert step.from_store is not None and step.transfer_no is not None
-        problem = manager_problem(staff, step.staff, step.store)
+        problem = manager_problem(staff, step.staff, step.store, step.at)
         if problem is not None:
             raise self._refuse_authority(step, problem)
         if current is not None:

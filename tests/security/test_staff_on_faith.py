@@ -33,6 +33,7 @@ from server_stub.cli import main
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import level
 from tests.server.return_helpers import returned
+from tests.server.stock_helpers import request
 from tests.server.support import Device
 from tests.support import error_code
 
@@ -430,3 +431,37 @@ def test_an_hq_admin_cannot_close_a_store_s_day_from_a_till(
     manager = chain.staff(store, "manager")
     r = client.post(url, json={"business_date": day, "staff": manager}, headers=dev.headers)
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("who", ["hq_admin", "left_since", "left_before"])
+def test_a_transfer_request_is_judged_by_its_manager_at_the_step_s_time(
+    hq: RunningHQ, chain: Chain, shop, client, who: str
+):
+    """GIVEN store a's till WHEN it pushes a transfer request made by an HQ admin, an hour
+    ago by a manager deactivated since, or by a manager deactivated before it
+    THEN the HQ admin's and the earlier leaver's are refused (audited); the request of the
+    manager who left since is applied."""
+    dev = shop["dev"]
+    manager = shop["hq_admin"] if who == "hq_admin" else chain.staff(dev.store, "manager")
+    at = datetime.now(UTC) - timedelta(hours=1)
+    if who == "left_before":
+        at = datetime.now(UTC) + timedelta(minutes=1)
+        operations.update_staff(hq.db, manager, active=False)
+    _, ev = request(chain, dev, shop["b"], manager, [(shop["sku"], 5000)])
+    ev["payload"]["at"] = at.isoformat()
+    if who == "left_since":
+        operations.update_staff(hq.db, manager, active=False)
+        assert [_status(r) for r in _push(client, dev, ev)] == ["applied"]
+        return
+    [result] = _push(client, dev, ev)
+    assert _status(result) == "rejected:not_authorised"
+    expected = "HQ admins do not act" if who == "hq_admin" else f"staff {manager} was deactivated"
+    assert expected in result["detail"]
+    with hq.db.read() as conn:
+        refused = [
+            json.loads(d)
+            for d in conn.execute(
+                select(m.audit_log.c.detail).where(m.audit_log.c.action == "transfer.refused_step")
+            ).scalars()
+        ]
+    assert [r["why"] for r in refused if r["staff"] == manager] == [result["detail"]]
