@@ -506,8 +506,10 @@ async def catalog(request: Request, who: Anyone, ctx: HQ, search: str = "") -> H
     return _render(request, "catalog.html", who, page="catalog", search=search, **data)
 
 
-async def _csv_text(form: Any) -> str:
-    upload = form.get("file")
+async def _csv_text(form: Any, field: str = "file") -> str:
+    """The text of the uploaded file ``field`` (UTF-8, else GB18030), its temporary file
+    closed; or the pasted ``csv`` field."""
+    upload = form.get(field)
     if upload is not None and not isinstance(upload, str):
         try:
             raw = await upload.read()
