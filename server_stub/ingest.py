@@ -542,12 +542,12 @@ class _Batch:
             for r in rows:
                 self.sales[r.sale_id].lines.append((r.sku, int(r.qty_milli)))
             st = m.sale_tenders
-            for r in conn.execute(
+            for t in conn.execute(
                 select(st.c.sale_id, st.c.kind, st.c.amount_fen)
                 .where(bulk.among(conn, st.c.sale_id, existing_voided))
                 .order_by(st.c.sale_id, st.c.idx)
             ):
-                self.sales[r.sale_id].tenders.append((r.kind, int(r.amount_fen)))
+                self.sales[t.sale_id].tenders.append((t.kind, int(t.amount_fen)))
         if skus:
             self.categories = {
                 r.sku: r.category

@@ -183,7 +183,7 @@ def _till_day(db: Any, keys: Any) -> None:
         )
     operations.add_staff(
         db,
-        StaffIn(number="2002", store="S002", name="刘洋", role="cashier", pin="1234"),  # type: ignore[arg-type]
+        StaffIn(number="2002", store="S002", name="刘洋", role="cashier", pin="1234"),
     )
     operations.move_stock(db, "receive", "S002", "MT001", 12_000, "到货")
     operations.move_stock(db, "receive", "S001", "BK001", 30_000, "到货")

@@ -136,6 +136,7 @@ def test_a_transfer_found_by_state_shows_its_steps_and_shortfall(
     page.click("header nav >> text=调拨")
     rows = page.locator("#transfers tbody tr")
     assert rows.count() == 1 and "已申请" in rows.first.inner_text()
+    assert rows.first.locator("a").get_attribute("href") == f"/console/transfers/{open_id}"
     page.select_option("#transfer-filter select[name=state]", "received")
     page.click("#transfer-filter button")
     row = page.locator("#transfers tbody tr")
