@@ -122,8 +122,11 @@ async def transfer_page(request: Request, transfer_id: str, who: Anyone, ctx: HQ
         ("requested", transfer.requested_by, transfer.requested_at, transfer.note)
     ]
     if transfer.decided_at is not None:
-        decision = {"refused": "refused", "cancelled": "cancelled"}.get(transfer.state, "approved")
+        decision = "refused" if transfer.state == "refused" else "approved"
         steps.append((decision, transfer.decided_by, transfer.decided_at, transfer.refused_reason))
+    if transfer.state == "cancelled":
+        # The transfer keeps no staff or time of its own for a cancellation: its last change.
+        steps.append(("cancelled", None, transfer.updated_at, None))
     if transfer.shipped_at is not None:
         steps.append(("shipped", transfer.shipped_by, transfer.shipped_at, None))
     if transfer.received_at is not None:

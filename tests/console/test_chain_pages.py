@@ -5,6 +5,7 @@ the record's store in scope, and a refused action changes nothing."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -168,3 +169,43 @@ def test_only_hq_admins_run_a_reconciliation_and_a_bad_bill_is_explained(
     with console_db.read() as conn:
         kinds = conn.execute(select(m.discrepancies.c.kind)).scalars().all()
     assert [k for k in kinds if k.startswith("payment_")] == []
+
+
+def test_a_refused_and_a_cancelled_transfer_show_how_they_ended(
+    browser_for: Make, console_db: Database
+) -> None:
+    """GIVEN S001 refused S002's request (out of stock) and S002 cancelled another WHEN
+    the regional manager opens each THEN the steps end with 已拒绝 (by whom, why) and
+    已撤销; neither claims an approval."""
+    now = datetime.now(UTC)
+    refused, cancelled = uuid.uuid4(), uuid.uuid4()
+    with console_db.write() as tx:
+        for tid, state, extra in (
+            (
+                refused,
+                "refused",
+                {"decided_by": "1001", "decided_at": now, "refused_reason": "缺货"},
+            ),
+            (cancelled, "cancelled", {}),
+        ):
+            tx.conn.execute(
+                insert(m.transfers).values(
+                    transfer_id=tid,
+                    transfer_no=f"X-{state}",
+                    from_store="S001",
+                    to_store="S002",
+                    state=state,
+                    requested_by="2001",
+                    requested_at=now,
+                    created_at=now,
+                    updated_at=now,
+                    **extra,
+                )
+            )
+    b = browser_for("east")
+    page = b.get(f"/console/transfers/{refused}").text
+    assert re.findall(r'data-step="(\w+)"', page) == ["requested", "refused"]
+    assert "已拒绝" in page and "缺货" in page
+    page = b.get(f"/console/transfers/{cancelled}").text
+    assert re.findall(r'data-step="(\w+)"', page) == ["requested", "cancelled"]
+    assert "已撤销" in page
