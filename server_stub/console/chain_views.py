@@ -39,7 +39,7 @@ from server_stub.console.views import (
 from server_stub.counts import count_detail
 from server_stub.deps import HQ, HQContext
 from server_stub.errors import ApiError
-from server_stub.returns import show_return
+from server_stub.returns import policy_for, show_return
 
 router = APIRouter(include_in_schema=False)
 
@@ -345,20 +345,26 @@ async def return_page(request: Request, return_id: str, who: Anyone, ctx: HQ) ->
         raise ConsoleRefusal(404, "record_not_found", f"no return {return_id}")
     who.require_store(detail.summary.store)
 
-    def sale_store() -> str | None:
-        if detail.summary.sale_id is None:
-            return None
+    def load() -> tuple[str | None, dict[str, str]]:
         with ctx.db.read() as conn:
-            found = q.sale_detail(conn, detail.summary.sale_id)
-            return found.store if found else None
+            policy = policy_for(conn, detail.summary.store)
+            sale = (
+                q.sale_detail(conn, detail.summary.sale_id)
+                if detail.summary.sale_id is not None
+                else None
+            )
+        reasons = {r.code: r.zh if who.lang == "zh_CN" else r.en for r in policy.reasons}
+        return (sale.store if sale else None), reasons
 
+    sale_store, reasons = await run_in_threadpool(load)
     return _render(
         request,
         "return.html",
         who,
         page="returns",
         r=detail,
-        sale_store=await run_in_threadpool(sale_store),
+        sale_store=sale_store,
+        reasons=reasons,
     )
 
 

@@ -1031,6 +1031,7 @@ class DiscrepancyRow:
     kind: str
     store: str
     sale_id: Any
+    line_no: int | None
     ref: str | None
     detail: str
     created_at: datetime
@@ -1066,6 +1067,7 @@ def discrepancies(
             x.kind,
             x.store_code,
             x.sale_id,
+            x.line_no,
             x.ref,
             x.detail,
             x.created_at,

@@ -355,8 +355,10 @@ def test_a_return_links_to_its_sale_and_an_offline_double_return_is_a_discrepanc
     assert conflict.count() == 1 and "S001" in conflict.inner_text()
     disc = page.locator("#discrepancies tr[data-kind=double_return]")
     assert "重复退货" in disc.inner_text() and "待处理" in disc.inner_text()
+    assert "原销售第 1 行" in disc.inner_text()
     page.locator("#returns tbody tr", has_text="S002").locator("a").click()
     assert "S001" in page.inner_text("#original")
+    assert "不想要了" in page.inner_text("#return-lines")  # the reason, in Chinese
     page.click("#original-sale")
     page.wait_for_url(re.compile(rf".*/console/sales/{sale['payload']['sale_id']}"))
     assert page.inner_text("#sale-lines tr[data-line='1'] td.returned") == "3"
