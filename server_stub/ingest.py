@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server_stub import bulk, feed, reservations, returns
+from server_stub import bulk, feed, reservations, returns, sales_summary
 from server_stub import models as m
 from server_stub.approvals import (
     StaffRecord,
@@ -132,6 +132,8 @@ class _SaleInfo:
     lines: list[tuple[str, int]]  # (sku, qty_milli)
     completed_at: datetime
     member: SaleMemberInfo | None = None
+    total_fen: int = 0
+    tenders: list[tuple[str, int]] = field(default_factory=list)  # (kind, amount_fen)
 
 
 @dataclass(slots=True)
@@ -165,6 +167,7 @@ class _Effects:
     count: CountEffects | None = None
     changes: list[feed.Pending] = field(default_factory=list)
     alerts: list[AlertSpec] = field(default_factory=list)
+    summary: sales_summary.SummaryDelta = field(default_factory=sales_summary.SummaryDelta)
 
 
 class _Reject(Exception):
@@ -386,6 +389,7 @@ class _Batch:
         self.alerts: list[AlertSpec] = []
         self.refusal_alerts: list[dict[str, Any]] = []
         self.void_windows: dict[str, int] = {}
+        self.summary = sales_summary.SummaryDelta()
 
     def run(self) -> tuple[dict[int, p.EventResult], int]:
         self._prefetch()
@@ -489,6 +493,8 @@ class _Batch:
         write_audit(self.conn, self.audit_rows)
         last = feed.append(self.tx, self._feed_changes, self.now)
         self.head = last or feed.state(self.conn).last_seq
+        # Last: see the lock order in server_stub.sales_summary.
+        sales_summary.write(self.conn, self.summary)
         return results, alerts
 
     # -- lookups ----------------------------------------------------------------------
@@ -523,11 +529,16 @@ class _Batch:
                     m.sales.c.store_code,
                     m.sales.c.voided_at,
                     m.sales.c.completed_at,
+                    m.sales.c.total_fen,
                 ).where(bulk.among(conn, m.sales.c.sale_id, sale_ids | void_ids))
             )
             for r in rows:
                 self.sales[r.sale_id] = _SaleInfo(
-                    r.store_code, r.voided_at is not None, [], r.completed_at
+                    r.store_code,
+                    r.voided_at is not None,
+                    [],
+                    r.completed_at,
+                    total_fen=int(r.total_fen),
                 )
         existing_voided = [s for s in void_ids if s in self.sales]
         if existing_voided:
@@ -538,6 +549,13 @@ class _Batch:
             )
             for r in rows:
                 self.sales[r.sale_id].lines.append((r.sku, int(r.qty_milli)))
+            st = m.sale_tenders
+            for t in conn.execute(
+                select(st.c.sale_id, st.c.kind, st.c.amount_fen)
+                .where(bulk.among(conn, st.c.sale_id, existing_voided))
+                .order_by(st.c.sale_id, st.c.idx)
+            ):
+                self.sales[t.sale_id].tenders.append((t.kind, int(t.amount_fen)))
         if skus:
             self.categories = {
                 r.sku: r.category
@@ -813,8 +831,11 @@ class _Batch:
             [(line.sku, line.qty_milli) for line in pl.lines],
             pl.completed_at,
             member_info,
+            total_fen=pl.total_fen,
+            tenders=[(t.kind, t.amount_fen) for t in pl.tenders],
         )
         fx.new_sale = (pl.sale_id, info)
+        fx.summary.sale(pl.store, pl.completed_at, pl.total_fen, info.tenders)
         if pl.pickup is not None:
             fx.pickup = (pl.pickup, pl.sale_id)
 
@@ -853,6 +874,7 @@ class _Batch:
             fx.stock.append(((pl.store, sku), "delta", qty, ref))
         self.members.plan_void(pl.sale_id, sale.member, fx.member_ops)
         fx.voided_sale = pl.sale_id
+        fx.summary.void(sale.store, sale.completed_at, sale.total_fen, sale.tenders)
         detail = {
             "event": str(ev.id),
             "sale": str(pl.sale_id),
@@ -1042,6 +1064,9 @@ class _Batch:
         # The goods came back and the money went out at the counter: kept, and flagged
         # when the cashier fails HQ's check.
         self._flag_staff(ev, fx, [self._staff_problem(pl.cashier, "a return", pl.returned_at)])
+        fx.summary.refund(
+            pl.store, pl.returned_at, pl.refund_fen, [(t.kind, t.amount_fen) for t in pl.refunds]
+        )
         ref = str(pl.return_id)
         for line in pl.lines:
             key = (pl.store, line.sku)
@@ -1170,6 +1195,7 @@ class _Batch:
             self.counts.remember(fx.count)
         self._feed_changes.extend(fx.changes)
         self.alerts.extend(fx.alerts)
+        self.summary.merge(fx.summary)
         for key, kind, value, ref in fx.stock:
             op = self.stock.setdefault(key, _StockOp())
             if kind == "set":

@@ -457,6 +457,34 @@ sale_tenders = Table(
     PrimaryKeyConstraint("sale_id", "idx"),
 )
 
+# Sales per store and the chain's local day, added to by the ingest in the transaction of
+# the events (server_stub.sales_summary): unvoided sales (count, total), voids, returns
+# (count, refunded); per tender kind what the unvoided sales took and the returns refunded.
+store_day_sales = Table(
+    "store_day_sales",
+    metadata,
+    Column("store_code", String(32), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("sales_count", BigInteger, nullable=False),
+    Column("sales_fen", BigInteger, nullable=False),
+    Column("voids_count", BigInteger, nullable=False),
+    Column("returns_count", BigInteger, nullable=False),
+    Column("refunds_fen", BigInteger, nullable=False),
+    PrimaryKeyConstraint("store_code", "day"),
+    Index("ix_store_day_sales_day", "day"),
+)
+
+store_day_tenders = Table(
+    "store_day_tenders",
+    metadata,
+    Column("store_code", String(32), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("sales_fen", BigInteger, nullable=False),
+    Column("refunds_fen", BigInteger, nullable=False),
+    PrimaryKeyConstraint("store_code", "day", "kind"),
+)
+
 shifts = Table(
     "shifts",
     metadata,

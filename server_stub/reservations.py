@@ -525,10 +525,16 @@ def _release(
 
 
 def cancel(
-    db: Database, channel: ChannelIdentity, order_id: str, now: datetime | None = None
+    db: Database,
+    channel: ChannelIdentity,
+    order_id: str,
+    now: datetime | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> p.ReservationData:
     """Cancels an order (paid or not): its held stock goes back. Cancelling again, or an
-    order that expired, changes nothing.
+    order that expired, changes nothing. ``actor``: someone other than the channel
+    cancelling it (an HQ console user), audited with the cancellation.
 
     Raises:
         ApiError: 404 ``unknown_order``; 409 ``pickup_collected`` for an order handed over.
@@ -539,6 +545,13 @@ def cancel(
         conn = tx.conn
         row = _own(conn, channel, order_id)
         if row.status in ("reserved", "confirmed"):
+            if actor is not None:
+                # Before the release: the audit head is locked before the feed counter.
+                detail = {"channel": channel.name, "order_id": order_id, "was": row.status}
+                write_audit(
+                    conn,
+                    [audit_row(actor, "reservation.cancel", None, detail, when, row.store_code)],
+                )
             _release(tx, [row], row.status, "cancelled", when)
             row = conn.execute(select(r).where(r.c.id == row.id)).one()
         if row.status == "collected":

@@ -2,7 +2,9 @@
 served by HQ itself at ``/console`` (Jinja2 templates, htmx for partial updates, a
 Server-Sent Events stream for the live dashboard; no front-end build).
 
-* :mod:`.views` — the routes (one :class:`fastapi.APIRouter`);
+* :mod:`.views` — the routes (one :class:`fastapi.APIRouter`), with those of
+  :mod:`.chain_views` (transfers, counts, reservations, shift over/short, returns,
+  payment reconciliation) included;
 * :mod:`.security` — :func:`~.security.require_console`, the one dependency that checks
   session, role, CSRF and store scope on every request;
 * :mod:`.users` — console users, sign-in (scrypt, optional TOTP, lockout) and sessions;
@@ -16,7 +18,10 @@ console user as the actor.
 
 from __future__ import annotations
 
+from server_stub.console import chain_views
 from server_stub.console.security import ConsoleRefusal
 from server_stub.console.views import STATIC_DIR, refusal_page, router
+
+router.include_router(chain_views.router)
 
 __all__ = ["STATIC_DIR", "ConsoleRefusal", "refusal_page", "router"]

@@ -8,16 +8,15 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from server_stub import feed
+from server_stub import feed, sales_summary
 from server_stub import models as m
 from server_stub.schemas import ItemIn
 
 # The console shows and reads times in the chain's time zone.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+LOCAL_TZ = sales_summary.CHAIN_TZ
 
 Stores = Collection[str] | None
 
@@ -69,25 +68,17 @@ class StoreSales:
     total_fen: int
 
 
-def sales_today(conn: Connection, scope: Stores, since: datetime) -> list[StoreSales]:
-    """Per store in scope, the sales completed since ``since`` (voided ones left out),
-    busiest first; stores without sales are listed too (with zeros)."""
-    s, st = m.sales, m.stores
-    agg = (
-        select(
-            s.c.store_code,
-            func.count().label("n"),
-            func.coalesce(func.sum(s.c.total_fen), 0).label("total"),
-        )
-        .where(s.c.completed_at >= since, s.c.voided_at.is_(None), _in(s.c.store_code, scope))
-        .group_by(s.c.store_code)
-        .subquery()
-    )
+def sales_today(conn: Connection, scope: Stores, day: date) -> list[StoreSales]:
+    """Per store in scope, the sales completed on the chain's ``day`` (voided ones left
+    out), busiest first; stores without sales are listed too (with zeros). Read from the
+    per-store-per-day summary (:mod:`server_stub.sales_summary`): one row per store,
+    whatever the day's volume."""
+    d, st = m.store_day_sales, m.stores
     rows = conn.execute(
-        select(st.c.code, st.c.name, agg.c.n, agg.c.total)
-        .select_from(st.outerjoin(agg, agg.c.store_code == st.c.code))
+        select(st.c.code, st.c.name, d.c.sales_count.label("n"), d.c.sales_fen.label("total"))
+        .select_from(st.outerjoin(d, and_(d.c.store_code == st.c.code, d.c.day == day)))
         .where(_in(st.c.code, scope))
-        .order_by(func.coalesce(agg.c.total, 0).desc(), st.c.code)
+        .order_by(func.coalesce(d.c.sales_fen, 0).desc(), st.c.code)
     )
     return [StoreSales(r.code, r.name, int(r.n or 0), int(r.total or 0)) for r in rows]
 
@@ -466,34 +457,26 @@ def stock_levels(
 # -- reports ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SalesByDay:
-    store: str
-    day: date
-    sales: int
-    total_fen: int
+SalesByDay = sales_summary.StoreDay
 
 
 def sales_by_store_day(
     conn: Connection, scope: Stores, first: date, last: date
 ) -> list[SalesByDay]:
-    """Sales per store and local day, ``first`` to ``last`` inclusive (voids left out)."""
-    s = m.sales
-    rows = conn.execute(
-        select(s.c.store_code, s.c.completed_at, s.c.total_fen).where(
-            s.c.completed_at >= day_start(first),
-            s.c.completed_at < day_start(last + timedelta(days=1)),
-            s.c.voided_at.is_(None),
-            _in(s.c.store_code, scope),
-        )
-    )
-    acc: dict[tuple[str, date], list[int]] = {}
-    for r in rows:
-        key = (r.store_code, r.completed_at.astimezone(LOCAL_TZ).date())
-        slot = acc.setdefault(key, [0, 0])
-        slot[0] += 1
-        slot[1] += int(r.total_fen)
-    return [SalesByDay(k[0], k[1], v[0], v[1]) for k, v in sorted(acc.items())]
+    """Sales (voids left out), voids and returns per store and local day, ``first`` to
+    ``last`` inclusive, from the summary; days without any left out."""
+    return [
+        r
+        for r in sales_summary.read_days(conn, scope, first, last)
+        if r.sales or r.voids or r.returns
+    ]
+
+
+def tenders_by_kind(
+    conn: Connection, scope: Stores, first: date, last: date
+) -> dict[str, tuple[int, int]]:
+    """Per tender kind, what the unvoided sales took and the returns refunded."""
+    return sales_summary.tenders_of(conn, scope, first, last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -562,4 +545,535 @@ def audit_page(
             int(r.id), r.at, r.actor, r.action, r.member_no, r.store_code, json.loads(r.detail)
         )
         for r in conn.execute(q)
+    ]
+
+
+# -- transfers ----------------------------------------------------------------------------
+
+
+def _store_pair_in(a: Any, b: Any, scope: Stores) -> Any:
+    """Rows whose store ``a`` or store ``b`` is in scope."""
+    return True if scope is None else or_(a.in_(sorted(scope)), b.in_(sorted(scope)))
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRow:
+    transfer_id: Any
+    transfer_no: str
+    from_store: str
+    to_store: str
+    state: str
+    requested_by: str
+    requested_at: datetime
+    updated_at: datetime
+    lines: int
+    requested_milli: int
+
+
+def transfers(
+    conn: Connection,
+    scope: Stores,
+    *,
+    states: Collection[str] | None = None,
+    store: str | None = None,
+    limit: int = 200,
+) -> list[TransferRow]:
+    """Transfers from or to a store in scope (and from or to ``store``), newest request
+    first, with their line count and requested quantity."""
+    tr, tl = m.transfers, m.transfer_lines
+    agg = (
+        select(
+            tl.c.transfer_id,
+            func.count().label("n"),
+            func.sum(tl.c.requested_milli).label("qty"),
+        )
+        .group_by(tl.c.transfer_id)
+        .subquery()
+    )
+    q = (
+        select(tr, agg.c.n, agg.c.qty)
+        .select_from(tr.outerjoin(agg, agg.c.transfer_id == tr.c.transfer_id))
+        .where(_store_pair_in(tr.c.from_store, tr.c.to_store, scope))
+        .order_by(tr.c.requested_at.desc(), tr.c.transfer_no.desc())
+        .limit(limit)
+    )
+    if states:
+        q = q.where(tr.c.state.in_(sorted(states)))
+    if store:
+        q = q.where(or_(tr.c.from_store == store, tr.c.to_store == store))
+    return [
+        TransferRow(
+            r.transfer_id,
+            r.transfer_no,
+            r.from_store,
+            r.to_store,
+            r.state,
+            r.requested_by,
+            r.requested_at,
+            r.updated_at,
+            int(r.n or 0),
+            int(r.qty or 0),
+        )
+        for r in conn.execute(q)
+    ]
+
+
+def item_names(conn: Connection, skus: Collection[str]) -> dict[str, tuple[str, str]]:
+    """(name_zh, unit) of each known sku."""
+    it = m.items
+    if not skus:
+        return {}
+    rows = conn.execute(select(it.c.sku, it.c.name_zh, it.c.unit).where(it.c.sku.in_(sorted(skus))))
+    return {r.sku: (r.name_zh, r.unit) for r in rows}
+
+
+# -- stock counts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CountRow:
+    count_id: Any
+    count_no: str
+    store: str
+    zone: str
+    staff: str
+    submitted_at: datetime
+    state: str
+    decided_by: str | None
+    decided_at: datetime | None
+    lines: int
+    difference_milli: int | None
+
+
+def counts(
+    conn: Connection,
+    scope: Stores,
+    *,
+    state: str | None = None,
+    store: str | None = None,
+    limit: int = 200,
+) -> list[CountRow]:
+    """Count sessions of the stores in scope, newest first, with their line count and
+    (once approved) their net difference."""
+    cs, cl = m.stock_count_sessions, m.stock_count_lines
+    agg = (
+        select(
+            cl.c.count_id,
+            func.count().label("n"),
+            func.sum(cl.c.difference_milli).label("diff"),
+        )
+        .group_by(cl.c.count_id)
+        .subquery()
+    )
+    q = (
+        select(cs, agg.c.n, agg.c.diff)
+        .select_from(cs.outerjoin(agg, agg.c.count_id == cs.c.count_id))
+        .where(_in(cs.c.store_code, scope))
+        .order_by(cs.c.submitted_at.desc())
+        .limit(limit)
+    )
+    if state:
+        q = q.where(cs.c.state == state)
+    if store:
+        q = q.where(cs.c.store_code == store)
+    return [
+        CountRow(
+            r.count_id,
+            r.count_no,
+            r.store_code,
+            r.zone,
+            r.staff,
+            r.submitted_at,
+            r.state,
+            r.decided_by,
+            r.decided_at,
+            int(r.n or 0),
+            None if r.diff is None or r.state != "approved" else int(r.diff),
+        )
+        for r in conn.execute(q)
+    ]
+
+
+def levels_now(conn: Connection, store: str, skus: Collection[str]) -> dict[str, int]:
+    """On hand of ``skus`` at ``store`` now (a pending count's variance is only known once
+    its manager decides; this is what the level reads meanwhile)."""
+    sl = m.stock_levels
+    if not skus:
+        return {}
+    rows = conn.execute(
+        select(sl.c.sku, sl.c.on_hand_milli).where(
+            sl.c.store_code == store, sl.c.sku.in_(sorted(skus))
+        )
+    )
+    return {r.sku: int(r.on_hand_milli) for r in rows}
+
+
+# -- reservations -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRow:
+    id: Any
+    channel: str
+    order_id: str
+    store: str
+    status: str
+    pickup: bool
+    reserved_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    settled_at: datetime | None
+    lines: list[tuple[str, int]]
+
+
+def reservations(
+    conn: Connection,
+    scope: Stores,
+    *,
+    status: str | None = None,
+    store: str | None = None,
+    ids: Collection[Any] | None = None,
+    limit: int = 200,
+) -> list[ReservationRow]:
+    """Online orders holding (or having held) stock at the stores in scope, newest
+    first, with their lines."""
+    r, rl = m.reservations, m.reservation_lines
+    q = (
+        select(r)
+        .where(_in(r.c.store_code, scope))
+        .order_by(r.c.reserved_at.desc(), r.c.id.desc())
+        .limit(limit)
+    )
+    if status:
+        q = q.where(r.c.status == status)
+    if store:
+        q = q.where(r.c.store_code == store)
+    if ids is not None:
+        q = q.where(r.c.id.in_(list(ids)))
+    rows = conn.execute(q).all()
+    lines: dict[Any, list[tuple[str, int]]] = {}
+    ids = [x.id for x in rows]
+    for n in range(0, len(ids), 500):
+        for x in conn.execute(
+            select(rl).where(rl.c.reservation_id.in_(ids[n : n + 500])).order_by(rl.c.sku)
+        ):
+            lines.setdefault(x.reservation_id, []).append((x.sku, int(x.qty_milli)))
+    return [
+        ReservationRow(
+            x.id,
+            x.channel,
+            x.order_id,
+            x.store_code,
+            x.status,
+            bool(x.pickup),
+            x.reserved_at,
+            x.expires_at,
+            x.confirmed_at,
+            x.settled_at,
+            lines.get(x.id, []),
+        )
+        for x in rows
+    ]
+
+
+def reservation(conn: Connection, reservation_id: Any) -> ReservationRow | None:
+    found = reservations(conn, None, ids=[reservation_id])
+    return found[0] if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRow:
+    id: int
+    store: str
+    sku: str
+    sale_ref: str | None
+    on_hand_milli: int
+    reserved_milli: int
+    orders: list[str]
+    created_at: datetime
+
+
+def reservation_conflicts(conn: Connection, scope: Stores, limit: int = 100) -> list[ConflictRow]:
+    c = m.reservation_conflicts
+    rows = conn.execute(
+        select(c).where(_in(c.c.store_code, scope)).order_by(c.c.id.desc()).limit(limit)
+    )
+    return [
+        ConflictRow(
+            int(x.id),
+            x.store_code,
+            x.sku,
+            x.sale_ref,
+            int(x.on_hand_milli),
+            int(x.reserved_milli),
+            [o for o in x.orders.split(",") if o],
+            x.created_at,
+        )
+        for x in rows
+    ]
+
+
+# -- shifts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedShift:
+    shift_id: Any
+    store: str
+    terminal: str
+    shift_no: str | None
+    business_date: date | None
+    opened_by: str | None
+    closed_by: str | None
+    closed_at: datetime
+    expected_cash_fen: int | None
+    counted_cash_fen: int | None
+    over_short_fen: int | None
+    approved_by: str | None
+
+
+def closed_shifts(
+    conn: Connection, scope: Stores, first: date, last: date, limit: int = 300
+) -> list[ClosedShift]:
+    """Closed shifts of the stores in scope with business dates ``first`` to ``last``,
+    the largest over/short first (the rows behind ``chainpos-hq shifts over-short``)."""
+    s = m.shifts
+    rows = conn.execute(
+        select(s)
+        .where(
+            s.c.closed_at.is_not(None),
+            s.c.business_date >= first,
+            s.c.business_date <= last,
+            _in(s.c.store_code, scope),
+        )
+        .order_by(func.abs(func.coalesce(s.c.over_short_fen, 0)).desc(), s.c.closed_at.desc())
+        .limit(limit)
+    )
+    return [
+        ClosedShift(
+            r.shift_id,
+            r.store_code,
+            r.terminal,
+            r.shift_no,
+            r.business_date,
+            r.opened_by,
+            r.closed_by,
+            r.closed_at,
+            r.expected_cash_fen,
+            r.counted_cash_fen,
+            r.over_short_fen,
+            r.approved_by,
+        )
+        for r in rows
+    ]
+
+
+# -- returns ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRow:
+    return_id: Any
+    store: str
+    terminal: str
+    cashier: str
+    receipt_no: str
+    returned_at: datetime
+    sale_id: Any
+    sale_store: str | None
+    refund_fen: int
+    conflict: bool
+    lines: int
+
+
+def returns(
+    conn: Connection,
+    scope: Stores,
+    first: date,
+    last: date,
+    *,
+    store: str | None = None,
+    limit: int = 200,
+) -> list[ReturnRow]:
+    """Returns made at the stores in scope on local days ``first`` to ``last``, newest
+    first, with the store of the sale each returns."""
+    r, rl, s = m.returns, m.return_lines, m.sales
+    n_lines = select(rl.c.return_id, func.count().label("n")).group_by(rl.c.return_id).subquery()
+    q = (
+        select(r, s.c.store_code.label("sale_store"), n_lines.c.n)
+        .select_from(
+            r.outerjoin(s, s.c.sale_id == r.c.sale_id).outerjoin(
+                n_lines, n_lines.c.return_id == r.c.return_id
+            )
+        )
+        .where(
+            r.c.returned_at >= day_start(first),
+            r.c.returned_at < day_start(last + timedelta(days=1)),
+            _in(r.c.store_code, scope),
+        )
+        .order_by(r.c.returned_at.desc())
+        .limit(limit)
+    )
+    if store:
+        q = q.where(r.c.store_code == store)
+    return [
+        ReturnRow(
+            x.return_id,
+            x.store_code,
+            x.terminal,
+            x.cashier,
+            x.receipt_no,
+            x.returned_at,
+            x.sale_id,
+            x.sale_store,
+            int(x.refund_fen),
+            bool(x.conflict),
+            int(x.n or 0),
+        )
+        for x in conn.execute(q)
+    ]
+
+
+def return_store(conn: Connection, return_id: Any) -> str | None:
+    r = m.returns
+    found: str | None = conn.execute(
+        select(r.c.store_code).where(r.c.return_id == return_id)
+    ).scalar()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    line_no: int
+    sku: str
+    name: str
+    unit: str
+    qty_milli: int
+    unit_price_fen: int
+    amount_fen: int
+    returned_milli: int
+    refunded_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaleDetail:
+    sale_id: Any
+    store: str
+    terminal: str
+    cashier: str
+    receipt_no: str
+    completed_at: datetime
+    total_fen: int
+    discount_fen: int
+    member_no: str | None
+    voided_at: datetime | None
+    void_reason: str | None
+    void_supervisor: str | None
+    lines: list[SaleLine]
+    tenders: list[tuple[str, int, str | None]]
+    returns: list[tuple[Any, str, datetime, int]]  # (return_id, store, at, refund_fen)
+
+
+def sale_detail(conn: Connection, sale_id: Any) -> SaleDetail | None:
+    """One sale with its lines (and what was returned of each), tenders and returns."""
+    s, sl, st, r = m.sales, m.sale_lines, m.sale_tenders, m.returns
+    row = conn.execute(select(s).where(s.c.sale_id == sale_id)).first()
+    if row is None:
+        return None
+    lines = [
+        SaleLine(
+            int(x.line_no),
+            x.sku,
+            x.name,
+            x.unit,
+            int(x.qty_milli),
+            int(x.unit_price_fen),
+            int(x.amount_fen),
+            int(x.returned_milli),
+            int(x.refunded_fen),
+        )
+        for x in conn.execute(select(sl).where(sl.c.sale_id == sale_id).order_by(sl.c.line_no))
+    ]
+    tenders = [
+        (x.kind, int(x.amount_fen), x.reference)
+        for x in conn.execute(select(st).where(st.c.sale_id == sale_id).order_by(st.c.idx))
+    ]
+    rets = [
+        (x.return_id, x.store_code, x.returned_at, int(x.refund_fen))
+        for x in conn.execute(
+            select(r.c.return_id, r.c.store_code, r.c.returned_at, r.c.refund_fen)
+            .where(r.c.sale_id == sale_id)
+            .order_by(r.c.returned_at)
+        )
+    ]
+    return SaleDetail(
+        row.sale_id,
+        row.store_code,
+        row.terminal,
+        row.cashier,
+        row.receipt_no,
+        row.completed_at,
+        int(row.total_fen),
+        int(row.discount_fen),
+        row.member_no,
+        row.voided_at,
+        row.void_reason,
+        row.void_supervisor,
+        lines,
+        tenders,
+        rets,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DiscrepancyRow:
+    id: int
+    kind: str
+    store: str
+    sale_id: Any
+    line_no: int | None
+    ref: str | None
+    detail: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+def discrepancies(
+    conn: Connection,
+    scope: Stores,
+    *,
+    payments: bool,
+    open_only: bool = False,
+    limit: int = 200,
+) -> list[DiscrepancyRow]:
+    """Discrepancies of the stores in scope, newest first: the payment reconciliation's
+    (``payments``: kinds ``payment_*``; those the provider alone booked name no store and
+    are seen only with every store in scope) or the others (offline conflicts)."""
+    d = m.discrepancies
+    kind = d.c.kind.like("payment\\_%", escape="\\")
+    q = (
+        select(d)
+        .where(kind if payments else ~kind, _in(d.c.store_code, scope))
+        .order_by(d.c.created_at.desc(), d.c.id.desc())
+        .limit(limit)
+    )
+    if open_only:
+        q = q.where(d.c.resolved_at.is_(None))
+    return [
+        DiscrepancyRow(
+            int(x.id),
+            x.kind,
+            x.store_code,
+            x.sale_id,
+            x.line_no,
+            x.ref,
+            x.detail,
+            x.created_at,
+            x.resolved_at,
+            x.resolved_by,
+            x.resolution,
+        )
+        for x in conn.execute(q)
     ]

@@ -242,9 +242,8 @@ def home(who: Anyone) -> Response:
 
 
 def _dashboard_data(ctx: HQContext, who: Principal) -> dict[str, Any]:
-    since = q.day_start(q.today())
     with ctx.db.read() as conn:
-        sales = q.sales_today(conn, who.stores, since)
+        sales = q.sales_today(conn, who.stores, q.today())
         terminals = q.terminal_keys(conn, who.stores)
         changes = q.recent_price_changes(conn)
         head = q.head(conn)
@@ -507,8 +506,10 @@ async def catalog(request: Request, who: Anyone, ctx: HQ, search: str = "") -> H
     return _render(request, "catalog.html", who, page="catalog", search=search, **data)
 
 
-async def _csv_text(form: Any) -> str:
-    upload = form.get("file")
+async def _csv_text(form: Any, field: str = "file") -> str:
+    """The text of the uploaded file ``field`` (UTF-8, else GB18030), its temporary file
+    closed; or the pasted ``csv`` field."""
+    upload = form.get(field)
     if upload is not None and not isinstance(upload, str):
         try:
             raw = await upload.read()
@@ -962,6 +963,7 @@ async def reports(
             stale = hq_queries.stale_report(conn, q.day_start(first_day), store or None)
             return {
                 "by_day": q.sales_by_store_day(conn, scope, first_day, last_day),
+                "tenders": q.tenders_by_kind(conn, scope, first_day, last_day),
                 "by_item": q.sales_by_item(conn, scope, first_day, last_day),
                 "stale": [s for s in stale.stores if who.sees(s.store)],
                 "stores": q.stores(conn, who.stores),

@@ -239,6 +239,7 @@ class ErrorCode(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"
     PRICE_CANCEL_IMPOSSIBLE = "price_cancel_impossible"
     PRICE_NOT_SCHEDULED = "price_not_scheduled"
+    RECORD_NOT_FOUND = "record_not_found"
     SCOPE_REQUIRED = "scope_required"
     SIGN_IN_FAILED = "sign_in_failed"
     UNKNOWN_CONSOLE_USER = "unknown_console_user"

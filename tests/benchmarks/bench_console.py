@@ -26,6 +26,8 @@ from server_stub.bulk import insert_rows
 from server_stub.console import users
 from server_stub.console.queries import day_start, today
 from server_stub.db import Database, migrate
+from server_stub.sales_summary import SummaryDelta
+from server_stub.sales_summary import write as write_summary
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.server.conftest import start_hq_thread
 from tests.server.support import Chain
@@ -103,6 +105,11 @@ def _seed(db: Database, stores: int, sales_per_store: int) -> None:
                 )
         for i in range(0, len(sales), 20_000):
             insert_rows(tx.conn, m.sales, sales[i : i + 20_000])
+        # The per-store-per-day summary the ingest keeps for these sales.
+        summary = SummaryDelta()
+        for sale in sales:
+            summary.sale(sale["store_code"], sale["completed_at"], sale["total_fen"], [])
+        write_summary(tx.conn, summary)
     operations.import_catalog(
         db, operations.parse_catalog_csv("sku,name_zh,unit,price\nMT001,杨枝甘露,piece,16\n")
     )

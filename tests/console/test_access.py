@@ -37,6 +37,12 @@ PAGES = [
     "/console/staff",
     "/console/devices",
     "/console/reports",
+    "/console/transfers",
+    "/console/counts",
+    "/console/reservations",
+    "/console/shifts",
+    "/console/returns",
+    "/console/reconcile",
 ]
 
 
@@ -110,7 +116,15 @@ def test_managers_do_not_read_the_audit_log(browser_for: Make) -> None:
 
 def test_a_store_manager_of_s001_sees_only_s001(browser_for: Make) -> None:
     b = browser_for("s001")
-    for path in ("/console/dashboard", "/console/staff", "/console/stock", "/console/devices"):
+    for path in (
+        "/console/dashboard",
+        "/console/staff",
+        "/console/stock",
+        "/console/devices",
+        "/console/transfers",
+        "/console/shifts",
+        "/console/returns",
+    ):
         page = b.get(path).text
         assert "S002" not in page and "S003" not in page, path
     assert "S001" in b.get("/console/dashboard").text
@@ -123,6 +137,11 @@ def test_a_store_manager_of_s001_sees_only_s001(browser_for: Make) -> None:
         "/console/staff?store=S002",
         "/console/reports?store=S002",
         "/console/prices?store=S002",
+        "/console/transfers?store=S002",
+        "/console/counts?store=S002",
+        "/console/reservations?store=S002",
+        "/console/shifts?store=S002",
+        "/console/returns?store=S002",
     ],
 )
 def test_a_store_manager_of_s001_is_refused_s002_by_url(browser_for: Make, path: str) -> None:

@@ -1,7 +1,8 @@
 """The dashboard's figures against a direct count of the same rows.
 
-The dashboard sums today's sales from an index and reads terminal times only for the
-terminals it shows; these tests keep its figures equal to a plain reading of the tables.
+The dashboard reads today's sales from the per-store-per-day summary and terminal times
+only for the terminals it shows; these tests keep its figures equal to a plain reading of
+the tables.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from server_stub import models as m
-from server_stub import operations
+from server_stub import operations, sales_summary
 from server_stub.bulk import insert_rows
 from server_stub.console import queries as q
 from server_stub.db import Database
@@ -73,16 +74,24 @@ def test_sales_today_equal_a_direct_sum_of_the_days_unvoided_sales(db: Database)
         _sale("S002", max(since, now - timedelta(minutes=1)), 1200),
         _sale("S002", since - timedelta(days=3), 500),
     ]
+    # As the ingest records them: each sale, then each void (tests/server/
+    # test_sales_summary.py checks the ingest's summary against the sales it applied).
+    delta = sales_summary.SummaryDelta()
+    for r in rows:
+        delta.sale(r["store_code"], r["completed_at"], r["total_fen"], [])
+        if r["voided_at"] is not None:
+            delta.void(r["store_code"], r["completed_at"], r["total_fen"], [])
     with db.write() as tx:
         insert_rows(tx.conn, m.sales, rows)
+        sales_summary.write(tx.conn, delta)
     expected: dict[str, tuple[int, int]] = {"S001": (0, 0), "S002": (0, 0), "S003": (0, 0)}
     for r in rows:
         if r["completed_at"] >= since and r["voided_at"] is None:
             n, total = expected[r["store_code"]]
             expected[r["store_code"]] = (n + 1, total + r["total_fen"])
     with db.read() as conn:
-        shown = q.sales_today(conn, None, since)
-        scoped = q.sales_today(conn, {"S002"}, since)
+        shown = q.sales_today(conn, None, q.today())
+        scoped = q.sales_today(conn, {"S002"}, q.today())
     assert {s.store: (s.sales, s.total_fen) for s in shown} == expected
     assert expected == {"S001": (2, 3950), "S002": (1, 1200), "S003": (0, 0)}
     assert [s.store for s in shown] == ["S001", "S002", "S003"]  # busiest first
