@@ -116,7 +116,9 @@ class ReturnError(ServiceError):
     (an online return not yet authorised by HQ), ``auth_released`` (the authorisation
     was given back while HQ was granting it),
     ``hq_refused`` (another refusal; HQ's code in ``params["error"]``),
-    ``return_not_saved`` and ``not_undoable`` (not a sale of this till's current shift).
+    ``return_not_saved`` and ``not_undoable`` (not a sale of this till's current shift),
+    ``already_returned`` (HQ refused a line another return took: ``params`` name the
+    item, the store, the local time and the return's receipt, and what is ``left``).
     """
 
 
@@ -610,9 +612,11 @@ class ReturnService:
             repo.add_auth(session, str(auth_id), str(sale.sale_id), lines, self._clock.now())
             session.commit()
         draft.auth_id = str(auth_id)
-        return self._runner.submit(self._ask_auth(req, draft.found.local))
+        return self._runner.submit(self._ask_auth(req, draft.found.local, sale))
 
-    async def _ask_auth(self, req: p.ReturnAuthRequest, local: bool) -> AuthOutcome:
+    async def _ask_auth(
+        self, req: p.ReturnAuthRequest, local: bool, sale: p.SaleForReturn
+    ) -> AuthOutcome:
         assert self._hq is not None
         auth_id = str(req.auth_id)
         try:
@@ -627,12 +631,54 @@ class ReturnService:
             await asyncio.to_thread(
                 self._set_auth, auth_id, "released", f"{exc.error}: {exc.detail}"
             )
+            if exc.error == "not_returnable":
+                plain = await self._returned_where(sale, req)
+                if plain is not None:
+                    raise plain from None
             raise _refused(exc) from None
         made = await asyncio.to_thread(self._auth_made, auth_id, data.expires_at)
         if not made:
             await self._release_at_hq(auth_id)
             raise ReturnError("auth_released", "the authorisation was given back meanwhile")
         return "hq"
+
+    async def _returned_where(
+        self, sale: p.SaleForReturn, req: p.ReturnAuthRequest
+    ) -> ReturnError | None:
+        """After HQ refused a line as already returned: the return that took it, from
+        HQ's own record of the sale (which return, in which store, when), so the cashier
+        reads a plain sentence in her language rather than HQ's detail. None when HQ
+        cannot say (unreachable now, or the line is held by a return still in progress)."""
+        assert self._hq is not None
+        try:
+            answer = await self._hq().lookup_sales(
+                p.SaleLookupRequest(receipt_no=sale.receipt_no, store=sale.store)
+            )
+        except (HQUnavailable, HQRefused):
+            return None
+        fresh = next((s for s in answer.sales if s.sale_id == sale.sale_id), None)
+        if fresh is None:
+            return None
+        by_no = {ln.line_no: ln for ln in fresh.lines}
+        for asked in req.lines:
+            line = by_no.get(asked.line_no)
+            if line is None or asked.qty_milli <= line.returnable_milli:
+                continue
+            took = [r for r in fresh.returns if any(q.line_no == line.line_no for q in r.lines)]
+            if not took:
+                return None
+            last = took[-1]
+            left = line.returnable_milli
+            return ReturnError(
+                "already_returned",
+                f"{line.name} was returned at {last.store} on {last.returned_at.isoformat()}",
+                name=line.name,
+                store=last.store,
+                time=local_time(last.returned_at)[:16],
+                receipt=last.receipt_no,
+                left=f"{left / 1000:.3f} kg" if line.unit == "kg" else str(left // 1000),
+            )
+        return None
 
     def _auth_made(self, auth_id: str, expires_at: datetime) -> bool:
         with write_session(self._engine) as session:

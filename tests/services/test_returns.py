@@ -25,6 +25,7 @@ from pos_app.localdb.pending_stock import stock_on_hand
 from pos_app.localdb.sales import SaleRecord
 from pos_app.localdb.store import set_setting
 from pos_app.services.auth import StaffMember
+from pos_app.services.receipts import LOCAL_TZ
 from pos_app.services.returns import (
     FoundSale,
     NoReceiptLine,
@@ -708,3 +709,46 @@ def test_a_cross_store_return_of_what_is_left_names_the_coupon_hq_shows(
     draft = returns.new_draft(cashier, back)
     draft.choices[1] = ReturnChoice(1000, "changed_mind")
     assert returns.preview(draft).coupon_back is None
+
+
+def test_a_line_returned_elsewhere_meanwhile_is_refused_saying_where_and_when(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, hq: FakeReturnHQ, link: Link
+) -> None:
+    """GIVEN another store's sale of two pieces found through HQ
+    WHEN, before the cashier confirms, S003 returns one of them and this till asks HQ for
+    both
+    THEN HQ refuses, and the cashier reads which store took it back, when, with which
+    return receipt and what is left, in Chinese, from HQ's record of the sale."""
+    from pos_app.i18n import Translator
+    from pos_app.ui.errors import error_text
+
+    sale = _hq_sale([p.Tender(kind="cash", amount_fen=3000)])
+    hq.sales = [sale]
+    hq.sold[sale.sale_id] = {1: 2000}
+    link.online = True
+    found = returns.find_by_ref(SaleRef(sale.sale_id, "S002", "S002-T01").sign(b"s2")).result(T)
+    when = datetime(2025, 3, 1, 6, 30, tzinfo=datetime.now().astimezone().tzinfo)
+    elsewhere = p.EarlierReturn(
+        return_id=uuid7(),
+        receipt_no="S003-T01-R000004",
+        store="S003",
+        terminal="S003-T01",
+        returned_at=when,
+        lines=[p.LineQty(line_no=1, qty_milli=1000)],
+        refund_fen=1500,
+    )
+    line = sale.lines[0].model_copy(update={"returned_milli": 1000, "returnable_milli": 1000})
+    hq.sales = [sale.model_copy(update={"lines": [line], "returns": [elsewhere]})]
+    hq.taken[(sale.sale_id, 1)] = 1000
+    draft = returns.new_draft(cashier, found)
+    draft.choices[1] = ReturnChoice(2000, "changed_mind")
+    with pytest.raises(ReturnError) as refused:
+        returns.authorise(draft).result(T)
+    assert refused.value.code == "already_returned"
+    assert refused.value.params["store"] == "S003"
+    assert hq.lookups[-1].receipt_no == sale.receipt_no
+    text = error_text(Translator("zh_CN"), refused.value)
+    local = when.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    assert text == f"芋泥波波 已于 {local} 在门店 S003 退过（退货单 S003-T01-R000004），现可退 1"
+    with read_session(terminal.engine) as session:
+        assert session.scalars(select(ReturnAuth.state)).all() == ["released"]
