@@ -1237,6 +1237,7 @@ class ReturnSummary:
     points_reversed: int
     points_shortfall: int
     conflict: bool
+    coupon_back: uuid.UUID | None = None  # the sale's coupon this return gave back
 
 
 def _summary(r: Any) -> ReturnSummary:
@@ -1251,6 +1252,7 @@ def _summary(r: Any) -> ReturnSummary:
         int(r.points_reversed),
         int(r.points_shortfall),
         bool(r.conflict),
+        r.coupon_id,
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from server_stub import members, operations
 from server_stub import models as m
+from server_stub.cli import main
 from server_stub.errors import ApiError
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.member_helpers import (
@@ -208,11 +209,12 @@ def test_a_partial_return_keeps_the_coupon_and_the_rest_returned_elsewhere_gives
 
 
 def test_a_whole_sale_returned_offline_at_its_store_gets_the_coupon_back_on_ingest(
-    hq: RunningHQ, chain: Chain, client: httpx.Client
+    hq: RunningHQ, chain: Chain, client: httpx.Client, db_url: str, capsys
 ):
     """GIVEN a till that sold with a coupon and returned the whole sale while offline
     WHEN the sale and its return reach HQ in one push
-    THEN HQ gives the coupon back as it applies the return."""
+    THEN HQ gives the coupon back as it applies the return, and ``chainpos-hq returns
+    show`` names it."""
     store = chain.store()
     dev = chain.device(store)
     sale = coupon_sale(hq, chain, client, dev, push_it=False)
@@ -222,6 +224,9 @@ def test_a_whole_sale_returned_offline_at_its_store_gets_the_coupon_back_on_inge
     assert coupon_row(hq, sale.coupon_id) == ("available", None)
     assert coupons_back(hq, sale.event) == [sale.coupon_id]
     assert usable_coupons(client, hq, dev, sale.number) == [str(sale.coupon_id)]
+    capsys.readouterr()
+    assert main(["returns", "show", back["payload"]["return_id"], "--db", db_url]) == 0
+    assert f'"coupon_back": "{sale.coupon_id}"' in capsys.readouterr().out
 
 
 def test_an_expired_coupon_stays_used_and_a_promise_the_till_made_is_raised(
