@@ -292,13 +292,10 @@ def test_two_stores_finishing_a_sale_at_the_same_moment_give_the_coupon_back_onc
         ]
         start = threading.Barrier(2)
         statuses: list[str] = []
-
-        def send(dev: Any, ev: dict[str, Any]) -> None:
-            with httpx.Client(base_url=hq.url, timeout=30) as own:
-                start.wait()
-                statuses.append(push(own, dev, ev)[0]["status"])
-
-        threads = [threading.Thread(target=send, args=pair) for pair in events]
+        threads = [
+            threading.Thread(target=_push_together, args=(hq, start, statuses, *pair))
+            for pair in events
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -309,3 +306,12 @@ def test_two_stores_finishing_a_sale_at_the_same_moment_give_the_coupon_back_onc
             [None, sale.coupon_id], key=str
         )
     assert ledger_mismatches(hq.db) == []
+
+
+def _push_together(
+    hq: RunningHQ, start: threading.Barrier, statuses: list[str], dev: Any, ev: dict[str, Any]
+) -> None:
+    """Pushes ``ev`` on its own connection once every other pusher is ready too."""
+    with httpx.Client(base_url=hq.url, timeout=30) as own:
+        start.wait()
+        statuses.append(push(own, dev, ev)[0]["status"])
