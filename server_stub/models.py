@@ -802,6 +802,8 @@ audit_head = Table(
 # offline or without a receipt). points_reversed: earned points taken back from the member;
 # points_shortfall: what could not be taken because the member had spent them.
 # conflict: an offline return found the goods returned elsewhere meanwhile (discrepancy).
+# coupon_id: the sale's coupon this return gave back to the member (it completed the
+# return of the whole sale while the coupon was valid; returns.coupon_back).
 returns = Table(
     "returns",
     metadata,
@@ -822,6 +824,7 @@ returns = Table(
     Column("conflict", Boolean, nullable=False),
     Column("approvals_json", Text, nullable=True),
     Column("shift_id", Uuid, nullable=True),
+    Column("coupon_id", Uuid, nullable=True),
     Index("ix_returns_store_returned", "store_code", "returned_at"),
 )
 

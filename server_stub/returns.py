@@ -12,6 +12,11 @@ event captures the authorisation (held -> returned); a release (:func:`release_a
 the expiry (:func:`sweep_expired_auths`) gives the quantities back, each exactly once (a
 conditional UPDATE of the authorisation's status).
 
+A return that completes the return of a whole sale gives the member back the coupon the
+sale used, once and in the return's transaction, while the coupon is valid and the chain's
+``returns.coupon_back`` is ``full_return`` (:func:`_give_coupon_back`, the contract's
+:func:`~sync_client.contract.refunds.coupon_goes_back`); a partial return keeps it used.
+
 A return made offline at the store that sold (no authorisation) is reconciled when its
 event arrives: the goods and the money moved at the till already, so it is applied even
 when another store returned the same goods meanwhile, and a ``discrepancies`` row asks a
@@ -46,13 +51,21 @@ from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError
 from server_stub.member_keys import MemberKeys
-from server_stub.members.ledger import Balance, change_balance, ledger_row, write_ledger
+from server_stub.members.ledger import (
+    Balance,
+    bump_version,
+    change_balance,
+    ledger_row,
+    write_ledger,
+)
 from sync_client.contract import protocol as p
 from sync_client.contract.refunds import (
     RefundError,
     ReturnPolicy,
+    coupon_goes_back,
     line_refund_fen,
     points_to_reverse,
+    returned_in_full,
 )
 from sync_client.contract.salerefs import SaleRefError, parse_sale_ref, verify_sale_ref
 
@@ -148,6 +161,31 @@ def _sale_for_return(conn: Connection, sale: Any) -> p.SaleForReturn:
         points_reversed=sum(e.points for e in earlier),
         voided=sale.voided_at is not None,
         returns=[e.data for e in earlier],
+        coupon=_sale_coupon(conn, sale.sale_id),
+    )
+
+
+def _sale_coupon(conn: Connection, sale_id: uuid.UUID) -> p.SaleCoupon | None:
+    """The member's coupon the sale used (its captured coupon hold), and whether a
+    return gave it back already (the hold then stands ``refunded``)."""
+    h, c = m.member_holds, m.member_coupons
+    row = conn.execute(
+        select(c.c.id, c.c.name, h.c.value_fen, c.c.valid_until, h.c.status)
+        .select_from(h.join(c, c.c.id == h.c.coupon_id))
+        .where(
+            h.c.sale_id == sale_id,
+            h.c.kind == "coupon",
+            h.c.status.in_(("captured", "refunded")),
+        )
+    ).first()
+    if row is None:
+        return None
+    return p.SaleCoupon(
+        coupon_id=row.id,
+        name=row.name,
+        value_fen=int(row.value_fen),
+        valid_until=row.valid_until,
+        back=row.status == "refunded",
     )
 
 
@@ -611,6 +649,7 @@ class ReturnPlan:
     account_refunds: dict[str, int] = field(default_factory=dict)  # account -> delta
     earlier: list[_Earlier] = field(default_factory=list)
     auth_lines: dict[int, int] = field(default_factory=dict)
+    policy: ReturnPolicy = field(default_factory=ReturnPolicy)
 
 
 def _approvals_problem(conn: Connection, pl: p.SaleReturned, needed: Sequence[str]) -> str | None:
@@ -797,6 +836,7 @@ def plan_return(
         refunds,
         earlier,
         auth_lines,
+        policy,
     )
 
 
@@ -987,6 +1027,29 @@ def write_return(
                     now,
                 )
             )
+    # The coupon before the member's balances (lock order: hold, coupon, member rows).
+    coupon_back = None
+    if sale_id is not None:
+        coupon_back = _give_coupon_back(conn, plan, sale_id, now)
+        if coupon_back is not None:
+            touched[coupon_back[1]] = bump_version(conn, coupon_back[1], now)
+    if pl.coupon_back is not None and (coupon_back is None or coupon_back[0] != pl.coupon_back):
+        # The customer was told the coupon goes back; HQ's own count says otherwise.
+        log.warning("return %s names coupon %s HQ did not give back", ref, pl.coupon_back)
+        conn.execute(
+            insert(m.member_alerts).values(
+                member_no=plan.member_no,
+                kind="coupon_not_back",
+                ref=ref,
+                detail=(
+                    f"return {pl.receipt_no} at {pl.store} told the customer coupon "
+                    f"{pl.coupon_back} goes back; HQ did not give it back (the sale is not "
+                    "returned in full, the coupon expired, or returns.coupon_back is never)"
+                )[:300],
+                created_at=now,
+                resolved_at=None,
+            )
+        )
     # The member: account refunds first, then the earned points taken back.
     shortfall = 0
     reversed_points = 0
@@ -1047,6 +1110,7 @@ def write_return(
             if pl.approvals
             else None,
             shift_id=pl.shift_id,
+            coupon_id=None if coupon_back is None else coupon_back[0],
         )
     )
     conn.execute(
@@ -1099,12 +1163,63 @@ def write_return(
                 "points_reversed": reversed_points,
                 "points_shortfall": shortfall,
                 "approvals": [[a.action, a.staff] for a in pl.approvals],
+                "coupon_back": None if coupon_back is None else str(coupon_back[0]),
             },
             now,
         )
     )
     write_audit(conn, audits)
     return WrittenReturn(touched, len(discrepancies))
+
+
+def _give_coupon_back(
+    conn: Connection, plan: ReturnPlan, sale_id: uuid.UUID, now: datetime
+) -> tuple[uuid.UUID, int] | None:
+    """Gives the sale's coupon back to its member when this return (its sale lines
+    already counted) completes the return of the whole sale: ``(coupon id, member id)``,
+    or None.
+
+    The captured coupon hold is locked first, so of two returns finishing a sale at the
+    same moment in different stores the second reads the first's lines once it commits
+    (PostgreSQL at READ COMMITTED) and exactly one gives the coupon back. The hold goes
+    ``captured -> refunded`` and the coupon ``used -> available`` by conditional updates:
+    once, whatever replays or races."""
+    h, c, sl = m.member_holds, m.member_coupons, m.sale_lines
+    hold = conn.execute(
+        select(h.c.id, h.c.member_id, h.c.coupon_id)
+        .where(h.c.sale_id == sale_id, h.c.kind == "coupon", h.c.status == "captured")
+        .with_for_update()
+    ).first()
+    if hold is None or hold.coupon_id is None:
+        return None
+    counts = conn.execute(
+        select(sl.c.qty_milli, sl.c.returned_milli).where(sl.c.sale_id == sale_id)
+    ).all()
+    coupon = conn.execute(
+        select(c.c.valid_until).where(
+            c.c.id == hold.coupon_id, c.c.status == "used", c.c.sale_id == sale_id
+        )
+    ).first()
+    if coupon is None or not coupon_goes_back(
+        plan.policy,
+        in_full=returned_in_full([(int(q), int(r)) for q, r in counts]),
+        valid_until=coupon.valid_until,
+        returned_at=plan.payload.returned_at,
+    ):
+        return None
+    done = conn.execute(
+        update(h)
+        .where(h.c.id == hold.id, h.c.status == "captured")
+        .values(status="refunded", settled_at=now)
+    ).rowcount
+    back = conn.execute(
+        update(c)
+        .where(c.c.id == hold.coupon_id, c.c.status == "used", c.c.sale_id == sale_id)
+        .values(status="available", hold_id=None, sale_id=None, updated_at=now)
+    ).rowcount
+    if done != 1 or back != 1:
+        raise RetryableWrite(f"coupon {hold.coupon_id} changed while giving it back")
+    return hold.coupon_id, int(hold.member_id)
 
 
 # -- HQ staff -------------------------------------------------------------------------------
@@ -1122,6 +1237,7 @@ class ReturnSummary:
     points_reversed: int
     points_shortfall: int
     conflict: bool
+    coupon_back: uuid.UUID | None = None  # the sale's coupon this return gave back
 
 
 def _summary(r: Any) -> ReturnSummary:
@@ -1136,6 +1252,7 @@ def _summary(r: Any) -> ReturnSummary:
         int(r.points_reversed),
         int(r.points_shortfall),
         bool(r.conflict),
+        r.coupon_id,
     )
 
 

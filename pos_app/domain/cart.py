@@ -13,6 +13,7 @@ line still costs, so a later return of one line refunds exactly what was paid fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 
 from pos_app.domain.money import allocate, mul_div_round
@@ -98,13 +99,15 @@ class Rounding(StrEnum):
 class CouponUse:
     """A member's coupon reserved for this sale by an HQ hold (``hold_id``): ``value_fen``
     off once what is left after other discounts reaches ``min_spend_fen``. Spread over
-    the lines like a basket discount, so it lowers what the sale earns."""
+    the lines like a basket discount, so it lowers what the sale earns. ``valid_until``
+    (exclusive): a return of the whole sale gives the coupon back only before then."""
 
     hold_id: str
     coupon_id: str
     name: str
     value_fen: Fen
     min_spend_fen: Fen
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -374,6 +374,8 @@ class SaleMember(Base):
     balance_after_fen: Mapped[int | None] = mapped_column(Integer)
     coupon_name: Mapped[str | None] = mapped_column(String(64))
     coupon_fen: Mapped[int] = mapped_column(Integer, default=0)
+    coupon_id: Mapped[str | None] = mapped_column(String(36))
+    coupon_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MemberTopup(Base):
@@ -447,6 +449,8 @@ class SaleReturn(Base):
     returns (all null for a return without a receipt); ``authorisation_id`` is HQ's
     return authorisation the return captures (null for a same-store return made while
     HQ was unreachable). ``approvals`` is a JSON list of ``protocol.Approval``.
+    ``coupon_back_id`` / ``coupon_back_name``: the sale's coupon this return told the
+    customer goes back to her (it completes the return of the whole sale; HQ gives it).
     """
 
     __tablename__ = "sale_return"
@@ -467,6 +471,8 @@ class SaleReturn(Base):
     points_reversed: Mapped[int] = mapped_column(Integer, default=0)
     shift_id: Mapped[str | None] = mapped_column(String(36))
     approvals: Mapped[str] = mapped_column(Text, default="[]")
+    coupon_back_id: Mapped[str | None] = mapped_column(String(36))
+    coupon_back_name: Mapped[str | None] = mapped_column(String(64))
 
 
 class SaleReturnLine(Base):

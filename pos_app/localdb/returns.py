@@ -74,6 +74,8 @@ class ReturnRecord:
     approvals: str
     lines: tuple[ReturnLineRecord, ...]
     refunds: tuple[RefundRecord, ...]
+    coupon_back_id: str | None = None
+    coupon_back_name: str | None = None
 
 
 _RETURN_COLUMNS = tuple(f for f in ReturnRecord.__slots__ if f not in ("lines", "refunds"))

@@ -47,7 +47,8 @@ class TenderRecord:
 class SaleMemberRecord:
     """The member a sale was for, as the receipt prints it. ``points_earned`` and
     ``points_after`` are the till's estimate of what HQ credits when the sale arrives
-    (``points_after`` None: balance unknown, e.g. identified offline)."""
+    (``points_after`` None: balance unknown, e.g. identified offline). ``coupon_id`` and
+    ``coupon_valid_until``: the coupon the sale used, for its return."""
 
     number: str | None
     signup_id: str | None
@@ -60,6 +61,8 @@ class SaleMemberRecord:
     balance_after_fen: int | None = None
     coupon_name: str | None = None
     coupon_fen: int = 0
+    coupon_id: str | None = None
+    coupon_valid_until: datetime | None = None
 
     @property
     def label(self) -> str:

@@ -575,7 +575,7 @@ def _member_record(
     known = member.source in (MemberSource.HQ, MemberSource.CACHE, MemberSource.SIGNUP)
     points_now = min((h.points_after for h in holds), default=member.points)
     balance_now = min((h.balance_after_fen for h in holds), default=member.balance_fen)
-    coupon = draft.cart.coupon
+    coupon = draft.cart.coupon if totals.coupon_fen else None
     return SaleMemberRecord(
         number=member.number,
         signup_id=member.signup_id,
@@ -586,6 +586,8 @@ def _member_record(
         points_earned=earned,
         points_after=points_now + earned if known else None,
         balance_after_fen=balance_now if known else None,
-        coupon_name=coupon.name if coupon is not None and totals.coupon_fen else None,
+        coupon_name=coupon.name if coupon is not None else None,
         coupon_fen=totals.coupon_fen,
+        coupon_id=coupon.coupon_id if coupon is not None else None,
+        coupon_valid_until=coupon.valid_until if coupon is not None else None,
     )

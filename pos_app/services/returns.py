@@ -10,6 +10,13 @@ it, exactly like member holds. Offline, a sale this till holds can still be retu
 checked against this till's own returns (HQ reconciles when the event arrives); any
 other sale is refused with ``cross_store_offline``, whose text offers the alternatives.
 
+A return that completes the return of a whole sale (every line, counting every earlier
+return HQ or this till knows of) gives the member back the coupon the sale used, while it
+is valid and the chain's ``returns.coupon_back`` is ``full_return`` (the contract's
+:func:`~sync_client.contract.refunds.coupon_goes_back`): the preview, the event's
+``coupon_back``, the record and the return receipt say so; HQ gives it back when the event
+arrives (so an offline same-store return queues it), deciding by the same rule.
+
 The commit writes the return, its lines and refunds, the local stock movement, the
 ``sale.returned`` outbox event and the return receipt's print job (which opens the drawer
 for a cash refund) in ONE ``BEGIN IMMEDIATE`` transaction committed with
@@ -47,7 +54,7 @@ from pos_app.localdb import sales as sales_repo
 from pos_app.localdb import shifts as shift_repo
 from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.returns import ReturnRecord
-from pos_app.localdb.sales import OutboxRecord, SaleRecord
+from pos_app.localdb.sales import OutboxRecord, SaleMemberRecord, SaleRecord
 from pos_app.localdb.store import audit, get_store, next_counter
 from pos_app.services.auth import AuthService, StaffMember
 from pos_app.services.errors import ServiceError
@@ -61,8 +68,10 @@ from sync_client.contract.refunds import (
     RefundError,
     ReturnPolicy,
     TenderRefund,
+    coupon_goes_back,
     line_refund_fen,
     points_to_reverse,
+    returned_in_full,
     split_refund,
 )
 
@@ -107,7 +116,9 @@ class ReturnError(ServiceError):
     (an online return not yet authorised by HQ), ``auth_released`` (the authorisation
     was given back while HQ was granting it),
     ``hq_refused`` (another refusal; HQ's code in ``params["error"]``),
-    ``return_not_saved`` and ``not_undoable`` (not a sale of this till's current shift).
+    ``return_not_saved`` and ``not_undoable`` (not a sale of this till's current shift),
+    ``already_returned`` (HQ refused a line another return took: ``params`` name the
+    item, the store, the local time and the return's receipt, and what is ``left``).
     """
 
 
@@ -172,14 +183,16 @@ class LineRefund:
 @dataclass(frozen=True, slots=True)
 class RefundPreview:
     """What confirming would refund: per line, the split over the tenders, the points
-    taken back (an estimate; HQ decides, never below zero) and the approvals still
-    needed (by :data:`protocol.ApprovalAction`)."""
+    taken back (an estimate; HQ decides, never below zero), the approvals still needed
+    (by :data:`protocol.ApprovalAction`) and the sale's coupon when it goes back to the
+    member (this return completes the return of the whole sale)."""
 
     lines: tuple[LineRefund, ...]
     refund_fen: int
     split: tuple[TenderRefund, ...]
     points_reversed: int
     needs: tuple[str, ...]
+    coupon_back: p.SaleCoupon | None = None
 
 
 AuthOutcome = Literal["hq", "offline"]
@@ -492,9 +505,9 @@ class ReturnService:
 
     def preview(self, draft: ReturnDraft) -> RefundPreview:
         """The refund as confirming would make it (after :meth:`check`)."""
-        return self._preview(draft, self.policy())
+        return self._preview(draft, self.policy(), self._clock.now())
 
-    def _preview(self, draft: ReturnDraft, policy: ReturnPolicy) -> RefundPreview:
+    def _preview(self, draft: ReturnDraft, policy: ReturnPolicy, now: datetime) -> RefundPreview:
         if draft.found is None:
             lines = tuple(
                 LineRefund(i, nl.name, nl.qty_milli, nl.refund_fen)
@@ -528,7 +541,14 @@ class ReturnService:
             needs.append("sale_undo")
         if total > policy.approval_above_fen:
             needs.append("refund_over_limit")
-        return RefundPreview(tuple(refunds), total, split, points, self._missing(draft, needs))
+        return RefundPreview(
+            tuple(refunds),
+            total,
+            split,
+            points,
+            self._missing(draft, needs),
+            _coupon_back(sale, draft.choices, policy, now),
+        )
 
     @staticmethod
     def _missing(draft: ReturnDraft, needs: Sequence[str]) -> tuple[str, ...]:
@@ -592,9 +612,11 @@ class ReturnService:
             repo.add_auth(session, str(auth_id), str(sale.sale_id), lines, self._clock.now())
             session.commit()
         draft.auth_id = str(auth_id)
-        return self._runner.submit(self._ask_auth(req, draft.found.local))
+        return self._runner.submit(self._ask_auth(req, draft.found.local, sale))
 
-    async def _ask_auth(self, req: p.ReturnAuthRequest, local: bool) -> AuthOutcome:
+    async def _ask_auth(
+        self, req: p.ReturnAuthRequest, local: bool, sale: p.SaleForReturn
+    ) -> AuthOutcome:
         assert self._hq is not None
         auth_id = str(req.auth_id)
         try:
@@ -609,12 +631,54 @@ class ReturnService:
             await asyncio.to_thread(
                 self._set_auth, auth_id, "released", f"{exc.error}: {exc.detail}"
             )
+            if exc.error == "not_returnable":
+                plain = await self._returned_where(sale, req)
+                if plain is not None:
+                    raise plain from None
             raise _refused(exc) from None
         made = await asyncio.to_thread(self._auth_made, auth_id, data.expires_at)
         if not made:
             await self._release_at_hq(auth_id)
             raise ReturnError("auth_released", "the authorisation was given back meanwhile")
         return "hq"
+
+    async def _returned_where(
+        self, sale: p.SaleForReturn, req: p.ReturnAuthRequest
+    ) -> ReturnError | None:
+        """After HQ refused a line as already returned: the return that took it, from
+        HQ's own record of the sale (which return, in which store, when), so the cashier
+        reads a plain sentence in her language rather than HQ's detail. None when HQ
+        cannot say (unreachable now, or the line is held by a return still in progress)."""
+        assert self._hq is not None
+        try:
+            answer = await self._hq().lookup_sales(
+                p.SaleLookupRequest(receipt_no=sale.receipt_no, store=sale.store)
+            )
+        except (HQUnavailable, HQRefused):
+            return None
+        fresh = next((s for s in answer.sales if s.sale_id == sale.sale_id), None)
+        if fresh is None:
+            return None
+        by_no = {ln.line_no: ln for ln in fresh.lines}
+        for asked in req.lines:
+            line = by_no.get(asked.line_no)
+            if line is None or asked.qty_milli <= line.returnable_milli:
+                continue
+            took = [r for r in fresh.returns if any(q.line_no == line.line_no for q in r.lines)]
+            if not took:
+                return None
+            last = took[-1]
+            left = line.returnable_milli
+            return ReturnError(
+                "already_returned",
+                f"{line.name} was returned at {last.store} on {last.returned_at.isoformat()}",
+                name=line.name,
+                store=last.store,
+                time=local_time(last.returned_at)[:16],
+                receipt=last.receipt_no,
+                left=f"{left / 1000:.3f} kg" if line.unit == "kg" else str(left // 1000),
+            )
+        return None
 
     def _auth_made(self, auth_id: str, expires_at: datetime) -> bool:
         with write_session(self._engine) as session:
@@ -707,7 +771,8 @@ class ReturnService:
             policy, items = _read_rules(session, draft)
             store_name = self._store_name(session)
         self._check(draft, policy, items)
-        preview = self._preview(draft, policy)
+        now = self._clock.now()
+        preview = self._preview(draft, policy, now)
         if preview.needs:
             raise ReturnError(
                 "needs_approval", f"{preview.needs[0]} needs approval", action=preview.needs[0]
@@ -732,7 +797,6 @@ class ReturnService:
                     f"a {part.kind} refund needs the payment gateway",
                     kind=part.kind,
                 )
-        now = self._clock.now()
         ident = self._identity
         return_id = uuid7()
         reference = sign_return_ref(
@@ -827,6 +891,7 @@ class ReturnService:
             shift_id = self._shift_id() or shift_repo.open_shift_id(session, ident.terminal_id)
             if sale is not None and draft.found is not None and draft.found.local:
                 _still_returnable(session, sale, lines)
+            coupon = preview.coupon_back
             receipt_no = f"{ident.terminal_id}-R{next_counter(session, 'return'):06d}"
             event = p.SaleReturned(
                 return_id=return_id,
@@ -869,6 +934,7 @@ class ReturnService:
                 points_reversed=preview.points_reversed,
                 approvals=list(draft.approvals),
                 shift_id=UUID(shift_id) if shift_id else None,
+                coupon_back=None if coupon is None else coupon.coupon_id,
             )
             record = repo.ReturnRecord(
                 id=str(return_id),
@@ -890,6 +956,8 @@ class ReturnService:
                 approvals=json.dumps([a.model_dump(mode="json") for a in draft.approvals]),
                 lines=lines,
                 refunds=refunds,
+                coupon_back_id=None if coupon is None else str(coupon.coupon_id),
+                coupon_back_name=None if coupon is None else coupon.name,
             )
             repo.record_return(
                 session,
@@ -944,6 +1012,8 @@ class ReturnService:
         blocks += [Columns(t(f"tender.{rf.kind}"), format_yuan(rf.amount_fen)) for rf in r.refunds]
         if r.points_reversed:
             blocks.append(Columns(t("return.points_reversed"), str(r.points_reversed)))
+        if r.coupon_back_name:
+            blocks.append(Columns(t("return.coupon_back"), r.coupon_back_name))
         blocks += [Feed(1), QRCode(r.reference), Feed(1)]
         opens = any(rf.kind == "cash" and rf.amount_fen > 0 for rf in r.refunds)
         return Document(tuple(blocks), cut=True, open_drawer=opens)
@@ -1001,6 +1071,32 @@ def _still_returnable(
             )
 
 
+def _coupon_back(
+    sale: p.SaleForReturn,
+    choices: dict[int, ReturnChoice],
+    policy: ReturnPolicy,
+    now: datetime,
+) -> p.SaleCoupon | None:
+    """The sale's coupon when returning ``choices`` now gives it back: what is left of
+    every line comes back with it (after every earlier return the sale shows), the coupon
+    was not given back before and is still valid."""
+    coupon = sale.coupon
+    if coupon is None or coupon.back:
+        return None
+    after = [
+        (ln.qty_milli, ln.returned_milli + max(0, choices[ln.line_no].qty_milli))
+        if ln.line_no in choices
+        else (ln.qty_milli, ln.returned_milli)
+        for ln in sale.lines
+    ]
+    in_full = returned_in_full(after)
+    if not coupon_goes_back(
+        policy, in_full=in_full, valid_until=coupon.valid_until, returned_at=now
+    ):
+        return None
+    return coupon
+
+
 def _read_rules(
     session: Session, draft: ReturnDraft
 ) -> tuple[ReturnPolicy, dict[str, tuple[int, str]]]:
@@ -1041,6 +1137,27 @@ def _paid_tenders(sale: p.SaleForReturn) -> list[PaidTender]:
     for i, t in enumerate(tenders):
         out.append(PaidTender(t.kind, t.amount_fen, given.get(i, 0), t.reference))
     return out
+
+
+def _local_coupon(
+    member: SaleMemberRecord | None, earlier: list[repo.ReturnRecord]
+) -> p.SaleCoupon | None:
+    """The coupon a sale of this till used, as its return needs it (back: one of this
+    till's returns gave it back already)."""
+    if (
+        member is None
+        or member.coupon_id is None
+        or member.coupon_valid_until is None
+        or not member.coupon_name
+    ):
+        return None
+    return p.SaleCoupon(
+        coupon_id=UUID(member.coupon_id),
+        name=member.coupon_name,
+        value_fen=member.coupon_fen,
+        valid_until=member.coupon_valid_until,
+        back=any(r.coupon_back_id == member.coupon_id for r in earlier),
+    )
 
 
 def _sale_for_return(
@@ -1100,6 +1217,7 @@ def _sale_for_return(
         earned_points=member.points_earned if member is not None else 0,
         points_reversed=sum(r.points_reversed for r in earlier),
         voided=sale.status == "voided",
+        coupon=_local_coupon(member, earlier),
         returns=[
             p.EarlierReturn(
                 return_id=UUID(r.id),

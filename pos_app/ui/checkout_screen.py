@@ -462,7 +462,12 @@ class CheckoutViewModel(QObject):
         def held(hold: HoldResult) -> None:
             self._after_hold(hold)
             draft.cart.coupon = CouponUse(
-                hold.hold_id, coupon.coupon_id, coupon.name, hold.value_fen, coupon.min_spend_fen
+                hold.hold_id,
+                coupon.coupon_id,
+                coupon.name,
+                hold.value_fen,
+                coupon.min_spend_fen,
+                coupon.valid_until,
             )
             self.cart_changed.emit()
 

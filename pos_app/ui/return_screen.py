@@ -722,13 +722,22 @@ class ReturnScreen(QWidget):
         self.points.setObjectName("return_points")
         self.shortfall = QLabel()
         self.shortfall.setObjectName("return_shortfall")
+        self.coupon = QLabel()
+        self.coupon.setObjectName("return_coupon")
         self.needs = QLabel()
         self.needs.setObjectName("return_needs")
         self.why_not = QLabel()
         self.why_not.setObjectName("return_why_not")
-        for w in (self.total_label, self.total, self.split, self.points, self.shortfall):
+        for w in (
+            self.total_label,
+            self.total,
+            self.split,
+            self.points,
+            self.shortfall,
+            self.coupon,
+        ):
             right.addWidget(w)
-        for w in (self.split, self.points, self.shortfall, self.needs, self.why_not):
+        for w in (self.split, self.points, self.shortfall, self.coupon, self.needs, self.why_not):
             w.setWordWrap(True)
         right.addWidget(self.needs)
         right.addWidget(self.why_not)
@@ -759,6 +768,9 @@ class ReturnScreen(QWidget):
         self.done_cash.setWordWrap(True)
         self.done_points = QLabel()
         self.done_points.setObjectName("return_done_points")
+        self.done_coupon = QLabel()
+        self.done_coupon.setObjectName("return_done_coupon")
+        self.done_coupon.setWordWrap(True)
         self.print_status = QLabel()
         self.print_status.setObjectName("return_print_status")
         self.print_status.setWordWrap(True)
@@ -767,6 +779,7 @@ class ReturnScreen(QWidget):
             self.done_refund,
             self.done_cash,
             self.done_points,
+            self.done_coupon,
             self.print_status,
         ):
             left.addWidget(w)
@@ -1042,6 +1055,7 @@ class ReturnScreen(QWidget):
         self.split.setText("")
         self.points.setText("")
         self.shortfall.setText("")
+        self.coupon.setText("")
         self.needs.setText("")
         self.why_not.setText("")
         if preview is not None:
@@ -1061,6 +1075,8 @@ class ReturnScreen(QWidget):
                 self.shortfall.setText(
                     t("return.points_shortfall", points=short[0], short=short[1])
                 )
+            if preview.coupon_back is not None:
+                self.coupon.setText(f"{t('return.coupon_back')}: {preview.coupon_back.name}")
             if preview.needs:
                 self.needs.setText(
                     t(
@@ -1097,6 +1113,8 @@ class ReturnScreen(QWidget):
         self.done_cash.setText(t("return.drawer_cash", amount=format_yuan(cash)))
         self.done_points.setVisible(record.points_reversed > 0)
         self.done_points.setText(f"{t('return.points_reversed')}: {record.points_reversed}")
+        self.done_coupon.setVisible(record.coupon_back_name is not None)
+        self.done_coupon.setText(f"{t('return.coupon_back')}: {record.coupon_back_name or ''}")
 
     def _is_this_return(self, job: PrintJobInfo) -> bool:
         last = self.vm.last

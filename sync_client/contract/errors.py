@@ -205,6 +205,7 @@ class ErrorCode(StrEnum):
     CASH_MOVEMENT = "cash_movement"
     OVER_SHORT = "over_short"
     AUTH_RELEASED = "auth_released"
+    ALREADY_RETURNED = "already_returned"
     BAD_REASON = "bad_reason"
     BAD_RECEIPT = "bad_receipt"
     CROSS_STORE_OFFLINE = "cross_store_offline"

@@ -398,11 +398,26 @@ class EarlierReturn(_Model):
     refund_fen: NonNegFen
 
 
+class SaleCoupon(_Model):
+    """The member's coupon a sale used: ``value_fen`` off, spread over the sale's lines as
+    a discount (so a line's refund is already net of it). ``back``: a return of the whole
+    sale has given it back to the member already. ``valid_until`` (exclusive): a coupon
+    goes back only while it is still valid
+    (:func:`~sync_client.contract.refunds.coupon_goes_back`)."""
+
+    coupon_id: UUID
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    value_fen: NonNegFen
+    valid_until: AwareDatetime
+    back: bool = False
+
+
 class SaleForReturn(_Model):
     """A sale as the return screen shows it, with every earlier return in every store.
 
     ``earned_points``: what HQ credited the member for the sale (0 without a member);
-    ``points_reversed``: what earlier returns took back.
+    ``points_reversed``: what earlier returns took back. ``coupon``: the member's coupon
+    the sale used, if any.
     """
 
     sale_id: UUID
@@ -423,6 +438,7 @@ class SaleForReturn(_Model):
     points_reversed: int = 0
     voided: bool = False
     returns: list[EarlierReturn] = []
+    coupon: SaleCoupon | None = None
 
 
 class SaleLookupRequest(_Model):
@@ -541,6 +557,12 @@ class SaleReturned(_Model):
       ledger. ``points_reversed`` is the till's estimate of the earned points taken back
       (HQ decides, never driving the balance below zero, and records any shortfall).
     * ``shift_id`` is the till shift whose drawer paid a cash refund.
+    * ``coupon_back`` names the sale's coupon when the till told the customer it goes
+      back to the member (this return completes the return of the whole sale and the
+      coupon is still valid, :func:`~sync_client.contract.refunds.coupon_goes_back`).
+      HQ decides with the same rule from its own count of every store's returns, and
+      gives the coupon back once, in the event's transaction, also when the till did not
+      name it (another store returned the rest meanwhile).
     """
 
     type: Literal["sale.returned"] = "sale.returned"
@@ -559,6 +581,7 @@ class SaleReturned(_Model):
     points_reversed: Annotated[int, Field(ge=0)] = 0
     approvals: Annotated[list[Approval], Field(max_length=5)] = []
     shift_id: UUID | None = None
+    coupon_back: UUID | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SaleReturned:

@@ -10,6 +10,8 @@ integer thousandths (``qty_milli``) as in :mod:`~sync_client.contract.protocol`.
   earlier returns already refunded from it.
 * :func:`points_to_reverse`: the earned points a refund takes back, never more in total
   than were earned.
+* :func:`coupon_goes_back`: whether a return gives the sale's coupon back to the member
+  (the whole sale returned, the coupon unexpired, the chain's ``returns.coupon_back``).
 * :class:`ReturnPolicy`: the ``returns.*`` settings, with their defaults, and the return
   window check.
 """
@@ -24,6 +26,8 @@ from typing import Literal
 
 SplitRule = Literal["proportional", "cash_last"]
 SPLIT_RULES: tuple[SplitRule, ...] = ("proportional", "cash_last")
+CouponBackRule = Literal["full_return", "never"]
+COUPON_BACK_RULES: tuple[CouponBackRule, ...] = ("full_return", "never")
 
 ACCOUNT_KINDS = frozenset({"points", "stored_value", "coupon"})
 """Tender kinds paid from a member's account at HQ: refunded to the member through HQ."""
@@ -236,6 +240,8 @@ class ReturnPolicy:
     ``window_days``: a sale may be returned until that many days after it completed.
     ``approval_above_fen``: a refund above it needs a supervisor. ``no_receipt_cap_fen``:
     the most a return without a receipt may refund (and it always needs a manager).
+    ``coupon_back``: ``full_return`` gives a sale's coupon back to the member once the
+    whole sale is returned (see :func:`coupon_goes_back`); ``never`` keeps it used.
     """
 
     window_days: int = 7
@@ -245,6 +251,7 @@ class ReturnPolicy:
     no_receipt_cap_fen: int = 10_000
     refund_split: SplitRule = "proportional"
     reasons: tuple[ReturnReason, ...] = DEFAULT_REASONS
+    coupon_back: CouponBackRule = "full_return"
 
     @classmethod
     def from_settings(cls, get: Mapping[str, object]) -> ReturnPolicy:
@@ -261,6 +268,7 @@ class ReturnPolicy:
             reasons=_reasons(get.get("returns.reasons"))
             if get.get("returns.reasons") is not None
             else DEFAULT_REASONS,
+            coupon_back="never" if get.get("returns.coupon_back") == "never" else "full_return",
         )
 
     def deadline(self, completed_at: datetime) -> datetime:
@@ -279,6 +287,31 @@ class ReturnPolicy:
 
     def reason_codes(self) -> frozenset[str]:
         return frozenset(r.code for r in self.reasons)
+
+
+# -- coupons -------------------------------------------------------------------------------
+
+
+def returned_in_full(lines: Sequence[tuple[int, int]]) -> bool:
+    """Whether every line of a sale is returned: ``lines`` are ``(qty_milli,
+    returned_milli)`` per sold line, ``returned_milli`` counting every return in every
+    store (the one being made included)."""
+    return bool(lines) and all(returned >= qty for qty, returned in lines)
+
+
+def coupon_goes_back(
+    policy: ReturnPolicy, *, in_full: bool, valid_until: datetime, returned_at: datetime
+) -> bool:
+    """Whether a return gives the member back the coupon the sale used.
+
+    Only a return that completes the return of the whole sale (``in_full``, see
+    :func:`returned_in_full`; in one return or several, in any store) gives it back, and
+    only while the coupon is still valid at ``returned_at`` (the till's time of the
+    return, which HQ reads from the event, so both decide alike). A partial return keeps
+    the coupon used: its value is spread over the lines as a discount, so the refund of
+    any line is already net of it. ``returns.coupon_back = never`` keeps it used always.
+    """
+    return policy.coupon_back == "full_return" and in_full and returned_at < valid_until
 
 
 def paycode_refund_no(return_id: str, order_no: str) -> str:

@@ -161,6 +161,12 @@ _ENTRIES: tuple[Setting, ...] = (
         ("proportional", "cash_last"),
         "how a refund is split over the sale's tenders",
     ),
+    _enum(
+        "returns.coupon_back",
+        "full_return",
+        ("full_return", "never"),
+        "a sale's coupon goes back to the member when the whole sale is returned, or never",
+    ),
     Setting(
         "returns.reasons",
         "json_list",

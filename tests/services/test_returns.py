@@ -25,6 +25,7 @@ from pos_app.localdb.pending_stock import stock_on_hand
 from pos_app.localdb.sales import SaleRecord
 from pos_app.localdb.store import set_setting
 from pos_app.services.auth import StaffMember
+from pos_app.services.receipts import LOCAL_TZ
 from pos_app.services.returns import (
     FoundSale,
     NoReceiptLine,
@@ -573,3 +574,181 @@ def test_undo_lists_the_open_shifts_sales_and_the_return_carries_the_shift(
     ret = returns.commit(draft)
     (event,) = returned_events(terminal)
     assert ret.shift_id == shift.id and event.shift_id == UUID(shift.id)
+
+
+# -- the sale's coupon --------------------------------------------------------------------
+
+
+def _coupon_sale(terminal: Terminal, cashier: StaffMember, valid_until: datetime) -> SaleRecord:
+    """A member's sale of 芋泥波波 and 杨枝甘露(大) (¥31.00) with a ¥5 coupon held at HQ,
+    paid ¥26.00 in cash: the coupon spread over both lines."""
+    from pos_app.domain.cart import CouponUse
+    from tests.services.test_checkout_members import MANGO_L, _hold, _member
+
+    draft = terminal.checkout.new_draft(cashier)
+    draft.member = _member()
+    terminal.checkout.scan(draft, TARO)
+    terminal.checkout.scan(draft, MANGO_L)
+    hold = _hold(terminal, draft, "coupon", 1, 500)
+    draft.cart.coupon = CouponUse(hold.hold_id, str(uuid7()), "满30减5", 500, 3000, valid_until)
+    payment = Payment(draft.cart.totals().total_fen)
+    payment.add_cash(payment.due_fen)
+    return terminal.checkout.complete(draft, payment)
+
+
+def test_the_coupon_goes_back_with_the_last_line_of_the_sale_returned_offline(
+    terminal: Terminal,
+    cashier: StaffMember,
+    returns: ReturnService,
+    clock: FakeClock,
+    printer: Any,
+) -> None:
+    """GIVEN a member's sale at this till that used a ¥5 coupon valid for a week, HQ
+    unreachable
+    WHEN 芋泥波波 comes back, then 杨枝甘露(大)
+    THEN the first return refunds net of the coupon's share and keeps the coupon used;
+    the second, which completes the sale, shows the coupon going back, names it in its
+    event (HQ gives it back on ingest) and prints "优惠券已退回 满30减5"; the sale found
+    again shows the coupon back, so no later return names it again."""
+    sale = _coupon_sale(terminal, cashier, clock.now() + timedelta(days=7))
+    assert sale.total_fen == 2600 and sale.member is not None
+    found = returns.find_by_ref(sale.reference).result(T)
+    assert found.sale.coupon is not None
+    assert (found.sale.coupon.name, found.sale.coupon.value_fen, found.sale.coupon.back) == (
+        "满30减5",
+        500,
+        False,
+    )
+
+    draft = returns.new_draft(cashier, found)
+    draft.choices[1] = ReturnChoice(1000, "quality")
+    assert returns.preview(draft).coupon_back is None
+    first = returns.commit(draft)
+    assert first.refund_fen == sale.lines[0].amount_fen < 1500
+    assert first.coupon_back_id is None
+
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices[2] = ReturnChoice(1000, "quality")
+    preview = returns.preview(draft)
+    assert preview.coupon_back is not None and preview.coupon_back.name == "满30减5"
+    second = returns.commit(draft)
+    assert first.refund_fen + second.refund_fen == 2600
+    assert (second.coupon_back_id, second.coupon_back_name) == (
+        str(found.sale.coupon.coupon_id),
+        "满30减5",
+    )
+    events = returned_events(terminal)
+    assert [e.coupon_back for e in events] == [None, found.sale.coupon.coupon_id]
+    slip = printed(terminal, printer, 3)[2]
+    texts = json.dumps([repr(b) for b in slip.blocks], ensure_ascii=False)
+    assert "优惠券已退回" in texts and "满30减5" in texts
+    again = returns.find_by_ref(sale.reference).result(T)
+    assert again.sale.coupon is not None and again.sale.coupon.back
+
+
+def test_an_expired_coupon_or_coupon_back_never_keeps_it_used(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, clock: FakeClock
+) -> None:
+    """GIVEN a coupon sale returned whole WHEN the coupon has expired since, or the chain
+    set ``returns.coupon_back = never`` THEN the return does not give the coupon back."""
+    sale = _coupon_sale(terminal, cashier, clock.now() + timedelta(days=1))
+    clock.advance(timedelta(days=2))
+    draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+    draft.choices = {1: ReturnChoice(1000, "quality"), 2: ReturnChoice(1000, "quality")}
+    assert returns.preview(draft).coupon_back is None
+
+    with write_session(terminal.engine) as session:
+        set_setting(session, "returns.coupon_back", "never")
+        session.commit()
+    fresh = _coupon_sale(terminal, cashier, clock.now() + timedelta(days=7))
+    draft = returns.new_draft(cashier, returns.find_by_ref(fresh.reference).result(T))
+    draft.choices = {1: ReturnChoice(1000, "quality"), 2: ReturnChoice(1000, "quality")}
+    assert returns.preview(draft).coupon_back is None
+    assert returns.commit(draft).coupon_back_id is None
+
+
+def test_a_cross_store_return_of_what_is_left_names_the_coupon_hq_shows(
+    terminal: Terminal,
+    cashier: StaffMember,
+    returns: ReturnService,
+    hq: FakeReturnHQ,
+    link: Link,
+    clock: FakeClock,
+) -> None:
+    """GIVEN another store's coupon sale of two pieces, one already returned there, as
+    HQ shows it
+    WHEN the other piece comes back here with HQ's authorisation
+    THEN the event names the coupon to give back; had HQ shown it given back already,
+    nothing would name it."""
+    base = _hq_sale([p.Tender(kind="cash", amount_fen=2500)], member="812345678903")
+    line = base.lines[0].model_copy(
+        update={"returned_milli": 1000, "returnable_milli": 1000, "refunded_fen": 1250}
+    )
+    coupon = p.SaleCoupon(
+        coupon_id=uuid7(),
+        name="满20减5",
+        value_fen=500,
+        valid_until=clock.now() + timedelta(days=3),
+    )
+    sale = base.model_copy(update={"lines": [line], "coupon": coupon})
+    hq.sales = [sale]
+    hq.sold[sale.sale_id] = {1: 1000}
+    link.online = True
+    found = returns.find_by_ref(SaleRef(sale.sale_id, "S002", "S002-T01").sign(b"s2")).result(T)
+    draft = returns.new_draft(cashier, found)
+    draft.choices[1] = ReturnChoice(1000, "changed_mind")
+    assert returns.authorise(draft).result(T) == "hq"
+    assert returns.preview(draft).coupon_back == coupon
+    returns.commit(draft)
+    (event,) = returned_events(terminal)
+    assert event.coupon_back == coupon.coupon_id and event.authorisation is not None
+
+    back = FoundSale(
+        sale.model_copy(update={"coupon": coupon.model_copy(update={"back": True})}), False
+    )
+    draft = returns.new_draft(cashier, back)
+    draft.choices[1] = ReturnChoice(1000, "changed_mind")
+    assert returns.preview(draft).coupon_back is None
+
+
+def test_a_line_returned_elsewhere_meanwhile_is_refused_saying_where_and_when(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, hq: FakeReturnHQ, link: Link
+) -> None:
+    """GIVEN another store's sale of two pieces found through HQ
+    WHEN, before the cashier confirms, S003 returns one of them and this till asks HQ for
+    both
+    THEN HQ refuses, and the cashier reads which store took it back, when, with which
+    return receipt and what is left, in Chinese, from HQ's record of the sale."""
+    from pos_app.i18n import Translator
+    from pos_app.ui.errors import error_text
+
+    sale = _hq_sale([p.Tender(kind="cash", amount_fen=3000)])
+    hq.sales = [sale]
+    hq.sold[sale.sale_id] = {1: 2000}
+    link.online = True
+    found = returns.find_by_ref(SaleRef(sale.sale_id, "S002", "S002-T01").sign(b"s2")).result(T)
+    when = datetime(2025, 3, 1, 6, 30, tzinfo=datetime.now().astimezone().tzinfo)
+    elsewhere = p.EarlierReturn(
+        return_id=uuid7(),
+        receipt_no="S003-T01-R000004",
+        store="S003",
+        terminal="S003-T01",
+        returned_at=when,
+        lines=[p.LineQty(line_no=1, qty_milli=1000)],
+        refund_fen=1500,
+    )
+    line = sale.lines[0].model_copy(update={"returned_milli": 1000, "returnable_milli": 1000})
+    hq.sales = [sale.model_copy(update={"lines": [line], "returns": [elsewhere]})]
+    hq.taken[(sale.sale_id, 1)] = 1000
+    draft = returns.new_draft(cashier, found)
+    draft.choices[1] = ReturnChoice(2000, "changed_mind")
+    with pytest.raises(ReturnError) as refused:
+        returns.authorise(draft).result(T)
+    assert refused.value.code == "already_returned"
+    assert refused.value.params["store"] == "S003"
+    assert hq.lookups[-1].receipt_no == sale.receipt_no
+    text = error_text(Translator("zh_CN"), refused.value)
+    local = when.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    assert text == f"芋泥波波 已于 {local} 在门店 S003 退过（退货单 S003-T01-R000004），现可退 1"
+    with read_session(terminal.engine) as session:
+        assert session.scalars(select(ReturnAuth.state)).all() == ["released"]

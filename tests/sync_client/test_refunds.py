@@ -15,8 +15,10 @@ from sync_client.contract.refunds import (
     PaidTender,
     RefundError,
     ReturnPolicy,
+    coupon_goes_back,
     line_refund_fen,
     points_to_reverse,
+    returned_in_full,
     split_refund,
 )
 
@@ -147,3 +149,22 @@ def test_policy_defaults_and_settings() -> None:
     assert policy.in_window(sold, sold + timedelta(days=3))
     assert not policy.in_window(sold, sold + timedelta(days=3, seconds=1))
     assert ReturnPolicy.from_settings({"returns.reasons": "not json"}).reasons == DEFAULT_REASONS
+
+
+def test_a_coupon_goes_back_only_with_the_whole_sale_while_valid_unless_never() -> None:
+    """The coupon rule both sides apply: the whole sale returned (in one return or
+    several), the coupon still valid at the return's time, and ``full_return``."""
+    policy = ReturnPolicy.from_settings({})
+    assert policy.coupon_back == "full_return"
+    never = ReturnPolicy.from_settings({"returns.coupon_back": "never"})
+    assert never.coupon_back == "never"
+    assert ReturnPolicy.from_settings({"returns.coupon_back": "odd"}).coupon_back == "full_return"
+    until = datetime(2026, 1, 8, tzinfo=UTC)
+    at = until - timedelta(seconds=1)
+    assert returned_in_full([(2000, 2000), (1000, 1000)])
+    assert not returned_in_full([(2000, 1000), (1000, 1000)])
+    assert not returned_in_full([])
+    assert coupon_goes_back(policy, in_full=True, valid_until=until, returned_at=at)
+    assert not coupon_goes_back(policy, in_full=False, valid_until=until, returned_at=at)
+    assert not coupon_goes_back(policy, in_full=True, valid_until=until, returned_at=until)
+    assert not coupon_goes_back(never, in_full=True, valid_until=until, returned_at=at)

@@ -8,7 +8,7 @@ port (:class:`tests.services.test_returns.FakeReturnHQ`), on a real sync thread.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -194,6 +194,38 @@ def test_offline_same_store_return_prints_a_return_receipt_with_a_signed_code(
         assert slip.images
     qtbot.waitUntil(lambda: screen.print_status.text() == "退货单已打印")
     assert screen.preview.pixmap() is not None and not screen.preview.pixmap().isNull()
+
+
+def test_the_last_lines_of_a_coupon_sale_give_the_coupon_back_on_screen_and_paper(
+    qtbot, window: MainWindow, terminal: Terminal, scan_clock: FakeClock
+):
+    """GIVEN a member's sale at this till (芋泥波波 and 杨枝甘露(大)) that used a ¥5 coupon
+    WHEN the cashier scans the receipt and takes both back
+    THEN before confirming the screen says the coupon goes back, and after it the done
+    page and the return receipt say "优惠券已退回" with the coupon's name."""
+    from tests.services.test_returns import _coupon_sale
+
+    cashier = terminal.auth.sign_in("1001", "1234")
+    sale = _coupon_sale(terminal, cashier, datetime.now(UTC) + timedelta(days=7))
+    screen = open_returns(qtbot, window)
+    scan_receipt(qtbot, window, scan_clock, sale.reference)
+    qtbot.waitUntil(lambda: screen.table.rowCount() == 2)
+    choose(screen.reason, "changed_mind")
+    pick_line(qtbot, screen, 0)
+    tap(qtbot, screen.plus)
+    assert screen.coupon.text() == ""  # half the sale: the coupon stays used
+    pick_line(qtbot, screen, 1)
+    tap(qtbot, screen.plus)
+    assert screen.total.text() == "¥26.00"
+    assert screen.coupon.text() == "优惠券已退回: 满30减5"
+    tap(qtbot, screen.confirm)
+    qtbot.waitUntil(lambda: screen.pages.currentWidget() is screen.done)
+    assert screen.done_coupon.isVisible()
+    assert screen.done_coupon.text() == "优惠券已退回: 满30减5"
+    (event,) = returned_events(terminal)
+    assert event.coupon_back is not None
+    slip = printed_jobs(terminal, qtbot, 2)[1]
+    assert any("优惠券已退回" in line and "满30减5" in line for line in slip.text_lines)
 
 
 def test_a_return_without_receipt_needs_a_manager(

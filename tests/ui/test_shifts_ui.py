@@ -21,28 +21,22 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hardware import decode
-from pos_app.app import Terminal, build_terminal, build_window, install_scan_filter
+from pos_app.app import build_terminal, build_window
 from pos_app.localdb.engine import open_database, write_session
 from pos_app.localdb.seed import load_demo_json
 from pos_app.localdb.store import set_setting
-from pos_app.services.enrollment import EnrollmentService, EnrollTicket
 from pos_app.services.returns import ReturnChoice, ReturnService
 from pos_app.ui.dialogs import ApprovalDialog
-from pos_app.ui.main_window import MainWindow
 from pos_app.ui.shift_screens import CashMoveDialog, ResumeShiftDialog, ShiftMenuDialog
 from pos_app.ui.widgets import TouchButton
 from server_stub import models as m
-from server_stub import operations
 from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
-from sync_client import CredentialStore
-from tests.support import FakeClock
-from tests.sync.conftest import FAST, start_hq
+from tests.sync.conftest import start_hq
+from tests.ui.enrolled import WAIT, Till, enrol
 from tests.ui.helpers import scan, sign_in, tap, when_dialog
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00
-WAIT = 10_000
 
 
 @pytest.fixture
@@ -51,48 +45,6 @@ def hq(tmp_path: Path) -> Iterator[EmbeddedHQ]:
     seed_chain(server.db, load_demo_json())
     yield server
     server.stop()
-
-
-def enrolled_db(hq: EmbeddedHQ, data: Path) -> CredentialStore:
-    store = CredentialStore(data, use_keyring=False)
-    engine = open_database(data / "terminal.db")
-    code = operations.create_enroll_code(hq.db, "S002").code
-    EnrollmentService(engine, store).enroll(EnrollTicket(hq.url, "S002", code), "1号机")
-    with write_session(engine) as session:
-        set_setting(session, "shift.over_short_threshold_fen", 100)
-        session.commit()
-    engine.dispose()
-    return store
-
-
-class Till:
-    """An enrolled S002 terminal with its window, online, nobody signed in."""
-
-    def __init__(self, qtbot: Any, qapp: Any, hq: EmbeddedHQ, data: Path) -> None:
-        store = CredentialStore(data, use_keyring=False)
-        self.terminal: Terminal = build_terminal(
-            data / "terminal.db", credential_store=store, sync_config=FAST, language="zh_CN"
-        )
-        self.win: MainWindow = build_window(self.terminal)
-        qtbot.addWidget(self.win)
-        self.clock = FakeClock()
-        self.qapp = qapp
-        self.scan_filter = install_scan_filter(qapp, self.win, self.clock)
-        self.win.show()
-        self.terminal.start_sync()
-        qtbot.waitUntil(lambda: "在线" in self.win.sync_indicator.text(), timeout=WAIT)
-
-    def close(self) -> None:
-        self.qapp.removeEventFilter(self.scan_filter)
-        self.win.close()
-        self.terminal.close()
-
-    def printed(self) -> list[str]:
-        profile = self.terminal.device_settings.printer().printer_profile()
-        return [
-            decode(job, profile.encoding, chinese_at_power_on=not profile.chinese_mode).text
-            for job in self.terminal.virtual_printer.jobs
-        ]
 
 
 def tap_named(qtbot: Any, parent: Any, name: str) -> None:
@@ -150,7 +102,7 @@ def test_a_shift_from_float_to_handover_slip_reaches_hq(
     manager 2004's day close is refused while that shift is open, and prints the Z
     report once it is closed."""
     data = tmp_path / "till"
-    enrolled_db(hq, data)
+    enrol(hq, data, "S002", {"shift.over_short_threshold_fen": 100})
     till = Till(qtbot, qapp, hq, data)
     try:
         win, flow = till.win, till.win.shift_flow

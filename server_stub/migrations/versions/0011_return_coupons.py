@@ -1,0 +1,25 @@
+"""Returns record the coupon they gave back to the member (returns.coupon_back).
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("returns") as batch:
+        batch.add_column(sa.Column("coupon_id", sa.Uuid(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("returns") as batch:
+        batch.drop_column("coupon_id")
