@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,9 +87,10 @@ class PaysimProcess:
     data_dir: Path
     output: list[str] = field(default_factory=list)
 
-    def orders(self, order_no: str) -> list[dict[str, object]]:
-        """What the simulator holds for ``order_no``."""
-        return list(httpx.get(f"{self.url}/_sim/orders/{order_no}", timeout=5).json())
+    def orders(self, order_no: str, merchant: str | None = None) -> list[dict[str, object]]:
+        """What the simulator holds for ``order_no`` (of one merchant, when given)."""
+        found = httpx.get(f"{self.url}/_sim/orders/{order_no}", timeout=5).json()
+        return [o for o in found if merchant is None or o["merchant"] == merchant]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -156,10 +158,17 @@ def configure_store(
     *,
     simulator: bool = True,
     timeout_ms: int = 1500,
-) -> None:
+    url: str | None = None,
+) -> dict[str, str]:
     """Writes the store's payment settings into the till's database and its merchant
-    secrets into the (test) keyring, as setting up a store does."""
-    providers, secrets = provider_entries(sim.url, sim.data_dir, store, timeout_ms)
+    secrets into the (test) keyring, as setting up a store does. ``url``: where the till
+    looks for the gateway (default: the simulator's address).
+
+    Each call registers new merchant accounts: every test's till starts its order numbers
+    afresh, and one simulator serves a whole module. Returns the merchant the simulator
+    files each wallet's orders under."""
+    account = f"{store}#{uuid.uuid4().hex[:8]}"
+    providers, secrets = provider_entries(url or sim.url, sim.data_dir, account, timeout_ms)
     for wallet, secret in secrets.items():
         save_keyring_secret(store, wallet, secret)
     engine = open_database(db_path)
@@ -170,3 +179,7 @@ def configure_store(
             session.commit()
     finally:
         engine.dispose()
+    return {
+        e["wallet"]: e["app_id"] if e["wallet"] == "alipay" else e["merchant_id"]
+        for e in json.loads(providers)
+    }

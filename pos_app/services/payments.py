@@ -174,6 +174,8 @@ class PayOutcome:
     state: str
     code: str | None = None
     provider_ref: str | None = None
+    reason: str = ""
+    """The provider's own words for a refusal (shown after the registered text)."""
 
     @property
     def paid(self) -> bool:
@@ -299,7 +301,7 @@ class PaymentService:
             failure = result.code or "paycode_declined"
             self._close(order_no, "failed", failure=failure)
             log.info("payment %s failed: %s %s", order_no, failure, result.reason)
-            return PayOutcome(order_no, kind, amount_fen, "failed", failure)
+            return PayOutcome(order_no, kind, amount_fen, "failed", failure, reason=result.reason)
         if result.status is GatewayStatus.REVERSED:
             self._close(order_no, "reversed", failure="paycode_cancelled")
             return PayOutcome(order_no, kind, amount_fen, "reversed", "paycode_cancelled")

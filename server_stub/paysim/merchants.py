@@ -90,7 +90,8 @@ class MerchantAccount:
 
 def provision(data_dir: Path, store_code: str) -> dict[str, MerchantAccount]:
     """Registers ``store_code``'s WeChat Pay, Alipay and UnionPay merchants with the
-    simulator (again: the same accounts) and returns them by wallet kind."""
+    simulator (again: the same accounts) and returns them by wallet kind. Merchant
+    numbers follow the order of registration."""
     platform = platform_keys(data_dir)
     path = data_dir / MERCHANTS_FILE
     with _lock:
@@ -98,7 +99,7 @@ def provision(data_dir: Path, store_code: str) -> dict[str, MerchantAccount]:
         stores: dict[str, Any] = known.setdefault("stores", {})
         mine = stores.get(store_code)
         if mine is None:
-            digits = "".join(c for c in store_code if c.isdigit()) or "0"
+            digits = str(len(stores) + 1)  # each registration its own merchant numbers
             app_private, app_public = new_key_pair()
             mer_private, mer_public = new_key_pair()
             mine = {
