@@ -35,7 +35,7 @@ from pos_app.services.device_settings import (
 )
 from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
-from pos_app.services.gateways import gateway_from_settings
+from pos_app.services.gateways import SecretLookup, gateway_from_settings
 from pos_app.services.members import MemberService
 from pos_app.services.payments import (
     POLL_INTERVAL_S,
@@ -250,6 +250,7 @@ def build_terminal(
     print_retry: tuple[float, float] = (1.0, 15.0),
     payment_gateway: PaymentGateway | None = None,
     payment_poll_s: float = POLL_INTERVAL_S,
+    payment_secrets: SecretLookup | None = None,
 ) -> Terminal:
     """Opens the database (migrating it) and wires the services and devices.
 
@@ -263,7 +264,8 @@ def build_terminal(
     first and the longest wait between print retries, in seconds.
     ``payment_gateway`` replaces the gateway the store's ``payment.*`` settings describe;
     ``payment_poll_s`` is how often a charge waiting for the customer's password is asked
-    about.
+    about; ``payment_secrets`` replaces the keyring as the source of merchant secrets
+    (the demo keeps its simulator secrets in a labelled file).
     """
     engine = open_database(db_path)
     # Every HQ setting is checked against the schema before anything reads it: a bad value
@@ -377,7 +379,7 @@ def build_terminal(
     auth = AuthService(engine, hq_clock, identity.store_code)
     gateway = payment_gateway
     if gateway is None:
-        gateway = gateway_from_settings(settings, identity.store_code)
+        gateway = gateway_from_settings(settings, identity.store_code, payment_secrets)
     payments = PaymentService(engine, hq_clock, identity, gateway, poll_interval_s=payment_poll_s)
     payment_worker = (
         ThreadPoolExecutor(max_workers=2, thread_name_prefix="payments")
