@@ -87,6 +87,7 @@ class TenderScreen(QWidget):
 
         self.amount = QLineEdit()
         self.amount.setObjectName("tender_amount")
+        self.amount.returnPressed.connect(self._on_amount_return_pressed)
         right.addWidget(self.amount)
         quick = QHBoxLayout()
         self.quick_buttons: list[TouchButton] = []
@@ -344,6 +345,13 @@ class TenderScreen(QWidget):
             self._refresh()
 
     # -- payment codes --------------------------------------------------------------------
+
+    def _on_amount_return_pressed(self) -> None:
+        """A payment code typed or pasted into the amount field (no scanner at hand)."""
+        code = self.amount.text().strip()
+        if looks_like_paycode(code):
+            self.amount.clear()
+            self.handle_scan(code)
 
     def handle_scan(self, code: str) -> None:
         """A code scanned on this screen: charge it as a payment code (the amount typed,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from sqlalchemy import text
 
 from pos_app.app import Terminal, build_terminal
@@ -22,7 +23,7 @@ from pos_app.localdb.engine import read_session
 from pos_app.ui.main_window import MainWindow
 from tests.paysim import MemoryKeyring, PaysimProcess, configure_store
 from tests.support import FakeClock
-from tests.ui.helpers import scan, sign_in, tap
+from tests.ui.helpers import scan, sign_in, tap, type_text
 
 pytestmark = pytest.mark.slow  # the simulator runs as a process
 
@@ -227,3 +228,18 @@ def test_an_unreachable_gateway_is_said_plainly_and_cash_still_pays(
     tap(qtbot, window.tender.exact)
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.done)
     assert [(k, a) for k, a, _ in _tenders(terminal)] == [("cash", 1500)]
+
+
+def test_a_code_typed_into_the_amount_field_pays_without_a_scanner(
+    qtbot, window: MainWindow, terminal: Terminal, scan_clock: FakeClock
+):
+    """GIVEN the payment screen and no scanner at hand
+    WHEN the cashier types the customer's UnionPay code into the amount field and presses
+    Enter
+    THEN it is charged like a scanned code and the sale completes."""
+    _to_payment(qtbot, window, scan_clock)
+    code = "62" + "".join(_rng.choice("0123456789") for _ in range(13)) + "4521"
+    type_text(qtbot, window.tender.amount, code, scan_clock)
+    qtbot.keyClick(window.tender.amount, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.done, timeout=10_000)
+    assert [(k, a) for k, a, _ in _tenders(terminal)] == [("unionpay", 1500)]
