@@ -209,6 +209,8 @@ class Terminal:
             # A password wait still running ends at the wallet's limit, or its open intent
             # is settled at the next start.
             self.payment_worker.shutdown(wait=False, cancel_futures=True)
+        if self.payments is not None:
+            self.payments.close()
         self.virtual.stop()
         self.engine.dispose()
 

@@ -137,6 +137,13 @@ class RoutingGateway:
     def kinds(self) -> frozenset[str]:
         return frozenset(self._by_kind)
 
+    def close(self) -> None:
+        """Closes the adapters that keep connections open."""
+        for gateway in self._by_kind.values():
+            close = getattr(gateway, "close", None)
+            if callable(close):
+                close()
+
     def _for(self, kind: str) -> PaymentGateway:
         try:
             return self._by_kind[kind]
@@ -216,6 +223,12 @@ class PaymentService:
     def available(self) -> bool:
         """Whether this store has a payment gateway configured at all."""
         return self._gateway is not None
+
+    def close(self) -> None:
+        """Closes the gateway's connections (at shutdown, after the worker stopped)."""
+        close = getattr(self._gateway, "close", None)
+        if callable(close):
+            close()
 
     # -- charging -----------------------------------------------------------------------
 

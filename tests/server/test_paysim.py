@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 
 from pos_app.services.gateways import gateway_from_settings
 from pos_app.services.gateways.wechat import WeChatPayGateway
-from pos_app.services.payments import GatewayStatus, GatewayUnreachable, PaymentGateway
+from pos_app.services.payments import GatewayStatus, GatewayUnreachable, RoutingGateway
 from server_stub.reconcile import parse_statement
 from tests.paysim import (
     ALI_PASSWORD,
@@ -33,14 +34,25 @@ from tests.paysim import (
 pytestmark = pytest.mark.slow  # starts the simulator as a process
 
 
-def _gateway(sim: PaysimProcess, store: str = "S001", **extra: object) -> PaymentGateway:
-    providers, secrets = provider_entries(sim.url, sim.data_dir, store)
+_open: list[RoutingGateway] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_gateways() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().close()
+
+
+def _gateway(sim: PaysimProcess, store: str = "S001", url: str | None = None) -> RoutingGateway:
+    providers, secrets = provider_entries(url or sim.url, sim.data_dir, store)
     gateway = gateway_from_settings(
-        {"payment.providers": providers, "payment.simulator": True, **extra},
+        {"payment.providers": providers, "payment.simulator": True},
         store,
         secrets=lambda _store, wallet: secrets.get(wallet),
     )
-    assert gateway is not None
+    assert isinstance(gateway, RoutingGateway)
+    _open.append(gateway)
     return gateway
 
 
@@ -128,19 +140,16 @@ def test_a_request_signed_with_the_wrong_key_is_refused(paysim: PaysimProcess):
     wx = next(e for e in json.loads(providers) if e["wallet"] == "wechat_pay")
     forged = WeChatPayGateway(paysim.url, wx["merchant_id"], wx["app_id"], "0" * 32)
     order = _order()
-    result = forged.pay(order, "wechat_pay", 100, WX_PAYS[:-4] + "8111", "ChainPOS")
+    try:
+        result = forged.pay(order, "wechat_pay", 100, WX_PAYS[:-4] + "8111", "ChainPOS")
+    finally:
+        forged.close()
     assert result.status is GatewayStatus.FAILED
     assert paysim.orders(order) == []
 
 
 def test_an_unreachable_gateway_is_said_so_before_anything_is_charged(paysim: PaysimProcess):
-    providers, secrets = provider_entries("http://127.0.0.1:9", paysim.data_dir, "S001")
-    gateway = gateway_from_settings(
-        {"payment.providers": providers, "payment.simulator": True},
-        "S001",
-        secrets=lambda _s, w: secrets.get(w),
-    )
-    assert gateway is not None
+    gateway = _gateway(paysim, url="http://127.0.0.1:9")
     for kind, code in (("wechat_pay", WX_PAYS), ("alipay", ALI_PAYS), ("unionpay", UP_PAYS)):
         with pytest.raises(GatewayUnreachable):
             gateway.pay(_order(), kind, 100, code, "ChainPOS")

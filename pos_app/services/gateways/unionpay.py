@@ -59,10 +59,15 @@ class UnionPayGateway:
         public = serialization.load_pem_public_key(unionpay_public_key.encode())
         assert isinstance(key, rsa.RSAPrivateKey) and isinstance(public, rsa.RSAPublicKey)
         self._key, self._public = key, public
-        self._timeout = timeout_s
+        # One client per merchant: its connections are kept alive between calls.
+        self._http = httpx.Client(timeout=timeout_s)
 
     def __repr__(self) -> str:  # never the key
         return f"UnionPayGateway({self._base}, merId={self._mer_id})"
+
+    def close(self) -> None:
+        """Closes the kept-alive connections (the till is shutting down)."""
+        self._http.close()
 
     def _call(self, path: str, fields: dict[str, str]) -> dict[str, str] | None:
         body = {
@@ -80,7 +85,7 @@ class UnionPayGateway:
         sig = self._key.sign(digest_text(body), padding.PKCS1v15(), hashes.SHA256())
         body["signature"] = base64.b64encode(sig).decode()
         try:
-            response = httpx.post(self._base + path, data=body, timeout=self._timeout)
+            response = self._http.post(self._base + path, data=body)
         except httpx.ConnectError as exc:
             raise GatewayUnreachable("gateway_unreachable", str(exc)) from exc
         except httpx.HTTPError as exc:

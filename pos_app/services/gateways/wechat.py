@@ -57,10 +57,15 @@ class WeChatPayGateway:
         self._mch_id = mch_id
         self._appid = appid
         self._key = api_key
-        self._timeout = timeout_s
+        # One client per merchant: its connections are kept alive between calls.
+        self._http = httpx.Client(timeout=timeout_s)
 
     def __repr__(self) -> str:  # never the key
         return f"WeChatPayGateway({self._base}, mch_id={self._mch_id})"
+
+    def close(self) -> None:
+        """Closes the kept-alive connections (the till is shutting down)."""
+        self._http.close()
 
     def _call(self, path: str, fields: dict[str, str]) -> dict[str, str] | None:
         """The verified answer's fields; None when no trustworthy answer came back."""
@@ -74,11 +79,10 @@ class WeChatPayGateway:
         body["sign"] = sign(body, self._key)
         xml = "<xml>" + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in body.items()) + "</xml>"
         try:
-            response = httpx.post(
+            response = self._http.post(
                 self._base + path,
                 content=xml.encode(),
                 headers={"Content-Type": "text/xml; charset=utf-8"},
-                timeout=self._timeout,
             )
         except httpx.ConnectError as exc:
             raise GatewayUnreachable("gateway_unreachable", str(exc)) from exc
