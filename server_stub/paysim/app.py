@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -64,12 +65,15 @@ def wechat_sign(fields: dict[str, str], key: str, sign_type: str = "MD5") -> str
     return hashlib.md5(text.encode()).hexdigest().upper()
 
 
+@functools.lru_cache(maxsize=64)
 def _private(pem: str) -> rsa.RSAPrivateKey:
+    # Cached: loading an RSA private key checks it, which costs tens of milliseconds.
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
 
 
+@functools.lru_cache(maxsize=256)
 def _public(pem: str) -> rsa.RSAPublicKey:
     key = serialization.load_pem_public_key(pem.encode())
     assert isinstance(key, rsa.RSAPublicKey)
