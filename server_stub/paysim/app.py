@@ -392,9 +392,10 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
                 )
             return ali_answer(method, ali_fail("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足"))
         if method == "alipay.trade.query":
-            order = ledger.query("alipay", app_id, order_no)
-            if order is None:
+            found = ledger.query("alipay", app_id, order_no)
+            if found is None:
                 return ali_answer(method, ali_fail("ACQ.TRADE_NOT_EXIST", "交易不存在"))
+            order = found
             status = {
                 "paid": "TRADE_SUCCESS",
                 "user_paying": "WAIT_BUYER_PAY",

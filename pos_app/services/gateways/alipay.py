@@ -19,9 +19,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from alipay import AliPay  # type: ignore[import-untyped]
-from alipay.exceptions import AliPayException, AliPayValidationError  # type: ignore[import-untyped]
-from alipay.utils import AliPayConfig  # type: ignore[import-untyped]
+from alipay import AliPay
+from alipay.exceptions import AliPayException, AliPayValidationError
+from alipay.utils import AliPayConfig
 
 from pos_app.services.payments import (
     GatewayResult,
