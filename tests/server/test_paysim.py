@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
@@ -195,3 +196,29 @@ def test_the_daily_bills_list_the_day_s_payments_and_refunds_as_hq_reads_them(
     assert sorted((e.key, e.refund, e.amount_fen) for e in mine) == sorted(
         [(order, False, 4321), (refund_no, True, 321)]
     )
+
+
+@pytest.mark.parametrize("kind", ["wechat_pay", "alipay", "unionpay"])
+def test_concurrent_retries_of_one_order_number_charge_once(paysim: PaysimProcess, kind: str):
+    """GIVEN one order number
+    WHEN eight threads send its pay at the same time (a till retrying over a bad link)
+    THEN every answer names the same paid transaction and the day's bill books it once."""
+    gateway = _gateway(paysim)
+    order = _order()
+    head, length = {"wechat_pay": ("13", 18), "alipay": ("28", 18), "unionpay": ("62", 19)}[kind]
+    code = head + str(uuid.uuid4().int)[: length - 6] + "5555"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(
+            pool.map(lambda _: gateway.pay(order, kind, 777, code, "ChainPOS"), range(8))
+        )
+    assert {r.status for r in results} == {GatewayStatus.PAID}
+    assert len({r.provider_ref for r in results}) == 1
+    [held] = paysim.orders(order)
+    assert (held["pay_calls"], held["amount_fen"]) == (8, 777)
+    providers, _ = provider_entries(paysim.url, paysim.data_dir, "S001")
+    entry = next(e for e in json.loads(providers) if e["wallet"] == kind)
+    merchant = entry["app_id"] if kind == "alipay" else entry["merchant_id"]
+    day = datetime.now(UTC).date().isoformat()
+    text = httpx.get(f"{paysim.url}/bills/{kind}/{merchant}/{day}", timeout=5).text
+    provider = {"wechat_pay": "wechat", "alipay": "alipay", "unionpay": "unionpay"}[kind]
+    assert [e.amount_fen for e in parse_statement(provider, text) if e.key == order] == [777]
