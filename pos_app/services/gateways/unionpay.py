@@ -61,6 +61,9 @@ class UnionPayGateway:
         self._key, self._public = key, public
         # One client per merchant: its connections are kept alive between calls.
         self._http = httpx.Client(timeout=timeout_s)
+        # A query names the consume by orderId and its txnTime; this process remembers the
+        # txnTime of the consumes it sent (after a restart the query sends the current time).
+        self._sent_at: dict[str, str] = {}
 
     def __repr__(self) -> str:  # never the key
         return f"UnionPayGateway({self._base}, merId={self._mer_id})"
@@ -108,14 +111,15 @@ class UnionPayGateway:
         return answer
 
     def _query_raw(self, order_no: str) -> dict[str, str] | None:
-        return self._call(
-            "/gateway/api/queryTrans.do",
-            {"txnType": "00", "txnSubType": "00", "orderId": order_no},
-        )
+        fields = {"txnType": "00", "txnSubType": "00", "orderId": order_no}
+        if order_no in self._sent_at:
+            fields["txnTime"] = self._sent_at[order_no]
+        return self._call("/gateway/api/queryTrans.do", fields)
 
     def pay(
         self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
     ) -> GatewayResult:
+        sent_at = self._sent_at.setdefault(order_no, datetime.now(_CHINA).strftime("%Y%m%d%H%M%S"))
         answer = self._call(
             "/gateway/api/backTransReq.do",
             {
@@ -125,6 +129,7 @@ class UnionPayGateway:
                 "txnAmt": str(amount_fen),
                 "currencyCode": "156",
                 "qrNo": code,
+                "txnTime": sent_at,
             },
         )
         if answer is None:
