@@ -222,3 +222,25 @@ def test_concurrent_retries_of_one_order_number_charge_once(paysim: PaysimProces
     text = httpx.get(f"{paysim.url}/bills/{kind}/{merchant}/{day}", timeout=5).text
     provider = {"wechat_pay": "wechat", "alipay": "alipay", "unionpay": "unionpay"}[kind]
     assert [e.amount_fen for e in parse_statement(provider, text) if e.key == order] == [777]
+
+
+def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+):
+    from server_stub.cli import main
+
+    assert (
+        main(["paysim-merchant", "--data", str(tmp_path), "--url", "http://127.0.0.1:8780", "S009"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    providers = json.loads(out["payment.providers"])
+    assert [p["wallet"] for p in providers] == ["wechat_pay", "alipay", "unionpay"]
+    assert {p["base_url"] for p in providers} == {"http://127.0.0.1:8780"}
+    assert out["payment.simulator"] is True
+    assert sorted(out["keyring"]) == [
+        "chainpos-payments S009:alipay",
+        "chainpos-payments S009:unionpay",
+        "chainpos-payments S009:wechat_pay",
+    ]
+    assert "PRIVATE KEY" in out["keyring"]["chainpos-payments S009:alipay"]["app_private_key"]
