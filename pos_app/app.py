@@ -7,10 +7,11 @@ needs from here. Qt is imported only by :func:`run_gui` and what it calls.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import secrets
 import threading
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,9 +35,14 @@ from pos_app.services.device_settings import (
 )
 from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
-from pos_app.services.gateways import gateway_from_settings
+from pos_app.services.gateways import SecretLookup, gateway_from_settings
 from pos_app.services.members import MemberService
-from pos_app.services.payments import PaymentGateway, PaymentService
+from pos_app.services.payments import (
+    POLL_INTERVAL_S,
+    PaymentGateway,
+    PaymentService,
+    PayOutcome,
+)
 from pos_app.services.pickups import PickupService
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
 from pos_app.services.printing import PrinterFactory, PrintQueue
@@ -47,6 +53,8 @@ from pos_app.services.shifts import ShiftService
 from pos_app.services.stock import StockService
 from pos_app.services.sync import SyncService
 from sync_client import Credentials, CredentialStore, SyncConfig, SyncRunner
+
+log = logging.getLogger("chainpos.app")
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -144,6 +152,10 @@ class Terminal:
     """Payment codes through the store's payment gateway (unavailable without one)."""
     pickups: PickupService | None = None
     """Online orders at this till: stock they hold, pick-up orders (到店自提)."""
+    payment_worker: ThreadPoolExecutor | None = None
+    """Runs the payment service's blocking gateway calls (charge, password wait, settle)."""
+    settled: Future[list[PayOutcome]] | None = None
+    """The start-up settling of open payment intents (:meth:`settle_payments`)."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -165,6 +177,23 @@ class Terminal:
             self.members.start()
         if self.returns is not None:
             self.returns.recover()
+        self.settle_payments()
+
+    def settle_payments(self) -> Future[list[PayOutcome]] | None:
+        """Asks the gateway, once per start and off the GUI thread, about every payment
+        intent a crash or power cut left open, and settles it (paid: kept for a sale to
+        take; anything else: reversed or closed). Later calls return the same future."""
+        if self.settled is None and self.payments is not None and self.payments.available:
+            assert self.payment_worker is not None
+            self.settled = self.payment_worker.submit(self._settle_payments)
+        return self.settled
+
+    def _settle_payments(self) -> list[PayOutcome]:
+        assert self.payments is not None
+        outcomes = self.payments.settle_open()
+        for o in outcomes:
+            log.info("payment %s settled at start: %s", o.order_no, o.state)
+        return outcomes
 
     def close(self) -> None:
         """Stops members and sync, the scanners and the print worker (unprinted jobs stay
@@ -176,6 +205,12 @@ class Terminal:
         self.scanners.stop()
         self.printing.stop()
         self.executor.shutdown(wait=True)
+        if self.payment_worker is not None:
+            # A password wait still running ends at the wallet's limit, or its open intent
+            # is settled at the next start.
+            self.payment_worker.shutdown(wait=False, cancel_futures=True)
+        if self.payments is not None:
+            self.payments.close()
         self.virtual.stop()
         self.engine.dispose()
 
@@ -216,6 +251,8 @@ def build_terminal(
     start_devices: bool = True,
     print_retry: tuple[float, float] = (1.0, 15.0),
     payment_gateway: PaymentGateway | None = None,
+    payment_poll_s: float = POLL_INTERVAL_S,
+    payment_secrets: SecretLookup | None = None,
 ) -> Terminal:
     """Opens the database (migrating it) and wires the services and devices.
 
@@ -227,7 +264,10 @@ def build_terminal(
     ``start_devices`` starts the print worker (it prints what is queued at once) and the
     serial scanners; benchmarks of the sale path turn it off. ``print_retry`` is the
     first and the longest wait between print retries, in seconds.
-    ``payment_gateway`` replaces the gateway the store's ``payment.*`` settings describe.
+    ``payment_gateway`` replaces the gateway the store's ``payment.*`` settings describe;
+    ``payment_poll_s`` is how often a charge waiting for the customer's password is asked
+    about; ``payment_secrets`` replaces the keyring as the source of merchant secrets
+    (the demo keeps its simulator secrets in a labelled file).
     """
     engine = open_database(db_path)
     # Every HQ setting is checked against the schema before anything reads it: a bad value
@@ -341,8 +381,13 @@ def build_terminal(
     auth = AuthService(engine, hq_clock, identity.store_code)
     gateway = payment_gateway
     if gateway is None:
-        gateway = gateway_from_settings(settings, identity.store_code)
-    payments = PaymentService(engine, hq_clock, identity, gateway)
+        gateway = gateway_from_settings(settings, identity.store_code, payment_secrets)
+    payments = PaymentService(engine, hq_clock, identity, gateway, poll_interval_s=payment_poll_s)
+    payment_worker = (
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="payments")
+        if payments.available
+        else None
+    )
     returns = ReturnService(
         engine,
         hq_clock,
@@ -395,6 +440,7 @@ def build_terminal(
         stock=stock,
         payments=payments,
         pickups=pickups,
+        payment_worker=payment_worker,
     )
     if start_devices:
         printing.start()
@@ -428,6 +474,8 @@ def build_window(terminal: Terminal) -> MainWindow:
         stock=terminal.stock,
         shifts=terminal.shifts,
         pickups=terminal.pickups,
+        payments=terminal.payments if terminal.payment_worker is not None else None,
+        payment_worker=terminal.payment_worker,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -5,11 +5,19 @@ demo folder) seeded with the milk-tea chain, and terminals S001-T01 and S002-T01
 enrolled with a one-time code exactly as a store would, each with its own database, sync
 client and virtual printer. A sale in one window moves that store's stock at HQ; a price
 set with ``chainpos-hq price set`` reaches both windows.
+
+The payment gateway simulator runs beside HQ (``server_stub.paysim``); both stores take
+WeChat Pay, Alipay and UnionPay payment codes through the real adapters against it
+(``payment.simulator`` on). Like the terminals' credentials, the demo's merchant secrets
+are kept in labelled files in the demo folder rather than the desktop's keyring.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,10 +30,24 @@ from server_stub import operations
 from server_stub.demo import DemoMember, seed_chain, seed_members
 from server_stub.embedded import EmbeddedHQ
 from server_stub.live import LiveSettings
+from server_stub.paysim.merchants import provision
+from server_stub.paysim.server import EmbeddedPaysim
 from server_stub.settings import Settings
 from sync_client import CredentialStore, SyncRunner
 
 DEMO_STORES = ("S001", "S002")
+
+
+DEMO_PAYCODES = (
+    ("134567890123456789", "WeChat Pay: paid at once"),
+    ("134567890123450000", "WeChat Pay: asks for the password, then paid"),
+    ("134567890123450001", "WeChat Pay: asks for the password until you cancel"),
+    ("134567890123450002", "WeChat Pay: declined (balance)"),
+    ("281234567890123456", "Alipay: paid at once"),
+    ("6212345678901234567", "UnionPay: paid at once"),
+)
+"""Codes to type into the payment screen (a code pays once: change the middle digits to
+pay again; the last four digits choose what happens, see server_stub.paysim.ledger)."""
 
 
 @dataclass
@@ -35,12 +57,58 @@ class ChainDemo:
     runner: SyncRunner
     terminals: list[Terminal]
     members: list[DemoMember]
+    paysim: EmbeddedPaysim | None = None
 
     def close(self) -> None:
         for t in self.terminals:
             t.close()
         self.runner.stop()
         self.hq.stop()
+        if self.paysim is not None:
+            self.paysim.stop()
+
+
+def _secrets_file(tdir: Path) -> Path:
+    return tdir / "demo-payment-secrets.json"
+
+
+def configure_payments(tdir: Path, store: str, sim: EmbeddedPaysim) -> None:
+    """Registers the store's merchants with the simulator and points its till at it."""
+    accounts = provision(sim.data_dir, store)
+    providers = [{**a.settings, "base_url": sim.url} for a in accounts.values()]
+    path = _secrets_file(tdir)
+    path.write_text(
+        json.dumps(
+            {
+                "_note": "demo merchant secrets for the payment gateway simulator only",
+                **{w: a.secret for w, a in accounts.items()},
+            }
+        ),
+        encoding="utf-8",
+    )
+    os.chmod(path, 0o600)
+    engine = open_database(tdir / "terminal.db")
+    try:
+        with write_session(engine) as session:
+            set_setting(session, "payment.providers", json.dumps(providers))
+            set_setting(session, "payment.simulator", True)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def file_secrets(tdir: Path):  # type: ignore[no-untyped-def]
+    """The demo's stand-in for the keyring: ``(store, wallet) -> secret`` from the file."""
+
+    def lookup(_store: str, wallet: str) -> Mapping[str, str] | None:
+        try:
+            data = json.loads(_secrets_file(tdir).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        found = data.get(wallet)
+        return found if isinstance(found, dict) else None
+
+    return lookup
 
 
 def _terminal_dir(data_dir: Path, store: str) -> Path:
@@ -60,7 +128,9 @@ def prepare(
     ).start()
     runner = SyncRunner("demo-sync")
     terminals: list[Terminal] = []
+    paysim: EmbeddedPaysim | None = None
     try:
+        paysim = EmbeddedPaysim(data_dir / "paysim", hold_s=20.0).start()
         if seed_chain(hq.db, load_demo_json()):
             print(f"HQ: created the demo chain in {data_dir / 'hq.sqlite3'}", flush=True)
         assert hq.keys is not None
@@ -87,12 +157,15 @@ def prepare(
             elif creds.hq_url != hq.url:
                 # The embedded HQ listens on a new port each run.
                 creds_store.save(replace(creds, hq_url=hq.url))
+            # The simulator listens on a new port each run too.
+            configure_payments(tdir, store, paysim)
             terminals.append(
                 build_terminal(
                     tdir / "terminal.db",
                     language=language,
                     credential_store=creds_store,
                     sync_runner=runner,
+                    payment_secrets=file_secrets(tdir),
                 )
             )
     except BaseException:
@@ -100,8 +173,10 @@ def prepare(
             t.close()
         runner.stop()
         hq.stop()
+        if paysim is not None:
+            paysim.stop()
         raise
-    return ChainDemo(hq, hq_db_url, runner, terminals, demo_members)
+    return ChainDemo(hq, hq_db_url, runner, terminals, demo_members, paysim)
 
 
 def print_guide(demo: ChainDemo) -> None:
@@ -121,3 +196,8 @@ def print_guide(demo: ChainDemo) -> None:
     for mb in demo.members:
         print(f"  {mb.name} {mb.phone}  card code {mb.card_code}")
     print(f"  {hq_cmd} member qr <number>   # a member app code, as a QR code", flush=True)
+    if demo.paysim is not None:
+        print(f"Payment codes (gateway simulator at {demo.paysim.url}); on the payment screen:")
+        for code, what in DEMO_PAYCODES:
+            print(f"  {code}  {what}")
+        print("  (a code pays once: change a middle digit to use it again)", flush=True)

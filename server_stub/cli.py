@@ -872,6 +872,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     )
     print(report.text())
     return 0 if report.clean else 3
+
+
 def cmd_channel_add(args: argparse.Namespace) -> int:
     stores = [x.strip() for x in args.stores.split(",") if x.strip()]
     token = reservations.add_channel(_open(args), args.name, stores, _actor())
@@ -992,6 +994,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add(sub, "migrate", cmd_migrate, "bring the database schema up to date")
+    from server_stub.paysim.__main__ import add_arguments as add_paysim_arguments
+
+    add_paysim_arguments(
+        add(
+            sub,
+            "paysim",
+            cmd_paysim,
+            "run the payment gateway simulator (WeChat Pay, Alipay and UnionPay payment "
+            "codes; the demo and tests only, never a store's gateway)",
+        )
+    )
+    provision_p = add(
+        sub,
+        "paysim-merchant",
+        cmd_paysim_merchant,
+        "register a store's merchants with the gateway simulator and print its "
+        "payment.providers setting and the secrets for the till's keyring (JSON)",
+    )
+    provision_p.add_argument("--data", required=True, help="the simulator's data folder")
+    provision_p.add_argument("--url", required=True, help="the simulator's address")
+    provision_p.add_argument("store", help="e.g. S001")
     r = add(
         sub,
         "reconcile",
@@ -1297,6 +1320,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", dest="date_to", type=_day, default=None, help="YYYY-MM-DD")
     s.add_argument("--json", action="store_true")
     return parser
+
+
+def cmd_paysim(args: argparse.Namespace) -> int:
+    from server_stub.paysim.server import serve
+
+    return serve(args)
+
+
+def cmd_paysim_merchant(args: argparse.Namespace) -> int:
+    from server_stub.paysim.merchants import provision
+
+    accounts = provision(Path(args.data), args.store)
+    providers = [{**a.settings, "base_url": args.url} for a in accounts.values()]
+    print(
+        json.dumps(
+            {
+                "payment.providers": json.dumps(providers),
+                "payment.simulator": True,
+                "keyring": {
+                    f"chainpos-payments {args.store}:{w}": a.secret for w, a in accounts.items()
+                },
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,27 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("chainpos", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("chainpos")
 
-REAL_HQ_FIXTURES = frozenset({"hq", "tls_hq"})
-"""Fixtures (tests/server, tests/sync, tests/ui) that serve a real HQ on a loopback port."""
+REAL_HQ_FIXTURES = frozenset({"hq", "tls_hq", "paysim"})
+"""Fixtures (tests/server, tests/sync, tests/ui) that serve a real HQ, or the payment
+gateway simulator, on a loopback port."""
+
+
+@pytest.fixture
+def memory_keyring():  # type: ignore[no-untyped-def]
+    """A keyring in memory for this test (merchant secrets); see :mod:`tests.paysim`."""
+    from tests.paysim import memory_keyring_for_test
+
+    yield from memory_keyring_for_test()
+
+
+@pytest.fixture(scope="module")
+def paysim(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The payment gateway simulator as a process, one per test module."""
+    from tests.paysim import start_paysim
+
+    sim = start_paysim(tmp_path_factory.mktemp("paysim"))
+    yield sim
+    sim.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -137,6 +137,13 @@ class RoutingGateway:
     def kinds(self) -> frozenset[str]:
         return frozenset(self._by_kind)
 
+    def close(self) -> None:
+        """Closes the adapters that keep connections open."""
+        for gateway in self._by_kind.values():
+            close = getattr(gateway, "close", None)
+            if callable(close):
+                close()
+
     def _for(self, kind: str) -> PaymentGateway:
         try:
             return self._by_kind[kind]
@@ -174,6 +181,8 @@ class PayOutcome:
     state: str
     code: str | None = None
     provider_ref: str | None = None
+    reason: str = ""
+    """The provider's own words for a refusal (shown after the registered text)."""
 
     @property
     def paid(self) -> bool:
@@ -214,6 +223,12 @@ class PaymentService:
     def available(self) -> bool:
         """Whether this store has a payment gateway configured at all."""
         return self._gateway is not None
+
+    def close(self) -> None:
+        """Closes the gateway's connections (at shutdown, after the worker stopped)."""
+        close = getattr(self._gateway, "close", None)
+        if callable(close):
+            close()
 
     # -- charging -----------------------------------------------------------------------
 
@@ -299,7 +314,7 @@ class PaymentService:
             failure = result.code or "paycode_declined"
             self._close(order_no, "failed", failure=failure)
             log.info("payment %s failed: %s %s", order_no, failure, result.reason)
-            return PayOutcome(order_no, kind, amount_fen, "failed", failure)
+            return PayOutcome(order_no, kind, amount_fen, "failed", failure, reason=result.reason)
         if result.status is GatewayStatus.REVERSED:
             self._close(order_no, "reversed", failure="paycode_cancelled")
             return PayOutcome(order_no, kind, amount_fen, "reversed", "paycode_cancelled")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -14,6 +15,7 @@ from pos_app.services.checkout import CheckoutService
 from pos_app.services.device_settings import DeviceSettingsService
 from pos_app.services.devices import DeviceBoard, DeviceState
 from pos_app.services.members import MemberService
+from pos_app.services.payments import PaymentService
 from pos_app.services.pickups import PickupService
 from pos_app.services.printing import (
     DrawerResult,
@@ -117,3 +119,7 @@ class UiContext:
     """Shifts and handover; None hides the shift screens."""
     pickups: PickupService | None = None
     """Online orders: the reserved-stock warning and the 待自提 list; None hides them."""
+    payments: PaymentService | None = None
+    """Payment codes on the payment screen; None: the store has no gateway configured."""
+    payment_worker: Executor | None = None
+    """Where the payment service's blocking gateway calls run (never the GUI thread)."""

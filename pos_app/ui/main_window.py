@@ -192,6 +192,8 @@ class MainWindow(QMainWindow):
             current = self.checkout
         if current is self.checkout:
             self.checkout.handle_scan(code)
+        elif current is self.tender:
+            self.tender.handle_scan(code)
         elif current is not None and current is self._return_screen:
             self._return_screen.handle_scan(code)
 

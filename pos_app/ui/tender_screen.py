@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
+import threading
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
@@ -15,24 +19,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_app.domain.tender import Payment, PaymentError, TenderKind
+from pos_app.domain.paycode import looks_like_paycode
+from pos_app.domain.tender import AppliedTender, Payment, PaymentError, TenderKind
 from pos_app.services.checkout import SaleRecord
 from pos_app.services.errors import ServiceError
 from pos_app.services.members import HoldResult
+from pos_app.services.payments import PayOutcome
 from pos_app.ui.checkout_screen import CheckoutViewModel
 from pos_app.ui.errors import code_text, error_text
+from pos_app.ui.futures import when_done
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 QUICK_CASH_FEN = (2000, 5000, 10000)
+log = logging.getLogger("chainpos.ui.tender")
 
 
 class TenderScreen(QWidget):
     """Takes payment for the current cart. Emits ``sale_completed(SaleRecord)`` once the
-    sale is durably committed, or ``back_requested`` to return to the cart."""
+    sale is durably committed, or ``back_requested`` to return to the cart.
+
+    A code scanned here is a payment code (付款码): it is charged the amount typed, or
+    what remains, through the payment service on its worker thread. While the wallet asks
+    the customer for the password the screen says so and offers to cancel (the charge is
+    then reversed). ``paycode_settled(PayOutcome)`` is emitted when a charge ends, paid or
+    not.
+    """
 
     sale_completed = Signal(object)
     back_requested = Signal()
+    paycode_settled = Signal(object)
 
     def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,6 +87,7 @@ class TenderScreen(QWidget):
 
         self.amount = QLineEdit()
         self.amount.setObjectName("tender_amount")
+        self.amount.returnPressed.connect(self._on_amount_return_pressed)
         right.addWidget(self.amount)
         quick = QHBoxLayout()
         self.quick_buttons: list[TouchButton] = []
@@ -116,7 +133,14 @@ class TenderScreen(QWidget):
         self.account_info.setObjectName("tender_account_info")
         self.account_info.setWordWrap(True)
         right.addWidget(self.account_info)
+        self.paycode_cancel = TouchButton(role="danger")
+        self.paycode_cancel.setObjectName("paycode_cancel")
+        self.paycode_cancel.clicked.connect(self._on_paycode_cancel_clicked)
+        self.paycode_cancel.setVisible(False)
+        left.addWidget(self.paycode_cancel)
         self._holding = False
+        self._charging = False
+        self._cancel_wait: threading.Event | None = None
         bottom = QHBoxLayout()
         self.back = TouchButton()
         self.back.setObjectName("tender_back")
@@ -143,10 +167,13 @@ class TenderScreen(QWidget):
         self.back.setText(t("tender.back"))
         self.complete.setText(t("tender.complete"))
         self.remove_tender.setText(t("tender.remove"))
+        self.paycode_cancel.setText(t("tender.paycode.cancel"))
         self._refresh()
 
     def begin(self) -> bool:
         self._holding = False
+        self._charging = False
+        self.paycode_cancel.setVisible(False)
         self.payment = self.vm.payment()
         self.amount.clear()
         self.card_ref.clear()
@@ -175,11 +202,12 @@ class TenderScreen(QWidget):
                     )
                 self.tenders.addItem(f"{t('tender.' + td.kind.value)}  {format_yuan(shown)}{ref}")
         done = bool(p and p.is_complete)
-        busy = self._holding
+        busy = self._holding or self._charging
         self.complete.setEnabled(done and not busy)
         for b in (self.cash, self.card, self.exact, *self.quick_buttons):
             b.setEnabled(bool(p) and not done and not busy)
         self.back.setEnabled(not (p and p.tenders) and not busy)
+        self.remove_tender.setEnabled(not busy)
         member = self.vm.member
         has_member = member is not None and self.ctx.members is not None
         for b in (self.points, self.stored_value):
@@ -309,10 +337,120 @@ class TenderScreen(QWidget):
 
     def _on_remove_tender_clicked(self) -> None:
         row = self.tenders.currentRow()
-        if self.payment and self.payment.tenders:
+        if self.payment and self.payment.tenders and not self._charging:
             removed = self.payment.remove(row if row >= 0 else len(self.payment.tenders) - 1)
             self.vm.release_tender(removed)
+            if removed.kind.is_paycode:
+                self._reverse_removed(removed)
             self._refresh()
+
+    # -- payment codes --------------------------------------------------------------------
+
+    def _on_amount_return_pressed(self) -> None:
+        """A payment code typed or pasted into the amount field (no scanner at hand)."""
+        code = self.amount.text().strip()
+        if looks_like_paycode(code):
+            self.amount.clear()
+            self.handle_scan(code)
+
+    def handle_scan(self, code: str) -> None:
+        """A code scanned on this screen: charge it as a payment code (the amount typed,
+        or what remains). Anything else is refused in plain words."""
+        payment, t = self.payment, self.ctx.translator
+        if payment is None or payment.is_complete or self._holding:
+            return
+        if self._charging:
+            self.banner.show_message(t.t("tender.paycode.busy"), "error")
+            return
+        if not looks_like_paycode(code):
+            self.banner.show_message(code_text(t, "paycode_unknown"), "error")
+            return
+        payments, worker, draft = self.ctx.payments, self.ctx.payment_worker, self.vm.draft
+        if payments is None or worker is None or draft is None:
+            self.banner.show_message(code_text(t, "gateway_not_configured"), "error")
+            return
+        typed = self._typed_amount()
+        if typed == -1:
+            return
+        amount = typed if typed is not None else payment.remaining_fen
+        if amount <= 0 or amount > payment.remaining_fen:
+            self.banner.show_message(code_text(t, "paycode_over"), "error")
+            return
+        self._charging = True
+        self.banner.show_message(t.t("tender.paycode.charging"), "info")
+        self._refresh()
+        future = worker.submit(
+            payments.charge, code, amount, draft_id=draft.draft_id, cashier=draft.cashier.number
+        )
+        when_done(future, self, self._on_paycode_answered)
+
+    def _on_paycode_answered(self, future: concurrent.futures.Future[PayOutcome]) -> None:
+        try:
+            outcome = future.result()
+        except Exception as exc:
+            log.warning("payment code charge failed: %s", type(exc).__name__)
+            self._paycode_ended()
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
+            return
+        if outcome.state == "user_paying":
+            self._wait_for_password(outcome)
+            return
+        self._paycode_ended()
+        self.paycode_settled.emit(outcome)
+        if outcome.paid:
+            self._take_paycode(outcome)
+            return
+        t = self.ctx.translator
+        self.banner.show_message(
+            code_text(t, outcome.code or "paycode_declined", reason=outcome.reason), "error"
+        )
+
+    def _wait_for_password(self, outcome: PayOutcome) -> None:
+        payments, worker = self.ctx.payments, self.ctx.payment_worker
+        assert payments is not None and worker is not None
+        self._cancel_wait = threading.Event()
+        self.banner.show_message(self.ctx.translator.t("tender.paycode.waiting"), "info")
+        self.paycode_cancel.setVisible(True)
+        self.paycode_cancel.setEnabled(True)
+        future = worker.submit(payments.wait_for_customer, outcome.order_no, self._cancel_wait)
+        when_done(future, self, self._on_paycode_answered)
+
+    def _on_paycode_cancel_clicked(self) -> None:
+        if self._cancel_wait is not None:
+            self._cancel_wait.set()
+            self.paycode_cancel.setEnabled(False)
+            self.banner.show_message(self.ctx.translator.t("tender.paycode.cancelling"), "info")
+
+    def _paycode_ended(self) -> None:
+        self._charging = False
+        self._cancel_wait = None
+        self.paycode_cancel.setVisible(False)
+        self._refresh()
+
+    def _take_paycode(self, outcome: PayOutcome) -> None:
+        payment = self.payment
+        try:
+            if payment is None:
+                raise PaymentError("payment_claimed", "the sale was left")
+            payment.add_paycode(TenderKind(outcome.kind), outcome.amount_fen, outcome.order_no)
+        except PaymentError as exc:
+            # Paid, but this sale cannot take it: give the money back at once.
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
+            self._reverse_removed(
+                AppliedTender(TenderKind(outcome.kind), outcome.amount_fen, None, outcome.order_no)
+            )
+            return
+        self.amount.clear()
+        self._after_tender()
+
+    def _reverse_removed(self, tender: AppliedTender) -> None:
+        """A paid payment-code tender taken off the sale is reversed (the customer gets the
+        money back); the outcome shows in the banner."""
+        payments, worker = self.ctx.payments, self.ctx.payment_worker
+        if payments is None or worker is None or tender.reference is None:
+            return
+        future = worker.submit(payments.cancel, tender.reference)
+        when_done(future, self, self._on_paycode_answered)
 
     def _after_tender(self) -> None:
         self.banner.clear_message()

@@ -174,6 +174,21 @@ _ENTRIES: tuple[Setting, ...] = (
         "return reasons: a JSON list of {code, zh, en} (empty: the built-in list)",
         choices=("code", "zh", "en"),
     ),
+    # Payment codes (pos_app.services.gateways): public ids only, the secrets are in the
+    # till's keyring.
+    Setting(
+        "payment.providers",
+        "json_list",
+        "",
+        "payment-code providers: a JSON list of {wallet, base_url, merchant_id} "
+        "(and app_id, timeout_ms) per wallet (empty: payment codes are off)",
+        choices=("wallet", "base_url", "merchant_id"),
+    ),
+    _bool(
+        "payment.simulator",
+        False,
+        "the providers are the gateway simulator (demo, tests): loopback base URLs only",
+    ),
     # Shifts
     _bool("shift.required", True, "a sale needs an open shift"),
     _int("shift.over_short_threshold_fen", 1000, 0, _MONEY_HIGH, "over/short needing approval"),
