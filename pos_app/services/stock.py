@@ -115,6 +115,9 @@ class StockView:
 
 @dataclass(frozen=True, slots=True)
 class AlertInfo:
+    """One of this store's open stock alerts. ``qty_milli`` as HQ sent it: how much short
+    (``low``, ``transfer_shortfall``) or the signed count difference (``count_variance``)."""
+
     alert_id: int
     sku: str
     name: str
@@ -122,6 +125,19 @@ class AlertInfo:
     on_hand_milli: int
     min_milli: int | None
     created_at: datetime
+    qty_milli: int | None = None
+
+    @property
+    def short_milli(self) -> int | None:
+        """How much is missing: below the minimum (``low``; worked out from the minimum
+        when HQ sent no quantity) or not arrived (``transfer_shortfall``); else None."""
+        if self.kind == "low":
+            if self.qty_milli is not None:
+                return self.qty_milli
+            return None if self.min_milli is None else self.min_milli - self.on_hand_milli
+        if self.kind == "transfer_shortfall":
+            return self.qty_milli
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +399,7 @@ class StockService:
             rows = s.execute(
                 text(
                     "SELECT a.alert_id, a.sku, COALESCE(i.name_zh, a.sku), a.kind, "
-                    "a.on_hand_milli, a.min_milli, a.created_at FROM stock_alert a "
+                    "a.on_hand_milli, a.min_milli, a.created_at, a.qty_milli FROM stock_alert a "
                     "LEFT JOIN item i ON i.sku = a.sku WHERE a.store_code = :s "
                     "AND a.resolved = 0 ORDER BY a.created_at DESC, a.alert_id DESC"
                 ),
@@ -391,7 +407,14 @@ class StockService:
             ).all()
         return [
             AlertInfo(
-                int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), r[5], from_utc_text(r[6])
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                int(r[4]),
+                r[5],
+                from_utc_text(r[6]),
+                None if r[7] is None else int(r[7]),
             )
             for r in rows
         ]
