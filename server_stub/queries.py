@@ -142,9 +142,7 @@ def stock_page(conn: Connection, after: str, limit: int) -> p.StockPage:
     deep into the chain it starts."""
     seq = feed.state(conn).last_seq
     sl = m.stock_levels
-    q = select(
-        sl.c.store_code, sl.c.sku, sl.c.on_hand_milli, sl.c.reserved_milli, sl.c.updated_at
-    )
+    q = select(sl.c.store_code, sl.c.sku, sl.c.on_hand_milli, sl.c.reserved_milli, sl.c.updated_at)
     if after:
         store, _, sku = after.partition(":")
         q = q.where(tuple_(sl.c.store_code, sl.c.sku) > tuple_(store, sku))

@@ -268,9 +268,7 @@ class SyncClient:
             if self.config.stock == "all":
                 # Only a till that follows every store's levels fetches them all; one that
                 # follows its own store's has them from the snapshot.
-                tasks.append(
-                    asyncio.create_task(self._stock_pages_loop(), name="sync-stock-pages")
-                )
+                tasks.append(asyncio.create_task(self._stock_pages_loop(), name="sync-stock-pages"))
             revoked = asyncio.create_task(self._revoked.wait())
             try:
                 await asyncio.wait([*tasks, revoked], return_when=asyncio.FIRST_COMPLETED)

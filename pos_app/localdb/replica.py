@@ -455,7 +455,6 @@ class LocalReplica:
             pending_stock.rebuild(db, snap.seq)
             db.commit()
 
-
     def stock_pages_after(self) -> str | None:
         with read_session(self.engine) as s:
             after = get_setting(s, STOCK_AFTER_KEY)

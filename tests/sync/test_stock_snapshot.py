@@ -1,0 +1,110 @@
+"""A till enrolled after stock moved elsewhere sees every store's levels at once.
+
+Its snapshot holds its own store's levels; every store's levels follow in pages
+(``GET /v1/sync/snapshot/stock``) fetched by the sync client right after, each level with
+HQ's time. Nothing changes at the other stores after the till enrols, so only the pages
+can bring their levels. HQ runs on SQLite, and on PostgreSQL when
+``CHAINPOS_TEST_PG_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from pos_app.localdb.seed import load_demo_json
+from server_stub import models as m
+from server_stub import operations
+from server_stub.demo import seed_chain
+from server_stub.embedded import EmbeddedHQ
+from tests.server.helpers import level
+from tests.server.stock_helpers import push, request, step
+from tests.server.support import Chain
+from tests.support import sell_without_shifts
+from tests.sync.conftest import Enrol, start_hq, wait_until
+from tests.sync.test_scenario_stock import ALL_STOCK, WATER, place_stores, stock
+
+pytestmark = pytest.mark.slow  # an enrolled till against a real HQ on loopback
+
+
+@pytest.fixture
+def hq(hq_url_db: str) -> Iterator[EmbeddedHQ]:
+    """The demo chain without opening stock: the levels are booked in before the till
+    under test enrols."""
+    server = start_hq(hq_url_db)
+    seed_chain(server.db, load_demo_json(), stock=False)
+    sell_without_shifts(server.db)
+    yield server
+    server.stop()
+
+
+def hq_time(hq: EmbeddedHQ, store: str, sku: str) -> datetime:
+    sl = m.stock_levels
+    with hq.db.read() as conn:
+        at = conn.execute(
+            select(sl.c.updated_at).where(sl.c.store_code == store, sl.c.sku == sku)
+        ).scalar_one()
+    assert isinstance(at, datetime)
+    return at
+
+
+def ship_from_s003_to_s002(hq: EmbeddedHQ, qty_milli: int) -> uuid.UUID:
+    """S002's manager asks S003 for ``qty_milli`` of 矿泉水; S003's manager approves and
+    ships it: pushed by the two stores' devices as their tills would."""
+    chain = Chain(hq.db, hq.url)
+    s2, s3 = chain.device("S002"), chain.device("S003")
+    with httpx.Client(base_url=hq.url, timeout=30) as client:
+        tid, ask = request(chain, s2, "S003", "2004", [(WATER, qty_milli)])
+        assert push(client, s2, [ask]) == ["applied"]
+        approve = step(chain, s3, "approved", tid, "3004", [(WATER, qty_milli)])
+        ship = step(chain, s3, "shipped", tid, "3004", [(WATER, qty_milli)])
+        assert push(client, s3, [approve, ship]) == ["applied", "applied"]
+    return tid
+
+
+def test_a_till_enrolled_after_stock_moved_elsewhere_sees_every_store_at_once(
+    hq: EmbeddedHQ, terminals: Enrol
+) -> None:
+    """GIVEN the demo chain placed on the map with 矿泉水 at S001 300 and S002 12, and S003
+    at 192 after shipping 48 to S002 (in transit)
+    WHEN a new till of S002 that follows every store's levels enrols, and nothing moves
+    THEN its look-up shows S002 at 12 with 48 in transit, S003 (nearest) at 192 and S001 at
+    300, each with HQ's own time of the level; and when S001 then receives 10 at HQ, the
+    till shows 310: the later change wins over what the snapshot brought."""
+    place_stores(hq)
+    for store, qty in {"S001": 300_000, "S002": 12_000, "S003": 240_000}.items():
+        operations.move_stock(hq.db, "receive", store, WATER, qty, "opening stock")
+    ship_from_s003_to_s002(hq, 48_000)
+    assert level(hq.db, "S003", WATER) == 192_000
+
+    till = terminals("S002", config=ALL_STOCK)
+
+    def every_store() -> dict[str, tuple[int, int, datetime | None]] | None:
+        view = stock(till).lookup(WATER)
+        shown = {
+            lv.store: (lv.on_hand_milli, lv.in_transit_milli, lv.updated_at) for lv in view.levels
+        }
+        return shown if len(shown) == 3 else None
+
+    shown = wait_until(every_store, what="every store's level on the new till")
+    assert [lv.store for lv in stock(till).lookup(WATER).levels] == ["S002", "S003", "S001"]
+    assert shown == {
+        "S002": (12_000, 48_000, hq_time(hq, "S002", WATER)),
+        "S003": (192_000, 0, hq_time(hq, "S003", WATER)),
+        "S001": (300_000, 0, hq_time(hq, "S001", WATER)),
+    }
+
+    operations.move_stock(hq.db, "receive", "S001", WATER, 10_000, "delivery")
+
+    def s001() -> int | None:
+        at = {lv.store: lv.on_hand_milli for lv in stock(till).lookup(WATER).levels}["S001"]
+        return at if at == 310_000 else None
+
+    assert wait_until(s001, what="S001's new level on the till") == 310_000
+    s001_level = next(lv for lv in stock(till).lookup(WATER).levels if lv.store == "S001")
+    assert s001_level.updated_at == hq_time(hq, "S001", WATER)
