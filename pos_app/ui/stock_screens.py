@@ -148,6 +148,7 @@ class StockScreen(_Screen):
         self.alerts.setMaximumHeight(120)
         root.addWidget(self.alerts)
         self.view: StockView | None = None
+        self._alert_rows: list[AlertInfo] = []
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -164,13 +165,18 @@ class StockScreen(_Screen):
             ]
         )  # fmt: skip
         self._show_levels()
+        self._show_alerts()
 
     def refresh(self) -> None:
-        self.alerts.clear()
-        for a in self.stock.alerts():
-            self.alerts.addItem(self._alert_text(a))
+        self._alert_rows = self.stock.alerts()
+        self._show_alerts()
         if self.view is not None:
             self.show_item(self.view.item)
+
+    def _show_alerts(self) -> None:
+        self.alerts.clear()
+        for a in self._alert_rows:
+            self.alerts.addItem(self._alert_text(a))
 
     def _alert_text(self, a: AlertInfo) -> str:
         """The alert's line: what happened, the level and, where HQ says, how much is
