@@ -12,6 +12,7 @@ from server_stub import models as m
 from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
 from server_stub.operations import store_data
+from server_stub.stock import in_transit
 from server_stub.schemas import StalePriceReport, StoreStaleLines
 from sync_client.contract import protocol as p
 
@@ -74,6 +75,12 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         for r in conn.execute(select(m.items).order_by(m.items.c.sku))
     ]
     stores = [store_data(r) for r in conn.execute(select(m.stores).order_by(m.stores.c.code))]
+    levels = conn.execute(
+        select(m.stock_levels)
+        .where(m.stock_levels.c.store_code == store)
+        .order_by(m.stock_levels.c.sku)
+    ).all()
+    transit = in_transit(conn, ((store, r.sku) for r in levels))
     stock = [
         p.StockData(
             store=r.store_code,
@@ -82,12 +89,9 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
             reserved_milli=r.reserved_milli,
             available_milli=r.on_hand_milli - r.reserved_milli,
             updated_at=r.updated_at,
+            in_transit_milli=transit.get((store, r.sku), 0),
         )
-        for r in conn.execute(
-            select(m.stock_levels)
-            .where(m.stock_levels.c.store_code == store)
-            .order_by(m.stock_levels.c.sku)
-        )
+        for r in levels
     ]
     config = [
         p.ConfigData(
@@ -149,6 +153,7 @@ def stock_page(conn: Connection, after: str, limit: int) -> p.StockPage:
     rows = conn.execute(q.order_by(sl.c.store_code, sl.c.sku).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    transit = in_transit(conn, ((r.store_code, r.sku) for r in rows))
     levels = [
         p.StockData(
             store=r.store_code,
@@ -157,6 +162,7 @@ def stock_page(conn: Connection, after: str, limit: int) -> p.StockPage:
             reserved_milli=r.reserved_milli,
             available_milli=r.on_hand_milli - r.reserved_milli,
             updated_at=r.updated_at,
+            in_transit_milli=transit.get((r.store_code, r.sku), 0),
         )
         for r in rows
     ]

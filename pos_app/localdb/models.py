@@ -534,7 +534,8 @@ class ChainStock(Base):
     :mod:`pos_app.localdb.pending_stock`'s, which also counts unsynced sales).
     ``updated_at`` is HQ's time of the level, for its freshness; ``as_of_seq`` the feed
     seq the level is as of (a change's own seq, a page's seq): a level as of an older seq
-    never replaces it."""
+    never replaces it. ``in_transit_milli``: shipped to the store and not yet received,
+    as HQ knows it."""
 
     __tablename__ = "chain_stock"
     store_code: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -544,6 +545,7 @@ class ChainStock(Base):
     available_milli: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     as_of_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    in_transit_milli: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_chain_stock_sku", "sku"),)
 

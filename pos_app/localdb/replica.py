@@ -601,10 +601,12 @@ def _bulk_stock(
         return
     db.executemany(
         "INSERT INTO chain_stock (store_code, sku, on_hand_milli, reserved_milli, "
-        "available_milli, updated_at, as_of_seq) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "available_milli, updated_at, as_of_seq, in_transit_milli) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(store_code, sku) DO UPDATE SET on_hand_milli = excluded.on_hand_milli, "
         "reserved_milli = excluded.reserved_milli, available_milli = excluded.available_milli, "
-        "updated_at = excluded.updated_at, as_of_seq = excluded.as_of_seq "
+        "updated_at = excluded.updated_at, as_of_seq = excluded.as_of_seq, "
+        "in_transit_milli = excluded.in_transit_milli "
         "WHERE excluded.as_of_seq >= chain_stock.as_of_seq",
         [
             (
@@ -615,6 +617,7 @@ def _bulk_stock(
                 d.available_milli,
                 to_utc_text(d.updated_at),
                 seq,
+                d.in_transit_milli,
             )
             for seq, d in levels
         ],

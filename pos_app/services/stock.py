@@ -332,7 +332,8 @@ class StockService:
 
     def lookup(self, sku: str) -> StockView:
         """The item's level at every store that has one: this store first (its shown
-        level), then nearest first. Local data only."""
+        level), then nearest first. Local data only. In transit: to this store, from its
+        own transfers (with steps not yet at HQ); to another store, HQ's figure."""
         store = self.store
         with read_session(self._engine) as s:
             item = self._item(s, sku)
@@ -340,7 +341,7 @@ class StockService:
             rows = s.execute(
                 text(
                     "SELECT store_code, on_hand_milli, reserved_milli, available_milli, "
-                    "updated_at FROM chain_stock WHERE sku = :sku"
+                    "updated_at, in_transit_milli FROM chain_stock WHERE sku = :sku"
                 ),
                 {"sku": sku},
             ).all()
@@ -351,7 +352,7 @@ class StockService:
         times: dict[str, datetime] = {}
         mine: StoreLevel | None = None
         others: list[tuple[tuple[int, float, int, str], StoreLevel]] = []
-        for code, on_hand, reserved, available, raw_at in rows:
+        for code, on_hand, reserved, available, raw_at, hq_transit in rows:
             at = times.get(raw_at)
             if at is None:
                 at = times[raw_at] = _utc(raw_at)
@@ -365,9 +366,12 @@ class StockService:
                     on_hand - reserved, transit.get(code, 0), at,
                 )  # fmt: skip
                 continue
+            # Another store: HQ's figure (it knows every transfer). While this store's own
+            # shipment to it waits to be pushed, HQ's figure lacks it: the larger of the
+            # two shows at least that shipment until HQ's figure catches up.
             level = StoreLevel(
                 code, place.name, False, place.region, place.distance_km, on_hand, reserved,
-                available, transit.get(code, 0), at,
+                available, max(hq_transit, transit.get(code, 0)), at,
             )  # fmt: skip
             others.append((place.key, level))
         if mine is None:

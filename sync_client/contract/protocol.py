@@ -1099,7 +1099,9 @@ class PriceData(_Model):
 
 class StockData(_Model):
     """A store's level of one item, in thousandths; ``on_hand_milli`` may be negative
-    (offline sales can sell more than HQ knew of). ``available = on_hand - reserved``."""
+    (offline sales can sell more than HQ knew of). ``available = on_hand - reserved``.
+    ``in_transit_milli``: shipped to the store by transfers not yet received (HQ announces
+    the level again when a shipment leaves for it or arrives)."""
 
     store: Code
     sku: Sku
@@ -1107,6 +1109,7 @@ class StockData(_Model):
     reserved_milli: int
     available_milli: int
     updated_at: AwareDatetime
+    in_transit_milli: Annotated[int, Field(ge=0)] = 0
 
 
 class StoreData(_Model):

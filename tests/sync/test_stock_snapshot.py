@@ -53,34 +53,41 @@ def hq_time(hq: EmbeddedHQ, store: str, sku: str) -> datetime:
     return at
 
 
-def ship_from_s003_to_s002(hq: EmbeddedHQ, qty_milli: int) -> uuid.UUID:
-    """S002's manager asks S003 for ``qty_milli`` of 矿泉水; S003's manager approves and
-    ships it: pushed by the two stores' devices as their tills would."""
+MANAGERS = {"S001": "1004", "S002": "2004", "S003": "3004"}
+
+
+def ship(hq: EmbeddedHQ, sender: str, receiver: str, qty_milli: int) -> uuid.UUID:
+    """The receiver's manager asks the sender for ``qty_milli`` of 矿泉水; the sender's
+    manager approves and ships it: pushed by the two stores' devices as their tills would."""
     chain = Chain(hq.db, hq.url)
-    s2, s3 = chain.device("S002"), chain.device("S003")
+    to, sends = chain.device(receiver), chain.device(sender)
+    boss_to, boss_from = MANAGERS[receiver], MANAGERS[sender]
     with httpx.Client(base_url=hq.url, timeout=30) as client:
-        tid, ask = request(chain, s2, "S003", "2004", [(WATER, qty_milli)])
-        assert push(client, s2, [ask]) == ["applied"]
-        approve = step(chain, s3, "approved", tid, "3004", [(WATER, qty_milli)])
-        ship = step(chain, s3, "shipped", tid, "3004", [(WATER, qty_milli)])
-        assert push(client, s3, [approve, ship]) == ["applied", "applied"]
+        tid, ask = request(chain, to, sender, boss_to, [(WATER, qty_milli)])
+        assert push(client, to, [ask]) == ["applied"]
+        approve = step(chain, sends, "approved", tid, boss_from, [(WATER, qty_milli)])
+        shipped = step(chain, sends, "shipped", tid, boss_from, [(WATER, qty_milli)])
+        assert push(client, sends, [approve, shipped]) == ["applied", "applied"]
     return tid
 
 
 def test_a_till_enrolled_after_stock_moved_elsewhere_sees_every_store_at_once(
     hq: EmbeddedHQ, terminals: Enrol
 ) -> None:
-    """GIVEN the demo chain placed on the map with 矿泉水 at S001 300 and S002 12, and S003
-    at 192 after shipping 48 to S002 (in transit)
+    """GIVEN the demo chain placed on the map with 矿泉水 at S001 300 and S002 12, S003 at 192
+    after shipping 48 to S002, and S001 at 280 after shipping 20 to S003 (both in transit)
     WHEN a new till of S002 that follows every store's levels enrols, and nothing moves
-    THEN its look-up shows S002 at 12 with 48 in transit, S003 (nearest) at 192 and S001 at
-    300, each with HQ's own time of the level; and when S001 then receives 10 at HQ, the
-    till shows 310: the later change wins over what the snapshot brought."""
+    THEN its look-up shows S002 at 12 with 48 in transit, S003 (nearest) at 192 with 20 in
+    transit and S001 at 280, each with HQ's own time of the level; and when S001 then
+    receives 10 at HQ, the till shows 290: the later change wins over what the snapshot
+    brought."""
     place_stores(hq)
     for store, qty in {"S001": 300_000, "S002": 12_000, "S003": 240_000}.items():
         operations.move_stock(hq.db, "receive", store, WATER, qty, "opening stock")
-    ship_from_s003_to_s002(hq, 48_000)
+    ship(hq, "S003", "S002", 48_000)
+    ship(hq, "S001", "S003", 20_000)
     assert level(hq.db, "S003", WATER) == 192_000
+    assert level(hq.db, "S001", WATER) == 280_000
 
     till = terminals("S002", config=ALL_STOCK)
 
@@ -95,16 +102,16 @@ def test_a_till_enrolled_after_stock_moved_elsewhere_sees_every_store_at_once(
     assert [lv.store for lv in stock(till).lookup(WATER).levels] == ["S002", "S003", "S001"]
     assert shown == {
         "S002": (12_000, 48_000, hq_time(hq, "S002", WATER)),
-        "S003": (192_000, 0, hq_time(hq, "S003", WATER)),
-        "S001": (300_000, 0, hq_time(hq, "S001", WATER)),
+        "S003": (192_000, 20_000, hq_time(hq, "S003", WATER)),
+        "S001": (280_000, 0, hq_time(hq, "S001", WATER)),
     }
 
     operations.move_stock(hq.db, "receive", "S001", WATER, 10_000, "delivery")
 
     def s001() -> int | None:
         at = {lv.store: lv.on_hand_milli for lv in stock(till).lookup(WATER).levels}["S001"]
-        return at if at == 310_000 else None
+        return at if at == 290_000 else None
 
-    assert wait_until(s001, what="S001's new level on the till") == 310_000
+    assert wait_until(s001, what="S001's new level on the till") == 290_000
     s001_level = next(lv for lv in stock(till).lookup(WATER).levels if lv.store == "S001")
     assert s001_level.updated_at == hq_time(hq, "S001", WATER)

@@ -1,5 +1,6 @@
 """Every store's levels in pages after a snapshot: the feed seq each level is as of, so a
-page never undoes a later change; the shortfall or difference a stock alert is about.
+page never undoes a later change, and what is in transit to each store; the shortfall or
+difference a stock alert is about.
 
 Tills enrolled before this revision fetch every store's levels once (the
 ``sync.stock_after`` setting starts the fetch), since their snapshot held their own
@@ -27,6 +28,11 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column('as_of_seq', sa.Integer(), server_default=sa.text('0'), nullable=False)
         )
+        batch.add_column(
+            sa.Column(
+                'in_transit_milli', sa.Integer(), server_default=sa.text('0'), nullable=False
+            )
+        )
     with op.batch_alter_table('stock_alert') as batch:
         batch.add_column(sa.Column('qty_milli', sa.Integer(), nullable=True))
     op.execute(
@@ -41,4 +47,5 @@ def downgrade() -> None:
     with op.batch_alter_table('stock_alert') as batch:
         batch.drop_column('qty_milli')
     with op.batch_alter_table('chain_stock') as batch:
+        batch.drop_column('in_transit_milli')
         batch.drop_column('as_of_seq')
