@@ -1,5 +1,5 @@
-"""Terminal routes: enrolment, push, pull, snapshot, stock look-up (device token, except
-enrolment) and the live WebSocket.
+"""Terminal routes: enrolment, push, pull, snapshot and every store's levels in pages, stock
+look-up (device token, except enrolment) and the live WebSocket.
 
 Thread rules: plain ``def`` routes run on Starlette's worker threads and each opens its
 own transaction; the live hub runs on the event loop (see :mod:`server_stub.live`).
