@@ -12,8 +12,8 @@ from server_stub import models as m
 from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
 from server_stub.operations import store_data
-from server_stub.stock import in_transit
 from server_stub.schemas import StalePriceReport, StoreStaleLines
+from server_stub.stock import in_transit
 from sync_client.contract import protocol as p
 
 
