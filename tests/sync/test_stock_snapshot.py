@@ -9,6 +9,8 @@ can bring their levels. HQ runs on SQLite, and on PostgreSQL when
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,11 +19,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.seed import load_demo_json
 from server_stub import models as m
 from server_stub import operations
 from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
+from sync_client import HQClient
+from sync_client.contract import protocol as p
 from tests.server.helpers import level
 from tests.server.stock_helpers import push, request, step
 from tests.server.support import Chain
@@ -115,3 +120,66 @@ def test_a_till_enrolled_after_stock_moved_elsewhere_sees_every_store_at_once(
     assert wait_until(s001, what="S001's new level on the till") == 290_000
     s001_level = next(lv for lv in stock(till).lookup(WATER).levels if lv.store == "S001")
     assert s001_level.updated_at == hq_time(hq, "S001", WATER)
+
+
+def test_a_fetch_cut_short_resumes_from_its_key_and_the_feed_still_wins(
+    hq: EmbeddedHQ, terminals: Enrol, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN 矿泉水 and 苏打水 at S001, S002 and S003 at HQ, and a new till of S002 that
+    fetched the first page of every store's levels (2 levels) before it stopped
+    WHEN S001's 矿泉水, already fetched, changes at HQ, and the till starts again
+    THEN it fetches on from where it stopped (never the first page again) and ends with
+    every level as HQ has it, S001's 矿泉水 at its new level from the feed."""
+    soda = "DR002"
+    for store in ("S001", "S002", "S003"):
+        for sku, qty in ((WATER, 100_000), (soda, 50_000)):
+            operations.move_stock(hq.db, "receive", store, sku, qty, "opening stock")
+    config = dataclasses.replace(ALL_STOCK, stock_page_limit=2)
+    till = terminals("S002", config=config, start=False)
+    replica = LocalReplica(till.terminal.engine, "S002")
+    assert replica.stock_pages_after() == ""
+
+    sync = till.terminal.sync
+    assert sync is not None
+
+    async def first_page() -> p.StockPage:
+        http = HQClient(hq.url, sync.creds.token)
+        try:
+            return await http.stock_page("", 2)
+        finally:
+            await http.aclose()
+
+    page = asyncio.run(first_page())
+    assert [(lv.store, lv.sku) for lv in page.levels] == [("S001", WATER), ("S001", soda)]
+    assert replica.apply_stock_page(page) is True
+    assert replica.stock_pages_after() == f"S001:{soda}"
+
+    operations.move_stock(hq.db, "adjust", "S001", WATER, -30_000, "broken")
+    asked: list[str] = []
+    fetch = HQClient.stock_page
+
+    async def recording(self: HQClient, after: str, limit: int = p.MAX_STOCK_PAGE) -> p.StockPage:
+        asked.append(after)
+        return await fetch(self, after, limit)
+
+    monkeypatch.setattr(HQClient, "stock_page", recording)
+    till.start()
+
+    def everything() -> dict[tuple[str, str], int] | None:
+        if replica.stock_pages_after() is not None:
+            return None
+        shown = {
+            (lv.store, sku): lv.on_hand_milli
+            for sku in (WATER, soda)
+            for lv in stock(till).lookup(sku).levels
+            if not lv.own
+        }
+        return shown if shown.get(("S001", WATER)) == 70_000 else None
+
+    assert wait_until(everything, what="every level on the till") == {
+        ("S001", WATER): 70_000,
+        ("S001", soda): 50_000,
+        ("S003", WATER): 100_000,
+        ("S003", soda): 50_000,
+    }
+    assert asked and asked[0] == f"S001:{soda}" and "" not in asked
