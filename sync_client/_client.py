@@ -138,6 +138,16 @@ class _Counters:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+def _drop(task: asyncio.Task[Any]) -> None:
+    """Cancels a task whose result is no longer wanted (and reads a failure it already
+    had, so that it is not reported as never retrieved)."""
+    if task.done():
+        if not task.cancelled():
+            task.exception()
+    else:
+        task.cancel()
+
+
 def _ws_url(http_url: str) -> str:
     if http_url.startswith("https://"):
         return "wss://" + http_url[len("https://") :] + "/v1/sync/live"
@@ -601,34 +611,57 @@ class SyncClient:
         Runs beside the live channel: a page and the feed may touch the same level in any
         order, and the replica keeps the newer (see :meth:`Replica.apply_stock_page`).
         Each page is one short transaction on the till, never the whole chain at once."""
-        assert self._http is not None and self._stock_wake is not None
-        assert self._apply_lock is not None
+        assert self._stock_wake is not None
         backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
         while True:
             await self._stock_wake.wait()
             self._stock_wake.clear()
-            fetched = 0
+            if not await self._fetch_stock_pages(backoff):
+                return  # revoked
+
+    async def _fetch_stock_pages(self, backoff: Backoff) -> bool:
+        """Fetches pages until the replica says there is nothing left; False when HQ
+        revoked the device. The next page is fetched while the one before is written."""
+        assert self._http is not None and self._apply_lock is not None
+        http, limit = self._http, self.config.stock_page_limit
+        fetched = 0
+        ahead: tuple[str, asyncio.Task[p.StockPage]] | None = None
+        try:
             while True:
                 after = await self._db(self.replica.stock_pages_after)
                 if after is None:
                     break
+                if ahead is not None and ahead[0] == after:
+                    task = ahead[1]
+                else:
+                    if ahead is not None:
+                        _drop(ahead[1])
+                    task = asyncio.create_task(http.stock_page(after, limit))
+                ahead = None
                 try:
-                    page = await self._http.stock_page(after, self.config.stock_page_limit)
+                    page = await task
                 except DeviceRevoked as exc:
                     self._revoke(exc)
-                    return
+                    return False
                 except (HQUnavailable, HQRefused) as exc:
                     self._error(f"stock levels: {exc}")
                     await asyncio.sleep(backoff.next())
                     continue
                 backoff.reset()
+                if page.next_after is not None:
+                    nxt = page.next_after
+                    ahead = (nxt, asyncio.create_task(http.stock_page(nxt, limit)))
                 async with self._apply_lock:
                     taken = await self._db(self.replica.apply_stock_page, page)
                 if taken:
                     fetched += len(page.levels)
                     self._changed(frozenset({"stock"}))
-            if fetched:
-                log.info("sync: every store's levels fetched (%d levels)", fetched)
+        finally:
+            if ahead is not None:
+                _drop(ahead[1])
+        if fetched:
+            log.info("sync: every store's levels fetched (%d levels)", fetched)
+        return True
 
     # -- problems -----------------------------------------------------------------------
 
