@@ -3,6 +3,7 @@
 Routes, one router per audience (:mod:`server_stub.routers`):
     ``/healthz``, ``/v1/time``, ``/metrics`` (:mod:`~server_stub.routers.ops`);
     ``/v1/devices/enroll``, ``/v1/sync/push``, ``/v1/sync/pull``, ``/v1/sync/snapshot``,
+    ``/v1/sync/snapshot/stock``,
     ``/v1/sync/live`` (WebSocket), ``/v1/stock/{sku}`` for terminals (device token,
     :mod:`~server_stub.routers.terminals`); ``/v1/members/...`` (identify, sign up, holds)
     for terminals (:mod:`~server_stub.routers.terminal_members`); ``/v1/admin/...`` for HQ

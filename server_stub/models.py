@@ -289,6 +289,9 @@ transfers = Table(
     Column("refused_reason", String(200), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # What is in transit to a store (shipped, not received), read with every change of its
+    # levels: the few shipped transfers, not the store's whole history.
+    Index("ix_transfers_state_to_store", "state", "to_store"),
 )
 
 transfer_lines = Table(

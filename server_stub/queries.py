@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy import Connection, and_, exists, or_, select, tuple_
 
 from server_stub import feed, reservations, stock_alerts, transfers
 from server_stub import models as m
@@ -13,6 +13,7 @@ from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
 from server_stub.operations import store_data
 from server_stub.schemas import StalePriceReport, StoreStaleLines
+from server_stub.stock import in_transit
 from sync_client.contract import protocol as p
 
 
@@ -74,6 +75,12 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         for r in conn.execute(select(m.items).order_by(m.items.c.sku))
     ]
     stores = [store_data(r) for r in conn.execute(select(m.stores).order_by(m.stores.c.code))]
+    levels = conn.execute(
+        select(m.stock_levels)
+        .where(m.stock_levels.c.store_code == store)
+        .order_by(m.stock_levels.c.sku)
+    ).all()
+    transit = in_transit(conn, ((store, r.sku) for r in levels))
     stock = [
         p.StockData(
             store=r.store_code,
@@ -82,12 +89,9 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
             reserved_milli=r.reserved_milli,
             available_milli=r.on_hand_milli - r.reserved_milli,
             updated_at=r.updated_at,
+            in_transit_milli=transit.get((store, r.sku), 0),
         )
-        for r in conn.execute(
-            select(m.stock_levels)
-            .where(m.stock_levels.c.store_code == store)
-            .order_by(m.stock_levels.c.sku)
-        )
+        for r in levels
     ]
     config = [
         p.ConfigData(
@@ -129,6 +133,41 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         alerts=stock_alerts.list_alerts(conn, store=store),
         pickups=reservations.pickups_of_store(conn, store),
     )
+
+
+def stock_page(conn: Connection, after: str, limit: int) -> p.StockPage:
+    """Every store's levels after the key ``after`` (``""``: from the first), at most
+    ``limit``, in ``(store, sku)`` order: a page of what a new till needs besides the
+    snapshot (:class:`~sync_client.contract.protocol.StockPage`).
+
+    Run it in one consistent read transaction (``Database.read(consistent=True)``): the
+    levels are then exactly those as of the feed head read first, the page's ``seq``. The
+    page is found through the levels' primary key, so every page costs the same however
+    deep into the chain it starts."""
+    seq = feed.state(conn).last_seq
+    sl = m.stock_levels
+    q = select(sl.c.store_code, sl.c.sku, sl.c.on_hand_milli, sl.c.reserved_milli, sl.c.updated_at)
+    if after:
+        store, _, sku = after.partition(":")
+        q = q.where(tuple_(sl.c.store_code, sl.c.sku) > tuple_(store, sku))
+    rows = conn.execute(q.order_by(sl.c.store_code, sl.c.sku).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    transit = in_transit(conn, ((r.store_code, r.sku) for r in rows))
+    levels = [
+        p.StockData(
+            store=r.store_code,
+            sku=r.sku,
+            on_hand_milli=r.on_hand_milli,
+            reserved_milli=r.reserved_milli,
+            available_milli=r.on_hand_milli - r.reserved_milli,
+            updated_at=r.updated_at,
+            in_transit_milli=transit.get((r.store_code, r.sku), 0),
+        )
+        for r in rows
+    ]
+    next_after = f"{rows[-1].store_code}:{rows[-1].sku}" if more else None
+    return p.StockPage(seq=seq, after=after, next_after=next_after, levels=levels)
 
 
 def stock_lookup(conn: Connection, sku: str) -> p.StockLookup:

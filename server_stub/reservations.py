@@ -39,7 +39,7 @@ from server_stub.audit import Actor, audit_row, write_audit
 from server_stub.auth import DeviceIdentity
 from server_stub.db import Database, RetryableWrite, WriteTx
 from server_stub.errors import ApiError, unauthorised
-from server_stub.stock import stock_change
+from server_stub.stock import stock_change, with_in_transit
 from sync_client.contract import pickup as pickup_codes
 from sync_client.contract import protocol as p
 
@@ -327,7 +327,7 @@ def _shift_reserved(
             changes.append(
                 stock_change(store, sku, int(row.on_hand_milli), int(row.reserved_milli), now)
             )
-    return changes
+    return with_in_transit(conn, changes)
 
 
 def _line_pairs(conn: Connection, reservation_id: uuid.UUID) -> list[tuple[str, int]]:
@@ -440,7 +440,7 @@ def reserve(
             insert(rl),
             [{"reservation_id": rid, "sku": x.sku, "qty_milli": x.qty_milli} for x in req.lines],
         )
-        feed.append(tx, changes, when)
+        feed.append(tx, with_in_transit(conn, changes), when)
         row = conn.execute(select(r).where(r.c.id == rid)).one()
         return True, _data(conn, row)
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import sqlite
 
 from server_stub import bulk, feed, stock_alerts
@@ -29,7 +29,15 @@ from server_stub import models as m
 from server_stub.stock_alerts import AlertSpec
 from sync_client.contract import protocol as p
 
-__all__ = ["Settled", "apply_stock_ops", "move_row", "settle", "stock_change"]
+__all__ = [
+    "Settled",
+    "apply_stock_ops",
+    "in_transit",
+    "move_row",
+    "settle",
+    "stock_change",
+    "with_in_transit",
+]
 
 log = logging.getLogger("chainpos.hq.stock")
 
@@ -81,8 +89,9 @@ def settle(
     (key -> the sale) that a sale left below zero; ``low`` alerts raised or resolved
     against safety stock; and the further ``alerts`` a step found."""
     levels = apply_stock_ops(conn, dict(ops), now) if ops else {}
+    transit = in_transit(conn, levels)
     changes = [
-        stock_change(key[0], key[1], on_hand, reserved, now)
+        stock_change(key[0], key[1], on_hand, reserved, now, transit.get(key, 0))
         for key, (on_hand, reserved) in sorted(levels.items())
     ]
     specs = list(alerts)
@@ -104,7 +113,9 @@ def settle(
     return Settled(levels, changes, negative)
 
 
-def stock_change(store: str, sku: str, on_hand: int, reserved: int, now: datetime) -> feed.Pending:
+def stock_change(
+    store: str, sku: str, on_hand: int, reserved: int, now: datetime, in_transit_milli: int = 0
+) -> feed.Pending:
     """The feed change announcing a store's new level of an item."""
     return feed.Pending(
         "stock",
@@ -117,8 +128,51 @@ def stock_change(store: str, sku: str, on_hand: int, reserved: int, now: datetim
             reserved_milli=reserved,
             available_milli=on_hand - reserved,
             updated_at=now,
+            in_transit_milli=in_transit_milli,
         ),
     )
+
+
+def in_transit(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(store, sku) -> quantity shipped to the store by transfers not yet received, for
+    those of ``keys`` that have any. Read from the transfers themselves (few are shipped at
+    any time), inside the caller's transaction, so it counts the steps it wrote."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    tr, tl = m.transfers, m.transfer_lines
+    # By receiving store only (through ix_transfers_state_to_store): the items are
+    # filtered here, a page's thousand skus would cost more as a list in the query.
+    rows = conn.execute(
+        select(tr.c.to_store, tl.c.sku, tl.c.shipped_milli)
+        .select_from(tr.join(tl, tl.c.transfer_id == tr.c.transfer_id))
+        .where(tr.c.state == "shipped", bulk.among(conn, tr.c.to_store, {k[0] for k in keys}))
+    )
+    found: dict[tuple[str, str], int] = {}
+    for store, sku, shipped in rows:
+        key = (str(store), str(sku))
+        if key in keys and shipped:
+            found[key] = found.get(key, 0) + int(shipped)
+    return found
+
+
+def with_in_transit(conn: Connection, changes: Sequence[feed.Pending]) -> list[feed.Pending]:
+    """``changes`` with each stock level's in-transit quantity filled in (for writers that
+    build stock changes themselves, like reservations)."""
+    keys = {c.key: _level_key(c.key) for c in changes if c.kind == "stock"}
+    transit = in_transit(conn, keys.values())
+    out = []
+    for c in changes:
+        qty = transit.get(keys[c.key], 0) if c.kind == "stock" else 0
+        out.append(
+            replace(c, data=c.data.model_copy(update={"in_transit_milli": qty})) if qty else c
+        )
+    return out
+
+
+def _level_key(key: str) -> tuple[str, str]:
+    store, _, sku = key.partition(":")
+    return store, sku
 
 
 def apply_stock_ops(

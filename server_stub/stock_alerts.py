@@ -191,7 +191,14 @@ def check_levels(conn: Connection, levels: dict[Key, int], now: datetime) -> lis
     ]
     is_open = {(r.store_code, r.sku) for r in open_rows}
     specs = [
-        AlertSpec(key[0], key[1], "low", min_milli=safety[key][0], on_hand=on_hand)
+        AlertSpec(
+            key[0],
+            key[1],
+            "low",
+            min_milli=safety[key][0],
+            on_hand=on_hand,
+            qty_milli=safety[key][0] - on_hand,
+        )
         for key, on_hand in sorted(levels.items())
         if key in safety and on_hand < safety[key][0] and key not in is_open
     ]

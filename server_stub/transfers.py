@@ -13,7 +13,9 @@ id like every event. This module plans a step against HQ's own data:
   approved -> shipped -> received), otherwise ``bad_transition`` naming the state;
 * shipping books ``transfer_out`` at the sender, receiving ``transfer_in`` at the
   receiver (ledger rows through :mod:`server_stub.stock`); less received than shipped
-  raises a ``transfer_shortfall`` alert at both stores.
+  raises a ``transfer_shortfall`` alert at both stores. Shipping and receiving announce
+  the receiver's level again with what is in transit to it
+  (:func:`server_stub.stock.in_transit`).
 
 Every step that applies appends one ``transfer`` feed change seen by the tills of both
 stores. Rows are written with a conditional update on the state the step was planned
@@ -303,15 +305,20 @@ class TransferPlanner:
                         move_row(*key, -ln.shipped, "transfer_out", ref, step.at, self.now)
                     )
                     fx.deltas.append((key, -ln.shipped))
+                    # The receiver's level is announced again, now with the goods in
+                    # transit to it (its on-hand does not move).
+                    fx.deltas.append(((new.to_store, ln.sku), 0))
         else:  # transfer.received
             new.received_by, new.received_at = step.staff, step.at
             for ln in new.lines:
                 ln.received = listed.get(ln.sku, 0)
+                key = (new.to_store, ln.sku)
                 if ln.received:
-                    key = (new.to_store, ln.sku)
                     fx.moves.append(
                         move_row(*key, ln.received, "transfer_in", ref, step.at, self.now)
                     )
+                if ln.received or ln.shipped:
+                    # Announced even when nothing arrived: nothing is in transit any more.
                     fx.deltas.append((key, ln.received))
                 short = (ln.shipped or 0) - ln.received
                 if short > 0:

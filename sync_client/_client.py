@@ -71,6 +71,9 @@ class SyncConfig:
     stock: Literal["own", "all"] = "own"
     problems_every_s: float = 60.0
     """How often unreported problems are offered to HQ again after a failed report."""
+    stock_page_limit: int = p.MAX_STOCK_PAGE
+    """Levels per page when fetching every store's levels after a snapshot (``stock``
+    ``"all"`` only: a till that follows its own store's levels only has them all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,16 @@ class _Counters:
     skipped: int = 0
     unreported: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+def _drop(task: asyncio.Task[Any]) -> None:
+    """Cancels a task whose result is no longer wanted (and reads a failure it already
+    had, so that it is not reported as never retrieved)."""
+    if task.done():
+        if not task.cancelled():
+            task.exception()
+    else:
+        task.cancel()
 
 
 def _ws_url(http_url: str) -> str:
@@ -215,6 +228,7 @@ class SyncClient:
         self._revoked: asyncio.Event | None = None
         self._live_ws: ClientConnection | None = None
         self._problems: asyncio.Event | None = None
+        self._stock_wake: asyncio.Event | None = None
         self.finished = threading.Event()
         """Set when :meth:`run` has returned and cleaned up (for callers on other threads)."""
 
@@ -240,6 +254,8 @@ class SyncClient:
         self._revoked = asyncio.Event()
         self._problems = asyncio.Event()
         self._problems.set()  # problems left from before the start are reported too
+        self._stock_wake = asyncio.Event()
+        self._stock_wake.set()  # a fetch of every store's levels cut short resumes
         self._http = HQClient(
             self.creds.hq_url,
             self.creds.token,
@@ -259,6 +275,10 @@ class SyncClient:
                 asyncio.create_task(self._clock_loop(), name="sync-clock"),
                 asyncio.create_task(self._problems_loop(), name="sync-problems"),
             ]
+            if self.config.stock == "all":
+                # Only a till that follows every store's levels fetches them all; one that
+                # follows its own store's has them from the snapshot.
+                tasks.append(asyncio.create_task(self._stock_pages_loop(), name="sync-stock-pages"))
             revoked = asyncio.create_task(self._revoked.wait())
             try:
                 await asyncio.wait([*tasks, revoked], return_when=asyncio.FIRST_COMPLETED)
@@ -579,6 +599,69 @@ class SyncClient:
         self._counters.resyncs += 1
         await self._refresh_counts()
         self._changed(frozenset(p.CHANGE_KINDS))
+        assert self._stock_wake is not None
+        self._stock_wake.set()
+
+    # -- every store's levels after a snapshot --------------------------------------------
+
+    async def _stock_pages_loop(self) -> None:
+        """Fetches every store's levels a page at a time after a snapshot (enrolment or
+        resync), from where the replica says the fetch stands, so a restart resumes it.
+
+        Runs beside the live channel: a page and the feed may touch the same level in any
+        order, and the replica keeps the newer (see :meth:`Replica.apply_stock_page`).
+        Each page is one short transaction on the till, never the whole chain at once."""
+        assert self._stock_wake is not None
+        backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
+        while True:
+            await self._stock_wake.wait()
+            self._stock_wake.clear()
+            if not await self._fetch_stock_pages(backoff):
+                return  # revoked
+
+    async def _fetch_stock_pages(self, backoff: Backoff) -> bool:
+        """Fetches pages until the replica says there is nothing left; False when HQ
+        revoked the device. The next page is fetched while the one before is written."""
+        assert self._http is not None and self._apply_lock is not None
+        http, limit = self._http, self.config.stock_page_limit
+        fetched = 0
+        ahead: tuple[str, asyncio.Task[p.StockPage]] | None = None
+        try:
+            while True:
+                after = await self._db(self.replica.stock_pages_after)
+                if after is None:
+                    break
+                if ahead is not None and ahead[0] == after:
+                    task = ahead[1]
+                else:
+                    if ahead is not None:
+                        _drop(ahead[1])
+                    task = asyncio.create_task(http.stock_page(after, limit))
+                ahead = None
+                try:
+                    page = await task
+                except DeviceRevoked as exc:
+                    self._revoke(exc)
+                    return False
+                except (HQUnavailable, HQRefused) as exc:
+                    self._error(f"stock levels: {exc}")
+                    await asyncio.sleep(backoff.next())
+                    continue
+                backoff.reset()
+                if page.next_after is not None:
+                    nxt = page.next_after
+                    ahead = (nxt, asyncio.create_task(http.stock_page(nxt, limit)))
+                async with self._apply_lock:
+                    taken = await self._db(self.replica.apply_stock_page, page)
+                if taken:
+                    fetched += len(page.levels)
+                    self._changed(frozenset({"stock"}))
+        finally:
+            if ahead is not None:
+                _drop(ahead[1])
+        if fetched:
+            log.info("sync: every store's levels fetched (%d levels)", fetched)
+        return True
 
     # -- problems -----------------------------------------------------------------------
 

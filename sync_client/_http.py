@@ -159,6 +159,11 @@ class HQClient:
         r = await self._request("GET", path)
         return _parse(p.Snapshot, r)
 
+    async def stock_page(self, after: str, limit: int = p.MAX_STOCK_PAGE) -> p.StockPage:
+        """``GET /v1/sync/snapshot/stock``: a page of every store's levels after ``after``."""
+        r = await self._request("GET", p.STOCK_PAGES_PATH, params={"after": after, "limit": limit})
+        return _parse(p.StockPage, r)
+
     async def stock(self, sku: str) -> p.StockLookup:
         r = await self._request("GET", f"/v1/stock/{quote(sku, safe='')}")
         return _parse(p.StockLookup, r)

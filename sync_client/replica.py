@@ -182,5 +182,20 @@ class Replica(Protocol):
 
     def apply_snapshot(self, snap: p.Snapshot) -> None:
         """Replaces HQ-owned data with the snapshot and continues from its seq; the
-        outbox is untouched."""
+        outbox is untouched. Every store's levels are to be fetched again from the start
+        (:meth:`stock_pages_after` answers ``""``)."""
+        ...
+
+    def stock_pages_after(self) -> str | None:
+        """Where fetching every store's levels (:class:`~protocol.StockPage`) stands: the
+        key to fetch after (``""``: from the first page), None when there is nothing to
+        fetch. Kept in the database, so a restart resumes where the fetch stopped."""
+        ...
+
+    def apply_stock_page(self, page: p.StockPage) -> bool:
+        """Stores a page of levels and moves the fetch on to ``page.next_after``, in one
+        transaction. A level replaces the one held only when it is as new or newer (by
+        the feed seq each is as of), so a page never undoes a later feed change. False,
+        and nothing written, when the fetch does not stand at ``page.after`` (a resync
+        restarted it, or the page came twice)."""
         ...

@@ -535,9 +535,13 @@ class ReturnAuth(Base):
 
 
 class ChainStock(Base):
-    """Every store's level of every item as HQ's feed last delivered it (this store's
-    too: its shown level is :mod:`pos_app.localdb.pending_stock`'s, which also counts
-    unsynced sales). ``updated_at`` is HQ's time of the level, for its freshness."""
+    """Every store's level of every item as HQ last delivered it, by the feed or by the
+    pages of levels fetched after a snapshot (this store's too: its shown level is
+    :mod:`pos_app.localdb.pending_stock`'s, which also counts unsynced sales).
+    ``updated_at`` is HQ's time of the level, for its freshness; ``as_of_seq`` the feed
+    seq the level is as of (a change's own seq, a page's seq): a level as of an older seq
+    never replaces it. ``in_transit_milli``: shipped to the store and not yet received,
+    as HQ knows it."""
 
     __tablename__ = "chain_stock"
     store_code: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -546,6 +550,8 @@ class ChainStock(Base):
     reserved_milli: Mapped[int] = mapped_column(Integer)
     available_milli: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    as_of_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    in_transit_milli: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_chain_stock_sku", "sku"),)
 
@@ -589,7 +595,9 @@ class TransferLine(Base):
 
 class StockAlert(Base):
     """A stock alert from HQ (``low``, ``negative``, ``count_variance``,
-    ``transfer_shortfall``); the till keeps its own store's."""
+    ``transfer_shortfall``); the till keeps its own store's. ``qty_milli``: what the
+    alert is about in quantity, as HQ sent it (a transfer's shortfall, a count's signed
+    difference); null for the others, whose shortfall is ``min_milli - on_hand_milli``."""
 
     __tablename__ = "stock_alert"
     alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -600,6 +608,7 @@ class StockAlert(Base):
     min_milli: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved: Mapped[bool] = mapped_column(default=False)
+    qty_milli: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_stock_alert_store_resolved", "store_code", "resolved"),)
 

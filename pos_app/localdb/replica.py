@@ -42,6 +42,9 @@ from sync_client.replica import (
 log = logging.getLogger("chainpos.sync")
 
 CURSOR_KEY = "sync.cursor"
+STOCK_AFTER_KEY = "sync.stock_after"
+"""Where fetching every store's levels after a snapshot stands (a JSON string, ``""`` for
+the first page); absent or null when there is nothing to fetch."""
 OFFSET_KEY = "sync.clock_offset_ms"
 LAST_GOOD_KEY = "config.last_good"
 """The last value of each HQ setting that passed the settings schema (a JSON object)."""
@@ -53,6 +56,7 @@ SETTING_KEYS_RESERVED = frozenset(
         "receipt_secret",
         "hq_url",
         CURSOR_KEY,
+        STOCK_AFTER_KEY,
         OFFSET_KEY,
         AUDIT_CURSOR_KEY,
         LAST_GOOD_KEY,
@@ -315,7 +319,8 @@ class LocalReplica:
         _bulk_stores(db, data("store"))
         _bulk_items(db, data("item"))
         _bulk_prices(db, data("price"))
-        _bulk_stock(db, self.store, data("stock"))
+        stock = by_kind.get("stock", {}).values()
+        _bulk_stock(db, self.store, [(c.seq, c.data) for c in stock])
         for cfg in data("config"):
             if cfg.store is None or cfg.store == self.store:
                 _store_config(db, cfg)
@@ -413,7 +418,13 @@ class LocalReplica:
             db.execute("DELETE FROM price")
             _bulk_prices(db, snap.prices)
             db.execute("UPDATE stock_level SET hq_qty_milli = 0")
-            _bulk_stock(db, self.store, snap.stock)
+            # Other stores' levels stay (shown with their time) until the pages of every
+            # store's levels replace them: fetched from the start again, each page taking
+            # a level whatever seq it was as of before (seqs of a replaced HQ database
+            # do not compare).
+            db.execute("UPDATE chain_stock SET as_of_seq = 0")
+            _bulk_stock(db, self.store, [(snap.seq, d) for d in snap.stock])
+            _put_setting(db, STOCK_AFTER_KEY, "")
             db.execute("DELETE FROM hq_config")
             for cfg in snap.config:
                 _store_config(db, cfg)
@@ -428,6 +439,12 @@ class LocalReplica:
             _quarantine(db, refused)
             for staff in snap.staff:
                 _upsert_staff(db, self.store, staff)
+            # The snapshot holds the open transfers of this store (what is on its way here
+            # shows in transit at once) and its open alerts: alerts closed meanwhile are
+            # not in it any more.
+            transfers.apply_transfers(db, self.store, snap.transfers)
+            db.execute("UPDATE stock_alert SET resolved = 1 WHERE resolved = 0")
+            transfers.apply_alerts(db, self.store, snap.alerts)
             # Orders collected or cancelled meanwhile are not in the snapshot any more.
             db.execute("UPDATE pickup_order SET status = 'gone' WHERE status = 'confirmed'")
             pickups.apply_pickups(db, self.store, snap.pickups)
@@ -437,6 +454,28 @@ class LocalReplica:
             _put_setting(db, CURSOR_KEY, snap.seq)
             pending_stock.rebuild(db, snap.seq)
             db.commit()
+
+    def stock_pages_after(self) -> str | None:
+        with read_session(self.engine) as s:
+            after = get_setting(s, STOCK_AFTER_KEY)
+        return None if after is None else str(after)
+
+    def apply_stock_page(self, page: p.StockPage) -> bool:
+        with raw_write_transaction(self.engine, durable=False) as db:
+            row = db.execute(
+                "SELECT value FROM setting WHERE key = ?", (STOCK_AFTER_KEY,)
+            ).fetchone()
+            if row is None or json.loads(row[0]) != page.after:
+                return False
+            # Only chain_stock: this store's shown level (stock_level) follows the feed's
+            # cursor, which a page's seq is not.
+            _bulk_stock(db, self.store, [(page.seq, d) for d in page.levels], own=False)
+            if page.next_after is None:
+                db.execute("DELETE FROM setting WHERE key = ?", (STOCK_AFTER_KEY,))
+            else:
+                _put_setting(db, STOCK_AFTER_KEY, page.next_after)
+            db.commit()
+        return True
 
 
 # -- helpers (inside the caller's transaction, on its sqlite3 connection) ---------------------
@@ -547,17 +586,28 @@ def _bulk_prices(db: sqlite3.Connection, prices: list[p.PriceData]) -> None:
     )
 
 
-def _bulk_stock(db: sqlite3.Connection, store: str, levels: list[p.StockData]) -> None:
-    """Every store's level into ``chain_stock`` (the stock screen's look-up); this
-    store's also into ``stock_level``, which the shown level subtracts local sales from."""
+def _bulk_stock(
+    db: sqlite3.Connection,
+    store: str,
+    levels: list[tuple[int, p.StockData]],
+    *,
+    own: bool = True,
+) -> None:
+    """Every store's level, each with the feed seq it is as of, into ``chain_stock`` (the
+    stock screen's look-up), where it replaces only a level as of the same seq or an
+    older one; with ``own``, this store's also into ``stock_level``, which the shown level
+    subtracts local sales from."""
     if not levels:
         return
     db.executemany(
         "INSERT INTO chain_stock (store_code, sku, on_hand_milli, reserved_milli, "
-        "available_milli, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "available_milli, updated_at, as_of_seq, in_transit_milli) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(store_code, sku) DO UPDATE SET on_hand_milli = excluded.on_hand_milli, "
         "reserved_milli = excluded.reserved_milli, available_milli = excluded.available_milli, "
-        "updated_at = excluded.updated_at",
+        "updated_at = excluded.updated_at, as_of_seq = excluded.as_of_seq, "
+        "in_transit_milli = excluded.in_transit_milli "
+        "WHERE excluded.as_of_seq >= chain_stock.as_of_seq",
         [
             (
                 d.store,
@@ -566,17 +616,19 @@ def _bulk_stock(db: sqlite3.Connection, store: str, levels: list[p.StockData]) -
                 d.reserved_milli,
                 d.available_milli,
                 to_utc_text(d.updated_at),
+                seq,
+                d.in_transit_milli,
             )
-            for d in levels
+            for seq, d in levels
         ],
     )
-    own = [(d.on_hand_milli, d.sku) for d in levels if d.store == store]
-    if own:
+    mine = [(d.on_hand_milli, d.sku) for _seq, d in levels if d.store == store] if own else []
+    if mine:
         db.executemany(
             "INSERT INTO stock_level (item_id, hq_qty_milli, local_sold_milli) "
             "SELECT id, ?, 0 FROM item WHERE sku = ? "
             "ON CONFLICT(item_id) DO UPDATE SET hq_qty_milli = excluded.hq_qty_milli",
-            own,
+            mine,
         )
 
 

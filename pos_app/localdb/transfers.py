@@ -110,9 +110,10 @@ def apply_alerts(db: sqlite3.Connection, store: str, alerts: Sequence[p.StockAle
     if mine:
         db.executemany(
             "INSERT INTO stock_alert (alert_id, store_code, sku, kind, on_hand_milli, min_milli, "
-            "created_at, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(alert_id) DO "
-            "UPDATE SET on_hand_milli = excluded.on_hand_milli, min_milli = excluded.min_milli, "
-            "kind = excluded.kind, resolved = excluded.resolved",
+            "created_at, resolved, qty_milli) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(alert_id) DO UPDATE SET on_hand_milli = excluded.on_hand_milli, "
+            "min_milli = excluded.min_milli, kind = excluded.kind, "
+            "resolved = excluded.resolved, qty_milli = excluded.qty_milli",
             [
                 (
                     a.alert_id,
@@ -123,6 +124,7 @@ def apply_alerts(db: sqlite3.Connection, store: str, alerts: Sequence[p.StockAle
                     a.min_milli,
                     to_utc_text(a.created_at),
                     a.resolved,
+                    a.qty_milli,
                 )
                 for a in mine
             ],

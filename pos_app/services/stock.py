@@ -115,6 +115,9 @@ class StockView:
 
 @dataclass(frozen=True, slots=True)
 class AlertInfo:
+    """One of this store's open stock alerts. ``qty_milli`` as HQ sent it: how much short
+    (``low``, ``transfer_shortfall``) or the signed count difference (``count_variance``)."""
+
     alert_id: int
     sku: str
     name: str
@@ -122,6 +125,19 @@ class AlertInfo:
     on_hand_milli: int
     min_milli: int | None
     created_at: datetime
+    qty_milli: int | None = None
+
+    @property
+    def short_milli(self) -> int | None:
+        """How much is missing: below the minimum (``low``; worked out from the minimum
+        when HQ sent no quantity) or not arrived (``transfer_shortfall``); else None."""
+        if self.kind == "low":
+            if self.qty_milli is not None:
+                return self.qty_milli
+            return None if self.min_milli is None else self.min_milli - self.on_hand_milli
+        if self.kind == "transfer_shortfall":
+            return self.qty_milli
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +332,8 @@ class StockService:
 
     def lookup(self, sku: str) -> StockView:
         """The item's level at every store that has one: this store first (its shown
-        level), then nearest first. Local data only."""
+        level), then nearest first. Local data only. In transit: to this store, from its
+        own transfers (with steps not yet at HQ); to another store, HQ's figure."""
         store = self.store
         with read_session(self._engine) as s:
             item = self._item(s, sku)
@@ -324,7 +341,7 @@ class StockService:
             rows = s.execute(
                 text(
                     "SELECT store_code, on_hand_milli, reserved_milli, available_milli, "
-                    "updated_at FROM chain_stock WHERE sku = :sku"
+                    "updated_at, in_transit_milli FROM chain_stock WHERE sku = :sku"
                 ),
                 {"sku": sku},
             ).all()
@@ -335,7 +352,7 @@ class StockService:
         times: dict[str, datetime] = {}
         mine: StoreLevel | None = None
         others: list[tuple[tuple[int, float, int, str], StoreLevel]] = []
-        for code, on_hand, reserved, available, raw_at in rows:
+        for code, on_hand, reserved, available, raw_at, hq_transit in rows:
             at = times.get(raw_at)
             if at is None:
                 at = times[raw_at] = _utc(raw_at)
@@ -349,9 +366,12 @@ class StockService:
                     on_hand - reserved, transit.get(code, 0), at,
                 )  # fmt: skip
                 continue
+            # Another store: HQ's figure (it knows every transfer). While this store's own
+            # shipment to it waits to be pushed, HQ's figure lacks it: the larger of the
+            # two shows at least that shipment until HQ's figure catches up.
             level = StoreLevel(
                 code, place.name, False, place.region, place.distance_km, on_hand, reserved,
-                available, transit.get(code, 0), at,
+                available, max(hq_transit, transit.get(code, 0)), at,
             )  # fmt: skip
             others.append((place.key, level))
         if mine is None:
@@ -383,7 +403,7 @@ class StockService:
             rows = s.execute(
                 text(
                     "SELECT a.alert_id, a.sku, COALESCE(i.name_zh, a.sku), a.kind, "
-                    "a.on_hand_milli, a.min_milli, a.created_at FROM stock_alert a "
+                    "a.on_hand_milli, a.min_milli, a.created_at, a.qty_milli FROM stock_alert a "
                     "LEFT JOIN item i ON i.sku = a.sku WHERE a.store_code = :s "
                     "AND a.resolved = 0 ORDER BY a.created_at DESC, a.alert_id DESC"
                 ),
@@ -391,7 +411,14 @@ class StockService:
             ).all()
         return [
             AlertInfo(
-                int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), r[5], from_utc_text(r[6])
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                int(r[4]),
+                r[5],
+                from_utc_text(r[6]),
+                None if r[7] is None else int(r[7]),
             )
             for r in rows
         ]

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from pos_app.services.auth import StaffMember
 from pos_app.services.stock import (
+    AlertInfo,
     ItemRef,
     StockService,
     StockView,
@@ -147,6 +148,7 @@ class StockScreen(_Screen):
         self.alerts.setMaximumHeight(120)
         root.addWidget(self.alerts)
         self.view: StockView | None = None
+        self._alert_rows: list[AlertInfo] = []
         self.retranslate()
 
     def retranslate(self) -> None:
@@ -163,16 +165,34 @@ class StockScreen(_Screen):
             ]
         )  # fmt: skip
         self._show_levels()
+        self._show_alerts()
 
     def refresh(self) -> None:
-        self.alerts.clear()
-        for a in self.stock.alerts():
-            kind = self.t(f"stock.alert.{a.kind}")
-            self.alerts.addItem(
-                self.t("stock.alert_line", name=a.name, kind=kind, qty=qty_text(a.on_hand_milli))
-            )
+        self._alert_rows = self.stock.alerts()
+        self._show_alerts()
         if self.view is not None:
             self.show_item(self.view.item)
+
+    def _show_alerts(self) -> None:
+        self.alerts.clear()
+        for a in self._alert_rows:
+            self.alerts.addItem(self._alert_text(a))
+
+    def _alert_text(self, a: AlertInfo) -> str:
+        """The alert's line: what happened, the level and, where HQ says, how much is
+        short (低于下限 还差 12) or the count's difference (+3 / -2)."""
+        kind = self.t(f"stock.alert.{a.kind}")
+        on_hand = qty_text(a.on_hand_milli)
+        short = a.short_milli
+        if short is not None and short > 0:
+            missing = a.kind == "transfer_shortfall"
+            key = "stock.alert_line_missing" if missing else "stock.alert_line_short"
+            return self.t(key, name=a.name, kind=kind, qty=on_hand, short=qty_text(short))
+        if a.kind == "count_variance" and a.qty_milli:
+            sign = "+" if a.qty_milli > 0 else "-"
+            diff = sign + qty_text(abs(a.qty_milli))
+            return self.t("stock.alert_line_diff", name=a.name, kind=kind, qty=on_hand, diff=diff)
+        return self.t("stock.alert_line", name=a.name, kind=kind, qty=on_hand)
 
     def handle_scan(self, code: str) -> None:
         self.query.setText(code)

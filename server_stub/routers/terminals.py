@@ -1,5 +1,5 @@
-"""Terminal routes: enrolment, push, pull, snapshot, stock look-up (device token, except
-enrolment) and the live WebSocket.
+"""Terminal routes: enrolment, push, pull, snapshot and every store's levels in pages, stock
+look-up (device token, except enrolment) and the live WebSocket.
 
 Thread rules: plain ``def`` routes run on Starlette's worker threads and each opens its
 own transaction; the live hub runs on the event loop (see :mod:`server_stub.live`).
@@ -204,6 +204,28 @@ def snapshot(device: Device, ctx: HQ, store: CodeQuery = None) -> p.Snapshot:
     same_store(device, store)
     with ctx.db.read(consistent=True) as conn:
         return queries.snapshot(conn, device.store)
+
+
+@router.get(
+    p.STOCK_PAGES_PATH,
+    response_class=Response,
+    responses={
+        200: {"model": p.StockPage, "description": "A page of every store's levels."},
+        **error_responses(),
+    },
+)
+def snapshot_stock(
+    _device: Device,
+    ctx: HQ,
+    after: Annotated[str, Query(max_length=100, pattern=p.STOCK_KEY_PATTERN)] = "",
+    limit: Annotated[int, Query(ge=1, le=p.MAX_STOCK_PAGE)] = p.MAX_STOCK_PAGE,
+) -> Response:
+    """Every store's stock levels after ``after``, a page at a time (levels only, which
+    any till may read): what a new or resynced till fetches after the snapshot."""
+    with ctx.db.read(consistent=True) as conn:
+        page = queries.stock_page(conn, after, limit)
+    # Thousands of levels: encoded once by pydantic, not validated again by FastAPI.
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get(

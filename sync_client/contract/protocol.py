@@ -1124,7 +1124,9 @@ class PriceData(_Model):
 
 class StockData(_Model):
     """A store's level of one item, in thousandths; ``on_hand_milli`` may be negative
-    (offline sales can sell more than HQ knew of). ``available = on_hand - reserved``."""
+    (offline sales can sell more than HQ knew of). ``available = on_hand - reserved``.
+    ``in_transit_milli``: shipped to the store by transfers not yet received (HQ announces
+    the level again when a shipment leaves for it or arrives)."""
 
     store: Code
     sku: Sku
@@ -1132,6 +1134,7 @@ class StockData(_Model):
     reserved_milli: int
     available_milli: int
     updated_at: AwareDatetime
+    in_transit_milli: Annotated[int, Field(ge=0)] = 0
 
 
 class StoreData(_Model):
@@ -1293,7 +1296,9 @@ class StockAlertData(_Model):
     created_at: AwareDatetime
     resolved: bool = False
     qty_milli: int | None = None
-    """The shortfall (``transfer_shortfall``) or the signed difference (``count_variance``)."""
+    """How much short: below the minimum when raised (``low``: minimum minus on hand), less
+    received than shipped (``transfer_shortfall``); or the signed difference counted minus
+    expected (``count_variance``). Null for ``negative`` (``on_hand_milli`` says it)."""
     ref: Annotated[str | None, Field(max_length=64)] = None
     """The transfer, count or sale the alert is about."""
 
@@ -1474,8 +1479,9 @@ class Snapshot(_Model):
     """The state a terminal needs, consistent as of ``seq``: continue pulling from it.
 
     ``prices`` holds, per item and scope (chain-wide or this store), the version in effect
-    and every version published for later. ``stock`` holds this store's levels only; other
-    stores' levels follow from the feed or ``GET /v1/stock/{sku}``. ``staff`` holds this
+    and every version published for later. ``stock`` holds this store's levels; every
+    store's levels follow in pages from ``GET /v1/sync/snapshot/stock``
+    (:class:`StockPage`), fetched after the snapshot is applied. ``staff`` holds this
     store's staff and chain-wide staff.
     """
 
@@ -1496,6 +1502,31 @@ class Snapshot(_Model):
     """This store's open stock alerts."""
     pickups: list[PickupData] = []
     """This store's paid pick-up orders waiting for their customer."""
+
+
+STOCK_PAGES_PATH: Final = "/v1/sync/snapshot/stock"
+MAX_STOCK_PAGE = 5000
+STOCK_KEY_PATTERN: Final = r"^([A-Z0-9-]+:[A-Za-z0-9][A-Za-z0-9._-]*)?$"
+StockKey = Annotated[str, Field(max_length=100, pattern=STOCK_KEY_PATTERN)]
+"""Where a page of levels starts: ``""`` (the first page) or ``<store>:<sku>`` of the last
+level of the page before (the feed's key of a stock change)."""
+
+
+class StockPage(_Model):
+    """``GET /v1/sync/snapshot/stock?after=<key>&limit=<n>``: every store's levels, a page
+    at a time, in ``(store, sku)`` order after ``after``; ``next_after`` null on the last page.
+
+    The levels are HQ's as of feed ``seq``: every stock change with ``seq <= seq`` is in
+    them, none after it. A till keeps, per level, the seq it is as of (a feed change's own
+    seq, a page's ``seq``) and takes a level only when it is as new or newer, so pages and
+    the feed may arrive in any order and a page may be applied twice: the newest wins.
+    Pages are read at different times and need not share one ``seq``."""
+
+    protocol: int = PROTOCOL_VERSION
+    seq: Annotated[int, Field(ge=0)]
+    after: StockKey
+    next_after: StockKey | None
+    levels: list[StockData]
 
 
 # --- Problems: terminal -> HQ ------------------------------------------------------------

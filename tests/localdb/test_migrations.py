@@ -4,13 +4,14 @@ migrations describe exactly what the models say.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from pos_app.localdb.engine import (
     HEAD_REVISION,
@@ -20,6 +21,7 @@ from pos_app.localdb.engine import (
     write_session,
 )
 from pos_app.localdb.models import Base
+from pos_app.localdb.replica import LocalReplica
 
 FTS_OBJECTS = ("item_fts",)
 """The FTS5 virtual table (and its shadow tables ``item_fts_*``) and triggers live only in
@@ -198,3 +200,53 @@ def test_upgrade_from_0004_keeps_sales_outside_any_shift(empty_engine: Engine) -
     assert "shift_id" not in {c["name"] for c in inspect(empty_engine).get_columns("sale")}
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT receipt_no FROM sale")).scalar_one() == "S001-T01-000001"
+
+
+def test_upgrade_from_0011_fetches_every_stores_levels_once_on_an_enrolled_till(
+    tmp_path: Path,
+) -> None:
+    """GIVEN two databases of revision 0011: an enrolled till (a feed cursor, S003's level
+    from the feed, an open alert) and a till never enrolled
+    WHEN each starts with this release
+    THEN the enrolled one is to fetch every store's levels from the first page, keeping
+    its level (as of no seq, so any page replaces it) and its alert (no quantity yet);
+    the other has nothing to fetch; a downgrade to 0011 keeps the level and the alert."""
+    enrolled = create_engine(f"sqlite:///{tmp_path / 'enrolled.db'}")
+    fresh = create_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    for engine in (enrolled, fresh):
+        migrate(engine, "0011")
+    with enrolled.begin() as conn:
+        conn.execute(text("INSERT INTO setting (key, value) VALUES ('sync.cursor', '42')"))
+        conn.execute(
+            text(
+                "INSERT INTO chain_stock (store_code, sku, on_hand_milli, reserved_milli, "
+                "available_milli, updated_at) VALUES ('S003', 'DR001', 240000, 0, 240000, "
+                "'2026-12-04T08:00:00.000000Z')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO stock_alert (alert_id, store_code, sku, kind, on_hand_milli, "
+                "min_milli, created_at, resolved) VALUES (1, 'S001', 'DR001', 'low', 2000, "
+                "10000, '2026-12-04T08:00:00.000000Z', 0)"
+            )
+        )
+    for engine in (enrolled, fresh):
+        migrate(engine)
+        assert current_revision(engine) == HEAD_REVISION
+    assert LocalReplica(enrolled, "S001").stock_pages_after() == ""
+    assert LocalReplica(fresh, "S001").stock_pages_after() is None
+    with enrolled.connect() as conn:
+        level = conn.execute(
+            text("SELECT on_hand_milli, as_of_seq, in_transit_milli FROM chain_stock")
+        ).one()
+        assert tuple(level) == (240_000, 0, 0)
+        assert conn.execute(text("SELECT qty_milli FROM stock_alert")).scalar_one() is None
+    command.downgrade(alembic_config(enrolled), "0011")
+    with enrolled.connect() as conn:
+        assert conn.execute(text("SELECT on_hand_milli FROM chain_stock")).scalar_one() == 240_000
+        assert conn.execute(text("SELECT COUNT(*) FROM stock_alert")).scalar_one() == 1
+        keys = conn.execute(text("SELECT key FROM setting")).scalars().all()
+        assert "sync.stock_after" not in keys
+    for engine in (enrolled, fresh):
+        engine.dispose()

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from pydantic import TypeAdapter
+from sqlalchemy import func, select
 
+from server_stub import models as m
 from server_stub import operations
 from sync_client.contract import protocol as p
 from tests.server.conftest import Chain, RunningHQ
@@ -126,6 +128,79 @@ def test_snapshot_is_what_a_new_terminal_needs(hq: RunningHQ, chain: Chain, clie
     assert cashier in staff and all(s.store in (store, None) for s in snap.staff)
     assert staff[cashier].pin_hash.startswith("scrypt$")
     assert {store, other} <= {s.code for s in snap.stores}
+
+
+def stock_pages(client: httpx.Client, device, limit: int) -> list[p.StockPage]:
+    """Fetches every store's levels page by page, as a new till does after its snapshot."""
+    pages: list[p.StockPage] = []
+    after = ""
+    while True:
+        r = client.get(
+            p.STOCK_PAGES_PATH, params={"after": after, "limit": limit}, headers=device.headers
+        )
+        assert r.status_code == 200, r.text
+        page = p.StockPage.model_validate_json(r.content)
+        assert page.after == after and len(page.levels) <= limit
+        pages.append(page)
+        if page.next_after is None:
+            return pages
+        assert page.next_after == f"{page.levels[-1].store}:{page.levels[-1].sku}"
+        after = page.next_after
+
+
+def test_stock_pages_carry_every_stores_levels_once_in_key_order_as_of_their_seq(
+    hq: RunningHQ, chain: Chain, client
+):
+    """GIVEN levels of three stores (another device's store among them), one moved twice
+    WHEN a device of the first store fetches every store's levels 2 at a time, and again
+    all in one page
+    THEN each level of the chain comes once, in (store, sku) order, with its on hand,
+    reserved, available and HQ's time; both fetches agree; each page is as of a feed seq
+    at or after the last change made before it."""
+    mine, b, c = chain.store(), chain.store(), chain.store()
+    dev = chain.device(mine)
+    water, tea = chain.item(name_zh="矿泉水"), chain.item(name_zh="绿茶")
+    operations.move_stock(hq.db, "receive", mine, water, 5_000, "delivery")
+    operations.move_stock(hq.db, "receive", b, water, 240_000, "delivery")
+    operations.move_stock(hq.db, "receive", b, tea, 12_000, "delivery")
+    operations.move_stock(hq.db, "receive", c, tea, 30_000, "delivery")
+    operations.move_stock(hq.db, "adjust", c, tea, -1_000, "broken")
+    moved = head(hq.db)
+
+    small = stock_pages(client, dev, limit=2)
+    levels = [lv for pg in small for lv in pg.levels]
+    keys = [(lv.store, lv.sku) for lv in levels]
+    assert keys == sorted(set(keys))  # each level once, in key order
+    assert all(pg.seq >= moved for pg in small)
+    with hq.db.read() as conn:
+        total = conn.execute(select(func.count()).select_from(m.stock_levels)).scalar_one()
+    assert len(levels) == total
+    ours = {(lv.store, lv.sku): lv.on_hand_milli for lv in levels if lv.sku in (water, tea)}
+    assert ours == {
+        (mine, water): 5_000,
+        (b, water): 240_000,
+        (b, tea): 12_000,
+        (c, tea): 29_000,
+    }
+    one = next(lv for lv in levels if (lv.store, lv.sku) == (c, tea))
+    assert (one.reserved_milli, one.available_milli) == (0, 29_000)
+    assert one.updated_at.tzinfo is not None
+    whole = stock_pages(client, dev, limit=p.MAX_STOCK_PAGE)
+    assert [lv for pg in whole for lv in pg.levels] == levels
+
+
+def test_stock_pages_refuse_a_malformed_key_and_a_device_without_a_token(
+    hq: RunningHQ, chain: Chain, client
+):
+    dev = chain.device(chain.store())
+    bad = client.get(p.STOCK_PAGES_PATH, params={"after": "s1:x y"}, headers=dev.headers)
+    assert bad.status_code == 422
+    too_many = client.get(
+        p.STOCK_PAGES_PATH, params={"limit": p.MAX_STOCK_PAGE + 1}, headers=dev.headers
+    )
+    assert too_many.status_code == 422
+    anonymous = client.get(p.STOCK_PAGES_PATH)
+    assert anonymous.status_code == 401
 
 
 def test_stock_lookup_shows_every_store_newest_first(hq: RunningHQ, chain: Chain, client):

@@ -20,6 +20,7 @@ ROUTES = {
     ("GET", "/v1/sync/pull"),
     ("POST", "/v1/sync/problems"),
     ("GET", "/v1/sync/snapshot"),
+    ("GET", "/v1/sync/snapshot/stock"),
     ("GET", "/v1/stock/{sku}"),
     ("POST", "/v1/members/identify"),
     ("POST", "/v1/members"),

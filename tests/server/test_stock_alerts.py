@@ -22,7 +22,7 @@ def test_a_store_going_below_its_minimum_raises_one_alert_until_it_is_back(
 ):
     """GIVEN a chain-wide minimum of 10 and a store minimum of 20 for one store
     WHEN that store's sales take it from 25 to 19 and then to 12
-    THEN one low alert (minimum 20) is open, at HQ and on that store's tills only;
+    THEN one low alert (minimum 20, 1 short) is open, at HQ and on that store's tills only;
     WHEN 10 are received THEN it is resolved, and the tills hear that too."""
     store, other = chain.store(), chain.store()
     sku = chain.item()
@@ -44,6 +44,7 @@ def test_a_store_going_below_its_minimum_raises_one_alert_until_it_is_back(
     assert push(client, dev, [chain.sale(dev, [(sku, 7_000)])]) == ["applied"]
     low = alerts(hq.db, store, sku, "low")
     assert [(a.min_milli, a.on_hand_milli, a.resolved_at) for a in low] == [(20_000, 19_000, None)]
+    assert [a.qty_milli for a in low] == [1_000]
     listed = client.get("/v1/admin/stock/alerts", params={"store": store}, headers=admin).json()
     assert [(a["kind"], a["sku"], a["resolved"]) for a in listed] == [("low", sku, False)]
 
@@ -51,6 +52,7 @@ def test_a_store_going_below_its_minimum_raises_one_alert_until_it_is_back(
     assert alerts(hq.db, store, sku, "low")[0].resolved_at is not None
     heard = [c["data"] for c in pulled(client, dev, "alert") if c["data"]["sku"] == sku]
     assert [(a["kind"], a["resolved"]) for a in heard] == [("low", False), ("low", True)]
+    assert heard[0]["qty_milli"] == 1_000
     assert pulled(client, dev_other, "alert") == []
     assert client.get("/v1/admin/stock/alerts", params={"store": store}, headers=admin).json() == []
 

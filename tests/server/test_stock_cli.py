@@ -35,7 +35,7 @@ def test_store_location_safety_stock_alerts_and_proposals_from_the_shell(
     _run(db, capsys, "stock", "receive", "--store", "S002", "W1", "5", "--reason", "opening")
     _run(db, capsys, "stock", "receive", "--store", "S003", "W1", "60", "--reason", "opening")
     out = _run(db, capsys, "stock", "alerts")
-    assert "S002\tW1\tlow\ton hand 5\tmin 10\topen" in out
+    assert "S002\tW1\tlow\ton hand 5\tmin 10\tqty 5\topen" in out
     out = _run(db, capsys, "stock", "proposals", "--store", "S002")
     assert out.startswith("W1\tS003 -> S002\t20\t") and "14.3 km" in out
     assert "resolved" in _run(db, capsys, "stock", "resolve-alert", "1")

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from server_stub import operations
+from sync_client.contract import protocol as p
 from tests.server.conftest import Chain, RunningHQ
 from tests.server.helpers import level
 from tests.server.stock_helpers import (
@@ -233,3 +234,42 @@ def test_a_third_store_does_not_see_the_transfer(
     assert client.get(f"/v1/transfers/{tid}", headers=dev3.headers).status_code == 200
     snap = client.get("/v1/sync/snapshot", headers=dev3.headers).json()
     assert [t["transfer_id"] for t in snap["transfers"]] == [str(tid)]
+
+
+def test_every_till_hears_what_is_in_transit_to_a_store_until_it_arrives(
+    hq: RunningHQ, chain: Chain, client: httpx.Client, water: str
+):
+    """GIVEN a transfer of 48 from one store to another, and a till of a third store
+    WHEN the sender ships, and the receiver then receives 46
+    THEN the third till hears the receiver's level announced with 48 in transit on the
+    shipment (its on hand unchanged at 5), then 0 in transit and 51 on hand on receipt;
+    a page of every store's levels in between says 48 in transit too."""
+    s3, s2, dev3, dev2, boss3, boss2 = _two_stores(hq, chain, water)
+    third = chain.device(chain.store("第三店"))
+    tid, asked = request(chain, dev2, s3, boss2, [(water, 48_000)])
+    assert push(client, dev2, [asked]) == ["applied"]
+    approved = step(chain, dev3, "approved", tid, boss3, [(water, 48_000)])
+    shipped = step(chain, dev3, "shipped", tid, boss3, [(water, 48_000)])
+    assert push(client, dev3, [approved, shipped]) == ["applied", "applied"]
+
+    def heard() -> list[tuple[int, int]]:
+        return [
+            (c["data"]["on_hand_milli"], c["data"]["in_transit_milli"])
+            for c in pulled(client, third, "stock")
+            if c["key"] == f"{s2}:{water}"
+        ]
+
+    assert heard()[-1] == (5_000, 48_000)
+    after = ""
+    while True:
+        r = client.get(p.STOCK_PAGES_PATH, params={"after": after}, headers=third.headers)
+        page = p.StockPage.model_validate_json(r.content)
+        found = [lv for lv in page.levels if (lv.store, lv.sku) == (s2, water)]
+        if found or page.next_after is None:
+            break
+        after = page.next_after
+    assert [(lv.on_hand_milli, lv.in_transit_milli) for lv in found] == [(5_000, 48_000)]
+
+    received = step(chain, dev2, "received", tid, boss2, [(water, 46_000)])
+    assert push(client, dev2, [received]) == ["applied"]
+    assert heard()[-1] == (51_000, 0)

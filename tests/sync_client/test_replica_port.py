@@ -111,6 +111,12 @@ class MemoryReplica:
             self.snapshots += 1
             self._cursor = snap.seq
 
+    def stock_pages_after(self) -> str | None:
+        return None  # this replica keeps no levels
+
+    def apply_stock_page(self, page: p.StockPage) -> bool:
+        return False
+
 
 @pytest.fixture
 def hq(tmp_path: Path) -> Iterator[EmbeddedHQ]:

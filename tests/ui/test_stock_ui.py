@@ -228,3 +228,66 @@ def test_a_cashier_sees_no_transfer_steps_and_cannot_request(
     tap(qtbot, hub.lookup.request_button)
     assert hub.lookup.banner.text() == "需要店长权限"
     assert _outbox_types(terminal) == []
+
+
+def _alert(terminal: Terminal, alert_id: int, kind: str, on_hand: int, **kw: object) -> object:
+    now = terminal.clock.now()
+    return p.AlertChange(
+        seq=1,
+        key=str(alert_id),
+        store="S001",
+        created_at=now,
+        data=p.StockAlertData(
+            alert_id=alert_id,
+            store="S001",
+            sku="MT001",
+            kind=kind,  # type: ignore[arg-type]
+            on_hand_milli=on_hand,
+            created_at=now - timedelta(minutes=alert_id),
+            **kw,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def test_alerts_say_how_much_is_short_in_both_languages(
+    qtbot, window: MainWindow, terminal: Terminal
+) -> None:
+    """GIVEN HQ's alerts for 芋泥波波 at this store: below its minimum of 10 with 3 on hand
+    (HQ: 7 short), a transfer that arrived 2 short, and a count 1.5 under what was expected
+    WHEN the manager opens 库存, and then switches the till to English
+    THEN each alert line says the quantity: 还差 7, 少到 2, 盘点差异 -1.5; and in English
+    7 short, 2 did not arrive, count variance -1.5."""
+    _feed(
+        terminal,
+        _alert(terminal, 1, "low", 3_000, min_milli=10_000, qty_milli=7_000),
+        _alert(terminal, 2, "transfer_shortfall", 3_000, qty_milli=2_000, ref="T-1"),
+        _alert(terminal, 3, "count_variance", 3_000, qty_milli=-1_500, ref="C-1"),
+    )
+    _open_stock(qtbot, window)
+    alerts = window.stock_hub.lookup.alerts
+
+    def lines() -> list[str]:
+        return [alerts.item(i).text() for i in range(alerts.count())]
+
+    assert lines() == [
+        "芋泥波波：低于下限，还差 7，在库 3",
+        "芋泥波波：调拨短缺，少到 2，在库 3",
+        "芋泥波波：盘点差异 -1.5，在库 3",
+    ]
+    window.set_language("en")
+    assert lines() == [
+        "芋泥波波: below minimum, 7 short, on hand 3",
+        "芋泥波波: transfer shortfall, 2 did not arrive, on hand 3",
+        "芋泥波波: count variance -1.5, on hand 3",
+    ]
+
+
+def test_a_low_alert_without_hqs_quantity_works_it_out_from_the_minimum(
+    qtbot, window: MainWindow, terminal: Terminal
+) -> None:
+    """GIVEN a low alert from an HQ that sent no quantity: minimum 10, 4 on hand
+    WHEN the manager opens 库存
+    THEN the alert says 还差 6."""
+    _feed(terminal, _alert(terminal, 1, "low", 4_000, min_milli=10_000))
+    _open_stock(qtbot, window)
+    assert window.stock_hub.lookup.alerts.item(0).text() == "芋泥波波：低于下限，还差 6，在库 4"
