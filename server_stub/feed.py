@@ -36,6 +36,7 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "transfer": p.TransferChange,
     "alert": p.AlertChange,
     "pickup": p.PickupChange,
+    "menu": p.MenuChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, and_, exists, or_, select
 
-from server_stub import feed, reservations, stock_alerts, transfers
+from server_stub import feed, menu, reservations, stock_alerts, transfers
 from server_stub import models as m
 from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
@@ -128,6 +128,7 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         transfers=transfers.open_transfers(conn, store),
         alerts=stock_alerts.list_alerts(conn, store=store),
         pickups=reservations.pickups_of_store(conn, store),
+        menus=menu.menus_for(conn, store, now),
     )
 
 

@@ -579,7 +579,7 @@ class CartTableModel(QAbstractTableModel):
             return str(line.qty_milli // MILLI)
         if col == 2:
             suffix = "/kg" if line.item.unit is Unit.KG else ""
-            return format_yuan(line.item.unit_price_fen) + suffix
+            return format_yuan(line.unit_price_fen) + suffix
         if col == 3:
             return format_yuan(-pl.discount_fen) if pl.discount_fen else ""
         return format_yuan(pl.amount_fen)
