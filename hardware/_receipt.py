@@ -38,6 +38,8 @@ class SaleLine:
     quantity: str
     unit_price: str
     amount: str
+    options: tuple[str, ...] = ()
+    """A drink's chosen options as printed under its name, e.g. ``("大杯 +¥3.00", "少冰")``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,10 @@ def receipt_document(receipt: Receipt) -> Document:
         Columns(f"{lb.cashier}: {r.cashier}", f"{lb.terminal}: {r.terminal}"),
         Rule(),
     ]
-    blocks += [Item(x.name, f"{x.quantity} x {x.unit_price}", x.amount) for x in r.lines]
+    for x in r.lines:
+        blocks.append(Item(x.name, f"{x.quantity} x {x.unit_price}", x.amount))
+        if x.options:
+            blocks.append(Text("  " + " ".join(x.options)))
     blocks.append(Rule())
     if r.discounts and r.subtotal:
         blocks.append(Columns(lb.subtotal, r.subtotal))

@@ -1079,6 +1079,7 @@ def _sale_for_return(
                     0, ln.qty_milli - returned.get(ln.line_no, 0) - held.get(ln.line_no, 0)
                 ),
                 refunded_fen=refunded.get(ln.line_no, 0),
+                options=ln.options,
             )
             for ln in sale.lines
         ],

@@ -409,6 +409,9 @@ class SoldLine(_Model):
     held_milli: Annotated[int, Field(ge=0)]
     returnable_milli: Annotated[int, Field(ge=0)]
     refunded_fen: NonNegFen
+    options: Annotated[list[SaleOption] | None, Field(max_length=MAX_LINE_OPTIONS)] = None
+    """The drink's options as sold (a return refunds the line with them: its amounts
+    include their prices)."""
 
 
 class EarlierReturn(_Model):
