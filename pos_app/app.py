@@ -36,6 +36,7 @@ from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
 from pos_app.services.gateways import gateway_from_settings
 from pos_app.services.members import MemberService
+from pos_app.services.menu import MenuService
 from pos_app.services.payments import PaymentGateway, PaymentService
 from pos_app.services.pickups import PickupService
 from pos_app.services.ports import Clock, ReceiptPrinter, SystemClock, TerminalIdentity
@@ -144,6 +145,8 @@ class Terminal:
     """Payment codes through the store's payment gateway (unavailable without one)."""
     pickups: PickupService | None = None
     """Online orders at this till: stock they hold, pick-up orders (到店自提)."""
+    menu: MenuService | None = None
+    """The menu's tiles and drink options, sold-out marks (估清)."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -395,6 +398,7 @@ def build_terminal(
         stock=stock,
         payments=payments,
         pickups=pickups,
+        menu=MenuService(engine, hq_clock, identity, catalog, checkout),
     )
     if start_devices:
         printing.start()
@@ -428,6 +432,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         stock=terminal.stock,
         shifts=terminal.shifts,
         pickups=terminal.pickups,
+        menu=terminal.menu,
     )
     window = MainWindow(ctx)
     if bridge is not None:

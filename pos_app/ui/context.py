@@ -14,6 +14,7 @@ from pos_app.services.checkout import CheckoutService
 from pos_app.services.device_settings import DeviceSettingsService
 from pos_app.services.devices import DeviceBoard, DeviceState
 from pos_app.services.members import MemberService
+from pos_app.services.menu import MenuService
 from pos_app.services.pickups import PickupService
 from pos_app.services.printing import (
     DrawerResult,
@@ -117,3 +118,5 @@ class UiContext:
     """Shifts and handover; None hides the shift screens."""
     pickups: PickupService | None = None
     """Online orders: the reserved-stock warning and the 待自提 list; None hides them."""
+    menu: MenuService | None = None
+    """The menu's tiles, drink options and sold-out marks; None hides the tiles."""
