@@ -130,6 +130,9 @@ class Receipt:
     labels: ReceiptLabels = ReceiptLabels()
 
 
+_OPTIONS_PER_LINE = 3
+
+
 def receipt_document(receipt: Receipt) -> Document:
     """Lay out a sale receipt.
 
@@ -160,8 +163,10 @@ def receipt_document(receipt: Receipt) -> Document:
     ]
     for x in r.lines:
         blocks.append(Item(x.name, f"{x.quantity} x {x.unit_price}", x.amount))
-        if x.options:
-            blocks.append(Text("  " + " ".join(x.options)))
+        # The options under the name, three to a line, so that a line breaks between
+        # options rather than inside a price.
+        for i in range(0, len(x.options), _OPTIONS_PER_LINE):
+            blocks.append(Text("  " + " ".join(x.options[i : i + _OPTIONS_PER_LINE])))
     blocks.append(Rule())
     if r.discounts and r.subtotal:
         blocks.append(Columns(lb.subtotal, r.subtotal))

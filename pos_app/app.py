@@ -35,6 +35,7 @@ from pos_app.services.device_settings import (
 from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
 from pos_app.services.gateways import gateway_from_settings
+from pos_app.services.labels import CupLabelService
 from pos_app.services.members import MemberService
 from pos_app.services.menu import MenuService
 from pos_app.services.payments import PaymentGateway, PaymentService
@@ -147,6 +148,10 @@ class Terminal:
     """Online orders at this till: stock they hold, pick-up orders (到店自提)."""
     menu: MenuService | None = None
     """The menu's tiles and drink options, sold-out marks (估清)."""
+    labels: CupLabelService | None = None
+    """Cup labels (杯贴) for paid drinks; None without a label printer."""
+    label_virtual: VirtualPrinterHost | None = None
+    """The virtual label printer, when the label printer setting chooses it."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -178,8 +183,12 @@ class Terminal:
             self.sync.stop()
         self.scanners.stop()
         self.printing.stop()
+        if self.labels is not None:
+            self.labels.stop()
         self.executor.shutdown(wait=True)
         self.virtual.stop()
+        if self.label_virtual is not None:
+            self.label_virtual.stop()
         self.engine.dispose()
 
 
@@ -301,6 +310,22 @@ def build_terminal(
             sync.notify_outbox()
         executor.submit(checkpoint, engine)
 
+    labels: CupLabelService | None = None
+    label_virtual: VirtualPrinterHost | None = None
+    label_settings = device_settings.label_printer()
+    if label_settings is not None:
+        label_virtual = VirtualPrinterHost()
+        labels = CupLabelService(
+            printer_factory(label_settings, label_virtual),
+            devices,
+            label_settings.describe(),
+        )
+
+    def after_sale(sale: object) -> None:
+        after_commit(sale)
+        if labels is not None:
+            labels.sale_completed(sale)
+
     members: MemberService | None = None
     if sync is not None:
         link = sync
@@ -330,7 +355,7 @@ def build_terminal(
             discount_limit_bp=int(checked.values["discount_limit_bp"]),
             void_approval_above_fen=int(checked.values["void.approval_above_fen"]),
         ),
-        after_commit=after_commit,
+        after_commit=after_sale,
     )
     shifts = ShiftService(
         engine,
@@ -399,9 +424,13 @@ def build_terminal(
         payments=payments,
         pickups=pickups,
         menu=MenuService(engine, hq_clock, identity, catalog, checkout),
+        labels=labels,
+        label_virtual=label_virtual,
     )
     if start_devices:
         printing.start()
+        if labels is not None:
+            labels.start()
         scanners.configure(device_settings.scanners())
     return terminal
 
