@@ -102,6 +102,7 @@ _TABLE_ORDER = (
     m.member_topups,
     m.member_alerts,
     m.cash_movements,
+    m.menu_sold_out,
 )
 _FAST_ATTEMPTS = 2
 
