@@ -155,23 +155,23 @@ class OptionsSheet(QDialog):
 
     A single-choice group swaps its choice; a multi-choice group toggles up to its maximum
     (a tap beyond it says so and changes nothing). ``add`` is enabled once every required
-    group has its choices; the price on it includes the options."""
+    group has its choices; the price on it includes the options.
+
+    One sheet serves every tile with the same option groups (:meth:`load`): building and
+    first showing a window is most of a tap's cost."""
 
     def __init__(self, ctx: UiContext, tile: Tile, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("options_sheet")
         self.ctx = ctx
         self.tile = tile
-        self.selected: dict[str, list[str]] = {
-            k: list(v) for k, v in default_selection(tile.groups).items()
-        }
+        self.selected: dict[str, list[str]] = {}
         t, lang = ctx.translator.t, ctx.translator.language
-        self.setWindowTitle(tile.item.name(lang))
         self.setMinimumWidth(720)
         layout = QVBoxLayout(self)
-        title = QLabel(f"{tile.item.name(lang)}  {format_yuan(tile.item.unit_price_fen)}")
-        title.setProperty("role", "grand")
-        layout.addWidget(title)
+        self.title = QLabel()
+        self.title.setProperty("role", "grand")
+        layout.addWidget(self.title)
         self.buttons: dict[tuple[str, str], TouchButton] = {}
         for group in tile.groups:
             layout.addWidget(QLabel(self._group_label(group)))
@@ -202,6 +202,16 @@ class OptionsSheet(QDialog):
         actions.addWidget(self.cancel)
         actions.addWidget(self.add, 2)
         layout.addLayout(actions)
+        self.load(tile)
+
+    def load(self, tile: Tile) -> None:
+        """Shows ``tile`` (one with the same option groups) with its defaults chosen."""
+        lang = self.ctx.translator.language
+        self.tile = tile
+        self.selected = {k: list(v) for k, v in default_selection(tile.groups).items()}
+        self.setWindowTitle(tile.item.name(lang))
+        self.title.setText(f"{tile.item.name(lang)}  {format_yuan(tile.item.unit_price_fen)}")
+        self.hint.clear()
         self._show()
 
     def _group_label(self, group: OptionGroup) -> str:
@@ -294,6 +304,8 @@ class MenuPanel(QWidget):
         self.tiles: dict[str, TileButton] = {}
         self._built: set[int] = set()
         self.sheet: OptionsSheet | None = None
+        """The options sheet on screen, if any."""
+        self._sheets: dict[tuple[OptionGroup, ...], OptionsSheet] = {}
         vm.menu_changed.connect(self._on_vm_menu_changed)
         vm.tile_changed.connect(self._on_vm_tile_changed)
         self.retranslate()
@@ -313,6 +325,9 @@ class MenuPanel(QWidget):
             page.deleteLater()
         self.tiles.clear()
         self._built.clear()
+        for sheet in self._sheets.values():
+            sheet.deleteLater()
+        self._sheets.clear()
         menu = self.vm.menu
         self.setVisible(menu is not None and bool(menu.categories))
         if menu is None:
@@ -376,16 +391,20 @@ class MenuPanel(QWidget):
             self.vm.add(tile)
             return
         # Not modal (exec): the screen's scan loop keeps running while the sheet is open.
-        sheet = OptionsSheet(self.ctx, tile, self)
-        sheet.accepted.connect(lambda: self.vm.add(tile, sheet.selected))
-        sheet.finished.connect(lambda _result: self._on_sheet_finished(sheet))
+        sheet = self._sheets.get(tile.groups)
+        if sheet is None:
+            sheet = OptionsSheet(self.ctx, tile, self)
+            sheet.accepted.connect(lambda s=sheet: self.vm.add(s.tile, s.selected))
+            sheet.finished.connect(lambda _result, s=sheet: self._on_sheet_finished(s))
+            self._sheets[tile.groups] = sheet
+        else:
+            sheet.load(tile)
         self.sheet = sheet
         sheet.open()
 
     def _on_sheet_finished(self, sheet: OptionsSheet) -> None:
         if self.sheet is sheet:
             self.sheet = None
-        sheet.deleteLater()
 
     def _on_sold_out_button_toggled(self, on: bool) -> None:
         self.vm.sold_out_mode = on
