@@ -46,5 +46,3 @@ def cup_label_document(label: CupLabel) -> Document:
         blocks.append(Text(" ".join(label.options)))
     blocks.append(Columns(label.store or "", label.time))
     return Document(tuple(blocks), cut=True, open_drawer=False)
-
-

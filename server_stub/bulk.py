@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Date,
     ColumnElement,
     Connection,
+    Date,
     Integer,
     Table,
     Uuid,

@@ -788,9 +788,7 @@ class _Batch:
                         "amount_fen": line.amount_fen,
                         "options_json": None
                         if line.options is None
-                        else json.dumps(
-                            [o.model_dump() for o in line.options], ensure_ascii=False
-                        ),
+                        else json.dumps([o.model_dump() for o in line.options], ensure_ascii=False),
                         "menu_version": line.menu_version,
                     },
                 )

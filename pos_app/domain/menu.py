@@ -135,15 +135,15 @@ def choose(
                 raise MenuError("unknown_option", f"no choice {choice} in {code}", option=choice)
     out: list[ChosenOption] = []
     for group in groups:
-        picked = set(selected.get(group.code, ()))
-        if len(picked) < group.min_choices:
+        chosen = set(selected.get(group.code, ()))
+        if len(chosen) < group.min_choices:
             raise MenuError(
                 "option_required",
                 f"choose {group.min_choices} of {group.code}",
                 group=group.name_zh,
                 min=group.min_choices,
             )
-        if len(picked) > group.max_choices:
+        if len(chosen) > group.max_choices:
             raise MenuError(
                 "too_many_options",
                 f"at most {group.max_choices} of {group.code}",
@@ -153,6 +153,6 @@ def choose(
         out.extend(
             ChosenOption(group.code, c.code, c.name_zh, c.name_en, c.price_fen)
             for c in group.choices
-            if c.code in picked
+            if c.code in chosen
         )
     return tuple(out)

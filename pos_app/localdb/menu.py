@@ -64,12 +64,16 @@ def menu_problems(
         known: set[str] = set()
         if skus:
             marks = ",".join("?" * len(skus))
-            rows = db.execute(f"SELECT sku FROM item WHERE active = 1 AND sku IN ({marks})", sorted(skus))
+            rows = db.execute(
+                f"SELECT sku FROM item WHERE active = 1 AND sku IN ({marks})", sorted(skus)
+            )
             known = {str(r[0]) for r in rows}
         groups = {g.code for g in menu.groups if g.choices}
         categories = {c.code for c in menu.categories}
 
-        def bad(part: str, error: str, body: str, menu: p.MenuData = menu) -> None:
+        def bad(
+            part: str, error: str, body: str, menu: p.MenuData = menu, seq: int | None = seq
+        ) -> None:
             key = f"{menu.version}:{part}"
             out.append(QuarantinedChange(seq, "menu", key, body, error))
 
@@ -147,9 +151,7 @@ def sold_out_skus(session: Session, business_date: str) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def mark_sold_out(
-    session: Session, sku: str, business_date: str, at: datetime, staff: str
-) -> None:
+def mark_sold_out(session: Session, sku: str, business_date: str, at: datetime, staff: str) -> None:
     session.execute(
         text(
             "INSERT INTO sold_out (sku, business_date, at, staff) VALUES (:s, :d, :at, :st) "

@@ -452,7 +452,9 @@ class LocalReplica:
             # or later, as for prices.
             db.execute("DELETE FROM menu_version")
             menus.apply_menus(db, snap.menus)
-            _quarantine(db, menus.menu_problems(db, [(snap.seq, m) for m in snap.menus], self.store))
+            _quarantine(
+                db, menus.menu_problems(db, [(snap.seq, m) for m in snap.menus], self.store)
+            )
             # The member changes between the old cursor and the snapshot are lost, so any
             # cached member may be stale: forget them (identifying them again re-caches).
             db.execute("DELETE FROM member_cache")

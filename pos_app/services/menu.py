@@ -154,7 +154,9 @@ class MenuService:
         with read_session(self._engine) as session:
             now = self._clock.now()
             if tile.item.sku in menu_repo.sold_out_skus(session, business_date_of(now).isoformat()):
-                raise CheckoutError("sold_out", f"{tile.item.sku} is sold out", name=tile.item.name_zh)
+                raise CheckoutError(
+                    "sold_out", f"{tile.item.sku} is sold out", name=tile.item.name_zh
+                )
             if options:
                 version = menu_repo.menu_version_in_force(session, self._identity.store_code, now)
                 if version != menu.version:
@@ -169,7 +171,9 @@ class MenuService:
         with read_session(self._engine) as session:
             now = self._clock.now()
             if line.item.sku in menu_repo.sold_out_skus(session, business_date_of(now).isoformat()):
-                raise CheckoutError("sold_out", f"{line.item.sku} is sold out", name=line.item.name_zh)
+                raise CheckoutError(
+                    "sold_out", f"{line.item.sku} is sold out", name=line.item.name_zh
+                )
         if line.fixed_amount_fen is not None or line.item.unit.value != "piece":
             raise CheckoutError("not_repeatable", "a weighed line cannot be repeated")
         return self._checkout.add_menu_item(

@@ -321,6 +321,7 @@ class MenuPanel(QWidget):
         self.tab_buttons.clear()
         while self.pages.count():
             page = self.pages.widget(0)
+            assert page is not None
             self.pages.removeWidget(page)
             page.deleteLater()
         self.tiles.clear()
@@ -376,6 +377,7 @@ class MenuPanel(QWidget):
         grid.setRowStretch(len(category.tiles) // TILE_COLUMNS + 1, 1)
         scroll.setWidget(inner)
         old = self.pages.widget(index)
+        assert old is not None
         self.pages.insertWidget(index, scroll)
         self.pages.removeWidget(old)
         old.deleteLater()

@@ -60,11 +60,18 @@ def menu_body(skus: list[str]) -> dict[str, Any]:
         _group(
             "sugar",
             "甜度",
-            [("half", "半糖", 0), ("full", "全糖", 0), ("none", "无糖", 0), ("thirty", "三分糖", 0)],
+            [
+                ("half", "半糖", 0),
+                ("full", "全糖", 0),
+                ("none", "无糖", 0),
+                ("thirty", "三分糖", 0),
+            ],
             1,
             1,
         ),
-        _group("ice", "温度", [("normal", "正常冰", 0), ("less", "少冰", 0), ("hot", "热", 0)], 1, 1),
+        _group(
+            "ice", "温度", [("normal", "正常冰", 0), ("less", "少冰", 0), ("hot", "热", 0)], 1, 1
+        ),
         _group(
             "topping",
             "加料",

@@ -4,6 +4,7 @@ counting, and the ``chainpos-hq menu`` commands."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -277,9 +278,7 @@ def test_the_demo_menu_is_a_valid_menu(hq: RunningHQ, chain: Chain):
     body = data["menu"]
     for sku in sorted({t["sku"] for t in body["tiles"]}):
         item = next(i for i in data["items"] if i["sku"] == sku)
-        try:
+        with contextlib.suppress(ApiError):  # a module's earlier test made it already
             chain.item(price_fen=item["price_fen"], sku=sku, name_zh=item["name_zh"])
-        except ApiError:
-            pass
     published = menu.publish_menu(hq.db, body)
     assert len(published.tiles) == len(body["tiles"]) and published.tiles[0].sku == "MT001"

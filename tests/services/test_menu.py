@@ -184,8 +184,12 @@ def test_a_store_menu_published_ahead_switches_at_its_moment(
     assert current is not None
     groups = [
         g.model_copy(
-            update={"choices": [c.model_copy(update={"price_fen": 400}) if c.code == "large"
-                                else c for c in g.choices]}
+            update={
+                "choices": [
+                    c.model_copy(update={"price_fen": 400}) if c.code == "large" else c
+                    for c in g.choices
+                ]
+            }
         )
         if g.code == "size"
         else g

@@ -87,9 +87,7 @@ def test_options_and_sold_out_reach_hq_and_a_new_menu_reaches_the_tiles(
         def hq_has_it() -> bool:
             with hq.db.read() as conn:
                 lines = conn.execute(select(m.sale_lines)).all()
-                sold_out = menu.sold_out_list(
-                    conn, "S001", datetime.now().astimezone().date()
-                )
+                sold_out = menu.sold_out_list(conn, "S001", datetime.now().astimezone().date())
             return len(lines) == 1 and [s.sku for s in sold_out] == ["MT010"]
 
         qtbot.waitUntil(hq_has_it, timeout=20_000)
@@ -111,7 +109,9 @@ def test_options_and_sold_out_reach_hq_and_a_new_menu_reaches_the_tiles(
         body = load_demo_json()["menu"]
         body["tiles"] = [t for t in body["tiles"] if t["sku"] != "MT002"]
         menu.publish_menu(hq.db, body)
-        qtbot.waitUntil(lambda: "MT002" not in panel.tiles and "MT001" in panel.tiles, timeout=20_000)
+        qtbot.waitUntil(
+            lambda: "MT002" not in panel.tiles and "MT001" in panel.tiles, timeout=20_000
+        )
     finally:
         qapp.removeEventFilter(scan_filter)
         terminal.close()
