@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -40,6 +40,8 @@ __all__ = ["MenuPanel", "MenuViewModel", "OptionsSheet"]
 TILE_COLUMNS = 5
 TILE_HEIGHT = 72
 SHEET_COLUMNS = 5
+VERSION_CHECK_MS = 30_000
+"""How often the panel looks for a menu version that came into force (one indexed read)."""
 
 
 class MenuViewModel(QObject):
@@ -64,6 +66,16 @@ class MenuViewModel(QObject):
         self.menu = service.menu() if service is not None else None
         self._sold_out.clear()
         self.menu_changed.emit()
+
+    def check_version(self) -> None:
+        """Reads the menu again when another version came into force (one published ahead
+        of time reaching its moment), so the tiles switch without waiting for a tap."""
+        service = self.ctx.menu
+        if service is None or self.checkout.draft is None:
+            return
+        shown = self.menu.version if self.menu is not None else None
+        if service.version_in_force() != shown:
+            self.reload()
 
     def add(self, tile: Tile, selected: Mapping[str, Sequence[str]] | None = None) -> bool:
         """Adds one of ``tile`` with ``selected`` options (None: the defaults)."""
@@ -308,6 +320,9 @@ class MenuPanel(QWidget):
         self._sheets: dict[tuple[OptionGroup, ...], OptionsSheet] = {}
         vm.menu_changed.connect(self._on_vm_menu_changed)
         vm.tile_changed.connect(self._on_vm_tile_changed)
+        self._version_timer = QTimer(self)
+        self._version_timer.timeout.connect(vm.check_version)
+        self._version_timer.start(VERSION_CHECK_MS)
         self.retranslate()
 
     # -- building ------------------------------------------------------------------------

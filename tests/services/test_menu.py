@@ -369,3 +369,26 @@ def test_options_survive_in_the_local_sale_record(terminal: Terminal, cashier: S
     assert last is not None and last.id == sale.id
     assert last.lines[0].option_names() == ["中杯", "半糖", "正常冰"]
     assert json.loads(last.lines[0].options_json or "[]")[0]["code"] == "medium"
+
+
+def test_a_drink_is_returned_with_its_options_at_the_price_paid(
+    terminal: Terminal, cashier: StaffMember
+):
+    """GIVEN two 芋泥波波 大杯 with 珍珠 (¥20.00 a cup) sold at this till
+    WHEN one cup comes back (offline, same store)
+    THEN the returned sale shows the line's options, and the refund is ¥20.00: the cup
+    with its options, not the bare item's ¥15.00."""
+    from pos_app.services.returns import ReturnChoice
+
+    returns = terminal.returns
+    assert returns is not None
+    drink = {"size": ["large"], "sugar": ["half"], "ice": ["normal"], "topping": ["pearl"]}
+    sale = _sell(terminal, cashier, ("MT001", drink), ("MT001", drink))
+    found = returns.find_by_ref(sale.reference).result(5)
+    (line,) = found.sale.lines
+    assert line.options is not None
+    assert [o.name for o in line.options] == ["大杯", "半糖", "正常冰", "珍珠"]
+    draft = returns.new_draft(cashier, found)
+    draft.choices[1] = ReturnChoice(1000, "changed_mind")
+    done = returns.commit(draft)
+    assert done.refund_fen == 2000

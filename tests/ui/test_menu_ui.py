@@ -221,3 +221,43 @@ def test_scanning_still_works_beside_the_tiles_and_the_screen_fits_1366x768(
     checkout.scan_input.setText("6954321100014")
     checkout._on_scan_input_return_pressed()
     assert checkout.model.index(0, 0).data() == "Taro Boba"
+
+
+def test_a_menu_published_ahead_replaces_the_tiles_at_its_moment(
+    qtbot, window: MainWindow, terminal: Terminal
+):
+    """GIVEN the demo menu on screen and a store menu (version 5) effective in 2 seconds
+    that drops 烤奶
+    WHEN its moment has come and the panel looks (as its timer does every 30 s)
+    THEN the tiles are the new menu's."""
+    from datetime import UTC, datetime, timedelta
+
+    from pos_app.localdb import menu as menu_repo
+    from pos_app.localdb.engine import raw_write_transaction
+
+    sign_in(qtbot, window)
+    panel = window.menu_panel
+    assert panel is not None and "MT010" in panel.tiles
+    with read_session(terminal.engine) as s:
+        current = menu_repo.read_version(s, 1)
+    assert current is not None
+    later = current.menu.model_copy(
+        update={
+            "version": 5,
+            "store": "S001",
+            "effective_at": datetime.now(UTC) + timedelta(seconds=2),
+            "tiles": [t for t in current.menu.tiles if t.sku != "MT010"],
+        }
+    )
+    with raw_write_transaction(terminal.engine) as db:
+        menu_repo.apply_menus(db, [later])
+        db.commit()
+    window.menu_vm.check_version()
+    assert "MT010" in panel.tiles  # not yet in force
+
+    def switched() -> bool:
+        window.menu_vm.check_version()
+        return window.menu_vm.menu is not None and window.menu_vm.menu.version == 5
+
+    qtbot.waitUntil(switched, timeout=10_000)
+    assert "MT010" not in panel.tiles and "MT001" in panel.tiles
