@@ -37,6 +37,7 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "alert": p.AlertChange,
     "pickup": p.PickupChange,
     "menu": p.MenuChange,
+    "sold_out": p.SoldOutChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 

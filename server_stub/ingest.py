@@ -713,6 +713,8 @@ class _Batch:
         elif isinstance(pl, p.MenuSoldOut):
             self._check_staff(pl.staff, pl.store, "cashier", "a sold-out mark")
             fx.inserts.append((m.menu_sold_out, menu.sold_out_row(ev.id, pl)))
+            # The store's other tills grey the tile out (or back) too.
+            fx.changes.append(menu.sold_out_change(pl))
             detail = {
                 "event": str(ev.id),
                 "sku": pl.sku,

@@ -237,6 +237,49 @@ def sold_out_row(ev_id: Any, pl: p.MenuSoldOut) -> dict[str, Any]:
     }
 
 
+def sold_out_change(pl: p.MenuSoldOut) -> feed.Pending:
+    """The feed change that tells the store's tills of a sold-out report."""
+    data = p.SoldOutData(
+        store=pl.store,
+        sku=pl.sku,
+        business_date=pl.business_date,
+        sold_out=pl.sold_out,
+        at=pl.at,
+    )
+    return feed.Pending("sold_out", f"{pl.store}:{pl.sku}", pl.store, data)
+
+
+def sold_out_reports(conn: Connection, store: str, since: date) -> list[p.SoldOutData]:
+    """``store``'s latest report per item and business day since ``since`` (what a
+    snapshot carries)."""
+    so = m.menu_sold_out
+    latest = (
+        select(so.c.sku, so.c.business_date, func.max(so.c.at).label("at"))
+        .where(so.c.store_code == store, so.c.business_date >= since)
+        .group_by(so.c.sku, so.c.business_date)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(so.c.sku, so.c.business_date, so.c.sold_out, so.c.at)
+        .join(
+            latest,
+            and_(
+                so.c.sku == latest.c.sku,
+                so.c.business_date == latest.c.business_date,
+                so.c.at == latest.c.at,
+            ),
+        )
+        .where(so.c.store_code == store)
+        .order_by(so.c.business_date, so.c.sku)
+    )
+    return [
+        p.SoldOutData(
+            store=store, sku=r.sku, business_date=r.business_date, sold_out=r.sold_out, at=r.at
+        )
+        for r in rows
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class SoldOut:
     """An item a store has marked sold out for a day (the latest report says so)."""

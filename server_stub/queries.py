@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, or_, select
 
@@ -129,6 +129,7 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         alerts=stock_alerts.list_alerts(conn, store=store),
         pickups=reservations.pickups_of_store(conn, store),
         menus=menu.menus_for(conn, store, now),
+        sold_out=menu.sold_out_reports(conn, store, now.date() - timedelta(days=1)),
     )
 
 

@@ -27,7 +27,7 @@ from sync_client.replica import QuarantinedChange
 __all__ = [
     "MenuVersionRow",
     "apply_menus",
-    "clear_sold_out",
+    "apply_sold_out",
     "mark_sold_out",
     "menu_in_force",
     "menu_problems",
@@ -146,21 +146,45 @@ def read_version(session: Session, version: int) -> MenuVersionRow | None:
 def sold_out_skus(session: Session, business_date: str) -> set[str]:
     """Items marked sold out for ``business_date`` (YYYY-MM-DD)."""
     rows = session.execute(
-        text("SELECT sku FROM sold_out WHERE business_date = :d"), {"d": business_date}
+        text("SELECT sku FROM sold_out WHERE business_date = :d AND sold_out"),
+        {"d": business_date},
     )
     return {str(r[0]) for r in rows}
 
 
-def mark_sold_out(session: Session, sku: str, business_date: str, at: datetime, staff: str) -> None:
+_UPSERT_SOLD_OUT = (
+    "INSERT INTO sold_out (sku, business_date, sold_out, at, staff) "
+    "VALUES (:s, :d, :o, :at, :st) "
+    "ON CONFLICT(sku) DO UPDATE SET business_date = excluded.business_date, "
+    "sold_out = excluded.sold_out, at = excluded.at, staff = excluded.staff "
+    "WHERE excluded.at >= sold_out.at"
+)
+
+
+def mark_sold_out(
+    session: Session, sku: str, business_date: str, sold_out: bool, at: datetime, staff: str
+) -> None:
+    """This till's mark (sold out, or back on sale), unless a later one is already here."""
     session.execute(
-        text(
-            "INSERT INTO sold_out (sku, business_date, at, staff) VALUES (:s, :d, :at, :st) "
-            "ON CONFLICT(sku) DO UPDATE SET business_date = excluded.business_date, "
-            "at = excluded.at, staff = excluded.staff"
-        ),
-        {"s": sku, "d": business_date, "at": to_utc_text(at), "st": staff},
+        text(_UPSERT_SOLD_OUT),
+        {"s": sku, "d": business_date, "o": sold_out, "at": to_utc_text(at), "st": staff},
     )
 
 
-def clear_sold_out(session: Session, sku: str) -> None:
-    session.execute(text("DELETE FROM sold_out WHERE sku = :s"), {"s": sku})
+def apply_sold_out(db: sqlite3.Connection, store: str, reports: Sequence[p.SoldOutData]) -> None:
+    """Other tills' marks from HQ (this store's only); an older report than the one here
+    changes nothing."""
+    db.executemany(
+        _UPSERT_SOLD_OUT,
+        [
+            {
+                "s": r.sku,
+                "d": r.business_date.isoformat(),
+                "o": r.sold_out,
+                "at": to_utc_text(r.at),
+                "st": "",
+            }
+            for r in reports
+            if r.store == store
+        ],
+    )

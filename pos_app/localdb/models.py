@@ -203,12 +203,14 @@ class MenuVersion(Base):
 
 
 class SoldOut(Base):
-    """An item this store sold out (估清) for ``business_date`` (local date, YYYY-MM-DD);
-    the row goes when it is back on sale, and means nothing on another day."""
+    """The latest sold-out mark (估清) of an item at this store, from this till or another
+    of the store's (through HQ): ``sold_out`` for ``business_date`` (local date,
+    YYYY-MM-DD), or back on sale; it means nothing on another day. The latest ``at`` wins."""
 
     __tablename__ = "sold_out"
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
     business_date: Mapped[str] = mapped_column(String(10))
+    sold_out: Mapped[bool] = mapped_column()
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     staff: Mapped[str] = mapped_column(String(32))
 

@@ -248,6 +248,7 @@ class LocalReplica:
             | p.AlertChange
             | p.PickupChange
             | p.MenuChange
+            | p.SoldOutChange
         ],
         next_after: int,
         quarantine: Sequence[QuarantinedChange] = (),
@@ -344,6 +345,7 @@ class LocalReplica:
         transfers.apply_alerts(db, self.store, data("alert"))
         pickups.apply_pickups(db, self.store, data("pickup"))
         menus.apply_menus(db, [m for m in data("menu") if m.store in (None, self.store)])
+        menus.apply_sold_out(db, self.store, data("sold_out"))
 
     def _apply_one_by_one(
         self, db: sqlite3.Connection, by_kind: dict[str, dict[str, Any]]
@@ -361,6 +363,7 @@ class LocalReplica:
             "alert",
             "pickup",
             "menu",
+            "sold_out",
         )
         for kind in kinds:
             for key, change in by_kind.get(kind, {}).items():
@@ -452,6 +455,7 @@ class LocalReplica:
             # or later, as for prices.
             db.execute("DELETE FROM menu_version")
             menus.apply_menus(db, snap.menus)
+            menus.apply_sold_out(db, self.store, snap.sold_out)
             _quarantine(
                 db, menus.menu_problems(db, [(snap.seq, m) for m in snap.menus], self.store)
             )

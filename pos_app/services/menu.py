@@ -196,10 +196,7 @@ class MenuService:
             at=now,
         )
         with write_session(self._engine) as session:
-            if sold_out:
-                menu_repo.mark_sold_out(session, sku, day.isoformat(), now, staff.number)
-            else:
-                menu_repo.clear_sold_out(session, sku)
+            menu_repo.mark_sold_out(session, sku, day.isoformat(), sold_out, now, staff.number)
             session.add(
                 OutboxEvent(
                     event_id=str(uuid7()),

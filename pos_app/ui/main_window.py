@@ -444,7 +444,7 @@ class MainWindow(QMainWindow):
     def _on_sync_data_changed(self, kinds: frozenset[str]) -> None:
         if "store" in kinds:
             self._refresh_top()
-        if self.menu_panel is not None and kinds & {"menu", "item", "price"}:
+        if self.menu_panel is not None and kinds & {"menu", "item", "price", "sold_out"}:
             self.menu_vm.reload()
         if "pickup" in kinds:
             self.checkout.show_pickups()

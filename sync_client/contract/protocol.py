@@ -1510,6 +1510,25 @@ class MenuChange(_Change):
     data: MenuData
 
 
+class SoldOutData(_Model):
+    """A store's item marked sold out (估清) for a business day, or back on sale, as one of
+    its tills reported it (:class:`MenuSoldOut`); the store's other tills follow it. The
+    latest ``at`` wins: a till ignores a report older than the one it has."""
+
+    store: Code
+    sku: Sku
+    business_date: date
+    sold_out: bool
+    at: AwareDatetime
+
+
+class SoldOutChange(_Change):
+    """Key: ``<store>:<sku>``; ``store`` is the store (only its tills see it)."""
+
+    kind: Literal["sold_out"] = "sold_out"
+    data: SoldOutData
+
+
 FeedChange = Annotated[
     ItemChange
     | PriceChange
@@ -1521,7 +1540,8 @@ FeedChange = Annotated[
     | TransferChange
     | AlertChange
     | PickupChange
-    | MenuChange,
+    | MenuChange
+    | SoldOutChange,
     Field(discriminator="kind"),
 ]
 CHANGE_KINDS: frozenset[str] = frozenset(
@@ -1537,6 +1557,7 @@ CHANGE_KINDS: frozenset[str] = frozenset(
         "alert",
         "pickup",
         "menu",
+        "sold_out",
     }
 )
 
@@ -1603,6 +1624,8 @@ class Snapshot(_Model):
     menus: list[MenuData] = []
     """Per scope (chain-wide or this store), the menu version in effect and every version
     published for later."""
+    sold_out: list[SoldOutData] = []
+    """This store's latest sold-out report per item for today and yesterday."""
 
 
 # --- Problems: terminal -> HQ ------------------------------------------------------------

@@ -104,3 +104,24 @@ def test_a_snapshot_replaces_the_menu_versions_it_supersedes(replica):
     )
     assert _versions(replica) == [31, 32]
     assert replica.cursor() == 50
+
+
+def _sold(seq: int, sku: str, on: bool, at, store: str = STORE) -> p.SoldOutChange:
+    data = p.SoldOutData(store=store, sku=sku, business_date=at.date(), sold_out=on, at=at)
+    return p.SoldOutChange(seq=seq, key=f"{store}:{sku}", store=store, created_at=at, data=data)
+
+
+def test_sold_out_from_another_till_follows_the_latest_report(replica):
+    """Another till of the store marks 珍珠奶茶 sold out, then back: this till follows; a
+    report older than the one it has (a late push from an offline till) changes nothing;
+    another store's report is ignored."""
+    day = NOW.date().isoformat()
+    replica.apply_changes([_sold(3, "MT002", True, NOW)], 3)
+    with read_session(replica.engine) as s:
+        assert menu_repo.sold_out_skus(s, day) == {"MT002"}
+    replica.apply_changes([_sold(4, "MT002", False, NOW + timedelta(minutes=5))], 4)
+    replica.apply_changes([_sold(5, "MT002", True, NOW + timedelta(minutes=1))], 5)
+    replica.apply_changes([_sold(6, "MT003", True, NOW, store="S999")], 6)
+    with read_session(replica.engine) as s:
+        assert menu_repo.sold_out_skus(s, day) == set()
+    assert replica.problems() == []

@@ -222,8 +222,9 @@ def test_sold_out_reports_reach_hq_once_and_the_latest_holds(
 ):
     """GIVEN a till marking an item sold out, then another item, then the first back
     WHEN the events are pushed (and pushed again)
-    THEN HQ lists only the second as sold out that day; the replay changes nothing; an
-    event from a staff number HQ does not know is refused."""
+    THEN HQ lists only the second as sold out that day and passes the reports to the
+    store's other tills only; the replay changes nothing; an event from a staff number HQ
+    does not know is refused."""
     store = chain.store()
     first, second = chain.item(), chain.item()
     staff = chain.staff(store, role="cashier")
@@ -239,6 +240,17 @@ def test_sold_out_reports_reach_hq_once_and_the_latest_holds(
     with hq.db.read() as conn:
         listed = menu.sold_out_list(conn, store, now.date())
     assert [s.sku for s in listed] == [second]
+    # The store's other till follows through the feed (latest per item); other stores
+    # see nothing of it; a snapshot carries the latest report per item.
+    other_till = chain.device(store)
+    pulled = {c["key"]: c["data"]["sold_out"] for c in _pull(client, other_till, "sold_out")[-2:]}
+    assert pulled == {f"{store}:{first}": False, f"{store}:{second}": True}
+    assert _pull(client, chain.device(chain.store()), "sold_out") == []
+    snap = client.get("/v1/sync/snapshot", headers=other_till.headers).json()
+    assert {(r["sku"], r["sold_out"]) for r in snap["sold_out"]} == {
+        (first, False),
+        (second, True),
+    }
     stranger = _sold_out(chain, dev, "999999", first, True, now)
     (result,) = _push(client, dev, [stranger])["results"]
     assert result["status"] == "rejected" and error_code(result) == "not_authorised"

@@ -32,6 +32,7 @@ def upgrade() -> None:
         'sold_out',
         sa.Column('sku', sa.String(length=64), nullable=False),
         sa.Column('business_date', sa.String(length=10), nullable=False),
+        sa.Column('sold_out', sa.Boolean(), nullable=False),
         sa.Column('at', sa.String(length=27), nullable=False),
         sa.Column('staff', sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint('sku'),
