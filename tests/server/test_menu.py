@@ -294,3 +294,30 @@ def test_the_demo_menu_is_a_valid_menu(hq: RunningHQ, chain: Chain):
             chain.item(price_fen=item["price_fen"], sku=sku, name_zh=item["name_zh"])
     published = menu.publish_menu(hq.db, body)
     assert len(published.tiles) == len(body["tiles"]) and published.tiles[0].sku == "MT001"
+
+
+def test_the_admin_api_publishes_and_reads_menus_like_the_cli(
+    hq: RunningHQ, chain: Chain, client: httpx.Client
+):
+    """POST /v1/admin/menus publishes a store's menu (201, its version), a bad one is
+    refused ``invalid_menu``, GET /v1/admin/menus/current shows what the store's tills
+    use, GET /v1/admin/sold-out lists; a till's token may do none of it."""
+    store = chain.store()
+    sku = chain.item()
+    admin = {"Authorization": f"Bearer {chain.admin_token()}"}
+    r = client.post("/v1/admin/menus", json={"menu": _menu(sku), "store": store}, headers=admin)
+    assert r.status_code == 201, r.text
+    version = r.json()["version"]
+    bad = client.post("/v1/admin/menus", json={"menu": _menu(sku, "NOPE")}, headers=admin)
+    assert bad.status_code == 422 and error_code(bad) == "invalid_menu"
+    current = client.get("/v1/admin/menus/current", params={"store": store}, headers=admin)
+    assert current.status_code == 200 and current.json()["version"] == version
+    listed = client.get(
+        "/v1/admin/sold-out",
+        params={"store": store, "date": datetime.now(UTC).date().isoformat()},
+        headers=admin,
+    )
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    till = chain.device(store)
+    refused = client.post("/v1/admin/menus", json={"menu": _menu(sku)}, headers=till.headers)
+    assert refused.status_code in (401, 403)
