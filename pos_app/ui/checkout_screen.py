@@ -583,9 +583,12 @@ class CartTableModel(QAbstractTableModel):
         line = pl.line
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        col = index.column()
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0 and line.options:
+            # A drink's choices may not fit the column: the whole text on a long press.
+            role = Qt.ItemDataRole.DisplayRole
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        col = index.column()
         if col == 0:
             language = self.vm.ctx.translator.language
             name = line.item.name(language)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -32,7 +32,7 @@ from pos_app.ui.checkout_screen import CheckoutViewModel
 from pos_app.ui.context import UiContext
 from pos_app.ui.errors import error_text
 from pos_app.ui.theme import RESOURCES
-from pos_app.ui.widgets import TouchButton
+from pos_app.ui.widgets import MIN_TOUCH, TouchButton
 from sync_client.contract.money import format_yuan
 
 __all__ = ["MenuPanel", "MenuViewModel", "OptionsSheet"]
@@ -40,6 +40,8 @@ __all__ = ["MenuPanel", "MenuViewModel", "OptionsSheet"]
 TILE_COLUMNS = 5
 TILE_HEIGHT = 72
 SHEET_COLUMNS = 5
+TILE_PADDING = 30
+"""Pixels of a tile's width not available to its text (padding, the colour bar)."""
 VERSION_CHECK_MS = 30_000
 """How often the panel looks for a menu version that came into force (one indexed read)."""
 
@@ -142,6 +144,9 @@ class TileButton(TouchButton):
         self.setProperty("role", "tile")
         self.setMinimumHeight(TILE_HEIGHT)
         self.setMaximumHeight(TILE_HEIGHT + 16)
+        # Equal columns whatever the names: the text is elided to the width it gets.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self._name = ""
         if tile.colour:
             self.setStyleSheet(f"QPushButton {{ border-left: 8px solid {tile.colour}; }}")
         if tile.image:
@@ -151,8 +156,19 @@ class TileButton(TouchButton):
         self.show_language(language)
 
     def show_language(self, language: str) -> None:
-        item = self.tile.item
-        self.setText(f"{item.name(language)}\n{format_yuan(item.unit_price_fen)}")
+        self._name = self.tile.item.name(language)
+        self.setToolTip(self._name)
+        self._fit()
+
+    def _fit(self) -> None:
+        """The name elided to the tile's width (the whole name is the tooltip)."""
+        room = max(self.width() - TILE_PADDING, MIN_TOUCH)
+        name = self.fontMetrics().elidedText(self._name, Qt.TextElideMode.ElideRight, room)
+        self.setText(f"{name}\n{format_yuan(self.tile.item.unit_price_fen)}")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
 
     def show_sold_out(self, sold_out: bool, marking: bool) -> None:
         """Grey and untappable when sold out, except while marking (估清 mode)."""
@@ -390,6 +406,8 @@ class MenuPanel(QWidget):
             grid.addWidget(button, n // TILE_COLUMNS, n % TILE_COLUMNS)
             self.tiles[tile.item.sku] = button
         grid.setRowStretch(len(category.tiles) // TILE_COLUMNS + 1, 1)
+        for column in range(TILE_COLUMNS):
+            grid.setColumnStretch(column, 1)
         scroll.setWidget(inner)
         old = self.pages.widget(index)
         assert old is not None
