@@ -70,9 +70,11 @@ def parse_menu(body: dict[str, Any], version: int, store: str | None, at: dateti
         raise ApiError(422, "invalid_menu", f"{where}: {first['msg']}") from exc
 
 
-def menu_problems(menu: p.MenuData, items: dict[str, bool]) -> list[str]:
+def menu_problems(
+    menu: p.MenuData, items: dict[str, bool], weighed: frozenset[str] = frozenset()
+) -> list[str]:
     """What keeps ``menu`` from holding together; ``items``: sku -> active, of the
-    catalogue. Empty when it is sound."""
+    catalogue; ``weighed``: the skus sold by weight. Empty when it is sound."""
     problems: list[str] = []
 
     def dupes(codes: list[str], what: str) -> None:
@@ -105,6 +107,8 @@ def menu_problems(menu: p.MenuData, items: dict[str, bool]) -> list[str]:
             problems.append(f"tile {t.sku}: no such item")
         elif not items[t.sku]:
             problems.append(f"tile {t.sku}: the item is off sale")
+        elif t.groups and t.sku in weighed:
+            problems.append(f"tile {t.sku}: an item sold by weight takes no options")
         for code in t.groups:
             if code not in groups:
                 problems.append(f"tile {t.sku}: no option group {code}")
@@ -143,13 +147,12 @@ def publish_menu(
                 raise ApiError(404, "unknown_store", f"no store {store}")
         draft = parse_menu(body, 1, store, eff)
         skus = sorted({t.sku for t in draft.tiles})
-        items = {
-            r.sku: bool(r.active)
-            for r in tx.conn.execute(
-                select(m.items.c.sku, m.items.c.active).where(m.items.c.sku.in_(skus))
-            )
-        }
-        problems = menu_problems(draft, items)
+        rows = tx.conn.execute(
+            select(m.items.c.sku, m.items.c.active, m.items.c.unit).where(m.items.c.sku.in_(skus))
+        ).all()
+        items = {r.sku: bool(r.active) for r in rows}
+        weighed = frozenset(r.sku for r in rows if r.unit == "kg")
+        problems = menu_problems(draft, items, weighed)
         if problems:
             more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
             raise ApiError(422, "invalid_menu", "; ".join(problems[:5]) + more)

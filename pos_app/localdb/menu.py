@@ -62,12 +62,14 @@ def menu_problems(
             continue
         skus = {t.sku for t in menu.tiles}
         known: set[str] = set()
+        weighed: set[str] = set()
         if skus:
             marks = ",".join("?" * len(skus))
             rows = db.execute(
-                f"SELECT sku FROM item WHERE active = 1 AND sku IN ({marks})", sorted(skus)
-            )
+                f"SELECT sku, unit FROM item WHERE active = 1 AND sku IN ({marks})", sorted(skus)
+            ).fetchall()
             known = {str(r[0]) for r in rows}
+            weighed = {str(r[0]) for r in rows if r[1] == "kg"}
         groups = {g.code for g in menu.groups if g.choices}
         categories = {c.code for c in menu.categories}
 
@@ -85,6 +87,9 @@ def menu_problems(
                 bad(f"tile:{t.sku}", "tile of an item this till does not have", t.model_dump_json())
             elif t.category not in categories:
                 bad(f"tile:{t.sku}", f"no category {t.category}", t.model_dump_json())
+            elif t.groups and t.sku in weighed:
+                error = "an item sold by weight takes no options"
+                bad(f"tile:{t.sku}", error, t.model_dump_json())
             else:
                 missing = [c for c in t.groups if c not in groups]
                 if missing:

@@ -156,12 +156,13 @@ class CheckoutService:
         item_id: int,
         options: tuple[LineOption, ...] = (),
         menu_version: int | None = None,
+        qty_milli: int = MILLI,
     ) -> CartLine:
-        """Adds one of a tile's item with the options chosen on the sheet, priced now (the
-        item's price in force plus the options' prices of ``menu_version``)."""
+        """Adds a tile's item with the options chosen on the sheet, priced now (the item's
+        price in force plus the options' prices of ``menu_version``)."""
         item = self._catalog.priced(item_id)
         self._touch(draft)
-        return draft.cart.add(item, MILLI, options=options, menu_version=menu_version)
+        return draft.cart.add(item, qty_milli, options=options, menu_version=menu_version)
 
     def _check_discount(
         self,

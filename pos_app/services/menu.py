@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from pos_app.domain.cart import CartLine
+from pos_app.domain.cart import MILLI, CartLine, Unit
 from pos_app.domain.ids import uuid7
 from pos_app.domain.menu import (
     Category,
@@ -121,6 +121,8 @@ class MenuService:
             tile_groups = tuple(groups[c] for c in t.groups if c in groups)
             if len(tile_groups) != len(t.groups):
                 continue  # a drink without one of its groups would sell wrong
+            if tile_groups and item.unit is not Unit.PIECE:
+                continue  # options are per cup: a weighed item takes none (reported)
             by_category[t.category].append(
                 Tile(item, t.category, t.colour, t.image, tile_groups, t.sku in sold_out)
             )
@@ -131,15 +133,23 @@ class MenuService:
         )
         return Menu(data.version, categories)
 
+    def is_sold_out(self, sku: str) -> bool:
+        """Whether ``sku`` is marked sold out today."""
+        with read_session(self._engine) as session:
+            today = business_date_of(self._clock.now()).isoformat()
+            return sku in menu_repo.sold_out_skus(session, today)
+
     def add(
         self,
         draft: SaleDraft,
         menu: Menu,
         tile: Tile,
         selected: Mapping[str, Sequence[str]] | None = None,
+        qty_milli: int = MILLI,
     ) -> CartLine:
-        """Adds one of ``tile``'s item with the options ``selected`` (group code -> choice
-        codes; None: the defaults), priced now.
+        """Adds ``qty_milli`` of ``tile``'s item (one piece; a weighed item's weight) with
+        the options ``selected`` (group code -> choice codes; None: the defaults), priced
+        now.
 
         Raises:
             MenuError: the choice breaks a group's limits.
@@ -162,7 +172,7 @@ class MenuService:
                 if version != menu.version:
                     raise CheckoutError("menu_changed", f"menu {version} is in force now")
         return self._checkout.add_menu_item(
-            draft, tile.item.item_id, options, menu.version if options else None
+            draft, tile.item.item_id, options, menu.version if options else None, qty_milli
         )
 
     def again(self, draft: SaleDraft, line_no: int) -> CartLine:

@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_app.domain.cart import CartError
+from pos_app.domain.cart import MILLI, CartError, Unit
 from pos_app.domain.menu import Menu, MenuError, OptionGroup, Tile, choose, default_selection
 from pos_app.services.errors import ServiceError
 from pos_app.ui.checkout_screen import CheckoutViewModel
 from pos_app.ui.context import UiContext
+from pos_app.ui.dialogs import WeightDialog
 from pos_app.ui.errors import error_text
 from pos_app.ui.theme import RESOURCES
 from pos_app.ui.widgets import MIN_TOUCH, TouchButton
@@ -84,9 +85,17 @@ class MenuViewModel(QObject):
         vm = self.checkout
         if vm.draft is None or self.ctx.menu is None or self.menu is None:
             return False
+        qty_milli = MILLI
+        if tile.item.unit is Unit.KG:
+            # A weighed item from a tile: its weight first, as from search.
+            name = tile.item.name(self.ctx.translator.language)
+            dialog = WeightDialog(self.ctx, name, tile.item.unit_price_fen)
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.qty_milli is None:
+                return False
+            qty_milli = dialog.qty_milli
         before = vm.quantities()
         try:
-            line = self.ctx.menu.add(vm.draft, self.menu, tile, selected)
+            line = self.ctx.menu.add(vm.draft, self.menu, tile, selected, qty_milli)
         except (ServiceError, CartError, MenuError) as exc:
             if exc.code == "menu_changed":
                 self.reload()
@@ -330,6 +339,8 @@ class MenuPanel(QWidget):
         self.pages = QStackedWidget()
         layout.addWidget(self.pages, 1)
         self.tiles: dict[str, TileButton] = {}
+        """Each built tile by sku (the first, when an item is on several tabs)."""
+        self._buttons: dict[str, list[TileButton]] = {}
         self._built: set[int] = set()
         self.sheet: OptionsSheet | None = None
         """The options sheet on screen, if any."""
@@ -356,6 +367,7 @@ class MenuPanel(QWidget):
             self.pages.removeWidget(page)
             page.deleteLater()
         self.tiles.clear()
+        self._buttons.clear()
         self._built.clear()
         for sheet in self._sheets.values():
             sheet.deleteLater()
@@ -404,7 +416,8 @@ class MenuPanel(QWidget):
             button.clicked.connect(lambda _=False, t=tile: self._on_tile_clicked(t))
             button.show_sold_out(self.vm.is_sold_out(tile.item.sku), self.vm.sold_out_mode)
             grid.addWidget(button, n // TILE_COLUMNS, n % TILE_COLUMNS)
-            self.tiles[tile.item.sku] = button
+            self.tiles.setdefault(tile.item.sku, button)
+            self._buttons.setdefault(tile.item.sku, []).append(button)
         grid.setRowStretch(len(category.tiles) // TILE_COLUMNS + 1, 1)
         for column in range(TILE_COLUMNS):
             grid.setColumnStretch(column, 1)
@@ -443,12 +456,12 @@ class MenuPanel(QWidget):
 
     def _on_sold_out_button_toggled(self, on: bool) -> None:
         self.vm.sold_out_mode = on
-        for sku, button in self.tiles.items():
-            button.show_sold_out(self.vm.is_sold_out(sku), on)
+        for sku, buttons in self._buttons.items():
+            for button in buttons:
+                button.show_sold_out(self.vm.is_sold_out(sku), on)
 
     def _on_vm_tile_changed(self, sku: str) -> None:
-        button = self.tiles.get(sku)
-        if button is not None:
+        for button in self._buttons.get(sku, ()):
             button.show_sold_out(self.vm.is_sold_out(sku), self.vm.sold_out_mode)
 
     def retranslate(self) -> None:

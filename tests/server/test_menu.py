@@ -125,6 +125,18 @@ def test_a_menu_that_does_not_hold_together_is_refused_and_nothing_is_published(
         assert conn.execute(select(m.menu_versions.c.id)).all() == before
 
 
+def test_options_on_an_item_sold_by_weight_are_refused(hq: RunningHQ, chain: Chain):
+    """Options are per cup: a tile of a weighed item may not ask for any."""
+    nuts = chain.item(price_fen=9800, unit="kg")
+    with pytest.raises(ApiError) as refused:
+        menu.publish_menu(hq.db, _menu(nuts))
+    assert refused.value.error == "invalid_menu"
+    assert f"tile {nuts}: an item sold by weight takes no options" in refused.value.detail
+    body = _menu(nuts)
+    body["tiles"][0]["groups"] = []
+    assert menu.publish_menu(hq.db, body).tiles[0].sku == nuts
+
+
 def _sale_with_options(
     chain: Chain, dev: Device, sku: str, price_version: int, menu_version: int
 ) -> dict[str, Any]:

@@ -261,3 +261,57 @@ def test_a_menu_published_ahead_replaces_the_tiles_at_its_moment(
 
     qtbot.waitUntil(switched, timeout=10_000)
     assert "MT010" not in panel.tiles and "MT001" in panel.tiles
+
+
+def test_a_weighed_tile_asks_for_the_weight_and_a_weighed_drink_is_left_out(
+    qtbot, window: MainWindow, terminal: Terminal
+):
+    """GIVEN a menu with 琥珀核桃仁 (¥98.00/kg) on a 零食 tab, and the same item wrongly
+    given options on another tab
+    WHEN the cashier taps the plain tile and keys in 0.25 kg
+    THEN a 0.250 kg line of ¥24.50 is added; the tile with options is not shown (and is
+    reported as a sync problem when it arrives from HQ)."""
+    from pos_app.localdb import menu as menu_repo
+    from pos_app.localdb.engine import raw_write_transaction
+    from pos_app.ui.dialogs import WeightDialog
+    from sync_client.contract import protocol as p
+    from tests.ui.helpers import when_dialog
+
+    with read_session(terminal.engine) as s:
+        current = menu_repo.read_version(s, 1)
+    assert current is not None
+    snacks = p.MenuCategory(code="SNACK", name_zh="零食")
+    menu = current.menu.model_copy(
+        update={
+            "version": 6,
+            "categories": [*current.menu.categories, snacks],
+            "tiles": [
+                p.MenuTile(sku="SN001", category="SNACK"),
+                p.MenuTile(sku="SN001", category="MILKTEA", groups=["sugar"]),
+                *current.menu.tiles,
+            ],
+        }
+    )
+    with raw_write_transaction(terminal.engine) as db:
+        menu_repo.apply_menus(db, [menu])
+        assert [q.key for q in menu_repo.menu_problems(db, [(1, menu)], "S001")] == ["6:tile:SN001"]
+        db.commit()
+    sign_in(qtbot, window)
+    vm_menu = window.menu_vm.menu
+    assert vm_menu is not None and vm_menu.version == 6
+    milk_tea = next(c for c in vm_menu.categories if c.code == "MILKTEA")
+    assert "SN001" not in {t.item.sku for t in milk_tea.tiles}
+    panel = window.menu_panel
+    assert panel is not None
+    panel.show_category([c.code for c in vm_menu.categories].index("SNACK"))
+
+    def weigh(dialog: WeightDialog) -> None:
+        dialog.field.setText("0.25")
+        dialog.findChild(type(window.checkout.pay), "weight_ok").click()
+
+    when_dialog(WeightDialog, weigh)
+    _tap(qtbot, panel.tiles["SN001"])
+    model = window.checkout.model
+    assert model.rowCount() == 1
+    assert model.index(0, 1).data() == "0.250 kg"
+    assert model.index(0, 4).data() == "¥24.50"
