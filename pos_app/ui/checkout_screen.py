@@ -48,11 +48,11 @@ from pos_app.ui.member_panel import (
     TopupDialog,
 )
 from pos_app.ui.pickup_screen import ReservedDialog
+from pos_app.ui.widgets import Banner, TouchButton
+from sync_client.contract.money import format_yuan
 
 if TYPE_CHECKING:
     from pos_app.ui.menu_panel import MenuPanel
-from pos_app.ui.widgets import Banner, TouchButton
-from sync_client.contract.money import format_yuan
 
 
 class VoidConfirmDialog(QDialog):
