@@ -8,6 +8,7 @@ marks the tile's item sold out for today, or back. All of it runs on the GUI thr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -38,6 +39,8 @@ from sync_client.contract.money import format_yuan
 
 __all__ = ["MenuPanel", "MenuViewModel", "OptionsSheet"]
 
+log = logging.getLogger("chainpos.menu")
+
 TILE_COLUMNS = 5
 TILE_HEIGHT = 72
 SHEET_COLUMNS = 5
@@ -66,7 +69,11 @@ class MenuViewModel(QObject):
         """Reads the menu in force again (at start, when HQ's menu, items or prices changed,
         and when a newer version came into force)."""
         service = self.ctx.menu
-        self.menu = service.menu() if service is not None else None
+        try:
+            self.menu = service.menu() if service is not None else None
+        except Exception:  # the menu is a convenience: scanning and search go on without it
+            log.exception("menu could not be read; the tiles are hidden")
+            self.menu = None
         self._sold_out.clear()
         self.menu_changed.emit()
 
