@@ -64,12 +64,15 @@ class MenuViewModel(QObject):
         self.sold_out_mode = False
         self._sold_out: dict[str, bool] = {}
         """Marks made here since the menu was read (the menu's own flags are older)."""
+        self._day = ""
+        """The business day the menu's sold-out marks are for."""
 
     def reload(self) -> None:
         """Reads the menu in force again (at start, when HQ's menu, items or prices changed,
         and when a newer version came into force)."""
         service = self.ctx.menu
         try:
+            self._day = service.business_date() if service is not None else ""
             self.menu = service.menu() if service is not None else None
         except Exception:  # the menu is a convenience: scanning and search go on without it
             log.exception("menu could not be read; the tiles are hidden")
@@ -79,12 +82,13 @@ class MenuViewModel(QObject):
 
     def check_version(self) -> None:
         """Reads the menu again when another version came into force (one published ahead
-        of time reaching its moment), so the tiles switch without waiting for a tap."""
+        of time reaching its moment) or a new business day began (yesterday's sold-out
+        marks end), so the tiles follow without waiting for a tap."""
         service = self.ctx.menu
         if service is None or self.checkout.draft is None:
             return
         shown = self.menu.version if self.menu is not None else None
-        if service.version_in_force() != shown:
+        if service.version_in_force() != shown or service.business_date() != self._day:
             self.reload()
 
     def add(self, tile: Tile, selected: Mapping[str, Sequence[str]] | None = None) -> bool:
