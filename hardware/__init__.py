@@ -49,6 +49,7 @@ from hardware._exceptions import (
     PrinterTimeout,
     StatusUnavailable,
 )
+from hardware._label import CupLabel, cup_label_document
 from hardware._layout import drawer_kick, receipt_test_page, render
 from hardware._preview import render_preview
 from hardware._profiles import PROFILES, PrinterProfile, get_profile
@@ -75,6 +76,7 @@ __all__ = [
     "Columns",
     "Connection",
     "CoverOpen",
+    "CupLabel",
     "Cut",
     "Decoded",
     "Document",
@@ -114,6 +116,7 @@ __all__ = [
     "UsbConnection",
     "VirtualPrinter",
     "connection_from_settings",
+    "cup_label_document",
     "decode",
     "display_width",
     "document_from_dict",

@@ -38,6 +38,8 @@ class SaleLine:
     quantity: str
     unit_price: str
     amount: str
+    options: tuple[str, ...] = ()
+    """A drink's chosen options as printed under its name, e.g. ``("大杯 +¥3.00", "少冰")``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,9 @@ class Receipt:
     labels: ReceiptLabels = ReceiptLabels()
 
 
+_OPTIONS_PER_LINE = 3
+
+
 def receipt_document(receipt: Receipt) -> Document:
     """Lay out a sale receipt.
 
@@ -156,7 +161,12 @@ def receipt_document(receipt: Receipt) -> Document:
         Columns(f"{lb.cashier}: {r.cashier}", f"{lb.terminal}: {r.terminal}"),
         Rule(),
     ]
-    blocks += [Item(x.name, f"{x.quantity} x {x.unit_price}", x.amount) for x in r.lines]
+    for x in r.lines:
+        blocks.append(Item(x.name, f"{x.quantity} x {x.unit_price}", x.amount))
+        # The options under the name, three to a line, so that a line breaks between
+        # options rather than inside a price.
+        for i in range(0, len(x.options), _OPTIONS_PER_LINE):
+            blocks.append(Text("  " + " ".join(x.options[i : i + _OPTIONS_PER_LINE])))
     blocks.append(Rule())
     if r.discounts and r.subtotal:
         blocks.append(Columns(lb.subtotal, r.subtotal))

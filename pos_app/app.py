@@ -36,7 +36,9 @@ from pos_app.services.device_settings import (
 from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
 from pos_app.services.gateways import SecretLookup, gateway_from_settings
+from pos_app.services.labels import CupLabelService
 from pos_app.services.members import MemberService
+from pos_app.services.menu import MenuService
 from pos_app.services.payments import (
     POLL_INTERVAL_S,
     PaymentGateway,
@@ -156,6 +158,12 @@ class Terminal:
     """Runs the payment service's blocking gateway calls (charge, password wait, settle)."""
     settled: Future[list[PayOutcome]] | None = None
     """The start-up settling of open payment intents (:meth:`settle_payments`)."""
+    menu: MenuService | None = None
+    """The menu's tiles and drink options, sold-out marks (估清)."""
+    labels: CupLabelService | None = None
+    """Cup labels (杯贴) for paid drinks; None without a label printer."""
+    label_virtual: VirtualPrinterHost | None = None
+    """The virtual label printer, when the label printer setting chooses it."""
 
     @property
     def virtual_printer(self) -> VirtualPrinter:
@@ -204,6 +212,8 @@ class Terminal:
             self.sync.stop()
         self.scanners.stop()
         self.printing.stop()
+        if self.labels is not None:
+            self.labels.stop()
         self.executor.shutdown(wait=True)
         if self.payment_worker is not None:
             # A password wait still running ends at the wallet's limit, or its open intent
@@ -212,6 +222,8 @@ class Terminal:
         if self.payments is not None:
             self.payments.close()
         self.virtual.stop()
+        if self.label_virtual is not None:
+            self.label_virtual.stop()
         self.engine.dispose()
 
 
@@ -338,6 +350,22 @@ def build_terminal(
             sync.notify_outbox()
         executor.submit(checkpoint, engine)
 
+    labels: CupLabelService | None = None
+    label_virtual: VirtualPrinterHost | None = None
+    label_settings = device_settings.label_printer()
+    if label_settings is not None:
+        label_virtual = VirtualPrinterHost()
+        labels = CupLabelService(
+            printer_factory(label_settings, label_virtual),
+            devices,
+            label_settings.describe(),
+        )
+
+    def after_sale(sale: object) -> None:
+        after_commit(sale)
+        if labels is not None:
+            labels.sale_completed(sale)
+
     members: MemberService | None = None
     if sync is not None:
         link = sync
@@ -367,7 +395,7 @@ def build_terminal(
             discount_limit_bp=int(checked.values["discount_limit_bp"]),
             void_approval_above_fen=int(checked.values["void.approval_above_fen"]),
         ),
-        after_commit=after_commit,
+        after_commit=after_sale,
     )
     shifts = ShiftService(
         engine,
@@ -441,9 +469,14 @@ def build_terminal(
         payments=payments,
         pickups=pickups,
         payment_worker=payment_worker,
+        menu=MenuService(engine, hq_clock, identity, catalog, checkout),
+        labels=labels,
+        label_virtual=label_virtual,
     )
     if start_devices:
         printing.start()
+        if labels is not None:
+            labels.start()
         scanners.configure(device_settings.scanners())
     return terminal
 
@@ -476,6 +509,7 @@ def build_window(terminal: Terminal) -> MainWindow:
         pickups=terminal.pickups,
         payments=terminal.payments if terminal.payment_worker is not None else None,
         payment_worker=terminal.payment_worker,
+        menu=terminal.menu,
     )
     window = MainWindow(ctx)
     if bridge is not None:

@@ -119,7 +119,27 @@ SETTINGS: dict[str, tuple[str, ...] | type] = {
         "xprinter-58",
         "xprinter-80",
     ),
+    "label_printer": str,
 }
+
+
+LABEL_PRINTER_VALUES = "none, virtual, network:HOST[:PORT], file:PATH"
+
+
+def label_printer_setting(value: str) -> dict[str, object] | None:
+    """The ``label_printer`` setting for a value of ``chainpos config label_printer``:
+    ``none``, ``virtual``, ``network:HOST[:PORT]`` or ``file:PATH`` (None: not valid)."""
+    kind, _, rest = value.partition(":")
+    if value in ("none", "virtual"):
+        return {"backend": value}
+    if kind == "network" and rest:
+        host, _, port = rest.partition(":")
+        if port and not port.isdigit():
+            return None
+        return {"backend": "network", "host": host, "port": int(port or 9100)}
+    if kind == "file" and rest:
+        return {"backend": "file", "path": rest}
+    return None
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -149,6 +169,11 @@ def cmd_config(args: argparse.Namespace) -> int:
                 return 2
             if not 0 <= int(value) <= 10_000:
                 print(f"{args.key} is in basis points: 0 to 10000", file=sys.stderr)
+                return 2
+        elif args.key == "label_printer":
+            value = label_printer_setting(args.value or "")
+            if value is None:
+                print(f"{args.key} takes one of: {LABEL_PRINTER_VALUES}", file=sys.stderr)
                 return 2
         elif isinstance(allowed, tuple) and args.value not in allowed:
             print(f"{args.key} takes one of: {', '.join(allowed)}", file=sys.stderr)

@@ -85,6 +85,15 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             window.checkout.scan_input.clear()
             window.vm.apply_discount(None, None)
             shot("checkout")
+            panel = window.menu_panel
+            if panel is not None and "MT001" in panel.tiles:
+                panel.tiles["MT001"].click()
+                if panel.sheet is not None:
+                    panel.sheet.buttons[("size", "large")].click()
+                    panel.sheet.buttons[("topping", "pearl")].click()
+                    shot("options-sheet", panel.sheet)
+                    panel.sheet.add.click()
+                    shot("checkout-drink")
             for name, dialog in (
                 ("search", SearchDialog(window.ctx, window)),
                 (

@@ -49,6 +49,7 @@ from server_stub.metrics import Metrics
 from server_stub.routers import (
     admin,
     admin_members,
+    admin_menu,
     admin_stock,
     channels,
     ops,
@@ -163,6 +164,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         admin.router,
         admin_members.router,
         admin_stock.router,
+        admin_menu.router,
         channels.router,
     ):
         app.include_router(router)

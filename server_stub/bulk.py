@@ -19,7 +19,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Connection,
+    Date,
     Integer,
     Table,
     Uuid,
@@ -149,6 +150,8 @@ def _sqlite_converters(
             out.append(_sqlite_uuid)
         elif isinstance(impl, Boolean):
             out.append(int)
+        elif isinstance(impl, Date):
+            out.append(date.isoformat)  # SQLAlchemy's Date on SQLite: YYYY-MM-DD
         else:
             out.append(None)
     return tuple(out)
@@ -166,4 +169,6 @@ def _pg_type(sa_type: TypeEngine[Any]) -> str:
         return "uuid"
     if isinstance(impl, DateTime):
         return "timestamptz"
+    if isinstance(impl, Date):
+        return "date"
     return "text"

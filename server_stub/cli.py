@@ -18,12 +18,14 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from server_stub import (
     audit,
     channel_load,
     counts,
     members,
+    menu,
     operations,
     ops_pages,
     queries,
@@ -367,6 +369,51 @@ def cmd_price_set(args: argparse.Namespace) -> int:
             f"price version {v.version}: {v.sku} = {v.price_fen / 100:.2f} yuan ({v.price_fen} "
             f"fen), {scope}, from {v.effective_at.isoformat()}"
         )
+    return 0
+
+
+def cmd_menu_import(args: argparse.Namespace) -> int:
+    try:
+        body = json.loads(Path(args.file).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(body, dict):
+        print(f"error: {args.file} is not a JSON object", file=sys.stderr)
+        return 1
+    out = menu.publish_menu(
+        _open(args), body, store=args.store, effective_at=args.effective_at, actor=_actor()
+    )
+    print(
+        f"menu version {out.version}: {len(out.categories)} categories, {len(out.groups)} "
+        f"option groups, {len(out.tiles)} tiles, {out.store or 'chain-wide'}, from "
+        f"{out.effective_at.isoformat()}"
+    )
+    return 0
+
+
+def cmd_menu_show(args: argparse.Namespace) -> int:
+    with _open(args).read() as conn:
+        found = menu.menu_in_effect(conn, args.store, datetime.now(UTC))
+    if found is None:
+        print("no menu in effect")
+        return 0
+    print(json.dumps(found.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    return 0
+
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+"""The stores' business day (as the tills count it)."""
+
+
+def cmd_menu_sold_out(args: argparse.Namespace) -> int:
+    day = args.date or datetime.now(UTC).astimezone(LOCAL_TZ).date()
+    with _open(args).read() as conn:
+        rows = menu.sold_out_list(conn, args.store, day)
+    for r in rows:
+        print(f"{r.sku}\t{r.at.isoformat()}\t{r.staff}\t{r.terminal}")
+    if not rows:
+        print(f"nothing sold out at {args.store} on {day.isoformat()}")
     return 0
 
 
@@ -1125,6 +1172,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("price", help="in yuan, e.g. 18 or 18.50")
     s.add_argument("--effective-at", type=_when, default=None, help="ISO 8601 with offset")
     s.add_argument("--store", action="append", default=None, help="repeat for several stores")
+
+    menu_p = sub.add_parser("menu", help="menu: tiles, categories, drink options")
+    menu_sub = menu_p.add_subparsers(dest="sub", required=True)
+    s = add(menu_sub, "import", cmd_menu_import, "publish a menu version from a JSON file")
+    s.add_argument("file", help="JSON: categories, groups (option groups), tiles")
+    s.add_argument("--store", default=None, help="a store's own menu (default: chain-wide)")
+    s.add_argument("--effective-at", type=_when, default=None, help="ISO 8601 with offset")
+    s = add(menu_sub, "show", cmd_menu_show, "the menu in effect now, as JSON")
+    s.add_argument("--store", default=None, help="as a store's tills see it")
+    s = add(menu_sub, "sold-out", cmd_menu_sold_out, "items a store has sold out (估清) today")
+    s.add_argument("--store", required=True)
+    s.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
 
     stock = sub.add_parser("stock", help="stock").add_subparsers(dest="sub", required=True)
     for kind in ("receive", "adjust"):

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server_stub import members, operations
+from server_stub import members, menu, operations
 from server_stub import models as m
 from server_stub.db import Database
 from server_stub.member_keys import MemberKeys
@@ -60,6 +60,8 @@ def seed_chain(db: Database, data: dict[str, Any], *, stock: bool = True) -> boo
             for it in data["items"]:
                 qty = DEMO_STOCK_KG * 1000 if it["unit"] == "kg" else DEMO_STOCK_PIECES * 1000
                 operations.move_stock(db, "receive", s["code"], it["sku"], qty, "opening stock")
+    if data.get("menu"):
+        menu.publish_menu(db, data["menu"])
     return True
 
 

@@ -36,6 +36,8 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "transfer": p.TransferChange,
     "alert": p.AlertChange,
     "pickup": p.PickupChange,
+    "menu": p.MenuChange,
+    "sold_out": p.SoldOutChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 

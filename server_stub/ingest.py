@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server_stub import bulk, feed, reservations, returns, sales_summary
+from server_stub import bulk, feed, menu, reservations, returns, sales_summary
 from server_stub import models as m
 from server_stub.approvals import (
     StaffRecord,
@@ -115,6 +115,7 @@ _TABLE_ORDER = (
     m.member_alerts,
     m.cash_movements,
     m.discrepancies,
+    m.menu_sold_out,
 )
 _FAST_ATTEMPTS = 2
 
@@ -732,6 +733,19 @@ class _Batch:
             self._plan_return(ev, pl, fx)
         elif isinstance(pl, p.AuditRecorded):
             self._plan_audit(pl, fx)
+        elif isinstance(pl, p.MenuSoldOut):
+            self._check_staff(pl.staff, pl.store, "cashier", "a sold-out mark")
+            fx.inserts.append((m.menu_sold_out, menu.sold_out_row(ev.id, pl)))
+            # The store's other tills grey the tile out (or back) too.
+            fx.changes.append(menu.sold_out_change(pl))
+            detail = {
+                "event": str(ev.id),
+                "sku": pl.sku,
+                "business_date": pl.business_date.isoformat(),
+                "staff": pl.staff,
+            }
+            action = "menu.sold_out" if pl.sold_out else "menu.back_on_sale"
+            fx.audit.append(self._audit(ev, action, None, detail))
         elif isinstance(
             pl, p.TransferStep | p.StockReceived | p.StockCountSubmitted | p.StockCountDecided
         ):
@@ -801,6 +815,10 @@ class _Batch:
                         "list_amount_fen": line.list_amount_fen,
                         "discount_fen": line.discount_fen,
                         "amount_fen": line.amount_fen,
+                        "options_json": None
+                        if line.options is None
+                        else json.dumps([o.model_dump() for o in line.options], ensure_ascii=False),
+                        "menu_version": line.menu_version,
                     },
                 )
             )
@@ -1293,7 +1311,8 @@ def stale_price_lines(
     conn: Connection, since: datetime, store: str | None = None
 ) -> list[tuple[str, int, int]]:
     """Per store: (store, sale lines, lines priced with a version other than the one in
-    effect at ``completed_at``), for non-voided sales completed since ``since``.
+    effect at ``completed_at``), for non-voided sales completed since ``since``. A line
+    with options is stale also when its ``menu_version`` is not the menu in effect.
 
     "In effect" follows :class:`sync_client.contract.protocol.PriceData`: the store's own newest
     version if any, else the chain-wide newest, among those with ``effective_at <=
@@ -1314,7 +1333,27 @@ def stale_price_lines(
     expected = func.coalesce(
         newest(pv.c.store_code == s.c.store_code), newest(pv.c.store_code.is_(None)), 0
     )
-    stale = case((sl.c.price_version != expected, 1), else_=0)
+    mv = m.menu_versions.alias("mv")
+
+    def newest_menu(scope_cond: Any) -> Any:
+        return (
+            select(mv.c.id)
+            .where(mv.c.effective_at <= s.c.completed_at, scope_cond)
+            .order_by(mv.c.effective_at.desc(), mv.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    # A drink's options are priced by the menu version: sold with another version than
+    # the one in effect, the line is stale too.
+    expected_menu = func.coalesce(
+        newest_menu(mv.c.store_code == s.c.store_code), newest_menu(mv.c.store_code.is_(None)), 0
+    )
+    stale = case(
+        (sl.c.price_version != expected, 1),
+        (and_(sl.c.menu_version.is_not(None), sl.c.menu_version != expected_menu), 1),
+        else_=0,
+    )
     q = (
         select(s.c.store_code, func.count(), func.coalesce(func.sum(stale), 0))
         .select_from(sl.join(s, sl.c.sale_id == s.c.sale_id))

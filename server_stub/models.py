@@ -188,6 +188,37 @@ price_versions = Table(
     Index("ix_price_versions_sku_effective", "sku", "effective_at"),
 )
 
+# Menu versions (tiles, categories, option groups with their prices), immutable once
+# published, like price versions: ``store_code`` null is the chain's menu, a store's own
+# version overrides it as a whole. ``body_json`` is the ``protocol.MenuData`` the tills get
+# (without version, store and effective_at, which are the columns).
+menu_versions = Table(
+    "menu_versions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("store_code", String(32), ForeignKey("stores.code"), nullable=True),
+    Column("effective_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("body_json", Text, nullable=False),
+    Index("ix_menu_versions_store_effective", "store_code", "effective_at"),
+)
+
+# Sold out (估清) and back, as each store's tills reported it; the latest ``at`` per store,
+# item and business day holds.
+menu_sold_out = Table(
+    "menu_sold_out",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("store_code", String(32), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("sold_out", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("staff", String(32), nullable=False),
+    Column("terminal", String(32), nullable=False),
+    Index("ix_menu_sold_out_store_date", "store_code", "business_date", "sku"),
+)
+
 # The current level per store and item. May go below zero (offline sales).
 stock_levels = Table(
     "stock_levels",
@@ -445,6 +476,10 @@ sale_lines = Table(
     Column("returned_milli", BigInteger, nullable=False, server_default=text("0")),
     Column("held_milli", BigInteger, nullable=False, server_default=text("0")),
     Column("refunded_fen", BigInteger, nullable=False, server_default=text("0")),
+    # A drink's chosen options as the till sold them (a JSON list of
+    # ``protocol.SaleOption``) and the menu version that priced them; null for plain items.
+    Column("options_json", Text, nullable=True),
+    Column("menu_version", BigInteger, nullable=True),
     PrimaryKeyConstraint("sale_id", "line_no"),
 )
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, or_, select, tuple_
 
-from server_stub import feed, reservations, stock_alerts, transfers
+from server_stub import feed, menu, reservations, stock_alerts, transfers
 from server_stub import models as m
 from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
@@ -132,6 +132,8 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         transfers=transfers.open_transfers(conn, store),
         alerts=stock_alerts.list_alerts(conn, store=store),
         pickups=reservations.pickups_of_store(conn, store),
+        menus=menu.menus_for(conn, store, now),
+        sold_out=menu.sold_out_reports(conn, store, now.date() - timedelta(days=1)),
     )
 
 

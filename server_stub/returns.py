@@ -123,6 +123,7 @@ def _sale_for_return(conn: Connection, sale: Any) -> p.SaleForReturn:
             held_milli=int(r.held_milli),
             returnable_milli=max(0, int(r.qty_milli - r.returned_milli - r.held_milli)),
             refunded_fen=int(r.refunded_fen),
+            options=None if r.options_json is None else json.loads(r.options_json),
         )
         for r in lines
     ]

@@ -111,8 +111,27 @@ class CouponUse:
 
 
 @dataclass(frozen=True, slots=True)
+class LineOption:
+    """An option chosen for a drink (大杯, 少冰, 加珍珠): ``price_fen`` is added to one
+    unit's price. Any object with these attributes will do
+    (:class:`pos_app.domain.menu.ChosenOption`)."""
+
+    group: str
+    code: str
+    name_zh: str
+    name_en: str
+    price_fen: Fen
+
+    def name(self, language: str) -> str:
+        return self.name_zh if language.startswith("zh") or not self.name_en else self.name_en
+
+
+@dataclass(frozen=True, slots=True)
 class CartLine:
-    """One line. ``fixed_amount_fen`` is set for price-embedded scale labels."""
+    """One line. ``fixed_amount_fen`` is set for price-embedded scale labels.
+
+    ``options`` (a drink's size, sugar, ice, toppings) add their prices to the item's unit
+    price; ``menu_version`` is the menu that priced them."""
 
     line_no: int
     item: PricedItem
@@ -120,12 +139,22 @@ class CartLine:
     barcode: str | None = None
     fixed_amount_fen: Fen | None = None
     discount: Discount | None = None
+    options: tuple[LineOption, ...] = ()
+    menu_version: int | None = None
+
+    @property
+    def unit_price_fen(self) -> Fen:
+        """The item's price with its options' prices, per piece or kilogram."""
+        return self.item.unit_price_fen + sum(o.price_fen for o in self.options)
+
+    def option_names(self, language: str) -> list[str]:
+        return [o.name(language) for o in self.options]
 
     @property
     def list_amount_fen(self) -> Fen:
         if self.fixed_amount_fen is not None:
             return self.fixed_amount_fen
-        return mul_div_round(self.item.unit_price_fen, self.qty_milli, MILLI)
+        return mul_div_round(self.unit_price_fen, self.qty_milli, MILLI)
 
     @property
     def line_discount_fen(self) -> Fen:
@@ -186,8 +215,11 @@ class Cart:
         barcode: str | None = None,
         fixed_amount_fen: Fen | None = None,
         merge: bool = True,
+        options: tuple[LineOption, ...] = (),
+        menu_version: int | None = None,
     ) -> CartLine:
-        """Adds an item. A repeated scan of a piece item adds to its last line."""
+        """Adds an item. A repeated scan of a piece item adds to its last line (a drink
+        only to a last line with the same options)."""
         if qty_milli <= 0 or qty_milli > self.MAX_QTY_MILLI:
             raise CartError("bad_quantity", f"quantity out of range: {qty_milli / MILLI:g}")
         if item.unit is Unit.PIECE and qty_milli % MILLI:
@@ -200,12 +232,22 @@ class Cart:
             and self.lines[-1].item == item
             and self.lines[-1].fixed_amount_fen is None
             and self.lines[-1].discount is None
+            and self.lines[-1].options == options
+            and self.lines[-1].menu_version == menu_version
         ):
             last = self.lines[-1]
             return self.set_quantity(last.line_no, last.qty_milli + qty_milli)
         if len(self.lines) >= self.MAX_LINES:
             raise CartError("too_many_lines", f"a sale holds at most {self.MAX_LINES} lines")
-        line = CartLine(self._next_line_no, item, qty_milli, barcode, fixed_amount_fen)
+        line = CartLine(
+            self._next_line_no,
+            item,
+            qty_milli,
+            barcode,
+            fixed_amount_fen,
+            options=tuple(options),
+            menu_version=menu_version if options else None,
+        )
         self._next_line_no += 1
         self.lines.append(line)
         return line

@@ -73,6 +73,19 @@ def get_item(
     return _row(row) if row else None
 
 
+def find_by_skus(
+    conn: Connection | Session, skus: Sequence[str], store: str, now: datetime
+) -> dict[str, CatalogRow]:
+    """The active items among ``skus`` with their prices in force (the menu's tiles)."""
+    if not skus:
+        return {}
+    params: dict[str, object] = {"store": store, "now": to_utc_text(now)}
+    params.update({f"s{i}": sku for i, sku in enumerate(skus)})
+    marks = ", ".join(f":s{i}" for i in range(len(skus)))
+    rows = conn.execute(text(_SELECT + f"WHERE i.sku IN ({marks}) AND i.active"), params)
+    return {r[1]: _row(r) for r in rows}
+
+
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
     return prefix, prefix + "\U0010ffff"
 

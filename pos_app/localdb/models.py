@@ -182,6 +182,37 @@ class SaleLine(Base):
     list_amount_fen: Mapped[int] = mapped_column(Integer)
     discount_fen: Mapped[int] = mapped_column(Integer)
     amount_fen: Mapped[int] = mapped_column(Integer)
+    # A drink's chosen options (JSON list of protocol.SaleOption; NULL for plain items)
+    # and the menu version that priced them.
+    options_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    menu_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class MenuVersion(Base):
+    """A menu version from HQ (``protocol.MenuData``), kept whole as JSON in ``body``; in
+    force from ``effective_at``, a store's own version (``store_code``) before the chain's
+    (NULL), like :class:`Price`."""
+
+    __tablename__ = "menu_version"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    store_code: Mapped[str | None] = mapped_column(String(32))
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_menu_version_effective", "effective_at"),)
+
+
+class SoldOut(Base):
+    """The latest sold-out mark (估清) of an item at this store, from this till or another
+    of the store's (through HQ): ``sold_out`` for ``business_date`` (local date,
+    YYYY-MM-DD), or back on sale; it means nothing on another day. The latest ``at`` wins."""
+
+    __tablename__ = "sold_out"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    business_date: Mapped[str] = mapped_column(String(10))
+    sold_out: Mapped[bool] = mapped_column()
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    staff: Mapped[str] = mapped_column(String(32))
 
 
 class SaleTender(Base):

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from pos_app.localdb import menu as menus
 from pos_app.localdb import pending_stock, pickups, transfers
 from pos_app.localdb.audit_outbox import AUDIT_CURSOR_KEY, queue_audit
 from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
@@ -250,6 +251,8 @@ class LocalReplica:
             | p.TransferChange
             | p.AlertChange
             | p.PickupChange
+            | p.MenuChange
+            | p.SoldOutChange
         ],
         next_after: int,
         quarantine: Sequence[QuarantinedChange] = (),
@@ -296,6 +299,19 @@ class LocalReplica:
                     db.execute("ROLLBACK TO page")
                     bad.extend(self._apply_one_by_one(db, by_kind))
                 db.execute("RELEASE page")
+                failed_now = {(q.kind, q.key) for q in bad}
+                # A menu is kept whole; the parts this till cannot use are reported.
+                bad.extend(
+                    menus.menu_problems(
+                        db,
+                        [
+                            (c.seq, c.data)
+                            for key, c in by_kind.get("menu", {}).items()
+                            if ("menu", key) not in failed_now
+                        ],
+                        self.store,
+                    )
+                )
             bad.extend(q for q in quarantine if q.seq is None or cursor < q.seq <= next_after)
             _quarantine(db, bad)
             _put_setting(db, CURSOR_KEY, next_after)
@@ -333,6 +349,8 @@ class LocalReplica:
         transfers.apply_transfers(db, self.store, data("transfer"))
         transfers.apply_alerts(db, self.store, data("alert"))
         pickups.apply_pickups(db, self.store, data("pickup"))
+        menus.apply_menus(db, [m for m in data("menu") if m.store in (None, self.store)])
+        menus.apply_sold_out(db, self.store, data("sold_out"))
 
     def _apply_one_by_one(
         self, db: sqlite3.Connection, by_kind: dict[str, dict[str, Any]]
@@ -349,6 +367,8 @@ class LocalReplica:
             "transfer",
             "alert",
             "pickup",
+            "menu",
+            "sold_out",
         )
         for kind in kinds:
             for key, change in by_kind.get(kind, {}).items():
@@ -448,6 +468,14 @@ class LocalReplica:
             # Orders collected or cancelled meanwhile are not in the snapshot any more.
             db.execute("UPDATE pickup_order SET status = 'gone' WHERE status = 'confirmed'")
             pickups.apply_pickups(db, self.store, snap.pickups)
+            # Menu versions are immutable at HQ and the snapshot holds every one in effect
+            # or later, as for prices.
+            db.execute("DELETE FROM menu_version")
+            menus.apply_menus(db, snap.menus)
+            menus.apply_sold_out(db, self.store, snap.sold_out)
+            _quarantine(
+                db, menus.menu_problems(db, [(snap.seq, m) for m in snap.menus], self.store)
+            )
             # The member changes between the old cursor and the snapshot are lost, so any
             # cached member may be stale: forget them (identifying them again re-caches).
             db.execute("DELETE FROM member_cache")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,6 +35,20 @@ class LineRecord:
     list_amount_fen: int
     discount_fen: int
     amount_fen: int
+    options_json: str | None = None
+    """A drink's chosen options: a JSON list of ``protocol.SaleOption`` (``unit_price_fen``
+    includes their prices); None for plain items."""
+    menu_version: int | None = None
+    """The menu version that priced the options."""
+
+    @property
+    def options(self) -> list[dict[str, Any]] | None:
+        """The chosen options as the wire line carries them."""
+        return None if self.options_json is None else list(json.loads(self.options_json))
+
+    def option_names(self) -> list[str]:
+        """The chosen options' names as sold (Chinese), in order."""
+        return [str(o["name"]) for o in self.options or ()]
 
 
 @dataclass(frozen=True, slots=True)

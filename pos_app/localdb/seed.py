@@ -33,7 +33,14 @@ def demo_data_path() -> Path:
 
 
 def load_demo_json(path: Path | None = None) -> dict[str, Any]:
-    return json.loads((path or demo_data_path()).read_text(encoding="utf-8"))
+    """The demo chain; its menu (tiles and drink options, ``menu``) comes from
+    ``menu.json`` beside it, the document ``chainpos-hq menu import`` takes."""
+    path = path or demo_data_path()
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    menu_path = path.with_name("menu.json")
+    if "menu" not in data and menu_path.exists():
+        data["menu"] = json.loads(menu_path.read_text(encoding="utf-8"))
+    return data
 
 
 def load_demo(
@@ -105,6 +112,14 @@ def load_demo(
                     "VALUES (:i, :q, 0)"
                 ),
                 {"i": ids[item["sku"]], "q": qty},
+            )
+        if data.get("menu"):
+            session.execute(
+                text(
+                    "INSERT OR REPLACE INTO menu_version (version, store_code, effective_at, body) "
+                    "VALUES (1, NULL, :at, :body)"
+                ),
+                {"at": to_utc_text(EPOCH), "body": json.dumps(data["menu"], ensure_ascii=False)},
             )
         set_setting(session, "store_code", store_code)
         set_setting(session, "terminal_id", terminal_id)

@@ -145,3 +145,8 @@ class CatalogService:
         if row is None:
             raise ScanError("unknown_code", f"no item {item_id}", key=str(item_id))
         return _priced(row)
+
+    @staticmethod
+    def priced_row(row: CatalogRow) -> PricedItem:
+        """A catalogue row with its price in force as a priced item (``no_price`` if none)."""
+        return _priced(row)

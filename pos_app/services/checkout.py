@@ -8,6 +8,7 @@ this path.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pos_app.domain.cart import (
+    MILLI,
     Cart,
     CartError,
     CartLine,
     Discount,
+    LineOption,
     Rounding,
     Totals,
     discount_share_bp,
@@ -146,6 +149,20 @@ class CheckoutService:
         item = self._catalog.priced(item_id)
         self._touch(draft)
         return draft.cart.add(item, qty_milli)
+
+    def add_menu_item(
+        self,
+        draft: SaleDraft,
+        item_id: int,
+        options: tuple[LineOption, ...] = (),
+        menu_version: int | None = None,
+        qty_milli: int = MILLI,
+    ) -> CartLine:
+        """Adds a tile's item with the options chosen on the sheet, priced now (the item's
+        price in force plus the options' prices of ``menu_version``)."""
+        item = self._catalog.priced(item_id)
+        self._touch(draft)
+        return draft.cart.add(item, qty_milli, options=options, menu_version=menu_version)
 
     def _check_discount(
         self,
@@ -377,11 +394,13 @@ class CheckoutService:
                 name=pl.line.item.name_zh,
                 unit=pl.line.item.unit,
                 qty_milli=pl.line.qty_milli,
-                unit_price_fen=pl.line.item.unit_price_fen,
+                unit_price_fen=pl.line.unit_price_fen,
                 price_version=pl.line.item.price_version,
                 list_amount_fen=pl.list_amount_fen,
                 discount_fen=pl.discount_fen,
                 amount_fen=pl.amount_fen,
+                options_json=_options_json(pl.line.options),
+                menu_version=pl.line.menu_version,
             )
             for i, pl in enumerate(totals.lines, start=1)
         )
@@ -529,6 +548,19 @@ class CheckoutService:
     def outbox_depth(self) -> int:
         with read_session(self._engine) as session:
             return sales_repo.outbox_depth(session)
+
+
+def _options_json(options: tuple[LineOption, ...]) -> str | None:
+    """A line's options as the wire's ``SaleOption`` list (names as sold: Chinese)."""
+    if not options:
+        return None
+    return json.dumps(
+        [
+            {"group": o.group, "code": o.code, "name": o.name_zh, "price_fen": o.price_fen}
+            for o in options
+        ],
+        ensure_ascii=False,
+    )
 
 
 def loyalty_rules(session: Session) -> LoyaltyRules:

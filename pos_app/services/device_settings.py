@@ -31,12 +31,15 @@ __all__ = [
     "BACKENDS",
     "BAUD_RATES",
     "DEFAULT_PROFILE",
+    "LABEL_PROFILE",
     "DeviceSettingsService",
     "PrinterSettings",
     "ScannerSettings",
 ]
 
 DEFAULT_PROFILE = "generic-80-gb18030"
+LABEL_PROFILE = "generic-58-gbk"
+"""What a cup label printer starts from: 58 mm, GBK, no cutter (it feeds to the gap)."""
 BACKENDS = ("virtual", "network", "serial", "usb", "file")
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 _DOTS = {58: 384, 80: 576}
@@ -282,6 +285,18 @@ class DeviceSettingsService:
             stored = {k: v for k, v in stored.items() if k in ("backend", *_CONNECTION)}
         settings: PrinterSettings = _from_dict(PrinterSettings, stored, defaults)
         return dataclasses.replace(settings, profile=name)
+
+    def label_printer(self) -> PrinterSettings | None:
+        """The cup label printer (杯贴), or None when the store has none (the default):
+        setting ``label_printer``, the receipt printer's fields on a 58 mm profile."""
+        with read_session(self._engine) as session:
+            stored = get_setting(session, "label_printer")
+        if not isinstance(stored, dict) or stored.get("backend") in (None, "none"):
+            return None
+        settings: PrinterSettings = _from_dict(
+            PrinterSettings, stored, PrinterSettings.from_profile(LABEL_PROFILE)
+        )
+        return settings
 
     def scanners(self) -> ScannerSettings:
         with read_session(self._engine) as session:

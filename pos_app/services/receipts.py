@@ -19,7 +19,7 @@ from hardware import Tender as ReceiptTender
 from pos_app.domain.cart import MILLI
 from pos_app.i18n import Translator
 from pos_app.localdb.engine import read_session
-from pos_app.localdb.sales import SaleRecord
+from pos_app.localdb.sales import LineRecord, SaleRecord
 from pos_app.localdb.store import StoreInfo, get_store
 from sync_client.contract.money import format_yuan
 
@@ -30,6 +30,15 @@ def _qty_text(unit: str, qty_milli: int) -> str:
     if unit == "kg":
         return f"{qty_milli / MILLI:.3f}kg"
     return str(qty_milli // MILLI)
+
+
+def option_texts(line: LineRecord) -> tuple[str, ...]:
+    """A line's options as printed under it: the name, and the price it added if any
+    (``大杯+¥3.00``); names are as sold (Chinese)."""
+    return tuple(
+        str(o["name"]) + (f"+{format_yuan(int(o['price_fen']))}" if o.get("price_fen") else "")
+        for o in line.options or ()
+    )
 
 
 def local_time(at: datetime) -> str:
@@ -64,6 +73,7 @@ class ReceiptService:
                 quantity=_qty_text(ln.unit, ln.qty_milli),
                 unit_price=format_yuan(ln.unit_price_fen) + ("/kg" if ln.unit == "kg" else ""),
                 amount=format_yuan(ln.list_amount_fen),
+                options=option_texts(ln),
             )
             for ln in sale.lines
         )

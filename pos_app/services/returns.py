@@ -1196,6 +1196,9 @@ def _sale_for_return(
                     0, ln.qty_milli - returned.get(ln.line_no, 0) - held.get(ln.line_no, 0)
                 ),
                 refunded_fen=refunded.get(ln.line_no, 0),
+                options=None
+                if ln.options is None
+                else [p.SaleOption.model_validate(o) for o in ln.options],
             )
             for ln in sale.lines
         ],

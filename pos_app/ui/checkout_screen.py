@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_app.domain.cart import MILLI, CartError, CouponUse, Discount, Totals, Unit
+from pos_app.domain.cart import MILLI, CartError, CartLine, CouponUse, Discount, Totals, Unit
 from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment
 from pos_app.services.auth import StaffMember
@@ -50,6 +50,9 @@ from pos_app.ui.member_panel import (
 from pos_app.ui.pickup_screen import ReservedDialog
 from pos_app.ui.widgets import Banner, TouchButton
 from sync_client.contract.money import format_yuan
+
+if TYPE_CHECKING:
+    from pos_app.ui.menu_panel import MenuPanel
 
 
 class VoidConfirmDialog(QDialog):
@@ -161,6 +164,18 @@ class CheckoutViewModel(QObject):
         if self.draft is None:
             return {}
         return {ln.line_no: ln.qty_milli for ln in self.draft.cart.lines}
+
+    def quantities(self) -> dict[int, int]:
+        """Each line's quantity, before an addition (see :meth:`show_added`)."""
+        return self._quantities()
+
+    def show_added(self, line: CartLine, before: dict[int, int]) -> None:
+        """Tells the screen a line was added (or grew) by another panel (the menu's tiles):
+        selects it and warns when online orders hold the stock it takes."""
+        self.selected_line = line.line_no
+        self.cart_changed.emit()
+        self.line_added.emit(line.line_no)
+        self._check_reserved(line.line_no, line.qty_milli - before.get(line.line_no, 0))
 
     def _check_reserved(self, line_no: int, added_milli: int) -> None:
         """Warns (``reserved_warned``) when the cart now takes more of the line's item than
@@ -573,18 +588,30 @@ class CartTableModel(QAbstractTableModel):
         line = pl.line
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        col = index.column()
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0 and line.options:
+            # A drink's choices may not fit the column: the whole text on a long press.
+            role = Qt.ItemDataRole.DisplayRole
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        col = index.column()
         if col == 0:
-            return line.item.name(self.vm.ctx.translator.language)
+            language = self.vm.ctx.translator.language
+            name = line.item.name(language)
+            if line.options:
+                # The choices under the name, each with what it adds (大杯+¥3.00).
+                parts = [
+                    o.name(language) + (f"+{format_yuan(o.price_fen)}" if o.price_fen else "")
+                    for o in line.options
+                ]
+                return f"{name}\n{' '.join(parts)}"
+            return name
         if col == 1:
             if line.item.unit is Unit.KG:
                 return f"{line.qty_milli / MILLI:.3f} kg"
             return str(line.qty_milli // MILLI)
         if col == 2:
             suffix = "/kg" if line.item.unit is Unit.KG else ""
-            return format_yuan(line.item.unit_price_fen) + suffix
+            return format_yuan(line.unit_price_fen) + suffix
         if col == 3:
             return format_yuan(-pl.discount_fen) if pl.discount_fen else ""
         return format_yuan(pl.amount_fen)
@@ -604,9 +631,15 @@ class CheckoutScreen(QWidget):
     shift_requested = Signal()
     pickups_requested = Signal()
 
-    def __init__(self, vm: CheckoutViewModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        vm: CheckoutViewModel,
+        parent: QWidget | None = None,
+        menu_panel: MenuPanel | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("CheckoutScreen")
+        self.menu_panel = menu_panel
         self.vm = vm
         self.ctx = vm.ctx
         root = QHBoxLayout(self)
@@ -650,6 +683,8 @@ class CheckoutScreen(QWidget):
         self.banner = Banner()
         self.banner.setObjectName("checkout_banner")
         left.addWidget(self.banner)
+        if menu_panel is not None:
+            left.addWidget(menu_panel, 5)
 
         self.model = CartTableModel(vm)
         self.table = QTableView()
@@ -668,7 +703,7 @@ class CheckoutScreen(QWidget):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
             header.resizeSection(c, width)
         self.table.clicked.connect(self._on_table_clicked)
-        left.addWidget(self.table, 1)
+        left.addWidget(self.table, 4 if menu_panel is not None else 1)
 
         line_row = QHBoxLayout()
         self.minus = TouchButton("−")
@@ -683,7 +718,13 @@ class CheckoutScreen(QWidget):
         self.line_discount = TouchButton()
         self.line_discount.setObjectName("line_discount")
         self.line_discount.clicked.connect(self._on_line_discount_clicked)
-        for b in (self.minus, self.plus, self.remove, self.line_discount):
+        # 再来一份: the selected drink again, same options (with the menu's tiles only).
+        self.same_again = TouchButton()
+        self.same_again.setObjectName("same_again")
+        self.same_again.setVisible(menu_panel is not None)
+        if menu_panel is not None:
+            self.same_again.clicked.connect(menu_panel.vm.same_again)
+        for b in (self.minus, self.plus, self.same_again, self.remove, self.line_discount):
             line_row.addWidget(b)
         left.addLayout(line_row)
 
@@ -785,6 +826,9 @@ class CheckoutScreen(QWidget):
         self.show_pickups()
         self.remove.setText(t("checkout.remove_line"))
         self.line_discount.setText(t("checkout.line_discount"))
+        self.same_again.setText(t("menu.same_again"))
+        if self.menu_panel is not None:
+            self.menu_panel.retranslate()
         self.basket_discount.setText(t("checkout.basket_discount"))
         self.void.setText(t("checkout.void_sale"))
         self.reprint.setText(t("checkout.reprint"))
@@ -877,6 +921,7 @@ class CheckoutScreen(QWidget):
             self.plus,
             self.remove,
             self.line_discount,
+            self.same_again,
         ):
             b.setEnabled(not empty)
         if self.vm.selected_line is not None:

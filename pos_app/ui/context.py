@@ -16,6 +16,7 @@ from pos_app.services.device_settings import DeviceSettingsService
 from pos_app.services.devices import DeviceBoard, DeviceState
 from pos_app.services.members import MemberService
 from pos_app.services.payments import PaymentService
+from pos_app.services.menu import MenuService
 from pos_app.services.pickups import PickupService
 from pos_app.services.printing import (
     DrawerResult,
@@ -123,3 +124,5 @@ class UiContext:
     """Payment codes on the payment screen; None: the store has no gateway configured."""
     payment_worker: Executor | None = None
     """Where the payment service's blocking gateway calls run (never the GUI thread)."""
+    menu: MenuService | None = None
+    """The menu's tiles, drink options and sold-out marks; None hides the tiles."""

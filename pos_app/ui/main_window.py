@@ -24,6 +24,7 @@ from pos_app.ui.checkout_screen import CheckoutScreen, CheckoutViewModel
 from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import DevicesScreen, problem_text
 from pos_app.ui.login_screen import LoginScreen
+from pos_app.ui.menu_panel import MenuPanel, MenuViewModel
 from pos_app.ui.shift_screens import ShiftFlow
 from pos_app.ui.sync_status import SyncIndicator
 from pos_app.ui.tender_screen import SaleDoneScreen, TenderScreen
@@ -95,7 +96,9 @@ class MainWindow(QMainWindow):
 
         self.stack = QStackedWidget()
         self.login = LoginScreen(ctx)
-        self.checkout = CheckoutScreen(self.vm)
+        self.menu_vm = MenuViewModel(self.vm)
+        self.menu_panel = MenuPanel(self.menu_vm) if ctx.menu is not None else None
+        self.checkout = CheckoutScreen(self.vm, menu_panel=self.menu_panel)
         self.tender = TenderScreen(self.vm)
         self.done = SaleDoneScreen(self.vm)
         # Built on first use: they are seldom opened and cost start-up time.
@@ -199,6 +202,8 @@ class MainWindow(QMainWindow):
 
     def _on_login_signed_in(self, member: StaffMember) -> None:
         self.vm.start(member)
+        if self.menu_panel is not None:
+            self.menu_vm.reload()
         self._refresh_top()
         if self.shift_flow is not None and self.shift_flow.after_sign_in(member):
             return
@@ -441,6 +446,8 @@ class MainWindow(QMainWindow):
     def _on_sync_data_changed(self, kinds: frozenset[str]) -> None:
         if "store" in kinds:
             self._refresh_top()
+        if self.menu_panel is not None and kinds & {"menu", "item", "price", "sold_out"}:
+            self.menu_vm.reload()
         if "pickup" in kinds:
             self.checkout.show_pickups()
             if self._pickup_screen is not None:

@@ -987,7 +987,7 @@ class ReturnScreen(QWidget):
                         ln.line_no,
                         [
                             str(ln.line_no),
-                            ln.name,
+                            " ".join([ln.name, *(o.name for o in ln.options or ())]),
                             _qty(ln.qty_milli, ln.unit),
                             format_yuan(ln.unit_price_fen) + suffix,
                             format_yuan(-ln.discount_fen) if ln.discount_fen else "",

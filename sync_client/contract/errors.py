@@ -190,6 +190,15 @@ class ErrorCode(StrEnum):
     # Anything else: a fault, not a refusal
     GENERIC = "generic"
 
+    # The menu (pos_app.domain.menu, pos_app.services.menu, server_stub.menu)
+    OPTION_REQUIRED = "option_required"
+    TOO_MANY_OPTIONS = "too_many_options"
+    UNKNOWN_OPTION = "unknown_option"
+    SOLD_OUT = "sold_out"
+    MENU_CHANGED = "menu_changed"
+    NOT_REPEATABLE = "not_repeatable"
+    INVALID_MENU = "invalid_menu"
+
     # Added with shifts, returns and security work
     BAD_COUNT = "bad_count"
     BAD_DENOMINATION = "bad_denomination"

@@ -27,6 +27,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+OptionCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+"""The code of a menu category, option group or choice (``size``, ``large``, ``pearl``)."""
+
+MAX_LINE_OPTIONS = 20
+
+
+class SaleOption(_Model):
+    """An option chosen for a drink (大杯, 少冰, 加珍珠), as sold: ``price_fen`` is what it
+    added to one unit's price (0 for most sugar and ice choices)."""
+
+    group: OptionCode
+    code: OptionCode
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    price_fen: NonNegFen = 0
+
+
 class SaleLine(_Model):
     """One line of a completed sale. ``amount_fen = list_amount_fen - discount_fen``.
 
@@ -45,6 +61,12 @@ class SaleLine(_Model):
     list_amount_fen: NonNegFen
     discount_fen: NonNegFen
     amount_fen: NonNegFen
+    options: Annotated[list[SaleOption] | None, Field(max_length=MAX_LINE_OPTIONS)] = None
+    """The drink's chosen options (older terminals and plain items leave it out);
+    ``unit_price_fen`` already includes their ``price_fen``."""
+    menu_version: Annotated[int | None, Field(ge=1)] = None
+    """The menu version (:class:`MenuData`) the options were priced with: with
+    ``price_version`` it tells HQ whether the line was sold at a stale price."""
 
     @model_validator(mode="after")
     def _amount_adds_up(self) -> SaleLine:
@@ -52,6 +74,11 @@ class SaleLine(_Model):
             raise ValueError(
                 f"amount_fen {self.amount_fen} != list_amount_fen {self.list_amount_fen} "
                 f"- discount_fen {self.discount_fen}"
+            )
+        extra = sum(o.price_fen for o in self.options or ())
+        if extra > self.unit_price_fen:
+            raise ValueError(
+                f"the options add {extra} fen, more than unit_price_fen {self.unit_price_fen}"
             )
         return self
 
@@ -384,6 +411,9 @@ class SoldLine(_Model):
     held_milli: Annotated[int, Field(ge=0)]
     returnable_milli: Annotated[int, Field(ge=0)]
     refunded_fen: NonNegFen
+    options: Annotated[list[SaleOption] | None, Field(max_length=MAX_LINE_OPTIONS)] = None
+    """The drink's options as sold (a return refunds the line with them: its amounts
+    include their prices)."""
 
 
 class EarlierReturn(_Model):
@@ -860,6 +890,20 @@ class AuditRecorded(_Model):
     entries: Annotated[list[AuditItem], Field(min_length=1, max_length=500)]
 
 
+class MenuSoldOut(_Model):
+    """A store marked an item sold out (估清) for its business day, or back on sale
+    (``sold_out`` false). The latest ``at`` per store, item and day is what holds."""
+
+    type: Literal["menu.sold_out"] = "menu.sold_out"
+    store: Code
+    terminal: Code
+    sku: Sku
+    business_date: date
+    sold_out: bool
+    staff: StaffNo
+    at: AwareDatetime
+
+
 # --- Day close (日结) -------------------------------------------------------------------
 
 
@@ -931,6 +975,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "staff.sign_in_failed",
         "staff.locked_out",
         "audit.recorded",
+        "menu.sold_out",
     }
 )
 """Every ``payload.type`` this protocol version defines; HQ rejects others per event."""
@@ -950,7 +995,8 @@ EventPayload = Annotated[
     | StockCountDecided
     | StaffSignInFailed
     | StaffLockedOut
-    | AuditRecorded,
+    | AuditRecorded
+    | MenuSoldOut,
     Field(discriminator="type"),
 ]
 
@@ -1413,6 +1459,106 @@ class PickupChange(_Change):
     data: PickupData
 
 
+# --- The menu (tiles, categories, drink options) ---------------------------------------
+
+Colour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+MAX_MENU_TILES = 2000
+MAX_MENU_GROUPS = 200
+MAX_GROUP_CHOICES = 30
+
+
+class MenuCategory(_Model):
+    """A tab of the checkout screen's tiles, in the order listed."""
+
+    code: OptionCode
+    name_zh: Annotated[str, Field(min_length=1, max_length=32)]
+    name_en: Annotated[str, Field(max_length=32)] = ""
+
+
+class MenuChoice(_Model):
+    """One choice of an option group; ``price_fen`` is added to the item's price per unit
+    (a 大杯 costs the item's price plus its ``price_fen``)."""
+
+    code: OptionCode
+    name_zh: Annotated[str, Field(min_length=1, max_length=32)]
+    name_en: Annotated[str, Field(max_length=32)] = ""
+    price_fen: NonNegFen = 0
+    default: bool = False
+
+
+class MenuOptionGroup(_Model):
+    """What a drink asks for: size, sugar, ice, toppings. The cashier picks between
+    ``min_choices`` and ``max_choices`` choices (a required single choice: 1 and 1; at most
+    three toppings: 0 and 3); ``default`` choices start selected.
+
+    ``choices`` may arrive empty from a faulty HQ: the till reports such a group and leaves
+    it out (it never breaks the screen), so the model does not refuse it."""
+
+    code: OptionCode
+    name_zh: Annotated[str, Field(min_length=1, max_length=32)]
+    name_en: Annotated[str, Field(max_length=32)] = ""
+    min_choices: Annotated[int, Field(ge=0, le=MAX_GROUP_CHOICES)] = 0
+    max_choices: Annotated[int, Field(ge=1, le=MAX_GROUP_CHOICES)] = 1
+    choices: Annotated[list[MenuChoice], Field(max_length=MAX_GROUP_CHOICES)] = []
+
+
+class MenuTile(_Model):
+    """A quick key: one item on one category's tab, in the order listed. ``groups`` are the
+    option groups (codes) the item asks for, in the order the sheet shows them; ``image``
+    a picture's file name under the till's resources, ``colour`` the tile's colour."""
+
+    sku: Sku
+    category: OptionCode
+    colour: Colour | None = None
+    image: Annotated[str | None, Field(max_length=200, pattern=r"^[A-Za-z0-9._-]+$")] = None
+    groups: Annotated[list[OptionCode], Field(max_length=20)] = []
+
+
+class MenuData(_Model):
+    """One version of a menu: the whole tile layout with its option groups and prices.
+
+    Versioned like :class:`PriceData`: ``version`` is HQ-assigned and strictly increasing;
+    a till uses the version for its own store (``store``) with the greatest
+    ``effective_at <= now`` if there is one (a store's override replaces the chain menu as
+    a whole), else the chain-wide one (``store`` null); ties go to the greater version.
+    Versions are immutable and arrive ahead of time. Items' names and base prices come
+    from the catalogue and prices; a tile whose item the till does not know is reported
+    and left out."""
+
+    version: Annotated[int, Field(ge=1)]
+    store: Code | None = None
+    effective_at: AwareDatetime
+    categories: Annotated[list[MenuCategory], Field(max_length=100)] = []
+    groups: Annotated[list[MenuOptionGroup], Field(max_length=MAX_MENU_GROUPS)] = []
+    tiles: Annotated[list[MenuTile], Field(max_length=MAX_MENU_TILES)] = []
+
+
+class MenuChange(_Change):
+    """Key: the version number as text."""
+
+    kind: Literal["menu"] = "menu"
+    data: MenuData
+
+
+class SoldOutData(_Model):
+    """A store's item marked sold out (估清) for a business day, or back on sale, as one of
+    its tills reported it (:class:`MenuSoldOut`); the store's other tills follow it. The
+    latest ``at`` wins: a till ignores a report older than the one it has."""
+
+    store: Code
+    sku: Sku
+    business_date: date
+    sold_out: bool
+    at: AwareDatetime
+
+
+class SoldOutChange(_Change):
+    """Key: ``<store>:<sku>``; ``store`` is the store (only its tills see it)."""
+
+    kind: Literal["sold_out"] = "sold_out"
+    data: SoldOutData
+
+
 FeedChange = Annotated[
     ItemChange
     | PriceChange
@@ -1423,7 +1569,9 @@ FeedChange = Annotated[
     | MemberChange
     | TransferChange
     | AlertChange
-    | PickupChange,
+    | PickupChange
+    | MenuChange
+    | SoldOutChange,
     Field(discriminator="kind"),
 ]
 CHANGE_KINDS: frozenset[str] = frozenset(
@@ -1438,6 +1586,8 @@ CHANGE_KINDS: frozenset[str] = frozenset(
         "transfer",
         "alert",
         "pickup",
+        "menu",
+        "sold_out",
     }
 )
 
@@ -1502,6 +1652,11 @@ class Snapshot(_Model):
     """This store's open stock alerts."""
     pickups: list[PickupData] = []
     """This store's paid pick-up orders waiting for their customer."""
+    menus: list[MenuData] = []
+    """Per scope (chain-wide or this store), the menu version in effect and every version
+    published for later."""
+    sold_out: list[SoldOutData] = []
+    """This store's latest sold-out report per item for today and yesterday."""
 
 
 STOCK_PAGES_PATH: Final = "/v1/sync/snapshot/stock"
