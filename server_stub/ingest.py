@@ -734,7 +734,7 @@ class _Batch:
         elif isinstance(pl, p.AuditRecorded):
             self._plan_audit(pl, fx)
         elif isinstance(pl, p.MenuSoldOut):
-            self._check_staff(pl.staff, pl.store, "cashier", "a sold-out mark")
+            self._check_staff(pl.staff, pl.store, "cashier", "a sold-out mark", pl.at)
             fx.inserts.append((m.menu_sold_out, menu.sold_out_row(ev.id, pl)))
             # The store's other tills grey the tile out (or back) too.
             fx.changes.append(menu.sold_out_change(pl))

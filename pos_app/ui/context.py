@@ -15,8 +15,8 @@ from pos_app.services.checkout import CheckoutService
 from pos_app.services.device_settings import DeviceSettingsService
 from pos_app.services.devices import DeviceBoard, DeviceState
 from pos_app.services.members import MemberService
-from pos_app.services.payments import PaymentService
 from pos_app.services.menu import MenuService
+from pos_app.services.payments import PaymentService
 from pos_app.services.pickups import PickupService
 from pos_app.services.printing import (
     DrawerResult,
