@@ -6,6 +6,7 @@ Callers own the transaction, as in :mod:`pos_app.localdb.sales`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +29,7 @@ OPEN_HOLD_STATES = ("requesting", "held")
 """Holds that may still be spent by the sale being rung up (or given back)."""
 
 
-def capture_holds(session: Session, hold_ids: Sequence[str], sale_id: str) -> int:
+def capture_holds(db: sqlite3.Connection, hold_ids: Sequence[str], sale_id: str) -> int:
     """Marks the holds a committing sale spends as captured by it; returns how many were
     still held. Runs in the sale's own transaction, so a hold is captured exactly when
     the sale (and its event listing the hold) is durable."""
@@ -36,14 +37,12 @@ def capture_holds(session: Session, hold_ids: Sequence[str], sale_id: str) -> in
         return 0
     n = 0
     for hold_id in hold_ids:
-        result = session.execute(
-            text(
-                "UPDATE member_hold SET state = 'captured', sale_id = :s "
-                "WHERE hold_id = :h AND state = 'held'"
-            ),
-            {"s": sale_id, "h": hold_id},
+        cur = db.execute(
+            "UPDATE member_hold SET state = 'captured', sale_id = ? "
+            "WHERE hold_id = ? AND state = 'held'",
+            (sale_id, hold_id),
         )
-        n += result.rowcount  # type: ignore[attr-defined]
+        n += cur.rowcount
     return n
 
 

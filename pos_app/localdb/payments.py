@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -120,18 +121,15 @@ def unclaimed_paid(session: Session) -> list[IntentRecord]:
     return [_record(r) for r in rows]
 
 
-def claim(session: Session, order_nos: tuple[str, ...], sale_id: str) -> bool:
-    """Gives paid, unclaimed intents to a sale inside the sale's transaction; False when
-    any of them is not paid or already belongs to a sale."""
+def claim(db: sqlite3.Connection, order_nos: tuple[str, ...], sale_id: str) -> bool:
+    """Gives paid, unclaimed intents to a sale, on the ``sqlite3`` connection of the sale's
+    transaction; False when any of them is not paid or already belongs to a sale."""
     if not order_nos:
         return True
-    result = session.execute(
-        update(PaymentIntent)
-        .where(
-            PaymentIntent.order_no.in_(order_nos),
-            PaymentIntent.state == "paid",
-            PaymentIntent.sale_id.is_(None),
-        )
-        .values(sale_id=sale_id)
+    marks = ", ".join("?" * len(order_nos))
+    cur = db.execute(
+        f"UPDATE payment_intent SET sale_id = ? WHERE order_no IN ({marks}) "
+        "AND state = 'paid' AND sale_id IS NULL",
+        (sale_id, *order_nos),
     )
-    return int(getattr(result, "rowcount", 0)) == len(set(order_nos))
+    return cur.rowcount == len(set(order_nos))

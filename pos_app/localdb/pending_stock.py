@@ -15,8 +15,8 @@ The quantities always come from ``sale_line``; an outbox row only names its sale
 the sale is subtracted twice until the answer comes: the till cannot tell which of its
 sales a level includes until HQ says so.
 
-:func:`add_sold` and :func:`stock_on_hand` take a SQLAlchemy session; the rest run on the
-raw ``sqlite3`` connection of the sync client's transactions
+:func:`stock_on_hand` and :func:`add_returned` take a SQLAlchemy session; the rest run on
+the raw ``sqlite3`` connection of the sale's and the sync client's transactions
 (:func:`~pos_app.localdb.engine.raw_write_transaction`), inside the caller's transaction.
 """
 
@@ -68,13 +68,14 @@ class SoldLine(Protocol):
     def qty_milli(self) -> int: ...
 
 
-def add_sold(session: Session, lines: Iterable[SoldLine]) -> None:
-    """Subtracts a sale's lines from the shown stock, in the sale's own transaction."""
+def add_sold(db: sqlite3.Connection, lines: Iterable[SoldLine]) -> None:
+    """Subtracts a sale's lines from the shown stock, on the ``sqlite3`` connection of the
+    sale's own transaction."""
     sold: dict[int, int] = defaultdict(int)
     for ln in lines:
         sold[ln.item_id] += ln.qty_milli
     if sold:
-        session.execute(text(_ADD_SOLD), [{"i": i, "q": q} for i, q in sold.items()])
+        db.executemany(_ADD_SOLD, [{"i": i, "q": q} for i, q in sold.items()])
 
 
 def stock_on_hand(session: Session, item_id: int) -> int | None:

@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pos_app.localdb.models import PickupOrder
@@ -68,15 +68,12 @@ def order(session: Session, reservation_id: str) -> PickupOrder | None:
     return session.get(PickupOrder, reservation_id)
 
 
-def mark_collected_here(session: Session, reservation_id: str, sale_id: str) -> bool:
-    """Records the sale this till made of an order, once; False if it was collected."""
-    done = session.execute(
-        update(PickupOrder)
-        .where(
-            PickupOrder.reservation_id == reservation_id,
-            PickupOrder.status == "confirmed",
-            PickupOrder.local_sale_id.is_(None),
-        )
-        .values(local_sale_id=sale_id)
+def mark_collected_here(db: sqlite3.Connection, reservation_id: str, sale_id: str) -> bool:
+    """Records the sale this till made of an order, once, on the ``sqlite3`` connection of
+    the sale's transaction; False if it was collected."""
+    cur = db.execute(
+        "UPDATE pickup_order SET local_sale_id = ? WHERE reservation_id = ? "
+        "AND status = 'confirmed' AND local_sale_id IS NULL",
+        (sale_id, reservation_id),
     )
-    return bool(getattr(done, "rowcount", 0) == 1)
+    return cur.rowcount == 1

@@ -7,6 +7,7 @@ what makes "paid" imply "the receipt will print".
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from pos_app.localdb.models import PrintJob, Sale
+from pos_app.localdb.types import to_utc_text
 
 KINDS = ("receipt", "handover", "topup", "return", "test_page", "report")
 UNPRINTED_STATES = ("pending", "failed")
@@ -100,7 +102,7 @@ def queue_document(
 ) -> None:
     """Queues a laid-out printout (a return slip) inside the caller's transaction.
 
-    Like :func:`queue_receipt` it does not flush: the caller's commit writes the row with
+    It does not flush: the caller's commit writes the row with
     the rest of its transaction, in one flush.
 
     Raises:
@@ -122,23 +124,16 @@ def queue_document(
 
 
 def queue_receipt(
-    session: Session, sale_id: str, created_at: datetime, requested_by: str | None
+    db: sqlite3.Connection, sale_id: str, created_at: datetime, requested_by: str | None
 ) -> None:
-    """Queues the receipt of a sale being recorded, inside the sale's transaction.
-
-    Unlike :func:`add_job` it does not flush: the sale's commit writes the row, so the
-    sale and its receipt job are durable together or not at all.
-    """
-    session.add(
-        PrintJob(
-            kind="receipt",
-            sale_id=sale_id,
-            is_copy=False,
-            state="pending",
-            created_at=created_at,
-            requested_by=requested_by,
-            attempts=0,
-        )
+    """Queues the receipt of a sale being recorded, on the ``sqlite3`` connection of the
+    sale's transaction, so the sale and its receipt job are durable together or not at
+    all."""
+    db.execute(
+        "INSERT INTO print_job (kind, sale_id, is_copy, document, state, created_at, "
+        "requested_by, attempts, last_error, last_attempt_at) "
+        "VALUES ('receipt', ?, 0, NULL, 'pending', ?, ?, 0, NULL, NULL)",
+        (sale_id, to_utc_text(created_at), requested_by),
     )
 
 

@@ -1,10 +1,19 @@
-"""Recording sales: one transaction for the sale, lines, tenders, stock and outbox row."""
+"""Recording sales: one transaction for the sale, lines, tenders, stock and outbox row.
+
+:func:`record_sale` writes on the ``sqlite3`` connection of the caller's transaction
+(:func:`~pos_app.localdb.engine.raw_write_transaction`): a sale is about thirty rows, and
+the ORM's unit of work cost several times the whole durable commit. The rows are the same
+as the models (:class:`~pos_app.localdb.models.Sale` and its neighbours) describe and read
+back; times are stored as :func:`~pos_app.localdb.types.to_utc_text`.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,6 +24,7 @@ from pos_app.domain.tender import TenderKind
 from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
 from pos_app.localdb.models import SaleMember as SaleMemberRow
 from pos_app.localdb.pending_stock import add_sold
+from pos_app.localdb.types import to_utc_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,46 +130,72 @@ class OutboxRecord:
     payload: str
 
 
-def record_sale(session: Session, sale: SaleRecord, event: OutboxRecord) -> int:
+_LINE_COLUMNS = ("sale_id", *LineRecord.__slots__)
+_TENDER_COLUMNS = ("sale_id", "idx", "kind", "amount_fen", "tendered_fen", "reference")
+_MEMBER_COLUMNS = ("sale_id", *SaleMemberRecord.__slots__)
+_TIMES = frozenset({"started_at", "completed_at", "coupon_valid_until"})
+"""Columns stored as UTC text (:class:`~pos_app.localdb.types.UTCDateTime`)."""
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT_SALE = _insert("sale", _SALE_COLUMNS)
+_INSERT_LINE = _insert("sale_line", _LINE_COLUMNS)
+_INSERT_TENDER = _insert("sale_tender", _TENDER_COLUMNS)
+_INSERT_MEMBER = _insert("sale_member", _MEMBER_COLUMNS)
+_INSERT_EVENT = (
+    "INSERT INTO outbox (event_id, type, occurred_at, payload, state, attempts, last_error) "
+    "VALUES (?, ?, ?, ?, 'pending', 0, NULL)"
+)
+
+
+def _column(name: str, value: Any) -> Any:
+    """``value`` as its column stores it: times as UTC text, enum members as their value."""
+    if value is None:
+        return None
+    if name in _TIMES:
+        return to_utc_text(value)
+    return value.value if isinstance(value, Enum) else value
+
+
+def record_sale(db: sqlite3.Connection, sale: SaleRecord, event: OutboxRecord) -> int:
     """Writes the sale and its outbox event; returns the event's local sequence number.
 
-    The caller owns the transaction: commit once, after this returns, so that the sale,
-    its stock decrement and its event are durable together or not at all.
+    ``db`` is the ``sqlite3`` connection of a ``BEGIN IMMEDIATE`` transaction
+    (:func:`~pos_app.localdb.engine.raw_write_transaction`). The caller owns the
+    transaction: commit once, after this returns, so that the sale, its stock decrement
+    and its event are durable together or not at all.
     """
-    session.add(Sale(**{f: getattr(sale, f) for f in _SALE_COLUMNS}))
-    session.add_all(
-        SaleLine(sale_id=sale.id, **{f: getattr(ln, f) for f in LineRecord.__slots__})
-        for ln in sale.lines
+    db.execute(_INSERT_SALE, [_column(f, getattr(sale, f)) for f in _SALE_COLUMNS])
+    db.executemany(
+        _INSERT_LINE,
+        [
+            (sale.id, *(_column(f, getattr(ln, f)) for f in LineRecord.__slots__))
+            for ln in sale.lines
+        ],
     )
-    session.add_all(
-        SaleTender(
-            sale_id=sale.id,
-            idx=i,
-            kind=t.kind,
-            amount_fen=t.amount_fen,
-            tendered_fen=t.tendered_fen,
-            reference=t.reference,
-        )
-        for i, t in enumerate(sale.tenders)
+    db.executemany(
+        _INSERT_TENDER,
+        [
+            (sale.id, i, _column("kind", t.kind), t.amount_fen, t.tendered_fen, t.reference)
+            for i, t in enumerate(sale.tenders)
+        ],
     )
     if sale.member is not None:
-        session.add(
-            SaleMemberRow(
-                sale_id=sale.id, **{f: getattr(sale.member, f) for f in SaleMemberRecord.__slots__}
-            )
+        member = sale.member
+        db.execute(
+            _INSERT_MEMBER,
+            (sale.id, *(_column(f, getattr(member, f)) for f in SaleMemberRecord.__slots__)),
         )
-    add_sold(session, sale.lines)
-    row = OutboxEvent(
-        event_id=event.event_id,
-        type=event.type,
-        occurred_at=event.occurred_at,
-        payload=event.payload,
-        state="pending",
-        attempts=0,
+    add_sold(db, sale.lines)
+    cur = db.execute(
+        _INSERT_EVENT,
+        (event.event_id, event.type, to_utc_text(event.occurred_at), event.payload),
     )
-    session.add(row)
-    session.flush()
-    return row.seq
+    assert cur.lastrowid is not None
+    return cur.lastrowid
 
 
 def _sale_record(session: Session, sale: Sale) -> SaleRecord:

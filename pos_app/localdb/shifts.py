@@ -7,6 +7,7 @@ closes as fast as an empty one.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,11 +38,17 @@ def last_closed(session: Session, terminal_id: str) -> Shift | None:
     ).first()
 
 
+_OPEN_SHIFT = "SELECT id FROM shift WHERE terminal_id = :t AND status = 'open' LIMIT 1"
+
+
 def open_shift_id(session: Session, terminal_id: str) -> str | None:
-    row = session.execute(
-        text("SELECT id FROM shift WHERE terminal_id = :t AND status = 'open' LIMIT 1"),
-        {"t": terminal_id},
-    ).first()
+    row = session.execute(text(_OPEN_SHIFT), {"t": terminal_id}).first()
+    return None if row is None else str(row[0])
+
+
+def open_shift_id_db(db: sqlite3.Connection, terminal_id: str) -> str | None:
+    """:func:`open_shift_id` on a ``sqlite3`` connection (inside the caller's transaction)."""
+    row = db.execute(_OPEN_SHIFT, {"t": terminal_id}).fetchone()
     return None if row is None else str(row[0])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,11 +12,18 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pos_app.localdb.models import AuditEntry, Setting, Staff, Store
+from pos_app.localdb.types import to_utc_text
 
 
 def get_setting(session: Session, key: str, default: Any = None) -> Any:
     row = session.get(Setting, key)
     return default if row is None else json.loads(row.value)
+
+
+def setting_db(db: sqlite3.Connection, key: str, default: Any = None) -> Any:
+    """:func:`get_setting` on a ``sqlite3`` connection (inside the caller's transaction)."""
+    row = db.execute("SELECT value FROM setting WHERE key = ?", (key,)).fetchone()
+    return default if row is None else json.loads(row[0])
 
 
 def set_setting(session: Session, key: str, value: Any) -> None:
@@ -84,6 +92,16 @@ def upsert_staff(
         )
 
 
+def audit_db(
+    db: sqlite3.Connection, at: datetime, staff: str | None, action: str, **detail: Any
+) -> None:
+    """:func:`audit` on a ``sqlite3`` connection (inside the caller's transaction)."""
+    db.execute(
+        "INSERT INTO audit_log (at, staff, action, detail) VALUES (?, ?, ?, ?)",
+        (to_utc_text(at), staff, action, json.dumps(detail, ensure_ascii=False, default=str)),
+    )
+
+
 def audit(session: Session, at: datetime, staff: str | None, action: str, **detail: Any) -> None:
     session.add(
         AuditEntry(
@@ -95,15 +113,20 @@ def audit(session: Session, at: datetime, staff: str | None, action: str, **deta
     )
 
 
+_BUMP_COUNTER = (
+    "INSERT INTO counter (name, value) VALUES (:n, 1) "
+    "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+)
+_COUNTER = "SELECT value FROM counter WHERE name = :n"
+
+
 def next_counter(session: Session, name: str) -> int:
     """Increments and returns a named counter inside the caller's transaction."""
-    session.execute(
-        text(
-            "INSERT INTO counter (name, value) VALUES (:n, 1) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1"
-        ),
-        {"n": name},
-    )
-    return int(
-        session.execute(text("SELECT value FROM counter WHERE name = :n"), {"n": name}).scalar_one()
-    )
+    session.execute(text(_BUMP_COUNTER), {"n": name})
+    return int(session.execute(text(_COUNTER), {"n": name}).scalar_one())
+
+
+def next_counter_db(db: sqlite3.Connection, name: str) -> int:
+    """:func:`next_counter` on a ``sqlite3`` connection (inside the caller's transaction)."""
+    db.execute(_BUMP_COUNTER, {"n": name})
+    return int(db.execute(_COUNTER, {"n": name}).fetchone()[0])

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from pos_app.domain.ids import uuid7
 from pos_app.localdb.catalog import find_by_code
-from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pending_stock import stock_on_hand
 from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.sales import (
@@ -114,9 +114,9 @@ def sell(replica: LocalReplica, qty_milli: int, sku: str = TARO) -> str:
         tenders=(TenderRecord("cash", 0, 0, None),),
     )
     payload = json.dumps({"sale_id": sale_id})
-    with write_session(replica.engine) as s:
-        record_sale(s, sale, OutboxRecord(event_id, "sale.completed", NOW, payload))
-        s.commit()
+    with raw_write_transaction(replica.engine) as db:
+        record_sale(db, sale, OutboxRecord(event_id, "sale.completed", NOW, payload))
+        db.commit()
     return event_id
 
 

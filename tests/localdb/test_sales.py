@@ -4,15 +4,15 @@ event are written together or not at all."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 from itertools import pairwise
 
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.exc import IntegrityError
 
 from pos_app.domain.ids import uuid7
-from pos_app.localdb.engine import read_session, write_session
+from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.models import OutboxEvent, Sale, SaleLine, SaleTender
 from pos_app.localdb.pending_stock import stock_on_hand
 from pos_app.localdb.sales import (
@@ -25,7 +25,7 @@ from pos_app.localdb.sales import (
     outbox_depth,
     record_sale,
 )
-from pos_app.localdb.store import next_counter
+from pos_app.localdb.store import next_counter, next_counter_db
 from tests.localdb.conftest import NOW, STORE, TERMINAL
 
 
@@ -83,9 +83,9 @@ def test_record_sale_writes_everything_in_one_commit(demo_engine: Engine) -> Non
         taro_before = stock_on_hand(session, taro)
         walnuts_before = stock_on_hand(session, walnuts)
     sale, event = _sale(demo_engine, "S001-T01-000001")
-    with write_session(demo_engine) as session:
-        seq = record_sale(session, sale, event)
-        session.commit()
+    with raw_write_transaction(demo_engine) as db:
+        seq = record_sale(db, sale, event)
+        db.commit()
     assert seq >= 1
     with read_session(demo_engine) as session:
         assert get_sale(session, sale.id) == sale
@@ -113,10 +113,10 @@ def test_an_exception_before_commit_leaves_no_trace(demo_engine: Engine) -> None
     sale, event = _sale(demo_engine, "S001-T01-000001")
     with (
         pytest.raises(RuntimeError, match="printer caught fire"),
-        write_session(demo_engine) as session,
+        raw_write_transaction(demo_engine) as db,
     ):
-        next_counter(session, "receipt")
-        record_sale(session, sale, event)
+        next_counter_db(db, "receipt")
+        record_sale(db, sale, event)
         raise RuntimeError("printer caught fire")
     for model in (Sale, SaleLine, SaleTender, OutboxEvent):
         assert _count(demo_engine, model) == 0, model.__name__
@@ -128,16 +128,16 @@ def test_an_exception_before_commit_leaves_no_trace(demo_engine: Engine) -> None
 
 def test_a_duplicate_receipt_number_rolls_the_whole_sale_back(demo_engine: Engine) -> None:
     first, first_event = _sale(demo_engine, "S001-T01-000001")
-    with write_session(demo_engine) as session:
-        record_sale(session, first, first_event)
-        session.commit()
+    with raw_write_transaction(demo_engine) as db:
+        record_sale(db, first, first_event)
+        db.commit()
     second, second_event = _sale(demo_engine, "S001-T01-000001")
     with (
-        pytest.raises(IntegrityError, match=r"UNIQUE constraint failed: sale\.receipt_no"),
-        write_session(demo_engine) as session,
+        pytest.raises(sqlite3.IntegrityError, match=r"UNIQUE constraint failed: sale\.receipt_no"),
+        raw_write_transaction(demo_engine) as db,
     ):
-        record_sale(session, second, second_event)
-        session.commit()
+        record_sale(db, second, second_event)
+        db.commit()
     assert _count(demo_engine, Sale) == 1
     assert _count(demo_engine, SaleLine) == 3
     assert _count(demo_engine, OutboxEvent) == 1
@@ -152,16 +152,16 @@ def test_outbox_sequence_strictly_increases(demo_engine: Engine) -> None:
     seqs = []
     for n in range(1, 4):
         sale, event = _sale(demo_engine, f"S001-T01-{n:06d}", at=NOW + timedelta(seconds=n))
-        with write_session(demo_engine) as session:
-            seqs.append(record_sale(session, sale, event))
-            session.commit()
+        with raw_write_transaction(demo_engine) as db:
+            seqs.append(record_sale(db, sale, event))
+            db.commit()
     with write_session(demo_engine) as session:
         session.execute(text("DELETE FROM outbox WHERE seq = :s"), {"s": seqs[-1]})
         session.commit()
     sale, event = _sale(demo_engine, "S001-T01-000004", at=NOW + timedelta(seconds=4))
-    with write_session(demo_engine) as session:
-        seqs.append(record_sale(session, sale, event))
-        session.commit()
+    with raw_write_transaction(demo_engine) as db:
+        seqs.append(record_sale(db, sale, event))
+        db.commit()
     assert all(a < b for a, b in pairwise(seqs))
     with read_session(demo_engine) as session:
         assert outbox_depth(session) == 3

@@ -254,28 +254,44 @@ class DiskFull:
     """Makes SQLite report 'database or disk is full' when the outbox row is inserted,
     i.e. after the sale, lines, tenders and stock were written in the same transaction.
 
-    Installed as a DBAPI-level hook, so SQLAlchemy wraps the error exactly as it wraps a
-    real one from the driver.
+    Installed at the driver: while it is on, the engine's new connections are ``sqlite3``
+    connections that raise the driver's own error for that statement (the sale is written
+    on the connection's ``sqlite3`` handle, below SQLAlchemy). The pool is emptied on the
+    way in and out, so no connection outlives it.
     """
 
     def __init__(self, terminal: Terminal) -> None:
         self._engine = terminal.engine
         self.failures = 0
+        fault = self
 
-    def _hook(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+        class _FullDisk(sqlite3.Connection):
+            def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+                fault._check(sql)
+                return super().execute(sql, *args)
+
+            def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+                fault._check(sql)
+                return super().executemany(sql, *args)
+
+        self._factory = _FullDisk
+
+    def _check(self, sql: str) -> None:
+        if sql.lstrip().upper().startswith("INSERT INTO OUTBOX"):
             self.failures += 1
             raise sqlite3.OperationalError("database or disk is full")
-        return False
+
+    def _on_connect(self, _dialect: Any, _record: Any, _cargs: Any, cparams: Any) -> None:
+        cparams["factory"] = self._factory
 
     def __enter__(self) -> DiskFull:
-        event.listen(self._engine, "do_execute", self._hook)
-        event.listen(self._engine, "do_executemany", self._hook)
+        event.listen(self._engine, "do_connect", self._on_connect)
+        self._engine.dispose()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        event.remove(self._engine, "do_execute", self._hook)
-        event.remove(self._engine, "do_executemany", self._hook)
+        event.remove(self._engine, "do_connect", self._on_connect)
+        self._engine.dispose()
 
 
 def test_a_failed_commit_saves_nothing_and_the_sale_can_be_retried(
