@@ -102,6 +102,20 @@ def raw_write_transaction(engine: Engine, *, durable: bool = True) -> Iterator[s
 
 
 @contextmanager
+def raw_read_connection(engine: Engine) -> Iterator[sqlite3.Connection]:
+    """A pooled connection's own ``sqlite3`` handle for a read on a hot path (each
+    statement sees the latest commit; no transaction is opened). For one or two small
+    queries where a :func:`read_session` would cost several times the query."""
+    pooled = engine.raw_connection()
+    try:
+        db = pooled.driver_connection
+        assert isinstance(db, sqlite3.Connection)
+        yield db
+    finally:
+        pooled.close()
+
+
+@contextmanager
 def replica_write_session(engine: Engine) -> Iterator[Session]:
     """A ``BEGIN IMMEDIATE`` session that commits without waiting for the disk.
 

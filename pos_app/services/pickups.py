@@ -23,11 +23,11 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from pos_app.domain.tender import Payment
 from pos_app.localdb import pickups as repo
-from pos_app.localdb.engine import read_session
+from pos_app.localdb.engine import raw_read_connection, read_session
 from pos_app.localdb.models import Item, PickupOrder
 from pos_app.localdb.pending_stock import stock_on_hand
 from pos_app.localdb.sales import SaleRecord
@@ -124,17 +124,18 @@ class PickupService:
     def reserved_warning(self, item_id: int, wanted_milli: int) -> ReservedWarning | None:
         """A warning when selling ``wanted_milli`` (the cart's whole quantity of the item)
         dips into what online orders hold at this store; None otherwise."""
+        # Every scan asks: on the raw connection, the usual answer (nothing reserved) costs
+        # a fraction of a session's.
+        with raw_read_connection(self._engine) as db:
+            row = db.execute(
+                "SELECT i.sku, c.reserved_milli FROM item i JOIN chain_stock c "
+                "ON c.sku = i.sku AND c.store_code = ? WHERE i.id = ?",
+                (self.store, item_id),
+            ).fetchone()
+        if row is None or int(row[1]) <= 0:
+            return None
+        sku, reserved = str(row[0]), int(row[1])
         with read_session(self._engine) as s:
-            row = s.execute(
-                text(
-                    "SELECT i.sku, c.reserved_milli FROM item i JOIN chain_stock c "
-                    "ON c.sku = i.sku AND c.store_code = :store WHERE i.id = :id"
-                ),
-                {"store": self.store, "id": item_id},
-            ).first()
-            if row is None or int(row[1]) <= 0:
-                return None
-            sku, reserved = str(row[0]), int(row[1])
             on_hand = stock_on_hand(s, item_id) or 0
             available = on_hand - reserved
             if wanted_milli <= available:
