@@ -51,7 +51,6 @@ from hardware._exceptions import (
 )
 from hardware._label import CupLabel, cup_label_document
 from hardware._layout import drawer_kick, receipt_test_page, render
-from hardware._preview import render_preview
 from hardware._profiles import PROFILES, PrinterProfile, get_profile
 from hardware._receipt import (
     Amount,
@@ -148,6 +147,8 @@ _BACKENDS = {
     "connection_from_settings",
 }
 _SCANNER = {"ScannerState", "SerialScanner", "SerialScannerConfig"}
+# The preview draws with Pillow (tens of ms to import): loaded when a preview is drawn.
+_PREVIEW = {"render_preview"}
 
 if TYPE_CHECKING:
     from hardware._backends import (
@@ -159,6 +160,7 @@ if TYPE_CHECKING:
         UsbConnection,
         connection_from_settings,
     )
+    from hardware._preview import render_preview
     from hardware._scanner import ScannerState, SerialScanner, SerialScannerConfig
 
 
@@ -171,4 +173,8 @@ def __getattr__(name: str) -> Any:
         from hardware import _scanner
 
         return getattr(_scanner, name)
+    if name in _PREVIEW:
+        from hardware import _preview
+
+        return getattr(_preview, name)
     raise AttributeError(f"module 'hardware' has no attribute {name!r}")

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from PIL import Image
+if TYPE_CHECKING:  # Pillow loads with the first image decoded, not with the terminal
+    from PIL import Image
 
 from hardware._document import Align
 
@@ -670,6 +671,8 @@ class _Reader:
         m, columns = cmd[2], _u16(cmd, 3)
         rows = 8 if m in (0, 1) else 24
         per_column = rows // 8
+        from PIL import Image
+
         image = Image.new("1", (columns, rows), 1)
         pixels = image.load()
         assert pixels is not None
@@ -718,6 +721,8 @@ class _Reader:
 
 def _image_from_rows(data: bytes, width_bytes: int, height: int) -> Image.Image:
     """A mode "1" image (0 = black) from ESC/POS raster rows (1 bit = black dot)."""
+    from PIL import Image
+
     inverted = bytes(b ^ 0xFF for b in data)  # PIL mode "1": bit 1 = white
     return Image.frombytes("1", (width_bytes * 8, height), inverted)
 

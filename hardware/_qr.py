@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import qrcode
 
 __all__ = ["qr_matrix", "qr_module_size", "qr_modules"]
 
@@ -11,6 +13,10 @@ _MIN_MODULE, _MAX_MODULE = 2, 8  # dots per module; 2 is the smallest phones rea
 
 
 def _qr(payload: str, border: int) -> qrcode.QRCode:
+    # Imported on first use (tens of ms): a terminal starts without it.
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
     code = qrcode.QRCode(version=None, error_correction=ERROR_CORRECT_M, border=border)
     code.add_data(payload.encode("utf-8"))
     return code

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from hardware import PrinterConfigError, PrinterProfile, VirtualPrinter, render_preview
+from hardware import PrinterConfigError, PrinterProfile, VirtualPrinter
 from pos_app.domain.cart import Rounding
 from pos_app.i18n import DEFAULT_LANGUAGE, Translator
 from pos_app.localdb.engine import checkpoint, open_database, read_session, write_session
@@ -37,7 +37,6 @@ from pos_app.services.devices import DeviceBoard
 from pos_app.services.errors import SettingsError
 from pos_app.services.gateways import SecretLookup, gateway_from_settings
 from pos_app.services.labels import CupLabelService
-from pos_app.services.members import MemberService
 from pos_app.services.menu import MenuService
 from pos_app.services.payments import (
     POLL_INTERVAL_S,
@@ -53,8 +52,7 @@ from pos_app.services.returns import ReturnService
 from pos_app.services.scanners import ScannerHub
 from pos_app.services.shifts import ShiftService
 from pos_app.services.stock import StockService
-from pos_app.services.sync import SyncService
-from sync_client import Credentials, CredentialStore, SyncConfig, SyncRunner
+from sync_client import CredentialStore
 
 log = logging.getLogger("chainpos.app")
 
@@ -63,8 +61,11 @@ if TYPE_CHECKING:
 
     from PySide6.QtWidgets import QApplication
 
+    from pos_app.services.members import MemberService
+    from pos_app.services.sync import SyncService
     from pos_app.ui.main_window import MainWindow
     from pos_app.ui.scan_filter import ScanEventFilter, ScanTimingClassifier
+    from sync_client import Credentials, SyncConfig, SyncRunner
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 RECEIPT_FONT = RESOURCES / "fonts" / "WenQuanYiMicroHei-GB2312.ttf"
@@ -299,6 +300,10 @@ def build_terminal(
     translator = Translator(language or str(settings.get("language", DEFAULT_LANGUAGE)))
     sync: SyncService | None = None
     if creds is not None and store is not None:
+        # The sync client (httpx, websockets) loads only for a terminal enrolled with HQ.
+        from pos_app.services.sync import SyncService
+        from sync_client import SyncConfig
+
         sync = SyncService(
             engine,
             creds,
@@ -368,6 +373,8 @@ def build_terminal(
 
     members: MemberService | None = None
     if sync is not None:
+        from pos_app.services.members import MemberService
+
         link = sync
         members = MemberService(
             engine,
@@ -519,6 +526,8 @@ def build_window(terminal: Terminal) -> MainWindow:
 
 def draw_receipt(data: bytes, profile: PrinterProfile) -> bytes:
     """PNG of ESC/POS bytes as ``profile``'s printer would print them (worker thread)."""
+    from hardware import render_preview
+
     image = render_preview(data, profile, RECEIPT_FONT)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -25,9 +26,13 @@ from PySide6.QtWidgets import (
 
 from pos_app.i18n import Translator
 from pos_app.services.receipts import LOCAL_TZ
-from pos_app.services.sync import SyncDetails, SyncService
-from pos_app.services.types import SyncStatus
 from pos_app.ui.widgets import TouchButton
+
+if TYPE_CHECKING:
+    # Types only: the sync client (httpx, websockets) loads when a terminal enrolled with
+    # HQ builds its sync service, never for the first screen of one that is not.
+    from pos_app.services.sync import SyncDetails, SyncService
+    from pos_app.services.types import SyncStatus
 
 
 class SyncBridge(QObject):

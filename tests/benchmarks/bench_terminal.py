@@ -12,7 +12,10 @@
 * ``terminal.search``: ``CatalogService.search`` for pinyin initials, hanzi substrings,
   SKU prefixes and English words. Goal p99 <= 30 ms.
 * ``terminal.cold_start``: ``python -m pos_app demo --exit-when-ready`` on a 1M-SKU demo
-  database, spawn to ready-to-scan. Goal <= 1.5 s. OS caches are warm (cannot drop them).
+  database, spawn to ready-to-scan. Goal <= 0.6 s. OS caches are warm (cannot drop them).
+  The child may write and use bytecode caches (in the scratch folder), as an installed till
+  has them, even when ``PYTHONDONTWRITEBYTECODE`` is set around the benchmark: without them
+  every start compiles the application's sources again.
 
 Databases are built in ``opts.scratch("terminal")`` and, with ``--workdir``, reused by later
 runs.
@@ -521,9 +524,10 @@ def _search(db: Path, skus: int, per_kind: int, seed: int) -> Iterator[dict[str,
 # -- cold start --------------------------------------------------------------------------
 
 
-def _one_start(db: Path) -> tuple[float, float, float]:
+def _one_start(db: Path, pycache: Path) -> tuple[float, float, float]:
     """(spawn -> 'ready' line seen, the app's own 'ready X.XXXs', spawn -> exit) in s."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(QT_QPA_PLATFORM="offscreen", PYTHONPYCACHEPREFIX=str(pycache))
     cmd = [sys.executable, "-m", "pos_app", "demo", "--db", str(db), "--exit-when-ready"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -551,10 +555,11 @@ def _one_start(db: Path) -> tuple[float, float, float]:
 
 
 def _cold_start(db: Path, skus: int, runs: int) -> dict[str, Any]:
-    _one_start(db)  # warm-up: .pyc files, page cache (we cannot drop OS caches anyway)
+    pycache = db.parent / "pycache"
+    _one_start(db, pycache)  # warm-up: .pyc files, page cache (OS caches cannot be dropped)
     seen, reported, exited = [], [], []
     for _ in range(runs):
-        s, r, e = _one_start(db)
+        s, r, e = _one_start(db, pycache)
         seen.append(s)
         reported.append(r)
         exited.append(e)
@@ -562,7 +567,8 @@ def _cold_start(db: Path, skus: int, runs: int) -> dict[str, Any]:
         "name": "terminal.cold_start",
         "n": runs,
         **percentiles_ms(seen),
-        "goal_ms": 1500,
+        "goal_ms": 600,
+        "bytecode_cache": "written on the warm-up run, used after (PYTHONPYCACHEPREFIX)",
         "measured": "spawn of `python -m pos_app demo --exit-when-ready` -> its 'ready' line "
         "read from the pipe (wall)",
         "ready_line_p50_ms": _ms(statistics.median(reported)),
