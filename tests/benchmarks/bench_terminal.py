@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -324,14 +325,17 @@ def _sale_rows(db: sqlite3.Connection, sale_id: str, seq: int) -> list[tuple[str
     return out
 
 
-def _raw_commit(db: sqlite3.Connection, statements: list[tuple[str, list[Any]]]) -> float:
-    """Seconds to write ``statements`` in one durable transaction with plain sqlite3."""
-    t0 = time.perf_counter()
+def _raw_commit(
+    db: sqlite3.Connection, statements: list[tuple[str, list[Any]]]
+) -> tuple[float, float]:
+    """(wall, CPU of this thread) in seconds to write ``statements`` in one durable
+    transaction with plain sqlite3."""
+    t0, c0 = time.perf_counter(), time.thread_time()
     db.execute("BEGIN IMMEDIATE")
     for sql, rows in statements:
         db.executemany(sql, rows)
     db.commit()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.thread_time() - c0
 
 
 def _open_raw(path: Path) -> sqlite3.Connection:
@@ -370,6 +374,8 @@ def _sale_commit(
         rng = random.Random(seed)
         times: list[float] = []
         raw_times: list[float] = []
+        cpu: list[float] = []
+        raw_cpu: list[float] = []
         for i in range(warmup + samples):
             draft = checkout.new_draft(cashier)
             for k in rng.sample(range(1, skus + 1), 20):
@@ -379,17 +385,19 @@ def _sale_commit(
             payment.add_card(max(1, total * rng.randint(20, 80) // 100), reference="AUTH000123")
             rest = payment.remaining_fen
             payment.add_cash(-(-rest // 10_000) * 10_000)  # rounded up to whole 100 yuan notes
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             sale = checkout.complete(draft, payment)
-            elapsed = time.perf_counter() - t0
+            elapsed, elapsed_cpu = time.perf_counter() - t0, time.thread_time() - c0
             assert len(sale.lines) == 20 and len(sale.tenders) == 2
             seq = reader.execute(
                 "SELECT seq FROM outbox WHERE json_extract(payload, '$.sale_id') = ?", (sale.id,)
             ).fetchone()[0]
-            raw_elapsed = _raw_commit(raw, _sale_rows(reader, sale.id, seq))
+            raw_elapsed, raw_elapsed_cpu = _raw_commit(raw, _sale_rows(reader, sale.id, seq))
             if i >= warmup:
                 times.append(elapsed)
                 raw_times.append(raw_elapsed)
+                cpu.append(elapsed_cpu)
+                raw_cpu.append(raw_elapsed_cpu)
         written = checkout.outbox_depth() - depth0
         raw_written = raw.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
     finally:
@@ -399,6 +407,8 @@ def _sale_commit(
     sync_names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
     app = percentiles_ms(times)
     limit = percentiles_ms(raw_times)
+    app_cpu = percentiles_ms(cpu)
+    limit_cpu = percentiles_ms(raw_cpu)
     yield {
         "name": "terminal.sale_commit",
         "n": len(times),
@@ -408,6 +418,12 @@ def _sale_commit(
         "raw_sqlite3_p99_ms": limit["p99_ms"],
         "ratio_p50": round(app["p50_ms"] / limit["p50_ms"], 2),
         "ratio_p99": round(app["p99_ms"] / limit["p99_ms"], 2),
+        "cpu_p50_ms": app_cpu["p50_ms"],
+        "cpu_p99_ms": app_cpu["p99_ms"],
+        "raw_sqlite3_cpu_p50_ms": limit_cpu["p50_ms"],
+        "raw_sqlite3_cpu_p99_ms": limit_cpu["p99_ms"],
+        "cpu_note": "CPU time of the committing thread (time.thread_time): what the load "
+        "on a shared machine does not inflate; the fsync wait is not CPU",
         "lines": 20,
         "tenders": 2,
         "skus": skus,
@@ -524,12 +540,14 @@ def _search(db: Path, skus: int, per_kind: int, seed: int) -> Iterator[dict[str,
 # -- cold start --------------------------------------------------------------------------
 
 
-def _one_start(db: Path, pycache: Path) -> tuple[float, float, float]:
-    """(spawn -> 'ready' line seen, the app's own 'ready X.XXXs', spawn -> exit) in s."""
+def _one_start(db: Path, pycache: Path) -> tuple[float, float, float, float]:
+    """(spawn -> 'ready' line seen, the app's own 'ready X.XXXs', spawn -> exit, CPU of
+    the whole process, start to exit) in s."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(QT_QPA_PLATFORM="offscreen", PYTHONPYCACHEPREFIX=str(pycache))
     cmd = [sys.executable, "-m", "pos_app", "demo", "--db", str(db), "--exit-when-ready"]
     t0 = time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         cmd,
         cwd=REPO,
@@ -549,20 +567,23 @@ def _one_start(db: Path, pycache: Path) -> tuple[float, float, float]:
     stderr = proc.stderr.read() if proc.stderr else ""
     code = proc.wait(timeout=120)
     exited = time.perf_counter() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if code != 0 or seen is None or reported is None:
         raise RuntimeError(f"chainpos exited {code} without a ready line: {stderr[-2000:]}")
-    return seen, reported, exited
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    return seen, reported, exited, cpu
 
 
 def _cold_start(db: Path, skus: int, runs: int) -> dict[str, Any]:
     pycache = db.parent / "pycache"
     _one_start(db, pycache)  # warm-up: .pyc files, page cache (OS caches cannot be dropped)
-    seen, reported, exited = [], [], []
+    seen, reported, exited, cpu = [], [], [], []
     for _ in range(runs):
-        s, r, e = _one_start(db, pycache)
+        s, r, e, c = _one_start(db, pycache)
         seen.append(s)
         reported.append(r)
         exited.append(e)
+        cpu.append(c)
     return {
         "name": "terminal.cold_start",
         "n": runs,
@@ -576,6 +597,9 @@ def _cold_start(db: Path, skus: int, runs: int) -> dict[str, Any]:
         "ready_line_note": "the app's own figure: time since pos_app.cli was imported",
         "spawn_to_exit_p50_ms": _ms(statistics.median(exited)),
         "spawn_to_exit_max_ms": _ms(max(exited)),
+        "process_cpu_p50_ms": _ms(statistics.median(cpu)),
+        "process_cpu_note": "user + system CPU of the child from spawn to exit (it quits "
+        "when ready): what the load on a shared machine does not inflate",
         "skus": skus,
         "runs": runs,
         "warmup_runs": 1,
