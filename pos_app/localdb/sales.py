@@ -130,7 +130,9 @@ class OutboxRecord:
     payload: str
 
 
-_LINE_COLUMNS = ("sale_id", *LineRecord.__slots__)
+_LINE_FIELDS = tuple(f for f in LineRecord.__slots__ if f != "unit")
+"""The line's fields stored as they are; ``unit`` (a ``StrEnum``) goes last, as text."""
+_LINE_COLUMNS = ("sale_id", *_LINE_FIELDS, "unit")
 _TENDER_COLUMNS = ("sale_id", "idx", "kind", "amount_fen", "tendered_fen", "reference")
 _MEMBER_COLUMNS = ("sale_id", *SaleMemberRecord.__slots__)
 _TIMES = frozenset({"started_at", "completed_at", "coupon_valid_until"})
@@ -171,10 +173,7 @@ def record_sale(db: sqlite3.Connection, sale: SaleRecord, event: OutboxRecord) -
     db.execute(_INSERT_SALE, [_column(f, getattr(sale, f)) for f in _SALE_COLUMNS])
     db.executemany(
         _INSERT_LINE,
-        [
-            (sale.id, *(_column(f, getattr(ln, f)) for f in LineRecord.__slots__))
-            for ln in sale.lines
-        ],
+        [(sale.id, *(getattr(ln, f) for f in _LINE_FIELDS), str(ln.unit)) for ln in sale.lines],
     )
     db.executemany(
         _INSERT_TENDER,

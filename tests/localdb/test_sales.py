@@ -26,6 +26,7 @@ from pos_app.localdb.sales import (
     record_sale,
 )
 from pos_app.localdb.store import next_counter, next_counter_db
+from pos_app.localdb.types import to_utc_text
 from tests.localdb.conftest import NOW, STORE, TERMINAL
 
 
@@ -176,3 +177,38 @@ def test_receipt_counter_counts_up_from_one(demo_engine: Engine) -> None:
         session.commit()
     assert values == [1, 2, 3]
     assert other == 1
+
+
+def test_the_rows_are_stored_as_the_models_read_them(demo_engine: Engine) -> None:
+    """GIVEN a sale written on the raw connection (below the ORM)
+    WHEN its rows are read as SQLite stores them
+    THEN times are fixed-width UTC text, units and tender kinds their names, the event
+    pending with no attempts: what the ORM wrote before and what every reader expects."""
+    sale, event = _sale(demo_engine, "S001-T01-000001")
+    with raw_write_transaction(demo_engine) as db:
+        seq = record_sale(db, sale, event)
+        db.commit()
+    with demo_engine.connect() as conn:
+        started, completed, status = conn.execute(
+            text("SELECT started_at, completed_at, status FROM sale WHERE id = :i"), {"i": sale.id}
+        ).one()
+        units = conn.execute(
+            text("SELECT unit FROM sale_line WHERE sale_id = :i ORDER BY line_no"), {"i": sale.id}
+        ).all()
+        kinds = conn.execute(
+            text("SELECT kind, tendered_fen FROM sale_tender WHERE sale_id = :i ORDER BY idx"),
+            {"i": sale.id},
+        ).all()
+        outbox = conn.execute(
+            text("SELECT occurred_at, state, attempts, last_error FROM outbox WHERE seq = :s"),
+            {"s": seq},
+        ).one()
+    assert (started, completed, status) == (
+        to_utc_text(sale.started_at),
+        to_utc_text(sale.completed_at),
+        "completed",
+    )
+    assert started.endswith("Z") and len(started) == 27
+    assert [u for (u,) in units] == ["piece", "kg", "piece"]
+    assert [tuple(k) for k in kinds] == [("card", None), ("cash", 5000)]
+    assert tuple(outbox) == (to_utc_text(event.occurred_at), "pending", 0, None)
