@@ -14,6 +14,10 @@ One :class:`SyncClient` per terminal runs three tasks on an asyncio loop:
   shortest round trip, and hands it to the terminal so prices switch at HQ's
   ``effective_at``.
 
+A fault none of these loops expects (the terminal database refusing a write, a bug) is
+logged, recorded as the status's ``last_error`` and the loop starts again after a backoff:
+sync never stops without saying why.
+
 Database work runs on an executor thread, never on the loop; checkout never waits on any of
 this. Callbacks (``on_status``, ``on_changes``, ``on_clock``) are called on the loop's
 thread with frozen values.
@@ -28,7 +32,7 @@ import logging
 import random
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -254,10 +258,16 @@ class SyncClient:
             await self._refresh_counts()
             self._set(state="offline", clock_offset_ms=offset_ms)
             tasks: list[asyncio.Task[Any]] = [
-                asyncio.create_task(self._push_loop(), name="sync-push"),
-                asyncio.create_task(self._live_loop(), name="sync-live"),
-                asyncio.create_task(self._clock_loop(), name="sync-clock"),
-                asyncio.create_task(self._problems_loop(), name="sync-problems"),
+                asyncio.create_task(self._supervise("push", self._push_loop), name="sync-push"),
+                asyncio.create_task(
+                    self._supervise("live", self._live_loop, offline=True), name="sync-live"
+                ),
+                asyncio.create_task(
+                    self._supervise("clock", self._clock_loop), name="sync-clock"
+                ),
+                asyncio.create_task(
+                    self._supervise("problems", self._problems_loop), name="sync-problems"
+                ),
             ]
             revoked = asyncio.create_task(self._revoked.wait())
             try:
@@ -269,6 +279,12 @@ class SyncClient:
                 for t in [*tasks, revoked]:
                     t.cancel()
                 await asyncio.gather(*tasks, revoked, return_exceptions=True)
+        except Exception as exc:
+            # Could not start (the terminal database unreadable) or a loop's fault that
+            # is not an Exception: say why sync stopped.
+            log.exception("sync client stopped")
+            self._error(f"stopped: {type(exc).__name__}: {exc}")
+            raise
         finally:
             try:
                 self._set(state="revoked" if self._revoked.is_set() else "stopped")
@@ -338,6 +354,33 @@ class SyncClient:
         self._error(f"HQ refused this device: {exc.error} ({exc.detail})")
         assert self._revoked is not None
         self._revoked.set()
+
+    async def _supervise(
+        self, name: str, loop: Callable[[], Awaitable[None]], *, offline: bool = False
+    ) -> None:
+        """Runs one of the client's loops until it returns (only on revocation).
+
+        A fault the loop does not expect (the terminal database refusing a read or a
+        write, a bug) is logged with its traceback and recorded as the last error, and the
+        loop starts again after a backoff: sync never stops without saying why, and a
+        fault that passes (a locked database, a full disk freed) heals by itself.
+        ``offline``: the loop's failure also means the till is offline (the live channel).
+        """
+        backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
+        clock = asyncio.get_running_loop().time
+        while True:
+            started = clock()
+            try:
+                await loop()
+                return
+            except Exception as exc:
+                if clock() - started > self.config.backoff_cap_s:
+                    backoff.reset()  # it had been running well: a new fault, not the same
+                log.exception("sync %s loop failed", name)
+                self._error(f"{name}: {type(exc).__name__}: {exc}")
+                if offline:
+                    self._set(state="offline")
+            await asyncio.sleep(backoff.next())
 
     # -- push ---------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ real HQ (SQLite, loopback): if the client reached past the port, this would fail
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -209,3 +210,61 @@ def test_the_till_reads_every_change_kind_the_protocol_defines() -> None:
     from sync_client.contract import protocol as p
 
     assert set(_feed._BY_KIND) == set(p.CHANGE_KINDS)
+
+
+class FailingReplica(MemoryReplica):
+    """A replica whose database refuses every write of HQ's changes until ``heal()``."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.broken = threading.Event()
+        self.broken.set()
+
+    def heal(self) -> None:
+        self.broken.clear()
+
+    def apply_changes(
+        self,
+        changes: Iterable[Any],
+        next_after: int,
+        quarantine: Sequence[QuarantinedChange] = (),
+        skipped: int = 0,
+    ) -> ApplySummary:
+        if self.broken.is_set():
+            raise sqlite3.OperationalError("database is locked")
+        return super().apply_changes(changes, next_after, quarantine, skipped)
+
+
+def test_a_replica_fault_is_recorded_and_sync_carries_on_once_it_passes(
+    hq: EmbeddedHQ,
+) -> None:
+    """GIVEN an enrolled device whose database refuses to take HQ's changes (a fault the
+    sync client has no rule for)
+    WHEN the client runs and HQ publishes a price
+    THEN the client does not stop: its status is offline and its last error names the
+    fault; and once the database takes writes again, the price arrives and it is online."""
+    code = operations.create_enroll_code(hq.db, STORE).code
+    assert hq.keys is not None
+    request = p.EnrollRequest(store=STORE, code=code, device_name="fault")
+    who = operations.enroll(hq.db, hq.keys, request)
+    creds = Credentials(hq.url, STORE, who.device_id, who.token, b"x" * 32)
+    replica = FailingReplica()
+    runner = SyncRunner("fault-test")
+    runner.start()
+    client = SyncClient(replica, creds, config=FAST)
+    task = runner.submit(client.run())
+    try:
+        (published,) = operations.set_price(hq.db, "MT001", 1700)
+        wait_until(
+            lambda: "OperationalError: database is locked" in (client.status.last_error or ""),
+            what="the fault recorded",
+        )
+        assert client.status.state == "offline"
+        assert not task.done()
+        replica.heal()
+        wait_until(lambda: published.version in replica.prices, what="the price applied")
+        wait_until(lambda: client.status.online, what="client online")
+    finally:
+        task.cancel()
+        client.finished.wait(10)
+        runner.stop()
