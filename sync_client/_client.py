@@ -262,9 +262,7 @@ class SyncClient:
                 asyncio.create_task(
                     self._supervise("live", self._live_loop, offline=True), name="sync-live"
                 ),
-                asyncio.create_task(
-                    self._supervise("clock", self._clock_loop), name="sync-clock"
-                ),
+                asyncio.create_task(self._supervise("clock", self._clock_loop), name="sync-clock"),
                 asyncio.create_task(
                     self._supervise("problems", self._problems_loop), name="sync-problems"
                 ),
