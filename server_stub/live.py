@@ -13,9 +13,10 @@ nobody: when its queue is full, or one send (catch-up pages included) takes long
 ``send_timeout_s``, it is dropped (close 4409) and will reconnect and catch up. A
 terminal that stays silent for three heartbeats is dropped (4408); a revoked one is
 closed with 4401 at once, whatever it is doing (on another HQ process: within
-``revoke_check_s``, or at once by PostgreSQL NOTIFY). A dropped connection whose close
-handshake does not finish within ``close_timeout_s`` (its peer does not read) has its TCP
-connection cut.
+``revoke_check_s``, or at once by PostgreSQL NOTIFY). A connection that ends for any
+reason (dropped, revoked, its sender failed) and whose close handshake does not finish
+within ``close_timeout_s`` (its peer does not read) has its TCP connection cut, also when
+the server itself had already begun closing it (an unanswered keep-alive ping).
 
 A new connection says ``hello`` with its cursor. The hub registers it and notes the
 ``head`` at that instant (``target``), all on the event loop and without awaiting in
@@ -368,10 +369,13 @@ class Hub:
                         conn.close_code,
                         conn.close_reason,
                     )
-                await _close(ws, conn.close_code, conn.close_reason, self.settings.close_timeout_s)
-                await _cut_unless_closed(ws, self.settings.close_timeout_s)
+                code, why = conn.close_code, conn.close_reason
             else:
-                await _close(ws, 1000, "")
+                # The peer left, or a task ended (a failed send, a database error): the
+                # same bounded close, so a peer that does not read is never left half-open.
+                code, why = 1000, ""
+            await _close(ws, code, why, self.settings.close_timeout_s)
+            await _cut_unless_closed(ws, self.settings.close_timeout_s)
 
     def _state(self) -> feed.FeedState:
         with self.db.read() as conn:
@@ -488,16 +492,31 @@ async def _close(ws: WebSocket, code: int, reason: str, timeout: float = 2.0) ->
 
 async def _cut_unless_closed(ws: WebSocket, timeout: float) -> None:
     """Gives the peer ``timeout`` seconds to answer our close frame, then cuts the TCP
-    connection (:func:`_abort`): a peer that does not read never answers."""
+    connection (:func:`_abort`): a peer that does not read never answers.
+
+    A transport that is merely *closing* is not closed: ``close()`` waits until the peer
+    has taken everything still buffered, which a peer that does not read never does. The
+    server calls it itself, for example when the peer left its keep-alive ping unanswered
+    (uvicorn, after 40 s); such a connection used to stay open however it was dropped,
+    revoked included. Only a transport that is closing with nothing left to send closes
+    by itself; any other is cut."""
     transport = _find_transport(getattr(ws, "_send", None))
     if transport is None:
         return
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
-    while not transport.is_closing() and loop.time() < end:
+    while not _closes_by_itself(transport):
+        if loop.time() >= end:
+            _abort(ws)
+            return
         await asyncio.sleep(0.02)
-    if not transport.is_closing():
-        _abort(ws)
+
+
+def _closes_by_itself(transport: Any) -> bool:
+    try:
+        return bool(transport.is_closing()) and transport.get_write_buffer_size() == 0
+    except Exception:  # a transport without these: as before, closing is enough
+        return bool(transport.is_closing())
 
 
 def _abort(ws: WebSocket) -> None:
