@@ -392,12 +392,7 @@ class SyncClient:
             self._counters.pending = max(self._counters.pending, len(batch))
             if not batch:
                 await self._refresh_counts()
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
-                # cancellation that arrives together with the wake-up, and the client
-                # would not stop.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.config.idle_push_check_s):
-                        await self._wake.wait()
+                await self._wait_wake(self.config.idle_push_check_s)
                 continue
             try:
                 answer = await self._http.push([it.wire() for it in batch])
@@ -425,9 +420,22 @@ class SyncClient:
             if summary.retry_later:
                 self._error(f"push: HQ asks to retry later: {summary.retry_errors[0]}")
             if summary.removed == 0 and summary.rejected == 0:
-                await asyncio.sleep(backoff.next())
+                # HQ asked to retry later (a top-up whose sign-up it has not seen yet): go
+                # again after the backoff, or as soon as something may have changed that
+                # (notify_outbox: a new event, or the sign-up accepted meanwhile).
+                await self._wait_wake(backoff.next())
             else:
                 backoff.reset()
+
+    async def _wait_wake(self, timeout: float) -> None:
+        """Waits until :meth:`notify_outbox` was called (since the loop last looked at the
+        outbox) or ``timeout`` seconds passed."""
+        assert self._wake is not None
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that arrives together with the wake-up, and the client would not stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def _park(self, item: OutboxItem, error: str) -> None:
         answer = p.PushResponse(
