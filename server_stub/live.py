@@ -198,7 +198,8 @@ class Hub:
     async def _pump(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):  # not wait_for: see _send
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if not self.connections:
@@ -293,7 +294,8 @@ class Hub:
         """Runs an accepted connection until it closes."""
         loop = asyncio.get_running_loop()
         try:
-            hello = await asyncio.wait_for(self._receive_hello(ws), self.settings.hello_timeout_s)
+            async with asyncio.timeout(self.settings.hello_timeout_s):  # not wait_for: _send
+                hello = await self._receive_hello(ws)
         except TimeoutError:
             await _close(ws, p.CLOSE_BAD_MESSAGE, "no hello")
             return
@@ -351,9 +353,15 @@ class Hub:
             self.connections.discard(conn)
             for task in tasks:
                 task.cancel()
+            # Bounded: the close and the cut below must not wait on a task that does not
+            # end (they also end a send that is still blocked).
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=self.settings.close_timeout_s)
+                if stuck:
+                    log.error("live: %s: %d task(s) did not stop", device.device_id, len(stuck))
             for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the close below is the answer to it
             if conn.killed.is_set():
                 reason = {
                     p.CLOSE_TOO_SLOW: "too_slow",
@@ -418,7 +426,11 @@ class Hub:
     async def _send(self, conn: LiveConnection, text: str) -> None:
         """Sends one message within ``send_timeout_s``, else drops the connection."""
         try:
-            await asyncio.wait_for(conn.ws.send_text(text), self.settings.send_timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the send completes, and the sender would then wait on its
+            # queue forever, holding up the close of a revoked or dropped connection.
+            async with asyncio.timeout(self.settings.send_timeout_s):
+                await conn.ws.send_text(text)
         except TimeoutError:
             conn.kill(
                 p.CLOSE_TOO_SLOW,
@@ -484,7 +496,8 @@ async def _close(ws: WebSocket, code: int, reason: str, timeout: float = 2.0) ->
     if ws.application_state == WebSocketState.DISCONNECTED:
         return True
     try:
-        await asyncio.wait_for(ws.close(code, reason), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: see Hub._send
+            await ws.close(code, reason)
     except Exception:
         return False
     return True
