@@ -278,8 +278,8 @@ class SyncClient:
                     t.cancel()
                 await asyncio.gather(*tasks, revoked, return_exceptions=True)
         except Exception as exc:
-            # Could not start (the terminal database unreadable) or a loop's fault that
-            # is not an Exception: say why sync stopped.
+            # Could not start (the terminal database unreadable at start): say why sync
+            # stopped. The loops' own faults are handled in _supervise.
             log.exception("sync client stopped")
             self._error(f"stopped: {type(exc).__name__}: {exc}")
             raise
