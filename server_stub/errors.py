@@ -73,23 +73,15 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-def declared_protocol(headers: Any) -> int | None:
-    """The protocol version a request's ``X-ChainPOS-Protocol`` header declares, if any
-    (``headers``: Starlette's headers, or an ASGI scope's raw header list)."""
-    if isinstance(headers, list):
-        wanted = p.PROTOCOL_HEADER.lower().encode()
-        raw = next((v.decode("latin-1") for k, v in headers if k.lower() == wanted), None)
-    else:
-        raw = headers.get(p.PROTOCOL_HEADER)
-    try:
-        return None if raw is None else int(raw.strip())
-    except ValueError:
-        return None
-
-
 def answer_protocol(conn: HTTPConnection) -> int:
-    """The version to answer this request in (see :func:`p.answer_protocol`)."""
-    return p.answer_protocol(declared_protocol(conn.headers))
+    """The version to answer a request (or WebSocket handshake) in: the one its
+    ``X-ChainPOS-Protocol`` header declares (see :func:`p.answer_protocol`)."""
+    raw = conn.headers.get(p.PROTOCOL_HEADER)
+    try:
+        declared = None if raw is None else int(raw.strip())
+    except ValueError:
+        declared = None
+    return p.answer_protocol(declared)
 
 
 def error_body(conn: HTTPConnection, exc: ApiError) -> dict[str, Any]:
@@ -263,7 +255,7 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
         log.warning("%s %s: %d %s", scope.get("method"), scope.get("path"), status, code)
-        version = p.answer_protocol(declared_protocol(list(scope.get("headers", ()))))
+        version = answer_protocol(HTTPConnection(scope))
         response = JSONResponse(p.error_answer(code, detail, protocol=version), status)
         await response(scope, _no_body, send)
 
