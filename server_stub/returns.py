@@ -351,6 +351,24 @@ def _when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def _last_returned(earlier: Sequence[_Earlier], line_no: int) -> dict[str, Any]:
+    """Where and when a line was last returned (``returned_store``, ``returned_terminal``,
+    ``returned_at``), for a refusal's params; empty when it was not returned yet."""
+    last = [e.data for e in earlier for q in e.data.lines if q.line_no == line_no]
+    if not last:
+        return {}
+    data = last[-1]
+    return {
+        "returned_store": data.store,
+        "returned_terminal": data.terminal,
+        "returned_at": _iso(data.returned_at),
+    }
+
+
 def _returned_where(earlier: Sequence[_Earlier], line_no: int) -> str:
     """Where and when a line was returned before, for a refusal or a discrepancy."""
     parts = [
@@ -402,15 +420,23 @@ def authorise(
             raise ApiError(404, "sale_not_found", f"HQ has no sale {request.sale_id} (yet)")
         if sale.voided_at is not None:
             raise ApiError(
-                409, "sale_voided", f"sale {sale.receipt_no} was voided on {_when(sale.voided_at)}"
+                409,
+                "sale_voided",
+                f"sale {sale.receipt_no} was voided on {_when(sale.voided_at)}",
+                receipt_no=sale.receipt_no,
+                voided_at=_iso(sale.voided_at),
             )
         policy = policy_for(conn, device.store)
         if not policy.in_window(sale.completed_at, now):
+            sold = sale.completed_at.date().isoformat()
+            deadline = policy.deadline(sale.completed_at).date().isoformat()
             raise ApiError(
                 409,
                 "outside_window",
-                f"sale {sale.receipt_no} of {sale.completed_at.date().isoformat()}: returns "
-                f"closed on {policy.deadline(sale.completed_at).date().isoformat()}",
+                f"sale {sale.receipt_no} of {sold}: returns closed on {deadline}",
+                receipt_no=sale.receipt_no,
+                sold=sold,
+                deadline=deadline,
             )
         sl = m.sale_lines
         lines = {
@@ -425,10 +451,20 @@ def authorise(
             line = lines.get(ln.line_no)
             if line is None:
                 raise ApiError(
-                    409, "not_returnable", f"sale {sale.receipt_no} has no line {ln.line_no}"
+                    409,
+                    "not_returnable",
+                    f"sale {sale.receipt_no} has no line {ln.line_no}",
+                    receipt_no=sale.receipt_no,
+                    line_no=ln.line_no,
                 )
             if not policy.returnable_item(line.sku, line.category):
-                raise ApiError(409, "not_returnable_item", f"{line.name} cannot be returned")
+                raise ApiError(
+                    409,
+                    "not_returnable_item",
+                    f"{line.name} cannot be returned",
+                    sku=line.sku,
+                    name=line.name,
+                )
         try:
             with conn.begin_nested():
                 conn.execute(
@@ -466,12 +502,19 @@ def authorise(
                     )
                 ).scalar_one()
                 earlier = _earlier_returns(conn, request.sale_id)
+                where = _returned_where(earlier, ln.line_no)
                 raise ApiError(
                     409,
                     "not_returnable",
                     f"line {ln.line_no} ({lines[ln.line_no].name}): {max(0, int(left)) / 1000:g} "
-                    f"left to return, {ln.qty_milli / 1000:g} asked; returned before: "
-                    f"{_returned_where(earlier, ln.line_no)}",
+                    f"left to return, {ln.qty_milli / 1000:g} asked; returned before: {where}",
+                    receipt_no=sale.receipt_no,
+                    line_no=ln.line_no,
+                    name=lines[ln.line_no].name,
+                    left_milli=max(0, int(left)),
+                    asked_milli=ln.qty_milli,
+                    returned=where,
+                    **_last_returned(earlier, ln.line_no),
                 )
         conn.execute(
             insert(m.return_auth_lines),
@@ -563,11 +606,17 @@ def release_auth(
         row = _own_auth(conn, device, auth_id)
         if row.status == "captured":
             raise ApiError(
-                409, "auth_captured", f"authorisation {auth_id} was used by return {row.return_id}"
+                409,
+                "auth_captured",
+                f"authorisation {auth_id} was used by return {row.return_id}",
+                return_id=str(row.return_id),
             )
         if row.status == "expired":
             raise ApiError(
-                409, "auth_expired", f"authorisation {auth_id} expired on {_when(row.expires_at)}"
+                409,
+                "auth_expired",
+                f"authorisation {auth_id} expired on {_when(row.expires_at)}",
+                expired_at=_iso(row.expires_at),
             )
         if row.status == "held":
             if not _give_back(conn, [row], "released", now):

@@ -369,7 +369,7 @@ class SyncClient:
         self._set()
 
     def _revoke(self, exc: DeviceRevoked) -> None:
-        self._error(f"HQ refused this device: {exc.error} ({exc.detail})")
+        self._error(f"HQ refused this device: {exc.code} ({exc.detail})")
         assert self._revoked is not None
         self._revoked.set()
 
@@ -430,7 +430,7 @@ class SyncClient:
                 if len(batch) > 1:
                     batch_limit = 1
                     continue
-                await self._park(batch[0], f"{exc.error}: {exc.detail}")
+                await self._park(batch[0], f"{exc.code}: {exc.detail}")
                 continue
             batch_limit = self.config.push_batch
             summary = await self._db(self.replica.apply_push_answer, batch, answer)
@@ -464,7 +464,7 @@ class SyncClient:
                     index=0,
                     id=item.event_id,  # type: ignore[arg-type]
                     status="rejected",
-                    reason="invalid",
+                    code="invalid",
                     detail=error,
                 )
             ],

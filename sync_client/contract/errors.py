@@ -149,7 +149,7 @@ class ErrorCode(StrEnum):
     BAD_ANSWER = "bad_answer"
     INVALID_REQUEST = "invalid_request"
     STORAGE = "storage"
-    # HQ's other answers (server_stub: ErrorBody.error)
+    # HQ's other answers (server_stub: ErrorBody.code)
     UNAUTHORISED = "unauthorised"
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"

@@ -99,7 +99,7 @@ def test_fifty_simultaneous_spends_never_overdraw(hq: RunningHQ, chain: Chain):
                 expected = (
                     "insufficient_points" if plan[i][1] == "points" else "insufficient_balance"
                 )
-                assert a.json()["error"] == expected
+                assert a.json()["code"] == expected
         assert balances(hq.db, number) == (0, 50_000 - 16 * VALUE_EACH)
         assert ledger_mismatches(hq.db) == []
 
@@ -143,7 +143,7 @@ def test_fifty_simultaneous_spends_never_overdraw(hq: RunningHQ, chain: Chain):
             if isinstance(r, httpx.Response):
                 assert r.status_code in (200, 409), r.text
                 if r.status_code == 409:
-                    assert r.json()["error"] == "hold_captured"
+                    assert r.json()["code"] == "hold_captured"
                 elif r.request.url.path == "/v1/sync/push":
                     assert r.json()["results"][0]["status"] in ("applied", "duplicate")
         # Every sale was applied exactly once, however its two pushes raced.
