@@ -120,7 +120,7 @@ class MemberHQ(Protocol):
     """HQ's member API (``sync_client.HQClient`` is one). Coroutines on the sync loop.
 
     Raise ``sync_client.HQUnavailable`` when HQ cannot be reached or answered nonsense,
-    ``sync_client.HQRefused`` (``.error``, ``.detail``) for a refusal."""
+    ``sync_client.HQRefused`` (``.code``, ``.detail``) for a refusal."""
 
     async def identify(self, req: p.IdentifyRequest) -> p.MemberPanel: ...
 

@@ -632,7 +632,7 @@ class ReturnService:
             await asyncio.to_thread(
                 self._set_auth, auth_id, "released", f"{exc.code}: {exc.detail}"
             )
-            if exc.error == "not_returnable":
+            if exc.code == "not_returnable":
                 plain = await self._returned_where(sale, req)
                 if plain is not None:
                     raise plain from None
