@@ -10,16 +10,18 @@ scanner; a scan while this screen is open shows what arrived, to check the setup
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -80,8 +82,18 @@ class DeviceSettingsScreen(QWidget):
         self.title = QLabel()
         self.title.setProperty("role", "grand")
         root.addWidget(self.title)
-        columns = QHBoxLayout()
-        root.addLayout(columns, 1)
+        # The two setting boxes scroll on a small panel; the title and Save stay in sight.
+        body = QWidget()
+        body.setObjectName("settings_body")
+        columns = QHBoxLayout(body)
+        columns.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setObjectName("settings_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        root.addWidget(scroll, 1)
 
         # -- printer ----------------------------------------------------------------
         self.printer_box = QGroupBox()

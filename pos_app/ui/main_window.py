@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -83,6 +84,8 @@ class MainWindow(QMainWindow):
         self.returns_button.setMaximumWidth(140)
         self.returns_button.clicked.connect(self._on_returns_clicked)
         self._return_screen: ReturnScreen | None = None
+        # The store's name gives way first on a narrow panel: the buttons keep their text.
+        self.store_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.store_label, 1)
         top.addWidget(self.unprinted_button)
         top.addWidget(self.cashier_label)

@@ -40,10 +40,12 @@ class Keypad(QWidget):
             button.clicked.connect(lambda _=False, k=key: self.key_pressed.emit(k))
             grid.addWidget(button, i // 3, i % 3)
             self.buttons[key] = button
+        # C is a column beside the digits, not a fifth row: four rows of keys leave the
+        # payment and count screens room on a 768-pixel-high panel.
         clear = TouchButton("C", self, role="key")
         clear.setObjectName("key_clear")
         clear.clicked.connect(lambda: self.key_pressed.emit("clear"))
-        grid.addWidget(clear, 4, 0, 1, 3)
+        grid.addWidget(clear, 0, 3, 4, 1)
         self.buttons["clear"] = clear
 
 
