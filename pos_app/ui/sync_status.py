@@ -118,6 +118,50 @@ class SyncIndicator(TouchButton):
         dialog.open()
 
 
+OFFLINE_STATES = frozenset({"offline", "revoked"})
+"""Sync states in which the till sells on its own and nothing reaches HQ."""
+
+
+class OfflineBanner(QLabel):
+    """A coloured strip across the selling screens while HQ cannot be reached: the till
+    sells on, and the cashier sees how old the prices and stock are. Hidden online.
+    Runs on the GUI thread; the age is refreshed every second while shown."""
+
+    def __init__(self, bridge: SyncBridge, translator: Translator) -> None:
+        super().__init__()
+        self.setObjectName("offline_banner")
+        self.setProperty("kind", "offline")
+        self.setWordWrap(True)
+        self.translator = translator
+        self.status = bridge.status
+        self.wanted = False
+        """Whether the screen under it is one that sells (checkout, payment)."""
+        bridge.status_changed.connect(self._on_bridge_status_changed)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(1000)
+        self.refresh()
+
+    @property
+    def offline(self) -> bool:
+        return self.status.state in OFFLINE_STATES
+
+    def show_on_screen(self, wanted: bool) -> None:
+        self.wanted = wanted
+        self.refresh()
+
+    def _on_bridge_status_changed(self, status: SyncStatus) -> None:
+        self.status = status
+        self.refresh()
+
+    def refresh(self) -> None:
+        t = self.translator.t
+        if self.offline:
+            age = _age_text(t, self.status.last_change_at, datetime.now(UTC))
+            self.setText(t(f"sync.banner.{self.status.state}", age=age))
+        self.setVisible(self.wanted and self.offline)
+
+
 class SyncDetailsDialog(QDialog):
     """HQ address, device, cursor, last error, credential storage and refused events."""
 
