@@ -40,6 +40,7 @@ from pos_app.services.printing import JobNotPrinted, PrintJobInfo
 from pos_app.services.types import PROFILES
 from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import problem_text
+from pos_app.ui.errors import system_text
 from pos_app.ui.errors import error_text
 from pos_app.ui.widgets import Banner, TouchButton
 
@@ -395,8 +396,9 @@ class DeviceSettingsScreen(QWidget):
             return
         t = self.ctx.translator.t
         problem = problem_text(self.ctx, event.problem)
+        detail = system_text(self.ctx.translator, event.message)
         if event.job.kind == "test_page":
-            text = t("settings.test_failed", problem=problem, detail=event.message)
+            text = t("settings.test_failed", problem=problem, detail=detail)
         else:
-            text = t("settings.test_blocked", problem=problem, detail=event.message)
+            text = t("settings.test_blocked", problem=problem, detail=detail)
         self.banner.show_message(text, "error")

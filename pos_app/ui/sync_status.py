@@ -27,6 +27,7 @@ from pos_app.i18n import Translator
 from pos_app.services.receipts import LOCAL_TZ
 from pos_app.services.sync import SyncDetails, SyncService
 from pos_app.services.types import SyncStatus
+from pos_app.ui.errors import code_text, system_text
 from pos_app.ui.widgets import TouchButton
 
 
@@ -177,6 +178,7 @@ class SyncDetailsDialog(QDialog):
         self.setObjectName("SyncDetailsDialog")
         self.bridge = bridge
         self.may_retry = may_retry
+        self.translator = translator
         t = translator.t
         self.t = t
         self.setWindowTitle(t("sync.details.title"))
@@ -241,7 +243,7 @@ class SyncDetailsDialog(QDialog):
             when = (
                 s.last_error_at.astimezone(LOCAL_TZ).strftime("%H:%M:%S") if s.last_error_at else ""
             )
-            f["last_error"].setText(f"{when} {s.last_error}")
+            f["last_error"].setText(f"{when} {self._said(s.last_error)}")
         else:
             f["last_error"].setText(t("sync.details.no_error"))
         f["clock"].setText(t("sync.details.clock_value", ms=f"{s.clock_offset_ms:+.0f}"))
@@ -256,7 +258,9 @@ class SyncDetailsDialog(QDialog):
         self._rejected_seqs = []
         for ev in d.rejected:
             when = ev.occurred_at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
-            self.rejected_list.addItem(f"#{ev.seq} {when} {ev.type} {ev.summary} — {ev.error}")
+            self.rejected_list.addItem(
+                f"#{ev.seq} {when} {ev.type} {ev.summary} — {self._said(ev.error)}"
+            )
             self._rejected_seqs.append(ev.seq)
         if not d.rejected:
             self.rejected_list.addItem(t("sync.details.none_rejected"))
@@ -268,10 +272,20 @@ class SyncDetailsDialog(QDialog):
             when = x.at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
             seq = f"#{x.seq} " if x.seq is not None else ""
             state = t("sync.details.reported") if x.reported else t("sync.details.not_reported")
-            self.problems_list.addItem(f"{seq}{when} {x.kind} {x.key} — {x.error} ({state})")
+            self.problems_list.addItem(
+                f"{seq}{when} {x.kind} {x.key} — {self._said(x.error)} ({state})"
+            )
         if not d.problems:
             self.problems_list.addItem(t("sync.details.no_problems"))
         self._show_status(d.status)
+
+    def _said(self, error: str) -> str:
+        """An error as HQ or the link reported it, in words: a registered code (a refused
+        event's reason) by its text, anything else read by :func:`system_text`."""
+        code = error.split(":", 1)[0].strip()
+        if self.translator.has(f"error.{code}"):
+            return code_text(self.translator, code)
+        return system_text(self.translator, error, about="hq")
 
     def _on_retry_clicked(self) -> None:
         row = self.rejected_list.currentRow()
