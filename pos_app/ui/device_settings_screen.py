@@ -40,8 +40,7 @@ from pos_app.services.printing import JobNotPrinted, PrintJobInfo
 from pos_app.services.types import PROFILES
 from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import problem_text
-from pos_app.ui.errors import system_text
-from pos_app.ui.errors import error_text
+from pos_app.ui.errors import error_text, system_text
 from pos_app.ui.widgets import Banner, TouchButton
 
 

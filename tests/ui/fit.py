@@ -100,8 +100,16 @@ def _minimum(widget: QWidget) -> QSize:
     minimum = widget.minimumSize()
     policy = widget.sizePolicy()
     ignored = QSizePolicy.Policy.Ignored
-    width = minimum.width() if policy.horizontalPolicy() == ignored else max(hint.width(), minimum.width())
-    height = minimum.height() if policy.verticalPolicy() == ignored else max(hint.height(), minimum.height())
+    width = (
+        minimum.width()
+        if policy.horizontalPolicy() == ignored
+        else max(hint.width(), minimum.width())
+    )
+    height = (
+        minimum.height()
+        if policy.verticalPolicy() == ignored
+        else max(hint.height(), minimum.height())
+    )
     if widget.hasHeightForWidth() and policy.verticalPolicy() != ignored:
         height = max(minimum.height(), widget.heightForWidth(widget.width()))
     return QSize(max(width, 0), max(height, 0))
@@ -133,10 +141,18 @@ def misfits(top: QWidget) -> list[Misfit]:
     found: list[Misfit] = []
     screen = QRect(0, 0, top.maximumWidth(), top.maximumHeight())
     if top.width() > screen.width() or top.height() > screen.height():
-        found.append(Misfit(_name(top), f"is {top.width()}×{top.height()}, the screen is "
-                                          f"{screen.width()}×{screen.height()}"))
+        found.append(
+            Misfit(
+                _name(top),
+                f"is {top.width()}×{top.height()}, the screen is "
+                f"{screen.width()}×{screen.height()}",
+            )
+        )
     wanted = top.minimumSizeHint()
-    if wanted.height() > screen.height() + _TOLERANCE or wanted.width() > screen.width() + _TOLERANCE:
+    if (
+        wanted.height() > screen.height() + _TOLERANCE
+        or wanted.width() > screen.width() + _TOLERANCE
+    ):
         found.append(Misfit(_name(top), f"wants {wanted.width()}×{wanted.height()}"))
     _walk(top, top, found)
     return found
@@ -156,13 +172,24 @@ def _walk(top: QWidget, widget: QWidget, found: list[Misfit]) -> None:
         need = _minimum(child)
         if geo.height() + _TOLERANCE < need.height() or geo.width() + _TOLERANCE < need.width():
             found.append(
-                Misfit(_name(child), f"squeezed to {geo.width()}×{geo.height()}, "
-                                     f"needs {need.width()}×{need.height()}")
+                Misfit(
+                    _name(child),
+                    f"squeezed to {geo.width()}×{geo.height()}, "
+                    f"needs {need.width()}×{need.height()}",
+                )
             )
-        if not inside_scroll and not widget.rect().adjusted(-_TOLERANCE, -_TOLERANCE, _TOLERANCE, _TOLERANCE).contains(geo):
-            found.append(Misfit(_name(child), f"clipped: {_rect(geo)} outside its parent {_rect(widget.rect())}"))
+        if not inside_scroll and not widget.rect().adjusted(
+            -_TOLERANCE, -_TOLERANCE, _TOLERANCE, _TOLERANCE
+        ).contains(geo):
+            found.append(
+                Misfit(
+                    _name(child), f"clipped: {_rect(geo)} outside its parent {_rect(widget.rect())}"
+                )
+            )
         on_top = QRect(child.mapTo(top, child.rect().topLeft()), child.size())
-        if not _is_in_scroll(child) and not top.rect().adjusted(-_TOLERANCE, -_TOLERANCE, _TOLERANCE, _TOLERANCE).contains(on_top):
+        if not _is_in_scroll(child) and not top.rect().adjusted(
+            -_TOLERANCE, -_TOLERANCE, _TOLERANCE, _TOLERANCE
+        ).contains(on_top):
             found.append(Misfit(_name(child), f"off the window: {_rect(on_top)}"))
     laid = [c for c in children if _laid_out(c)]
     for i, a in enumerate(laid):

@@ -47,19 +47,20 @@ DEVICE_ERRORS = {
         ),
         "打印机连不上，请检查网线和电源",
     ),
-    "timeout": (socket.timeout("timed out"), "打印机没有响应，请检查网线和电源"),
+    "timeout": (TimeoutError("timed out"), "打印机没有响应，请检查网线和电源"),
     "printer-timeout": (PrinterTimeout("network 10.0.0.9:9100: timed out"), "打印机没有响应"),
     "no-route": (OSError(113, "No route to host"), "网络里找不到打印机"),
     "dns": (socket.gaierror(-2, "Name or service not known"), "打印机地址无法识别"),
     "serial-missing": (
         serial.SerialException(
-            "could not open port /dev/ttyUSB0: [Errno 2] No such file or directory: "
-            "'/dev/ttyUSB0'"
+            "could not open port /dev/ttyUSB0: [Errno 2] No such file or directory: '/dev/ttyUSB0'"
         ),
         "找不到打印机",
     ),
     "serial-busy": (
-        serial.SerialException("[Errno 16] could not open port /dev/ttyS0: Device or resource busy"),
+        serial.SerialException(
+            "[Errno 16] could not open port /dev/ttyS0: Device or resource busy"
+        ),
         "被其他程序占用",
     ),
     "usb-denied": (
@@ -82,7 +83,9 @@ HQ_ERRORS = {
         "总部暂时无法处理（错误 503）",
     ),
     "tls": (
-        ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+        ssl.SSLCertVerificationError(
+            1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"
+        ),
         "安全证书无法验证",
     ),
     "dns": (

@@ -167,7 +167,7 @@ def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey)
         panel = window.menu_panel
         assert panel is not None
         tap(qtbot, panel.tiles["MT001"])
-        qtbot.waitUntil(lambda: panel.sheet is not None and panel.sheet.isVisible())
+        qtbot.waitUntil(lambda p=panel: p.sheet is not None and p.sheet.isVisible())
         assert panel.sheet is not None
         survey.dialog(panel.sheet, "options-sheet", language)
     survey.assert_all_fit()
