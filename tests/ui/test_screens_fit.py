@@ -202,9 +202,9 @@ def test_the_member_panel_and_its_dialogs_fit_each_panel(
 ):
     """GIVEN a gold member with points, stored value and a coupon, at an S002 till online
     WHEN the cashier scans two drinks and the member's card, opens the coupon and top-up
-    dialogs, and goes to pay
-    THEN the checkout screen with the member's rows, the dialogs and the payment screen with
-    the points and stored-value buttons fit each panel."""
+    dialogs, goes to pay (in Chinese and English) and opens each stock screen
+    THEN the checkout screen with the member's rows, the dialogs, the payment screen with
+    the points and stored-value buttons and the stock screens fit each panel."""
     from tests.server.member_helpers import add_member, card_code
 
     number, _phone = add_member(hq.db, hq.keys, points=1280, balance_fen=5000, tier="gold")
@@ -221,4 +221,17 @@ def test_the_member_panel_and_its_dialogs_fit_each_panel(
     tap(qtbot, win.checkout.pay)
     assert win.tender.points.isVisible()
     survey.window(win, "tender-member")
+    win.set_language("en")
+    survey.window(win, "tender-member")
+    tap(qtbot, win.tender.back)
+    survey.window(win, "checkout-member")
+    win.set_language("zh_CN")
+    assert win.checkout.stock_button.isVisible()
+    tap(qtbot, win.checkout.stock_button)
+    hub = win.stock_hub
+    assert len(hub.tabs) == 4
+    for key, tab in hub.tabs.items():
+        tap(qtbot, tab)
+        survey.window(win, f"stock-{key}")
+    tap(qtbot, hub.back_button)
     survey.assert_all_fit()
