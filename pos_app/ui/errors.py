@@ -228,3 +228,16 @@ def system_text(
         return translator.t(f"printer.problem.{reported.group(1)}")
     code, params = system_code(error, about)
     return code_text(translator, code, **params)
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def provider_reason(translator: Translator, reason: str | None) -> str:
+    """A payment provider's own reason for a decline, when it is words the cashier reads
+    (WeChat's and Alipay's messages are Chinese); a bare code such as
+    ``ACQ.BUYER_BALANCE_NOT_ENOUGH`` reads as "the provider gave no reason" in Chinese."""
+    text = (reason or "").strip()
+    if translator.language == "zh_CN" and not _CJK.search(text):
+        return translator.t("tender.paycode.no_reason")
+    return text or translator.t("tender.paycode.no_reason")

@@ -26,7 +26,7 @@ from pos_app.services.errors import ServiceError
 from pos_app.services.members import HoldResult
 from pos_app.services.payments import PayOutcome
 from pos_app.ui.checkout_screen import CheckoutViewModel
-from pos_app.ui.errors import code_text, error_text
+from pos_app.ui.errors import code_text, error_text, provider_reason
 from pos_app.ui.futures import when_done
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
@@ -402,7 +402,10 @@ class TenderScreen(QWidget):
             return
         t = self.ctx.translator
         self.banner.show_message(
-            code_text(t, outcome.code or "paycode_declined", reason=outcome.reason), "error"
+            code_text(
+                t, outcome.code or "paycode_declined", reason=provider_reason(t, outcome.reason)
+            ),
+            "error",
         )
 
     def _wait_for_password(self, outcome: PayOutcome) -> None:

@@ -207,3 +207,24 @@ def test_a_failed_test_page_never_holds_up_the_receipt_of_the_next_sale(
     receipts = [text for text in printed if text.strip()]
     assert len(receipts) == 1, receipts
     assert sale.receipt_no in receipts[0] and "打印测试" not in receipts[0]
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("余额不足", "付款未成功：余额不足"),
+        ("ACQ.BUYER_BALANCE_NOT_ENOUGH", "付款未成功：支付平台未说明原因"),
+        ("", "付款未成功：支付平台未说明原因"),
+        (None, "付款未成功：支付平台未说明原因"),
+    ],
+)
+def test_a_declined_payment_code_reads_in_chinese(reason: str | None, expected: str) -> None:
+    """GIVEN a provider's decline with its own message, a bare code, or nothing
+    THEN the payment screen's text is Chinese words: the provider's Chinese message, or
+    "the provider gave no reason" instead of its code."""
+    from pos_app.ui.errors import code_text, provider_reason
+
+    t = Translator("zh_CN")
+    text = code_text(t, "paycode_declined", reason=provider_reason(t, reason))
+    assert text == expected
+    assert not ASCII_WORD.search(text)
