@@ -28,7 +28,14 @@ from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment, PaymentError
 from pos_app.ui.context import UiContext
 from pos_app.ui.errors import error_text
-from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
+from pos_app.ui.widgets import (
+    Banner,
+    Keypad,
+    OnScreenKeyboard,
+    TouchButton,
+    apply_key,
+    keep_words,
+)
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 CONSENT_VERSION = "privacy-2026-11"
@@ -151,6 +158,7 @@ class MemberPanel(QFrame):
             str(len(member.coupons)) if member.source is MemberSource.HQ else "—"
         )
         self.coupon.setText(t("member.remove_coupon") if coupon_in_use else t("member.use_coupon"))
+        keep_words(self.coupon, self.topup, self.clear)
         self.coupon.setEnabled(
             not busy
             and (coupon_in_use is not None or bool(member.coupons))

@@ -19,6 +19,13 @@ class TouchButton(QPushButton):
             self.setProperty("role", role)
 
 
+def keep_words(*buttons: QPushButton) -> None:
+    """Each button at least as wide as its text (call again when the text changes): on a
+    narrow panel the layout then shrinks the stretchable parts, never a button's words."""
+    for button in buttons:
+        button.setMinimumWidth(max(MIN_TOUCH, button.sizeHint().width()))
+
+
 class Keypad(QWidget):
     """Digits, a decimal point (optional), backspace and clear; emits ``key_pressed``.
 

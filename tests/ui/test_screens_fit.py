@@ -80,9 +80,15 @@ def _screens_of_a_sale(qtbot, win: MainWindow, clock: FakeClock, survey: Survey)
     tap(qtbot, win.devices_button)
     survey.window(win, "devices")
     tap(qtbot, win.devices_screen.back)
+    sale = win.done.sale
+    assert sale is not None
     tap(qtbot, win.done.next_sale)
     tap(qtbot, win.returns_button)
     survey.window(win, "returns")
+    scan(qtbot, win, clock, sale.reference, target=win.return_screen.scan_input)
+    qtbot.waitUntil(lambda: win.return_screen.table.rowCount() == 2)
+    survey.window(win, "return-found")
+    tap(qtbot, win.return_screen.back_button)
 
 
 def test_every_screen_of_a_sale_fits_each_panel_in_chinese_and_english(
@@ -103,7 +109,7 @@ def test_every_screen_of_a_sale_fits_each_panel_in_chinese_and_english(
     sign_in(qtbot, window, "1004", "86420")
     tap(qtbot, window.settings_button)
     survey.window(window, "device-settings")
-    assert len(survey.seen) == 2 * 6 * 3 + 3
+    assert len(survey.seen) == 2 * 7 * 3 + 3
     survey.assert_all_fit()
 
 
@@ -135,6 +141,8 @@ def test_the_shift_screens_fit_each_panel(
     )
     flow.start_close(staff)
     survey.window(window, "shift-close")
+    tap(qtbot, flow.close_screen.confirm)
+    survey.window(window, "shift-close-figures")
     survey.assert_all_fit()
 
 
