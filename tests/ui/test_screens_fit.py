@@ -209,14 +209,24 @@ def test_the_member_panel_and_its_dialogs_fit_each_panel(
     qtbot, hq: EmbeddedHQ, member_till, survey: Survey
 ):
     """GIVEN a gold member with points, stored value and a coupon, at an S002 till online
-    WHEN the cashier scans two drinks and the member's card, opens the coupon and top-up
+    WHEN the cashier opens the pick-up orders and the sync details, scans two drinks and
+    the member's card, opens the coupon and top-up
     dialogs, goes to pay (in Chinese and English) and opens each stock screen
     THEN the checkout screen with the member's rows, the dialogs, the payment screen with
     the points and stored-value buttons and the stock screens fit each panel."""
     from tests.server.member_helpers import add_member, card_code
 
+    from pos_app.ui.sync_status import SyncDetailsDialog
+
     number, _phone = add_member(hq.db, hq.keys, points=1280, balance_fen=5000, tier="gold")
     win = member_till.win
+    assert win.checkout.pickups_button.isVisible()
+    tap(qtbot, win.checkout.pickups_button)
+    assert win.stack.currentWidget() is win.pickup_screen
+    survey.window(win, "pickups")
+    tap(qtbot, win.pickup_screen.back_button)
+    assert win.ctx.sync is not None
+    survey.dialog(SyncDetailsDialog(win.ctx.sync, win.ctx.translator, win), "sync", "zh_CN")
     for code in (TARO, MANGO_L, card_code(hq.keys, number)):
         scan(qtbot, win, member_till.clock, code)
     panel = win.checkout.member_panel
