@@ -20,6 +20,7 @@ from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, Wei
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.member_panel import CouponDialog, MemberPhoneDialog, TopupDialog
 from pos_app.ui.shift_screens import ResumeShiftDialog, ShiftMenuDialog
+from pos_app.ui.sync_status import SyncDetailsDialog
 from server_stub.embedded import EmbeddedHQ
 from tests.support import FakeClock
 from tests.ui.enrolled import WAIT
@@ -212,11 +213,10 @@ def test_the_member_panel_and_its_dialogs_fit_each_panel(
     WHEN the cashier opens the pick-up orders and the sync details, scans two drinks and
     the member's card, opens the coupon and top-up
     dialogs, goes to pay (in Chinese and English) and opens each stock screen
-    THEN the checkout screen with the member's rows, the dialogs, the payment screen with
-    the points and stored-value buttons and the stock screens fit each panel."""
+    THEN the pick-up screen, the sync details, the checkout screen with the member's rows,
+    the dialogs, the payment screen with the points and stored-value buttons and the stock
+    screens fit each panel."""
     from tests.server.member_helpers import add_member, card_code
-
-    from pos_app.ui.sync_status import SyncDetailsDialog
 
     number, _phone = add_member(hq.db, hq.keys, points=1280, balance_fen=5000, tier="gold")
     win = member_till.win
@@ -226,7 +226,9 @@ def test_the_member_panel_and_its_dialogs_fit_each_panel(
     survey.window(win, "pickups")
     tap(qtbot, win.pickup_screen.back_button)
     assert win.ctx.sync is not None
-    survey.dialog(SyncDetailsDialog(win.ctx.sync, win.ctx.translator, win), "sync", "zh_CN")
+    details = SyncDetailsDialog(win.ctx.sync, win.ctx.translator, win)
+    qtbot.waitUntil(lambda: details.fields["credentials"].text() != "", timeout=WAIT)
+    survey.dialog(details, "sync", "zh_CN")
     for code in (TARO, MANGO_L, card_code(hq.keys, number)):
         scan(qtbot, win, member_till.clock, code)
     panel = win.checkout.member_panel
