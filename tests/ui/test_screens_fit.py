@@ -16,10 +16,12 @@ import pytest
 from PySide6.QtWidgets import QDialog, QWidget
 
 from pos_app.app import Terminal
+from pos_app.ui.checkout_screen import VoidConfirmDialog
 from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.member_panel import CouponDialog, MemberPhoneDialog, TopupDialog
-from pos_app.ui.shift_screens import ResumeShiftDialog, ShiftMenuDialog
+from pos_app.ui.return_screen import UndoDialog
+from pos_app.ui.shift_screens import CashMoveDialog, ResumeShiftDialog, ShiftMenuDialog
 from pos_app.ui.sync_status import SyncDetailsDialog
 from server_stub.embedded import EmbeddedHQ
 from tests.support import FakeClock
@@ -119,7 +121,8 @@ def test_the_shift_screens_fit_each_panel(
 ):
     """GIVEN a till that sells only in a shift
     WHEN the cashier counts the float and opens the shift, then counts the drawer to close
-    THEN the open and close screens, the shift menu and the resume dialog fit each panel."""
+    THEN the open and close screens (in Chinese and English), the shift menu, the cash in
+    and out dialogs and the resume dialog fit each panel."""
     from pos_app.localdb.engine import write_session
     from pos_app.localdb.store import set_setting
 
@@ -132,6 +135,9 @@ def test_the_shift_screens_fit_each_panel(
     assert flow is not None
     qtbot.waitUntil(lambda: window.stack.currentWidget() is flow.open_screen)
     survey.window(window, "shift-open")
+    window.set_language("en")
+    survey.window(window, "shift-open")
+    window.set_language("zh_CN")
     open_shift_if_asked(qtbot, window)
     staff = window.vm.cashier
     shift = flow.shifts.current()
@@ -140,16 +146,21 @@ def test_the_shift_screens_fit_each_panel(
     survey.dialog(
         ResumeShiftDialog(window.ctx, flow.shifts.figures(), window), "shift-resume", "zh_CN"
     )
+    for direction in ("in", "out"):
+        survey.dialog(CashMoveDialog(window.ctx, direction, window), f"cash-{direction}", "zh_CN")
     flow.start_close(staff)
     survey.window(window, "shift-close")
     tap(qtbot, flow.close_screen.confirm)
+    survey.window(window, "shift-close-figures")
+    window.set_language("en")
     survey.window(window, "shift-close-figures")
     survey.assert_all_fit()
 
 
 def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey):
     """GIVEN a signed-in cashier
-    WHEN the search, discount, weight, approval, phone look-up and the drink options open
+    WHEN the search, discount, weight, approval, phone look-up, void, undo-a-return and the
+    drink options dialogs open
     THEN each fits each panel less its title bar, in Chinese and in English."""
     sign_in(qtbot, window)
     for language in ("zh_CN", "en"):
@@ -170,6 +181,8 @@ def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey)
                 ),
             ),
             ("member-phone", MemberPhoneDialog(window.ctx, window)),
+            ("void-confirm", VoidConfirmDialog(window.ctx, 6480, 2, window)),
+            ("return-undo", UndoDialog(window.ctx, [], window)),
         ]
         for name, dialog in dialogs:
             survey.dialog(dialog, name, language)
