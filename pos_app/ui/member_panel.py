@@ -28,7 +28,8 @@ from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment, PaymentError
 from pos_app.ui.context import UiContext
 from pos_app.ui.errors import error_text
-from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
+from pos_app.ui.pinyin_keyboard import PinyinKeyboard
+from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 CONSENT_VERSION = "privacy-2026-11"
@@ -198,7 +199,9 @@ class MemberPhoneDialog(QDialog):
         keypad = Keypad()
         keypad.key_pressed.connect(self._on_keypad_key_pressed)
         layout.addWidget(keypad)
-        self.keyboard = OnScreenKeyboard()
+        # Names in hanzi through pinyin on a Chinese till; 英文 for a Latin name.
+        zh = ctx.translator.language.startswith("zh")
+        self.keyboard = PinyinKeyboard(ctx.translator, pinyin=zh)
         self.keyboard.key_pressed.connect(self._on_keyboard_key_pressed)
         layout.addWidget(self.keyboard)
         row = QHBoxLayout()
