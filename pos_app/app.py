@@ -10,11 +10,13 @@ import io
 import logging
 import os
 import secrets
+import signal
+import sys
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -621,14 +623,36 @@ def run_gui(
             app.quit()
 
     QTimer.singleShot(0, ready)
+    previous = _quit_on_interrupt(app)
+    # Qt's event loop runs no Python while idle: a tick lets a Ctrl+C handler run soon.
+    tick = QTimer()
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
     try:
         return app.exec()
     finally:
+        tick.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         app.removeEventFilter(scan_filter)
         for window in windows:
             window.close()
         for t in terminals:
             t.close()
+
+
+def _quit_on_interrupt(app: QApplication) -> dict[int, Any]:
+    """Ctrl+C (SIGINT) and SIGTERM end the event loop as closing the windows does, so
+    the caller's clean-up runs (tills closed, HQ and simulators stopped). Returns the
+    handlers it replaced (none off the main thread, where signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupted(signum: int, _frame: object) -> None:
+        print(f"{signal.Signals(signum).name}: stopping", file=sys.stderr, flush=True)
+        app.quit()
+
+    return {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def enroll_gui(

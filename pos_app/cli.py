@@ -38,9 +38,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         demo.print_guide(chain)
         terminals, chain.terminals = chain.terminals, []
-        return run_gui(terminals, exit_when_ready=args.exit_when_ready, started_at=_STARTED)
+        return run_gui(
+            terminals,
+            exit_when_ready=args.exit_when_ready,
+            started_at=_STARTED,
+            on_ready=lambda windows: demo.show_controls(chain, terminals, windows),
+        )
     finally:
         chain.close()
+        print("Demo stopped: HQ, the payment gateway simulator and the tills.", flush=True)
 
 
 def _standalone_demo(args: argparse.Namespace) -> int:
