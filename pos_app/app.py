@@ -581,6 +581,7 @@ def run_gui(
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from pos_app.ui.customer_display import open_customer_display
     from pos_app.ui.scan_filter import ScanEventFilter
     from pos_app.ui.theme import apply_theme
 
@@ -603,11 +604,15 @@ def run_gui(
         window.scanner_settings_changed.connect(lambda new: apply_wedge_settings(classifier, new))
     scan_filter.scanned.connect(route)
     app.installEventFilter(scan_filter)
+    displays = []
     for i, (t, window) in enumerate(zip(terminals, windows, strict=True)):
         if len(windows) > 1:
             window.resize(1100, 760)
             window.move(40 + i * 620, 40 + i * 60)
         window.show()
+        display = open_customer_display(window, _setting(t, "customer_display", "auto"), i)
+        if display is not None:
+            displays.append(display)
         t.start_sync()
 
     def ready() -> None:
@@ -635,10 +640,18 @@ def run_gui(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         app.removeEventFilter(scan_filter)
+        for display in displays:
+            display.close()
         for window in windows:
             window.close()
         for t in terminals:
             t.close()
+
+
+def _setting(terminal: Terminal, key: str, default: object) -> object:
+    """One store setting of the terminal's database (``default`` when it is not set)."""
+    with read_session(terminal.engine) as session:
+        return all_settings(session).get(key, default)
 
 
 def _quit_on_interrupt(app: QApplication) -> dict[int, Any]:

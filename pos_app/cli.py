@@ -126,6 +126,8 @@ SETTINGS: dict[str, tuple[str, ...] | type] = {
         "xprinter-80",
     ),
     "label_printer": str,
+    # The customer display on a second screen: "auto" opens it when one is connected.
+    "customer_display": ("auto", "off"),
 }
 
 
