@@ -70,6 +70,10 @@ def test_bundled_demo_till_starts_to_ready_on_its_own_data(bundle: Path, tmp_pat
     assert "1001 / 1234 / cashier" in done.stdout
     # The demo data and the migrations came from the bundle: the database is at head.
     assert (data / "demo-S001" / "terminal.db").is_file()
+    # Resources the screens read at run time travel with it (the pinyin table, the font).
+    internal = bundle.parent / "_internal" / "resources"
+    assert (internal / "ime" / "pinyin.txt").is_file()
+    assert (internal / "fonts" / "WenQuanYiMicroHei-GB2312.ttf").is_file()
 
 
 def test_bundled_till_asks_to_enrol_when_it_has_no_store(bundle: Path, tmp_path: Path) -> None:
