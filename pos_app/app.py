@@ -570,8 +570,12 @@ def run_gui(
     started_at: float | None = None,
     argv: list[str] | None = None,
     on_ready: Callable[[list[MainWindow]], None] | None = None,
+    customer_displays: bool = True,
 ) -> int:
     """Runs the Qt event loop with one window per terminal until they close.
+
+    ``customer_displays``: open each till's customer display on a second screen when one
+    is connected and the store setting allows (the chain demo opens them on request).
 
     Each enrolled terminal's sync starts once its window shows. Scans go to the window
     that has the focus. Returns the exit code.
@@ -610,9 +614,11 @@ def run_gui(
             window.resize(1100, 760)
             window.move(40 + i * 620, 40 + i * 60)
         window.show()
-        display = open_customer_display(window, _setting(t, "customer_display", "auto"), i)
-        if display is not None:
-            displays.append(display)
+        if customer_displays:
+            setting = _setting(t, "customer_display", "auto")
+            display = open_customer_display(window, setting, i)
+            if display is not None:
+                displays.append(display)
         t.start_sync()
 
     def ready() -> None:

@@ -43,6 +43,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             exit_when_ready=args.exit_when_ready,
             started_at=_STARTED,
             on_ready=lambda windows: demo.show_controls(chain, terminals, windows),
+            # A developer's second monitor is no customer's: the controls open them.
+            customer_displays=False,
         )
     finally:
         chain.close()

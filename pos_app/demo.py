@@ -251,19 +251,40 @@ def show_controls(chain: ChainDemo, terminals: list[Terminal], windows: list[Any
     """Opens the demo controls window beside the tills (GUI thread) and returns it."""
     from PySide6.QtWidgets import QApplication
 
+    from pos_app.ui.customer_display import CustomerDisplay
     from pos_app.ui.demo_controls import DemoControls
 
     printers = {t.identity.store_code: t.virtual_printer for t in terminals}
+    tills = dict(zip(printers, windows, strict=False))
+    displays: dict[str, CustomerDisplay] = {}
+
+    def toggle_display(store: str) -> bool:
+        """Opens the till's customer display as an ordinary window beside it, or closes
+        it; True when it is open."""
+        if store in displays:
+            displays.pop(store).close()
+            return False
+        display = CustomerDisplay(tills[store])
+        display.setWindowTitle(f"{display.windowTitle()} {store}")
+        display.resize(720, 480)
+        geometry = tills[store].frameGeometry()
+        display.move(geometry.left() + 40, geometry.bottom() - 480)
+        display.show()
+        displays[store] = display
+        return True
+
     controls = DemoControls(
         terminals[0].translator,
         chain,
         lambda: chain.hq.url,
         printers,
         lambda store: printers[store].status().paper_out,
+        customer_display=toggle_display if tills else None,
     )
     app = QApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(controls.close)
+        app.aboutToQuit.connect(lambda: [d.close() for d in list(displays.values())])
     if windows:
         geometry = windows[-1].frameGeometry()
         controls.move(geometry.right() + 10, geometry.top())

@@ -15,7 +15,14 @@ from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pos_app.i18n import Translator
 from pos_app.ui.futures import when_done
@@ -54,6 +61,8 @@ class DemoControls(QWidget):
         printers: Mapping[str, DemoPrinter],
         paper_out: Callable[[str], bool],
         parent: QWidget | None = None,
+        *,
+        customer_display: Callable[[str], bool] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("DemoControls")
@@ -110,6 +119,20 @@ class DemoControls(QWidget):
                 buttons[key] = button
             self.paper_buttons[store] = buttons
         layout.addWidget(printer_box)
+        self.display_buttons: dict[str, TouchButton] = {}
+        if customer_display is not None:
+            display_box = QGroupBox(t("demo.customer_display"))
+            display_row = QHBoxLayout(display_box)
+            for store in printers:
+                button = TouchButton(t("demo.display_open", store=store))
+                button.setObjectName(f"demo_display_{store}")
+                button.setCheckable(True)
+                button.clicked.connect(
+                    lambda _=False, s=store, b=button: self._toggle_display(customer_display, s, b)
+                )
+                display_row.addWidget(button)
+                self.display_buttons[store] = button
+            layout.addWidget(display_box)
         hint = QLabel(self.t("demo.hint"))
         hint.setWordWrap(True)
         layout.addWidget(hint)
@@ -133,6 +156,14 @@ class DemoControls(QWidget):
         for store, label in self.paper_state.items():
             key = "demo.paper_is_out" if self.paper_out(store) else "demo.paper_is_in"
             label.setText(self.t(key, store=store))
+
+    def _toggle_display(
+        self, toggle: Callable[[str], bool], store: str, button: TouchButton
+    ) -> None:
+        is_open = toggle(store)
+        button.setChecked(is_open)
+        key = "demo.display_close" if is_open else "demo.display_open"
+        button.setText(self.t(key, store=store))
 
     def _paper(self, action: Callable[[], None]) -> None:
         action()

@@ -10,10 +10,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from hardware import PaperOut
 from pos_app import demo
+from pos_app.app import build_window
 from pos_app.i18n import Translator
+from pos_app.ui.customer_display import CustomerDisplay
 from pos_app.ui.demo_controls import MID_RECEIPT_BYTES, DemoControls
 from server_stub.cli import main as hq_main
 from tests.ui.helpers import tap
@@ -117,3 +120,22 @@ def test_the_printed_hq_commands_work_as_printed(
 def test_the_demo_member_is_not_the_demo_cashier(chain: demo.ChainDemo) -> None:
     staff = {p["name"] for p in demo.load_demo_json()["staff"]}
     assert [m.name for m in chain.members] and not {m.name for m in chain.members} & staff
+
+
+def test_the_controls_open_and_close_a_tills_customer_display(qtbot, chain: demo.ChainDemo) -> None:
+    windows = [build_window(t) for t in chain.terminals]
+    for window in windows:
+        qtbot.addWidget(window)
+        window.show()
+    controls = demo.show_controls(chain, chain.terminals, windows)
+    qtbot.addWidget(controls)
+    button = controls.display_buttons["S002"]
+    assert button.text() == "打开 S002 客显"
+    tap(qtbot, button)
+    assert button.isChecked() and button.text() == "关闭 S002 客显"
+    shown = [w for w in QApplication.topLevelWidgets() if isinstance(w, CustomerDisplay)]
+    assert [d.isVisible() for d in shown] == [True]
+    assert shown[0].window_ is windows[1]  # S002's till drives it
+    assert shown[0].header.text() == "欢迎光临"
+    tap(qtbot, button)
+    assert not button.isChecked() and not shown[0].isVisible()
