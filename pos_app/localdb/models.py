@@ -709,8 +709,6 @@ class PaymentIntent(Base):
     sale_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
 # -- online pick-up orders ----------------------------------------------------------------
 
 
