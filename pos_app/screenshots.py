@@ -295,7 +295,7 @@ def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Pa
     try:
         seed_chain(hq.db, load_demo_json())
         assert hq.keys is not None
-        wang = seed_members(hq.db, hq.keys)[0]
+        demo_member = seed_members(hq.db, hq.keys)[0]
         for lang in languages:
             data = tmp / f"till-{lang}"
             creds = CredentialStore(data, use_keyring=False)
@@ -320,10 +320,10 @@ def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Pa
                 window.login.pin.setText("3579")
                 window.login.sign_in_button.click()
                 _open_shift(window, _no_shot)
-                for scanned in ("6954321100014", "6954321100137", wang.card_code):
+                for scanned in ("6954321100014", "6954321100137", demo_member.card_code):
                     window.handle_scan(scanned)
                 panel = window.checkout.member_panel
-                _wait_for(lambda panel=panel: panel.title.text() == wang.name)
+                _wait_for(lambda panel=panel: panel.title.text() == demo_member.name)
                 shot("checkout-member", window)
                 member = window.vm.member
                 assert member is not None

@@ -28,10 +28,10 @@ from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment, PaymentError
 from pos_app.ui.context import UiContext
 from pos_app.ui.errors import error_text
+from pos_app.ui.pinyin_keyboard import PinyinKeyboard
 from pos_app.ui.widgets import (
     Banner,
     Keypad,
-    OnScreenKeyboard,
     TouchButton,
     apply_key,
     keep_words,
@@ -215,7 +215,9 @@ class MemberPhoneDialog(QDialog):
         keypad = Keypad()
         keypad.key_pressed.connect(self._on_keypad_key_pressed)
         keys.addWidget(keypad)
-        self.keyboard = OnScreenKeyboard()
+        # Names in hanzi through pinyin on a Chinese till; 英文 for a Latin name.
+        zh = ctx.translator.language.startswith("zh")
+        self.keyboard = PinyinKeyboard(ctx.translator, pinyin=zh)
         self.keyboard.key_pressed.connect(self._on_keyboard_key_pressed)
         keys.addWidget(self.keyboard, 1)
         layout.addLayout(keys)
