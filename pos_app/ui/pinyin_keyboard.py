@@ -14,11 +14,18 @@ from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pos_app.domain.pinyin_input import Candidate, PinyinTable
 from pos_app.i18n import Translator
-from pos_app.ui.widgets import OnScreenKeyboard, TouchButton
+from pos_app.ui.widgets import MIN_TOUCH, OnScreenKeyboard, TouchButton
 
 TABLE = Path(__file__).resolve().parents[2] / "resources" / "ime" / "pinyin.txt"
 PAGE = 7  # candidates shown at once on a 1024 px wide dialog
@@ -63,6 +70,12 @@ class PinyinKeyboard(QWidget):
         for i in range(PAGE):
             button = TouchButton("", role="key")
             button.setObjectName(f"osk_candidate_{i}")
+            # A candidate is one to four hanzi: a fingertip wide is enough, so the bar
+            # shares what the dialog has instead of asking the style's 80 px per button.
+            policy = button.sizePolicy()
+            policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+            button.setSizePolicy(policy)
+            button.setMinimumWidth(MIN_TOUCH)
             button.clicked.connect(lambda _=False, n=i: self.pick(self.page * PAGE + n))
             bar.addWidget(button, 1)
             self.candidate_buttons.append(button)
