@@ -321,12 +321,16 @@ def create_hold(
                         409,
                         "insufficient_points",
                         f"not enough points: {have} available, {amount} asked",
+                        available=int(have),
+                        asked=amount,
                     )
                 raise ApiError(
                     409,
                     "insufficient_balance",
                     f"not enough stored value: {have / 100:.2f} yuan available, "
                     f"{amount / 100:.2f} asked",
+                    available_fen=int(have),
+                    asked_fen=amount,
                 )
             after = b
             kind = "redeem" if request.kind == "points" else "pay"
