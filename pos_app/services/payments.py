@@ -25,6 +25,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -106,24 +107,53 @@ class PaymentGateway(Protocol):
     Every call is idempotent by ``order_no`` (refunds: by ``refund_no``) and blocks until
     the provider answered or the adapter's timeout passed. ``GatewayUnreachable`` only when
     the request surely did not reach the provider; a lost answer is ``UNKNOWN``.
+
+    ``placed_at`` is when the charge's intent was written (UTC, kept with the intent): the
+    pay sends it and every later call about that order names it again, after a restart
+    too (UnionPay finds an order by its ``orderId`` and the ``txnTime`` it was sent with).
+    None when the till does not hold the intent (a refund of another till's sale).
     """
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult: ...
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
         """An order the provider does not know is ``FAILED`` with ``code="paycode_unsettled"``
         never: it is ``FAILED`` with ``reason="not_found"``."""
         ...
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
         """Cancels the order (撤销): unpaid it can no longer be paid, paid it goes back to
-        the customer. ``REVERSED`` on success."""
+        the customer; an order the provider never saw is cancelled too, so a pay arriving
+        late cannot charge. ``REVERSED`` on success."""
         ...
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult: ...
 
 
@@ -153,20 +183,45 @@ class RoutingGateway:
             ) from None
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
-        return self._for(kind).pay(order_no, kind, amount_fen, code, subject)
+        return self._for(kind).pay(order_no, kind, amount_fen, code, subject, placed_at=placed_at)
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
-        return self._for(kind).query(order_no, kind)
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
+        return self._for(kind).query(order_no, kind, placed_at=placed_at)
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
-        return self._for(kind).reverse(order_no, kind)
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
+        return self._for(kind).reverse(order_no, kind, placed_at=placed_at, amount_fen=amount_fen)
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
-        return self._for(kind).refund(refund_no, order_no, kind, amount_fen, total_fen)
+        return self._for(kind).refund(
+            refund_no, order_no, kind, amount_fen, total_fen, placed_at=placed_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,25 +328,29 @@ class PaymentService:
             session.commit()
         kind = code.kind.value
         try:
-            result = gateway.pay(order_no, kind, amount_fen, code.code, self._subject)
+            result = gateway.pay(
+                order_no, kind, amount_fen, code.code, self._subject, placed_at=now
+            )
         except GatewayUnreachable:
             self._close(order_no, "failed", failure="gateway_unreachable")
             return PayOutcome(order_no, kind, amount_fen, "failed", "gateway_unreachable")
         if result.status is GatewayStatus.UNKNOWN:
-            return self._after_lost_answer(order_no, kind, amount_fen)
+            return self._after_lost_answer(order_no, kind, amount_fen, now)
         return self._apply(order_no, kind, amount_fen, result)
 
-    def _after_lost_answer(self, order_no: str, kind: str, amount_fen: int) -> PayOutcome:
+    def _after_lost_answer(
+        self, order_no: str, kind: str, amount_fen: int, placed_at: datetime
+    ) -> PayOutcome:
         """The pay call's answer was lost: ask, and close what did not go through."""
-        result = self._query(order_no, kind)
+        result = self._query(order_no, kind, placed_at)
         if result.status is GatewayStatus.FAILED:
             # Not paid (or unknown to the provider): reverse so a late pay cannot land.
-            return self._reverse(order_no, kind, amount_fen, "paycode_declined")
+            return self._reverse(order_no, kind, amount_fen, "paycode_declined", placed_at)
         return self._apply(order_no, kind, amount_fen, result)
 
-    def _query(self, order_no: str, kind: str) -> GatewayResult:
+    def _query(self, order_no: str, kind: str, placed_at: datetime) -> GatewayResult:
         try:
-            return self._require().query(order_no, kind)
+            return self._require().query(order_no, kind, placed_at=placed_at)
         except GatewayUnreachable:
             return GatewayResult(GatewayStatus.UNKNOWN, reason="unreachable")
 
@@ -341,18 +400,18 @@ class PaymentService:
         ``wait(seconds)`` defaults to ``cancel.wait`` (returns early on cancel).
         """
         intent = self._intent(order_no)
-        kind, amount = intent.kind, intent.amount_fen
+        kind, amount, placed = intent.kind, intent.amount_fen, intent.created_at
         pause = wait if wait is not None else cancel.wait
         deadline = self._clock.monotonic() + self._limits.get(kind, 30.0)
         while True:
             if cancel.is_set():
-                return self._reverse(order_no, kind, amount, "paycode_cancelled")
+                return self._reverse(order_no, kind, amount, "paycode_cancelled", placed)
             if self._clock.monotonic() >= deadline:
-                return self._reverse(order_no, kind, amount, "paycode_declined")
+                return self._reverse(order_no, kind, amount, "paycode_declined", placed)
             pause(self._poll_s)
             if cancel.is_set():
-                return self._reverse(order_no, kind, amount, "paycode_cancelled")
-            result = self._query(order_no, kind)
+                return self._reverse(order_no, kind, amount, "paycode_cancelled", placed)
+            result = self._query(order_no, kind, placed)
             if result.status in (GatewayStatus.USER_PAYING, GatewayStatus.UNKNOWN):
                 continue
             return self._apply(order_no, kind, amount, result)
@@ -360,11 +419,17 @@ class PaymentService:
     def cancel(self, order_no: str) -> PayOutcome:
         """Reverses a charge the sale will not take (the cashier cancelled)."""
         intent = self._intent(order_no)
-        return self._reverse(order_no, intent.kind, intent.amount_fen, "paycode_cancelled")
+        return self._reverse(
+            order_no, intent.kind, intent.amount_fen, "paycode_cancelled", intent.created_at
+        )
 
-    def _reverse(self, order_no: str, kind: str, amount_fen: int, why: str) -> PayOutcome:
+    def _reverse(
+        self, order_no: str, kind: str, amount_fen: int, why: str, placed_at: datetime
+    ) -> PayOutcome:
         try:
-            result = self._require().reverse(order_no, kind)
+            result = self._require().reverse(
+                order_no, kind, placed_at=placed_at, amount_fen=amount_fen
+            )
         except GatewayUnreachable:
             result = GatewayResult(GatewayStatus.UNKNOWN, reason="unreachable")
         if result.status is GatewayStatus.REVERSED:
@@ -391,7 +456,7 @@ class PaymentService:
             intents = repo.open_intents(session)
         out = []
         for intent in intents:
-            result = self._query(intent.order_no, intent.kind)
+            result = self._query(intent.order_no, intent.kind, intent.created_at)
             if result.status is GatewayStatus.UNKNOWN:
                 out.append(
                     PayOutcome(
@@ -407,7 +472,11 @@ class PaymentService:
             else:
                 out.append(
                     self._reverse(
-                        intent.order_no, intent.kind, intent.amount_fen, "paycode_cancelled"
+                        intent.order_no,
+                        intent.kind,
+                        intent.amount_fen,
+                        "paycode_cancelled",
+                        intent.created_at,
                     )
                 )
         return out
@@ -440,7 +509,14 @@ class PaymentService:
         total = intent.amount_fen if intent is not None else amount_fen
         refund_no = paycode_refund_no(refund_id, reference)
         try:
-            result = self._require().refund(refund_no, reference, kind, amount_fen, total)
+            result = self._require().refund(
+                refund_no,
+                reference,
+                kind,
+                amount_fen,
+                total,
+                placed_at=intent.created_at if intent is not None else None,
+            )
         except GatewayUnreachable as exc:
             raise PaymentsError("gateway_unreachable", str(exc)) from exc
         if not result.refunded:

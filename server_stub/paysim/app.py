@@ -16,8 +16,11 @@ SHA-256 of the sorted ``k=v`` pairs, ``signMethod=01``; the answer is form-encod
 signed the same way with the simulator's UnionPay key):
   ``POST /gateway/api/backTransReq.do`` -- consume by QR code (``txnType=01``,
   ``txnSubType=06``, ``qrNo``), consume cancel (``txnType=31``), refund (``txnType=04``);
-  ``POST /gateway/api/queryTrans.do`` (``txnType=00``). Unlike UnionPay, a query here finds
-  the order by ``merId`` + ``orderId`` alone (``txnTime`` is not checked).
+  ``POST /gateway/api/queryTrans.do`` (``txnType=00``). As at UnionPay, a query finds the
+  order by ``merId`` + ``orderId`` + the ``txnTime`` the consume was sent with (another
+  ``txnTime``: 34, no such order); a cancel names the original by ``origQryId`` or by
+  ``origOrderId`` + ``origTxnTime``, and a cancel of an order not seen yet is recorded, so
+  the consume arriving after it is refused.
 
 Also ``GET /healthz``, ``GET /bills/{wallet}/{merchant_id}/{YYYY-MM-DD}`` (the daily bill
 in that provider's format) and ``GET /_sim/orders/{order_no}`` (what the simulator holds:
@@ -493,7 +496,12 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
             return up_answer(fields, {"respCode": "30", "respMsg": "报文格式错误 txnAmt"})
         if txn == "01" and fields.get("txnSubType") == "06":
             answer = ledger.pay(
-                "unionpay", mer, fields.get("orderId", ""), amount, fields.get("qrNo", "")
+                "unionpay",
+                mer,
+                fields.get("orderId", ""),
+                amount,
+                fields.get("qrNo", ""),
+                fields.get("txnTime", ""),
             )
             if answer.hold:
                 await asyncio.sleep(hold_s)
@@ -510,9 +518,18 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
         orig = fields.get("origQryId", "")
         target = next((o for o in _orders_of(ledger, "unionpay", mer) if o.trade_no == orig), None)
         if txn == "31":
-            if target is None:
+            orig_order, orig_time = fields.get("origOrderId", ""), fields.get("origTxnTime", "")
+            if target is None and orig_order and orig_time:
+                target = ledger.get("unionpay", mer, orig_order)
+                if target is not None and target.placed_at != orig_time:
+                    return up_answer(fields, {"respCode": "34", "respMsg": "查无此交易"})
+            if target is None and not (orig_order and orig_time):
                 return up_answer(fields, {"respCode": "34", "respMsg": "查无此交易"})
-            ledger.reverse("unionpay", mer, target.order_no)
+            # An order not seen yet is recorded as cancelled, so a late consume is refused.
+            target, _ = ledger.reverse(
+                "unionpay", mer, target.order_no if target else orig_order, orig_time
+            )
+            orig = target.trade_no
             return up_answer(
                 fields,
                 {
@@ -545,7 +562,10 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
         fields, account = await up_request(request)
         if account is None:
             return up_answer(fields, {"respCode": "11", "respMsg": "验证签名失败"})
-        order = ledger.query("unionpay", fields["merId"], fields.get("orderId", ""))
+        found = ledger.get("unionpay", fields["merId"], fields.get("orderId", ""))
+        order = None
+        if found is not None and found.placed_at == fields.get("txnTime"):
+            order = ledger.query("unionpay", fields["merId"], fields.get("orderId", ""))
         if order is None:
             return up_answer(fields, {"respCode": "34", "respMsg": "查无此交易"})
         code, msg = up_state(order)

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -73,12 +73,12 @@ def test_a_code_pays_once_and_a_retry_of_the_order_number_charges_nothing_more(
     paysim: PaysimProcess, kind: str, code: str
 ):
     gateway = _gateway(paysim)
-    order = _order()
-    first = gateway.pay(order, kind, 1234, code, "ChainPOS")
-    again = gateway.pay(order, kind, 1234, code, "ChainPOS")
+    order, at = _order(), datetime.now(UTC)
+    first = gateway.pay(order, kind, 1234, code, "ChainPOS", placed_at=at)
+    again = gateway.pay(order, kind, 1234, code, "ChainPOS", placed_at=at)
     assert first.status is GatewayStatus.PAID and first.provider_ref
     assert again.status is GatewayStatus.PAID and again.provider_ref == first.provider_ref
-    assert gateway.query(order, kind).status is GatewayStatus.PAID
+    assert gateway.query(order, kind, placed_at=at).status is GatewayStatus.PAID
     [held] = paysim.orders(order)
     assert (held["amount_fen"], held["state"], held["pay_calls"]) == (1234, "paid", 2)
     # The same code for another order: already used.
@@ -94,10 +94,11 @@ def test_a_password_keeps_the_charge_waiting_until_the_customer_types_it(
     paysim: PaysimProcess, kind: str, code: str
 ):
     gateway = _gateway(paysim)
-    order = _order()
-    assert gateway.pay(order, kind, 500, code, "ChainPOS").status is GatewayStatus.USER_PAYING
-    assert gateway.query(order, kind).status is GatewayStatus.USER_PAYING
-    assert gateway.query(order, kind).status is GatewayStatus.PAID
+    order, at = _order(), datetime.now(UTC)
+    first = gateway.pay(order, kind, 500, code, "ChainPOS", placed_at=at)
+    assert first.status is GatewayStatus.USER_PAYING
+    assert gateway.query(order, kind, placed_at=at).status is GatewayStatus.USER_PAYING
+    assert gateway.query(order, kind, placed_at=at).status is GatewayStatus.PAID
 
 
 @pytest.mark.parametrize("kind", ["wechat_pay", "alipay", "unionpay"])
@@ -105,15 +106,18 @@ def test_a_reversed_order_is_paid_back_and_a_refund_is_made_once(paysim: PaysimP
     gateway = _gateway(paysim)
     code = {"wechat_pay": WX_PAYS, "alipay": ALI_PAYS, "unionpay": UP_PAYS}[kind]
     code = code[:-4] + str(1000 + len(kind) * 7 + datetime.now(UTC).microsecond % 900)
-    order = _order()
-    assert gateway.pay(order, kind, 2000, code, "ChainPOS").status is GatewayStatus.PAID
+    order, at = _order(), datetime.now(UTC)
+    paid = gateway.pay(order, kind, 2000, code, "ChainPOS", placed_at=at)
+    assert paid.status is GatewayStatus.PAID
     refund_no = f"R{uuid.uuid4().hex[:12]}"
-    assert gateway.refund(refund_no, order, kind, 500, 2000).refunded
-    assert gateway.refund(refund_no, order, kind, 500, 2000).refunded
-    assert not gateway.refund(f"R{uuid.uuid4().hex[:12]}", order, kind, 1600, 2000).refunded
+    assert gateway.refund(refund_no, order, kind, 500, 2000, placed_at=at).refunded
+    assert gateway.refund(refund_no, order, kind, 500, 2000, placed_at=at).refunded
+    assert not gateway.refund(
+        f"R{uuid.uuid4().hex[:12]}", order, kind, 1600, 2000, placed_at=at
+    ).refunded
     [held] = paysim.orders(order)
     assert held["refunds"] == {refund_no: 500}
-    assert gateway.reverse(order, kind).status is GatewayStatus.REVERSED
+    assert gateway.reverse(order, kind, placed_at=at).status is GatewayStatus.REVERSED
     [held] = paysim.orders(order)
     assert held["state"] == "reversed"
     assert sum(held["refunds"].values()) == 2000  # type: ignore[union-attr]
@@ -222,6 +226,43 @@ def test_concurrent_retries_of_one_order_number_charge_once(paysim: PaysimProces
     text = httpx.get(f"{paysim.url}/bills/{kind}/{merchant}/{day}", timeout=5).text
     provider = {"wechat_pay": "wechat", "alipay": "alipay", "unionpay": "unionpay"}[kind]
     assert [e.amount_fen for e in parse_statement(provider, text) if e.key == order] == [777]
+
+
+def test_a_unionpay_order_is_found_by_the_time_its_consume_was_sent_with(
+    paysim: PaysimProcess,
+):
+    """GIVEN a UnionPay consume sent with the intent's time
+    WHEN it is asked about by another adapter (the till restarted) naming that time
+    THEN it is found; named with another time it is not (as at UnionPay)."""
+    order, at = _order(), datetime.now(UTC) - timedelta(minutes=3)
+    paid = _gateway(paysim).pay(
+        order, "unionpay", 880, UP_PAYS[:-4] + "6161", "ChainPOS", placed_at=at
+    )
+    assert paid.status is GatewayStatus.PAID
+    after_restart = _gateway(paysim)
+    found = after_restart.query(order, "unionpay", placed_at=at)
+    assert (found.status, found.provider_ref) == (GatewayStatus.PAID, paid.provider_ref)
+    wrong = after_restart.query(order, "unionpay", placed_at=datetime.now(UTC))
+    assert (wrong.status, wrong.reason) == (GatewayStatus.FAILED, "not_found")
+
+
+def test_a_unionpay_cancel_of_an_order_not_seen_yet_refuses_its_late_consume(
+    paysim: PaysimProcess,
+):
+    """GIVEN a consume whose request has not reached UnionPay yet (the till gave up on it)
+    WHEN the till cancels the order and the consume arrives afterwards
+    THEN the cancel was sent and recorded, and the late consume charges nothing."""
+    gateway = _gateway(paysim)
+    order, at = _order(), datetime.now(UTC)
+    reversed_ = gateway.reverse(order, "unionpay", placed_at=at, amount_fen=990)
+    assert reversed_.status is GatewayStatus.REVERSED
+    [held] = paysim.orders(order)
+    assert (held["state"], held["reverse_calls"]) == ("reversed", 1)
+    late = gateway.pay(order, "unionpay", 990, UP_PAYS[:-4] + "6262", "ChainPOS", placed_at=at)
+    assert late.status is not GatewayStatus.PAID
+    [held] = paysim.orders(order)
+    assert (held["state"], held["amount_fen"], held["paid_at"]) == ("reversed", 0, "")
+    assert gateway.query(order, "unionpay", placed_at=at).status is not GatewayStatus.PAID
 
 
 def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from sqlalchemy import text
 from pos_app.app import build_terminal
 from pos_app.localdb.engine import open_database, read_session
 from pos_app.localdb.seed import load_demo
-from tests.paysim import REPO, MemoryKeyring, PaysimProcess, configure_store
+from tests.paysim import REPO, UP_PASSWORD, MemoryKeyring, PaysimProcess, configure_store
 from tests.support import fast_hash
 
 pytestmark = pytest.mark.slow  # kills a till process; the simulator runs as a process
@@ -115,3 +116,37 @@ def test_sigkill_while_the_customer_types_the_password_is_settled_once_at_restar
         again.close()
     [held] = paysim.orders(order_no, merchants["wechat_pay"])
     assert held["reverse_calls"] == 1
+
+
+def test_a_unionpay_charge_asked_about_after_a_restart_names_the_time_it_was_sent_with(
+    tmp_path: Path, memory_keyring: MemoryKeyring, paysim: PaysimProcess
+):
+    """GIVEN a UnionPay charge waiting for the customer's password when the till stops
+    WHEN the till starts again (new adapters, nothing remembered in memory) and keeps asking
+    THEN its queries name the consume's own txnTime, kept with the intent, so UnionPay
+    finds the order: it is paid, once."""
+    db = tmp_path / "terminal.db"
+    engine = open_database(db)
+    load_demo(engine, store_code="S001", terminal_id="S001-T01", pin_hasher=fast_hash)
+    engine.dispose()
+    merchants = configure_store(db, "S001", paysim)
+    first = build_terminal(db, start_devices=False)
+    try:
+        assert first.payments is not None
+        outcome = first.payments.charge(UP_PASSWORD, 1500, draft_id="d-1", cashier="1001")
+    finally:
+        first.close()
+    assert outcome.state == "user_paying"
+
+    again = build_terminal(db, start_devices=False)
+    try:
+        assert again.payments is not None
+        settled = again.payments.wait_for_customer(
+            outcome.order_no, threading.Event(), wait=lambda _s: None
+        )
+    finally:
+        again.close()
+    assert (settled.state, settled.amount_fen) == ("paid", 1500)
+    assert _intents(db) == [(outcome.order_no, "paid")]
+    [held] = paysim.orders(outcome.order_no, merchants["unionpay"])
+    assert (held["state"], held["pay_calls"], held["reverse_calls"]) == ("paid", 1, 0)

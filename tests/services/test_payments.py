@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select, text
@@ -67,7 +68,14 @@ class FakeProvider:
             raise GatewayUnreachable("gateway_unreachable", "connection refused")
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
         self._check()
         with read_session(self._terminal.engine) as session:
@@ -107,7 +115,9 @@ class FakeProvider:
         }[order.state]
         return GatewayResult(status, provider_ref=f"TX{order_no}")
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
         self._check()
         with self._lock:
             order = self.orders.get(order_no)
@@ -117,7 +127,14 @@ class FakeProvider:
                     order.state = "paid"
             return self._result(order_no)
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
         self._check()
         with self._lock:
             order = self.orders.setdefault(order_no, Order(0, "reversed"))
@@ -125,7 +142,14 @@ class FakeProvider:
             return GatewayResult(GatewayStatus.REVERSED)
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
         self._check()
         with self._lock:

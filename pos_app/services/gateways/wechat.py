@@ -17,6 +17,7 @@ import hmac
 import logging
 import secrets
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 import httpx
@@ -111,7 +112,14 @@ class WeChatPayGateway:
         return GatewayResult(GatewayStatus.FAILED, code="paycode_declined", reason=reason)
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
         answer = self._call(
             "/pay/micropay",
@@ -140,7 +148,9 @@ class WeChatPayGateway:
             return GatewayResult(GatewayStatus.REVERSED, reason=err)
         return self._failed(answer)
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
         answer = self._call("/pay/orderquery", {"out_trade_no": order_no})
         if answer is None or answer.get("return_code") != "SUCCESS":
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
@@ -157,7 +167,14 @@ class WeChatPayGateway:
             return GatewayResult(GatewayStatus.REVERSED, reason=state)
         return GatewayResult(GatewayStatus.FAILED, code="paycode_declined", reason=state)
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
         answer = self._call("/secapi/pay/reverse", {"out_trade_no": order_no})
         if answer is None or answer.get("return_code") != "SUCCESS":
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
@@ -166,7 +183,14 @@ class WeChatPayGateway:
         return GatewayResult(GatewayStatus.UNKNOWN, reason=answer.get("err_code", "recall"))
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
         answer = self._call(
             "/secapi/pay/refund",
