@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +56,8 @@ __all__ = [
 log = logging.getLogger("chainpos.payments")
 
 POLL_INTERVAL_S = 2.0
+SHUTDOWN_WAIT_S = 10.0
+"""How long closing the till waits for the password waits it cancels to be reversed."""
 WALLET_WAIT_LIMIT_S: Mapping[str, float] = {
     # How long each wallet keeps a password prompt open before the merchant should give
     # up and reverse; the providers recommend polling about this long.
@@ -273,6 +276,9 @@ class PaymentService:
         self._poll_s = poll_interval_s
         self._limits = dict(wait_limit_s)
         self._subject = subject
+        # The cancel events of the password waits in progress (cancel_waits at shutdown).
+        self._waits: set[threading.Event] = set()
+        self._waits_changed = threading.Condition()
 
     @property
     def available(self) -> bool:
@@ -398,7 +404,39 @@ class PaymentService:
         reverses it when ``cancel`` is set or the wallet's limit passes.
 
         ``wait(seconds)`` defaults to ``cancel.wait`` (returns early on cancel).
+        :meth:`cancel_waits` (the till is shutting down) sets ``cancel``.
         """
+        with self._waits_changed:
+            self._waits.add(cancel)
+        try:
+            return self._wait_for_customer(order_no, cancel, wait)
+        finally:
+            with self._waits_changed:
+                self._waits.discard(cancel)
+                self._waits_changed.notify_all()
+
+    def cancel_waits(self, timeout_s: float) -> bool:
+        """Cancels every password wait in progress (each reverses its charge, as when the
+        cashier cancels) and waits up to ``timeout_s`` for them to end. True when all ended;
+        False when a reverse still had no answer (its intent stays open and the next start
+        settles it). Any thread; used at shutdown."""
+        deadline = time.monotonic() + timeout_s  # real time, whatever the till's clock says
+        with self._waits_changed:
+            for event in self._waits:
+                event.set()
+            while self._waits:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._waits_changed.wait(left)
+        return True
+
+    def _wait_for_customer(
+        self,
+        order_no: str,
+        cancel: threading.Event,
+        wait: Callable[[float], object] | None,
+    ) -> PayOutcome:
         intent = self._intent(order_no)
         kind, amount, placed = intent.kind, intent.amount_fen, intent.created_at
         pause = wait if wait is not None else cancel.wait
