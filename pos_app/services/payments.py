@@ -230,8 +230,9 @@ class RoutingGateway:
 @dataclass(frozen=True, slots=True)
 class PayOutcome:
     """Where a charge stands, for the screen. ``state``: ``paid``, ``user_paying``,
-    ``failed``, ``reversed`` or ``unknown`` (still open: settled later). ``code`` (not
-    paid): the registered error code the screen shows."""
+    ``failed``, ``reversed``, ``refunded`` (an unclaimed charge given back) or ``unknown``
+    (still open: settled later). ``code`` (not paid): the registered error code the
+    screen shows."""
 
     order_no: str
     kind: str
@@ -517,6 +518,20 @@ class PaymentService:
                         intent.created_at,
                     )
                 )
+        return out + self._settle_refunding()
+
+    def _settle_refunding(self) -> list[PayOutcome]:
+        """Finishes the refunds of unclaimed charges a crash interrupted (approved already;
+        the refund number makes the retry refund once). One that fails again goes back to
+        the unclaimed charges the screen offers."""
+        with read_session(self._engine) as session:
+            intents = repo.intents_in(session, "refunding")
+        out = []
+        for intent in intents:
+            try:
+                out.append(self._finish_refund(intent, cashier=intent.cashier, approver=""))
+            except PaymentsError as exc:
+                log.warning("refund of %s not finished at start: %s", intent.order_no, exc.code)
         return out
 
     def unclaimed_paid(self) -> list[PayOutcome]:
@@ -527,6 +542,86 @@ class PaymentService:
         return [
             PayOutcome(r.order_no, r.kind, r.amount_fen, "paid", None, r.provider_ref) for r in rows
         ]
+
+    def refund_unclaimed(self, order_no: str, *, cashier: str, approver: str) -> PayOutcome:
+        """Gives a paid charge that no sale took back to the customer's wallet, in full,
+        through the gateway (a supervisor approved it). Idempotent by the refund number
+        derived from the order number; the intent is held as ``refunding`` meanwhile so no
+        sale can take it, and ends ``refunded``.
+
+        Raises:
+            PaymentsError: ``payment_claimed`` (a sale took it, or it is not paid),
+                ``refund_failed`` or ``gateway_unreachable`` (the charge stays for a sale
+                or another try).
+        """
+        intent = self._intent(order_no)
+        now = self._clock.now()
+        with write_session(self._engine) as session:
+            if not repo.set_unclaimed_state(session, order_no, "refunding", now, only_from="paid"):
+                raise PaymentsError("payment_claimed", f"{order_no} is not an unclaimed charge")
+            audit(
+                session,
+                now,
+                cashier,
+                "paycode.refunding",
+                order_no=order_no,
+                amount_fen=intent.amount_fen,
+                approved_by=approver,
+            )
+            session.commit()
+        return self._finish_refund(intent, cashier=cashier, approver=approver)
+
+    def _finish_refund(
+        self, intent: repo.IntentRecord, *, cashier: str, approver: str
+    ) -> PayOutcome:
+        """Sends the full refund of an intent held as ``refunding`` and records the end."""
+        order_no = intent.order_no
+        refund_no = paycode_refund_no("UNCLAIMED", order_no)
+        try:
+            result = self._require().refund(
+                refund_no,
+                order_no,
+                intent.kind,
+                intent.amount_fen,
+                intent.amount_fen,
+                placed_at=intent.created_at,
+            )
+        except GatewayUnreachable as exc:
+            result = RefundResult(False, code="gateway_unreachable", reason=str(exc))
+        except Exception:
+            self._back_to_paid(order_no)
+            raise
+        if not result.refunded and result.reason == "no answer":
+            # The refund may have happened: the charge stays out of every sale's reach
+            # (refunding) and the next start asks again with the same refund number.
+            log.warning("refund of %s had no answer; retried at the next start", order_no)
+            raise PaymentsError("paycode_unsettled", "the refund had no answer")
+        if not result.refunded:
+            self._back_to_paid(order_no)
+            code = result.code or "refund_failed"
+            raise PaymentsError(code, f"refund refused: {result.reason}", reason=result.reason)
+        now = self._clock.now()
+        with write_session(self._engine) as session:
+            repo.set_unclaimed_state(session, order_no, "refunded", now, only_from="refunding")
+            audit(
+                session,
+                now,
+                cashier,
+                "paycode.refund_unclaimed",
+                order_no=order_no,
+                refund_no=refund_no,
+                amount_fen=intent.amount_fen,
+                approved_by=approver,
+            )
+            session.commit()
+        return PayOutcome(order_no, intent.kind, intent.amount_fen, "refunded", None, refund_no)
+
+    def _back_to_paid(self, order_no: str) -> None:
+        with write_session(self._engine) as session:
+            repo.set_unclaimed_state(
+                session, order_no, "paid", self._clock.now(), only_from="refunding"
+            )
+            session.commit()
 
     # -- refunds (the returns service's RefundGateway) ----------------------------------
 
