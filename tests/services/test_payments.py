@@ -350,3 +350,51 @@ def test_a_refund_retried_refunds_once(
     with pytest.raises(PaymentsError) as exc:
         payments.refund("ret-2", "wechat_pay", 500, "S001-T01-P999999")
     assert exc.value.code == "refund_failed"
+
+
+def test_an_unclaimed_charge_refunded_is_out_of_every_sale_s_reach(
+    terminal: Terminal, payments: PaymentService, provider: FakeProvider
+) -> None:
+    """GIVEN a paid charge no sale took
+    WHEN a supervisor-approved refund gives it back, and is asked for again
+    THEN the provider refunds the whole amount once, the charge is no longer offered,
+    and no sale can take it."""
+    outcome = payments.charge(PAYS, 1800, draft_id="d", cashier="1001")
+    done = payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert (done.state, done.amount_fen) == ("refunded", 1800)
+    assert list(provider.orders[outcome.order_no].refunds.values()) == [1800]
+    assert payments.unclaimed_paid() == []
+    with pytest.raises(PaymentsError) as exc:
+        payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert exc.value.code == "payment_claimed"
+    assert list(provider.orders[outcome.order_no].refunds.values()) == [1800]
+
+
+def test_an_unclaimed_refund_refused_or_unanswered_loses_nothing(
+    terminal: Terminal, payments: PaymentService, provider: FakeProvider
+) -> None:
+    """GIVEN a paid charge no sale took
+    WHEN its refund is refused, THEN it is offered again (for a sale or another try);
+    WHEN its refund gets no answer, THEN no sale can take it and the next start asks
+    again with the same refund number, which refunds once."""
+    outcome = payments.charge(PAYS, 1800, draft_id="d", cashier="1001")
+    real_refund = provider.refund
+    provider.refund = lambda *a, **k: RefundResult(False, reason="NOTENOUGH")  # type: ignore[method-assign]
+    with pytest.raises(PaymentsError) as exc:
+        payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert exc.value.code == "refund_failed"
+    assert [o.order_no for o in payments.unclaimed_paid()] == [outcome.order_no]
+
+    provider.refund = lambda *a, **k: RefundResult(False, reason="no answer")  # type: ignore[method-assign]
+    with pytest.raises(PaymentsError) as exc:
+        payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert exc.value.code == "paycode_unsettled"
+    assert payments.unclaimed_paid() == []
+    assert _intents(terminal)[0][4] == "refunding"
+
+    provider.refund = real_refund  # type: ignore[method-assign]
+    assert [(o.order_no, o.state) for o in payments.settle_open()] == [
+        (outcome.order_no, "refunded")
+    ]
+    assert list(provider.orders[outcome.order_no].refunds.values()) == [1800]
+    assert payments.settle_open() == []
