@@ -4,6 +4,8 @@ paths, as the providers document them.
 WeChat Pay API v2 (XML bodies, ``sign`` = MD5 or HMAC-SHA256 over the sorted non-empty
 fields and ``&key=<API key>``, upper-case hex):
   ``POST /pay/micropay``, ``/pay/orderquery``, ``/secapi/pay/reverse``, ``/secapi/pay/refund``
+  The two ``/secapi/`` calls of a merchant registered with an API client certificate are
+  refused unless they came over the simulator's HTTPS port with that certificate.
 
 Alipay open API (``GET`` or form ``POST`` to ``/gateway.do``; the request's ``sign`` is RSA2
 over the sorted ``k=v`` pairs; the answer is ``{"<method>_response": {...}, "sign": ...}``
@@ -53,6 +55,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from server_stub.paysim import bills
 from server_stub.paysim.ledger import Ledger, Order
 from server_stub.paysim.merchants import MerchantBook, platform_keys
+from server_stub.paysim.tls import cert_sha256
 
 log = logging.getLogger("chainpos.paysim")
 
@@ -161,6 +164,14 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
             ET.SubElement(root, k).text = v
         return Response(ET.tostring(root, encoding="unicode"), media_type="text/xml")
 
+    def wx_client_cert_ok(request: Request, account: dict[str, str]) -> bool:
+        want = account.get("client_cert_sha256")
+        if not want:
+            return True  # registered before certificates: not asked for one
+        tls_info = request.scope.get("extensions", {}).get("tls", {})
+        chain = tls_info.get("client_cert_chain") or []
+        return bool(chain) and hmac.compare_digest(cert_sha256(chain[0]), want)
+
     async def wx_request(request: Request) -> tuple[dict[str, str], dict[str, str] | None, str]:
         """(fields, merchant account or None, failure message)."""
         body = await request.body()
@@ -176,6 +187,9 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
         want = wechat_sign(fields, account["api_key"], sign_type)
         if not hmac.compare_digest(want, fields.get("sign", "")):
             return fields, None, "签名错误"
+        if request.url.path.startswith("/secapi/") and not wx_client_cert_ok(request, account):
+            log.warning("wechat %s without the merchant's client certificate", request.url.path)
+            return fields, None, "证书错误，请使用商户API证书"
         return fields, account, ""
 
     def wx_answer(

@@ -46,7 +46,9 @@ def _close_gateways() -> Iterator[None]:
 
 
 def _gateway(sim: PaysimProcess, store: str = "S001", url: str | None = None) -> RoutingGateway:
-    providers, secrets = provider_entries(url or sim.url, sim.data_dir, store)
+    providers, secrets = provider_entries(
+        url or sim.url, sim.data_dir, store, tls_url=url or sim.tls_url
+    )
     gateway = gateway_from_settings(
         {"payment.providers": providers, "payment.simulator": True},
         store,
@@ -265,6 +267,83 @@ def test_a_unionpay_cancel_of_an_order_not_seen_yet_refuses_its_late_consume(
     assert gateway.query(order, "unionpay", placed_at=at).status is not GatewayStatus.PAID
 
 
+def _wechat_without_certificate(sim: PaysimProcess, *, over_tls: bool) -> WeChatPayGateway:
+    providers, secrets = provider_entries(sim.url, sim.data_dir, "S001", tls_url=sim.tls_url)
+    wx = next(e for e in json.loads(providers) if e["wallet"] == "wechat_pay")
+    return WeChatPayGateway(
+        wx["base_url"] if over_tls else sim.url,
+        wx["merchant_id"],
+        wx["app_id"],
+        secrets["wechat_pay"]["api_key"],
+        ca_pem=wx["ca_cert"],
+    )
+
+
+@pytest.mark.parametrize("over_tls", [True, False], ids=["https", "http"])
+def test_wechat_reverse_and_refund_need_the_merchant_s_client_certificate(
+    paysim: PaysimProcess, over_tls: bool
+):
+    """GIVEN a WeChat Pay merchant registered with an API client certificate, and a paid
+    order
+    WHEN its refund and reverse are sent without the certificate (over HTTPS, or plain HTTP)
+    THEN the simulator refuses both and the money stays where it is; sent by the adapter
+    holding the certificate from the keyring, both are accepted."""
+    with_cert = _gateway(paysim)
+    order, at = _order(), datetime.now(UTC)
+    code = WX_PAYS[:-4] + str(6300 + (1 if over_tls else 2))
+    assert with_cert.pay(order, "wechat_pay", 1000, code, "ChainPOS", placed_at=at).status is (
+        GatewayStatus.PAID
+    )
+    bare = _wechat_without_certificate(paysim, over_tls=over_tls)
+    try:
+        refused_refund = bare.refund("RNOCERT" + order[-6:], order, "wechat_pay", 300, 1000)
+        refused_reverse = bare.reverse(order, "wechat_pay")
+        # Paying and asking need no certificate.
+        assert bare.query(order, "wechat_pay").status is GatewayStatus.PAID
+    finally:
+        bare.close()
+    assert not refused_refund.refunded and "证书" in refused_refund.reason
+    assert refused_reverse.status is GatewayStatus.UNKNOWN
+    [held] = paysim.orders(order)
+    assert (held["state"], held["refunds"], held["reverse_calls"]) == ("paid", {}, 0)
+
+    refund_no = "RCERT" + order[-6:]
+    assert with_cert.refund(refund_no, order, "wechat_pay", 300, 1000, placed_at=at).refunded
+    assert with_cert.reverse(order, "wechat_pay", placed_at=at).status is GatewayStatus.REVERSED
+    [held] = paysim.orders(order)
+    assert held["state"] == "reversed" and held["refunds"][refund_no] == 300  # type: ignore[index]
+    assert sum(held["refunds"].values()) == 1000  # type: ignore[union-attr]
+
+
+def test_the_client_certificate_s_files_are_gone_once_loaded(tmp_path, monkeypatch):
+    """The certificate and key from the keyring are written only to load them into the TLS
+    context: private to this user, and removed right after."""
+    import os
+    import stat
+    import tempfile
+
+    from pos_app.services.gateways.wechat import client_tls_context
+    from server_stub.paysim.tls import ca_pem, issue_client_cert
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[tuple[int, list[tuple[str, int]]]] = []
+    real = __import__("ssl").SSLContext.load_cert_chain
+
+    def spy(self, certfile, keyfile=None, password=None):  # type: ignore[no-untyped-def]
+        folder = os.path.dirname(certfile)
+        files = [
+            (n, stat.S_IMODE(os.stat(os.path.join(folder, n)).st_mode)) for n in os.listdir(folder)
+        ]
+        seen.append((stat.S_IMODE(os.stat(folder).st_mode), sorted(files)))
+        return real(self, certfile, keyfile, password)
+
+    monkeypatch.setattr(__import__("ssl").SSLContext, "load_cert_chain", spy)
+    cert, key = issue_client_cert(tmp_path / "sim", "1900000109")
+    client_tls_context(cert, key, ca_pem(tmp_path / "sim"))
+    assert seen == [(0o700, [("apiclient_cert.pem", 0o600), ("apiclient_key.pem", 0o600)])]
+    assert [p.name for p in tmp_path.iterdir()] == ["sim"]
+
+
 def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ):
@@ -277,7 +356,13 @@ def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(
     out = json.loads(capsys.readouterr().out)
     providers = json.loads(out["payment.providers"])
     assert [p["wallet"] for p in providers] == ["wechat_pay", "alipay", "unionpay"]
-    assert {p["base_url"] for p in providers} == {"http://127.0.0.1:8780"}
+    # WeChat Pay on the HTTPS port (its reverse and refund need the client certificate).
+    assert {p["wallet"]: p["base_url"] for p in providers} == {
+        "wechat_pay": "https://127.0.0.1:8781",
+        "alipay": "http://127.0.0.1:8780",
+        "unionpay": "http://127.0.0.1:8780",
+    }
+    assert "BEGIN CERTIFICATE" in providers[0]["ca_cert"]
     assert out["payment.simulator"] is True
     assert sorted(out["keyring"]) == [
         "chainpos-payments S009:alipay",
@@ -285,3 +370,6 @@ def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(
         "chainpos-payments S009:wechat_pay",
     ]
     assert "PRIVATE KEY" in out["keyring"]["chainpos-payments S009:alipay"]["app_private_key"]
+    wechat = out["keyring"]["chainpos-payments S009:wechat_pay"]
+    assert "BEGIN CERTIFICATE" in wechat["api_client_cert"]
+    assert "PRIVATE KEY" in wechat["api_client_key"]
