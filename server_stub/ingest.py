@@ -1084,8 +1084,16 @@ class _Batch:
         except returns.ReturnReject as rej:
             raise _Reject(rej.reason, rej.detail, rej.retryable) from None
         # The goods came back and the money went out at the counter: kept, and flagged
-        # when the cashier fails HQ's check.
-        self._flag_staff(ev, fx, [self._staff_problem(pl.cashier, "a return", pl.returned_at)])
+        # when the cashier or an approval fails HQ's check, or the no-receipt cap is broken.
+        self._flag_staff(
+            ev,
+            fx,
+            [
+                self._staff_problem(pl.cashier, "a return", pl.returned_at),
+                fx.returned.policy_problem,
+            ],
+            sale_id=pl.original.sale_id if pl.original is not None else None,
+        )
         fx.summary.refund(
             pl.store, pl.returned_at, pl.refund_fen, [(t.kind, t.amount_fen) for t in pl.refunds]
         )

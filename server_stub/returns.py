@@ -700,6 +700,10 @@ class ReturnPlan:
     earlier: list[_Earlier] = field(default_factory=list)
     auth_lines: dict[int, int] = field(default_factory=dict)
     policy: ReturnPolicy = field(default_factory=ReturnPolicy)
+    policy_problem: str | None = None
+    """Why the return breaks a policy HQ checks (an approval it needs is missing or fails
+    HQ's staff check, a return without a receipt above the cap): the ingest keeps the
+    return, which already happened at the counter, and flags it."""
 
 
 def _approvals_problem(conn: Connection, pl: p.SaleReturned, needed: Sequence[str]) -> str | None:
@@ -724,42 +728,34 @@ def plan_return(
     pl: p.SaleReturned,
     now: datetime,
 ) -> ReturnPlan:
-    """Checks a return event against HQ's data; writes only an audit row when an approval
-    is refused.
+    """Checks a return event against HQ's data.
+
+    A return that breaks a policy of approvals or of the no-receipt cap is not refused (the
+    refund went out at the counter): the plan names the problem (``policy_problem``) for
+    the ingest to keep the return and flag it, like a sale whose staff fail HQ's check.
 
     Raises:
         ReturnReject: ``unknown_sale`` (retryable: the sale may be on its way),
-            ``already_voided``, ``not_authorised`` (approvals, another store's sale without
-            an authorisation), ``unknown_sku``, ``invalid`` (the refunds do not follow the
+            ``already_voided``, ``not_authorised`` (another store's sale without an
+            authorisation), ``unknown_sku``, ``invalid`` (the refunds do not follow the
             contract's arithmetic, lines or tenders that are not on the sale).
     """
     policy = policy_for(conn, pl.store)
     needed: list[str] = []
+    problems: list[str] = []
     if pl.original is None:
         needed.append("return_without_receipt")
         if pl.refund_fen > policy.no_receipt_cap_fen:
-            raise ReturnReject(
-                "not_authorised",
+            problems.append(
                 f"a return without a receipt refunds at most {policy.no_receipt_cap_fen} fen, "
-                f"not {pl.refund_fen}",
+                f"not {pl.refund_fen}"
             )
     if pl.refund_fen > policy.approval_above_fen:
         needed.append("refund_over_limit")
-    problem = _approvals_problem(conn, pl, needed)
-    if problem is not None:
-        write_audit(
-            conn,
-            [
-                audit_row(
-                    Actor.of_device(device),
-                    "return.refused",
-                    pl.member,
-                    {"return_id": str(pl.return_id), "problem": problem},
-                    now,
-                )
-            ],
-        )
-        raise ReturnReject("not_authorised", problem)
+    approval = _approvals_problem(conn, pl, needed)
+    if approval is not None:
+        problems.append(approval)
+    policy_problem = "; ".join(problems) or None
     skus = {ln.sku for ln in pl.lines}
     known = set(
         conn.execute(select(m.items.c.sku).where(m.items.c.sku.in_(sorted(skus)))).scalars()
@@ -770,7 +766,15 @@ def plan_return(
         )
     if pl.original is None:
         return ReturnPlan(
-            event_id, pl, None, None, [_LinePlan(ln) for ln in pl.lines], None, pl.member, 0
+            event_id,
+            pl,
+            None,
+            None,
+            [_LinePlan(ln) for ln in pl.lines],
+            None,
+            pl.member,
+            0,
+            policy_problem=policy_problem,
         )
     sale = conn.execute(select(m.sales).where(m.sales.c.sale_id == pl.original.sale_id)).first()
     if sale is None:
@@ -887,6 +891,7 @@ def plan_return(
         earlier,
         auth_lines,
         policy,
+        policy_problem,
     )
 
 

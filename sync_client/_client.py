@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from sync_client._credentials import Credentials
 from sync_client._errors import DeviceRevoked, HQRefused, HQUnavailable, ResyncNeeded
-from sync_client._feed import ChangeBatch, LenientChanges, read_changes
+from sync_client._feed import ChangeBatch, LenientChanges, drop_unknown_fields, read_changes
 from sync_client._http import HQClient, Verify
 from sync_client.contract import protocol as p
 from sync_client.replica import OutboxItem, Problem, Replica
@@ -54,6 +54,17 @@ T = TypeVar("T")
 
 State = Literal["starting", "online", "offline", "revoked", "stopped"]
 _SERVER_MESSAGE: TypeAdapter[Any] = TypeAdapter(p.LiveServerMessage)
+
+
+def read_server_message(data: Any) -> Any:
+    """A live message from HQ other than ``changes``; fields a newer HQ added are ignored,
+    as in every other answer. Raises ``ValidationError`` when it still does not fit."""
+    try:
+        return _SERVER_MESSAGE.validate_python(data)
+    except ValidationError as unknown:
+        if not drop_unknown_fields(data, unknown):
+            raise
+        return _SERVER_MESSAGE.validate_python(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,7 +596,7 @@ class SyncClient:
                 # Read change by change like a pulled page: one change this till cannot
                 # read must not drop the message (see sync_client._feed).
                 return LenientChanges.model_validate(data)
-            return _SERVER_MESSAGE.validate_python(data)
+            return read_server_message(data)
         except ValidationError as exc:
             self._error(f"live: unreadable message from HQ ignored ({exc.error_count()} errors)")
             return None

@@ -28,7 +28,7 @@ from sync_client._errors import (
     HQUnavailable,
     ResyncNeeded,
 )
-from sync_client._feed import LenientPage
+from sync_client._feed import LenientPage, validate_answer
 from sync_client.contract import protocol as p
 
 M = TypeVar("M", bound=BaseModel)
@@ -70,13 +70,17 @@ def _refuses_protocol(exc: HQRefused) -> bool:
 
 
 def _parse(model: type[M], r: httpx.Response) -> M:
+    """HQ's answer as ``model``; fields a newer HQ added are ignored."""
     try:
-        return model.model_validate_json(r.content)
+        return validate_answer(model, r.content)
     except ValidationError as exc:
         raise HQUnavailable(
             f"HQ answered {r.request.url.path} with a body that is not a {model.__name__}: "
             f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
         ) from None
+    except ValueError:
+        path = r.request.url.path
+        raise HQUnavailable(f"HQ answered {path} with a body that is not JSON") from None
 
 
 class HQClient:
@@ -128,8 +132,8 @@ class HQClient:
             raise HQUnavailable(f"HQ fault {r.status_code} on {path}")
         if r.status_code == 410:
             try:
-                body = p.ResyncRequired.model_validate_json(r.content)
-            except ValidationError:
+                body = validate_answer(p.ResyncRequired, r.content)
+            except (ValidationError, ValueError):
                 raise HQUnavailable("HQ asked for a resync with an unreadable body") from None
             raise ResyncNeeded(body.detail, body.snapshot)
         if r.status_code >= 400:
@@ -357,6 +361,6 @@ def enroll(
         refusal = _refusal(r)
         raise EnrollmentError(refusal.code, refusal.detail)
     try:
-        return p.EnrollResponse.model_validate_json(r.content)
-    except ValidationError:
+        return validate_answer(p.EnrollResponse, r.content)
+    except (ValidationError, ValueError):
         raise EnrollmentError("bad_answer", "HQ's answer is not an enrolment") from None
