@@ -42,6 +42,7 @@ from pos_app.services.labels import CupLabelService
 from pos_app.services.menu import MenuService
 from pos_app.services.payments import (
     POLL_INTERVAL_S,
+    SHUTDOWN_WAIT_S,
     PaymentGateway,
     PaymentService,
     PayOutcome,
@@ -161,6 +162,8 @@ class Terminal:
     """Runs the payment service's blocking gateway calls (charge, password wait, settle)."""
     settled: Future[list[PayOutcome]] | None = None
     """The start-up settling of open payment intents (:meth:`settle_payments`)."""
+    payment_shutdown_s: float = SHUTDOWN_WAIT_S
+    """How long closing waits for a password wait in progress to be reversed."""
     menu: MenuService | None = None
     """The menu's tiles and drink options, sold-out marks (估清)."""
     labels: CupLabelService | None = None
@@ -218,12 +221,18 @@ class Terminal:
         if self.labels is not None:
             self.labels.stop()
         self.executor.shutdown(wait=True)
-        if self.payment_worker is not None:
-            # A password wait still running ends at the wallet's limit, or its open intent
-            # is settled at the next start.
-            self.payment_worker.shutdown(wait=False, cancel_futures=True)
         if self.payments is not None:
-            self.payments.close()
+            # A password wait in progress is cancelled: its charge is reversed, as when the
+            # cashier cancels, so nobody pays for a sale the closed till will not finish.
+            # Bounded: a reverse without an answer in time leaves the intent open for the
+            # next start to settle (the gateway's connections stay open for it meanwhile).
+            waits_ended = self.payments.cancel_waits(self.payment_shutdown_s)
+            if not waits_ended:
+                log.warning("a payment-code reverse had no answer at shutdown; settled at start")
+            if self.payment_worker is not None:
+                self.payment_worker.shutdown(wait=False, cancel_futures=True)
+            if waits_ended:
+                self.payments.close()
         self.virtual.stop()
         if self.label_virtual is not None:
             self.label_virtual.stop()

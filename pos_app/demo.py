@@ -32,7 +32,7 @@ from server_stub import operations
 from server_stub.demo import DemoMember, seed_chain, seed_members
 from server_stub.embedded import EmbeddedHQ
 from server_stub.live import LiveSettings
-from server_stub.paysim.merchants import provision
+from server_stub.paysim.merchants import provider_settings, provision
 from server_stub.paysim.server import EmbeddedPaysim
 from server_stub.settings import Settings
 from sync_client import CredentialStore, SyncRunner
@@ -112,7 +112,7 @@ def _secrets_file(tdir: Path) -> Path:
 def configure_payments(tdir: Path, store: str, sim: EmbeddedPaysim) -> None:
     """Registers the store's merchants with the simulator and points its till at it."""
     accounts = provision(sim.data_dir, store)
-    providers = [{**a.settings, "base_url": sim.url} for a in accounts.values()]
+    providers = provider_settings(accounts, sim.url, sim.tls_url)
     path = _secrets_file(tdir)
     path.write_text(
         json.dumps(

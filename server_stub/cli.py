@@ -1061,6 +1061,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     provision_p.add_argument("--data", required=True, help="the simulator's data folder")
     provision_p.add_argument("--url", required=True, help="the simulator's address")
+    provision_p.add_argument(
+        "--tls-url",
+        default="https://127.0.0.1:8781",
+        help="the simulator's HTTPS address (WeChat Pay, for its certificate calls)",
+    )
     provision_p.add_argument("store", help="e.g. S001")
     r = add(
         sub,
@@ -1388,10 +1393,10 @@ def cmd_paysim(args: argparse.Namespace) -> int:
 
 
 def cmd_paysim_merchant(args: argparse.Namespace) -> int:
-    from server_stub.paysim.merchants import provision
+    from server_stub.paysim.merchants import provider_settings, provision
 
     accounts = provision(Path(args.data), args.store)
-    providers = [{**a.settings, "base_url": args.url} for a in accounts.values()]
+    providers = provider_settings(accounts, args.url, args.tls_url)
     print(
         json.dumps(
             {

@@ -28,7 +28,7 @@ from keyring.backend import KeyringBackend
 from pos_app.localdb.engine import open_database, write_session
 from pos_app.localdb.store import set_setting
 from pos_app.services.gateways import save_keyring_secret
-from server_stub.paysim.merchants import provision
+from server_stub.paysim.merchants import provider_settings, provision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,6 +86,8 @@ class PaysimProcess:
     url: str
     data_dir: Path
     output: list[str] = field(default_factory=list)
+    tls_url: str = ""
+    """The simulator's HTTPS port (its test CA; WeChat Pay's certificate calls)."""
 
     def orders(self, order_no: str, merchant: str | None = None) -> list[dict[str, object]]:
         """What the simulator holds for ``order_no`` (of one merchant, when given)."""
@@ -116,6 +118,8 @@ def start_paysim(data_dir: Path, *, hold_s: float = 3.0) -> PaysimProcess:
             str(data_dir),
             "--port",
             "0",
+            "--tls-port",
+            "0",
             "--hold-s",
             str(hold_s),
         ],
@@ -129,25 +133,23 @@ def start_paysim(data_dir: Path, *, hold_s: float = 3.0) -> PaysimProcess:
     lines: list[str] = []
     for line in proc.stdout:
         lines.append(line)
-        found = re.search(r"paysim listening on (\S+)", line)
+        found = re.search(r"paysim listening on (\S+) tls (\S+)", line)
         if found:
             break
     else:
         raise AssertionError("the simulator exited before listening:\n" + "".join(lines))
-    sim = PaysimProcess(proc, found.group(1), data_dir, lines)
+    sim = PaysimProcess(proc, found.group(1), data_dir, lines, found.group(2))
     threading.Thread(target=lambda: sim.output.extend(proc.stdout or ()), daemon=True).start()
     return sim
 
 
 def provider_entries(
-    sim_url: str, data_dir: Path, store: str, timeout_ms: int = 1500
+    sim_url: str, data_dir: Path, store: str, timeout_ms: int = 1500, tls_url: str | None = None
 ) -> tuple[str, dict[str, dict[str, str]]]:
-    """(``payment.providers`` JSON, secrets by wallet) of ``store`` at the simulator."""
+    """(``payment.providers`` JSON, secrets by wallet) of ``store`` at the simulator
+    (WeChat Pay at ``tls_url``, its HTTPS port; the others at ``sim_url``)."""
     accounts = provision(data_dir, store)
-    entries = [
-        {**a.settings, "base_url": sim_url, "timeout_ms": str(timeout_ms)}
-        for a in accounts.values()
-    ]
+    entries = provider_settings(accounts, sim_url, tls_url or sim_url, timeout_ms=str(timeout_ms))
     return json.dumps(entries), {w: a.secret for w, a in accounts.items()}
 
 
@@ -168,7 +170,11 @@ def configure_store(
     afresh, and one simulator serves a whole module. Returns the merchant the simulator
     files each wallet's orders under."""
     account = f"{store}#{uuid.uuid4().hex[:8]}"
-    providers, secrets = provider_entries(url or sim.url, sim.data_dir, account, timeout_ms)
+    # Another address (a dead one) replaces both of the simulator's.
+    elsewhere = url is not None and url != sim.url
+    providers, secrets = provider_entries(
+        url or sim.url, sim.data_dir, account, timeout_ms, tls_url=url if elsewhere else sim.tls_url
+    )
     for wallet, secret in secrets.items():
         save_keyring_secret(store, wallet, secret)
     engine = open_database(db_path)

@@ -692,7 +692,9 @@ class PaymentIntent(Base):
     call about this charge (pay, query, reverse) names it, so a retry never charges twice.
     ``state``: ``open`` (the gateway may or may not have it), ``user_paying`` (the wallet
     asks the customer for a password), ``paid``, ``failed``, ``reversed`` (cancelled; the
-    customer is not charged). Only the code's last four digits are kept (``code_tail``).
+    customer is not charged), ``refunding`` / ``refunded`` (a paid charge no sale took,
+    given back with a supervisor's approval). Only the code's last four digits are kept
+    (``code_tail``).
     ``sale_id`` is the sale that took the paid charge (set in the sale's transaction).
     """
 

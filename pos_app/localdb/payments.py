@@ -111,6 +111,13 @@ def open_intents(session: Session) -> list[IntentRecord]:
     return [_record(r) for r in rows]
 
 
+def intents_in(session: Session, state: str) -> list[IntentRecord]:
+    rows = session.scalars(
+        select(PaymentIntent).where(PaymentIntent.state == state).order_by(PaymentIntent.created_at)
+    )
+    return [_record(r) for r in rows]
+
+
 def unclaimed_paid(session: Session) -> list[IntentRecord]:
     """Paid charges no sale took yet (e.g. settled after a crash)."""
     rows = session.scalars(
@@ -133,3 +140,20 @@ def claim(db: sqlite3.Connection, order_nos: tuple[str, ...], sale_id: str) -> b
         (sale_id, *order_nos),
     )
     return cur.rowcount == len(set(order_nos))
+
+
+def set_unclaimed_state(
+    session: Session, order_no: str, state: str, now: datetime, *, only_from: str
+) -> bool:
+    """Moves an intent no sale took from ``only_from`` to ``state`` (refunding an unclaimed
+    paid charge); False when it is not in ``only_from`` or a sale took it."""
+    result = session.execute(
+        update(PaymentIntent)
+        .where(
+            PaymentIntent.order_no == order_no,
+            PaymentIntent.state == only_from,
+            PaymentIntent.sale_id.is_(None),
+        )
+        .values(state=state, updated_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))

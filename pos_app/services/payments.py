@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -54,6 +56,8 @@ __all__ = [
 log = logging.getLogger("chainpos.payments")
 
 POLL_INTERVAL_S = 2.0
+SHUTDOWN_WAIT_S = 10.0
+"""How long closing the till waits for the password waits it cancels to be reversed."""
 WALLET_WAIT_LIMIT_S: Mapping[str, float] = {
     # How long each wallet keeps a password prompt open before the merchant should give
     # up and reverse; the providers recommend polling about this long.
@@ -106,24 +110,53 @@ class PaymentGateway(Protocol):
     Every call is idempotent by ``order_no`` (refunds: by ``refund_no``) and blocks until
     the provider answered or the adapter's timeout passed. ``GatewayUnreachable`` only when
     the request surely did not reach the provider; a lost answer is ``UNKNOWN``.
+
+    ``placed_at`` is when the charge's intent was written (UTC, kept with the intent): the
+    pay sends it and every later call about that order names it again, after a restart
+    too (UnionPay finds an order by its ``orderId`` and the ``txnTime`` it was sent with).
+    None when the till does not hold the intent (a refund of another till's sale).
     """
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult: ...
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
         """An order the provider does not know is ``FAILED`` with ``code="paycode_unsettled"``
         never: it is ``FAILED`` with ``reason="not_found"``."""
         ...
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
         """Cancels the order (撤销): unpaid it can no longer be paid, paid it goes back to
-        the customer. ``REVERSED`` on success."""
+        the customer; an order the provider never saw is cancelled too, so a pay arriving
+        late cannot charge. ``REVERSED`` on success."""
         ...
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult: ...
 
 
@@ -153,27 +186,53 @@ class RoutingGateway:
             ) from None
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
-        return self._for(kind).pay(order_no, kind, amount_fen, code, subject)
+        return self._for(kind).pay(order_no, kind, amount_fen, code, subject, placed_at=placed_at)
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
-        return self._for(kind).query(order_no, kind)
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
+        return self._for(kind).query(order_no, kind, placed_at=placed_at)
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
-        return self._for(kind).reverse(order_no, kind)
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
+        return self._for(kind).reverse(order_no, kind, placed_at=placed_at, amount_fen=amount_fen)
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
-        return self._for(kind).refund(refund_no, order_no, kind, amount_fen, total_fen)
+        return self._for(kind).refund(
+            refund_no, order_no, kind, amount_fen, total_fen, placed_at=placed_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class PayOutcome:
     """Where a charge stands, for the screen. ``state``: ``paid``, ``user_paying``,
-    ``failed``, ``reversed`` or ``unknown`` (still open: settled later). ``code`` (not
-    paid): the registered error code the screen shows."""
+    ``failed``, ``reversed``, ``refunded`` (an unclaimed charge given back) or ``unknown``
+    (still open: settled later). ``code`` (not paid): the registered error code the
+    screen shows."""
 
     order_no: str
     kind: str
@@ -218,6 +277,9 @@ class PaymentService:
         self._poll_s = poll_interval_s
         self._limits = dict(wait_limit_s)
         self._subject = subject
+        # The cancel events of the password waits in progress (cancel_waits at shutdown).
+        self._waits: set[threading.Event] = set()
+        self._waits_changed = threading.Condition()
 
     @property
     def available(self) -> bool:
@@ -273,25 +335,29 @@ class PaymentService:
             session.commit()
         kind = code.kind.value
         try:
-            result = gateway.pay(order_no, kind, amount_fen, code.code, self._subject)
+            result = gateway.pay(
+                order_no, kind, amount_fen, code.code, self._subject, placed_at=now
+            )
         except GatewayUnreachable:
             self._close(order_no, "failed", failure="gateway_unreachable")
             return PayOutcome(order_no, kind, amount_fen, "failed", "gateway_unreachable")
         if result.status is GatewayStatus.UNKNOWN:
-            return self._after_lost_answer(order_no, kind, amount_fen)
+            return self._after_lost_answer(order_no, kind, amount_fen, now)
         return self._apply(order_no, kind, amount_fen, result)
 
-    def _after_lost_answer(self, order_no: str, kind: str, amount_fen: int) -> PayOutcome:
+    def _after_lost_answer(
+        self, order_no: str, kind: str, amount_fen: int, placed_at: datetime
+    ) -> PayOutcome:
         """The pay call's answer was lost: ask, and close what did not go through."""
-        result = self._query(order_no, kind)
+        result = self._query(order_no, kind, placed_at)
         if result.status is GatewayStatus.FAILED:
             # Not paid (or unknown to the provider): reverse so a late pay cannot land.
-            return self._reverse(order_no, kind, amount_fen, "paycode_declined")
+            return self._reverse(order_no, kind, amount_fen, "paycode_declined", placed_at)
         return self._apply(order_no, kind, amount_fen, result)
 
-    def _query(self, order_no: str, kind: str) -> GatewayResult:
+    def _query(self, order_no: str, kind: str, placed_at: datetime) -> GatewayResult:
         try:
-            return self._require().query(order_no, kind)
+            return self._require().query(order_no, kind, placed_at=placed_at)
         except GatewayUnreachable:
             return GatewayResult(GatewayStatus.UNKNOWN, reason="unreachable")
 
@@ -339,20 +405,52 @@ class PaymentService:
         reverses it when ``cancel`` is set or the wallet's limit passes.
 
         ``wait(seconds)`` defaults to ``cancel.wait`` (returns early on cancel).
+        :meth:`cancel_waits` (the till is shutting down) sets ``cancel``.
         """
+        with self._waits_changed:
+            self._waits.add(cancel)
+        try:
+            return self._wait_for_customer(order_no, cancel, wait)
+        finally:
+            with self._waits_changed:
+                self._waits.discard(cancel)
+                self._waits_changed.notify_all()
+
+    def cancel_waits(self, timeout_s: float) -> bool:
+        """Cancels every password wait in progress (each reverses its charge, as when the
+        cashier cancels) and waits up to ``timeout_s`` for them to end. True when all ended;
+        False when a reverse still had no answer (its intent stays open and the next start
+        settles it). Any thread; used at shutdown."""
+        deadline = time.monotonic() + timeout_s  # real time, whatever the till's clock says
+        with self._waits_changed:
+            for event in self._waits:
+                event.set()
+            while self._waits:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._waits_changed.wait(left)
+        return True
+
+    def _wait_for_customer(
+        self,
+        order_no: str,
+        cancel: threading.Event,
+        wait: Callable[[float], object] | None,
+    ) -> PayOutcome:
         intent = self._intent(order_no)
-        kind, amount = intent.kind, intent.amount_fen
+        kind, amount, placed = intent.kind, intent.amount_fen, intent.created_at
         pause = wait if wait is not None else cancel.wait
         deadline = self._clock.monotonic() + self._limits.get(kind, 30.0)
         while True:
             if cancel.is_set():
-                return self._reverse(order_no, kind, amount, "paycode_cancelled")
+                return self._reverse(order_no, kind, amount, "paycode_cancelled", placed)
             if self._clock.monotonic() >= deadline:
-                return self._reverse(order_no, kind, amount, "paycode_declined")
+                return self._reverse(order_no, kind, amount, "paycode_declined", placed)
             pause(self._poll_s)
             if cancel.is_set():
-                return self._reverse(order_no, kind, amount, "paycode_cancelled")
-            result = self._query(order_no, kind)
+                return self._reverse(order_no, kind, amount, "paycode_cancelled", placed)
+            result = self._query(order_no, kind, placed)
             if result.status in (GatewayStatus.USER_PAYING, GatewayStatus.UNKNOWN):
                 continue
             return self._apply(order_no, kind, amount, result)
@@ -360,11 +458,17 @@ class PaymentService:
     def cancel(self, order_no: str) -> PayOutcome:
         """Reverses a charge the sale will not take (the cashier cancelled)."""
         intent = self._intent(order_no)
-        return self._reverse(order_no, intent.kind, intent.amount_fen, "paycode_cancelled")
+        return self._reverse(
+            order_no, intent.kind, intent.amount_fen, "paycode_cancelled", intent.created_at
+        )
 
-    def _reverse(self, order_no: str, kind: str, amount_fen: int, why: str) -> PayOutcome:
+    def _reverse(
+        self, order_no: str, kind: str, amount_fen: int, why: str, placed_at: datetime
+    ) -> PayOutcome:
         try:
-            result = self._require().reverse(order_no, kind)
+            result = self._require().reverse(
+                order_no, kind, placed_at=placed_at, amount_fen=amount_fen
+            )
         except GatewayUnreachable:
             result = GatewayResult(GatewayStatus.UNKNOWN, reason="unreachable")
         if result.status is GatewayStatus.REVERSED:
@@ -391,7 +495,7 @@ class PaymentService:
             intents = repo.open_intents(session)
         out = []
         for intent in intents:
-            result = self._query(intent.order_no, intent.kind)
+            result = self._query(intent.order_no, intent.kind, intent.created_at)
             if result.status is GatewayStatus.UNKNOWN:
                 out.append(
                     PayOutcome(
@@ -407,9 +511,27 @@ class PaymentService:
             else:
                 out.append(
                     self._reverse(
-                        intent.order_no, intent.kind, intent.amount_fen, "paycode_cancelled"
+                        intent.order_no,
+                        intent.kind,
+                        intent.amount_fen,
+                        "paycode_cancelled",
+                        intent.created_at,
                     )
                 )
+        return out + self._settle_refunding()
+
+    def _settle_refunding(self) -> list[PayOutcome]:
+        """Finishes the refunds of unclaimed charges a crash interrupted (approved already;
+        the refund number makes the retry refund once). One that fails again goes back to
+        the unclaimed charges the screen offers."""
+        with read_session(self._engine) as session:
+            intents = repo.intents_in(session, "refunding")
+        out = []
+        for intent in intents:
+            try:
+                out.append(self._finish_refund(intent, cashier=intent.cashier, approver=""))
+            except PaymentsError as exc:
+                log.warning("refund of %s not finished at start: %s", intent.order_no, exc.code)
         return out
 
     def unclaimed_paid(self) -> list[PayOutcome]:
@@ -420,6 +542,86 @@ class PaymentService:
         return [
             PayOutcome(r.order_no, r.kind, r.amount_fen, "paid", None, r.provider_ref) for r in rows
         ]
+
+    def refund_unclaimed(self, order_no: str, *, cashier: str, approver: str) -> PayOutcome:
+        """Gives a paid charge that no sale took back to the customer's wallet, in full,
+        through the gateway (a supervisor approved it). Idempotent by the refund number
+        derived from the order number; the intent is held as ``refunding`` meanwhile so no
+        sale can take it, and ends ``refunded``.
+
+        Raises:
+            PaymentsError: ``payment_claimed`` (a sale took it, or it is not paid),
+                ``refund_failed`` or ``gateway_unreachable`` (the charge stays for a sale
+                or another try).
+        """
+        intent = self._intent(order_no)
+        now = self._clock.now()
+        with write_session(self._engine) as session:
+            if not repo.set_unclaimed_state(session, order_no, "refunding", now, only_from="paid"):
+                raise PaymentsError("payment_claimed", f"{order_no} is not an unclaimed charge")
+            audit(
+                session,
+                now,
+                cashier,
+                "paycode.refunding",
+                order_no=order_no,
+                amount_fen=intent.amount_fen,
+                approved_by=approver,
+            )
+            session.commit()
+        return self._finish_refund(intent, cashier=cashier, approver=approver)
+
+    def _finish_refund(
+        self, intent: repo.IntentRecord, *, cashier: str, approver: str
+    ) -> PayOutcome:
+        """Sends the full refund of an intent held as ``refunding`` and records the end."""
+        order_no = intent.order_no
+        refund_no = paycode_refund_no("UNCLAIMED", order_no)
+        try:
+            result = self._require().refund(
+                refund_no,
+                order_no,
+                intent.kind,
+                intent.amount_fen,
+                intent.amount_fen,
+                placed_at=intent.created_at,
+            )
+        except GatewayUnreachable as exc:
+            result = RefundResult(False, code="gateway_unreachable", reason=str(exc))
+        except Exception:
+            self._back_to_paid(order_no)
+            raise
+        if not result.refunded and result.reason == "no answer":
+            # The refund may have happened: the charge stays out of every sale's reach
+            # (refunding) and the next start asks again with the same refund number.
+            log.warning("refund of %s had no answer; retried at the next start", order_no)
+            raise PaymentsError("paycode_unsettled", "the refund had no answer")
+        if not result.refunded:
+            self._back_to_paid(order_no)
+            code = result.code or "refund_failed"
+            raise PaymentsError(code, f"refund refused: {result.reason}", reason=result.reason)
+        now = self._clock.now()
+        with write_session(self._engine) as session:
+            repo.set_unclaimed_state(session, order_no, "refunded", now, only_from="refunding")
+            audit(
+                session,
+                now,
+                cashier,
+                "paycode.refund_unclaimed",
+                order_no=order_no,
+                refund_no=refund_no,
+                amount_fen=intent.amount_fen,
+                approved_by=approver,
+            )
+            session.commit()
+        return PayOutcome(order_no, intent.kind, intent.amount_fen, "refunded", None, refund_no)
+
+    def _back_to_paid(self, order_no: str) -> None:
+        with write_session(self._engine) as session:
+            repo.set_unclaimed_state(
+                session, order_no, "paid", self._clock.now(), only_from="refunding"
+            )
+            session.commit()
 
     # -- refunds (the returns service's RefundGateway) ----------------------------------
 
@@ -440,7 +642,14 @@ class PaymentService:
         total = intent.amount_fen if intent is not None else amount_fen
         refund_no = paycode_refund_no(refund_id, reference)
         try:
-            result = self._require().refund(refund_no, reference, kind, amount_fen, total)
+            result = self._require().refund(
+                refund_no,
+                reference,
+                kind,
+                amount_fen,
+                total,
+                placed_at=intent.created_at if intent is not None else None,
+            )
         except GatewayUnreachable as exc:
             raise PaymentsError("gateway_unreachable", str(exc)) from exc
         if not result.refunded:

@@ -9,6 +9,7 @@ import threading
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -26,6 +27,7 @@ from pos_app.services.errors import ServiceError
 from pos_app.services.members import HoldResult
 from pos_app.services.payments import PayOutcome
 from pos_app.ui.checkout_screen import CheckoutViewModel
+from pos_app.ui.dialogs import ApprovalDialog
 from pos_app.ui.errors import code_text, error_text, provider_reason
 from pos_app.ui.futures import when_done
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
@@ -84,6 +86,28 @@ class TenderScreen(QWidget):
         self.banner = Banner()
         self.banner.setObjectName("tender_banner")
         left.addWidget(self.banner)
+        # A charge paid with no sale (settled at start after a crash): use it or refund it.
+        self.unclaimed = QWidget()
+        self.unclaimed.setObjectName("unclaimed_notice")
+        notice = QVBoxLayout(self.unclaimed)
+        notice.setContentsMargins(0, 0, 0, 0)
+        self.unclaimed_text = QLabel()
+        self.unclaimed_text.setObjectName("unclaimed_text")
+        self.unclaimed_text.setWordWrap(True)
+        notice.addWidget(self.unclaimed_text)
+        actions = QHBoxLayout()
+        self.unclaimed_use = TouchButton(role="primary")
+        self.unclaimed_use.setObjectName("unclaimed_use")
+        self.unclaimed_use.clicked.connect(self._on_unclaimed_use_clicked)
+        self.unclaimed_refund = TouchButton(role="danger")
+        self.unclaimed_refund.setObjectName("unclaimed_refund")
+        self.unclaimed_refund.clicked.connect(self._on_unclaimed_refund_clicked)
+        actions.addWidget(self.unclaimed_use)
+        actions.addWidget(self.unclaimed_refund)
+        notice.addLayout(actions)
+        self.unclaimed.setVisible(False)
+        left.addWidget(self.unclaimed)
+        self._unclaimed: list[PayOutcome] = []
 
         self.amount = QLineEdit()
         self.amount.setObjectName("tender_amount")
@@ -168,6 +192,8 @@ class TenderScreen(QWidget):
         self.complete.setText(t("tender.complete"))
         self.remove_tender.setText(t("tender.remove"))
         self.paycode_cancel.setText(t("tender.paycode.cancel"))
+        self.unclaimed_use.setText(t("tender.unclaimed.use"))
+        self.unclaimed_refund.setText(t("tender.unclaimed.refund"))
         self._refresh()
 
     def begin(self) -> bool:
@@ -178,6 +204,7 @@ class TenderScreen(QWidget):
         self.amount.clear()
         self.card_ref.clear()
         self.banner.clear_message()
+        self._load_unclaimed()
         self._refresh()
         return self.payment is not None
 
@@ -208,6 +235,7 @@ class TenderScreen(QWidget):
             b.setEnabled(bool(p) and not done and not busy)
         self.back.setEnabled(not (p and p.tenders) and not busy)
         self.remove_tender.setEnabled(not busy)
+        self._show_unclaimed(bool(p) and not done and not busy)
         member = self.vm.member
         has_member = member is not None and self.ctx.members is not None
         for b in (self.points, self.stored_value):
@@ -454,6 +482,96 @@ class TenderScreen(QWidget):
             return
         future = worker.submit(payments.cancel, tender.reference)
         when_done(future, self, self._on_paycode_answered)
+
+    # -- charges paid with no sale ------------------------------------------------------
+
+    def _load_unclaimed(self) -> None:
+        """Reads the paid charges no sale took (an indexed read of a few rows)."""
+        payments = self.ctx.payments
+        self._unclaimed = (
+            payments.unclaimed_paid() if payments is not None and payments.available else []
+        )
+
+    def _show_unclaimed(self, usable: bool) -> None:
+        first, t = self._first_unclaimed(), self.ctx.translator.t
+        self.unclaimed.setVisible(first is not None)
+        if first is None:
+            return
+        self.unclaimed_text.setText(
+            t(
+                "tender.unclaimed.notice",
+                wallet=t(f"tender.{first.kind}"),
+                amount=format_yuan(first.amount_fen),
+            )
+        )
+        self.unclaimed_use.setEnabled(usable)
+        self.unclaimed_refund.setEnabled(usable)
+
+    def _first_unclaimed(self) -> PayOutcome | None:
+        taken = set(self.payment.paycode_orders) if self.payment is not None else set()
+        return next((o for o in self._unclaimed if o.order_no not in taken), None)
+
+    def _on_unclaimed_use_clicked(self) -> None:
+        """The paid charge pays (part of) this sale; the sale's commit takes it, once."""
+        charge, payment = self._first_unclaimed(), self.payment
+        if charge is None or payment is None:
+            return
+        try:
+            payment.add_paycode(TenderKind(charge.kind), charge.amount_fen, charge.order_no)
+        except PaymentError as exc:
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
+            return
+        self._after_tender()
+
+    def _on_unclaimed_refund_clicked(self) -> None:
+        """A supervisor approves, then the charge goes back to the customer's wallet
+        through the gateway (on the payment worker)."""
+        charge, draft = self._first_unclaimed(), self.vm.draft
+        payments, worker = self.ctx.payments, self.ctx.payment_worker
+        if charge is None or draft is None or payments is None or worker is None:
+            return
+        t = self.ctx.translator.t
+        wallet, amount = t(f"tender.{charge.kind}"), format_yuan(charge.amount_fen)
+        dialog = ApprovalDialog(
+            self.ctx,
+            "paycode_refund",
+            draft.cashier.number,
+            t("tender.unclaimed.refund_reason", wallet=wallet, amount=amount),
+            self,
+        )
+        if dialog.exec() != QDialog.DialogCode.Accepted or dialog.approver is None:
+            return
+        self._charging = True
+        self.banner.show_message(t("tender.unclaimed.refunding"), "info")
+        self._refresh()
+        future = worker.submit(
+            payments.refund_unclaimed,
+            charge.order_no,
+            cashier=draft.cashier.number,
+            approver=dialog.approver.number,
+        )
+        when_done(future, self, self._on_unclaimed_refunded)
+
+    def _on_unclaimed_refunded(self, future: concurrent.futures.Future[PayOutcome]) -> None:
+        self._charging = False
+        self._load_unclaimed()
+        try:
+            outcome = future.result()
+        except Exception as exc:
+            log.warning("refund of an unclaimed charge failed: %s", type(exc).__name__)
+            self._refresh()
+            self.banner.show_message(error_text(self.ctx.translator, exc), "error")
+            return
+        t = self.ctx.translator.t
+        self._refresh()
+        self.banner.show_message(
+            t(
+                "tender.unclaimed.refunded",
+                wallet=t(f"tender.{outcome.kind}"),
+                amount=format_yuan(outcome.amount_fen),
+            ),
+            "info",
+        )
 
     def _after_tender(self) -> None:
         self.banner.clear_message()

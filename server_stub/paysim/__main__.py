@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8780, help="0: any free port")
     parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=8781,
+        help="HTTPS with the simulator's test CA (WeChat Pay's certificate calls); 0: any",
+    )
+    parser.add_argument(
         "--hold-s",
         type=float,
         default=20.0,

@@ -4,6 +4,8 @@ paths, as the providers document them.
 WeChat Pay API v2 (XML bodies, ``sign`` = MD5 or HMAC-SHA256 over the sorted non-empty
 fields and ``&key=<API key>``, upper-case hex):
   ``POST /pay/micropay``, ``/pay/orderquery``, ``/secapi/pay/reverse``, ``/secapi/pay/refund``
+  The two ``/secapi/`` calls of a merchant registered with an API client certificate are
+  refused unless they came over the simulator's HTTPS port with that certificate.
 
 Alipay open API (``GET`` or form ``POST`` to ``/gateway.do``; the request's ``sign`` is RSA2
 over the sorted ``k=v`` pairs; the answer is ``{"<method>_response": {...}, "sign": ...}``
@@ -16,8 +18,11 @@ SHA-256 of the sorted ``k=v`` pairs, ``signMethod=01``; the answer is form-encod
 signed the same way with the simulator's UnionPay key):
   ``POST /gateway/api/backTransReq.do`` -- consume by QR code (``txnType=01``,
   ``txnSubType=06``, ``qrNo``), consume cancel (``txnType=31``), refund (``txnType=04``);
-  ``POST /gateway/api/queryTrans.do`` (``txnType=00``). Unlike UnionPay, a query here finds
-  the order by ``merId`` + ``orderId`` alone (``txnTime`` is not checked).
+  ``POST /gateway/api/queryTrans.do`` (``txnType=00``). As at UnionPay, a query finds the
+  order by ``merId`` + ``orderId`` + the ``txnTime`` the consume was sent with (another
+  ``txnTime``: 34, no such order); a cancel names the original by ``origQryId`` or by
+  ``origOrderId`` + ``origTxnTime``, and a cancel of an order not seen yet is recorded, so
+  the consume arriving after it is refused.
 
 Also ``GET /healthz``, ``GET /bills/{wallet}/{merchant_id}/{YYYY-MM-DD}`` (the daily bill
 in that provider's format) and ``GET /_sim/orders/{order_no}`` (what the simulator holds:
@@ -50,6 +55,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from server_stub.paysim import bills
 from server_stub.paysim.ledger import Ledger, Order
 from server_stub.paysim.merchants import MerchantBook, platform_keys
+from server_stub.paysim.tls import cert_sha256
 
 log = logging.getLogger("chainpos.paysim")
 
@@ -158,6 +164,14 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
             ET.SubElement(root, k).text = v
         return Response(ET.tostring(root, encoding="unicode"), media_type="text/xml")
 
+    def wx_client_cert_ok(request: Request, account: dict[str, str]) -> bool:
+        want = account.get("client_cert_sha256")
+        if not want:
+            return True  # registered before certificates: not asked for one
+        tls_info = request.scope.get("extensions", {}).get("tls", {})
+        chain = tls_info.get("client_cert_chain") or []
+        return bool(chain) and hmac.compare_digest(cert_sha256(chain[0]), want)
+
     async def wx_request(request: Request) -> tuple[dict[str, str], dict[str, str] | None, str]:
         """(fields, merchant account or None, failure message)."""
         body = await request.body()
@@ -173,6 +187,9 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
         want = wechat_sign(fields, account["api_key"], sign_type)
         if not hmac.compare_digest(want, fields.get("sign", "")):
             return fields, None, "签名错误"
+        if request.url.path.startswith("/secapi/") and not wx_client_cert_ok(request, account):
+            log.warning("wechat %s without the merchant's client certificate", request.url.path)
+            return fields, None, "证书错误，请使用商户API证书"
         return fields, account, ""
 
     def wx_answer(
@@ -493,7 +510,12 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
             return up_answer(fields, {"respCode": "30", "respMsg": "报文格式错误 txnAmt"})
         if txn == "01" and fields.get("txnSubType") == "06":
             answer = ledger.pay(
-                "unionpay", mer, fields.get("orderId", ""), amount, fields.get("qrNo", "")
+                "unionpay",
+                mer,
+                fields.get("orderId", ""),
+                amount,
+                fields.get("qrNo", ""),
+                fields.get("txnTime", ""),
             )
             if answer.hold:
                 await asyncio.sleep(hold_s)
@@ -510,9 +532,18 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
         orig = fields.get("origQryId", "")
         target = next((o for o in _orders_of(ledger, "unionpay", mer) if o.trade_no == orig), None)
         if txn == "31":
-            if target is None:
+            orig_order, orig_time = fields.get("origOrderId", ""), fields.get("origTxnTime", "")
+            if target is None and orig_order and orig_time:
+                target = ledger.get("unionpay", mer, orig_order)
+                if target is not None and target.placed_at != orig_time:
+                    return up_answer(fields, {"respCode": "34", "respMsg": "查无此交易"})
+            if target is None and not (orig_order and orig_time):
                 return up_answer(fields, {"respCode": "34", "respMsg": "查无此交易"})
-            ledger.reverse("unionpay", mer, target.order_no)
+            # An order not seen yet is recorded as cancelled, so a late consume is refused.
+            target, _ = ledger.reverse(
+                "unionpay", mer, target.order_no if target else orig_order, orig_time
+            )
+            orig = target.trade_no
             return up_answer(
                 fields,
                 {
@@ -545,7 +576,10 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
         fields, account = await up_request(request)
         if account is None:
             return up_answer(fields, {"respCode": "11", "respMsg": "验证签名失败"})
-        order = ledger.query("unionpay", fields["merId"], fields.get("orderId", ""))
+        found = ledger.get("unionpay", fields["merId"], fields.get("orderId", ""))
+        order = None
+        if found is not None and found.placed_at == fields.get("txnTime"):
+            order = ledger.query("unionpay", fields["merId"], fields.get("orderId", ""))
         if order is None:
             return up_answer(fields, {"respCode": "34", "respMsg": "查无此交易"})
         code, msg = up_state(order)

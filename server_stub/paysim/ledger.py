@@ -51,6 +51,9 @@ class Order:
     query_calls: int = 0
     reverse_calls: int = 0
     refunds: dict[str, int] = field(default_factory=dict)
+    placed_at: str = ""
+    """The time the merchant sent the order with (UnionPay's ``txnTime``): later requests
+    about the order must name it again."""
 
     @property
     def refunded_fen(self) -> int:
@@ -110,10 +113,17 @@ class Ledger:
             return self._orders.get((wallet, merchant, order_no))
 
     def pay(
-        self, wallet: str, merchant: str, order_no: str, amount_fen: int, code: str
+        self,
+        wallet: str,
+        merchant: str,
+        order_no: str,
+        amount_fen: int,
+        code: str,
+        placed_at: str = "",
     ) -> PayAnswer:
         """Charges ``code``; a second pay of the same order number answers what the first
-        did (the charge happens once)."""
+        did (the charge happens once). A pay of an order number reversed before it arrived
+        answers the reversed order: nothing is charged."""
         key = (wallet, merchant, order_no)
         digest = hashlib.sha256(f"{wallet}:{code}".encode()).hexdigest()
         with self._lock:
@@ -131,6 +141,7 @@ class Ledger:
                 self._trade_no(wallet),
                 created_at=now,
                 pay_calls=1,
+                placed_at=placed_at,
             )
             tail = code[-4:]
             if tail == DECLINED:
@@ -162,7 +173,9 @@ class Ledger:
                     self._book(order, order.amount_fen)
             return order
 
-    def reverse(self, wallet: str, merchant: str, order_no: str) -> tuple[Order, bool]:
+    def reverse(
+        self, wallet: str, merchant: str, order_no: str, placed_at: str = ""
+    ) -> tuple[Order, bool]:
         """Cancels the order (撤销): unpaid it can no longer be paid, paid the money goes
         back. An order number never seen is recorded as reversed, so a pay that arrives
         late cannot charge. Returns the order and whether money went back."""
@@ -170,7 +183,15 @@ class Ledger:
         with self._lock:
             order = self._orders.get(key)
             if order is None:
-                order = Order(wallet, merchant, order_no, 0, "reversed", self._trade_no(wallet))
+                order = Order(
+                    wallet,
+                    merchant,
+                    order_no,
+                    0,
+                    "reversed",
+                    self._trade_no(wallet),
+                    placed_at=placed_at,
+                )
                 self._orders[key] = order
             order.reverse_calls += 1
             refunded = False

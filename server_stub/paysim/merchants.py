@@ -2,10 +2,12 @@
 ``DATA/merchants.json``).
 
 :func:`provision` registers a store's three merchant accounts and returns their public ids
-and secrets, which the till keeps in its keyring: a WeChat Pay API v2 key, an Alipay app
-key pair (the simulator keeps the public half), a UnionPay signing key pair. The
-simulator's public keys (Alipay's and UnionPay's) go to the till with the secrets, as the
-providers' public keys do.
+and secrets, which the till keeps in its keyring: a WeChat Pay API v2 key and API client
+certificate (``apiclient_cert.pem`` / ``apiclient_key.pem``, signed by the simulator's
+test CA: :mod:`.tls`), an Alipay app key pair (the simulator keeps the public half), a
+UnionPay signing key pair. The simulator's public keys (Alipay's and UnionPay's) go to the
+till with the secrets, as the providers' public keys do; its test CA goes with the WeChat
+Pay settings (WeChat Pay is reached on the simulator's HTTPS port: :func:`provider_settings`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from server_stub.paysim import tls
 
 PLATFORM_FILE = "platform.json"
 MERCHANTS_FILE = "merchants.json"
@@ -102,11 +106,17 @@ def provision(data_dir: Path, store_code: str) -> dict[str, MerchantAccount]:
             digits = str(len(stores) + 1)  # each registration its own merchant numbers
             app_private, app_public = new_key_pair()
             mer_private, mer_public = new_key_pair()
+            mch_id = f"19{int(digits):08d}"
+            client_cert, client_key = tls.issue_client_cert(data_dir, mch_id)
             mine = {
                 "wechat_pay": {
-                    "merchant_id": f"19{int(digits):08d}",
+                    "merchant_id": mch_id,
                     "app_id": f"wxsim{int(digits):011d}",
                     "api_key": secrets.token_hex(16),
+                    "client_cert": client_cert,
+                    "client_key": client_key,
+                    # /secapi/ calls must come with this certificate.
+                    "client_cert_sha256": tls.cert_sha256(client_cert),
                 },
                 "alipay": {
                     "merchant_id": f"2088{int(digits):012d}",
@@ -125,10 +135,18 @@ def provision(data_dir: Path, store_code: str) -> dict[str, MerchantAccount]:
             data_dir.mkdir(parents=True, exist_ok=True)
             _write(path, known)
     wx, ali, up = mine["wechat_pay"], mine["alipay"], mine["unionpay"]
+    wx_secret = {"api_key": wx["api_key"]}
+    if wx.get("client_cert"):
+        wx_secret |= {"api_client_cert": wx["client_cert"], "api_client_key": wx["client_key"]}
     return {
         "wechat_pay": MerchantAccount(
-            {"wallet": "wechat_pay", "merchant_id": wx["merchant_id"], "app_id": wx["app_id"]},
-            {"api_key": wx["api_key"]},
+            {
+                "wallet": "wechat_pay",
+                "merchant_id": wx["merchant_id"],
+                "app_id": wx["app_id"],
+                "ca_cert": tls.ca_pem(data_dir),
+            },
+            wx_secret,
         ),
         "alipay": MerchantAccount(
             {"wallet": "alipay", "merchant_id": ali["merchant_id"], "app_id": ali["app_id"]},
@@ -146,6 +164,18 @@ def provision(data_dir: Path, store_code: str) -> dict[str, MerchantAccount]:
             },
         ),
     }
+
+
+def provider_settings(
+    accounts: dict[str, MerchantAccount], url: str, tls_url: str, **extra: str
+) -> list[dict[str, str]]:
+    """The ``payment.providers`` entries of ``accounts`` at a simulator listening on
+    ``url`` (HTTP) and ``tls_url`` (HTTPS): WeChat Pay on the HTTPS port, as its /secapi/
+    calls need TLS with the merchant's client certificate; the others on HTTP."""
+    return [
+        {**a.settings, "base_url": tls_url if wallet == "wechat_pay" else url, **extra}
+        for wallet, a in accounts.items()
+    ]
 
 
 class MerchantBook:

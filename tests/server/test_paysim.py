@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -46,7 +46,9 @@ def _close_gateways() -> Iterator[None]:
 
 
 def _gateway(sim: PaysimProcess, store: str = "S001", url: str | None = None) -> RoutingGateway:
-    providers, secrets = provider_entries(url or sim.url, sim.data_dir, store)
+    providers, secrets = provider_entries(
+        url or sim.url, sim.data_dir, store, tls_url=url or sim.tls_url
+    )
     gateway = gateway_from_settings(
         {"payment.providers": providers, "payment.simulator": True},
         store,
@@ -73,12 +75,12 @@ def test_a_code_pays_once_and_a_retry_of_the_order_number_charges_nothing_more(
     paysim: PaysimProcess, kind: str, code: str
 ):
     gateway = _gateway(paysim)
-    order = _order()
-    first = gateway.pay(order, kind, 1234, code, "ChainPOS")
-    again = gateway.pay(order, kind, 1234, code, "ChainPOS")
+    order, at = _order(), datetime.now(UTC)
+    first = gateway.pay(order, kind, 1234, code, "ChainPOS", placed_at=at)
+    again = gateway.pay(order, kind, 1234, code, "ChainPOS", placed_at=at)
     assert first.status is GatewayStatus.PAID and first.provider_ref
     assert again.status is GatewayStatus.PAID and again.provider_ref == first.provider_ref
-    assert gateway.query(order, kind).status is GatewayStatus.PAID
+    assert gateway.query(order, kind, placed_at=at).status is GatewayStatus.PAID
     [held] = paysim.orders(order)
     assert (held["amount_fen"], held["state"], held["pay_calls"]) == (1234, "paid", 2)
     # The same code for another order: already used.
@@ -94,10 +96,11 @@ def test_a_password_keeps_the_charge_waiting_until_the_customer_types_it(
     paysim: PaysimProcess, kind: str, code: str
 ):
     gateway = _gateway(paysim)
-    order = _order()
-    assert gateway.pay(order, kind, 500, code, "ChainPOS").status is GatewayStatus.USER_PAYING
-    assert gateway.query(order, kind).status is GatewayStatus.USER_PAYING
-    assert gateway.query(order, kind).status is GatewayStatus.PAID
+    order, at = _order(), datetime.now(UTC)
+    first = gateway.pay(order, kind, 500, code, "ChainPOS", placed_at=at)
+    assert first.status is GatewayStatus.USER_PAYING
+    assert gateway.query(order, kind, placed_at=at).status is GatewayStatus.USER_PAYING
+    assert gateway.query(order, kind, placed_at=at).status is GatewayStatus.PAID
 
 
 @pytest.mark.parametrize("kind", ["wechat_pay", "alipay", "unionpay"])
@@ -105,15 +108,18 @@ def test_a_reversed_order_is_paid_back_and_a_refund_is_made_once(paysim: PaysimP
     gateway = _gateway(paysim)
     code = {"wechat_pay": WX_PAYS, "alipay": ALI_PAYS, "unionpay": UP_PAYS}[kind]
     code = code[:-4] + str(1000 + len(kind) * 7 + datetime.now(UTC).microsecond % 900)
-    order = _order()
-    assert gateway.pay(order, kind, 2000, code, "ChainPOS").status is GatewayStatus.PAID
+    order, at = _order(), datetime.now(UTC)
+    paid = gateway.pay(order, kind, 2000, code, "ChainPOS", placed_at=at)
+    assert paid.status is GatewayStatus.PAID
     refund_no = f"R{uuid.uuid4().hex[:12]}"
-    assert gateway.refund(refund_no, order, kind, 500, 2000).refunded
-    assert gateway.refund(refund_no, order, kind, 500, 2000).refunded
-    assert not gateway.refund(f"R{uuid.uuid4().hex[:12]}", order, kind, 1600, 2000).refunded
+    assert gateway.refund(refund_no, order, kind, 500, 2000, placed_at=at).refunded
+    assert gateway.refund(refund_no, order, kind, 500, 2000, placed_at=at).refunded
+    assert not gateway.refund(
+        f"R{uuid.uuid4().hex[:12]}", order, kind, 1600, 2000, placed_at=at
+    ).refunded
     [held] = paysim.orders(order)
     assert held["refunds"] == {refund_no: 500}
-    assert gateway.reverse(order, kind).status is GatewayStatus.REVERSED
+    assert gateway.reverse(order, kind, placed_at=at).status is GatewayStatus.REVERSED
     [held] = paysim.orders(order)
     assert held["state"] == "reversed"
     assert sum(held["refunds"].values()) == 2000  # type: ignore[union-attr]
@@ -224,6 +230,120 @@ def test_concurrent_retries_of_one_order_number_charge_once(paysim: PaysimProces
     assert [e.amount_fen for e in parse_statement(provider, text) if e.key == order] == [777]
 
 
+def test_a_unionpay_order_is_found_by_the_time_its_consume_was_sent_with(
+    paysim: PaysimProcess,
+):
+    """GIVEN a UnionPay consume sent with the intent's time
+    WHEN it is asked about by another adapter (the till restarted) naming that time
+    THEN it is found; named with another time it is not (as at UnionPay)."""
+    order, at = _order(), datetime.now(UTC) - timedelta(minutes=3)
+    paid = _gateway(paysim).pay(
+        order, "unionpay", 880, UP_PAYS[:-4] + "6161", "ChainPOS", placed_at=at
+    )
+    assert paid.status is GatewayStatus.PAID
+    after_restart = _gateway(paysim)
+    found = after_restart.query(order, "unionpay", placed_at=at)
+    assert (found.status, found.provider_ref) == (GatewayStatus.PAID, paid.provider_ref)
+    wrong = after_restart.query(order, "unionpay", placed_at=datetime.now(UTC))
+    assert (wrong.status, wrong.reason) == (GatewayStatus.FAILED, "not_found")
+
+
+def test_a_unionpay_cancel_of_an_order_not_seen_yet_refuses_its_late_consume(
+    paysim: PaysimProcess,
+):
+    """GIVEN a consume whose request has not reached UnionPay yet (the till gave up on it)
+    WHEN the till cancels the order and the consume arrives afterwards
+    THEN the cancel was sent and recorded, and the late consume charges nothing."""
+    gateway = _gateway(paysim)
+    order, at = _order(), datetime.now(UTC)
+    reversed_ = gateway.reverse(order, "unionpay", placed_at=at, amount_fen=990)
+    assert reversed_.status is GatewayStatus.REVERSED
+    [held] = paysim.orders(order)
+    assert (held["state"], held["reverse_calls"]) == ("reversed", 1)
+    late = gateway.pay(order, "unionpay", 990, UP_PAYS[:-4] + "6262", "ChainPOS", placed_at=at)
+    assert late.status is not GatewayStatus.PAID
+    [held] = paysim.orders(order)
+    assert (held["state"], held["amount_fen"], held["paid_at"]) == ("reversed", 0, "")
+    assert gateway.query(order, "unionpay", placed_at=at).status is not GatewayStatus.PAID
+
+
+def _wechat_without_certificate(sim: PaysimProcess, *, over_tls: bool) -> WeChatPayGateway:
+    providers, secrets = provider_entries(sim.url, sim.data_dir, "S001", tls_url=sim.tls_url)
+    wx = next(e for e in json.loads(providers) if e["wallet"] == "wechat_pay")
+    return WeChatPayGateway(
+        wx["base_url"] if over_tls else sim.url,
+        wx["merchant_id"],
+        wx["app_id"],
+        secrets["wechat_pay"]["api_key"],
+        ca_pem=wx["ca_cert"],
+    )
+
+
+@pytest.mark.parametrize("over_tls", [True, False], ids=["https", "http"])
+def test_wechat_reverse_and_refund_need_the_merchant_s_client_certificate(
+    paysim: PaysimProcess, over_tls: bool
+):
+    """GIVEN a WeChat Pay merchant registered with an API client certificate, and a paid
+    order
+    WHEN its refund and reverse are sent without the certificate (over HTTPS, or plain HTTP)
+    THEN the simulator refuses both and the money stays where it is; sent by the adapter
+    holding the certificate from the keyring, both are accepted."""
+    with_cert = _gateway(paysim)
+    order, at = _order(), datetime.now(UTC)
+    code = WX_PAYS[:-4] + str(6300 + (1 if over_tls else 2))
+    assert with_cert.pay(order, "wechat_pay", 1000, code, "ChainPOS", placed_at=at).status is (
+        GatewayStatus.PAID
+    )
+    bare = _wechat_without_certificate(paysim, over_tls=over_tls)
+    try:
+        refused_refund = bare.refund("RNOCERT" + order[-6:], order, "wechat_pay", 300, 1000)
+        refused_reverse = bare.reverse(order, "wechat_pay")
+        # Paying and asking need no certificate.
+        assert bare.query(order, "wechat_pay").status is GatewayStatus.PAID
+    finally:
+        bare.close()
+    assert not refused_refund.refunded and "证书" in refused_refund.reason
+    assert refused_reverse.status is GatewayStatus.UNKNOWN
+    [held] = paysim.orders(order)
+    assert (held["state"], held["refunds"], held["reverse_calls"]) == ("paid", {}, 0)
+
+    refund_no = "RCERT" + order[-6:]
+    assert with_cert.refund(refund_no, order, "wechat_pay", 300, 1000, placed_at=at).refunded
+    assert with_cert.reverse(order, "wechat_pay", placed_at=at).status is GatewayStatus.REVERSED
+    [held] = paysim.orders(order)
+    assert held["state"] == "reversed" and held["refunds"][refund_no] == 300  # type: ignore[index]
+    assert sum(held["refunds"].values()) == 1000  # type: ignore[union-attr]
+
+
+def test_the_client_certificate_s_files_are_gone_once_loaded(tmp_path, monkeypatch):
+    """The certificate and key from the keyring are written only to load them into the TLS
+    context: private to this user, and removed right after."""
+    import os
+    import stat
+    import tempfile
+
+    from pos_app.services.gateways.wechat import client_tls_context
+    from server_stub.paysim.tls import ca_pem, issue_client_cert
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[tuple[int, list[tuple[str, int]]]] = []
+    real = __import__("ssl").SSLContext.load_cert_chain
+
+    def spy(self, certfile, keyfile=None, password=None):  # type: ignore[no-untyped-def]
+        folder = os.path.dirname(certfile)
+        files = [
+            (n, stat.S_IMODE(os.stat(os.path.join(folder, n)).st_mode)) for n in os.listdir(folder)
+        ]
+        seen.append((stat.S_IMODE(os.stat(folder).st_mode), sorted(files)))
+        return real(self, certfile, keyfile, password)
+
+    monkeypatch.setattr(__import__("ssl").SSLContext, "load_cert_chain", spy)
+    cert, key = issue_client_cert(tmp_path / "sim", "1900000109")
+    client_tls_context(cert, key, ca_pem(tmp_path / "sim"))
+    assert seen == [(0o700, [("apiclient_cert.pem", 0o600), ("apiclient_key.pem", 0o600)])]
+    assert [p.name for p in tmp_path.iterdir()] == ["sim"]
+
+
 def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ):
@@ -236,7 +356,13 @@ def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(
     out = json.loads(capsys.readouterr().out)
     providers = json.loads(out["payment.providers"])
     assert [p["wallet"] for p in providers] == ["wechat_pay", "alipay", "unionpay"]
-    assert {p["base_url"] for p in providers} == {"http://127.0.0.1:8780"}
+    # WeChat Pay on the HTTPS port (its reverse and refund need the client certificate).
+    assert {p["wallet"]: p["base_url"] for p in providers} == {
+        "wechat_pay": "https://127.0.0.1:8781",
+        "alipay": "http://127.0.0.1:8780",
+        "unionpay": "http://127.0.0.1:8780",
+    }
+    assert "BEGIN CERTIFICATE" in providers[0]["ca_cert"]
     assert out["payment.simulator"] is True
     assert sorted(out["keyring"]) == [
         "chainpos-payments S009:alipay",
@@ -244,3 +370,6 @@ def test_paysim_merchant_prints_the_settings_and_keyring_entries_a_store_needs(
         "chainpos-payments S009:wechat_pay",
     ]
     assert "PRIVATE KEY" in out["keyring"]["chainpos-payments S009:alipay"]["app_private_key"]
+    wechat = out["keyring"]["chainpos-payments S009:wechat_pay"]
+    assert "BEGIN CERTIFICATE" in wechat["api_client_cert"]
+    assert "PRIVATE KEY" in wechat["api_client_key"]

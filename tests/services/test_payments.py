@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select, text
@@ -67,7 +68,14 @@ class FakeProvider:
             raise GatewayUnreachable("gateway_unreachable", "connection refused")
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
         self._check()
         with read_session(self._terminal.engine) as session:
@@ -107,7 +115,9 @@ class FakeProvider:
         }[order.state]
         return GatewayResult(status, provider_ref=f"TX{order_no}")
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
         self._check()
         with self._lock:
             order = self.orders.get(order_no)
@@ -117,7 +127,14 @@ class FakeProvider:
                     order.state = "paid"
             return self._result(order_no)
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
         self._check()
         with self._lock:
             order = self.orders.setdefault(order_no, Order(0, "reversed"))
@@ -125,7 +142,14 @@ class FakeProvider:
             return GatewayResult(GatewayStatus.REVERSED)
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
         self._check()
         with self._lock:
@@ -326,3 +350,51 @@ def test_a_refund_retried_refunds_once(
     with pytest.raises(PaymentsError) as exc:
         payments.refund("ret-2", "wechat_pay", 500, "S001-T01-P999999")
     assert exc.value.code == "refund_failed"
+
+
+def test_an_unclaimed_charge_refunded_is_out_of_every_sale_s_reach(
+    terminal: Terminal, payments: PaymentService, provider: FakeProvider
+) -> None:
+    """GIVEN a paid charge no sale took
+    WHEN a supervisor-approved refund gives it back, and is asked for again
+    THEN the provider refunds the whole amount once, the charge is no longer offered,
+    and no sale can take it."""
+    outcome = payments.charge(PAYS, 1800, draft_id="d", cashier="1001")
+    done = payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert (done.state, done.amount_fen) == ("refunded", 1800)
+    assert list(provider.orders[outcome.order_no].refunds.values()) == [1800]
+    assert payments.unclaimed_paid() == []
+    with pytest.raises(PaymentsError) as exc:
+        payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert exc.value.code == "payment_claimed"
+    assert list(provider.orders[outcome.order_no].refunds.values()) == [1800]
+
+
+def test_an_unclaimed_refund_refused_or_unanswered_loses_nothing(
+    terminal: Terminal, payments: PaymentService, provider: FakeProvider
+) -> None:
+    """GIVEN a paid charge no sale took
+    WHEN its refund is refused, THEN it is offered again (for a sale or another try);
+    WHEN its refund gets no answer, THEN no sale can take it and the next start asks
+    again with the same refund number, which refunds once."""
+    outcome = payments.charge(PAYS, 1800, draft_id="d", cashier="1001")
+    real_refund = provider.refund
+    provider.refund = lambda *a, **k: RefundResult(False, reason="NOTENOUGH")  # type: ignore[method-assign]
+    with pytest.raises(PaymentsError) as exc:
+        payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert exc.value.code == "refund_failed"
+    assert [o.order_no for o in payments.unclaimed_paid()] == [outcome.order_no]
+
+    provider.refund = lambda *a, **k: RefundResult(False, reason="no answer")  # type: ignore[method-assign]
+    with pytest.raises(PaymentsError) as exc:
+        payments.refund_unclaimed(outcome.order_no, cashier="1001", approver="1003")
+    assert exc.value.code == "paycode_unsettled"
+    assert payments.unclaimed_paid() == []
+    assert _intents(terminal)[0][4] == "refunding"
+
+    provider.refund = real_refund  # type: ignore[method-assign]
+    assert [(o.order_no, o.state) for o in payments.settle_open()] == [
+        (outcome.order_no, "refunded")
+    ]
+    assert list(provider.orders[outcome.order_no].refunds.values()) == [1800]
+    assert payments.settle_open() == []

@@ -20,10 +20,11 @@ from sqlalchemy import text
 
 from pos_app.app import Terminal, build_terminal
 from pos_app.localdb.engine import read_session
+from pos_app.ui.dialogs import ApprovalDialog
 from pos_app.ui.main_window import MainWindow
 from tests.paysim import MemoryKeyring, PaysimProcess, configure_store
 from tests.support import FakeClock
-from tests.ui.helpers import scan, sign_in, tap, type_text
+from tests.ui.helpers import scan, sign_in, tap, type_text, when_dialog
 
 pytestmark = pytest.mark.slow  # the simulator runs as a process
 
@@ -243,3 +244,93 @@ def test_a_code_typed_into_the_amount_field_pays_without_a_scanner(
     qtbot.keyClick(window.tender.amount, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.done, timeout=10_000)
     assert [(k, a) for k, a, _ in _tenders(terminal)] == [("unionpay", 1500)]
+
+
+def _paid_without_sale(terminal: Terminal, amount_fen: int) -> str:
+    """A WeChat Pay charge the gateway took for a sale that never completed (the till
+    stopped after the charge was paid, and the start settled it as paid)."""
+    assert terminal.payments is not None
+    outcome = terminal.payments.charge(wechat("8123"), amount_fen, draft_id="lost", cashier="1001")
+    assert outcome.state == "paid"
+    return outcome.order_no
+
+
+def _intent(terminal: Terminal, order_no: str) -> tuple[str, str | None]:
+    with read_session(terminal.engine) as session:
+        row = session.execute(
+            text("SELECT state, sale_id FROM payment_intent WHERE order_no = :o"), {"o": order_no}
+        ).one()
+    return row[0], row[1]
+
+
+def test_a_charge_paid_without_a_sale_is_shown_and_pays_the_current_sale(
+    qtbot, window: MainWindow, terminal: Terminal, scan_clock: FakeClock, paysim: PaysimProcess
+):
+    """GIVEN a WeChat Pay charge of ¥18.00 that reached the store's account while no sale
+    completed
+    WHEN the cashier opens the payment screen for a ¥30.00 sale
+    THEN the screen says 有一笔微信支付 ¥18.00 已到账，未完成销售; 用于本单 puts it on this
+    sale, cash pays the rest, and the sale takes the charge (once: the notice is gone)."""
+    order_no = _paid_without_sale(terminal, 1800)
+    sign_in(qtbot, window)
+    scan(qtbot, window, scan_clock, TARO)
+    scan(qtbot, window, scan_clock, TARO)
+    tap(qtbot, window.checkout.pay)
+    tender = window.tender
+    assert tender.unclaimed.isVisible()
+    assert tender.unclaimed_text.text() == "有一笔微信支付 ¥18.00 已到账，未完成销售"
+    assert (tender.unclaimed_use.text(), tender.unclaimed_refund.text()) == ("用于本单", "退款")
+    tap(qtbot, tender.unclaimed_use)
+    assert tender.values["remaining"].text() == "¥12.00"
+    assert not tender.unclaimed.isVisible()
+    tap(qtbot, tender.exact)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.done, timeout=10_000)
+    assert _tenders(terminal) == [("wechat_pay", 1800, order_no), ("cash", 1200, None)]
+    state, sale_id = _intent(terminal, order_no)
+    assert state == "paid" and sale_id is not None
+    [held] = paysim.orders(order_no, terminal.merchants["wechat_pay"])
+    assert (held["state"], held["refunds"]) == ("paid", {})
+
+
+def test_a_charge_paid_without_a_sale_is_refunded_with_a_supervisor_s_approval(
+    qtbot, window: MainWindow, terminal: Terminal, scan_clock: FakeClock, paysim: PaysimProcess
+):
+    """GIVEN a WeChat Pay charge of ¥18.00 paid with no sale, and an English interface
+    WHEN the cashier taps Refund and supervisor 1003 approves with his PIN
+    THEN the gateway refunds the whole ¥18.00 to the customer's wallet, the screen says so,
+    the notice is gone, and the charge can no longer pay a sale."""
+    order_no = _paid_without_sale(terminal, 1800)
+    window.set_language("en")
+    sign_in(qtbot, window)
+    scan(qtbot, window, scan_clock, TARO)
+    tap(qtbot, window.checkout.pay)
+    tender = window.tender
+    assert tender.unclaimed_text.text() == (
+        "A WeChat Pay payment of ¥18.00 was received but no sale was completed"
+    )
+    assert (tender.unclaimed_use.text(), tender.unclaimed_refund.text()) == (
+        "Use for this sale",
+        "Refund",
+    )
+
+    def approve(dialog: ApprovalDialog) -> None:
+        dialog.number.setText("1003")
+        dialog.pin.setText("135790")
+        dialog.ok.click()
+
+    when_dialog(ApprovalDialog, approve)
+    tap(qtbot, tender.unclaimed_refund)
+    qtbot.waitUntil(
+        lambda: _banner(window) == "¥18.00 refunded to the customer's WeChat Pay", timeout=10_000
+    )
+    assert not tender.unclaimed.isVisible()
+    assert _intent(terminal, order_no) == ("refunded", None)
+    [held] = paysim.orders(order_no, terminal.merchants["wechat_pay"])
+    assert sum(held["refunds"].values()) == 1800  # type: ignore[union-attr]
+    with read_session(terminal.engine) as session:
+        staff = session.execute(
+            text("SELECT staff FROM audit_log WHERE action = 'approved.paycode_refund'")
+        ).all()
+    assert staff == [("1003",)]
+    # The cart's ¥15.00 is still due, and cash pays it.
+    assert tender.values["remaining"].text() == "¥15.00"

@@ -8,13 +8,17 @@ app id, UnionPay's signing certId; optionally ``timeout_ms``). None of that is s
 The merchant secrets are in the keyring (service ``chainpos-payments``, user
 ``<store>:<wallet>``, a JSON object), never in the database or the logs:
 
-* ``wechat_pay``: ``api_key`` (the API v2 key);
+* ``wechat_pay``: ``api_key`` (the API v2 key), ``api_client_cert`` and
+  ``api_client_key`` (the API client certificate, ``apiclient_cert.pem`` and
+  ``apiclient_key.pem``, PEM text: reverse and refund are refused without it);
 * ``alipay``: ``app_private_key``, ``alipay_public_key`` (PEM);
 * ``unionpay``: ``private_key`` (PEM), ``cert_id``, ``unionpay_public_key`` (PEM).
 
 A base URL must be the provider's own HTTPS host -- unless ``payment.simulator`` is true,
 and then it must be a loopback address (the gateway simulator): a store that configured a
-real provider never talks to the simulator, and the simulator never gets a real code.
+real provider never talks to the simulator, and the simulator never gets a real code. Only
+in simulator mode does an entry's ``ca_cert`` (the simulator's test CA, PEM) replace the
+public CAs for that provider.
 """
 
 from __future__ import annotations

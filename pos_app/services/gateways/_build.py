@@ -82,21 +82,31 @@ def build_routing(
             log.error("payment provider %s: no merchant secret in the keyring", wallet)
             continue
         try:
-            by_kind[wallet] = _adapter(wallet, entry, secret)
+            by_kind[wallet] = _adapter(wallet, entry, secret, simulator)
         except (KeyError, ValueError, TypeError) as exc:
             # Never the secret itself: only which field is missing or bad.
             log.error("payment provider %s: bad configuration (%s)", wallet, type(exc).__name__)
     return RoutingGateway(by_kind) if by_kind else None
 
 
-def _adapter(wallet: str, entry: Mapping[str, Any], secret: Mapping[str, str]) -> PaymentGateway:
+def _adapter(
+    wallet: str, entry: Mapping[str, Any], secret: Mapping[str, str], simulator: bool
+) -> PaymentGateway:
     base_url, merchant = str(entry["base_url"]), str(entry["merchant_id"])
     timeout = _timeout(entry)
     if wallet == "wechat_pay":
         from pos_app.services.gateways.wechat import WeChatPayGateway
 
         return WeChatPayGateway(
-            base_url, merchant, str(entry["app_id"]), secret["api_key"], timeout_s=timeout
+            base_url,
+            merchant,
+            str(entry["app_id"]),
+            secret["api_key"],
+            timeout_s=timeout,
+            client_cert_pem=secret.get("api_client_cert"),
+            client_key_pem=secret.get("api_client_key"),
+            # Only the simulator's own test CA is ever trusted instead of the public ones.
+            ca_pem=str(entry["ca_cert"]) if simulator and entry.get("ca_cert") else None,
         )
     if wallet == "alipay":
         from pos_app.services.gateways.alipay import AlipayGateway

@@ -16,6 +16,7 @@ import logging
 import socket
 import urllib.error
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -93,7 +94,14 @@ class AlipayGateway:
             return {"code": "40002", "sub_code": "error_response", "sub_msg": sub}
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
         answer = self._call(
             lambda: self._client.api_alipay_trade_pay(
@@ -117,7 +125,9 @@ class AlipayGateway:
         reason = str(answer.get("sub_msg") or sub)
         return GatewayResult(GatewayStatus.FAILED, code="paycode_declined", reason=reason)
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
         answer = self._call(lambda: self._client.api_alipay_trade_query(out_trade_no=order_no))
         if answer is None:
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
@@ -132,7 +142,14 @@ class AlipayGateway:
             return GatewayResult(GatewayStatus.USER_PAYING)
         return GatewayResult(GatewayStatus.REVERSED, reason=str(status))
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
         answer = self._call(lambda: self._client.api_alipay_trade_cancel(out_trade_no=order_no))
         if answer is None:
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
@@ -141,7 +158,14 @@ class AlipayGateway:
         return GatewayResult(GatewayStatus.UNKNOWN, reason=str(answer.get("sub_code", "retry")))
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
         answer = self._call(
             lambda: self._client.api_alipay_trade_refund(

@@ -5,8 +5,12 @@ channel: form fields, ``signMethod=01`` (RSA-SHA256 over the hex SHA-256 of the 
 UnionPay publishes no maintained Python SDK (its demos are Java, PHP and .NET), so this
 is the small client the acp rules describe. ``respCode`` ``00`` is done; ``03``, ``04``
 and ``05`` are "still processing: ask again"; a query carries the original's answer in
-``origRespCode``. Cancel (``txnType=31``) and refund (``txnType=04``) name the original
-by its ``queryId``, which a query finds first.
+``origRespCode``. Every request about an order names it by ``orderId`` and the
+``txnTime`` its consume was sent with: that is the intent's ``placed_at``, kept in the
+till's database, so a query after a restart finds the order. Cancel (``txnType=31``) names
+the original by ``origOrderId`` + ``origTxnTime`` (and its ``queryId`` when a query found
+it), so an order UnionPay has not seen yet is cancelled too and a consume arriving late
+is refused; refund (``txnType=04``) names it by the ``queryId`` a query finds first.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
 import httpx
@@ -32,6 +36,11 @@ from pos_app.services.payments import (
 log = logging.getLogger("chainpos.payments.unionpay")
 _CHINA = timezone(timedelta(hours=8))
 _PENDING = {"03", "04", "05"}
+
+
+def txn_time(at: datetime) -> str:
+    """UnionPay's ``txnTime``: Beijing time, ``YYYYMMDDhhmmss``."""
+    return at.astimezone(_CHINA).strftime("%Y%m%d%H%M%S")
 
 
 def digest_text(fields: dict[str, str]) -> bytes:
@@ -61,9 +70,6 @@ class UnionPayGateway:
         self._key, self._public = key, public
         # One client per merchant: its connections are kept alive between calls.
         self._http = httpx.Client(timeout=timeout_s)
-        # A query names the consume by orderId and its txnTime; this process remembers the
-        # txnTime of the consumes it sent (after a restart the query sends the current time).
-        self._sent_at: dict[str, str] = {}
 
     def __repr__(self) -> str:  # never the key
         return f"UnionPayGateway({self._base}, merId={self._mer_id})"
@@ -110,16 +116,23 @@ class UnionPayGateway:
             return None
         return answer
 
-    def _query_raw(self, order_no: str) -> dict[str, str] | None:
+    def _query_raw(self, order_no: str, placed_at: datetime | None) -> dict[str, str] | None:
         fields = {"txnType": "00", "txnSubType": "00", "orderId": order_no}
-        if order_no in self._sent_at:
-            fields["txnTime"] = self._sent_at[order_no]
+        if placed_at is not None:
+            fields["txnTime"] = txn_time(placed_at)
         return self._call("/gateway/api/queryTrans.do", fields)
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
-        sent_at = self._sent_at.setdefault(order_no, datetime.now(_CHINA).strftime("%Y%m%d%H%M%S"))
+        sent_at = txn_time(placed_at if placed_at is not None else datetime.now(UTC))
         answer = self._call(
             "/gateway/api/backTransReq.do",
             {
@@ -145,8 +158,10 @@ class UnionPayGateway:
             GatewayStatus.FAILED, code="paycode_declined", reason=answer.get("respMsg", code_)
         )
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
-        answer = self._query_raw(order_no)
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
+        answer = self._query_raw(order_no, placed_at)
         if answer is None:
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
         if answer.get("respCode") == "34":
@@ -162,35 +177,53 @@ class UnionPayGateway:
             GatewayStatus.FAILED, code="paycode_declined", reason=answer.get("origRespMsg", orig)
         )
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
-        found = self._query_raw(order_no)
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
+        found = self._query_raw(order_no, placed_at)
         if found is None:
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
-        if found.get("respCode") == "34":
-            # The consume never reached UnionPay; the order number is never used again.
-            return GatewayResult(GatewayStatus.REVERSED, reason="not_found")
-        if found.get("respCode") != "00":
-            return GatewayResult(GatewayStatus.UNKNOWN, reason=found.get("respCode", ""))
-        if found.get("origRespCode") not in {"00", *_PENDING}:
+        code = found.get("respCode")
+        if code == "00" and found.get("origRespCode") not in {"00", *_PENDING}:
             return GatewayResult(GatewayStatus.REVERSED, reason="not paid")
-        answer = self._call(
-            "/gateway/api/backTransReq.do",
-            {
-                "txnType": "31",
-                "txnSubType": "00",
-                "orderId": f"{order_no}C",
-                "origQryId": found.get("queryId", ""),
-                "txnAmt": found.get("txnAmt", "0"),
-            },
-        )
+        if code not in ("00", "34"):
+            return GatewayResult(GatewayStatus.UNKNOWN, reason=code or "")
+        if placed_at is None and code == "34":
+            # Without the consume's txnTime the cancel cannot name the order.
+            return GatewayResult(GatewayStatus.UNKNOWN, reason="no txnTime")
+        # Sent for an order UnionPay has not seen too ("34": the consume may still be on
+        # its way): the cancel is recorded against the order and a late consume refused.
+        fields = {
+            "txnType": "31",
+            "txnSubType": "00",
+            "orderId": f"{order_no}C",
+            "txnAmt": found.get("txnAmt") or str(amount_fen or 0),
+        }
+        if placed_at is not None:
+            fields |= {"origOrderId": order_no, "origTxnTime": txn_time(placed_at)}
+        if found.get("queryId"):
+            fields["origQryId"] = found["queryId"]
+        answer = self._call("/gateway/api/backTransReq.do", fields)
         if answer is not None and answer.get("respCode") == "00":
             return GatewayResult(GatewayStatus.REVERSED)
         return GatewayResult(GatewayStatus.UNKNOWN, reason="cancel not confirmed")
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
-        found = self._query_raw(order_no)
+        found = self._query_raw(order_no, placed_at)
         if found is None or found.get("respCode") != "00":
             return RefundResult(False, reason="original not found")
         answer = self._call(

@@ -7,7 +7,11 @@ appended, HMAC-SHA256 upper-case hex as ``sign`` (``sign_type=HMAC-SHA256``); an
 are checked the same way before anything in them is believed.
 
 Paths: ``/pay/micropay``, ``/pay/orderquery``, ``/secapi/pay/reverse``,
-``/secapi/pay/refund`` under the configured base URL.
+``/secapi/pay/refund`` under the configured base URL. The two ``/secapi/`` calls need the
+merchant's API client certificate (``apiclient_cert.pem`` / ``apiclient_key.pem``) in the
+TLS handshake; both come from the keyring, and Python's ``ssl`` loads a certificate chain
+only from files, so :func:`client_tls_context` writes them for the moment of loading: to a
+private directory (0700, files 0600), removed right after.
 """
 
 from __future__ import annotations
@@ -15,8 +19,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import secrets
+import shutil
+import ssl
+import tempfile
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 import httpx
@@ -41,6 +50,29 @@ def sign(fields: dict[str, str], api_key: str) -> str:
     return hmac.new(api_key.encode(), text.encode(), hashlib.sha256).hexdigest().upper()
 
 
+def client_tls_context(
+    cert_pem: str | None, key_pem: str | None, ca_pem: str | None = None
+) -> ssl.SSLContext:
+    """A TLS context trusting ``ca_pem`` (None: the public CAs) and, when given,
+    presenting the merchant's client certificate."""
+    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else httpx.create_ssl_context()
+    if not cert_pem or not key_pem:
+        return context
+    folder = tempfile.mkdtemp(prefix="chainpos-wx-")  # 0700, this user only
+    try:
+        paths = []
+        for name, text in (("apiclient_cert.pem", cert_pem), ("apiclient_key.pem", key_pem)):
+            path = os.path.join(folder, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            paths.append(path)
+        context.load_cert_chain(certfile=paths[0], keyfile=paths[1])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return context
+
+
 class WeChatPayGateway:
     """One WeChat Pay merchant (``mch_id`` with its ``appid``); blocking, any thread."""
 
@@ -52,13 +84,26 @@ class WeChatPayGateway:
         api_key: str,
         *,
         timeout_s: float = 15.0,
+        client_cert_pem: str | None = None,
+        client_key_pem: str | None = None,
+        ca_pem: str | None = None,
     ) -> None:
+        """``client_cert_pem`` / ``client_key_pem``: the merchant's API client certificate
+        for reverse and refund (without it the provider refuses them); ``ca_pem``: the
+        only CA trusted (the gateway simulator's; None: the public CAs)."""
         self._base = base_url.rstrip("/")
         self._mch_id = mch_id
         self._appid = appid
         self._key = api_key
-        # One client per merchant: its connections are kept alive between calls.
-        self._http = httpx.Client(timeout=timeout_s)
+        # One client per merchant: its connections are kept alive between calls. The
+        # certificate's own client is used for /secapi/ only.
+        self._http = httpx.Client(timeout=timeout_s, verify=client_tls_context(None, None, ca_pem))
+        self._secapi = self._http
+        if client_cert_pem and client_key_pem:
+            self._secapi = httpx.Client(
+                timeout=timeout_s,
+                verify=client_tls_context(client_cert_pem, client_key_pem, ca_pem),
+            )
 
     def __repr__(self) -> str:  # never the key
         return f"WeChatPayGateway({self._base}, mch_id={self._mch_id})"
@@ -66,6 +111,7 @@ class WeChatPayGateway:
     def close(self) -> None:
         """Closes the kept-alive connections (the till is shutting down)."""
         self._http.close()
+        self._secapi.close()
 
     def _call(self, path: str, fields: dict[str, str]) -> dict[str, str] | None:
         """The verified answer's fields; None when no trustworthy answer came back."""
@@ -78,8 +124,9 @@ class WeChatPayGateway:
         }
         body["sign"] = sign(body, self._key)
         xml = "<xml>" + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in body.items()) + "</xml>"
+        client = self._secapi if path.startswith("/secapi/") else self._http
         try:
-            response = self._http.post(
+            response = client.post(
                 self._base + path,
                 content=xml.encode(),
                 headers={"Content-Type": "text/xml; charset=utf-8"},
@@ -111,7 +158,14 @@ class WeChatPayGateway:
         return GatewayResult(GatewayStatus.FAILED, code="paycode_declined", reason=reason)
 
     def pay(
-        self, order_no: str, kind: str, amount_fen: int, code: str, subject: str
+        self,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        code: str,
+        subject: str,
+        *,
+        placed_at: datetime | None = None,
     ) -> GatewayResult:
         answer = self._call(
             "/pay/micropay",
@@ -140,7 +194,9 @@ class WeChatPayGateway:
             return GatewayResult(GatewayStatus.REVERSED, reason=err)
         return self._failed(answer)
 
-    def query(self, order_no: str, kind: str) -> GatewayResult:
+    def query(
+        self, order_no: str, kind: str, *, placed_at: datetime | None = None
+    ) -> GatewayResult:
         answer = self._call("/pay/orderquery", {"out_trade_no": order_no})
         if answer is None or answer.get("return_code") != "SUCCESS":
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
@@ -157,7 +213,14 @@ class WeChatPayGateway:
             return GatewayResult(GatewayStatus.REVERSED, reason=state)
         return GatewayResult(GatewayStatus.FAILED, code="paycode_declined", reason=state)
 
-    def reverse(self, order_no: str, kind: str) -> GatewayResult:
+    def reverse(
+        self,
+        order_no: str,
+        kind: str,
+        *,
+        placed_at: datetime | None = None,
+        amount_fen: int | None = None,
+    ) -> GatewayResult:
         answer = self._call("/secapi/pay/reverse", {"out_trade_no": order_no})
         if answer is None or answer.get("return_code") != "SUCCESS":
             return GatewayResult(GatewayStatus.UNKNOWN, reason="no answer")
@@ -166,7 +229,14 @@ class WeChatPayGateway:
         return GatewayResult(GatewayStatus.UNKNOWN, reason=answer.get("err_code", "recall"))
 
     def refund(
-        self, refund_no: str, order_no: str, kind: str, amount_fen: int, total_fen: int
+        self,
+        refund_no: str,
+        order_no: str,
+        kind: str,
+        amount_fen: int,
+        total_fen: int,
+        *,
+        placed_at: datetime | None = None,
     ) -> RefundResult:
         answer = self._call(
             "/secapi/pay/refund",
