@@ -1044,23 +1044,33 @@ def discrepancies(
     conn: Connection,
     scope: Stores,
     *,
-    payments: bool,
+    payments: bool | None,
     open_only: bool = False,
+    kind: str | None = None,
+    store: str | None = None,
     limit: int = 200,
 ) -> list[DiscrepancyRow]:
     """Discrepancies of the stores in scope, newest first: the payment reconciliation's
-    (``payments``: kinds ``payment_*``; those the provider alone booked name no store and
-    are seen only with every store in scope) or the others (offline conflicts)."""
+    (``payments`` True: kinds ``payment_*``; those the provider alone booked name no store
+    and are seen only with every store in scope), the others (False: offline conflicts,
+    refused money events, unverified staff) or all (None); optionally of one ``kind`` or
+    ``store``."""
     d = m.discrepancies
-    kind = d.c.kind.like("payment\\_%", escape="\\")
     q = (
         select(d)
-        .where(kind if payments else ~kind, _in(d.c.store_code, scope))
+        .where(_in(d.c.store_code, scope))
         .order_by(d.c.created_at.desc(), d.c.id.desc())
         .limit(limit)
     )
+    if payments is not None:
+        is_payment = d.c.kind.like("payment\\_%", escape="\\")
+        q = q.where(is_payment if payments else ~is_payment)
     if open_only:
         q = q.where(d.c.resolved_at.is_(None))
+    if kind:
+        q = q.where(d.c.kind == kind)
+    if store:
+        q = q.where(d.c.store_code == store)
     return [
         DiscrepancyRow(
             int(x.id),
