@@ -456,9 +456,9 @@ async def discrepancy_resolve(
     try:
         await run_in_threadpool(resolve_discrepancy, ctx.db, discrepancy_id, resolver, note)
     except ApiError as exc:
-        msg = _error_text(who, request, exc)
+        msg, status = _error_text(who, request, exc), exc.status
         return await run_in_threadpool(
-            lambda: _discrepancies_page(request, ctx, who, kind, state, "", exc.status, error=msg)
+            lambda: _discrepancies_page(request, ctx, who, kind, state, "", status, error=msg)
         )
     return _done(f"/discrepancies?kind={kind}&state={state}", "discrepancy_resolved")
 
