@@ -76,14 +76,20 @@ def test_a_discrepancy_is_settled_only_by_a_writer_of_its_store_and_with_a_note(
 def test_the_discrepancy_list_filters_by_kind_and_keeps_to_the_users_stores(
     browser_for: Make, console_db: Database
 ) -> None:
-    _discrepancy(console_db, "unverified_staff", "S002", "staff 8888 not known at HQ")
-    _discrepancy(console_db, "double_return", "S001", "returned twice")
+    theirs = _discrepancy(console_db, "unverified_staff", "S002", "staff 8888 not known at HQ")
+    ours = _discrepancy(console_db, "double_return", "S001", "returned twice")
     page = browser_for("s001").get("/console/discrepancies?kind=unverified_staff&state=all")
     assert page.status_code == 200
-    assert "staff 8888" not in page.text  # S002's
-    assert 'data-kind="double_return"' not in page.text
-    everything = browser_for("admin").get("/console/discrepancies?kind=unverified_staff")
-    assert "staff 8888" in everything.text and "员工未通过核验" in everything.text
+    assert f'data-id="{theirs}"' not in page.text  # S002's
+    assert f'data-id="{ours}"' not in page.text  # another kind
+    assert f'data-id="{ours}"' in browser_for("s001").get("/console/discrepancies").text
+    admin = browser_for("admin")
+    everything = admin.get("/console/discrepancies?kind=unverified_staff")
+    assert f'data-id="{theirs}"' in everything.text and "员工未通过核验" in everything.text
+    assert "staff 8888" not in everything.text  # HQ's English detail only in English
+    admin.client.cookies.set("chainpos_console_lang", "en")
+    english = admin.get("/console/discrepancies?kind=unverified_staff").text
+    assert "staff 8888" in english and "Staff not verified" in english
     assert browser_for("s001").get("/console/discrepancies?store=S002").status_code == 403
 
 
