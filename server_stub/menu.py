@@ -91,14 +91,14 @@ def menu_findings(
     catalogue; ``weighed``: the skus sold by weight. Empty when it is sound."""
     problems: list[MenuProblem] = []
 
-    def add(code: str, text: str, **params: str | int) -> None:
-        problems.append(MenuProblem(code, params, text))
+    def add(kind: str, text: str, /, **params: str | int) -> None:
+        problems.append(MenuProblem(kind, params, text))
 
-    def dupes(codes: list[str], code: str, what: str, **params: str) -> None:
+    def dupes(codes: list[str], kind: str, what: str, **params: str) -> None:
         seen: set[str] = set()
         for c in codes:
             if c in seen:
-                add(code, f"{what} {c} is listed twice", code=c, **params)
+                add(kind, f"{what} {c} is listed twice", code=c, **params)
             seen.add(c)
 
     dupes([c.code for c in menu.categories], "duplicate_category", "category")

@@ -9,7 +9,8 @@ the same checks (:func:`server_stub.menu.check_menu`) and writes nothing.
 
 # No ``from __future__ import annotations``: FastAPI must resolve the route annotations.
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,8 +29,9 @@ from server_stub.console.views import (
     _parse_local_time,
     _render,
 )
-from server_stub.deps import HQ
+from server_stub.deps import HQ, HQContext
 from server_stub.errors import ApiError
+from sync_client.contract import protocol as p
 
 router = APIRouter(include_in_schema=False)
 
@@ -97,9 +99,20 @@ def _preview(
     )
 
 
-async def _checked(request: Request, who: Principal, ctx: Any) -> tuple[Any, Any]:
-    """(the parsed request, None) when the menu would publish, else (None, the preview
-    response listing why not)."""
+@dataclass(frozen=True, slots=True)
+class _Upload:
+    """A menu that would publish: the document, its scope and time, what it parses to,
+    and the form's values to carry to the confirmation."""
+
+    body: dict[str, Any]
+    store: str | None
+    effective: datetime | None
+    draft: p.MenuData
+    keep: dict[str, str]
+
+
+async def _checked(request: Request, who: Principal, ctx: HQContext) -> _Upload | HTMLResponse:
+    """The upload when the menu would publish, else the preview listing why not."""
     form = await request.form()
     text = await _menu_document(form)
     store = _form_text(form, "store")
@@ -107,21 +120,26 @@ async def _checked(request: Request, who: Principal, ctx: Any) -> tuple[Any, Any
     t = translator(who.lang)
     keep = {"body": text, "store": store, "effective_at": when_text}
     if len(text.encode("utf-8")) > MAX_MENU_BYTES:
-        return None, _preview(request, who, status=422, problems=[t("menu.too_big")], **keep)
+        return _preview(request, who, status=422, problems=[t("menu.too_big")], **keep)
     try:
         body = json.loads(text) if text else None
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        return None, _preview(request, who, status=422, problems=[t("menu.not_json")], **keep)
+        return _preview(request, who, status=422, problems=[t("menu.not_json")], **keep)
     try:
         effective = _parse_local_time(when_text)
     except ApiError as exc:
         msg = _error_text(who, request, exc)
-        return None, _preview(request, who, status=422, problems=[msg], **keep)
-    at = effective or datetime.now(UTC)
+        return _preview(request, who, status=422, problems=[msg], **keep)
+    now = datetime.now(UTC)
+    if effective is not None and effective < now - timedelta(seconds=60):
+        # publish_menu refuses it too; said here so the preview does not promise it.
+        problems = [t("error.effective_in_past")]
+        return _preview(request, who, status=422, problems=problems, **keep)
+    at = effective or now
 
-    def check() -> tuple[Any, list[menu.MenuProblem], bool]:
+    def check() -> tuple[p.MenuData | None, list[menu.MenuProblem], bool]:
         with ctx.db.read() as conn:
             draft, found = menu.check_menu(conn, body, store or None, at)
             known = not store or bool(q.stores(conn, frozenset([store])))
@@ -131,32 +149,33 @@ async def _checked(request: Request, who: Principal, ctx: Any) -> tuple[Any, Any
     problems = [_problem_text(who, x) for x in found]
     if not known:
         problems.insert(0, t("error.unknown_store"))
-    if problems:
-        return None, _preview(request, who, status=422, problems=problems, **keep)
-    return (body, store or None, effective, draft, keep), None
+    if problems or draft is None:
+        return _preview(request, who, status=422, problems=problems, **keep)
+    return _Upload(body, store or None, effective, draft, keep)
 
 
 @router.post("/menu/preview", response_class=HTMLResponse)
 async def menu_preview(request: Request, who: Admin, ctx: HQ) -> HTMLResponse:
     """What the uploaded menu would publish (its tabs, tiles and option groups), or every
     reason it would be refused; nothing is written."""
-    ok, refused = await _checked(request, who, ctx)
-    if refused is not None:
-        return refused  # type: ignore[no-any-return]
-    _body, _store, _eff, draft, keep = ok
-    names = await run_in_threadpool(_names, ctx, [tile.sku for tile in draft.tiles])
+    up = await _checked(request, who, ctx)
+    if isinstance(up, HTMLResponse):
+        return up
+    names = await run_in_threadpool(_names, ctx, [tile.sku for tile in up.draft.tiles])
     return _render(
         request,
         "_menu_preview.html",
         who,
         problems=[],
-        draft=draft,
+        draft=up.draft,
         names=names,
-        **keep,
+        body=up.keep["body"],
+        store=up.keep["store"],
+        effective_at=up.keep["effective_at"],
     )
 
 
-def _names(ctx: Any, skus: list[str]) -> dict[str, tuple[str, str]]:
+def _names(ctx: HQContext, skus: list[str]) -> dict[str, tuple[str, str]]:
     with ctx.db.read() as conn:
         return q.item_names(conn, skus)
 
@@ -165,19 +184,18 @@ def _names(ctx: Any, skus: list[str]) -> dict[str, tuple[str, str]]:
 async def menu_publish(request: Request, who: Admin, ctx: HQ) -> Response:
     """Publishes the previewed menu through the same operation as ``chainpos-hq menu
     import``, audited as the console user."""
-    ok, refused = await _checked(request, who, ctx)
-    if refused is not None:
-        return refused  # type: ignore[no-any-return]
-    body, store, effective, _draft, keep = ok
+    up = await _checked(request, who, ctx)
+    if isinstance(up, HTMLResponse):
+        return up
     try:
         published = await run_in_threadpool(
             lambda: menu.publish_menu(
-                ctx.db, body, store=store, effective_at=effective, actor=who.actor
+                ctx.db, up.body, store=up.store, effective_at=up.effective, actor=who.actor
             )
         )
     except ApiError as exc:
         msg = _error_text(who, request, exc)
-        return _preview(request, who, status=exc.status, problems=[msg], **keep)
+        return _preview(request, who, status=exc.status, problems=[msg], **up.keep)
     response = Response(status_code=204)
     response.headers["HX-Redirect"] = f"/console/menu?done=menu_published#v{published.version}"
     return response

@@ -172,8 +172,15 @@ def test_publishing_a_menu_is_for_hq_admins_and_a_bad_one_is_explained_in_both_l
     admin.client.cookies.set("chainpos_console_lang", "en")
     r = admin.post("/console/menu/preview", {"body": json.dumps(bad)})
     assert "Tile NOPE: no option group ice" in r.text
+    twice = dict(MENU, categories=MENU["categories"] * 2)
+    r = admin.post("/console/menu/preview", {"body": json.dumps(twice)})
+    assert r.status_code == 422 and "Category MILKTEA is listed twice" in r.text
     admin.client.cookies.set("chainpos_console_lang", "zh_CN")
+    r = admin.post("/console/menu/preview", {"body": json.dumps(twice)})
+    assert "分类 MILKTEA 重复" in r.text
     assert admin.post("/console/menu/publish", {"body": "{not json"}).status_code == 422
+    past = admin.post("/console/menu/preview", {"body": body, "effective_at": "2020-01-01T08:00"})
+    assert past.status_code == 422 and "生效时间不能早于现在" in past.text
     assert _versions(console_db) == before
 
     preview = admin.post("/console/menu/preview", {"body": body, "store": "S001"})
