@@ -898,7 +898,10 @@ def cmd_returns_show(args: argparse.Namespace) -> int:
 
 
 def cmd_discrepancies_list(args: argparse.Namespace) -> int:
-    for d in returns.list_discrepancies(_open(args), store=args.store, open_only=args.open):
+    found = returns.list_discrepancies(
+        _open(args), store=args.store, open_only=args.open, kind=args.kind
+    )
+    for d in found:
         state = "open" if d.resolved_at is None else f"resolved by {d.resolved_by}"
         print(f"{d.id}\t{d.created_at.isoformat()}\t{d.store}\t{d.kind}\t{state}\t{d.detail}")
     return 0
@@ -913,9 +916,18 @@ def cmd_discrepancies_resolve(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from server_stub import reconcile
 
+    day = date.fromisoformat(args.date)
+    if args.statement is None:
+        with _open(args).read() as conn:
+            kept = reconcile.latest_run(conn, args.provider, day)
+        if kept is None:
+            print(f"no {args.provider} reconciliation kept for {day.isoformat()}", file=sys.stderr)
+            return 1
+        print(kept.text())
+        return 0 if kept.clean else 3
     text = Path(args.statement).read_text(encoding=args.encoding)
     report = reconcile.reconcile(
-        _open(args), args.provider, text, date.fromisoformat(args.date), datetime.now(UTC)
+        _open(args), args.provider, text, day, datetime.now(UTC), actor=_actor().name
     )
     print(report.text())
     return 0 if report.clean else 3
@@ -1072,10 +1084,16 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile",
         cmd_reconcile,
         "compare a payment provider's daily statement with the tenders the tills pushed; "
-        "exit 3 (and an alert per difference) when anything does not match",
+        "exit 3 (and an alert per difference) when anything does not match; without "
+        "--statement, show the day's last kept run",
     )
     r.add_argument("--provider", required=True, choices=["wechat", "alipay", "unionpay"])
-    r.add_argument("--statement", required=True, metavar="FILE", help="the provider's bill CSV")
+    r.add_argument(
+        "--statement",
+        default=None,
+        metavar="FILE",
+        help="the provider's bill CSV (omitted: the day's last kept run, no bill needed)",
+    )
     r.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the bill's day")
     r.add_argument("--encoding", default="utf-8", help="the bill's encoding (gbk for Alipay's)")
 
@@ -1318,6 +1336,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(disc, "list", cmd_discrepancies_list, "discrepancies, newest first")
     s.add_argument("--store", default=None)
     s.add_argument("--open", action="store_true", help="only those not resolved")
+    s.add_argument(
+        "--kind", default=None, help="only one kind, e.g. unverified_staff, double_return"
+    )
     s = add(disc, "resolve", cmd_discrepancies_resolve, "settle a discrepancy")
     s.add_argument("id", type=int, metavar="ID")
     s.add_argument("--by", required=True, metavar="STAFF", help="a manager's staff number")

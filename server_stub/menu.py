@@ -32,6 +32,9 @@ from server_stub.errors import ApiError
 from sync_client.contract import protocol as p
 
 __all__ = [
+    "MenuProblem",
+    "check_menu",
+    "menu_findings",
     "menu_problems",
     "menus_for",
     "parse_menu",
@@ -70,51 +73,130 @@ def parse_menu(body: dict[str, Any], version: int, store: str | None, at: dateti
         raise ApiError(422, "invalid_menu", f"{where}: {first['msg']}") from exc
 
 
-def menu_problems(
+@dataclass(frozen=True, slots=True)
+class MenuProblem:
+    """One reason a menu does not hold together: a machine ``code`` with its ``params``
+    (the console says it in zh_CN or en) and ``text`` in English (the API's and CLI's
+    ``invalid_menu`` detail)."""
+
+    code: str
+    params: dict[str, str | int]
+    text: str
+
+
+def menu_findings(
     menu: p.MenuData, items: dict[str, bool], weighed: frozenset[str] = frozenset()
-) -> list[str]:
+) -> list[MenuProblem]:
     """What keeps ``menu`` from holding together; ``items``: sku -> active, of the
     catalogue; ``weighed``: the skus sold by weight. Empty when it is sound."""
-    problems: list[str] = []
+    problems: list[MenuProblem] = []
 
-    def dupes(codes: list[str], what: str) -> None:
+    def add(kind: str, text: str, /, **params: str | int) -> None:
+        problems.append(MenuProblem(kind, params, text))
+
+    def dupes(codes: list[str], kind: str, what: str, **params: str) -> None:
         seen: set[str] = set()
         for c in codes:
             if c in seen:
-                problems.append(f"{what} {c} is listed twice")
+                add(kind, f"{what} {c} is listed twice", code=c, **params)
             seen.add(c)
 
-    dupes([c.code for c in menu.categories], "category")
-    dupes([g.code for g in menu.groups], "option group")
-    dupes([f"{t.category}/{t.sku}" for t in menu.tiles], "tile")
+    dupes([c.code for c in menu.categories], "duplicate_category", "category")
+    dupes([g.code for g in menu.groups], "duplicate_group", "option group")
+    dupes([f"{t.category}/{t.sku}" for t in menu.tiles], "duplicate_tile", "tile")
     groups = {g.code: g for g in menu.groups}
     for g in menu.groups:
-        dupes([c.code for c in g.choices], f"choice of {g.code}:")
+        dupes([c.code for c in g.choices], "duplicate_choice", f"choice of {g.code}:", group=g.code)
         defaults = sum(1 for c in g.choices if c.default)
         if not g.choices:
-            problems.append(f"option group {g.code} has no choices")
+            add("group_no_choices", f"option group {g.code} has no choices", group=g.code)
         elif g.min_choices > len(g.choices):
-            problems.append(f"option group {g.code} needs {g.min_choices} of its choices")
+            add(
+                "group_min_unreachable",
+                f"option group {g.code} needs {g.min_choices} of its choices",
+                group=g.code,
+                n=g.min_choices,
+            )
         if g.min_choices > g.max_choices:
-            problems.append(f"option group {g.code}: min_choices is above max_choices")
+            add(
+                "group_min_above_max",
+                f"option group {g.code}: min_choices is above max_choices",
+                group=g.code,
+            )
         if defaults > g.max_choices:
-            problems.append(f"option group {g.code} has more defaults than max_choices")
+            add(
+                "group_too_many_defaults",
+                f"option group {g.code} has more defaults than max_choices",
+                group=g.code,
+            )
     categories = {c.code for c in menu.categories}
     for t in menu.tiles:
         if t.category not in categories:
-            problems.append(f"tile {t.sku}: no category {t.category}")
+            add(
+                "tile_no_category",
+                f"tile {t.sku}: no category {t.category}",
+                sku=t.sku,
+                category=t.category,
+            )
         if t.sku not in items:
-            problems.append(f"tile {t.sku}: no such item")
+            add("tile_unknown_item", f"tile {t.sku}: no such item", sku=t.sku)
         elif not items[t.sku]:
-            problems.append(f"tile {t.sku}: the item is off sale")
+            add("tile_item_off_sale", f"tile {t.sku}: the item is off sale", sku=t.sku)
         elif t.groups and t.sku in weighed:
-            problems.append(f"tile {t.sku}: an item sold by weight takes no options")
+            add(
+                "tile_weighed_options",
+                f"tile {t.sku}: an item sold by weight takes no options",
+                sku=t.sku,
+            )
         for code in t.groups:
             if code not in groups:
-                problems.append(f"tile {t.sku}: no option group {code}")
+                add(
+                    "tile_unknown_group",
+                    f"tile {t.sku}: no option group {code}",
+                    sku=t.sku,
+                    group=code,
+                )
         if len(set(t.groups)) != len(t.groups):
-            problems.append(f"tile {t.sku}: an option group is listed twice")
+            add("tile_group_twice", f"tile {t.sku}: an option group is listed twice", sku=t.sku)
     return problems
+
+
+def menu_problems(
+    menu: p.MenuData, items: dict[str, bool], weighed: frozenset[str] = frozenset()
+) -> list[str]:
+    """:func:`menu_findings` in English."""
+    return [x.text for x in menu_findings(menu, items, weighed)]
+
+
+def check_menu(
+    conn: Connection, body: dict[str, Any], store: str | None, at: datetime
+) -> tuple[p.MenuData | None, list[MenuProblem]]:
+    """What :func:`publish_menu` would publish from ``body`` (version 1 standing in for
+    the real one) and every problem it would refuse it for, against the catalogue read on
+    ``conn``; writes nothing (the console's preview)."""
+    unknown = sorted(set(body) - set(_BODY_FIELDS))
+    if unknown:
+        fields = ", ".join(unknown)
+        return None, [
+            MenuProblem("unknown_field", {"field": fields}, f"unknown field(s): {fields}")
+        ]
+    try:
+        draft = p.MenuData(
+            version=1, store=store, effective_at=at, **{k: body.get(k, []) for k in _BODY_FIELDS}
+        )
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors()[:10]:
+            where = ".".join(str(x) for x in err["loc"])
+            out.append(MenuProblem("shape", {"where": where}, f"{where}: {err['msg']}"))
+        return None, out
+    skus = sorted({t.sku for t in draft.tiles})
+    rows = conn.execute(
+        select(m.items.c.sku, m.items.c.active, m.items.c.unit).where(m.items.c.sku.in_(skus))
+    ).all()
+    items = {r.sku: bool(r.active) for r in rows}
+    weighed = frozenset(r.sku for r in rows if r.unit == "kg")
+    return draft, menu_findings(draft, items, weighed)
 
 
 def publish_menu(
@@ -145,14 +227,9 @@ def publish_menu(
             found = tx.conn.execute(select(m.stores.c.code).where(m.stores.c.code == store))
             if found.first() is None:
                 raise ApiError(404, "unknown_store", f"no store {store}")
-        draft = parse_menu(body, 1, store, eff)
-        skus = sorted({t.sku for t in draft.tiles})
-        rows = tx.conn.execute(
-            select(m.items.c.sku, m.items.c.active, m.items.c.unit).where(m.items.c.sku.in_(skus))
-        ).all()
-        items = {r.sku: bool(r.active) for r in rows}
-        weighed = frozenset(r.sku for r in rows if r.unit == "kg")
-        problems = menu_problems(draft, items, weighed)
+        checked, findings = check_menu(tx.conn, body, store, eff)
+        draft = checked or parse_menu(body, 1, store, eff)
+        problems = [x.text for x in findings]
         if problems:
             more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
             raise ApiError(422, "invalid_menu", "; ".join(problems[:5]) + more)

@@ -938,9 +938,30 @@ discrepancies = Table(
     Column("detail", String(300), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
-    Column("resolved_by", String(32), nullable=True),
+    # A manager's staff number (CLI) or ``console:<username>`` (the console).
+    Column("resolved_by", String(80), nullable=True),
     Column("resolution", String(200), nullable=True),
     Index("ix_discrepancies_store_created", "store_code", "created_at"),
+)
+
+# One run of a provider's daily reconciliation (server_stub.reconcile): who ran it, the
+# count in each bucket, and every line that did not match (JSON list of {bucket, refund,
+# key, store, provider_fen, hq_fen}), so a day's result reads again without the bill.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("run_at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("provider_only", Integer, nullable=False),
+    Column("hq_only", Integer, nullable=False),
+    Column("amount_differs", Integer, nullable=False),
+    Column("alerts_raised", Integer, nullable=False),
+    Column("lines_json", Text, nullable=False),
+    Index("ix_reconciliation_runs_day", "day", "provider", "run_at"),
 )
 
 

@@ -16,6 +16,11 @@ Anything but ``matched`` raises an alert: a ``discrepancies`` row (kind
 ``payment_<bucket>``, ``ref`` the order or refund number), which the same managers already
 resolve with a note. A re-run of the same day does not raise the same alert twice.
 
+Every run is kept (``reconciliation_runs``: who ran it, the count in each bucket and every
+line that did not match), so a day's result reads again later without the bill
+(:func:`runs`, :func:`latest_run`; ``chainpos-hq reconcile`` without ``--statement``, the
+console's 支付对账 page).
+
 The day is the provider's business day, China time (UTC+8), as the bills are cut.
 """
 
@@ -23,16 +28,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import Connection, and_, insert, select
 
 from server_stub import models as m
-from server_stub.db import Database
+from server_stub.db import Database, WriteTx
 from sync_client.contract.protocol import PAYMENT_CODE_KINDS
 from sync_client.contract.refunds import paycode_refund_no
 
@@ -243,18 +249,44 @@ def compare(provider: str, day: date, statement: Iterable[Entry], hq: Iterable[E
     return report
 
 
-def reconcile(db: Database, provider: str, statement_text: str, day: date, now: datetime) -> Report:
-    """Compares the provider's bill for ``day`` with HQ and raises the alerts."""
+def reconcile(
+    db: Database,
+    provider: str,
+    statement_text: str,
+    day: date,
+    now: datetime,
+    actor: str = "cli",
+) -> Report:
+    """Compares the provider's bill for ``day`` with HQ, raises the alerts and keeps the
+    run (by ``actor``) in the same transaction."""
     kind = PROVIDERS[provider]
     report = compare(
         provider, day, parse_statement(provider, statement_text), hq_entries(db, kind, day)
     )
-    if not report.clean:
-        report.alerts_raised = _raise_alerts(db, report, now)
+
+    def run(tx: WriteTx) -> int:
+        raised = 0 if report.clean else _raise_alerts(tx, report, now)
+        tx.conn.execute(
+            insert(m.reconciliation_runs).values(
+                provider=provider,
+                day=day,
+                run_at=now,
+                actor=actor[:80],
+                matched=len(report.matched),
+                provider_only=len(report.provider_only),
+                hq_only=len(report.hq_only),
+                amount_differs=len(report.amount_differs),
+                alerts_raised=raised,
+                lines_json=json.dumps([line.as_json() for line in _lines(report)]),
+            )
+        )
+        return raised
+
+    report.alerts_raised = db.run_write(run)
     return report
 
 
-def _raise_alerts(db: Database, report: Report, now: datetime) -> int:
+def _raise_alerts(tx: WriteTx, report: Report, now: datetime) -> int:
     rows: list[dict[str, object]] = []
     for e in report.provider_only:
         rows.append(
@@ -287,19 +319,137 @@ def _raise_alerts(db: Database, report: Report, now: datetime) -> int:
     for r in rows:
         r["created_at"] = now
         r["detail"] = f"{report.day.isoformat()} {r['detail']}"[:300]
-    with db.write() as tx:
-        known = {
-            (str(k), str(ref))
-            for k, ref in tx.conn.execute(
-                select(m.discrepancies.c.kind, m.discrepancies.c.ref).where(
-                    m.discrepancies.c.kind.like("payment_%")
-                )
+    known = {
+        (str(k), str(ref))
+        for k, ref in tx.conn.execute(
+            select(m.discrepancies.c.kind, m.discrepancies.c.ref).where(
+                m.discrepancies.c.kind.like("payment_%")
             )
-        }
-        fresh = [r for r in rows if (str(r["kind"]), str(r["ref"])) not in known]
-        if fresh:
-            tx.conn.execute(insert(m.discrepancies), fresh)
+        )
+    }
+    fresh = [r for r in rows if (str(r["kind"]), str(r["ref"])) not in known]
+    if fresh:
+        tx.conn.execute(insert(m.discrepancies), fresh)
     return len(fresh)
+
+
+# -- kept runs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunLine:
+    """A line of a kept run that did not match. ``store``: HQ's side only (a line only the
+    provider booked names none); amounts None on the side that did not book it."""
+
+    bucket: Bucket
+    refund: bool
+    key: str
+    store: str | None
+    provider_fen: int | None
+    hq_fen: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "bucket": self.bucket,
+            "refund": self.refund,
+            "key": self.key,
+            "store": self.store,
+            "provider_fen": self.provider_fen,
+            "hq_fen": self.hq_fen,
+        }
+
+
+def _lines(report: Report) -> list[RunLine]:
+    out = [
+        RunLine("provider_only", e.refund, e.key, None, e.amount_fen, None)
+        for e in report.provider_only
+    ]
+    out += [
+        RunLine("hq_only", e.refund, e.key, e.store, None, e.amount_fen) for e in report.hq_only
+    ]
+    out += [
+        RunLine("amount_differs", h.refund, h.key, h.store, p.amount_fen, h.amount_fen)
+        for p, h in report.amount_differs
+    ]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A kept reconciliation run: its counts and the lines that did not match."""
+
+    id: int
+    provider: str
+    day: date
+    run_at: datetime
+    actor: str
+    matched: int
+    provider_only: int
+    hq_only: int
+    amount_differs: int
+    alerts_raised: int
+    lines: list[RunLine]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.provider_only or self.hq_only or self.amount_differs)
+
+    def text(self) -> str:
+        out = [
+            f"reconciliation {self.provider} {self.day.isoformat()} (run {self.run_at.isoformat()}"
+            f" by {self.actor}): {self.matched} matched, {self.provider_only} at the provider "
+            f"only, {self.hq_only} at HQ only, {self.amount_differs} amount differs"
+        ]
+        for ln in self.lines:
+            what = "refund" if ln.refund else "payment"
+            prov = "—" if ln.provider_fen is None else _yuan(ln.provider_fen)
+            hq = "—" if ln.hq_fen is None else _yuan(ln.hq_fen)
+            out.append(
+                f"  {ln.bucket}\t{what}\t{ln.key}\tprovider {prov}\tHQ {hq}\t{ln.store or '—'}"
+            )
+        return "\n".join(out)
+
+
+def _run_of(row: object) -> Run:
+    r: Any = row
+    lines = [
+        RunLine(
+            x["bucket"], bool(x["refund"]), x["key"], x["store"], x["provider_fen"], x["hq_fen"]
+        )
+        for x in json.loads(r.lines_json)
+    ]
+    return Run(
+        int(r.id),
+        r.provider,
+        r.day,
+        r.run_at,
+        r.actor,
+        int(r.matched),
+        int(r.provider_only),
+        int(r.hq_only),
+        int(r.amount_differs),
+        int(r.alerts_raised),
+        lines,
+    )
+
+
+def runs(conn: Connection, limit: int = 30) -> list[Run]:
+    """The latest kept runs, newest first."""
+    rr = m.reconciliation_runs
+    q = select(rr).order_by(rr.c.run_at.desc(), rr.c.id.desc()).limit(limit)
+    return [_run_of(r) for r in conn.execute(q)]
+
+
+def latest_run(conn: Connection, provider: str, day: date) -> Run | None:
+    """The last run of ``provider``'s bill for ``day``, or None when none was run."""
+    rr = m.reconciliation_runs
+    row = conn.execute(
+        select(rr)
+        .where(rr.c.provider == provider, rr.c.day == day)
+        .order_by(rr.c.run_at.desc(), rr.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _run_of(row)
 
 
 def _alert(kind: str, store: str, e: Entry, detail: str) -> dict[str, object]:

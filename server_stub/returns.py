@@ -1392,7 +1392,11 @@ def _discrepancy(r: Any) -> Discrepancy:
 
 
 def list_discrepancies(
-    db: Database, store: str | None = None, open_only: bool = False, limit: int = 500
+    db: Database,
+    store: str | None = None,
+    open_only: bool = False,
+    limit: int = 500,
+    kind: str | None = None,
 ) -> list[Discrepancy]:
     """A manager's list, newest first."""
     d = m.discrepancies
@@ -1401,24 +1405,41 @@ def list_discrepancies(
         q = q.where(d.c.store_code == store)
     if open_only:
         q = q.where(d.c.resolved_at.is_(None))
+    if kind is not None:
+        q = q.where(d.c.kind == kind)
     with db.read() as conn:
         return [_discrepancy(r) for r in conn.execute(q)]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleResolver:
+    """A console user settling a discrepancy: recorded as ``actor`` itself (no staff
+    number), allowed for the stores in ``stores`` (None: every store, HQ admins)."""
+
+    actor: Actor
+    stores: frozenset[str] | None
 
 
 def resolve_discrepancy(
     db: Database,
     discrepancy_id: int,
-    by: str,
+    by: str | ConsoleResolver,
     note: str,
     actor: str = "cli",
     now: datetime | None = None,
 ) -> Discrepancy:
-    """Marks a discrepancy settled by staff ``by`` (a manager or HQ admin) with a note.
+    """Marks a discrepancy settled, with a note: by staff ``by`` (a manager of its store or
+    an HQ admin; the CLI) or by a console user (:class:`ConsoleResolver`, within their
+    stores). Resolving a settled one again changes nothing.
 
     Raises:
-        ApiError: 404 ``unknown_discrepancy`` / ``unknown_staff``, 403 ``not_manager``.
+        ApiError: 404 ``unknown_discrepancy`` / ``unknown_staff``, 403 ``not_manager`` /
+            ``out_of_scope``, 422 ``note_required`` (an empty note).
     """
     now = now or _now()
+    note = note.strip()
+    if not note:
+        raise ApiError(422, "note_required", "a discrepancy is resolved with a note")
 
     def run(tx: WriteTx) -> Discrepancy:
         conn = tx.conn
@@ -1426,33 +1447,50 @@ def resolve_discrepancy(
         row = conn.execute(select(d).where(d.c.id == discrepancy_id)).first()
         if row is None:
             raise ApiError(404, "unknown_discrepancy", f"no discrepancy {discrepancy_id}")
-        who = conn.execute(
-            select(m.staff.c.role, m.staff.c.store_code, m.staff.c.active).where(
-                m.staff.c.number == by
-            )
-        ).first()
-        if who is None or not who.active:
-            raise ApiError(404, "unknown_staff", f"no active staff {by}")
-        if who.role not in ("manager", "hq_admin") or (
-            who.store_code is not None and who.store_code != row.store_code
-        ):
-            raise ApiError(403, "not_manager", f"staff {by} is not a manager of {row.store_code}")
+        if isinstance(by, ConsoleResolver):
+            # A payment alert only the provider booked names no store (""): it is for
+            # those who act for every store.
+            if by.stores is not None and row.store_code not in by.stores:
+                raise ApiError(
+                    403, "out_of_scope", f"{by.actor.name} may not act for {row.store_code}"
+                )
+            resolver, audit_actor, audit_store = by.actor.name, by.actor, row.store_code
+        else:
+            who = conn.execute(
+                select(m.staff.c.role, m.staff.c.store_code, m.staff.c.active).where(
+                    m.staff.c.number == by
+                )
+            ).first()
+            if who is None or not who.active:
+                raise ApiError(404, "unknown_staff", f"no active staff {by}")
+            if who.role not in ("manager", "hq_admin") or (
+                who.store_code is not None and who.store_code != row.store_code
+            ):
+                raise ApiError(
+                    403, "not_manager", f"staff {by} is not a manager of {row.store_code}"
+                )
+            resolver, audit_actor, audit_store = by, Actor(actor), row.store_code
         if row.resolved_at is None:
             conn.execute(
                 update(d)
                 .where(d.c.id == discrepancy_id, d.c.resolved_at.is_(None))
-                .values(resolved_at=now, resolved_by=by, resolution=note[:200])
+                .values(resolved_at=now, resolved_by=resolver, resolution=note[:200])
             )
             write_audit(
                 conn,
                 [
                     audit_row(
-                        Actor(actor),
+                        audit_actor,
                         "discrepancy.resolve",
                         None,
-                        {"id": discrepancy_id, "by": by, "note": note[:200]},
+                        {
+                            "id": discrepancy_id,
+                            "kind": row.kind,
+                            "by": resolver,
+                            "note": note[:200],
+                        },
                         now,
-                        row.store_code,
+                        audit_store or None,
                     )
                 ],
             )

@@ -4,7 +4,8 @@ Server-Sent Events stream for the live dashboard; no front-end build).
 
 * :mod:`.views` — the routes (one :class:`fastapi.APIRouter`), with those of
   :mod:`.chain_views` (transfers, counts, reservations, shift over/short, returns,
-  payment reconciliation) included;
+  payment reconciliation, discrepancies) and :mod:`.menu_views` (menu versions, sold-out
+  marks, publishing a menu) included;
 * :mod:`.security` — :func:`~.security.require_console`, the one dependency that checks
   session, role, CSRF and store scope on every request;
 * :mod:`.users` — console users, sign-in (scrypt, optional TOTP, lockout) and sessions;
@@ -18,10 +19,11 @@ console user as the actor.
 
 from __future__ import annotations
 
-from server_stub.console import chain_views
+from server_stub.console import chain_views, menu_views
 from server_stub.console.security import ConsoleRefusal
 from server_stub.console.views import STATIC_DIR, refusal_page, router
 
 router.include_router(chain_views.router)
+router.include_router(menu_views.router)
 
 __all__ = ["STATIC_DIR", "ConsoleRefusal", "refusal_page", "router"]

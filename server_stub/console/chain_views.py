@@ -1,12 +1,14 @@
 """The console's pages over the chain's stock and money flows: transfers, stock counts,
 online reservations, shift over/short, returns (with the sales they return and the
-discrepancies of offline conflicts) and payment reconciliation.
+discrepancies of offline conflicts), the discrepancies a manager settles, and payment
+reconciliation (kept runs read again without the bill).
 
 Same rules as :mod:`.views`: every route depends on :func:`.security.require_console`
 (role, CSRF, and the scope of any ``store`` it names); a page naming one record (a
 transfer, a count, a return, a sale) checks that record's store against the user's scope;
 actions call the HQ operations (:func:`server_stub.reservations.cancel`,
-:func:`server_stub.reconcile.reconcile`) with the console user as the audited actor.
+:func:`server_stub.reconcile.reconcile`, :func:`server_stub.returns.resolve_discrepancy`)
+with the console user as the audited actor.
 """
 
 # No ``from __future__ import annotations``: FastAPI must resolve the route annotations.
@@ -39,7 +41,7 @@ from server_stub.console.views import (
 from server_stub.counts import count_detail
 from server_stub.deps import HQ, HQContext
 from server_stub.errors import ApiError
-from server_stub.returns import policy_for, show_return
+from server_stub.returns import ConsoleResolver, policy_for, resolve_discrepancy, show_return
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,6 +49,14 @@ TRANSFER_STATES = ("requested", "approved", "shipped", "received", "refused", "c
 COUNT_STATES = ("pending", "approved", "rejected")
 RESERVATION_STATES = ("reserved", "confirmed", "cancelled", "expired", "collected")
 OPEN = "open"
+DISCREPANCY_KINDS = (
+    "unverified_staff",
+    "refused_money_event",
+    "double_return",
+    "payment_provider_only",
+    "payment_hq_only",
+    "payment_amount_differs",
+)
 
 
 def _uuid(text: str) -> uuid.UUID:
@@ -383,16 +393,95 @@ async def sale_page(request: Request, sale_id: str, who: Anyone, ctx: HQ) -> HTM
     return _render(request, "sale.html", who, page="returns", s=sale)
 
 
+# -- discrepancies ------------------------------------------------------------------------
+
+
+def _discrepancies_page(
+    request: Request,
+    ctx: HQContext,
+    who: Principal,
+    kind: str,
+    state: str,
+    store: str,
+    code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    kind = kind if kind in DISCREPANCY_KINDS else ""
+    state = state if state in (OPEN, "all") else OPEN
+    with ctx.db.read() as conn:
+        rows = q.discrepancies(
+            conn,
+            who.stores,
+            payments=None,
+            open_only=state == OPEN,
+            kind=kind or None,
+            store=store or None,
+        )
+        stores = q.stores(conn, who.stores)
+    return _render(
+        request,
+        "discrepancies.html",
+        who,
+        status=code,
+        page="discrepancies",
+        rows=rows,
+        stores=stores,
+        kind=kind,
+        kinds=DISCREPANCY_KINDS,
+        state=state,
+        store=store,
+        **extra,
+    )
+
+
+@router.get("/discrepancies", response_class=HTMLResponse)
+async def discrepancies_page(
+    request: Request, who: Anyone, ctx: HQ, kind: str = "", state: str = OPEN, store: str = ""
+) -> HTMLResponse:
+    return await run_in_threadpool(_discrepancies_page, request, ctx, who, kind, state, store)
+
+
+@router.post("/discrepancies/{discrepancy_id}/resolve", response_class=HTMLResponse)
+async def discrepancy_resolve(
+    request: Request, discrepancy_id: int, who: Writer, ctx: HQ
+) -> Response:
+    """Settles a discrepancy with the console user's note, through the same operation as
+    ``chainpos-hq discrepancies resolve`` (scope checked there, audited as the user)."""
+    form = await request.form()
+    note = _form_text(form, "note")
+    kind = _form_text(form, "kind")
+    kind = kind if kind in DISCREPANCY_KINDS else ""
+    state = "all" if _form_text(form, "state") == "all" else OPEN
+    resolver = ConsoleResolver(who.actor, who.stores)
+    try:
+        await run_in_threadpool(resolve_discrepancy, ctx.db, discrepancy_id, resolver, note)
+    except ApiError as exc:
+        msg, status = _error_text(who, request, exc), exc.status
+        return await run_in_threadpool(
+            lambda: _discrepancies_page(request, ctx, who, kind, state, "", status, error=msg)
+        )
+    return _done(f"/discrepancies?kind={kind}&state={state}", "discrepancy_resolved")
+
+
 # -- payment reconciliation ---------------------------------------------------------------
 
 
 def _reconcile_page(
     request: Request, ctx: HQContext, who: Principal, code: int = 200, **extra: Any
 ) -> HTMLResponse:
-    with ctx.db.read() as conn:
-        alerts = q.discrepancies(conn, who.stores, payments=True)
     extra.setdefault("day", q.today() - timedelta(days=1))
     extra.setdefault("provider", "wechat")
+    kept: reconciliation.Run | None = None
+    with ctx.db.read() as conn:
+        alerts = q.discrepancies(conn, who.stores, payments=True)
+        history = reconciliation.runs(conn, limit=30)
+        if extra.pop("show_kept", False):
+            kept = reconciliation.latest_run(conn, extra["provider"], extra["day"])
+    kept_lines = (
+        [ln for ln in kept.lines if who.stores is None or ln.store in who.stores]
+        if kept is not None
+        else []
+    )
     return _render(
         request,
         "reconcile.html",
@@ -402,12 +491,25 @@ def _reconcile_page(
         alerts=alerts,
         providers=tuple(reconciliation.PROVIDERS),
         report=extra.pop("report", None),
+        kept=kept,
+        kept_lines=kept_lines,
+        history=history,
         **extra,
     )
 
 
 @router.get("/reconcile", response_class=HTMLResponse)
-async def reconcile_page(request: Request, who: Anyone, ctx: HQ) -> HTMLResponse:
+async def reconcile_page(
+    request: Request, who: Anyone, ctx: HQ, provider: str = "", day: str = ""
+) -> HTMLResponse:
+    """The reconciliation form (HQ admins), the kept runs, and with ``provider`` and
+    ``day`` the last kept run of that bill, read again without uploading it (a user of
+    some stores sees its lines of those stores)."""
+    if provider in reconciliation.PROVIDERS and day:
+        when = _day(day, q.today() - timedelta(days=1))
+        return await run_in_threadpool(
+            lambda: _reconcile_page(request, ctx, who, day=when, provider=provider, show_kept=True)
+        )
     return await run_in_threadpool(_reconcile_page, request, ctx, who)
 
 
@@ -428,7 +530,13 @@ async def reconcile_run(request: Request, who: Admin, ctx: HQ) -> HTMLResponse:
         if not text.strip():
             raise ValueError("empty statement")
         report = await run_in_threadpool(
-            reconciliation.reconcile, ctx.db, provider, text, day, datetime.now(UTC)
+            reconciliation.reconcile,
+            ctx.db,
+            provider,
+            text,
+            day,
+            datetime.now(UTC),
+            who.actor.name,
         )
     except (ValueError, KeyError):
         return await run_in_threadpool(

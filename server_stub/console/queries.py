@@ -1044,23 +1044,33 @@ def discrepancies(
     conn: Connection,
     scope: Stores,
     *,
-    payments: bool,
+    payments: bool | None,
     open_only: bool = False,
+    kind: str | None = None,
+    store: str | None = None,
     limit: int = 200,
 ) -> list[DiscrepancyRow]:
     """Discrepancies of the stores in scope, newest first: the payment reconciliation's
-    (``payments``: kinds ``payment_*``; those the provider alone booked name no store and
-    are seen only with every store in scope) or the others (offline conflicts)."""
+    (``payments`` True: kinds ``payment_*``; those the provider alone booked name no store
+    and are seen only with every store in scope), the others (False: offline conflicts,
+    refused money events, unverified staff) or all (None); optionally of one ``kind`` or
+    ``store``."""
     d = m.discrepancies
-    kind = d.c.kind.like("payment\\_%", escape="\\")
     q = (
         select(d)
-        .where(kind if payments else ~kind, _in(d.c.store_code, scope))
+        .where(_in(d.c.store_code, scope))
         .order_by(d.c.created_at.desc(), d.c.id.desc())
         .limit(limit)
     )
+    if payments is not None:
+        is_payment = d.c.kind.like("payment\\_%", escape="\\")
+        q = q.where(is_payment if payments else ~is_payment)
     if open_only:
         q = q.where(d.c.resolved_at.is_(None))
+    if kind:
+        q = q.where(d.c.kind == kind)
+    if store:
+        q = q.where(d.c.store_code == store)
     return [
         DiscrepancyRow(
             int(x.id),
@@ -1076,4 +1086,108 @@ def discrepancies(
             x.resolution,
         )
         for x in conn.execute(q)
+    ]
+
+
+# -- menu ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MenuVersionRow:
+    """A published menu version; ``state``: ``in_effect`` (what its scope's tills sell
+    with now), ``scheduled`` (effective later) or ``superseded``."""
+
+    version: int
+    store: str | None
+    effective_at: datetime
+    created_at: datetime
+    categories: int
+    groups: int
+    tiles: int
+    state: str
+
+
+def menu_versions(
+    conn: Connection, scope: Stores, now: datetime, limit: int = 100
+) -> list[MenuVersionRow]:
+    """The chain's menu versions and those of the stores in scope, latest effective
+    first."""
+    mv = m.menu_versions
+    where: Any = mv.c.store_code.is_(None)
+    if scope is None:
+        where = True
+    elif scope:
+        where = or_(where, mv.c.store_code.in_(sorted(scope)))
+    rows = conn.execute(
+        select(mv).where(where).order_by(mv.c.effective_at.desc(), mv.c.id.desc()).limit(limit)
+    )
+    out: list[MenuVersionRow] = []
+    current: set[str | None] = set()
+    for r in rows:
+        if r.effective_at > now:
+            state = "scheduled"
+        elif r.store_code in current:
+            state = "superseded"
+        else:
+            state = "in_effect"
+            current.add(r.store_code)
+        body = json.loads(r.body_json)
+        out.append(
+            MenuVersionRow(
+                int(r.id),
+                r.store_code,
+                r.effective_at,
+                r.created_at,
+                len(body.get("categories", [])),
+                len(body.get("groups", [])),
+                len(body.get("tiles", [])),
+                state,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SoldOutRow:
+    store: str
+    sku: str
+    name: str
+    at: datetime
+    staff: str
+    terminal: str
+
+
+def sold_out_today(
+    conn: Connection, scope: Stores, day: date, store: str | None = None
+) -> list[SoldOutRow]:
+    """The items the stores in scope marked sold out (估清) for business day ``day``:
+    those whose latest report that day says so, by store and sku."""
+    so = m.menu_sold_out
+    cond = and_(so.c.business_date == day, _in(so.c.store_code, scope))
+    if store:
+        cond = and_(cond, so.c.store_code == store)
+    latest = (
+        select(so.c.store_code, so.c.sku, func.max(so.c.at).label("at"))
+        .where(cond)
+        .group_by(so.c.store_code, so.c.sku)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(so.c.store_code, so.c.sku, so.c.at, so.c.staff, so.c.terminal, so.c.sold_out)
+        .join(
+            latest,
+            and_(
+                so.c.store_code == latest.c.store_code,
+                so.c.sku == latest.c.sku,
+                so.c.at == latest.c.at,
+            ),
+        )
+        .where(cond)
+        .order_by(so.c.store_code, so.c.sku)
+    ).all()
+    names = item_names(conn, {r.sku for r in rows})
+    return [
+        SoldOutRow(r.store_code, r.sku, names.get(r.sku, (r.sku, ""))[0], r.at, r.staff, r.terminal)
+        for r in rows
+        if r.sold_out
     ]

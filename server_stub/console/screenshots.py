@@ -27,6 +27,29 @@ ARGS = [
 ]
 PASSWORD = "console demo 2025"
 FONTS = Path(__file__).resolve().parents[2] / "resources" / "fonts"
+DEMO_MENU: dict[str, Any] = {
+    "categories": [
+        {"code": "DRINK", "name_zh": "饮品", "name_en": "Drinks"},
+        {"code": "BAKERY", "name_zh": "烘焙", "name_en": "Bakery"},
+    ],
+    "groups": [
+        {
+            "code": "size",
+            "name_zh": "杯型",
+            "min_choices": 1,
+            "max_choices": 1,
+            "choices": [
+                {"code": "medium", "name_zh": "中杯", "default": True},
+                {"code": "large", "name_zh": "大杯", "price_fen": 300},
+            ],
+        }
+    ],
+    "tiles": [
+        {"sku": "MT001", "category": "DRINK", "groups": ["size"]},
+        {"sku": "MT002", "category": "DRINK", "groups": ["size"]},
+        {"sku": "BK001", "category": "BAKERY"},
+    ],
+}
 
 
 def _fontconfig(tmp: str) -> dict[str, str | float | bool]:
@@ -170,7 +193,7 @@ def _till_day(db: Any, keys: Any) -> None:
     sales (one by WeChat Pay), a return and an offline double return, a transfer received
     short and one still open, an approved and a pending count, closed shifts with
     over/short, and an online order holding stock."""
-    from server_stub import operations, reservations
+    from server_stub import menu, operations, reservations
     from server_stub.audit import SYSTEM
     from server_stub.console.queries import today
     from server_stub.schemas import StaffIn
@@ -320,6 +343,22 @@ def _till_day(db: Any, keys: Any) -> None:
                 "sales_fen": 10_000,
             },
         )
+    # A sale naming a cashier HQ does not know (kept, flagged for a manager), a sold-out
+    # mark, and the chain's menu.
+    s2.push(
+        {**_sale(s2, "S002-0002", [("MT002", "芋泥波波", 1_000, 1800)], now), "cashier": "2999"}
+    )
+    s1.push(
+        {
+            "type": "menu.sold_out",
+            "sku": "MT002",
+            "business_date": today().isoformat(),
+            "sold_out": True,
+            "staff": "1001",
+            "at": now.isoformat(),
+        }
+    )
+    menu.publish_menu(db, DEMO_MENU, actor=SYSTEM)
     reservations.add_channel(db, "小程序", ["S001"], SYSTEM)
     reservations.reserve(
         db,
@@ -392,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                     ("reservations", "/console/reservations"),
                     ("shifts", "/console/shifts"),
                     ("returns", "/console/returns"),
+                    ("menu", "/console/menu"),
+                    ("discrepancies", "/console/discrepancies"),
                 ]
                 for name, path in shots:
                     page.goto(f"{hq.url}{path}")
@@ -417,8 +458,13 @@ def main(argv: list[str] | None = None) -> int:
                 page.click("#reconcile-form button[type=submit]")
                 page.wait_for_selector("#report")
                 page.screenshot(path=str(args.out / "console-reconcile.png"), full_page=True)
+                page.click("header nav details[data-group=sales] summary")
+                page.screenshot(path=str(args.out / "console-nav.png"))
+                page.keyboard.press("Escape")
                 page.goto(f"{hq.url}/console/devices")
                 page.click("text=生成注册码")
+                # The button posts and redirects: a screenshot mid-navigation fails.
+                page.wait_for_load_state()
                 page.screenshot(path=str(args.out / "console-devices-enrol.png"))
                 browser.close()
         finally:

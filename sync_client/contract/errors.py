@@ -259,6 +259,7 @@ class ErrorCode(StrEnum):
     AUTH_EXPIRED = "auth_expired"
     AUTH_ID_REUSED = "auth_id_reused"
     UNKNOWN_DISCREPANCY = "unknown_discrepancy"
+    NOTE_REQUIRED = "note_required"
     # HQ console (server_stub.console) and its operations
     BAD_ROLE = "bad_role"
     CONSOLE_LOCKED = "console_locked"

@@ -56,6 +56,14 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def nav_to(page: Any, label: str) -> None:
+    """Goes to the page ``label`` the way a user does: opens the header menu holding it,
+    then clicks it."""
+    menu = page.locator("header nav details.menu", has=page.locator(f"a:text-is('{label}')"))
+    menu.locator("summary").click()
+    menu.locator(f"a:text-is('{label}')").click()
+
+
 def _sign_in(browser: Any, hq: RunningHQ, username: str) -> Any:
     page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
     page.goto(f"{hq.url}/console/login")

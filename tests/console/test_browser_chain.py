@@ -25,7 +25,7 @@ from server_stub.db import Database
 from server_stub.paysim.bills import Booked, wechat_bill
 from sync_client.contract import protocol as p
 from tests.console.conftest import PASSWORD, seed
-from tests.console.test_browser import ARGS, CHROMIUM
+from tests.console.test_browser import ARGS, CHROMIUM, nav_to
 from tests.server.conftest import RunningHQ, start_hq_thread
 from tests.server.paycode_data import HqPay, write
 from tests.server.return_helpers import returned
@@ -133,7 +133,7 @@ def test_a_transfer_found_by_state_shows_its_steps_and_shortfall(
     assert t.push(t.s002, still_open) == ["applied"]
 
     page = _sign_in(browser, live_hq, "east")
-    page.click("header nav >> text=调拨")
+    nav_to(page, "调拨")
     rows = page.locator("#transfers tbody tr")
     assert rows.count() == 1 and "已申请" in rows.first.inner_text()
     assert rows.first.locator("a").get_attribute("href") == f"/console/transfers/{open_id}"
@@ -204,7 +204,7 @@ def test_a_count_lists_by_state_and_its_variance_reads_after_approval(
     assert t.push(t.s001, submitted, decided, pending) == ["applied"] * 3
 
     page = _sign_in(browser, live_hq, "s001")
-    page.click("header nav >> text=盘点")
+    nav_to(page, "盘点")
     assert page.locator("#counts tbody tr").count() == 2
     assert page.locator("#counts tr[data-state=approved] td.num").last.inner_text() == "2"
     page.locator("#counts tr[data-state=approved] a").click()
@@ -238,7 +238,7 @@ def test_a_store_manager_cancels_an_online_reservation_and_the_stock_is_free(
     other.close()
 
     page = _sign_in(browser, live_hq, "s001")
-    page.click("header nav >> text=线上预留")
+    nav_to(page, "线上预留")
     row = page.locator("#reservations tr[data-order=MP-1]")
     assert "已预留" in row.inner_text() and "MT001 × 2" in row.inner_text()
     row.locator("button.danger").click()
@@ -307,7 +307,7 @@ def test_shift_over_short_by_store_and_by_cashier_over_a_date_range(
     assert t.push(t.s002, *_shift(t, t.s002, "2001", 100)) == ["applied"] * 2
 
     page = _sign_in(browser, live_hq, "admin")
-    page.click("header nav >> text=交班长短款")
+    nav_to(page, "交班长短款")
     assert page.inner_text("#over-short tr[data-key=S001] td.net") == "-¥2.00"
     assert page.inner_text("#over-short tr[data-key=S002] td.net") == "¥1.00"
     page.select_option("#shift-filter select[name=by]", "cashier")
@@ -349,7 +349,7 @@ def test_a_return_links_to_its_sale_and_an_offline_double_return_is_a_discrepanc
     assert t.push(t.s001, offline) == ["applied"]
 
     page = _sign_in(browser, live_hq, "admin")
-    page.click("header nav >> text=退货")
+    nav_to(page, "退货")
     assert page.locator("#returns tbody tr").count() == 2
     conflict = page.locator("#returns tbody tr", has_text="离线冲突")
     assert conflict.count() == 1 and "S001" in conflict.inner_text()
@@ -406,7 +406,7 @@ def test_reconciling_a_day_shows_each_bucket_and_the_alerts_it_raised(
         encoding="utf-8",
     )
     page = _sign_in(browser, live_hq, "admin")
-    page.click("header nav >> text=支付对账")
+    nav_to(page, "支付对账")
     page.select_option("#reconcile-form select[name=provider]", "wechat")
     page.fill("#reconcile-form input[name=day]", day.isoformat())
     page.set_input_files("#reconcile-form input[name=statement]", str(bill))

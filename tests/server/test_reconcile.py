@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server_stub import models as m
 from server_stub.db import Database
 from server_stub.paysim.bills import Booked, alipay_bill, unionpay_bill, wechat_bill
-from server_stub.reconcile import reconcile
+from server_stub.reconcile import latest_run, reconcile, runs
 from sync_client.contract.refunds import paycode_refund_no
 from tests.server.paycode_data import HqPay, HqRefund, write
 from tests.server.support import fresh_database
@@ -89,8 +89,18 @@ def test_a_planted_mismatch_of_each_kind_is_found_and_alerted_once(
         ("payment_hq_only", "S001-T01-P000003"),
         ("payment_provider_only", "S001-T01-P000009"),
     ]
-    again = reconcile(db, provider, bill, DAY, NOON + timedelta(days=1))
+    again = reconcile(db, provider, bill, DAY, NOON + timedelta(days=1), actor="console:alice")
     assert again.alerts_raised == 0 and not again.clean
+    with db.read() as conn:
+        kept = latest_run(conn, provider, DAY)
+        assert len(runs(conn)) == 2
+    assert kept is not None and kept.actor == "console:alice"
+    assert (kept.matched, kept.provider_only, kept.hq_only, kept.amount_differs) == (2, 1, 1, 1)
+    assert [(ln.bucket, ln.key, ln.store, ln.provider_fen, ln.hq_fen) for ln in kept.lines] == [
+        ("provider_only", "S001-T01-P000009", None, 1200, None),
+        ("hq_only", "S001-T01-P000003", "S001", None, 990),
+        ("amount_differs", "S001-T01-P000002", "S001", 2900, 2800),
+    ]
 
 
 def test_a_day_that_matches_raises_nothing_and_other_days_are_not_counted(db: Database) -> None:
@@ -107,24 +117,32 @@ def test_the_cli_prints_the_report_and_exits_3_on_a_mismatch(backend: str, tmp_p
         db.dispose()
         statement = tmp_path / "bill.csv"
         statement.write_text(_bill("wechat", []), encoding="utf-8")
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "server_stub.cli",
-                "--db",
-                url,
-                "reconcile",
-                "--provider",
-                "wechat",
-                "--statement",
-                str(statement),
-                "--date",
-                DAY.isoformat(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+
+        def cli(*extra: str, day: date = DAY) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "server_stub.cli",
+                    "--db",
+                    url,
+                    "reconcile",
+                    "--provider",
+                    "wechat",
+                    "--date",
+                    day.isoformat(),
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        done = cli("--statement", str(statement))
+        kept = cli()  # the day's kept run, without the bill
+        none = cli(day=DAY - timedelta(days=1))
     assert done.returncode == 3, done.stderr
     assert "1 at HQ only" in done.stdout and "W-1" in done.stdout
+    assert kept.returncode == 3, kept.stderr
+    assert "1 at HQ only" in kept.stdout and "hq_only\tpayment\tW-1" in kept.stdout
+    assert none.returncode == 1 and "no wechat reconciliation kept" in none.stderr

@@ -509,6 +509,11 @@ def test_cli_lists_returns_and_settles_discrepancies(
     assert main(["discrepancies", "list", "--store", store, "--open", "--db", db_url]) == 0
     [line] = capsys.readouterr().out.splitlines()
     ident = line.split("\t")[0]
+    by_kind = ["discrepancies", "list", "--store", store, "--db", db_url, "--kind"]
+    assert main([*by_kind, "unverified_staff"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main([*by_kind, "double_return"]) == 0
+    assert capsys.readouterr().out.splitlines() == [line]
     manager = chain.staff(store, role="manager")
     argv = ["discrepancies", "resolve", ident, "--by", manager, "--note", "ok", "--db", db_url]
     assert main(argv) == 0
