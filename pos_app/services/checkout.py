@@ -223,9 +223,7 @@ class CheckoutService:
         shares.append(
             (
                 "basket",
-                discount_share_bp(
-                    totals.basket_discount_fen, totals.subtotal_fen - totals.line_discount_fen
-                ),
+                discount_share_bp(totals.basket_discount_fen, totals.after_line_discounts_fen),
             )
         )
         return [
@@ -282,7 +280,7 @@ class CheckoutService:
             raise CartError("empty_cart", "nothing to discount")
         if discount is not None:
             totals = draft.cart.totals()
-            base = totals.subtotal_fen - totals.line_discount_fen
+            base = totals.after_line_discounts_fen
             self._check_discount(draft, discount.on(base), base, approver, "basket")
         draft.cart.basket_discount = discount
 

@@ -953,7 +953,7 @@ class CheckoutScreen(QWidget):
             self.vm.remove_coupon()
             return
         totals = draft.cart.totals()
-        spend = totals.subtotal_fen - totals.line_discount_fen - totals.basket_discount_fen
+        spend = totals.after_line_discounts_fen - totals.basket_discount_fen
         dialog = CouponDialog(self.ctx, member, spend, self)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.coupon is not None:
             self.banner.clear_message()

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pos_app.domain.promotions import PromoContext, PromoLine, PromotionBook
+from pos_app.domain.cart import Cart, Discount, PricedItem, Rounding, Unit
+from pos_app.domain.promotions import PromoContext, PromoLine, PromoShare, PromotionBook
 from sync_client.contract.promotions import PromotionInvalid, parse_promotion
 
 SAT_0000_SHANGHAI = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)  # Saturday 00:00 in Shanghai
@@ -396,3 +397,83 @@ def test_the_best_for_the_customer_is_never_worse_than_any_single_promotion(cart
         # on its own: the promotion applied by itself, whatever it combines with
         alone = PromotionBook([replace(p, stackable=False)]).price(cart, context).discount_fen
         assert best >= alone
+
+
+# ------------------------------------------------------------------ in the cart
+
+MANGO_ITEM = PricedItem(MANGO, "MT011", "杨枝甘露", "Mango Pomelo Sago", Unit.PIECE, 1800, 3, "tea")
+TARO_ITEM = PricedItem(TARO, "MT012", "芋泥波波", "Taro Boba", Unit.PIECE, 1500, 4, "tea")
+
+
+def half_price_cart(**context: Any) -> Cart:
+    cart = Cart()
+    cart.promotions = book(
+        promo(1, "nth_item", {"n": 2, "percent_bp": 5000}, targets={"items": [MANGO]}),
+        promo(
+            2, "member_price", {"price_fen": 1300}, targets={"items": [TARO]}, audience="members"
+        ),
+    )
+    cart.promo_context = ctx(**context)
+    return cart
+
+
+def test_the_cart_reprices_its_promotions_on_every_scan_quantity_change_and_removal() -> None:
+    cart = half_price_cart()
+    cart.add(MANGO_ITEM)
+    assert cart.totals().total_fen == 1800
+    line = cart.add(MANGO_ITEM)  # the second scan joins the line
+    totals = cart.totals()
+    assert totals.total_fen == 2700
+    assert totals.promotion_fen == 900
+    assert totals.lines[0].promotions == (PromoShare(1, 1, 900),)
+    assert [a.name("zh_CN") for a in totals.promotions] == ["促销1"]
+    cart.set_quantity(line.line_no, 1000)
+    assert cart.totals().promotion_fen == 0
+    taro = cart.add(TARO_ITEM)
+    assert cart.totals().promotion_fen == 0
+    cart.promo_context = ctx(member=True)  # a member identifies
+    assert cart.totals().promotion_fen == 200
+    cart.remove(taro.line_no)
+    assert cart.totals().promotions == ()
+
+
+def test_a_manual_line_discount_takes_its_share_of_what_the_promotion_left() -> None:
+    cart = half_price_cart()
+    line = cart.add(MANGO_ITEM, 2000)
+    cart.set_line_discount(line.line_no, Discount(percent_bp=1000))
+    cart.rounding = Rounding.YUAN
+    totals = cart.totals()
+    assert totals.promotion_fen == 900
+    assert totals.line_discount_fen == 270  # 10% of 27 yuan
+    assert totals.rounding_fen == 30
+    assert totals.total_fen == 2400
+    assert totals.lines[0].discount_fen == 900 + 270 + 30
+
+
+@settings(max_examples=200, deadline=None)
+@given(carts(), books(), st.sampled_from(Rounding), st.booleans())
+def test_cart_totals_with_promotions_add_up_to_the_fen(cart_lines, b, rounding, basket) -> None:
+    cart = Cart(rounding=rounding)
+    cart.promotions = b
+    cart.promo_context = member_ctx
+    for ln in cart_lines:
+        item = PricedItem(
+            ln.item_id,
+            f"SKU{ln.item_id}",
+            f"商品{ln.item_id}",
+            "",
+            Unit.PIECE if ln.pieces else Unit.KG,
+            ln.unit_price_fen,
+            1,
+            ln.category,
+        )
+        cart.add(item, ln.qty_milli, merge=False)
+    if basket:
+        cart.basket_discount = Discount(percent_bp=500)
+    totals = cart.totals()
+    assert sum(pl.amount_fen for pl in totals.lines) == totals.total_fen >= 0
+    for pl in totals.lines:
+        assert pl.amount_fen == pl.list_amount_fen - pl.discount_fen >= 0
+        assert pl.promotion_fen == sum(s.amount_fen for s in pl.promotions)
+    assert totals.total_fen == totals.subtotal_fen - totals.discount_fen - totals.rounding_fen
+    assert totals.promotion_fen == sum(pl.promotion_fen for pl in totals.lines)
