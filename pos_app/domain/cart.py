@@ -350,7 +350,8 @@ class Cart:
         answer."""
         pricing = self.pricing()
         list_amounts = [ln.list_amount_fen for ln in self.lines]
-        promo_lines = [pricing.for_line(ln.line_no) for ln in self.lines]
+        by_line = {lp.line_no: lp for lp in pricing.lines}
+        promo_lines = [by_line.get(ln.line_no) for ln in self.lines]
         promo_fen = [lp.discount_fen if lp else 0 for lp in promo_lines]
         line_discounts = [
             ln.discount.on(a - p) if ln.discount else 0

@@ -140,14 +140,47 @@ NO_PROMOTIONS = Pricing((), (), (), 0)
 # ------------------------------------------------------------------ one plan
 
 
+class _Matches:
+    """Which lines (canonical indexes) each item set matches, worked out once per pricing
+    and shared by every plan weighed."""
+
+    __slots__ = ("_all", "_by_category", "_by_item", "_cache")
+
+    def __init__(self, lines: Sequence[PromoLine]) -> None:
+        self._all = tuple(range(len(lines)))
+        self._by_item: dict[int, list[int]] = {}
+        self._by_category: dict[str, list[int]] = {}
+        for i, ln in enumerate(lines):
+            self._by_item.setdefault(ln.item_id, []).append(i)
+            if ln.category is not None:
+                self._by_category.setdefault(ln.category, []).append(i)
+        self._cache: dict[Targets, tuple[int, ...]] = {}
+
+    def __call__(self, targets: Targets) -> tuple[int, ...]:
+        found = self._cache.get(targets)
+        if found is None:
+            if targets.everything:
+                found = self._all
+            else:
+                hits: set[int] = set()
+                for item in targets.items:
+                    hits.update(self._by_item.get(item, ()))
+                for category in targets.categories:
+                    hits.update(self._by_category.get(category, ()))
+                found = tuple(sorted(hits))
+            self._cache[targets] = found
+        return found
+
+
 class _Plan:
     """The state of one plan being applied: what each line still costs, which pieces are
     taken, and what each promotion took off each line."""
 
-    __slots__ = ("free", "lines", "pieces", "remaining", "taken")
+    __slots__ = ("free", "lines", "matches", "pieces", "remaining", "taken")
 
-    def __init__(self, lines: Sequence[PromoLine]) -> None:
+    def __init__(self, lines: Sequence[PromoLine], matches: _Matches) -> None:
         self.lines = lines
+        self.matches = matches
         self.remaining = [ln.list_amount_fen for ln in lines]
         self.free = [ln.pieces for ln in lines]
         self.taken: dict[int, list[Fen]] = {}
@@ -183,9 +216,10 @@ def _units(plan: _Plan, targets: Targets, free: list[int] | None = None) -> list
     first (canonical order breaks ties). ``free`` overrides the plan's free counts."""
     counts = plan.free if free is None else free
     units: list[tuple[Fen, int]] = []
-    for i, ln in enumerate(plan.lines):
-        if counts[i] and targets.matches(ln.item_id, ln.category):
-            units.extend([(ln.unit_price_fen, i)] * counts[i])
+    lines = plan.lines
+    for i in plan.matches(targets):
+        if counts[i]:
+            units.extend([(lines[i].unit_price_fen, i)] * counts[i])
     units.sort(key=lambda u: (-u[0], u[1]))
     return units
 
@@ -199,7 +233,7 @@ def _per_qty(fen_per_unit: Fen, ln: PromoLine) -> Fen:
 def _apply(plan: _Plan, promo: Promotion, ctx: PromoContext) -> None:
     kind = promo.kind
     lines = plan.lines
-    targeted = [i for i, ln in enumerate(lines) if promo.targets.matches(ln.item_id, ln.category)]
+    targeted = list(plan.matches(promo.targets))
     if kind in (PromotionKind.PERCENT_OFF, PromotionKind.TIER_DISCOUNT):
         bp = promo.percent_bp
         if kind is PromotionKind.TIER_DISCOUNT:
@@ -396,19 +430,41 @@ class PromotionBook:
             plans.append(stackable)
         plans.extend([p] for p in eligible)
         plans.sort(key=_plan_key)
-        outcomes: list[tuple[list[Promotion], _Plan]] = []
-        for promos in plans:
-            plan = _Plan(ordered)
-            for promo in _run_order(promos):
+        matches = _Matches(ordered)
+        weighed: dict[int, tuple[list[Promotion], _Plan]] = {}
+
+        def weigh(n: int) -> _Plan:
+            plan = _Plan(ordered, matches)
+            for promo in _run_order(plans[n]):
                 _apply(plan, promo, ctx)
-            outcomes.append((promos, plan))
-            if not ctx.best_for_customer and plan.total > 0:
-                break
-        best_index = -1
-        best_total = 0
-        for n, (_, plan) in enumerate(outcomes):
-            if plan.total > best_total:
-                best_index, best_total = n, plan.total
+            weighed[n] = (plans[n], plan)
+            return plan
+
+        best_index, best_total = -1, 0
+        if not ctx.best_for_customer:
+            for n in range(len(plans)):
+                total = weigh(n).total
+                if total > 0:
+                    best_index, best_total = n, total
+                    break
+        else:
+            # Weigh the stackable set first: a plan that cannot beat the best so far (by
+            # what its lines cost at most) is not weighed at all.
+            first = next((n for n, promos in enumerate(plans) if len(promos) > 1), None)
+            if first is not None:
+                best_index, best_total = first, weigh(first).total
+            amounts = [ln.list_amount_fen for ln in ordered]
+            for n, promos in enumerate(plans):
+                if n == first:
+                    continue
+                bound = _upper_bound(promos[0], matches, amounts)
+                if bound < best_total or (bound == best_total and n > best_index):
+                    continue
+                total = weigh(n).total
+                if total > best_total or (total == best_total and total and n < best_index):
+                    best_index, best_total = n, total
+        outcomes = [weighed[n] for n in sorted(weighed)]
+        best_index = sorted(weighed).index(best_index) if best_total > 0 else -1
         considered = tuple(
             PlanOutcome(tuple(p.id for p in promos), plan.total, n == best_index)
             for n, (promos, plan) in enumerate(outcomes)
@@ -419,6 +475,20 @@ class PromotionBook:
         return _pricing(ordered, promos, plan, considered)
 
 
+def _upper_bound(promo: Promotion, matches: _Matches, amounts: list[Fen]) -> Fen:
+    """The most ``promo`` could take off on its own: what the lines it looks at cost
+    (a spend threshold: at most its reductions)."""
+    indexes: set[int] = set()
+    for targets in promo.all_targets():
+        indexes.update(matches(targets))
+    base = sum(amounts[i] for i in indexes)
+    if promo.kind is PromotionKind.SPEND_THRESHOLD and promo.spend_tiers:
+        off = promo.spend_tiers[-1][1]
+        most = off * (base // promo.spend_tiers[0][0]) if promo.repeat else off
+        return min(base, most)
+    return base
+
+
 def _pricing(
     ordered: Sequence[PromoLine],
     promos: Sequence[Promotion],
@@ -426,15 +496,16 @@ def _pricing(
     considered: tuple[PlanOutcome, ...],
 ) -> Pricing:
     run = [p for p in _run_order(promos) if sum(plan.taken.get(p.id, ())) > 0]
-    line_out: list[LinePricing] = []
-    for index, ln in enumerate(ordered):
-        shares = tuple(
-            PromoShare(p.id, p.version, plan.taken[p.id][index])
-            for p in run
-            if plan.taken[p.id][index] > 0
-        )
-        if shares:
-            line_out.append(LinePricing(ln.line_no, sum(s.amount_fen for s in shares), shares))
+    per_line: list[list[PromoShare]] = [[] for _ in ordered]
+    for p in run:
+        for index, fen in enumerate(plan.taken[p.id]):
+            if fen > 0:
+                per_line[index].append(PromoShare(p.id, p.version, fen))
+    line_out = [
+        LinePricing(ln.line_no, sum(s.amount_fen for s in shares), tuple(shares))
+        for ln, shares in zip(ordered, per_line, strict=True)
+        if shares
+    ]
     line_out.sort(key=lambda lp: lp.line_no)
     applied = tuple(
         AppliedPromotion(
