@@ -188,7 +188,7 @@ class CartLine:
         )
         return PromoLine(
             self.line_no,
-            self.item.item_id,
+            self.item.sku,
             self.item.category,
             self.unit_price_fen,
             self.qty_milli,

@@ -55,7 +55,7 @@ class PromoLine:
     labels, which only percentages, amounts and prices reach."""
 
     line_no: int
-    item_id: int
+    sku: str
     category: str | None
     unit_price_fen: Fen
     qty_milli: int
@@ -69,7 +69,8 @@ class PromoContext:
     pieces each limited promotion (by id) already sold at this store today."""
 
     at: datetime
-    store_id: int
+    store: str
+    """The store's code."""
     region: str | None = None
     time_zone: str = "Asia/Shanghai"
     member: bool = False
@@ -148,10 +149,10 @@ class _Matches:
 
     def __init__(self, lines: Sequence[PromoLine]) -> None:
         self._all = tuple(range(len(lines)))
-        self._by_item: dict[int, list[int]] = {}
+        self._by_item: dict[str, list[int]] = {}
         self._by_category: dict[str, list[int]] = {}
         for i, ln in enumerate(lines):
-            self._by_item.setdefault(ln.item_id, []).append(i)
+            self._by_item.setdefault(ln.sku, []).append(i)
             if ln.category is not None:
                 self._by_category.setdefault(ln.category, []).append(i)
         self._cache: dict[Targets, tuple[int, ...]] = {}
@@ -350,7 +351,7 @@ def _canonical(lines: Iterable[PromoLine]) -> list[PromoLine]:
         lines,
         key=lambda ln: (
             -ln.unit_price_fen,
-            ln.item_id,
+            ln.sku,
             ln.qty_milli,
             ln.list_amount_fen,
             ln.line_no,
@@ -372,7 +373,7 @@ class PromotionBook:
 
     def __init__(self, promotions: Iterable[Promotion]) -> None:
         self.promotions: tuple[Promotion, ...] = tuple(sorted(promotions, key=lambda p: p.id))
-        self._by_item: dict[int, list[Promotion]] = {}
+        self._by_item: dict[str, list[Promotion]] = {}
         self._by_category: dict[str, list[Promotion]] = {}
         self._everywhere: list[Promotion] = []
         self._zones: dict[str, ZoneInfo] = {}
@@ -398,7 +399,7 @@ class PromotionBook:
     def touching(self, lines: Sequence[PromoLine]) -> list[Promotion]:
         found: dict[int, Promotion] = {p.id: p for p in self._everywhere}
         for ln in lines:
-            for promo in self._by_item.get(ln.item_id, ()):
+            for promo in self._by_item.get(ln.sku, ()):
                 found[promo.id] = promo
             if ln.category is not None:
                 for promo in self._by_category.get(ln.category, ()):
@@ -410,7 +411,7 @@ class PromotionBook:
         return [
             p
             for p in self.touching(lines)
-            if p.scope.covers(ctx.store_id, ctx.region)
+            if p.scope.covers(ctx.store, ctx.region)
             and p.admits(ctx.member, ctx.tier)
             and p.in_force(ctx.at, zone)
         ]

@@ -10,8 +10,8 @@ Wire form (money in fen, times UTC ISO-8601, local weekday/hours in the chain's 
 
     {"id": 7, "version": 1, "name_zh": "第二件半价", "name_en": "2nd cup half price",
      "kind": "nth_item", "params": {"n": 2, "percent_bp": 5000},
-     "targets": {"items": [12], "categories": []},      # both empty: every item
-     "scope": {"regions": ["east"], "stores": []},      # both empty: the whole chain
+     "targets": {"items": ["MT012"], "categories": []},      # both empty: every item
+     "scope": {"regions": ["east"], "stores": ["S001"]},      # both empty: the whole chain
      "starts_at": "2026-12-04T16:00:00Z", "ends_at": null,
      "weekdays": [], "hours": [],                       # ISO weekdays 1-7, ["14:00", "17:00"]
      "audience": "everyone", "tiers": [],               # everyone | members | tiers
@@ -92,17 +92,18 @@ class PromotionInvalid(ChainPosError, ValueError):
 class Targets:
     """Which items a promotion prices: listed items or categories; neither: every item."""
 
-    items: frozenset[int] = frozenset()
+    items: frozenset[str] = frozenset()
+    """SKUs."""
     categories: frozenset[str] = frozenset()
 
     @property
     def everything(self) -> bool:
         return not self.items and not self.categories
 
-    def matches(self, item_id: int, category: str | None) -> bool:
+    def matches(self, sku: str, category: str | None) -> bool:
         return (
             self.everything
-            or item_id in self.items
+            or sku in self.items
             or (category is not None and category in self.categories)
         )
 
@@ -118,16 +119,15 @@ class Scope:
     """Where it runs: listed regions or stores; neither: every store of the chain."""
 
     regions: frozenset[str] = frozenset()
-    stores: frozenset[int] = frozenset()
+    stores: frozenset[str] = frozenset()
+    """Store codes."""
 
     @property
     def chain(self) -> bool:
         return not self.regions and not self.stores
 
-    def covers(self, store_id: int, region: str | None) -> bool:
-        return (
-            self.chain or store_id in self.stores or (region is not None and region in self.regions)
-        )
+    def covers(self, store: str, region: str | None) -> bool:
+        return self.chain or store in self.stores or (region is not None and region in self.regions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,16 +247,16 @@ def _targets(value: Any, field: str) -> Targets:
     items = value.get("items") or []
     cats = value.get("categories") or []
     if not isinstance(items, Sequence) or isinstance(items, str):
-        raise PromotionInvalid(f"{field}.items", "must be a list of item ids")
+        raise PromotionInvalid(f"{field}.items", "must be a list of SKUs")
     if not isinstance(cats, Sequence) or isinstance(cats, str):
         raise PromotionInvalid(f"{field}.categories", "must be a list of category codes")
     for item in items:
-        if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
-            raise PromotionInvalid(f"{field}.items", "item ids are positive whole numbers")
+        if not isinstance(item, str) or not item.strip() or len(item) > 64:
+            raise PromotionInvalid(f"{field}.items", "items are SKUs")
     for cat in cats:
         if not isinstance(cat, str) or not cat.strip():
             raise PromotionInvalid(f"{field}.categories", "category codes are text")
-    return Targets(frozenset(items), frozenset(c.strip() for c in cats))
+    return Targets(frozenset(i.strip() for i in items), frozenset(c.strip() for c in cats))
 
 
 def _hhmm(text: Any, field: str) -> int:
@@ -384,9 +384,9 @@ def parse_promotion(data: Mapping[str, Any]) -> Promotion:
         raise PromotionInvalid("scope.stores", "must be a list")
     if any(not isinstance(r, str) or not r.strip() for r in regions):
         raise PromotionInvalid("scope.regions", "regions are named")
-    if any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in stores):
-        raise PromotionInvalid("scope.stores", "stores are positive ids")
-    scope = Scope(frozenset(r.strip() for r in regions), frozenset(stores))
+    if any(not isinstance(s, str) or not s.strip() for s in stores):
+        raise PromotionInvalid("scope.stores", "stores are store codes")
+    scope = Scope(frozenset(r.strip() for r in regions), frozenset(s.strip() for s in stores))
     starts_at = _time(data.get("starts_at"), "starts_at")
     ends_raw = data.get("ends_at")
     ends_at = None if ends_raw is None else _time(ends_raw, "ends_at")

@@ -53,7 +53,7 @@ def _items(rnd: random.Random) -> list[PricedItem]:
     ]
 
 
-def _promotion(pid: int, rnd: random.Random, in_cart: list[int]) -> dict[str, Any]:
+def _promotion(pid: int, rnd: random.Random, in_cart: list[str]) -> dict[str, Any]:
     kind = [
         "percent_off",
         "amount_off",
@@ -71,7 +71,7 @@ def _promotion(pid: int, rnd: random.Random, in_cart: list[int]) -> dict[str, An
         if pick == 0
         else {"categories": [rnd.choice(CATEGORIES)]}
         if pick == 1
-        else {"items": rnd.sample(range(1, ITEMS + 1), 5)}
+        else {"items": [f"SKU{n}" for n in rnd.sample(range(1, ITEMS + 1), 5)]}
     )
     params: dict[str, Any] = {
         "percent_off": {"percent_bp": rnd.randrange(500, 3000)},
@@ -110,12 +110,12 @@ def _setup(rnd: random.Random) -> tuple[Cart, list[PricedItem]]:
     items = _items(rnd)
     chosen = rnd.sample(items, LINES)
     book = PromotionBook(
-        parse_promotion(_promotion(pid, rnd, [i.item_id for i in chosen]))
+        parse_promotion(_promotion(pid, rnd, [i.sku for i in chosen]))
         for pid in range(1, PROMOTIONS + 1)
     )
     cart = Cart()
     cart.promotions = book
-    cart.promo_context = PromoContext(NOW, 1, "east", used_today={})
+    cart.promo_context = PromoContext(NOW, "S001", "east", used_today={})
     for item in chosen[:-1]:
         qty = 750 if item.unit is Unit.KG else rnd.randrange(1, 4) * MILLI
         cart.add(item, qty, merge=False)
@@ -157,7 +157,7 @@ def _member(samples: int, warmup: int) -> dict[str, Any]:
     cart.add(chosen[-1], merge=False)
     anonymous = cart.promo_context
     assert anonymous is not None
-    gold = PromoContext(NOW, 1, "east", member=True, tier="gold", used_today={})
+    gold = PromoContext(NOW, "S001", "east", member=True, tier="gold", used_today={})
     times: list[float] = []
     for n in range(samples + warmup):
         start = time.perf_counter()

@@ -27,9 +27,9 @@ SAT_0000_SHANGHAI = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)  # Saturday 00:00 i
 FRI_2359 = SAT_0000_SHANGHAI - timedelta(seconds=1)
 NOW = datetime(2026, 12, 9, 7, 0, tzinfo=UTC)  # Wednesday 15:00 in Shanghai
 
-MANGO = 11  # 杨枝甘露, 1800 fen
-TARO = 12  # 芋泥波波, 1500 fen
-EGG_TART = 21  # 蛋挞, 900 fen, category "bakery"
+MANGO = "MT011"  # 杨枝甘露, 1800 fen
+TARO = "MT012"  # 芋泥波波, 1500 fen
+EGG_TART = "BK021"  # 蛋挞, 900 fen, category "bakery"
 
 
 def promo(pid: int, kind: str, params: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -50,12 +50,12 @@ def book(*data: dict[str, Any]) -> PromotionBook:
     return PromotionBook(parse_promotion(d) for d in data)
 
 
-def line(line_no: int, item_id: int, price: int, pieces: int = 1, category: str = "tea"):
+def line(line_no: int, item_id: str, price: int, pieces: int = 1, category: str = "tea"):
     return PromoLine(line_no, item_id, category, price, pieces * 1000, price * pieces, pieces)
 
 
 def ctx(**kw: Any) -> PromoContext:
-    base: dict[str, Any] = {"at": NOW, "store_id": 1, "region": "east"}
+    base: dict[str, Any] = {"at": NOW, "store": "S001", "region": "east"}
     base.update(kw)
     return PromoContext(**base)
 
@@ -255,7 +255,13 @@ def test_spend_thresholds_that_contradict_themselves_are_refused(params: dict[st
 
 # ------------------------------------------------------------------ properties
 
-ITEMS = [(1, 1800, "tea"), (2, 1500, "tea"), (3, 900, "bakery"), (4, 650, "bakery"), (5, 0, "gift")]
+ITEMS = [
+    ("A1", 1800, "tea"),
+    ("A2", 1500, "tea"),
+    ("A3", 900, "bakery"),
+    ("A4", 650, "bakery"),
+    ("A5", 0, "gift"),
+]
 
 
 @st.composite
@@ -276,7 +282,13 @@ def carts(draw: st.DrawFn) -> list[PromoLine]:
 
 
 targets_st = st.sampled_from(
-    [{}, {"items": [1]}, {"items": [2, 3]}, {"categories": ["bakery"]}, {"categories": ["tea"]}]
+    [
+        {},
+        {"items": ["A1"]},
+        {"items": ["A2", "A3"]},
+        {"categories": ["bakery"]},
+        {"categories": ["tea"]},
+    ]
 )
 
 
@@ -309,12 +321,15 @@ def promotions(draw: st.DrawFn, pid: int) -> dict[str, Any]:
         "buy_x_get_y": lambda: {
             "buy_qty": draw(st.integers(1, 3)),
             "get_qty": draw(st.integers(1, 2)),
-            "get_items": draw(st.sampled_from([[], [3], [4, 5]])),
+            "get_items": draw(st.sampled_from([[], ["A3"], ["A4", "A5"]])),
             "percent_bp": draw(bp),
         },
         "bundle": lambda: {
             "components": [
-                {"items": [draw(st.sampled_from([1, 2, 3, 4]))], "qty": draw(st.integers(1, 2))}
+                {
+                    "items": [draw(st.sampled_from(["A1", "A2", "A3", "A4"]))],
+                    "qty": draw(st.integers(1, 2)),
+                }
                 for _ in range(draw(st.integers(1, 3)))
             ],
             "price_fen": draw(st.integers(0, 5000)),
@@ -350,7 +365,7 @@ member_ctx = ctx(member=True, tier="gold", used_today={})
 @given(carts(), books(), st.booleans())
 def test_discounts_never_exceed_a_line_and_add_up_to_the_fen(cart, b, best) -> None:
     pricing = b.price(
-        cart, PromoContext(NOW, 1, "east", member=True, tier="gold", best_for_customer=best)
+        cart, PromoContext(NOW, "S001", "east", member=True, tier="gold", best_for_customer=best)
     )
     cost = {ln.line_no: ln.list_amount_fen for ln in cart}
     for lp in pricing.lines:
@@ -365,7 +380,7 @@ def test_discounts_never_exceed_a_line_and_add_up_to_the_fen(cart, b, best) -> N
 @settings(max_examples=300, deadline=None)
 @given(carts(), books(), st.randoms(use_true_random=False))
 def test_the_order_of_the_carts_lines_changes_nothing(cart, b, rnd: random.Random) -> None:
-    context = PromoContext(NOW, 1, "east", member=True, tier="gold")
+    context = PromoContext(NOW, "S001", "east", member=True, tier="gold")
     shuffled = list(cart)
     rnd.shuffle(shuffled)
     assert b.price(shuffled, context) == b.price(cart, context)
@@ -373,7 +388,7 @@ def test_the_order_of_the_carts_lines_changes_nothing(cart, b, rnd: random.Rando
     renumbered = [
         PromoLine(
             n,
-            ln.item_id,
+            ln.sku,
             ln.category,
             ln.unit_price_fen,
             ln.qty_milli,
@@ -391,7 +406,7 @@ def test_the_order_of_the_carts_lines_changes_nothing(cart, b, rnd: random.Rando
 @settings(max_examples=300, deadline=None)
 @given(carts(), books())
 def test_the_best_for_the_customer_is_never_worse_than_any_single_promotion(cart, b) -> None:
-    context = PromoContext(NOW, 1, "east", member=True, tier="gold")
+    context = PromoContext(NOW, "S001", "east", member=True, tier="gold")
     best = b.price(cart, context).discount_fen
     for p in b.promotions:
         # on its own: the promotion applied by itself, whatever it combines with
@@ -401,8 +416,8 @@ def test_the_best_for_the_customer_is_never_worse_than_any_single_promotion(cart
 
 # ------------------------------------------------------------------ in the cart
 
-MANGO_ITEM = PricedItem(MANGO, "MT011", "杨枝甘露", "Mango Pomelo Sago", Unit.PIECE, 1800, 3, "tea")
-TARO_ITEM = PricedItem(TARO, "MT012", "芋泥波波", "Taro Boba", Unit.PIECE, 1500, 4, "tea")
+MANGO_ITEM = PricedItem(11, MANGO, "杨枝甘露", "Mango Pomelo Sago", Unit.PIECE, 1800, 3, "tea")
+TARO_ITEM = PricedItem(12, TARO, "芋泥波波", "Taro Boba", Unit.PIECE, 1500, 4, "tea")
 
 
 def half_price_cart(**context: Any) -> Cart:
@@ -458,9 +473,9 @@ def test_cart_totals_with_promotions_add_up_to_the_fen(cart_lines, b, rounding, 
     cart.promo_context = member_ctx
     for ln in cart_lines:
         item = PricedItem(
-            ln.item_id,
-            f"SKU{ln.item_id}",
-            f"商品{ln.item_id}",
+            int(ln.sku[1:]),
+            ln.sku,
+            f"商品{ln.sku}",
             "",
             Unit.PIECE if ln.pieces else Unit.KG,
             ln.unit_price_fen,
