@@ -15,6 +15,7 @@ for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -250,8 +251,9 @@ class Cart:
     coupon: CouponUse | None = None
     promotions: PromotionBook | None = None
     """The promotions the till holds; priced on every call to :meth:`totals`."""
-    promo_context: PromoContext | None = None
-    """Who buys, where and when: set by the checkout service (member, clock)."""
+    promo_context: PromoContext | Callable[[], PromoContext] | None = None
+    """Who buys, where and when, or what tells it at each pricing (the checkout service
+    gives one that reads the clock and the draft's member)."""
     _next_line_no: int = 1
 
     MAX_LINES = 500
@@ -343,7 +345,10 @@ class Cart:
         """The promotions' pricing of the lines as they are now."""
         if self.promotions is None or self.promo_context is None or not self.lines:
             return NO_PROMOTIONS
-        return self.promotions.price([ln.promo_line() for ln in self.lines], self.promo_context)
+        ctx = self.promo_context
+        if callable(ctx):
+            ctx = ctx()
+        return self.promotions.price([ln.promo_line() for ln in self.lines], ctx)
 
     def totals(self) -> Totals:
         """Prices the cart. Pure: calling it twice with the same context gives the same
@@ -353,6 +358,7 @@ class Cart:
         by_line = {lp.line_no: lp for lp in pricing.lines}
         promo_lines = [by_line.get(ln.line_no) for ln in self.lines]
         promo_fen = [lp.discount_fen if lp else 0 for lp in promo_lines]
+        promo_shares = [lp.shares if lp else () for lp in promo_lines]
         line_discounts = [
             ln.discount.on(a - p) if ln.discount else 0
             for ln, a, p in zip(self.lines, list_amounts, promo_fen, strict=True)
@@ -381,7 +387,7 @@ class Cart:
                 discount_fen=promo_fen[i] + line_discounts[i] + basket_parts[i] + rounding_parts[i],
                 amount_fen=after_basket[i] - rounding_parts[i],
                 promotion_fen=promo_fen[i],
-                promotions=promo_lines[i].shares if promo_lines[i] else (),
+                promotions=promo_shares[i],
             )
             for i, ln in enumerate(self.lines)
         )
