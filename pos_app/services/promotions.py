@@ -1,5 +1,8 @@
 """The promotions a sale is priced with: the book the till holds and who, where and when.
 
+HQ's ``promotion.best_for_customer`` (default true) says whether the till weighs every
+plan and takes the best for the customer, or the first by priority.
+
 Read once when a sale starts (:meth:`PromotionsSource.book`), never on every scan: the
 book is rebuilt only when HQ's promotions changed since the last sale, and the pieces each
 限量 promotion already sold today at this till are counted then. Each pricing asks
@@ -21,6 +24,7 @@ from pos_app.domain.member import Member
 from pos_app.domain.promotions import PromoContext, PromotionBook
 from pos_app.localdb import promotions as promo_repo
 from pos_app.localdb.engine import read_session
+from pos_app.localdb.store import get_setting
 from pos_app.localdb.types import to_utc_text
 
 CHAIN_TIME_ZONE = "Asia/Shanghai"
@@ -40,6 +44,7 @@ class PromotionsSource:
         self._signature: tuple[int, int] | None = None
         self._region: str | None = None
         self._used: dict[int, int] = {}
+        self._best = True
 
     def book(self, now: datetime | None = None) -> PromotionBook:
         """The promotions held (rebuilt when they changed), and today's 限量 counts."""
@@ -55,6 +60,7 @@ class PromotionsSource:
                 text("SELECT region FROM store WHERE code = :c"), {"c": self._store}
             ).first()
             self._region = (row[0] or None) if row else None
+            self._best = bool(get_setting(s, "promotion.best_for_customer", True))
             limited = {p.id for p in self._book.promotions if p.daily_limit is not None}
             self._used = self._sold_today(s, limited, now or datetime.now(UTC)) if limited else {}
         return self._book
@@ -89,5 +95,6 @@ class PromotionsSource:
             time_zone=self._zone_name,
             member=member is not None,
             tier=member.tier if member is not None else None,
+            best_for_customer=self._best,
             used_today=self._used,
         )

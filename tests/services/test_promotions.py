@@ -13,9 +13,10 @@ from sqlalchemy import select
 from hardware import decode, render
 from pos_app.app import Terminal
 from pos_app.domain.tender import Payment
-from pos_app.localdb.engine import read_session
+from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.models import OutboxEvent
 from pos_app.localdb.replica import LocalReplica
+from pos_app.localdb.store import set_setting
 from pos_app.services.auth import StaffMember
 from sync_client.contract import protocol as p
 from tests.services.conftest import RecordingPrinter, printed
@@ -94,3 +95,36 @@ def test_a_store_outside_the_scope_sells_at_full_price(
     _publish(terminal, ["S002"])
     clock.advance(MIDNIGHT - START)
     assert _two_cups(terminal, cashier).cart.totals().total_fen == 3200
+
+
+def test_hq_can_have_the_first_promotion_by_priority_win_instead_of_the_best(
+    terminal: Terminal, cashier: StaffMember, clock: FakeClock
+) -> None:
+    """GIVEN 第二件半价 (priority 100) and a 5% off everything (priority 1), not stackable
+    WHEN two cups are rung up with the chain's default, then with
+    ``promotion.best_for_customer`` false
+    THEN first the better (¥8.00 off), then the first by priority (5%: ¥1.60 off)."""
+    _publish(terminal, [])
+    five = {
+        "id": 32,
+        "version": 1,
+        "name_zh": "全场95折",
+        "kind": "percent_off",
+        "params": {"percent_bp": 500},
+        "starts_at": START.isoformat(),
+        "priority": 1,
+    }
+    change = p.PromotionChange(
+        seq=2,
+        key="32",
+        store=None,
+        created_at=START,
+        data=p.PromotionData(id=32, version=1, definition=five),
+    )
+    assert LocalReplica(terminal.engine, "S001").apply_changes([change], 2).quarantined == 0
+    clock.advance(MIDNIGHT - START)
+    assert _two_cups(terminal, cashier).cart.totals().promotion_fen == 800
+    with write_session(terminal.engine) as s:
+        set_setting(s, "promotion.best_for_customer", False)
+        s.commit()
+    assert _two_cups(terminal, cashier).cart.totals().promotion_fen == 160
