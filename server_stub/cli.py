@@ -28,6 +28,7 @@ from server_stub import (
     menu,
     operations,
     ops_pages,
+    promotions,
     queries,
     reservations,
     returns,
@@ -41,7 +42,7 @@ from server_stub.live import LiveSettings
 from server_stub.member_keys import KeysError, MemberKeys, resolve_keys
 from server_stub.schemas import MemberDetail, StaffIn
 from server_stub.settings import Settings
-from sync_client.contract.money import parse_yuan
+from sync_client.contract.money import format_yuan, parse_yuan
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -414,6 +415,86 @@ def cmd_menu_sold_out(args: argparse.Namespace) -> int:
         print(f"{r.sku}\t{r.at.isoformat()}\t{r.staff}\t{r.terminal}")
     if not rows:
         print(f"nothing sold out at {args.store} on {day.isoformat()}")
+    return 0
+
+
+def _read_json(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(422, "invalid_value", f"cannot read {path}: {exc}") from exc
+
+
+def _promo_line(data: Any) -> str:
+    d = data.definition
+    scope = d.get("scope") or {}
+    where = ",".join(list(scope.get("regions") or []) + list(scope.get("stores") or []))
+    return (
+        f"{data.id}\tv{data.version}\t{d.get('kind')}\t{d.get('name_zh')}\t"
+        f"{where or 'chain-wide'}\t{d.get('starts_at')} .. {d.get('ends_at') or '-'}"
+    )
+
+
+def cmd_promo_add(args: argparse.Namespace) -> int:
+    """Publishes the promotion(s) of a JSON file: one object, or a list of them."""
+    body = _read_json(args.file)
+    bodies = body if isinstance(body, list) else [body]
+    db = _open(args)
+    for one in bodies:
+        out = promotions.add_promotion(db, one, actor=_actor())
+        print(f"promotion {out.id} version {out.version}: {out.definition['name_zh']}")
+    return 0
+
+
+def cmd_promo_list(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    with _open(args).read() as conn:
+        rows = promotions.all_latest(conn) if args.all else promotions.live_promotions(conn, now)
+    for data in rows:
+        print(_promo_line(data))
+    if not rows:
+        print("no promotions")
+    return 0
+
+
+def cmd_promo_show(args: argparse.Namespace) -> int:
+    with _open(args).read() as conn:
+        data = promotions.latest(conn, args.id)
+    print(json.dumps(data.definition, ensure_ascii=False, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_promo_end(args: argparse.Namespace) -> int:
+    out = promotions.end_promotion(_open(args), args.id, args.at, actor=_actor())
+    print(f"promotion {out.id} version {out.version}: ends {out.definition.get('ends_at')}")
+    return 0
+
+
+def cmd_promo_report(args: argparse.Namespace) -> int:
+    """Usage, cost and sales by promotion and store; low stores; 限量 overruns."""
+    until = args.until or datetime.now(UTC)
+    since = args.since or until - timedelta(days=7)
+    with _open(args).read() as conn:
+        rep = promotions.report(conn, since, until, zone=LOCAL_TZ, promotion_id=args.id)
+    print("promotion\tstore\tsales\tusage\tdiscount\tsales amount\tpieces")
+    for u in rep.chain + rep.stores:
+        print(
+            f"{u.promotion_id} {u.name}\t{u.store or 'chain'}\t{u.sales}/{u.store_sales}\t"
+            f"{u.usage_rate:.1%}\t{format_yuan(u.discount_fen)}\t{format_yuan(u.sales_fen)}\t"
+            f"{u.pieces}"
+        )
+    for u in rep.low:
+        print(
+            f"LOW: promotion {u.promotion_id} at {u.store}: usage {u.usage_rate:.1%} "
+            f"({u.sales}/{u.store_sales} sales), far below the chain's"
+        )
+    for o in rep.overruns:
+        print(
+            f"OVERRUN: promotion {o.promotion_id} at {o.store} on {o.day.isoformat()}: "
+            f"sold {o.sold} against a limit of {o.limit} (+{o.over}, tills offline)"
+        )
+    if not rep.chain:
+        print("no sale used a promotion in this period")
     return 0
 
 
@@ -1207,6 +1288,22 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(menu_sub, "sold-out", cmd_menu_sold_out, "items a store has sold out (估清) today")
     s.add_argument("--store", required=True)
     s.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
+
+    promo_p = sub.add_parser("promo", help="promotions pushed to every store")
+    promo_sub = promo_p.add_subparsers(dest="sub", required=True)
+    s = add(promo_sub, "add", cmd_promo_add, "publish promotions from a JSON file")
+    s.add_argument("file", help="JSON: one promotion definition or a list of them")
+    s = add(promo_sub, "list", cmd_promo_list, "promotions not ended (--all: every one)")
+    s.add_argument("--all", action="store_true")
+    s = add(promo_sub, "show", cmd_promo_show, "a promotion's newest version, as JSON")
+    s.add_argument("id", type=int)
+    s = add(promo_sub, "end", cmd_promo_end, "end a promotion (now, or --at)")
+    s.add_argument("id", type=int)
+    s.add_argument("--at", type=_when, default=None, help="ISO 8601 with offset")
+    s = add(promo_sub, "report", cmd_promo_report, "usage, cost and sales by promotion and store")
+    s.add_argument("--id", type=int, default=None, help="one promotion")
+    s.add_argument("--since", type=_when, default=None, help="ISO 8601 (default: 7 days ago)")
+    s.add_argument("--until", type=_when, default=None, help="ISO 8601 (default: now)")
 
     stock = sub.add_parser("stock", help="stock").add_subparsers(dest="sub", required=True)
     for kind in ("receive", "adjust"):

@@ -38,6 +38,7 @@ _CHANGE_MODELS: dict[str, type[BaseModel]] = {
     "pickup": p.PickupChange,
     "menu": p.MenuChange,
     "sold_out": p.SoldOutChange,
+    "promotion": p.PromotionChange,
 }
 SNAPSHOT_PATH = "/v1/sync/snapshot"
 

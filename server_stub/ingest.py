@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError
 
-from server_stub import bulk, feed, menu, reservations, returns, sales_summary
+from server_stub import bulk, feed, menu, promotions, reservations, returns, sales_summary
 from server_stub import models as m
 from server_stub.approvals import (
     StaffRecord,
@@ -116,6 +116,7 @@ _TABLE_ORDER = (
     m.cash_movements,
     m.discrepancies,
     m.menu_sold_out,
+    m.sale_line_promotions,
 )
 _FAST_ATTEMPTS = 2
 
@@ -832,6 +833,7 @@ class _Batch:
                 )
             )
             fx.stock.append(((pl.store, line.sku), "sale", -line.qty_milli, ref))
+        fx.inserts.extend((m.sale_line_promotions, row) for row in promotions.line_rows(pl))
         for idx, tender in enumerate(pl.tenders):
             fx.inserts.append(
                 (

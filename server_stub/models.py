@@ -219,6 +219,41 @@ menu_sold_out = Table(
     Index("ix_menu_sold_out_store_date", "store_code", "business_date", "sku"),
 )
 
+# Promotions, one row per version (immutable once published; ending one is a new version
+# with ``ends_at``). ``definition_json`` is the wire form the tills read
+# (``sync_client.contract.promotions``); the other columns repeat what the report and the
+# snapshot select on.
+promotion_versions = Table(
+    "promotion_versions",
+    metadata,
+    Column("promotion_id", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("name_zh", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=True),
+    Column("daily_limit", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("definition_json", Text, nullable=False),
+    PrimaryKeyConstraint("promotion_id", "version"),
+)
+
+# What each promotion took off each sale line, as the till priced it (kept by the ingest
+# with the sale; the sale's store and time repeated for the report).
+sale_line_promotions = Table(
+    "sale_line_promotions",
+    metadata,
+    Column("sale_id", Uuid, nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("promotion_id", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("store_code", String(32), nullable=False),
+    Column("completed_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("sale_id", "line_no", "promotion_id"),
+    Index("ix_sale_line_promotions_promo_store", "promotion_id", "store_code", "completed_at"),
+)
+
 # The current level per store and item. May go below zero (offline sales).
 stock_levels = Table(
     "stock_levels",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, or_, select, tuple_
 
-from server_stub import feed, menu, reservations, stock_alerts, transfers
+from server_stub import feed, menu, promotions, reservations, stock_alerts, transfers
 from server_stub import models as m
 from server_stub.errors import ApiError
 from server_stub.ingest import stale_price_lines
@@ -134,6 +134,7 @@ def snapshot(conn: Connection, store: str) -> p.Snapshot:
         pickups=reservations.pickups_of_store(conn, store),
         menus=menu.menus_for(conn, store, now),
         sold_out=menu.sold_out_reports(conn, store, now.date() - timedelta(days=1)),
+        promotions=promotions.live_promotions(conn, now),
     )
 
 

@@ -6,17 +6,30 @@ Invariants (checked by property tests):
 * ``sum(line.amount_fen) == totals.total_fen``;
 * ``totals.total_fen == subtotal - discount - rounding`` and never negative.
 
-Basket discounts and rounding (抹零) are spread over the lines in proportion to what each
-line still costs, so a later return of one line refunds exactly what was paid for it.
+Promotions (:mod:`pos_app.domain.promotions`) price the lines first; a manual line
+discount takes its share of what the promotions left, then the basket discount, the coupon
+and rounding. Basket discounts and rounding (抹零) are spread over the lines in proportion
+to what each line still costs, so a later return of one line refunds exactly what was paid
+for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from pos_app.domain.money import allocate, mul_div_round
+from pos_app.domain.promotions import (
+    NO_PROMOTIONS,
+    AppliedPromotion,
+    Pricing,
+    PromoContext,
+    PromoLine,
+    PromoShare,
+    PromotionBook,
+)
 from sync_client.contract.errors import ChainPosError
 from sync_client.contract.money import Fen
 
@@ -48,6 +61,8 @@ class PricedItem:
     unit: Unit
     unit_price_fen: Fen
     price_version: int
+    category: str | None = None
+    """The catalogue category code, which promotions may name."""
 
     def name(self, language: str) -> str:
         return self.name_zh if language.startswith("zh") or not self.name_en else self.name_en
@@ -164,6 +179,24 @@ class CartLine:
     def is_weighed(self) -> bool:
         return self.item.unit is Unit.KG
 
+    def promo_line(self) -> PromoLine:
+        """What the promotion engine sees of this line: whole pieces count only for piece
+        items sold by quantity (not weighed or price-embedded labels)."""
+        pieces = (
+            self.qty_milli // MILLI
+            if self.item.unit is Unit.PIECE and self.fixed_amount_fen is None
+            else 0
+        )
+        return PromoLine(
+            self.line_no,
+            self.item.sku,
+            self.item.category,
+            self.unit_price_fen,
+            self.qty_milli,
+            self.list_amount_fen,
+            pieces,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PricedLine:
@@ -173,6 +206,9 @@ class PricedLine:
     list_amount_fen: Fen
     discount_fen: Fen
     amount_fen: Fen
+    promotion_fen: Fen = 0
+    """The part of ``discount_fen`` the promotions took (``promotions`` splits it)."""
+    promotions: tuple[PromoShare, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +223,22 @@ class Totals:
     coupon_fen: Fen = 0
     coupon_unmet: bool = False
     """A coupon is on the cart but the sale no longer reaches its minimum spend."""
+    promotion_fen: Fen = 0
+    """What promotions took off (共优惠 on the receipt counts it with the discounts)."""
+    promotions: tuple[AppliedPromotion, ...] = ()
 
     @property
     def discount_fen(self) -> Fen:
-        """Line, basket and coupon discounts together (rounding excluded)."""
-        return self.line_discount_fen + self.basket_discount_fen + self.coupon_fen
+        """Promotions, line, basket and coupon discounts together (rounding excluded)."""
+        return (
+            self.promotion_fen + self.line_discount_fen + self.basket_discount_fen + self.coupon_fen
+        )
+
+    @property
+    def after_line_discounts_fen(self) -> Fen:
+        """What the lines cost after promotions and line discounts: the basket discount's
+        and the coupon's base."""
+        return self.subtotal_fen - self.promotion_fen - self.line_discount_fen
 
 
 @dataclass
@@ -202,6 +249,11 @@ class Cart:
     lines: list[CartLine] = field(default_factory=list)
     basket_discount: Discount | None = None
     coupon: CouponUse | None = None
+    promotions: PromotionBook | None = None
+    """The promotions the till holds; priced on every call to :meth:`totals`."""
+    promo_context: PromoContext | Callable[[], PromoContext] | None = None
+    """Who buys, where and when, or what tells it at each pricing (the checkout service
+    gives one that reads the clock and the draft's member)."""
     _next_line_no: int = 1
 
     MAX_LINES = 500
@@ -289,11 +341,31 @@ class Cart:
     def is_empty(self) -> bool:
         return not self.lines
 
+    def pricing(self) -> Pricing:
+        """The promotions' pricing of the lines as they are now."""
+        if self.promotions is None or self.promo_context is None or not self.lines:
+            return NO_PROMOTIONS
+        ctx = self.promo_context
+        if callable(ctx):
+            ctx = ctx()
+        return self.promotions.price([ln.promo_line() for ln in self.lines], ctx)
+
     def totals(self) -> Totals:
-        """Prices the cart. Pure: calling it twice gives the same answer."""
+        """Prices the cart. Pure: calling it twice with the same context gives the same
+        answer."""
+        pricing = self.pricing()
         list_amounts = [ln.list_amount_fen for ln in self.lines]
-        line_discounts = [ln.line_discount_fen for ln in self.lines]
-        after_line = [a - d for a, d in zip(list_amounts, line_discounts, strict=True)]
+        by_line = {lp.line_no: lp for lp in pricing.lines}
+        promo_lines = [by_line.get(ln.line_no) for ln in self.lines]
+        promo_fen = [lp.discount_fen if lp else 0 for lp in promo_lines]
+        promo_shares = [lp.shares if lp else () for lp in promo_lines]
+        line_discounts = [
+            ln.discount.on(a - p) if ln.discount else 0
+            for ln, a, p in zip(self.lines, list_amounts, promo_fen, strict=True)
+        ]
+        after_line = [
+            a - p - d for a, p, d in zip(list_amounts, promo_fen, line_discounts, strict=True)
+        ]
         subtotal = sum(list_amounts)
         net = sum(after_line)
         basket = self.basket_discount.on(net) if self.basket_discount else 0
@@ -312,8 +384,10 @@ class Cart:
             PricedLine(
                 line=ln,
                 list_amount_fen=list_amounts[i],
-                discount_fen=line_discounts[i] + basket_parts[i] + rounding_parts[i],
+                discount_fen=promo_fen[i] + line_discounts[i] + basket_parts[i] + rounding_parts[i],
                 amount_fen=after_basket[i] - rounding_parts[i],
+                promotion_fen=promo_fen[i],
+                promotions=promo_shares[i],
             )
             for i, ln in enumerate(self.lines)
         )
@@ -330,4 +404,6 @@ class Cart:
             lines=priced,
             coupon_fen=coupon,
             coupon_unmet=unmet,
+            promotion_fen=pricing.discount_fen,
+            promotions=pricing.applied,
         )

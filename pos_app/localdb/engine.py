@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 """The newest migration; checked on start to skip Alembic when the schema is current."""
 
 _MIGRATIONS = Path(__file__).with_name("migrations")

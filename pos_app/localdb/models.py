@@ -186,6 +186,19 @@ class SaleLine(Base):
     # and the menu version that priced them.
     options_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     menu_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What each promotion took off the line (JSON list of id, version, amount_fen, name);
+    # NULL when none did.
+    promotions_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Promotion(Base):
+    """A promotion from HQ: the newest version held, as its wire definition (read by
+    ``sync_client.contract.promotions.parse_promotion``)."""
+
+    __tablename__ = "promotion"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[str] = mapped_column(Text)
 
 
 class MenuVersion(Base):
@@ -711,6 +724,8 @@ class PaymentIntent(Base):
     sale_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 # -- online pick-up orders ----------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from pos_app.localdb import menu as menus
-from pos_app.localdb import pending_stock, pickups, transfers
+from pos_app.localdb import pending_stock, pickups, promotions, transfers
 from pos_app.localdb.audit_outbox import AUDIT_CURSOR_KEY, queue_audit
 from pos_app.localdb.engine import raw_write_transaction, read_session, write_session
 from pos_app.localdb.pinyin import pinyin_keys
@@ -351,6 +351,7 @@ class LocalReplica:
         pickups.apply_pickups(db, self.store, data("pickup"))
         menus.apply_menus(db, [m for m in data("menu") if m.store in (None, self.store)])
         menus.apply_sold_out(db, self.store, data("sold_out"))
+        promotions.apply_promotions(db, data("promotion"))
 
     def _apply_one_by_one(
         self, db: sqlite3.Connection, by_kind: dict[str, dict[str, Any]]
@@ -369,6 +370,7 @@ class LocalReplica:
             "pickup",
             "menu",
             "sold_out",
+            "promotion",
         )
         for kind in kinds:
             for key, change in by_kind.get(kind, {}).items():
@@ -476,6 +478,7 @@ class LocalReplica:
             _quarantine(
                 db, menus.menu_problems(db, [(snap.seq, m) for m in snap.menus], self.store)
             )
+            _quarantine(db, promotions.apply_promotions_snapshot(db, snap.seq, snap.promotions))
             # The member changes between the old cursor and the snapshot are lost, so any
             # cached member may be stale: forget them (identifying them again re-caches).
             db.execute("DELETE FROM member_cache")

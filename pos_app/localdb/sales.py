@@ -50,6 +50,25 @@ class LineRecord:
     includes their prices); None for plain items."""
     menu_version: int | None = None
     """The menu version that priced the options."""
+    promotions_json: str | None = None
+    """What each promotion took off the line: a JSON list of ``id``, ``version``,
+    ``amount_fen`` and ``name`` (as the receipt prints it); None when none did."""
+
+    @property
+    def promotions(self) -> list[dict[str, int]] | None:
+        """The line's promotions as the wire line carries them (id, version, fen)."""
+        if self.promotions_json is None:
+            return None
+        return [
+            {"id": int(x["id"]), "version": int(x["version"]), "amount_fen": int(x["amount_fen"])}
+            for x in json.loads(self.promotions_json)
+        ]
+
+    def promotion_amounts(self) -> list[tuple[str, int]]:
+        """(name, fen) of each promotion on the line, in the order they applied."""
+        if self.promotions_json is None:
+            return []
+        return [(str(x["name"]), int(x["amount_fen"])) for x in json.loads(self.promotions_json)]
 
     @property
     def options(self) -> list[dict[str, Any]] | None:

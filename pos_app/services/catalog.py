@@ -53,6 +53,7 @@ def _priced(row: CatalogRow) -> PricedItem:
         Unit(row.unit),
         row.price_fen,
         row.price_version,
+        row.category or None,
     )
 
 

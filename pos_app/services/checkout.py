@@ -33,6 +33,7 @@ from pos_app.domain.cart import (
 )
 from pos_app.domain.ids import SaleRef, uuid7
 from pos_app.domain.member import Member, MemberSource
+from pos_app.domain.promotions import AppliedPromotion, PromoShare
 from pos_app.domain.tender import Payment, TenderKind
 from pos_app.localdb import payments as payments_repo
 from pos_app.localdb import pickups, print_jobs
@@ -53,6 +54,7 @@ from pos_app.services.catalog import CatalogService
 from pos_app.services.errors import ApprovalRequired, CheckoutError
 from pos_app.services.members import HoldResult
 from pos_app.services.ports import Clock, TerminalIdentity
+from pos_app.services.promotions import PromotionsSource
 from sync_client.contract import protocol
 from sync_client.contract.loyalty import LoyaltyRules, read_rules
 from sync_client.contract.money import format_yuan
@@ -107,6 +109,28 @@ class SaleDraft:
         return tuple(used)
 
 
+def _promotions_json(
+    shares: tuple[PromoShare, ...], applied: tuple[AppliedPromotion, ...]
+) -> str | None:
+    """A line's promotions as the sale line stores them (with the names the receipt
+    prints); None when no promotion priced it."""
+    if not shares:
+        return None
+    names = {a.promotion_id: a.name_zh for a in applied}
+    return json.dumps(
+        [
+            {
+                "id": s.promotion_id,
+                "version": s.version,
+                "amount_fen": s.amount_fen,
+                "name": names.get(s.promotion_id, ""),
+            }
+            for s in shares
+        ],
+        ensure_ascii=False,
+    )
+
+
 class CheckoutService:
     def __init__(
         self,
@@ -123,13 +147,19 @@ class CheckoutService:
         self._catalog = catalog
         self.settings = settings
         self._after_commit = after_commit
+        self._promotions = PromotionsSource(engine, identity.store_code)
 
     def now(self) -> datetime:
         """The till's time (HQ's clock once sync measured it)."""
         return self._clock.now()
 
     def new_draft(self, cashier: StaffMember) -> SaleDraft:
-        return SaleDraft(cashier, Cart(rounding=self.settings.rounding))
+        """A new sale; its cart prices the promotions the till holds on every change,
+        for the draft's member at the till's time."""
+        draft = SaleDraft(cashier, Cart(rounding=self.settings.rounding))
+        draft.cart.promotions = self._promotions.book(self._clock.now())
+        draft.cart.promo_context = lambda: self._promotions.context(self._clock.now(), draft.member)
+        return draft
 
     def _touch(self, draft: SaleDraft) -> None:
         if draft.started_at is None:
@@ -222,9 +252,7 @@ class CheckoutService:
         shares.append(
             (
                 "basket",
-                discount_share_bp(
-                    totals.basket_discount_fen, totals.subtotal_fen - totals.line_discount_fen
-                ),
+                discount_share_bp(totals.basket_discount_fen, totals.after_line_discounts_fen),
             )
         )
         return [
@@ -281,7 +309,7 @@ class CheckoutService:
             raise CartError("empty_cart", "nothing to discount")
         if discount is not None:
             totals = draft.cart.totals()
-            base = totals.subtotal_fen - totals.line_discount_fen
+            base = totals.after_line_discounts_fen
             self._check_discount(draft, discount.on(base), base, approver, "basket")
         draft.cart.basket_discount = discount
 
@@ -400,6 +428,7 @@ class CheckoutService:
                 amount_fen=pl.amount_fen,
                 options_json=_options_json(pl.line.options),
                 menu_version=pl.line.menu_version,
+                promotions_json=_promotions_json(pl.promotions, totals.promotions),
             )
             for i, pl in enumerate(totals.lines, start=1)
         )

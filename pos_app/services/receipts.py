@@ -77,11 +77,24 @@ class ReceiptService:
             )
             for ln in sale.lines
         )
-        discounts = []
-        if sale.discount_fen:
-            discounts.append(Amount(t("receipt.discount"), format_yuan(-sale.discount_fen)))
+        # Each promotion with what it took off the whole sale, then the other discounts,
+        # 抹零, and 共优惠: everything the customer saved.
+        promoted: dict[str, int] = {}
+        for ln in sale.lines:
+            for name, fen in ln.promotion_amounts():
+                promoted[name] = promoted.get(name, 0) + fen
+        discounts = [
+            Amount(t("receipt.promotion", name=name), format_yuan(-fen))
+            for name, fen in promoted.items()
+        ]
+        other = sale.discount_fen - sum(promoted.values())
+        if other:
+            discounts.append(Amount(t("receipt.discount"), format_yuan(-other)))
         if sale.rounding_fen:
             discounts.append(Amount(t("receipt.rounding"), format_yuan(-sale.rounding_fen)))
+        if promoted:
+            saved = sale.discount_fen + sale.rounding_fen
+            discounts.append(Amount(t("receipt.saved"), format_yuan(-saved)))
         member = sale.member
         details: list[Amount] = []
         if member is not None:

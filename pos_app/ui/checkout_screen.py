@@ -589,7 +589,7 @@ class CartTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         col = index.column()
-        if role == Qt.ItemDataRole.ToolTipRole and col == 0 and line.options:
+        if role == Qt.ItemDataRole.ToolTipRole and col == 0 and (line.options or pl.promotions):
             # A drink's choices may not fit the column: the whole text on a long press.
             role = Qt.ItemDataRole.DisplayRole
         if role != Qt.ItemDataRole.DisplayRole:
@@ -597,14 +597,24 @@ class CartTableModel(QAbstractTableModel):
         if col == 0:
             language = self.vm.ctx.translator.language
             name = line.item.name(language)
+            rows = [name]
             if line.options:
                 # The choices under the name, each with what it adds (大杯+¥3.00).
                 parts = [
                     o.name(language) + (f"+{format_yuan(o.price_fen)}" if o.price_fen else "")
                     for o in line.options
                 ]
-                return f"{name}\n{' '.join(parts)}"
-            return name
+                rows.append(" ".join(parts))
+            if pl.promotions:
+                # Which promotion took how much off this line (第二件半价 -¥8.00).
+                names = {a.promotion_id: a.name(language) for a in self._totals.promotions}
+                rows.append(
+                    " ".join(
+                        f"{names.get(s.promotion_id, '')} {format_yuan(-s.amount_fen)}"
+                        for s in pl.promotions
+                    )
+                )
+            return "\n".join(rows)
         if col == 1:
             if line.item.unit is Unit.KG:
                 return f"{line.qty_milli / MILLI:.3f} kg"
@@ -953,7 +963,7 @@ class CheckoutScreen(QWidget):
             self.vm.remove_coupon()
             return
         totals = draft.cart.totals()
-        spend = totals.subtotal_fen - totals.line_discount_fen - totals.basket_discount_fen
+        spend = totals.after_line_discounts_fen - totals.basket_discount_fen
         dialog = CouponDialog(self.ctx, member, spend, self)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.coupon is not None:
             self.banner.clear_message()

@@ -218,6 +218,10 @@ class ErrorCode(StrEnum):
     NOT_REPEATABLE = "not_repeatable"
     INVALID_MENU = "invalid_menu"
 
+    # Promotions (sync_client.contract.promotions, server_stub.promotions)
+    INVALID_PROMOTION = "invalid_promotion"
+    UNKNOWN_PROMOTION = "unknown_promotion"
+
     # Added with shifts, returns and security work
     BAD_COUNT = "bad_count"
     BAD_DENOMINATION = "bad_denomination"

@@ -53,6 +53,17 @@ class SaleOption(_Model):
     price_fen: NonNegFen = 0
 
 
+MAX_LINE_PROMOTIONS = 20
+
+
+class LinePromotion(_Model):
+    """What one promotion (``id`` and ``version``) took off a sale line, in fen."""
+
+    id: Annotated[int, Field(ge=1)]
+    version: Annotated[int, Field(ge=1)]
+    amount_fen: Annotated[int, Field(ge=1, le=10**12)]
+
+
 class SaleLine(_Model):
     """One line of a completed sale. ``amount_fen = list_amount_fen - discount_fen``.
 
@@ -77,6 +88,11 @@ class SaleLine(_Model):
     menu_version: Annotated[int | None, Field(ge=1)] = None
     """The menu version (:class:`MenuData`) the options were priced with: with
     ``price_version`` it tells HQ whether the line was sold at a stale price."""
+    promotions: Annotated[list[LinePromotion] | None, Field(max_length=MAX_LINE_PROMOTIONS)] = (
+        None
+    )
+    """The promotions that priced the line and what each took (older tills and lines
+    without a promotion leave it out); part of ``discount_fen``."""
 
     @model_validator(mode="after")
     def _amount_adds_up(self) -> SaleLine:
@@ -84,6 +100,11 @@ class SaleLine(_Model):
             raise ValueError(
                 f"amount_fen {self.amount_fen} != list_amount_fen {self.list_amount_fen} "
                 f"- discount_fen {self.discount_fen}"
+            )
+        promoted = sum(pr.amount_fen for pr in self.promotions or ())
+        if promoted > self.discount_fen:
+            raise ValueError(
+                f"the promotions took {promoted} fen, more than discount_fen {self.discount_fen}"
             )
         extra = sum(o.price_fen for o in self.options or ())
         if extra > self.unit_price_fen:
@@ -1575,6 +1596,27 @@ class SoldOutChange(_Change):
     data: SoldOutData
 
 
+class PromotionData(_Model):
+    """One version of a promotion: ``definition`` is its wire form (the JSON object
+    :func:`sync_client.contract.promotions.parse_promotion` reads, with the same ``id``
+    and ``version``). Versions of one promotion are immutable and strictly increasing; a
+    till keeps the newest it has. The definition is checked by the parser, not by this
+    model, so a till sets aside (quarantines) a promotion it cannot read and applies the
+    rest of the page."""
+
+    id: Annotated[int, Field(ge=1)]
+    version: Annotated[int, Field(ge=1)]
+    definition: dict[str, Any]
+
+
+class PromotionChange(_Change):
+    """Key: the promotion's id as text; chain-wide (the definition's scope says which
+    stores run it)."""
+
+    kind: Literal["promotion"] = "promotion"
+    data: PromotionData
+
+
 FeedChange = Annotated[
     ItemChange
     | PriceChange
@@ -1587,7 +1629,8 @@ FeedChange = Annotated[
     | AlertChange
     | PickupChange
     | MenuChange
-    | SoldOutChange,
+    | SoldOutChange
+    | PromotionChange,
     Field(discriminator="kind"),
 ]
 CHANGE_KINDS: frozenset[str] = frozenset(
@@ -1604,6 +1647,7 @@ CHANGE_KINDS: frozenset[str] = frozenset(
         "pickup",
         "menu",
         "sold_out",
+        "promotion",
     }
 )
 
@@ -1676,6 +1720,8 @@ class Snapshot(_Model):
     published for later."""
     sold_out: list[SoldOutData] = []
     """This store's latest sold-out report per item for today and yesterday."""
+    promotions: list[PromotionData] = []
+    """The newest version of every promotion that has not ended."""
 
 
 STOCK_PAGES_PATH: Final = "/v1/sync/snapshot/stock"

@@ -189,6 +189,13 @@ _ENTRIES: tuple[Setting, ...] = (
         False,
         "the providers are the gateway simulator (demo, tests): loopback base URLs only",
     ),
+    # Promotions
+    _bool(
+        "promotion.best_for_customer",
+        True,
+        "the till picks the promotions that save the customer most (false: the first "
+        "eligible by priority)",
+    ),
     # Shifts
     _bool("shift.required", True, "a sale needs an open shift"),
     _int("shift.over_short_threshold_fen", 1000, 0, _MONEY_HIGH, "over/short needing approval"),

@@ -22,6 +22,7 @@ from pos_app.domain.tender import Payment
 from pos_app.localdb.engine import read_session, write_session
 from pos_app.localdb.models import OutboxEvent, ReturnAuth
 from pos_app.localdb.pending_stock import stock_on_hand
+from pos_app.localdb.replica import LocalReplica
 from pos_app.localdb.sales import SaleRecord
 from pos_app.localdb.store import set_setting
 from pos_app.services.auth import StaffMember
@@ -759,3 +760,37 @@ def test_a_line_returned_elsewhere_meanwhile_is_refused_saying_where_and_when(
     assert text == f"芋泥波波 已于 {local} 在门店 S003 退过（退货单 S003-T01-R000004），现可退 1"
     with read_session(terminal.engine) as session:
         assert session.scalars(select(ReturnAuth.state)).all() == ["released"]
+
+
+def test_a_cup_sold_under_second_cup_half_price_is_refunded_at_what_was_paid_for_it(
+    terminal: Terminal, cashier: StaffMember, returns: ReturnService, clock: FakeClock
+) -> None:
+    """GIVEN two 杨枝甘露 (¥16.00 each) sold under 第二件半价 for ¥24.00, HQ unreachable
+    WHEN one cup comes back, then the other
+    THEN each refunds ¥12.00, half of what the line cost after the promotion, never the
+    list price: together exactly the ¥24.00 paid."""
+    definition = {
+        "id": 41,
+        "version": 1,
+        "name_zh": "第二件半价",
+        "kind": "nth_item",
+        "params": {"n": 2, "percent_bp": 5000},
+        "targets": {"items": ["FT001"]},
+        "starts_at": (clock.now() - timedelta(days=1)).isoformat(),
+    }
+    change = p.PromotionChange(
+        seq=1,
+        key="41",
+        store=None,
+        created_at=clock.now(),
+        data=p.PromotionData(id=41, version=1, definition=definition),
+    )
+    assert LocalReplica(terminal.engine, "S001").apply_changes([change], 1).quarantined == 0
+    sale = sell(terminal, cashier, "6954321100137", "6954321100137")
+    assert (sale.lines[0].list_amount_fen, sale.lines[0].amount_fen) == (3200, 2400)
+    refunds = []
+    for _ in range(2):
+        draft = returns.new_draft(cashier, returns.find_by_ref(sale.reference).result(T))
+        draft.choices[1] = ReturnChoice(1000, "quality")
+        refunds.append(returns.commit(draft).refund_fen)
+    assert refunds == [1200, 1200]
