@@ -33,6 +33,8 @@ __all__ = [
     "BarcodeError",
     "GS1Element",
     "GS1Message",
+    "MAX_SCAN_MULTIPLIER",
+    "MultipliedScan",
     "ParsedScan",
     "ScaleLayout",
     "VariableMeasure",
@@ -41,6 +43,7 @@ __all__ = [
     "parse_gs1",
     "parse_scan",
     "price_check_digit",
+    "split_multiplier",
     "validate_gtin",
 ]
 
@@ -811,3 +814,62 @@ def parse_scan(data: str, layouts: Sequence[ScaleLayout] = DEFAULT_SCALE_LAYOUTS
                 f"character {char!r} at position {position} is not allowed in an item code",
             )
     return ParsedScan(raw, symbology, "code", stripped)
+
+
+# -------------------------------------------------------------------- multiplier
+
+MAX_SCAN_MULTIPLIER = 99
+"""Most pieces one ``N*`` entry adds. Larger counts are far more often a slip (a code typed
+into the count, a key held down) than a real order; the quantity keypad takes up to the
+cart's limit for the rare case."""
+
+_MULTIPLY_SIGNS = ("*", "\u00d7")  # a keyboard's '*' and a keypad's '×'
+
+
+@dataclass(frozen=True, slots=True)
+class MultipliedScan:
+    """A scan (or typed entry) split at its ``N*`` count.
+
+    Attributes:
+        count: how many pieces the code stands for, 1 to :data:`MAX_SCAN_MULTIPLIER`.
+        code: the code after the sign; empty when only ``N*`` was typed and the code is
+            still to be scanned.
+    """
+
+    count: int
+    code: str
+
+
+def split_multiplier(text: str) -> MultipliedScan | None:
+    """Splits ``6*6954321100014`` (or ``6*`` alone, or ``6×…``) into its count and code.
+
+    Returns None when ``text`` has no multiply sign: an ordinary scan. A GS1 element string
+    never starts with ``digits*``, so no real barcode is taken for a count.
+
+    Raises:
+        BarcodeError: ``bad_multiplier`` when what stands before the sign is not a whole
+            number from 1 (params ``count`` as typed), ``multiplier_too_big`` above
+            :data:`MAX_SCAN_MULTIPLIER` (params ``count``, ``max``).
+    """
+    stripped = text.strip()
+    position = -1
+    for sign in _MULTIPLY_SIGNS:
+        found = stripped.find(sign)
+        if found >= 0 and (position < 0 or found < position):
+            position = found
+    if position < 0:
+        return None
+    head, code = stripped[:position].strip(), stripped[position + 1 :].strip()
+    if not head or not set(head) <= _DIGITS or len(head) > 6 or int(head) == 0:
+        raise BarcodeError(
+            "bad_multiplier", f"{head!r} is not a count of pieces before '*'", count=head
+        )
+    count = int(head)
+    if count > MAX_SCAN_MULTIPLIER:
+        raise BarcodeError(
+            "multiplier_too_big",
+            f"{count} pieces in one entry; at most {MAX_SCAN_MULTIPLIER}",
+            count=count,
+            max=MAX_SCAN_MULTIPLIER,
+        )
+    return MultipliedScan(count, code)

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_app.domain.cart import MILLI, Discount
+from pos_app.domain.cart import MILLI, Cart, Discount
+from pos_app.domain.money import mul_div_round
 from pos_app.services.auth import StaffMember
 from pos_app.services.catalog import SearchHit
 from pos_app.services.errors import SignInError
@@ -190,6 +191,101 @@ class WeightDialog(QDialog):
             self.banner.show_message(self._t("error.bad_weight"), "error")
             return
         self.qty_milli = grams
+        self.accept()
+
+
+class QuantityDialog(QDialog):
+    """Keys in the selected line's quantity: whole pieces for a counted item, kg (to the
+    gram) for a weighed one. ``qty_milli`` holds the answer (pieces × 1000 or grams); the
+    new line amount is shown as the digits are tapped."""
+
+    MAX_PIECES = Cart.MAX_QTY_MILLI // MILLI
+
+    def __init__(
+        self,
+        ctx: UiContext,
+        name: str,
+        unit_price_fen: int,
+        qty_milli: int,
+        *,
+        weighed: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("QuantityDialog")
+        t = ctx.translator.t
+        self._t = t
+        self.weighed = weighed
+        self.unit_price_fen = unit_price_fen
+        self.qty_milli: int | None = None
+        self.setWindowTitle(t("quantity.title"))
+        layout = QVBoxLayout(self)
+        unit = t("quantity.per_kg") if weighed else t("quantity.per_piece")
+        self.item = QLabel(f"{name}  {format_yuan(unit_price_fen)}{unit}")
+        layout.addWidget(self.item)
+        self.field = QLineEdit()
+        self.field.setObjectName("quantity_value")
+        self.field.setReadOnly(True)
+        self.field.setPlaceholderText(
+            t("quantity.placeholder_kg") if weighed else t("quantity.placeholder_pieces")
+        )
+        self.field.textChanged.connect(self._on_field_text_changed)
+        layout.addWidget(self.field)
+        self.amount = QLabel()
+        self.amount.setObjectName("quantity_amount")
+        layout.addWidget(self.amount)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        self.keypad = Keypad(decimal=weighed)
+        self.keypad.key_pressed.connect(self._on_keypad_key_pressed)
+        layout.addWidget(self.keypad)
+        row = QHBoxLayout()
+        cancel = TouchButton(t("common.cancel"))
+        cancel.setObjectName("quantity_cancel")
+        cancel.clicked.connect(self.reject)
+        self.ok = TouchButton(t("common.ok"), role="primary")
+        self.ok.setObjectName("quantity_ok")
+        self.ok.clicked.connect(self._on_ok_clicked)
+        row.addWidget(cancel)
+        row.addWidget(self.ok)
+        layout.addLayout(row)
+        self._current = qty_milli
+        self._on_field_text_changed("")
+
+    def _on_keypad_key_pressed(self, key: str) -> None:
+        self.banner.clear_message()
+        self.field.setText(apply_key(self.field.text(), key, max_len=6 if self.weighed else 4))
+
+    def _parsed(self) -> int | None:
+        """The keyed quantity in milli units, or None when it is not one."""
+        text = self.field.text()
+        if not text:
+            return None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return None
+        milli = value * MILLI
+        if value <= 0 or milli != int(milli):
+            return None
+        if not self.weighed and value != int(value):
+            return None
+        return int(milli)
+
+    def _on_field_text_changed(self, _text: str) -> None:
+        qty = self._parsed()
+        shown = qty if qty is not None else self._current
+        amount = mul_div_round(self.unit_price_fen, shown, MILLI)
+        self.amount.setText(self._t("quantity.amount", amount=format_yuan(amount)))
+
+    def _on_ok_clicked(self) -> None:
+        qty = self._parsed()
+        too_big = self.weighed and qty is not None and qty > 99_999
+        if qty is None or too_big or qty > Cart.MAX_QTY_MILLI:
+            key = "quantity.bad_weight" if self.weighed else "quantity.bad_pieces"
+            self.banner.show_message(self._t(key, max=self.MAX_PIECES), "error")
+            return
+        self.qty_milli = qty
         self.accept()
 
 

@@ -58,6 +58,10 @@ class ErrorCode(StrEnum):
     TOO_LONG = "too_long"
     DUPLICATE_AI = "duplicate_ai"
     NO_GTIN = "no_gtin"
+    # The "6*" count before a scan (pos_app.domain.barcode.split_multiplier)
+    BAD_MULTIPLIER = "bad_multiplier"
+    MULTIPLIER_TOO_BIG = "multiplier_too_big"
+    MULTIPLIER_NOT_PIECES = "multiplier_not_pieces"
     # Member codes (sync_client.contract.membercode)
     MEMBER_CODE_MALFORMED = "member_code_malformed"
     MEMBER_CODE_FORGED = "member_code_forged"

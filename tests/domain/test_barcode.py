@@ -21,6 +21,7 @@ from pos_app.domain.barcode import (
     BarcodeError,
     GS1Element,
     GS1Message,
+    MultipliedScan,
     ScaleLayout,
     VariableMeasure,
     gtin_check_digit,
@@ -28,6 +29,7 @@ from pos_app.domain.barcode import (
     parse_gs1,
     parse_scan,
     price_check_digit,
+    split_multiplier,
     validate_gtin,
 )
 
@@ -836,3 +838,40 @@ def test_parse_gs1_raises_only_barcode_errors(text: str) -> None:
         assert exc.code
     else:
         assert message.elements
+
+
+# ----------------------------------------------------------------- N* multiplier
+
+
+@pytest.mark.parametrize(
+    ("entry", "count", "code"),
+    [
+        ("6*6954321100014", 6, "6954321100014"),
+        ("6*", 6, ""),
+        (" 12 × 00101 ", 12, "00101"),
+        ("99*A-1", 99, "A-1"),
+    ],
+)
+def test_split_multiplier_reads_the_count_and_the_code(entry: str, count: int, code: str) -> None:
+    assert split_multiplier(entry) == MultipliedScan(count, code)
+
+
+def test_split_multiplier_leaves_a_plain_scan_alone() -> None:
+    assert split_multiplier("6954321100014") is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "code"),
+    [
+        ("999*6954321100014", "multiplier_too_big"),
+        ("100*6954321100014", "multiplier_too_big"),
+        ("0*6954321100014", "bad_multiplier"),
+        ("*6954321100014", "bad_multiplier"),
+        ("a*6954321100014", "bad_multiplier"),
+        ("1.5*6954321100014", "bad_multiplier"),
+    ],
+)
+def test_split_multiplier_refuses_counts_out_of_bounds(entry: str, code: str) -> None:
+    with pytest.raises(BarcodeError) as caught:
+        split_multiplier(entry)
+    assert caught.value.code == code
