@@ -959,7 +959,13 @@ class CheckoutScreen(QWidget):
     def _on_line_discount_clicked(self) -> None:
         if self.vm.selected_line is None:
             return
-        dialog = DiscountDialog(self.ctx, self.ctx.translator.t("checkout.line_discount"), self)
+        line = self.vm.draft.cart.line(self.vm.selected_line) if self.vm.draft else None
+        dialog = DiscountDialog(
+            self.ctx,
+            self.ctx.translator.t("checkout.line_discount"),
+            self,
+            base_fen=line.list_amount_fen if line is not None else None,
+        )
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.vm.apply_discount(
                 self.vm.selected_line, None if dialog.removed else dialog.discount
@@ -968,7 +974,13 @@ class CheckoutScreen(QWidget):
     def _on_basket_discount_clicked(self) -> None:
         if self.vm.draft is None or self.vm.draft.cart.is_empty:
             return
-        dialog = DiscountDialog(self.ctx, self.ctx.translator.t("checkout.basket_discount"), self)
+        totals = self.vm.draft.cart.totals()
+        dialog = DiscountDialog(
+            self.ctx,
+            self.ctx.translator.t("checkout.basket_discount"),
+            self,
+            base_fen=totals.subtotal_fen - totals.line_discount_fen,
+        )
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.vm.apply_discount(None, None if dialog.removed else dialog.discount)
 

@@ -185,7 +185,7 @@ class TenderScreen(QWidget):
         p = self.payment
         t = self.ctx.translator.t
         self.values["due"].setText(format_yuan(p.due_fen if p else 0))
-        self.values["paid"].setText(format_yuan(p.paid_fen if p else 0))
+        self.values["paid"].setText(format_yuan(p.received_fen if p else 0))
         self.values["remaining"].setText(format_yuan(max(0, p.remaining_fen) if p else 0))
         self.values["change"].setText(format_yuan(p.change_fen if p else 0))
         self.tenders.clear()
@@ -495,6 +495,8 @@ class SaleDoneScreen(QWidget):
         self.title.setProperty("role", "grand")
         self.total = QLabel()
         self.total.setObjectName("done_total")
+        self.received = QLabel()
+        self.received.setObjectName("done_received")
         self.change = QLabel()
         self.change.setObjectName("done_change")
         self.change.setProperty("role", "change")
@@ -507,6 +509,7 @@ class SaleDoneScreen(QWidget):
         for w in (
             self.title,
             self.total,
+            self.received,
             self.change,
             self.receipt_no,
             self.print_status,
@@ -538,7 +541,12 @@ class SaleDoneScreen(QWidget):
         self.print_again.setText(t("done.print_again"))
         self.next_sale.setText(t("done.next_sale"))
         if self.sale is not None:
+            received = sum(
+                td.tendered_fen if td.tendered_fen is not None else td.amount_fen
+                for td in self.sale.tenders
+            )
             self.total.setText(t("done.total", amount=format_yuan(self.sale.total_fen)))
+            self.received.setText(t("done.received", amount=format_yuan(received)))
             self.change.setText(t("done.change", amount=format_yuan(self.sale.change_fen)))
             self.receipt_no.setText(t("done.receipt_no", no=self.sale.receipt_no))
         if self._print_state == "failed" and self._problem is not None:
