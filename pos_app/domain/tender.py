@@ -74,7 +74,9 @@ class Payment:
     @property
     def received_fen(self) -> Fen:
         """实收: what the customer handed over, cash as tendered (change included)."""
-        return sum(t.tendered_fen if t.tendered_fen is not None else t.amount_fen for t in self.tenders)
+        return sum(
+            t.tendered_fen if t.tendered_fen is not None else t.amount_fen for t in self.tenders
+        )
 
     @property
     def is_complete(self) -> bool:

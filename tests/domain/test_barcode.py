@@ -215,8 +215,9 @@ def test_default_layouts_are_the_documented_ones() -> None:
     assert by_name["ean13-price"].prefixes == ("20", "21", "22", "23", "24")
     assert by_name["ean13-weight"].pattern == "FFIIIIIWWWWWC"
     assert by_name["ean13-weight"].prefixes == ("25", "26", "27", "28")
-    assert by_name["ean18-weight-price"].pattern == "FFIIIIIWWWWWPPPPPC"
-    assert by_name["ean18-weight-price"].prefixes == tuple(str(n) for n in range(20, 30))
+    # PLU + amount + weight, as Chinese retail scales print their 18-digit labels.
+    assert by_name["ean18-price-weight"].pattern == "FFIIIIIPPPPPWWWWWC"
+    assert by_name["ean18-price-weight"].prefixes == tuple(str(n) for n in range(20, 30))
 
 
 @pytest.mark.parametrize(
@@ -271,11 +272,12 @@ def test_ean13_weight_label() -> None:
     assert scan.measure == VariableMeasure("ean13-weight", "00456", None, 350, None)
 
 
-def test_ean18_weight_price_label_from_chinese_scale() -> None:
-    scan = parse_scan("280078900520015607")
+def test_ean18_label_from_chinese_scale_reads_plu_amount_weight() -> None:
+    """28 | PLU 00789 | amount 01560 (¥15.60) | weight 00520 (0.520 kg) | check 7."""
+    scan = parse_scan("280078901560005207")
     assert scan.kind == "variable_measure"
-    assert scan.measure == VariableMeasure("ean18-weight-price", "00789", 1560, 520, None)
-    assert scan.raw == "280078900520015607"
+    assert scan.measure == VariableMeasure("ean18-price-weight", "00789", 1560, 520, None)
+    assert scan.raw == "280078901560005207"
 
 
 def test_scale_label_with_wrong_check_digit() -> None:

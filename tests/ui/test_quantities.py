@@ -98,9 +98,7 @@ def test_six_star_typed_then_a_scan_adds_six(qtbot, window: MainWindow, scan_clo
     assert window.checkout.scan_input.text() == ""
 
 
-def test_six_star_entered_waits_for_the_next_scan(
-    qtbot, window: MainWindow, scan_clock: FakeClock
-):
+def test_six_star_entered_waits_for_the_next_scan(qtbot, window: MainWindow, scan_clock: FakeClock):
     """GIVEN a cashier who types 6* and presses Enter
     THEN the banner says the next item counts six; WHEN 芋泥波波 is scanned, THEN 6 cups,
     and the scan after that adds one."""
