@@ -25,13 +25,20 @@ class ApiError(Exception):
     """A refusal with an HTTP status, a stable code and an explanation."""
 
     def __init__(
-        self, status: int, error: str, detail: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        *,
+        params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {error}: {detail}")
         self.status = status
         self.error = error
         self.detail = detail
         self.headers = headers
+        self.params: dict[str, Any] = dict(params or {})
 
 
 def unauthorised(error: str, detail: str) -> ApiError:
@@ -53,8 +60,11 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-def _body(error: str, detail: Any) -> dict[str, Any]:
-    return {"error": error, "detail": detail}
+def _body(error: str, detail: Any, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error, "detail": detail}
+    if params:
+        body["params"] = params
+    return body
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
@@ -85,7 +95,9 @@ def install(app: FastAPI) -> None:
             exc.error,
             exc.detail,
         )
-        return JSONResponse(_body(exc.error, exc.detail), exc.status, headers=exc.headers)
+        return JSONResponse(
+            _body(exc.error, exc.detail, exc.params), exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,6 +7,7 @@ HQ's machine code for a refusal, or the client's own (``hq_unavailable``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sync_client.contract.errors import ChainPosError
@@ -28,8 +29,11 @@ class HQUnavailable(SyncError):
 class HQRefused(SyncError):
     """HQ refused the request (4xx) with a stable machine ``code`` and a ``detail``."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(code, f"{status} {code}: {detail}", detail=detail)
+    def __init__(
+        self, status: int, code: str, detail: str, params: Mapping[str, Any] | None = None
+    ) -> None:
+        # HQ's params (what the refusal's text needs), then the detail, which wins.
+        super().__init__(code, f"{status} {code}: {detail}", **{**(params or {}), "detail": detail})
         self.status = status
         self.detail = detail
 

@@ -51,11 +51,13 @@ def _refusal(r: httpx.Response) -> HQRefused:
         error = str(body.get("error", "http_error"))
         detail = body.get("detail", "")
         detail = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+        params = body.get("params")
+        params = params if isinstance(params, dict) else {}
     except (ValueError, AttributeError):
-        error, detail = "http_error", r.text[:200]
+        error, detail, params = "http_error", r.text[:200], {}
     if r.status_code == 401 and error in REVOKED_ERRORS:
         return DeviceRevoked(r.status_code, error, detail)
-    return HQRefused(r.status_code, error, detail)
+    return HQRefused(r.status_code, error, detail, params)
 
 
 def _parse(model: type[M], r: httpx.Response) -> M:

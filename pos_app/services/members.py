@@ -232,8 +232,16 @@ def _refusal(exc: HQRefused) -> MemberError:
             "device_revoked", f"HQ refused this terminal: {exc.detail}", detail=exc.detail
         )
     code = exc.error if exc.error in HQ_ERRORS else "hq_refused"
+    params = {k: v for k, v in exc.params.items() if k not in ("detail", "error")}
+    if code == "insufficient_points" and int(params.get("held") or 0) > 0:
+        # Points held by sales in progress elsewhere: say so, not just "not enough".
+        code = "points_held_elsewhere"
     return MemberError(
-        code, f"HQ refused: {exc.error}: {exc.detail}", detail=exc.detail, error=exc.error
+        code,
+        f"HQ refused: {exc.error}: {exc.detail}",
+        **params,
+        detail=exc.detail,
+        error=exc.error,
     )
 
 

@@ -127,6 +127,7 @@ class ErrorCode(StrEnum):
     PHONE_REGISTERED = "phone_registered"
     TOO_MANY_LOOKUPS = "too_many_lookups"
     INSUFFICIENT_POINTS = "insufficient_points"
+    POINTS_HELD_ELSEWHERE = "points_held_elsewhere"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     COUPON_UNAVAILABLE = "coupon_unavailable"
     UNKNOWN_COUPON = "unknown_coupon"

@@ -2015,3 +2015,6 @@ class ErrorBody(_Model):
 
     error: str
     detail: str | list[dict[str, Any]]
+    # The values a refusal's text needs (e.g. insufficient_points: available, held), as
+    # ChainPosError.params; absent from older HQs.
+    params: dict[str, Any] = {}
