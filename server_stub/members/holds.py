@@ -329,8 +329,8 @@ def create_hold(
                     raise ApiError(
                         409,
                         "insufficient_points",
-                        f"not enough points: {have} available, {held} held by other sales, "
-                        f"{amount} asked",
+                        f"not enough points: {have} available, {amount} asked "
+                        f"({held} held by sales in progress)",
                         params={"available": have, "held": int(held), "asked": amount},
                     )
                 raise ApiError(
