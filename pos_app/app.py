@@ -10,11 +10,13 @@ import io
 import logging
 import os
 import secrets
+import signal
+import sys
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -577,8 +579,12 @@ def run_gui(
     started_at: float | None = None,
     argv: list[str] | None = None,
     on_ready: Callable[[list[MainWindow]], None] | None = None,
+    customer_displays: bool = True,
 ) -> int:
     """Runs the Qt event loop with one window per terminal until they close.
+
+    ``customer_displays``: open each till's customer display on a second screen when one
+    is connected and the store setting allows (the chain demo opens them on request).
 
     Each enrolled terminal's sync starts once its window shows. Scans go to the window
     that has the focus. Returns the exit code.
@@ -588,6 +594,7 @@ def run_gui(
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from pos_app.ui.customer_display import open_customer_display
     from pos_app.ui.scan_filter import ScanEventFilter
     from pos_app.ui.theme import apply_theme
 
@@ -610,11 +617,17 @@ def run_gui(
         window.scanner_settings_changed.connect(lambda new: apply_wedge_settings(classifier, new))
     scan_filter.scanned.connect(route)
     app.installEventFilter(scan_filter)
+    displays = []
     for i, (t, window) in enumerate(zip(terminals, windows, strict=True)):
         if len(windows) > 1:
             window.resize(1100, 760)
             window.move(40 + i * 620, 40 + i * 60)
         window.show()
+        if customer_displays:
+            setting = _setting(t, "customer_display", "auto")
+            display = open_customer_display(window, setting, i)
+            if display is not None:
+                displays.append(display)
         t.start_sync()
 
     def ready() -> None:
@@ -630,14 +643,44 @@ def run_gui(
             app.quit()
 
     QTimer.singleShot(0, ready)
+    previous = _quit_on_interrupt(app)
+    # Qt's event loop runs no Python while idle: a tick lets a Ctrl+C handler run soon.
+    tick = QTimer()
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
     try:
         return app.exec()
     finally:
+        tick.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         app.removeEventFilter(scan_filter)
+        for display in displays:
+            display.close()
         for window in windows:
             window.close()
         for t in terminals:
             t.close()
+
+
+def _setting(terminal: Terminal, key: str, default: object) -> object:
+    """One store setting of the terminal's database (``default`` when it is not set)."""
+    with read_session(terminal.engine) as session:
+        return all_settings(session).get(key, default)
+
+
+def _quit_on_interrupt(app: QApplication) -> dict[int, Any]:
+    """Ctrl+C (SIGINT) and SIGTERM end the event loop as closing the windows does, so
+    the caller's clean-up runs (tills closed, HQ and simulators stopped). Returns the
+    handlers it replaced (none off the main thread, where signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupted(signum: int, _frame: object) -> None:
+        print(f"{signal.Signals(signum).name}: stopping", file=sys.stderr, flush=True)
+        app.quit()
+
+    return {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def enroll_gui(

@@ -38,9 +38,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         demo.print_guide(chain)
         terminals, chain.terminals = chain.terminals, []
-        return run_gui(terminals, exit_when_ready=args.exit_when_ready, started_at=_STARTED)
+        return run_gui(
+            terminals,
+            exit_when_ready=args.exit_when_ready,
+            started_at=_STARTED,
+            on_ready=lambda windows: demo.show_controls(chain, terminals, windows),
+            # A developer's second monitor is no customer's: the controls open them.
+            customer_displays=False,
+        )
     finally:
         chain.close()
+        print("Demo stopped: HQ, the payment gateway simulator and the tills.", flush=True)
 
 
 def _standalone_demo(args: argparse.Namespace) -> int:
@@ -120,6 +128,8 @@ SETTINGS: dict[str, tuple[str, ...] | type] = {
         "xprinter-80",
     ),
     "label_printer": str,
+    # The customer display on a second screen: "auto" opens it when one is connected.
+    "customer_display": ("auto", "off"),
 }
 
 

@@ -20,6 +20,8 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from pos_app.app import Terminal, build_terminal
 from pos_app.localdb.engine import open_database, write_session
@@ -36,6 +38,20 @@ from server_stub.settings import Settings
 from sync_client import CredentialStore, SyncRunner
 
 DEMO_STORES = ("S001", "S002")
+
+
+def hq_command() -> str:
+    """How the guide's HQ commands start: ``installer/run hq`` in a clone of the
+    repository (a fresh clone has no ``chainpos-hq`` on its PATH: the venv's scripts are
+    not there), relative to the folder the demo started in when it is inside the clone;
+    ``chainpos-hq`` for an installed package."""
+    run = Path(__file__).resolve().parents[1] / "installer" / "run"
+    if not run.exists():
+        return "chainpos-hq"
+    try:
+        return f"{run.relative_to(Path.cwd().resolve())} hq"
+    except ValueError:
+        return f"{run} hq"
 
 
 DEMO_PAYCODES = (
@@ -58,14 +74,35 @@ class ChainDemo:
     terminals: list[Terminal]
     members: list[DemoMember]
     paysim: EmbeddedPaysim | None = None
+    data_dir: Path | None = None
+    hq_running: bool = True
+    """False between :meth:`stop_hq` and :meth:`start_hq` (the tills work offline)."""
+    controls: Any = None
+    """The demo controls window, once shown (:func:`show_controls`)."""
 
     def close(self) -> None:
         for t in self.terminals:
             t.close()
         self.runner.stop()
-        self.hq.stop()
+        if self.hq_running:
+            self.hq.stop()
         if self.paysim is not None:
             self.paysim.stop()
+
+    def stop_hq(self) -> None:
+        """Stops HQ as a power cut at head office would: the tills go offline and keep
+        selling; their events wait in the outbox (blocking: a worker thread calls it)."""
+        if self.hq_running:
+            self.hq.stop()
+            self.hq_running = False
+
+    def start_hq(self) -> None:
+        """Starts HQ again on the same database and port: the tills reconnect by
+        themselves and send what waited (blocking)."""
+        if not self.hq_running:
+            port = urlsplit(self.hq.url).port
+            self.hq = EmbeddedHQ(replace(self.hq.settings, port=port or 0)).start()
+            self.hq_running = True
 
 
 def _secrets_file(tdir: Path) -> Path:
@@ -176,18 +213,20 @@ def prepare(
         if paysim is not None:
             paysim.stop()
         raise
-    return ChainDemo(hq, hq_db_url, runner, terminals, demo_members, paysim)
+    return ChainDemo(hq, hq_db_url, runner, terminals, demo_members, paysim, data_dir)
 
 
 def print_guide(demo: ChainDemo) -> None:
     data = load_demo_json()
     print(f"HQ is running at {demo.hq.url}", flush=True)
+    if demo.data_dir is not None:
+        print(f"Demo data (HQ and both tills; --fresh starts again): {demo.data_dir}")
     for store in DEMO_STORES:
         print(f"Staff of {store} (number / PIN / role):")
         for p in data["staff"]:
             if p["store"] == store:
                 print(f"  {p['number']} / {p['pin']} / {p['role']}  {p['name']}")
-    hq_cmd = f"chainpos-hq --db {demo.hq_db_url}"
+    hq_cmd = f"{hq_command()} --db {demo.hq_db_url}"
     print("Try, in another terminal window:")
     print(f"  {hq_cmd} price set FT001 18            # 杨枝甘露(大) to ¥18 on both tills")
     print(f"  {hq_cmd} stock show MT001              # 芋泥波波 stock per store")
@@ -201,3 +240,54 @@ def print_guide(demo: ChainDemo) -> None:
         for code, what in DEMO_PAYCODES:
             print(f"  {code}  {what}")
         print("  (a code pays once: change a middle digit to use it again)", flush=True)
+    print(
+        "The demo controls window stops and restarts HQ (the tills go offline) and runs a"
+        " printer out of paper. Ctrl+C here stops the demo.",
+        flush=True,
+    )
+
+
+def show_controls(chain: ChainDemo, terminals: list[Terminal], windows: list[Any]) -> Any:
+    """Opens the demo controls window beside the tills (GUI thread) and returns it."""
+    from PySide6.QtWidgets import QApplication
+
+    from pos_app.ui.customer_display import CustomerDisplay
+    from pos_app.ui.demo_controls import DemoControls
+
+    printers = {t.identity.store_code: t.virtual_printer for t in terminals}
+    tills = dict(zip(printers, windows, strict=False))
+    displays: dict[str, CustomerDisplay] = {}
+
+    def toggle_display(store: str) -> bool:
+        """Opens the till's customer display as an ordinary window beside it, or closes
+        it; True when it is open."""
+        if store in displays:
+            displays.pop(store).close()
+            return False
+        display = CustomerDisplay(tills[store])
+        display.setWindowTitle(f"{display.windowTitle()} {store}")
+        display.resize(720, 480)
+        geometry = tills[store].frameGeometry()
+        display.move(geometry.left() + 40, geometry.bottom() - 480)
+        display.show()
+        displays[store] = display
+        return True
+
+    controls = DemoControls(
+        terminals[0].translator,
+        chain,
+        lambda: chain.hq.url,
+        printers,
+        lambda store: printers[store].status().paper_out,
+        customer_display=toggle_display if tills else None,
+    )
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(controls.close)
+        app.aboutToQuit.connect(lambda: [d.close() for d in list(displays.values())])
+    if windows:
+        geometry = windows[-1].frameGeometry()
+        controls.move(geometry.right() + 10, geometry.top())
+    controls.show()
+    chain.controls = controls  # kept while the demo runs
+    return controls

@@ -1,4 +1,5 @@
-"""Renders every screen offscreen to PNG, in Chinese and English.
+"""Renders every screen offscreen to PNG, in Chinese and English, at each store panel size
+(1366×768, 1024×768, 1920×1080).
 
     python -m pos_app.screenshots --out docs/screens
 
@@ -26,13 +27,43 @@ if TYPE_CHECKING:
     from pos_app.app import Terminal
     from pos_app.ui.main_window import MainWindow
 
-SCREEN_SIZE = (1280, 800)
+SCREEN_SIZES = ((1366, 768), (1024, 768), (1920, 1080))
+"""The store panels every screen is rendered for; the first is the default, whose files
+keep their plain names (``checkout-zh_CN.png``), the others carry the size
+(``checkout-zh_CN-1024x768.png``)."""
+SCREEN_SIZE = SCREEN_SIZES[0]
+DIALOG_FRAME = 40
+"""Pixels of the panel's height a window manager's title bar takes from a dialog."""
 
 
-def _grab(widget: QWidget, path: Path) -> None:
+def _sized(path: Path, size: tuple[int, int]) -> Path:
+    if size == SCREEN_SIZE:
+        return path
+    return path.with_name(f"{path.stem}-{size[0]}x{size[1]}{path.suffix}")
+
+
+def _grab(widget: QWidget, path: Path) -> list[Path]:
+    """Renders ``widget`` as it looks on each panel: a window maximised to the panel, a
+    dialog at the size it asks for up to the panel. Returns the files written."""
+    written: list[Path] = []
+    is_window = widget.isWindow() and widget.parentWidget() is None
+    before = widget.size()
+    for size in SCREEN_SIZES:
+        width, height = size
+        if is_window:
+            widget.resize(width, height)
+        else:
+            wanted = widget.sizeHint().expandedTo(widget.minimumSizeHint())
+            widget.resize(min(wanted.width(), width), min(wanted.height(), height - DIALOG_FRAME))
+        for _ in range(2):
+            QApplication.processEvents()
+        target = _sized(path, size)
+        widget.grab().save(str(target))
+        print(target)
+        written.append(target)
+    widget.resize(before)
     QApplication.processEvents()
-    widget.grab().save(str(path))
-    print(path)
+    return written
 
 
 def _wait_printed(window: MainWindow, timeout: float = 10.0) -> None:
@@ -68,9 +99,7 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             def shot(
                 name: str, widget: QWidget | None = None, lang: str = lang, main: QWidget = window
             ) -> None:
-                path = out / f"{name}-{lang}.png"
-                _grab(widget or main, path)
-                written.append(path)
+                written.extend(_grab(widget or main, out / f"{name}-{lang}.png"))
 
             shot("login")
             window.login.number.setText("1001")
@@ -118,7 +147,6 @@ def render_all(out: Path, languages: tuple[str, ...] = ("zh_CN", "en")) -> list[
             ):
                 if isinstance(dialog, SearchDialog):
                     dialog.query.setText("ynbb")
-                dialog.resize(760, 640)
                 dialog.show()
                 shot(name, dialog)
                 dialog.done(QDialog.DialogCode.Rejected)
@@ -190,7 +218,6 @@ def _shift_shots(window: MainWindow, shot: Callable[..., None]) -> None:
         ("shift-menu", ShiftMenuDialog(window.ctx, staff, flow.shifts.current(), window)),
         ("shift-resume", ResumeShiftDialog(window.ctx, flow.shifts.figures(), window)),
     ):
-        dialog.resize(560, 520)
         dialog.show()
         shot(name, dialog)
         dialog.done(QDialog.DialogCode.Rejected)
@@ -240,12 +267,11 @@ def _render_returns(window: MainWindow, terminal: Terminal, out: Path, lang: str
         screen.vm.set_quantity(
             line.line_no, min(line.qty_milli, 1000 if line.unit.value != "kg" else 100)
         )
-    written = [out / f"return-{lang}.png", out / f"return-done-{lang}.png"]
-    _grab(window, written[0])
+    written = _grab(window, out / f"return-{lang}.png")
     screen.confirm.click()
     _wait_for(lambda: screen.pages.currentWidget() is screen.done)
     _wait_for(lambda: screen._print_state != "printing")
-    _grab(window, written[1])
+    written += _grab(window, out / f"return-done-{lang}.png")
     screen.done_back.click()
     return written
 
@@ -269,7 +295,7 @@ def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Pa
     try:
         seed_chain(hq.db, load_demo_json())
         assert hq.keys is not None
-        wang = seed_members(hq.db, hq.keys)[0]
+        demo_member = seed_members(hq.db, hq.keys)[0]
         for lang in languages:
             data = tmp / f"till-{lang}"
             creds = CredentialStore(data, use_keyring=False)
@@ -288,18 +314,16 @@ def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Pa
                 _wait_for(lambda members=members: members.online)
 
                 def shot(name: str, widget: QWidget, lang: str = lang) -> None:
-                    path = out / f"{name}-{lang}.png"
-                    _grab(widget, path)
-                    written.append(path)
+                    written.extend(_grab(widget, out / f"{name}-{lang}.png"))
 
                 window.login.number.setText("2001")
                 window.login.pin.setText("3579")
                 window.login.sign_in_button.click()
                 _open_shift(window, _no_shot)
-                for scanned in ("6954321100014", "6954321100137", wang.card_code):
+                for scanned in ("6954321100014", "6954321100137", demo_member.card_code):
                     window.handle_scan(scanned)
                 panel = window.checkout.member_panel
-                _wait_for(lambda panel=panel: panel.title.text() == wang.name)
+                _wait_for(lambda panel=panel: panel.title.text() == demo_member.name)
                 shot("checkout-member", window)
                 member = window.vm.member
                 assert member is not None
@@ -308,7 +332,6 @@ def _render_members(out: Path, languages: tuple[str, ...], tmp: Path) -> list[Pa
                     ("member-coupon", CouponDialog(window.ctx, member, 3100, window)),
                     ("member-topup", TopupDialog(window.ctx, member, window)),
                 ):
-                    dialog.resize(760, 640)
                     dialog.show()
                     shot(name, dialog)
                     dialog.done(QDialog.DialogCode.Rejected)

@@ -67,7 +67,7 @@ def seed_chain(db: Database, data: dict[str, Any], *, stock: bool = True) -> boo
 
 DEMO_MEMBERS = (
     # name, phone, tier, points, stored value (fen), coupon (name, value, min spend) or None
-    ("王芳", "13800138000", "gold", 1280, 5000, ("满30减5", 500, 3000)),
+    ("林晓雨", "13800138000", "gold", 1280, 5000, ("满30减5", 500, 3000)),
     ("李明", "13900139000", "standard", 780, 0, None),
 )
 

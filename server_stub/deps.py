@@ -20,13 +20,12 @@ from starlette.requests import HTTPConnection
 from server_stub import auth, reservations
 from server_stub.auth import AdminIdentity, DeviceIdentity
 from server_stub.db import Database
-from server_stub.errors import ERROR_RESPONSES, ApiError
+from server_stub.errors import ERROR_MODEL, ERROR_RESPONSES, ApiError
 from server_stub.live import Hub
 from server_stub.member_keys import MemberKeys
 from server_stub.members.identify import LookupLimiter
 from server_stub.metrics import Metrics
 from server_stub.settings import Settings
-from sync_client.contract import protocol as p
 
 __all__ = [
     "HQ",
@@ -83,7 +82,7 @@ def error_responses(*extra: int) -> dict[int | str, dict[str, Any]]:
         429: "Too many requests; try again in a minute.",
     }
     for status in extra:
-        out[status] = {"model": p.ErrorBody, "description": text.get(status, "Refused.")}
+        out[status] = {"model": ERROR_MODEL, "description": text.get(status, "Refused.")}
     return out
 
 
@@ -162,7 +161,7 @@ def counted(ctx: HQContext, op: str, fn: Callable[..., T], *args: Any) -> T:
     try:
         out = fn(*args)
     except ApiError as exc:
-        ctx.metrics.member_request(op, exc.error)
+        ctx.metrics.member_request(op, exc.code)
         raise
     ctx.metrics.member_request(op, "ok")
     return out
@@ -177,4 +176,5 @@ def limit_phone_lookups(ctx: HQContext, op: str, device: DeviceIdentity) -> None
             "too_many_lookups",
             f"more than {ctx.settings.phone_lookups_per_minute} phone lookups a minute from "
             f"{device.device_id}; scan the member's code instead, or try again shortly",
+            per_minute=ctx.settings.phone_lookups_per_minute,
         )

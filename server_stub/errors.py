@@ -1,7 +1,9 @@
 """HTTP errors: one JSON shape (:class:`sync_client.contract.protocol.ErrorBody`) for every 4xx.
 
 Every refusal is logged at WARNING with the path and the machine code, so an operator can
-see bad input without a debugger; none of them changes any data.
+see bad input without a debugger; none of them changes any data. A client that declares
+protocol 1 (or none) gets the code under its version-1 name ``error`` too
+(:func:`sync_client.contract.protocol.error_answer`).
 """
 
 from __future__ import annotations
@@ -14,44 +16,55 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sync_client.contract.protocol import ErrorBody
+from sync_client.contract import protocol as p
+from sync_client.contract.errors import ChainPosError
 
 log = logging.getLogger("chainpos.hq.http")
 
 
-class ApiError(Exception):
-    """A refusal with an HTTP status, a stable code and an explanation."""
+class ApiError(ChainPosError):
+    """A refusal with an HTTP status, a stable ``code``, an explanation and ``params``
+    (the values the client's text needs: what was asked, what is left, where, when)."""
 
     def __init__(
         self,
         status: int,
-        error: str,
+        code: str,
         detail: str,
-        headers: dict[str, str] | None = None,
         *,
-        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
     ) -> None:
-        super().__init__(f"{status} {error}: {detail}")
+        super().__init__(code, f"{status} {code}: {detail}", **params)
         self.status = status
-        self.error = error
         self.detail = detail
         self.headers = headers
-        self.params: dict[str, Any] = dict(params or {})
+
+    @classmethod
+    def of(cls, status: int, exc: ChainPosError) -> ApiError:
+        """``exc`` (a rule the request broke) as a refusal with its code and params; a
+        param named like an argument here (``detail``...) gives way to the argument."""
+        taken = ("status", "code", "detail", "headers")
+        params = {k: v for k, v in exc.params.items() if k not in taken}
+        return cls(status, exc.code, exc.message, **params)
 
 
-def unauthorised(error: str, detail: str) -> ApiError:
+def unauthorised(code: str, detail: str) -> ApiError:
     """A 401 with the ``WWW-Authenticate`` header clients expect."""
-    return ApiError(401, error, detail, {"WWW-Authenticate": 'Bearer realm="chainpos-hq"'})
+    return ApiError(401, code, detail, headers={"WWW-Authenticate": 'Bearer realm="chainpos-hq"'})
 
 
+ERROR_MODEL = p.ErrorBody | p.ErrorBodyV1
+"""An error answer as documented: ``ErrorBodyV1`` to clients of protocol 1 (or of none)."""
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Malformed JSON or an unsupported request."},
-    401: {"model": ErrorBody, "description": "Missing, unknown, expired or revoked token."},
-    403: {"model": ErrorBody, "description": "The token may not do this (role or store)."},
-    413: {"model": ErrorBody, "description": "Body larger than the limit."},
-    422: {"model": ErrorBody, "description": "The JSON does not have the documented shape."},
+    400: {"model": ERROR_MODEL, "description": "Malformed JSON or an unsupported request."},
+    401: {"model": ERROR_MODEL, "description": "Missing, unknown, expired or revoked token."},
+    403: {"model": ERROR_MODEL, "description": "The token may not do this (role or store)."},
+    413: {"model": ERROR_MODEL, "description": "Body larger than the limit."},
+    422: {"model": ERROR_MODEL, "description": "The JSON does not have the documented shape."},
 }
 """The refusals every route may answer, for the OpenAPI document."""
 
@@ -60,11 +73,25 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-def _body(error: str, detail: Any, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": error, "detail": detail}
-    if params:
-        body["params"] = params
-    return body
+def answer_protocol(conn: HTTPConnection) -> int:
+    """The version to answer a request (or WebSocket handshake) in: the one its
+    ``X-ChainPOS-Protocol`` header declares (see :func:`p.answer_protocol`)."""
+    raw = conn.headers.get(p.PROTOCOL_HEADER)
+    try:
+        declared = None if raw is None else int(raw.strip())
+    except ValueError:
+        declared = None
+    return p.answer_protocol(declared)
+
+
+def error_body(conn: HTTPConnection, exc: ApiError) -> dict[str, Any]:
+    """``exc`` as the JSON of an :class:`ErrorBody` for the client of ``conn``."""
+    params = exc.as_wire()["params"]
+    return p.error_answer(exc.code, exc.detail, params, protocol=answer_protocol(conn))
+
+
+def _body(conn: HTTPConnection, code: str, detail: Any) -> dict[str, Any]:
+    return p.error_answer(code, detail, protocol=answer_protocol(conn))
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
@@ -92,12 +119,10 @@ def install(app: FastAPI) -> None:
             request.url.path,
             _client(request),
             exc.status,
-            exc.error,
+            exc.code,
             exc.detail,
         )
-        return JSONResponse(
-            _body(exc.error, exc.detail, exc.params), exc.status, headers=exc.headers
-        )
+        return JSONResponse(error_body(request, exc), exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -115,7 +140,7 @@ def install(app: FastAPI) -> None:
             code,
             errors[:3],
         )
-        return JSONResponse(_body(code, errors), status)
+        return JSONResponse(_body(request, code, errors), status)
 
     @app.exception_handler(DataError)
     async def _data_error(request: Request, exc: DataError) -> JSONResponse:
@@ -130,7 +155,9 @@ def install(app: FastAPI) -> None:
             _client(request),
             first,
         )
-        return JSONResponse(_body("invalid_value", f"a value cannot be stored: {first}"), 422)
+        return JSONResponse(
+            _body(request, "invalid_value", f"a value cannot be stored: {first}"), 422
+        )
 
     @app.exception_handler(OverflowError)
     async def _overflow(request: Request, exc: Exception) -> JSONResponse:
@@ -143,7 +170,7 @@ def install(app: FastAPI) -> None:
             _client(request),
             exc,
         )
-        return JSONResponse(_body("invalid_value", f"a value is out of range: {exc}"), 422)
+        return JSONResponse(_body(request, "invalid_value", f"a value is out of range: {exc}"), 422)
 
     @app.exception_handler(StatementError)
     async def _statement(request: Request, exc: StatementError) -> JSONResponse:
@@ -170,7 +197,9 @@ def install(app: FastAPI) -> None:
             code,
         )
         return JSONResponse(
-            _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
+            _body(request, code, str(exc.detail)),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
 
@@ -226,7 +255,8 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
         log.warning("%s %s: %d %s", scope.get("method"), scope.get("path"), status, code)
-        response = JSONResponse(_body(code, detail), status)
+        version = answer_protocol(HTTPConnection(scope))
+        response = JSONResponse(p.error_answer(code, detail, protocol=version), status)
         await response(scope, _no_body, send)
 
 

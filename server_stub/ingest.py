@@ -174,16 +174,18 @@ class _Effects:
 class _Reject(Exception):
     def __init__(
         self,
-        reason: p.RejectReason,
+        code: p.RejectReason,
         detail: str,
         retryable: bool = False,
         audit: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
-        self.reason = reason
+        self.code = code
         self.detail = detail
         self.retryable = retryable
         self.audit = audit
+        self.params = params or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +273,7 @@ def push(
                 device.device_id,
                 r.id,
                 r.index,
-                r.reason,
+                r.code,
                 r.detail,
             )
     response = p.PushResponse(results=final, head=head, **counts)
@@ -300,10 +302,10 @@ def _peek_id(raw: dict[str, Any]) -> UUID | None:
 
 
 def _rejected(
-    index: int, event_id: UUID | None, reason: p.RejectReason, detail: str
+    index: int, event_id: UUID | None, code: p.RejectReason, detail: str
 ) -> p.EventResult:
     return p.EventResult(
-        index=index, id=event_id, status="rejected", reason=reason, detail=detail[:500]
+        index=index, id=event_id, status="rejected", code=code, detail=detail[:500]
     )
 
 
@@ -405,15 +407,16 @@ class _Batch:
             except _Reject as rej:
                 if rej.audit is not None:
                     self.audit_rows.append(rej.audit)
-                elif rej.reason == "not_authorised":
+                elif rej.code == "not_authorised":
                     self._audit_refusal(ev, rej)
-                if rej.reason == "not_authorised" and ev.payload.type in _ALERTED_REFUSALS:
+                if rej.code == "not_authorised" and ev.payload.type in _ALERTED_REFUSALS:
                     self._alert_refusal(ev, rej)
                 results[item.index] = p.EventResult(
                     index=item.index,
                     id=ev.id,
                     status="rejected",
-                    reason=rej.reason,
+                    code=rej.code,
+                    params=rej.params,
                     detail=rej.detail,
                     retryable=rej.retryable,
                 )
@@ -427,7 +430,8 @@ class _Batch:
                         index=item.index,
                         id=ev.id,
                         status="rejected",
-                        reason=rej.reason,
+                        code=rej.code,
+                        params=rej.params,
                         detail=rej.detail,
                         retryable=rej.retryable,
                     )
@@ -437,7 +441,7 @@ class _Batch:
                         index=item.index,
                         id=ev.id,
                         status="rejected",
-                        reason="invalid",
+                        code="invalid",
                         detail=f"a value cannot be stored: {str(exc.orig).splitlines()[0]}",
                     )
                     continue
@@ -452,7 +456,7 @@ class _Batch:
                         index=item.index,
                         id=ev.id,
                         status="rejected",
-                        reason="conflict",
+                        code="conflict",
                         detail="a concurrent write collided with this event; push it again",
                         retryable=True,
                     )
@@ -1008,7 +1012,7 @@ class _Batch:
     def _audit_refusal(self, ev: p.Event, rej: _Reject) -> None:
         """A refused event that would have moved money or goods (a void or return by the
         wrong store or staff) is an attempt worth recording, every time it comes."""
-        detail = {"event": str(ev.id), "type": ev.payload.type, "reason": rej.reason}
+        detail = {"event": str(ev.id), "type": ev.payload.type, "reason": rej.code}
         detail["detail"] = rej.detail[:200]
         self.audit_rows.append(self._audit(ev, "event.refused", None, detail))
 
@@ -1080,8 +1084,16 @@ class _Batch:
         except returns.ReturnReject as rej:
             raise _Reject(rej.reason, rej.detail, rej.retryable) from None
         # The goods came back and the money went out at the counter: kept, and flagged
-        # when the cashier fails HQ's check.
-        self._flag_staff(ev, fx, [self._staff_problem(pl.cashier, "a return", pl.returned_at)])
+        # when the cashier or an approval fails HQ's check, or the no-receipt cap is broken.
+        self._flag_staff(
+            ev,
+            fx,
+            [
+                self._staff_problem(pl.cashier, "a return", pl.returned_at),
+                fx.returned.policy_problem,
+            ],
+            sale_id=pl.original.sale_id if pl.original is not None else None,
+        )
         fx.summary.refund(
             pl.store, pl.returned_at, pl.refund_fen, [(t.kind, t.amount_fen) for t in pl.refunds]
         )

@@ -42,6 +42,7 @@ from server_stub.members.ledger import (
     member_change,
     write_ledger,
 )
+from server_stub.members.signup import lock_signups
 from sync_client.contract import protocol as p
 from sync_client.contract.loyalty import LoyaltyRules
 
@@ -179,6 +180,7 @@ class MemberPlanner:
         conn = self.conn
         member_ids: set[int] = set()
         if signup_ids:
+            lock_signups(conn, signup_ids)  # a sign-up committing now: wait, then see it
             for r in conn.execute(
                 select(m.member_signups.c.signup_id, m.member_signups.c.member_id).where(
                     bulk.among(conn, m.member_signups.c.signup_id, signup_ids)

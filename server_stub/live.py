@@ -13,9 +13,10 @@ nobody: when its queue is full, or one send (catch-up pages included) takes long
 ``send_timeout_s``, it is dropped (close 4409) and will reconnect and catch up. A
 terminal that stays silent for three heartbeats is dropped (4408); a revoked one is
 closed with 4401 at once, whatever it is doing (on another HQ process: within
-``revoke_check_s``, or at once by PostgreSQL NOTIFY). A dropped connection whose close
-handshake does not finish within ``close_timeout_s`` (its peer does not read) has its TCP
-connection cut.
+``revoke_check_s``, or at once by PostgreSQL NOTIFY). A connection that ends for any
+reason (dropped, revoked, its sender failed) and whose close handshake does not finish
+within ``close_timeout_s`` (its peer does not read) has its TCP connection cut, also when
+the server itself had already begun closing it (an unanswered keep-alive ping).
 
 A new connection says ``hello`` with its cursor. The hub registers it and notes the
 ``head`` at that instant (``target``), all on the event loop and without awaiting in
@@ -197,7 +198,8 @@ class Hub:
     async def _pump(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):  # not wait_for: see _send
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if not self.connections:
@@ -292,7 +294,8 @@ class Hub:
         """Runs an accepted connection until it closes."""
         loop = asyncio.get_running_loop()
         try:
-            hello = await asyncio.wait_for(self._receive_hello(ws), self.settings.hello_timeout_s)
+            async with asyncio.timeout(self.settings.hello_timeout_s):  # not wait_for: _send
+                hello = await self._receive_hello(ws)
         except TimeoutError:
             await _close(ws, p.CLOSE_BAD_MESSAGE, "no hello")
             return
@@ -350,9 +353,15 @@ class Hub:
             self.connections.discard(conn)
             for task in tasks:
                 task.cancel()
+            # Bounded: the close and the cut below must not wait on a task that does not
+            # end (they also end a send that is still blocked).
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=self.settings.close_timeout_s)
+                if stuck:
+                    log.error("live: %s: %d task(s) did not stop", device.device_id, len(stuck))
             for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the close below is the answer to it
             if conn.killed.is_set():
                 reason = {
                     p.CLOSE_TOO_SLOW: "too_slow",
@@ -368,10 +377,13 @@ class Hub:
                         conn.close_code,
                         conn.close_reason,
                     )
-                await _close(ws, conn.close_code, conn.close_reason, self.settings.close_timeout_s)
-                await _cut_unless_closed(ws, self.settings.close_timeout_s)
+                code, why = conn.close_code, conn.close_reason
             else:
-                await _close(ws, 1000, "")
+                # The peer left, or a task ended (a failed send, a database error): the
+                # same bounded close, so a peer that does not read is never left half-open.
+                code, why = 1000, ""
+            await _close(ws, code, why, self.settings.close_timeout_s)
+            await _cut_unless_closed(ws, self.settings.close_timeout_s)
 
     def _state(self) -> feed.FeedState:
         with self.db.read() as conn:
@@ -414,7 +426,11 @@ class Hub:
     async def _send(self, conn: LiveConnection, text: str) -> None:
         """Sends one message within ``send_timeout_s``, else drops the connection."""
         try:
-            await asyncio.wait_for(conn.ws.send_text(text), self.settings.send_timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the send completes, and the sender would then wait on its
+            # queue forever, holding up the close of a revoked or dropped connection.
+            async with asyncio.timeout(self.settings.send_timeout_s):
+                await conn.ws.send_text(text)
         except TimeoutError:
             conn.kill(
                 p.CLOSE_TOO_SLOW,
@@ -480,7 +496,8 @@ async def _close(ws: WebSocket, code: int, reason: str, timeout: float = 2.0) ->
     if ws.application_state == WebSocketState.DISCONNECTED:
         return True
     try:
-        await asyncio.wait_for(ws.close(code, reason), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: see Hub._send
+            await ws.close(code, reason)
     except Exception:
         return False
     return True
@@ -488,16 +505,31 @@ async def _close(ws: WebSocket, code: int, reason: str, timeout: float = 2.0) ->
 
 async def _cut_unless_closed(ws: WebSocket, timeout: float) -> None:
     """Gives the peer ``timeout`` seconds to answer our close frame, then cuts the TCP
-    connection (:func:`_abort`): a peer that does not read never answers."""
+    connection (:func:`_abort`): a peer that does not read never answers.
+
+    A transport that is merely *closing* is not closed: ``close()`` waits until the peer
+    has taken everything still buffered, which a peer that does not read never does. The
+    server calls it itself, for example when the peer left its keep-alive ping unanswered
+    (uvicorn, after 40 s); such a connection used to stay open however it was dropped,
+    revoked included. Only a transport that is closing with nothing left to send closes
+    by itself; any other is cut."""
     transport = _find_transport(getattr(ws, "_send", None))
     if transport is None:
         return
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
-    while not transport.is_closing() and loop.time() < end:
+    while not _closes_by_itself(transport):
+        if loop.time() >= end:
+            _abort(ws)
+            return
         await asyncio.sleep(0.02)
-    if not transport.is_closing():
-        _abort(ws)
+
+
+def _closes_by_itself(transport: Any) -> bool:
+    try:
+        return bool(transport.is_closing()) and transport.get_write_buffer_size() == 0
+    except Exception:  # a transport without these: as before, closing is enough
+        return bool(transport.is_closing())
 
 
 def _abort(ws: WebSocket) -> None:

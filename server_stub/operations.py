@@ -214,7 +214,7 @@ def set_config(
     try:
         value = settings_schema.validate(key, value)
     except ChainPosError as exc:
-        raise ApiError(422, exc.code, exc.message) from None
+        raise ApiError.of(422, exc) from None
     data = p.ConfigData(store=store, key=key, value=value)
     scope = store or "*"
 

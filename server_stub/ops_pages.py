@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server_stub import auth
 from server_stub.db import Database
-from server_stub.errors import ApiError
+from server_stub.errors import ApiError, answer_protocol, error_body
+from sync_client.contract.protocol import error_answer
 
 OpsPages = Literal["on", "token", "off"]
 MODES: tuple[str, ...] = get_args(OpsPages)
@@ -47,7 +49,8 @@ class GuardOpsPages:
             await self.app(scope, receive, send)
             return
         if self.mode == "off":
-            refusal = JSONResponse({"error": "not_found", "detail": "Not Found"}, 404)
+            version = answer_protocol(HTTPConnection(scope))
+            refusal = JSONResponse(error_answer("not_found", "Not Found", protocol=version), 404)
             await refusal(scope, receive, send)
             return
         token = _bearer(scope)
@@ -55,7 +58,7 @@ class GuardOpsPages:
             await asyncio.to_thread(self._check_admin, token)
         except ApiError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            refusal = JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status, headers)
+            refusal = JSONResponse(_answer(scope, exc), exc.status, headers)
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -63,6 +66,10 @@ class GuardOpsPages:
     def _check_admin(self, token: str | None) -> None:
         with self.db.read() as conn:
             auth.authenticate_admin(conn, token, datetime.now(UTC))
+
+
+def _answer(scope: Scope, exc: ApiError) -> dict[str, Any]:
+    return error_body(HTTPConnection(scope), exc)
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -116,8 +116,11 @@ class ShortStock(ApiError):
         super().__init__(409, "insufficient_stock", f"not enough available stock of {skus}")
         self.short = list(short)
 
-    def body(self) -> p.ReservationRefused:
-        return p.ReservationRefused(error=self.error, detail=self.detail, short=self.short)
+    def body(self, protocol: int = p.PROTOCOL_VERSION) -> dict[str, Any]:
+        """The answer (:class:`p.ReservationRefused`) as JSON data for a client of
+        ``protocol``."""
+        short = [s.model_dump(mode="json") for s in self.short]
+        return p.error_answer(self.code, self.detail, protocol=protocol, short=short)
 
 
 def _now() -> datetime:

@@ -351,6 +351,24 @@ def _when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def _last_returned(earlier: Sequence[_Earlier], line_no: int) -> dict[str, Any]:
+    """Where and when a line was last returned (``returned_store``, ``returned_terminal``,
+    ``returned_at``), for a refusal's params; empty when it was not returned yet."""
+    last = [e.data for e in earlier for q in e.data.lines if q.line_no == line_no]
+    if not last:
+        return {}
+    data = last[-1]
+    return {
+        "returned_store": data.store,
+        "returned_terminal": data.terminal,
+        "returned_at": _iso(data.returned_at),
+    }
+
+
 def _returned_where(earlier: Sequence[_Earlier], line_no: int) -> str:
     """Where and when a line was returned before, for a refusal or a discrepancy."""
     parts = [
@@ -402,15 +420,23 @@ def authorise(
             raise ApiError(404, "sale_not_found", f"HQ has no sale {request.sale_id} (yet)")
         if sale.voided_at is not None:
             raise ApiError(
-                409, "sale_voided", f"sale {sale.receipt_no} was voided on {_when(sale.voided_at)}"
+                409,
+                "sale_voided",
+                f"sale {sale.receipt_no} was voided on {_when(sale.voided_at)}",
+                receipt_no=sale.receipt_no,
+                voided_at=_iso(sale.voided_at),
             )
         policy = policy_for(conn, device.store)
         if not policy.in_window(sale.completed_at, now):
+            sold = sale.completed_at.date().isoformat()
+            deadline = policy.deadline(sale.completed_at).date().isoformat()
             raise ApiError(
                 409,
                 "outside_window",
-                f"sale {sale.receipt_no} of {sale.completed_at.date().isoformat()}: returns "
-                f"closed on {policy.deadline(sale.completed_at).date().isoformat()}",
+                f"sale {sale.receipt_no} of {sold}: returns closed on {deadline}",
+                receipt_no=sale.receipt_no,
+                sold=sold,
+                deadline=deadline,
             )
         sl = m.sale_lines
         lines = {
@@ -425,10 +451,20 @@ def authorise(
             line = lines.get(ln.line_no)
             if line is None:
                 raise ApiError(
-                    409, "not_returnable", f"sale {sale.receipt_no} has no line {ln.line_no}"
+                    409,
+                    "not_returnable",
+                    f"sale {sale.receipt_no} has no line {ln.line_no}",
+                    receipt_no=sale.receipt_no,
+                    line_no=ln.line_no,
                 )
             if not policy.returnable_item(line.sku, line.category):
-                raise ApiError(409, "not_returnable_item", f"{line.name} cannot be returned")
+                raise ApiError(
+                    409,
+                    "not_returnable_item",
+                    f"{line.name} cannot be returned",
+                    sku=line.sku,
+                    name=line.name,
+                )
         try:
             with conn.begin_nested():
                 conn.execute(
@@ -466,12 +502,19 @@ def authorise(
                     )
                 ).scalar_one()
                 earlier = _earlier_returns(conn, request.sale_id)
+                where = _returned_where(earlier, ln.line_no)
                 raise ApiError(
                     409,
                     "not_returnable",
                     f"line {ln.line_no} ({lines[ln.line_no].name}): {max(0, int(left)) / 1000:g} "
-                    f"left to return, {ln.qty_milli / 1000:g} asked; returned before: "
-                    f"{_returned_where(earlier, ln.line_no)}",
+                    f"left to return, {ln.qty_milli / 1000:g} asked; returned before: {where}",
+                    receipt_no=sale.receipt_no,
+                    line_no=ln.line_no,
+                    name=lines[ln.line_no].name,
+                    left_milli=max(0, int(left)),
+                    asked_milli=ln.qty_milli,
+                    returned=where,
+                    **_last_returned(earlier, ln.line_no),
                 )
         conn.execute(
             insert(m.return_auth_lines),
@@ -563,11 +606,17 @@ def release_auth(
         row = _own_auth(conn, device, auth_id)
         if row.status == "captured":
             raise ApiError(
-                409, "auth_captured", f"authorisation {auth_id} was used by return {row.return_id}"
+                409,
+                "auth_captured",
+                f"authorisation {auth_id} was used by return {row.return_id}",
+                return_id=str(row.return_id),
             )
         if row.status == "expired":
             raise ApiError(
-                409, "auth_expired", f"authorisation {auth_id} expired on {_when(row.expires_at)}"
+                409,
+                "auth_expired",
+                f"authorisation {auth_id} expired on {_when(row.expires_at)}",
+                expired_at=_iso(row.expires_at),
             )
         if row.status == "held":
             if not _give_back(conn, [row], "released", now):
@@ -651,6 +700,10 @@ class ReturnPlan:
     earlier: list[_Earlier] = field(default_factory=list)
     auth_lines: dict[int, int] = field(default_factory=dict)
     policy: ReturnPolicy = field(default_factory=ReturnPolicy)
+    policy_problem: str | None = None
+    """Why the return breaks a policy HQ checks (an approval it needs is missing or fails
+    HQ's staff check, a return without a receipt above the cap): the ingest keeps the
+    return, which already happened at the counter, and flags it."""
 
 
 def _approvals_problem(conn: Connection, pl: p.SaleReturned, needed: Sequence[str]) -> str | None:
@@ -675,42 +728,34 @@ def plan_return(
     pl: p.SaleReturned,
     now: datetime,
 ) -> ReturnPlan:
-    """Checks a return event against HQ's data; writes only an audit row when an approval
-    is refused.
+    """Checks a return event against HQ's data.
+
+    A return that breaks a policy of approvals or of the no-receipt cap is not refused (the
+    refund went out at the counter): the plan names the problem (``policy_problem``) for
+    the ingest to keep the return and flag it, like a sale whose staff fail HQ's check.
 
     Raises:
         ReturnReject: ``unknown_sale`` (retryable: the sale may be on its way),
-            ``already_voided``, ``not_authorised`` (approvals, another store's sale without
-            an authorisation), ``unknown_sku``, ``invalid`` (the refunds do not follow the
+            ``already_voided``, ``not_authorised`` (another store's sale without an
+            authorisation), ``unknown_sku``, ``invalid`` (the refunds do not follow the
             contract's arithmetic, lines or tenders that are not on the sale).
     """
     policy = policy_for(conn, pl.store)
     needed: list[str] = []
+    problems: list[str] = []
     if pl.original is None:
         needed.append("return_without_receipt")
         if pl.refund_fen > policy.no_receipt_cap_fen:
-            raise ReturnReject(
-                "not_authorised",
+            problems.append(
                 f"a return without a receipt refunds at most {policy.no_receipt_cap_fen} fen, "
-                f"not {pl.refund_fen}",
+                f"not {pl.refund_fen}"
             )
     if pl.refund_fen > policy.approval_above_fen:
         needed.append("refund_over_limit")
-    problem = _approvals_problem(conn, pl, needed)
-    if problem is not None:
-        write_audit(
-            conn,
-            [
-                audit_row(
-                    Actor.of_device(device),
-                    "return.refused",
-                    pl.member,
-                    {"return_id": str(pl.return_id), "problem": problem},
-                    now,
-                )
-            ],
-        )
-        raise ReturnReject("not_authorised", problem)
+    approval = _approvals_problem(conn, pl, needed)
+    if approval is not None:
+        problems.append(approval)
+    policy_problem = "; ".join(problems) or None
     skus = {ln.sku for ln in pl.lines}
     known = set(
         conn.execute(select(m.items.c.sku).where(m.items.c.sku.in_(sorted(skus)))).scalars()
@@ -721,7 +766,15 @@ def plan_return(
         )
     if pl.original is None:
         return ReturnPlan(
-            event_id, pl, None, None, [_LinePlan(ln) for ln in pl.lines], None, pl.member, 0
+            event_id,
+            pl,
+            None,
+            None,
+            [_LinePlan(ln) for ln in pl.lines],
+            None,
+            pl.member,
+            0,
+            policy_problem=policy_problem,
         )
     sale = conn.execute(select(m.sales).where(m.sales.c.sale_id == pl.original.sale_id)).first()
     if sale is None:
@@ -838,6 +891,7 @@ def plan_return(
         earlier,
         auth_lines,
         policy,
+        policy_problem,
     )
 
 

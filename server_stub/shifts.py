@@ -165,6 +165,8 @@ def close_day(
                 409,
                 "shifts_open",
                 f"shifts of {req.business_date} are open at terminals: {', '.join(still_open)}",
+                terminals=", ".join(still_open),
+                business_date=req.business_date.isoformat(),
             )
         report = _day_report(conn, store, req.business_date, req.staff, now)
         conn.execute(

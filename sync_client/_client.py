@@ -14,6 +14,10 @@ One :class:`SyncClient` per terminal runs three tasks on an asyncio loop:
   shortest round trip, and hands it to the terminal so prices switch at HQ's
   ``effective_at``.
 
+A fault none of these loops expects (the terminal database refusing a write, a bug) is
+logged, recorded as the status's ``last_error`` and the loop starts again after a backoff:
+sync never stops without saying why.
+
 Database work runs on an executor thread, never on the loop; checkout never waits on any of
 this. Callbacks (``on_status``, ``on_changes``, ``on_clock``) are called on the loop's
 thread with frozen values.
@@ -28,7 +32,7 @@ import logging
 import random
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -40,7 +44,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from sync_client._credentials import Credentials
 from sync_client._errors import DeviceRevoked, HQRefused, HQUnavailable, ResyncNeeded
-from sync_client._feed import ChangeBatch, LenientChanges, read_changes
+from sync_client._feed import ChangeBatch, LenientChanges, drop_unknown_fields, read_changes
 from sync_client._http import HQClient, Verify
 from sync_client.contract import protocol as p
 from sync_client.replica import OutboxItem, Problem, Replica
@@ -50,6 +54,17 @@ T = TypeVar("T")
 
 State = Literal["starting", "online", "offline", "revoked", "stopped"]
 _SERVER_MESSAGE: TypeAdapter[Any] = TypeAdapter(p.LiveServerMessage)
+
+
+def read_server_message(data: Any) -> Any:
+    """A live message from HQ other than ``changes``; fields a newer HQ added are ignored,
+    as in every other answer. Raises ``ValidationError`` when it still does not fit."""
+    try:
+        return _SERVER_MESSAGE.validate_python(data)
+    except ValidationError as unknown:
+        if not drop_unknown_fields(data, unknown):
+            raise
+        return _SERVER_MESSAGE.validate_python(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +285,14 @@ class SyncClient:
             await self._refresh_counts()
             self._set(state="offline", clock_offset_ms=offset_ms)
             tasks: list[asyncio.Task[Any]] = [
-                asyncio.create_task(self._push_loop(), name="sync-push"),
-                asyncio.create_task(self._live_loop(), name="sync-live"),
-                asyncio.create_task(self._clock_loop(), name="sync-clock"),
-                asyncio.create_task(self._problems_loop(), name="sync-problems"),
+                asyncio.create_task(self._supervise("push", self._push_loop), name="sync-push"),
+                asyncio.create_task(
+                    self._supervise("live", self._live_loop, offline=True), name="sync-live"
+                ),
+                asyncio.create_task(self._supervise("clock", self._clock_loop), name="sync-clock"),
+                asyncio.create_task(
+                    self._supervise("problems", self._problems_loop), name="sync-problems"
+                ),
             ]
             if self.config.stock == "all":
                 # Only a till that follows every store's levels fetches them all; one that
@@ -289,6 +308,12 @@ class SyncClient:
                 for t in [*tasks, revoked]:
                     t.cancel()
                 await asyncio.gather(*tasks, revoked, return_exceptions=True)
+        except Exception as exc:
+            # Could not start (the terminal database unreadable at start): say why sync
+            # stopped. The loops' own faults are handled in _supervise.
+            log.exception("sync client stopped")
+            self._error(f"stopped: {type(exc).__name__}: {exc}")
+            raise
         finally:
             try:
                 self._set(state="revoked" if self._revoked.is_set() else "stopped")
@@ -355,9 +380,36 @@ class SyncClient:
         self._set()
 
     def _revoke(self, exc: DeviceRevoked) -> None:
-        self._error(f"HQ refused this device: {exc.error} ({exc.detail})")
+        self._error(f"HQ refused this device: {exc.code} ({exc.detail})")
         assert self._revoked is not None
         self._revoked.set()
+
+    async def _supervise(
+        self, name: str, loop: Callable[[], Awaitable[None]], *, offline: bool = False
+    ) -> None:
+        """Runs one of the client's loops until it returns (only on revocation).
+
+        A fault the loop does not expect (the terminal database refusing a read or a
+        write, a bug) is logged with its traceback and recorded as the last error, and the
+        loop starts again after a backoff: sync never stops without saying why, and a
+        fault that passes (a locked database, a full disk freed) heals by itself.
+        ``offline``: the loop's failure also means the till is offline (the live channel).
+        """
+        backoff = Backoff(self.config.backoff_base_s, self.config.backoff_cap_s, self._rng)
+        clock = asyncio.get_running_loop().time
+        while True:
+            started = clock()
+            try:
+                await loop()
+                return
+            except Exception as exc:
+                if clock() - started > self.config.backoff_cap_s:
+                    backoff.reset()  # it had been running well: a new fault, not the same
+                log.exception("sync %s loop failed", name)
+                self._error(f"{name}: {type(exc).__name__}: {exc}")
+                if offline:
+                    self._set(state="offline")
+            await asyncio.sleep(backoff.next())
 
     # -- push ---------------------------------------------------------------------------
 
@@ -371,12 +423,7 @@ class SyncClient:
             self._counters.pending = max(self._counters.pending, len(batch))
             if not batch:
                 await self._refresh_counts()
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
-                # cancellation that arrives together with the wake-up, and the client
-                # would not stop.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.config.idle_push_check_s):
-                        await self._wake.wait()
+                await self._wait_wake(self.config.idle_push_check_s)
                 continue
             try:
                 answer = await self._http.push([it.wire() for it in batch])
@@ -394,7 +441,7 @@ class SyncClient:
                 if len(batch) > 1:
                     batch_limit = 1
                     continue
-                await self._park(batch[0], f"{exc.error}: {exc.detail}")
+                await self._park(batch[0], f"{exc.code}: {exc.detail}")
                 continue
             batch_limit = self.config.push_batch
             summary = await self._db(self.replica.apply_push_answer, batch, answer)
@@ -404,9 +451,22 @@ class SyncClient:
             if summary.retry_later:
                 self._error(f"push: HQ asks to retry later: {summary.retry_errors[0]}")
             if summary.removed == 0 and summary.rejected == 0:
-                await asyncio.sleep(backoff.next())
+                # HQ asked to retry later (a top-up whose sign-up it has not seen yet): go
+                # again after the backoff, or as soon as something may have changed that
+                # (notify_outbox: a new event, or the sign-up accepted meanwhile).
+                await self._wait_wake(backoff.next())
             else:
                 backoff.reset()
+
+    async def _wait_wake(self, timeout: float) -> None:
+        """Waits until :meth:`notify_outbox` was called (since the loop last looked at the
+        outbox) or ``timeout`` seconds passed."""
+        assert self._wake is not None
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that arrives together with the wake-up, and the client would not stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def _park(self, item: OutboxItem, error: str) -> None:
         answer = p.PushResponse(
@@ -415,7 +475,7 @@ class SyncClient:
                     index=0,
                     id=item.event_id,  # type: ignore[arg-type]
                     status="rejected",
-                    reason="invalid",
+                    code="invalid",
                     detail=error,
                 )
             ],
@@ -536,7 +596,7 @@ class SyncClient:
                 # Read change by change like a pulled page: one change this till cannot
                 # read must not drop the message (see sync_client._feed).
                 return LenientChanges.model_validate(data)
-            return _SERVER_MESSAGE.validate_python(data)
+            return read_server_message(data)
         except ValidationError as exc:
             self._error(f"live: unreadable message from HQ ignored ({exc.error_count()} errors)")
             return None

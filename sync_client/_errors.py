@@ -7,7 +7,6 @@ HQ's machine code for a refusal, or the client's own (``hq_unavailable``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sync_client.contract.errors import ChainPosError
@@ -27,20 +26,18 @@ class HQUnavailable(SyncError):
 
 
 class HQRefused(SyncError):
-    """HQ refused the request (4xx) with a stable machine ``code`` and a ``detail``."""
+    """HQ refused the request (4xx) with a stable machine ``code``, a ``detail`` and the
+    ``params`` its answer gave (in :attr:`params` beside ``detail``)."""
 
     def __init__(
-        self, status: int, code: str, detail: str, params: Mapping[str, Any] | None = None
+        self, status: int, code: str, detail: str, params: dict[str, Any] | None = None
     ) -> None:
-        # HQ's params (what the refusal's text needs), then the detail, which wins.
-        super().__init__(code, f"{status} {code}: {detail}", **{**(params or {}), "detail": detail})
+        # ``detail`` is always the answer's explanation; ``code`` and ``message`` are
+        # the error's own, not parameters.
+        kept = {k: v for k, v in (params or {}).items() if k not in ("code", "message")}
+        super().__init__(code, f"{status} {code}: {detail}", **{**kept, "detail": detail})
         self.status = status
         self.detail = detail
-
-    @property
-    def error(self) -> str:
-        """The same as :attr:`code` (the wire field's name, ``ErrorBody.error``)."""
-        return self.code
 
 
 class DeviceRevoked(HQRefused):
@@ -62,11 +59,6 @@ class EnrollmentError(SyncError):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(code, f"{code}: {detail}", detail=detail)
         self.detail = detail
-
-    @property
-    def error(self) -> str:
-        """The same as :attr:`code`."""
-        return self.code
 
 
 class CredentialsError(SyncError):

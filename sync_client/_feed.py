@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sync_client.contract import protocol as p
 from sync_client.replica import QuarantinedChange
 
-__all__ = ["ChangeBatch", "LenientChanges", "LenientPage", "read_changes"]
+__all__ = [
+    "ChangeBatch",
+    "LenientChanges",
+    "LenientPage",
+    "drop_unknown_fields",
+    "read_changes",
+    "validate_answer",
+]
+
 
 def _change_models() -> dict[str, type[BaseModel]]:
     """kind -> model of every change the protocol defines, read from ``p.FeedChange`` so
@@ -96,6 +104,52 @@ def _known_fields(model: type[BaseModel], raw: Any) -> Any:
                 value = _known_fields(inner, value)
         out[name] = value
     return out
+
+
+def drop_unknown_fields(data: Any, exc: ValidationError) -> bool:
+    """Removes from ``data`` the keys ``exc`` reports as unknown (``extra_forbidden``);
+    False when any error is of another kind, or nothing could be removed. A location
+    part that is neither a key nor an index is a union member's tag and is passed over."""
+    errors = exc.errors()
+    if not errors or any(e["type"] != "extra_forbidden" for e in errors):
+        return False
+    dropped = False
+    for err in errors:
+        *path, key = err["loc"]
+        node = data
+        for part in path:
+            in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            if in_list or (isinstance(node, dict) and part in node):
+                node = node[part]
+        if isinstance(node, dict) and key in node:
+            del node[key]
+            dropped = True
+    return dropped
+
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def validate_answer(model: type[M], content: bytes | str) -> M:
+    """One of HQ's answers read as ``model``, ignoring fields a newer HQ added.
+
+    The models refuse unknown fields (they are what HQ accepts from tills); an answer is
+    read strictly first, and only when every complaint is an unknown field are those fields
+    dropped and the answer read again. Raises ``ValidationError`` (or ``ValueError`` for
+    text that is not JSON) when it still does not fit."""
+    try:
+        return model.model_validate_json(content)
+    except ValidationError as exc:
+        first = exc
+    data = json.loads(content)
+    for _ in range(4):  # nested unknown fields may surface one level at a time
+        if not drop_unknown_fields(data, first):
+            raise first
+        try:
+            return model.model_validate_json(json.dumps(data))
+        except ValidationError as exc:
+            first = exc
+    raise first
 
 
 def _short(exc: ValidationError) -> str:

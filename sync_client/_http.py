@@ -28,14 +28,14 @@ from sync_client._errors import (
     HQUnavailable,
     ResyncNeeded,
 )
-from sync_client._feed import LenientPage
+from sync_client._feed import LenientPage, validate_answer
 from sync_client.contract import protocol as p
 
 M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = f"chainpos-terminal/{p.PROTOCOL_VERSION}"
-PROTOCOL_HEADER = "X-ChainPOS-Protocol"
-"""Every request names the protocol version the till speaks; HQ keeps it per device."""
+PROTOCOL_HEADER = p.PROTOCOL_HEADER
+"""Every request names the protocol version the till speaks; HQ answers in it."""
 INTERACTIVE_TIMEOUT_S = 3.0
 """How long a call a cashier waits on (identify, sign-up, holds) may take, in seconds."""
 REVOKED_ERRORS = frozenset({"token_revoked", "invalid_token", "unauthorised"})
@@ -46,28 +46,41 @@ production; HQ serves TLS and the client verifies it."""
 
 
 def _refusal(r: httpx.Response) -> HQRefused:
+    """HQ's 4xx answer as an error: ``code`` (``error`` from an HQ of protocol 1),
+    ``params`` and ``detail``; whatever else the body holds is ignored."""
+    params: dict[str, Any] = {}
     try:
         body = r.json()
-        error = str(body.get("error", "http_error"))
+        code = body.get("code", body.get(p.LEGACY_ERROR_KEY))
+        code = str(code) if code is not None else "http_error"
         detail = body.get("detail", "")
         detail = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
-        params = body.get("params")
-        params = params if isinstance(params, dict) else {}
+        if isinstance(body.get("params"), dict):
+            params = {str(k): v for k, v in body["params"].items()}
     except (ValueError, AttributeError):
-        error, detail, params = "http_error", r.text[:200], {}
-    if r.status_code == 401 and error in REVOKED_ERRORS:
-        return DeviceRevoked(r.status_code, error, detail)
-    return HQRefused(r.status_code, error, detail, params)
+        code, detail = "http_error", r.text[:200]
+    if r.status_code == 401 and code in REVOKED_ERRORS:
+        return DeviceRevoked(r.status_code, code, detail, params)
+    return HQRefused(r.status_code, code, detail, params)
+
+
+def _refuses_protocol(exc: HQRefused) -> bool:
+    """Whether a 422 says the body's ``protocol`` is one HQ does not speak (an older HQ)."""
+    return exc.code == "invalid_request" and '"protocol"' in exc.detail
 
 
 def _parse(model: type[M], r: httpx.Response) -> M:
+    """HQ's answer as ``model``; fields a newer HQ added are ignored."""
     try:
-        return model.model_validate_json(r.content)
+        return validate_answer(model, r.content)
     except ValidationError as exc:
         raise HQUnavailable(
             f"HQ answered {r.request.url.path} with a body that is not a {model.__name__}: "
             f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
         ) from None
+    except ValueError:
+        path = r.request.url.path
+        raise HQUnavailable(f"HQ answered {path} with a body that is not JSON") from None
 
 
 class HQClient:
@@ -89,6 +102,9 @@ class HQClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.push_protocol: p.ProtocolVersion = p.PROTOCOL_VERSION
+        """The version pushes are sent in: the newest both sides speak, as far as known
+        (every pull answer names HQ's)."""
         self._interactive = httpx.Timeout(interactive_timeout)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -116,8 +132,8 @@ class HQClient:
             raise HQUnavailable(f"HQ fault {r.status_code} on {path}")
         if r.status_code == 410:
             try:
-                body = p.ResyncRequired.model_validate_json(r.content)
-            except ValidationError:
+                body = validate_answer(p.ResyncRequired, r.content)
+            except (ValidationError, ValueError):
                 raise HQUnavailable("HQ asked for a resync with an unreadable body") from None
             raise ResyncNeeded(body.detail, body.snapshot)
         if r.status_code >= 400:
@@ -137,8 +153,17 @@ class HQClient:
         return server.timestamp() - midpoint, rtt
 
     async def push(self, events: list[dict[str, Any]]) -> p.PushResponse:
-        body = p.PushRequest(protocol=p.PROTOCOL_VERSION, events=events)
-        r = await self._request("POST", "/v1/sync/push", json=body.model_dump(mode="json"))
+        """Sends a batch in the newest protocol HQ speaks: an older HQ refuses a newer
+        ``protocol`` in the body (422) before looking at any event, so the same batch goes
+        again in version 1, and later pushes stay at 1 until a pull answer says more."""
+        body = p.PushRequest(protocol=self.push_protocol, events=events)
+        try:
+            r = await self._request("POST", "/v1/sync/push", json=body.model_dump(mode="json"))
+        except HQRefused as exc:
+            if self.push_protocol == 1 or not _refuses_protocol(exc):
+                raise
+            self.push_protocol = 1
+            return await self.push(events)
         return _parse(p.PushResponse, r)
 
     async def pull(self, after: int, limit: int = 1000, stock: str = "own") -> LenientPage:
@@ -147,7 +172,9 @@ class HQClient:
         r = await self._request(
             "GET", "/v1/sync/pull", params={"after": after, "limit": limit, "stock": stock}
         )
-        return _parse(LenientPage, r)
+        page = _parse(LenientPage, r)
+        self.push_protocol = p.answer_protocol(page.protocol)
+        return page
 
     async def report_problems(self, problems: list[p.SyncProblem]) -> p.ProblemsAccepted:
         """``POST /v1/sync/problems``: changes this till quarantined, settings it refused."""
@@ -332,8 +359,8 @@ def enroll(
         raise EnrollmentError("bad_address", str(exc)) from None
     if r.status_code >= 400:
         refusal = _refusal(r)
-        raise EnrollmentError(refusal.error, refusal.detail)
+        raise EnrollmentError(refusal.code, refusal.detail)
     try:
-        return p.EnrollResponse.model_validate_json(r.content)
-    except ValidationError:
+        return validate_answer(p.EnrollResponse, r.content)
+    except (ValidationError, ValueError):
         raise EnrollmentError("bad_answer", "HQ's answer is not an enrolment") from None

@@ -78,7 +78,7 @@ def sell_without_shifts(db: Any) -> None:
 
 def error_code(answer: Any) -> str | None:
     """The machine code of an HQ error answer (an ``ErrorBody``) or of a rejected event
-    result, whichever key the wire names it by."""
+    result: ``code``, or what protocol 1 called it (``error``, ``reason``)."""
     body = answer.json() if hasattr(answer, "json") else answer
     for key in ("code", "error", "reason"):
         value = body.get(key)

@@ -127,12 +127,11 @@ def test_domain_and_contract_errors_share_the_base_and_stay_value_errors() -> No
         assert issubclass(cls, ChainPosError)
 
 
-def test_hq_refusal_carries_hq_code_as_code() -> None:
-    refused = HQRefused(409, "insufficient_points", "only 10 points")
-    assert (refused.code, refused.error, refused.params["detail"]) == (
+def test_hq_refusal_carries_hq_code_and_params() -> None:
+    refused = HQRefused(409, "insufficient_points", "only 10 points", {"available": 10})
+    assert (refused.code, refused.params) == (
         "insufficient_points",
-        "insufficient_points",
-        "only 10 points",
+        {"available": 10, "detail": "only 10 points"},
     )
     assert EnrollmentError("enroll_code_used", "used").code == "enroll_code_used"
     assert HQUnavailable("timed out").code == "hq_unavailable"

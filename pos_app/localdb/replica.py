@@ -199,7 +199,7 @@ class LocalReplica:
                         stock.counted_by_hq(sales[item.seq])
                 elif result.retryable:
                     retry += 1
-                    err = f"{result.reason}: {result.detail or ''}".strip()
+                    err = f"{result.code}: {result.detail or ''}".strip()
                     errors.append(err)
                     db.execute(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = :e "
@@ -208,7 +208,7 @@ class LocalReplica:
                     )
                 else:
                     rejected += 1
-                    err = f"{result.reason}: {result.detail or ''}".strip()
+                    err = f"{result.code}: {result.detail or ''}".strip()
                     changed = db.execute(
                         "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, "
                         "last_error = :e WHERE seq = :seq AND state = 'pending'",

@@ -120,7 +120,7 @@ class MemberHQ(Protocol):
     """HQ's member API (``sync_client.HQClient`` is one). Coroutines on the sync loop.
 
     Raise ``sync_client.HQUnavailable`` when HQ cannot be reached or answered nonsense,
-    ``sync_client.HQRefused`` (``.error``, ``.detail``) for a refusal."""
+    ``sync_client.HQRefused`` (``.code``, ``.detail``) for a refusal."""
 
     async def identify(self, req: p.IdentifyRequest) -> p.MemberPanel: ...
 
@@ -231,18 +231,13 @@ def _refusal(exc: HQRefused) -> MemberError:
         return MemberError(
             "device_revoked", f"HQ refused this terminal: {exc.detail}", detail=exc.detail
         )
-    code = exc.error if exc.error in HQ_ERRORS else "hq_refused"
-    params = {k: v for k, v in exc.params.items() if k not in ("detail", "error")}
+    code = exc.code if exc.code in HQ_ERRORS else "hq_refused"
+    # HQ's params (what is available, what was asked) and detail, and its code.
+    params = {**exc.params, "error": exc.code}
     if code == "insufficient_points" and int(params.get("held") or 0) > 0:
         # Points held by sales in progress elsewhere: say so, not just "not enough".
         code = "points_held_elsewhere"
-    return MemberError(
-        code,
-        f"HQ refused: {exc.error}: {exc.detail}",
-        **params,
-        detail=exc.detail,
-        error=exc.error,
-    )
+    return MemberError(code, f"HQ refused: {exc.code}: {exc.detail}", **params)
 
 
 def _disabled() -> MemberError:
@@ -648,15 +643,15 @@ class MemberService:
             await asyncio.to_thread(self._signup_failed, row.signup_id, str(exc), False)
             return "unreachable", None, None
         except HQRefused as exc:
-            error = f"{exc.error}: {exc.detail}"
+            error = f"{exc.code}: {exc.detail}"
             if isinstance(exc, DeviceRevoked):
                 await asyncio.to_thread(self._signup_failed, row.signup_id, error, False)
                 return "revoked", None, exc
-            if exc.error == "too_many_lookups":
+            if exc.code == "too_many_lookups":
                 await asyncio.to_thread(self._signup_failed, row.signup_id, error, False)
                 return "limited", None, exc
             await asyncio.to_thread(self._signup_failed, row.signup_id, error, True)
-            log.warning("HQ refused sign-up %s: %s", row.signup_id, exc.error)
+            log.warning("HQ refused sign-up %s: %s", row.signup_id, exc.code)
             return "refused", None, exc
         member = _member_of(answer.member, self._clock.now(), None)
         await asyncio.to_thread(self._signup_done, row.signup_id, member, digits)
@@ -762,7 +757,7 @@ class MemberService:
             raise _offline(str(exc)) from None
         except HQRefused as exc:
             await asyncio.to_thread(
-                self._set_hold, hold_id, "released", f"{exc.error}: {exc.detail}"
+                self._set_hold, hold_id, "released", f"{exc.code}: {exc.detail}"
             )
             raise _refusal(exc) from None
         made = await asyncio.to_thread(self._hold_made, hold_id, data)
@@ -835,11 +830,11 @@ class MemberService:
             await asyncio.to_thread(self._set_hold, hold_id, "releasing", str(exc), ("releasing",))
             return "unreachable"
         except HQRefused as exc:
-            error = f"{exc.error}: {exc.detail}"
-            if exc.error == "unknown_hold":  # HQ never made it: nothing to give back
+            error = f"{exc.code}: {exc.detail}"
+            if exc.code == "unknown_hold":  # HQ never made it: nothing to give back
                 await asyncio.to_thread(self._set_hold, hold_id, "released", error, ("releasing",))
                 return "released"
-            if exc.error == "hold_captured":
+            if exc.code == "hold_captured":
                 log.warning("hold %s was already spent by a sale: %s", hold_id, exc.detail)
                 await asyncio.to_thread(self._set_hold, hold_id, "captured", error, ("releasing",))
                 return "released"

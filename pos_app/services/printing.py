@@ -553,13 +553,21 @@ class PrintQueue:
     def _not_printed(self, job: PrintJobRecord, exc: PrinterError) -> None:
         code = problem_code(exc)
         message = str(exc)
+        # A test page is a check of the printer now, not a document anyone waits for: one
+        # that did not print is given up, so it never prints late ahead of a sale's receipt.
+        given_up = job.kind == "test_page"
         with write_session(self._engine) as session:
             jobs_repo.record_attempt(session, job.id, self._clock.now(), f"{code}: {message}")
+            if given_up:
+                jobs_repo.cancel(session, job.id)
             session.commit()
         self._devices.report_problem(PRINTER, code, message)
         self._schedule_retry()
         failed = dataclasses.replace(
-            PrintJobInfo.of(job), attempts=job.attempts + 1, last_error=f"{code}: {message}"
+            PrintJobInfo.of(job),
+            state="cancelled" if given_up else job.state,
+            attempts=job.attempts + 1,
+            last_error=f"{code}: {message}",
         )
         self._publish(JobNotPrinted(failed, code, message))
         self._load()
@@ -568,6 +576,8 @@ class PrintQueue:
         _log.error("print job %s cannot print: %s", job.id, message)
         with write_session(self._engine) as session:
             jobs_repo.mark_failed(session, job.id, self._clock.now(), message)
+            if job.kind == "test_page":  # nothing to keep for later (see _not_printed)
+                jobs_repo.cancel(session, job.id)
             session.commit()
         failed = dataclasses.replace(PrintJobInfo.of(job), state="failed", last_error=message)
         self._publish(JobNotPrinted(failed, "bad_document", message))

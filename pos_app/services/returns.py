@@ -237,12 +237,13 @@ def _failed(exc: BaseException) -> concurrent.futures.Future[Any]:
 
 
 def _refused(exc: HQRefused) -> ReturnError:
-    if exc.error in ("bad_receipt", "not_returnable", "sale_not_found", "outside_window"):
-        return ReturnError(exc.error, f"HQ refused: {exc.detail}", detail=exc.detail)
-    if exc.error == "unknown_sale":
+    if exc.code in ("bad_receipt", "not_returnable", "sale_not_found", "outside_window"):
+        # HQ's params (where and when a line was returned, the window's dates) and detail.
+        return ReturnError(exc.code, f"HQ refused: {exc.detail}", **exc.params)
+    if exc.code == "unknown_sale":
         return ReturnError("sale_not_found", f"HQ: {exc.detail}", detail=exc.detail)
     return ReturnError(
-        "hq_refused", f"HQ refused: {exc.error}: {exc.detail}", error=exc.error, detail=exc.detail
+        "hq_refused", f"HQ refused: {exc.code}: {exc.detail}", error=exc.code, detail=exc.detail
     )
 
 
@@ -629,9 +630,9 @@ class ReturnService:
             raise _cross_store_offline() from None
         except HQRefused as exc:
             await asyncio.to_thread(
-                self._set_auth, auth_id, "released", f"{exc.error}: {exc.detail}"
+                self._set_auth, auth_id, "released", f"{exc.code}: {exc.detail}"
             )
-            if exc.error == "not_returnable":
+            if exc.code == "not_returnable":
                 plain = await self._returned_where(sale, req)
                 if plain is not None:
                     raise plain from None
@@ -716,11 +717,11 @@ class ReturnService:
             await asyncio.to_thread(self._set_auth, auth_id, "releasing", str(exc), ("releasing",))
             return "unreachable"
         except HQRefused as exc:
-            error = f"{exc.error}: {exc.detail}"
-            if exc.error in ("unknown_auth", "auth_expired"):
+            error = f"{exc.code}: {exc.detail}"
+            if exc.code in ("unknown_auth", "auth_expired"):
                 await asyncio.to_thread(self._set_auth, auth_id, "released", error, ("releasing",))
                 return "released"
-            if exc.error == "auth_captured":
+            if exc.code == "auth_captured":
                 await asyncio.to_thread(self._set_auth, auth_id, "captured", error, ("releasing",))
                 return "released"
             await asyncio.to_thread(self._set_auth, auth_id, "releasing", error, ("releasing",))

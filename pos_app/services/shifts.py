@@ -607,12 +607,12 @@ class ShiftService:
         except HQUnavailable:
             raise ShiftError("day_close_offline", "HQ did not answer") from None
         except HQRefused as exc:
-            if exc.error == "shifts_open":
-                terminals = exc.detail.rsplit(": ", 1)[-1]
+            if exc.code == "shifts_open":
+                terminals = str(exc.params.get("terminals") or exc.detail.rsplit(": ", 1)[-1])
                 raise ShiftError("shifts_open", exc.detail, terminals=terminals) from None
-            if exc.error == "not_store_manager":
+            if exc.code == "not_store_manager":
                 raise ShiftError("not_store_manager", exc.detail) from None
-            raise ShiftError("hq_refused", exc.detail, error=exc.error, detail=exc.detail) from None
+            raise ShiftError("hq_refused", exc.detail, error=exc.code, detail=exc.detail) from None
         await asyncio.to_thread(self._queue_z_report, report, staff)
         return report
 

@@ -10,16 +10,18 @@ scanner; a scan while this screen is open shows what arrived, to check the setup
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -38,7 +40,7 @@ from pos_app.services.printing import JobNotPrinted, PrintJobInfo
 from pos_app.services.types import PROFILES
 from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import problem_text
-from pos_app.ui.errors import error_text
+from pos_app.ui.errors import error_text, system_text
 from pos_app.ui.widgets import Banner, TouchButton
 from sync_client.contract.money import format_yuan
 
@@ -81,8 +83,18 @@ class DeviceSettingsScreen(QWidget):
         self.title = QLabel()
         self.title.setProperty("role", "grand")
         root.addWidget(self.title)
-        columns = QHBoxLayout()
-        root.addLayout(columns, 1)
+        # The two setting boxes scroll on a small panel; the title and Save stay in sight.
+        body = QWidget()
+        body.setObjectName("settings_body")
+        columns = QHBoxLayout(body)
+        columns.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setObjectName("settings_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        root.addWidget(scroll, 1)
 
         # -- printer ----------------------------------------------------------------
         self.printer_box = QGroupBox()
@@ -414,8 +426,9 @@ class DeviceSettingsScreen(QWidget):
             return
         t = self.ctx.translator.t
         problem = problem_text(self.ctx, event.problem)
+        detail = system_text(self.ctx.translator, event.message)
         if event.job.kind == "test_page":
-            text = t("settings.test_failed", problem=problem, detail=event.message)
+            text = t("settings.test_failed", problem=problem, detail=detail)
         else:
-            text = t("settings.test_blocked", problem=problem, detail=event.message)
+            text = t("settings.test_blocked", problem=problem, detail=detail)
         self.banner.show_message(text, "error")

@@ -26,6 +26,7 @@ from pos_app.services.devices import DeviceState
 from pos_app.services.printing import PrintJobInfo, QueueState
 from pos_app.services.receipts import LOCAL_TZ
 from pos_app.ui.context import UiContext
+from pos_app.ui.errors import system_text
 from pos_app.ui.widgets import Banner, TouchButton
 
 
@@ -162,7 +163,10 @@ class DevicesScreen(QWidget):
             error = ""
             if state.error:
                 what = problem_text(self.ctx, state.error_code)
-                error = f"{local_stamp(state.error_at)}  {what}\n{state.error}"
+                said = system_text(self.ctx.translator, state.error)
+                error = f"{local_stamp(state.error_at)}  {what}"
+                if said and said != what:
+                    error += f"\n{said}"
             cells = (label, state.name or name, self.status_text(state), error)
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -180,6 +184,21 @@ class DevicesScreen(QWidget):
             what += f" ({t('jobs.copy')})"
         return f"#{job.id} {what}"
 
+    def job_error(self, job: PrintJobInfo) -> str:
+        """Why a job has not printed, in words: its problem code and what the printer's
+        link said (kept as ``code: message`` by the print queue)."""
+        if not job.last_error:
+            return ""
+        code, _, message = job.last_error.partition(": ")
+        key = f"printer.problem.{code}"
+        if not message or not self.ctx.translator.has(key):
+            return system_text(self.ctx.translator, job.last_error)
+        what = self.ctx.translator.t(key)
+        said = system_text(self.ctx.translator, message)
+        if said == what:
+            return what
+        return self.ctx.translator.t("devices.error_detail", what=what, detail=said)
+
     def _fill_jobs(self) -> None:
         t = self.ctx.translator.t
         state = self._queue
@@ -194,7 +213,7 @@ class DevicesScreen(QWidget):
                 self.job_label(job),
                 t(f"jobs.state.{job.state}"),
                 str(job.attempts),
-                job.last_error or "",
+                self.job_error(job),
             )
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -24,7 +24,8 @@ from pos_app.services.catalog import SearchHit
 from pos_app.services.errors import SignInError
 from pos_app.ui.context import UiContext
 from pos_app.ui.errors import error_text
-from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
+from pos_app.ui.pinyin_keyboard import PinyinKeyboard
+from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 
@@ -387,7 +388,8 @@ class SearchDialog(QDialog):
         self.results.setObjectName("search_results")
         self.results.itemClicked.connect(self._on_results_item_clicked)
         layout.addWidget(self.results, 1)
-        self.keyboard = OnScreenKeyboard()
+        # Letters first: pinyin initials find most items; 拼音 types a name in hanzi.
+        self.keyboard = PinyinKeyboard(ctx.translator, pinyin=False)
         self.keyboard.key_pressed.connect(self._on_keyboard_key_pressed)
         layout.addWidget(self.keyboard)
         close = TouchButton(t("common.close"))

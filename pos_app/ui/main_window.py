@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -26,7 +27,7 @@ from pos_app.ui.devices_screen import DevicesScreen, problem_text
 from pos_app.ui.login_screen import LoginScreen
 from pos_app.ui.menu_panel import MenuPanel, MenuViewModel
 from pos_app.ui.shift_screens import ShiftFlow
-from pos_app.ui.sync_status import SyncIndicator
+from pos_app.ui.sync_status import OfflineBanner, SyncIndicator
 from pos_app.ui.tender_screen import SaleDoneScreen, TenderScreen
 from pos_app.ui.widgets import TouchButton
 
@@ -83,6 +84,8 @@ class MainWindow(QMainWindow):
         self.returns_button.setMaximumWidth(140)
         self.returns_button.clicked.connect(self._on_returns_clicked)
         self._return_screen: ReturnScreen | None = None
+        # The store's name gives way first on a narrow panel: the buttons keep their text.
+        self.store_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.store_label, 1)
         top.addWidget(self.unprinted_button)
         top.addWidget(self.cashier_label)
@@ -114,6 +117,12 @@ class MainWindow(QMainWindow):
             self.done,
         ):
             self.stack.addWidget(screen)
+        # Offline, a coloured strip across the selling screens (set up with the sync below).
+        self.offline_banner: OfflineBanner | None = None
+        if ctx.sync is not None:
+            self.offline_banner = OfflineBanner(ctx.sync, ctx.translator)
+            root.addWidget(self.offline_banner)
+            self.stack.currentChanged.connect(self._on_stack_current_changed)
         root.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self.shift_flow: ShiftFlow | None = None
@@ -396,6 +405,11 @@ class MainWindow(QMainWindow):
         self.language_changed.emit(language)
 
     # -- text -------------------------------------------------------------------------
+    def _on_stack_current_changed(self, _index: int) -> None:
+        if self.offline_banner is not None:
+            current = self.stack.currentWidget()
+            self.offline_banner.show_on_screen(current in (self.checkout, self.tender))
+
     def retranslate(self) -> None:
         t = self.ctx.translator.t
         self.setWindowTitle(t("app.title"))
@@ -439,6 +453,8 @@ class MainWindow(QMainWindow):
     def _refresh_status(self) -> None:
         if self.sync_indicator is not None:
             self.sync_indicator.refresh()
+        if self.offline_banner is not None:
+            self.offline_banner.refresh()
             return
         depth = self.ctx.checkout.outbox_depth()
         self.sync_label.setText(self.ctx.translator.t("status.standalone", depth=depth))

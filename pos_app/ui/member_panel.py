@@ -28,7 +28,14 @@ from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment, PaymentError
 from pos_app.ui.context import UiContext
 from pos_app.ui.errors import error_text
-from pos_app.ui.widgets import Banner, Keypad, OnScreenKeyboard, TouchButton, apply_key
+from pos_app.ui.pinyin_keyboard import PinyinKeyboard
+from pos_app.ui.widgets import (
+    Banner,
+    Keypad,
+    TouchButton,
+    apply_key,
+    keep_words,
+)
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
 
 CONSENT_VERSION = "privacy-2026-11"
@@ -72,12 +79,16 @@ class MemberPanel(QFrame):
         grid = QGridLayout()
         self.labels: dict[str, QLabel] = {}
         self.values: dict[str, QLabel] = {}
-        for row, key in enumerate(("phone", "tier", "points", "balance", "coupons")):
+        # Two figures a row: five rows under the title squeezed the checkout screen's
+        # column into slivers on a 768-pixel-high panel.
+        grid.setHorizontalSpacing(12)
+        for n, key in enumerate(("phone", "tier", "points", "balance", "coupons")):
             label, value = QLabel(), QLabel()
             value.setObjectName(f"member_{key}")
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            grid.addWidget(label, row, 0)
-            grid.addWidget(value, row, 1)
+            row, column = divmod(n, 2)
+            grid.addWidget(label, row, column * 2)
+            grid.addWidget(value, row, column * 2 + 1)
             self.labels[key], self.values[key] = label, value
         layout.addLayout(grid)
         self.note = QLabel()
@@ -132,6 +143,7 @@ class MemberPanel(QFrame):
         if member is None:
             self.title.setText(t("member.looking_up") if busy else t("member.none"))
             self.note.setText(t("member.scan_hint"))
+            self.note.show()
             return
         self.title.setText(member.name)
         self.values["phone"].setText(member.phone_masked)
@@ -146,6 +158,7 @@ class MemberPanel(QFrame):
             str(len(member.coupons)) if member.source is MemberSource.HQ else "—"
         )
         self.coupon.setText(t("member.remove_coupon") if coupon_in_use else t("member.use_coupon"))
+        keep_words(self.coupon, self.topup, self.clear)
         self.coupon.setEnabled(
             not busy
             and (coupon_in_use is not None or bool(member.coupons))
@@ -163,6 +176,7 @@ class MemberPanel(QFrame):
         if busy:
             note = t("member.looking_up")
         self.note.setText(note)
+        self.note.setVisible(bool(note))
 
 
 class MemberPhoneDialog(QDialog):
@@ -195,12 +209,18 @@ class MemberPhoneDialog(QDialog):
         layout.addWidget(self.consent)
         self.banner = Banner()
         layout.addWidget(self.banner)
+        # The digits beside the letters, not under them: stacked, the dialog was taller
+        # than a 768-pixel panel and its buttons could not be reached.
+        keys = QHBoxLayout()
         keypad = Keypad()
         keypad.key_pressed.connect(self._on_keypad_key_pressed)
-        layout.addWidget(keypad)
-        self.keyboard = OnScreenKeyboard()
+        keys.addWidget(keypad)
+        # Names in hanzi through pinyin on a Chinese till; 英文 for a Latin name.
+        zh = ctx.translator.language.startswith("zh")
+        self.keyboard = PinyinKeyboard(ctx.translator, pinyin=zh)
         self.keyboard.key_pressed.connect(self._on_keyboard_key_pressed)
-        layout.addWidget(self.keyboard)
+        keys.addWidget(self.keyboard, 1)
+        layout.addLayout(keys)
         row = QHBoxLayout()
         cancel = TouchButton(t("common.cancel"))
         cancel.clicked.connect(self.reject)

@@ -27,6 +27,7 @@ from pos_app.i18n import Translator
 from pos_app.services.receipts import LOCAL_TZ
 from pos_app.services.sync import SyncDetails, SyncService
 from pos_app.services.types import SyncStatus
+from pos_app.ui.errors import code_text, system_text
 from pos_app.ui.widgets import TouchButton
 
 
@@ -118,6 +119,50 @@ class SyncIndicator(TouchButton):
         dialog.open()
 
 
+OFFLINE_STATES = frozenset({"offline", "revoked"})
+"""Sync states in which the till sells on its own and nothing reaches HQ."""
+
+
+class OfflineBanner(QLabel):
+    """A coloured strip across the selling screens while HQ cannot be reached: the till
+    sells on, and the cashier sees how old the prices and stock are. Hidden online.
+    Runs on the GUI thread; the age is refreshed every second while shown."""
+
+    def __init__(self, bridge: SyncBridge, translator: Translator) -> None:
+        super().__init__()
+        self.setObjectName("offline_banner")
+        self.setProperty("kind", "offline")
+        self.setWordWrap(True)
+        self.translator = translator
+        self.status = bridge.status
+        self.wanted = False
+        """Whether the screen under it is one that sells (checkout, payment)."""
+        bridge.status_changed.connect(self._on_bridge_status_changed)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(1000)
+        self.refresh()
+
+    @property
+    def offline(self) -> bool:
+        return self.status.state in OFFLINE_STATES
+
+    def show_on_screen(self, wanted: bool) -> None:
+        self.wanted = wanted
+        self.refresh()
+
+    def _on_bridge_status_changed(self, status: SyncStatus) -> None:
+        self.status = status
+        self.refresh()
+
+    def refresh(self) -> None:
+        t = self.translator.t
+        if self.offline:
+            age = _age_text(t, self.status.last_change_at, datetime.now(UTC))
+            self.setText(t(f"sync.banner.{self.status.state}", age=age))
+        self.setVisible(self.wanted and self.offline)
+
+
 class SyncDetailsDialog(QDialog):
     """HQ address, device, cursor, last error, credential storage and refused events."""
 
@@ -133,6 +178,7 @@ class SyncDetailsDialog(QDialog):
         self.setObjectName("SyncDetailsDialog")
         self.bridge = bridge
         self.may_retry = may_retry
+        self.translator = translator
         t = translator.t
         self.t = t
         self.setWindowTitle(t("sync.details.title"))
@@ -197,7 +243,7 @@ class SyncDetailsDialog(QDialog):
             when = (
                 s.last_error_at.astimezone(LOCAL_TZ).strftime("%H:%M:%S") if s.last_error_at else ""
             )
-            f["last_error"].setText(f"{when} {s.last_error}")
+            f["last_error"].setText(f"{when} {self._said(s.last_error)}")
         else:
             f["last_error"].setText(t("sync.details.no_error"))
         f["clock"].setText(t("sync.details.clock_value", ms=f"{s.clock_offset_ms:+.0f}"))
@@ -212,7 +258,9 @@ class SyncDetailsDialog(QDialog):
         self._rejected_seqs = []
         for ev in d.rejected:
             when = ev.occurred_at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
-            self.rejected_list.addItem(f"#{ev.seq} {when} {ev.type} {ev.summary} — {ev.error}")
+            self.rejected_list.addItem(
+                f"#{ev.seq} {when} {ev.type} {ev.summary} — {self._said(ev.error)}"
+            )
             self._rejected_seqs.append(ev.seq)
         if not d.rejected:
             self.rejected_list.addItem(t("sync.details.none_rejected"))
@@ -224,10 +272,20 @@ class SyncDetailsDialog(QDialog):
             when = x.at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
             seq = f"#{x.seq} " if x.seq is not None else ""
             state = t("sync.details.reported") if x.reported else t("sync.details.not_reported")
-            self.problems_list.addItem(f"{seq}{when} {x.kind} {x.key} — {x.error} ({state})")
+            self.problems_list.addItem(
+                f"{seq}{when} {x.kind} {x.key} — {self._said(x.error)} ({state})"
+            )
         if not d.problems:
             self.problems_list.addItem(t("sync.details.no_problems"))
         self._show_status(d.status)
+
+    def _said(self, error: str) -> str:
+        """An error as HQ or the link reported it, in words: a registered code (a refused
+        event's reason) by its text, anything else read by :func:`system_text`."""
+        code = error.split(":", 1)[0].strip()
+        if self.translator.has(f"error.{code}"):
+            return code_text(self.translator, code)
+        return system_text(self.translator, error, about="hq")
 
     def _on_retry_clicked(self) -> None:
         row = self.rejected_list.currentRow()

@@ -29,7 +29,7 @@ from pos_app.services.members import HoldResult
 from pos_app.services.payments import PayOutcome
 from pos_app.ui.checkout_screen import CheckoutViewModel
 from pos_app.ui.context import UiContext
-from pos_app.ui.errors import code_text, error_text
+from pos_app.ui.errors import code_text, error_text, provider_reason
 from pos_app.ui.futures import when_done
 from pos_app.ui.widgets import Banner, Keypad, TouchButton, apply_key
 from sync_client.contract.money import MoneyParseError, format_yuan, parse_yuan
@@ -122,20 +122,20 @@ class TenderScreen(QWidget):
         methods.addWidget(self.cash)
         methods.addWidget(self.card)
         right.addLayout(methods)
-        account = QHBoxLayout()
         self.points = TouchButton(role="primary")
         self.points.setObjectName("tender_points")
         self.points.clicked.connect(lambda: self._on_account_clicked(TenderKind.POINTS))
         self.stored_value = TouchButton(role="primary")
         self.stored_value.setObjectName("tender_stored_value")
         self.stored_value.clicked.connect(lambda: self._on_account_clicked(TenderKind.STORED_VALUE))
-        account.addWidget(self.points)
-        account.addWidget(self.stored_value)
-        right.addLayout(account)
+        # Points and stored value share the cash/card row, and the member's balances sit
+        # under the tenders: the keypad column fits a 768-pixel-high panel with a member.
+        methods.addWidget(self.points)
+        methods.addWidget(self.stored_value)
         self.account_info = QLabel()
         self.account_info.setObjectName("tender_account_info")
         self.account_info.setWordWrap(True)
-        right.addWidget(self.account_info)
+        left.addWidget(self.account_info)
         self.paycode_cancel = TouchButton(role="danger")
         self.paycode_cancel.setObjectName("paycode_cancel")
         self.paycode_cancel.clicked.connect(self._on_paycode_cancel_clicked)
@@ -414,7 +414,10 @@ class TenderScreen(QWidget):
             return
         t = self.ctx.translator
         self.banner.show_message(
-            code_text(t, outcome.code or "paycode_declined", reason=outcome.reason), "error"
+            code_text(
+                t, outcome.code or "paycode_declined", reason=provider_reason(t, outcome.reason)
+            ),
+            "error",
         )
 
     def _wait_for_password(self, outcome: PayOutcome) -> None:

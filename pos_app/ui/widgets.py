@@ -19,6 +19,13 @@ class TouchButton(QPushButton):
             self.setProperty("role", role)
 
 
+def keep_words(*buttons: QPushButton) -> None:
+    """Each button at least as wide as its text (call again when the text changes): on a
+    narrow panel the layout then shrinks the stretchable parts, never a button's words."""
+    for button in buttons:
+        button.setMinimumWidth(max(MIN_TOUCH, button.sizeHint().width()))
+
+
 class Keypad(QWidget):
     """Digits, a decimal point (optional), backspace and clear; emits ``key_pressed``.
 
@@ -40,10 +47,12 @@ class Keypad(QWidget):
             button.clicked.connect(lambda _=False, k=key: self.key_pressed.emit(k))
             grid.addWidget(button, i // 3, i % 3)
             self.buttons[key] = button
+        # C is a column beside the digits, not a fifth row: four rows of keys leave the
+        # payment and count screens room on a 768-pixel-high panel.
         clear = TouchButton("C", self, role="key")
         clear.setObjectName("key_clear")
         clear.clicked.connect(lambda: self.key_pressed.emit("clear"))
-        grid.addWidget(clear, 4, 0, 1, 3)
+        grid.addWidget(clear, 0, 3, 4, 1)
         self.buttons["clear"] = clear
 
 

@@ -98,7 +98,7 @@ def _render(
 
 def _error_text(who: Principal | None, request: Request, exc: ApiError | ConsoleRefusal) -> str:
     t = translator(who.lang if who else language(request))
-    code = exc.error if isinstance(exc, ApiError) else exc.code
+    code = exc.code
     text = t(f"error.{code}")
     return code if text == f"error.{code}" else text
 
@@ -630,7 +630,7 @@ async def member_page(request: Request, number: str, who: Anyone, ctx: HQ) -> HT
     try:
         detail = await run_in_threadpool(members.show_member, ctx.db, ctx.keys, who.actor, number)
     except ApiError as exc:
-        raise ConsoleRefusal(exc.status, exc.error, exc.detail) from None
+        raise ConsoleRefusal(exc.status, exc.code, exc.detail) from None
     return _render(request, "member.html", who, page="members", m=detail)
 
 
@@ -853,7 +853,7 @@ async def device_revoke(request: Request, device_id: str, who: Writer, ctx: HQ) 
             lambda: operations.revoke_device(ctx.db, device_id, actor=who.actor)
         )
     except ApiError as exc:
-        raise ConsoleRefusal(exc.status, exc.error, exc.detail) from None
+        raise ConsoleRefusal(exc.status, exc.code, exc.detail) from None
     return _done("/devices", "device_revoked")
 
 

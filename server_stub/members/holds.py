@@ -331,13 +331,17 @@ def create_hold(
                         "insufficient_points",
                         f"not enough points: {have} available, {amount} asked "
                         f"({held} held by sales in progress)",
-                        params={"available": have, "held": int(held), "asked": amount},
+                        available=int(have),
+                        held=int(held),
+                        asked=amount,
                     )
                 raise ApiError(
                     409,
                     "insufficient_balance",
                     f"not enough stored value: {have / 100:.2f} yuan available, "
                     f"{amount / 100:.2f} asked",
+                    available_fen=int(have),
+                    asked_fen=amount,
                 )
             after = b
             kind = "redeem" if request.kind == "points" else "pay"

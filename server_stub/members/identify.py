@@ -94,7 +94,7 @@ def identify(
             refusal = ApiError(403, "member_inactive", f"membership {row.number} is closed")
         detail: dict[str, Any] = {"by": by}
         if refusal is not None:
-            detail["refused"] = refusal.error
+            detail["refused"] = refusal.code
             write_audit(conn, [audit_row(actor, "member.identify", number, detail, now)])
             return refusal
         assert row is not None

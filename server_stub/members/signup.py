@@ -4,10 +4,11 @@ sales that named the sign-up before HQ knew it are credited then."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from server_stub import feed
@@ -87,6 +88,25 @@ def _insert_member(
     raise RetryableWrite("no free member number found")
 
 
+_SIGNUP_LOCKS = 7402872
+"""The advisory-lock class of sign-ups (the first key of ``pg_advisory_xact_lock(int, int)``)."""
+
+
+def lock_signups(conn: Connection, signup_ids: Iterable[uuid.UUID]) -> None:
+    """Serialises, until this transaction ends, with every other transaction touching one
+    of ``signup_ids``: the sign-up itself, and the sales and top-ups naming it.
+
+    Without it, on PostgreSQL, a sale ingested while its member's sign-up commits reads the
+    sign-up as missing and records its points as pending after the sign-up has credited
+    the pending ones: the points were never credited. Taken before either reads
+    ``member_signups``, the one that waits then sees what the other committed. SQLite
+    runs one writer at a time already."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted({int.from_bytes(s.bytes[:4], "big", signed=True) for s in signup_ids}):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _SIGNUP_LOCKS, "k": key})
+
+
 def credit_pending(
     conn: Connection, signup_id: uuid.UUID, member: Any, now: datetime
 ) -> list[Balance]:
@@ -148,6 +168,7 @@ def sign_up(
 
     def run(tx: WriteTx) -> tuple[bool, p.MemberPanel]:
         conn = tx.conn
+        lock_signups(conn, [request.signup_id])
         link = conn.execute(
             select(m.member_signups.c.member_id).where(
                 m.member_signups.c.signup_id == request.signup_id

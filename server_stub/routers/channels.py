@@ -10,11 +10,12 @@ and never sees another channel's orders (404, as if they did not exist).
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from server_stub import reservations
 from server_stub.deps import HQ, Channel, Device, error_responses
+from server_stub.errors import answer_protocol
 from sync_client.contract import protocol as p
 
 router = APIRouter(tags=["channels"])
@@ -29,7 +30,7 @@ OrderPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x
     responses={
         200: {"model": p.ReservationData, "description": "This order exists (a retry)."},
         409: {
-            "model": p.ReservationRefused,
+            "model": p.ReservationRefused | p.ReservationRefusedV1,
             "description": "Not enough available stock (every short line named; nothing "
             "held), or the order id was used for another order (`order_id_reused`).",
         },
@@ -37,13 +38,17 @@ OrderPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x
     },
 )
 def reserve(
-    body: p.ReservationRequest, channel: Channel, response: Response, ctx: HQ
+    body: p.ReservationRequest,
+    channel: Channel,
+    request: Request,
+    response: Response,
+    ctx: HQ,
 ) -> p.ReservationData | JSONResponse:
     """Holds the order's lines at ``body.store`` until ``ttl_s`` from now, all or none."""
     try:
         created, data = reservations.reserve(ctx.db, channel, body)
     except reservations.ShortStock as short:
-        return JSONResponse(short.body().model_dump(mode="json"), 409)
+        return JSONResponse(short.body(answer_protocol(request)), 409)
     response.status_code = 201 if created else 200
     return data
 

@@ -32,12 +32,12 @@ from server_stub.deps import (
     hq_context,
     same_store,
 )
-from server_stub.errors import ApiError
+from server_stub.errors import ApiError, error_body
 from sync_client.contract import protocol as p
 
 log = logging.getLogger("chainpos.hq")
 
-ProtocolHeader = Annotated[int | None, Header(alias="X-ChainPOS-Protocol", ge=0, le=10_000)]
+ProtocolHeader = Annotated[int | None, Header(alias=p.PROTOCOL_HEADER, ge=0, le=10_000)]
 """The protocol version the terminal speaks (older terminals do not send it)."""
 
 SkuPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -59,11 +59,27 @@ def enroll(body: p.EnrollRequest, ctx: HQ) -> p.EnrollResponse:
 
 @router.post(
     "/v1/sync/push",
-    response_model=p.PushResponse,
-    responses=error_responses(),
+    response_model=None,
+    responses={
+        200: {
+            "model": p.PushResponse | p.PushResponseV1,
+            "description": "Per-event results, in the protocol version of the request "
+            '(`PushResponseV1` for a push with `"protocol": 1`).',
+        },
+        **error_responses(),
+    },
 )
-async def push(body: p.PushRequest, device: Device, request: Request, ctx: HQ) -> p.PushResponse:
-    """Applies a batch of outbox events; answers per event."""
+async def push(
+    body: p.PushRequest,
+    device: Device,
+    request: Request,
+    ctx: HQ,
+    protocol: ProtocolHeader = None,
+) -> JSONResponse:
+    """Applies a batch of outbox events; answers per event, in the protocol version the
+    body names (else the header's): a version-1 till gets its results' codes as
+    ``reason``."""
+    version = p.answer_protocol(body.protocol if "protocol" in body.model_fields_set else protocol)
     # JSON spells a NUL character \u0000; one scan of the raw body (already read and
     # cached) spares walking every event's text when there is none.
     nul_possible = b"\\u0000" in await request.body()
@@ -74,7 +90,7 @@ async def push(body: p.PushRequest, device: Device, request: Request, ctx: HQ) -
     ctx.metrics.pushed(
         r.applied, r.duplicate, r.rejected, outcome.stock_alerts, outcome.member_alerts
     )
-    return r
+    return JSONResponse(p.push_answer(r, version).model_dump(mode="json"))
 
 
 @router.get(
@@ -85,7 +101,10 @@ async def push(body: p.PushRequest, device: Device, request: Request, ctx: HQ) -
             "model": p.PullResponse,
             "description": "Changes after the cursor.",
         },
-        410: {"model": p.ResyncRequired, "description": "Cursor unusable: resync."},
+        410: {
+            "model": p.ResyncRequired | p.ResyncRequiredV1,
+            "description": "Cursor unusable: resync (`ResyncRequiredV1` for protocol 1).",
+        },
         **error_responses(),
     },
 )
@@ -108,7 +127,8 @@ def pull(
     except feed.ResyncNeeded as exc:
         ctx.metrics.resync()
         log.warning("device %s: %s", device.device_id, exc.detail)
-        return JSONResponse(exc.body().model_dump(mode="json"), 410)
+        answer = p.resync_answer(exc.body(), p.answer_protocol(protocol))
+        return JSONResponse(answer.model_dump(mode="json"), 410)
     ctx.metrics.pulled(len(page.bodies), device.device_id, page.next_after)
     return Response(page.to_json(), media_type="application/json")
 
@@ -249,13 +269,13 @@ async def live(ws: WebSocket) -> None:
             _auth_device, ctx.db, token.strip() if scheme.lower() == "bearer" else None
         )
     except ApiError as exc:
-        log.warning("live: refused handshake: %d %s", exc.status, exc.error)
+        log.warning("live: refused handshake: %d %s", exc.status, exc.code)
         ctx.metrics.refused(exc.status)
-        denial = JSONResponse({"error": exc.error, "detail": exc.detail}, exc.status)
+        denial = JSONResponse(error_body(ws, exc), exc.status)
         try:
             await ws.send_denial_response(denial)
         except RuntimeError:  # server without the denial extension
-            await ws.close(p.CLOSE_UNAUTHORISED, exc.error)
+            await ws.close(p.CLOSE_UNAUTHORISED, exc.code)
         return
     await ws.accept()
     await ctx.hub.serve(ws, device)

@@ -154,7 +154,7 @@ class ErrorCode(StrEnum):
     BAD_ANSWER = "bad_answer"
     INVALID_REQUEST = "invalid_request"
     STORAGE = "storage"
-    # HQ's other answers (server_stub: ErrorBody.error)
+    # HQ's other answers (server_stub: ErrorBody.code)
     UNAUTHORISED = "unauthorised"
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
@@ -194,6 +194,25 @@ class ErrorCode(StrEnum):
     UNKNOWN_ALERT = "unknown_alert"
     # Anything else: a fault, not a refusal
     GENERIC = "generic"
+    # What an operating system or library said, in words (pos_app.ui.errors.system_text):
+    # a device's link (printer, drawer, label printer, scanner port)...
+    DEVICE_REFUSED = "device_refused"
+    DEVICE_TIMEOUT = "device_timeout"
+    DEVICE_UNREACHABLE = "device_unreachable"
+    DEVICE_BAD_ADDRESS = "device_bad_address"
+    DEVICE_NOT_FOUND = "device_not_found"
+    DEVICE_PERMISSION = "device_permission"
+    DEVICE_BUSY = "device_busy"
+    DEVICE_IO = "device_io"
+    DEVICE_DRIVER = "device_driver"
+    DEVICE_FAULT = "device_fault"
+    # ...and the link to HQ
+    HQ_LINK_REFUSED = "hq_link_refused"
+    HQ_LINK_TIMEOUT = "hq_link_timeout"
+    HQ_LINK_DOWN = "hq_link_down"
+    HQ_LINK_TLS = "hq_link_tls"
+    HQ_LINK_HTTP = "hq_link_http"
+    HQ_LINK_FAULT = "hq_link_fault"
 
     # The menu (pos_app.domain.menu, pos_app.services.menu, server_stub.menu)
     OPTION_REQUIRED = "option_required"

@@ -3,6 +3,11 @@
 Every model is versioned by :data:`PROTOCOL_VERSION`. Money is integer fen, quantities of
 weighed goods are integer thousandths (``qty_milli``: 1 piece = 1000, 0.356 kg = 356),
 timestamps are timezone-aware UTC.
+
+Version 2 names every machine code on the wire ``code`` (with its ``params``); version 1
+called it ``error`` in error answers and ``reason`` in event results. HQ answers a client
+in the version it declares (:func:`answer_protocol`, :func:`error_answer`,
+:func:`push_answer`, :func:`resync_answer`); the till's readers accept either name.
 """
 
 from __future__ import annotations
@@ -11,11 +16,16 @@ from datetime import date
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from sync_client.contract.holds import MAX_HOLD_TTL_S, MIN_HOLD_TTL_S
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
+"""The version this contract describes. History: 1, the first; 2, every machine code on
+the wire is ``code`` with ``params`` (version 1: ``error`` in error answers, ``reason`` in
+event results)."""
+ProtocolVersion = Literal[1, 2]
+"""The versions HQ speaks: it still answers a client of version 1 in version 1."""
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9-]+$")]
 # Strict: an amount is a JSON integer, never ``true`` or ``"5"``.
@@ -1055,7 +1065,8 @@ class PushRequest(_Model):
     object with a list of JSON objects is refused whole (422).
     """
 
-    protocol: Literal[1] = PROTOCOL_VERSION
+    protocol: ProtocolVersion = PROTOCOL_VERSION
+    """The version the till speaks: HQ answers in it (a version-1 till gets ``reason``)."""
     events: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH_EVENTS)]
 
 
@@ -1063,14 +1074,18 @@ class EventResult(_Model):
     """HQ's answer for one pushed event, in the order the events were sent.
 
     ``applied``: written now. ``duplicate``: an event with this id was applied before (by
-    any HQ process), nothing changed. ``rejected``: nothing changed, see ``reason``.
-    The terminal may drop its outbox row on ``applied`` and ``duplicate``.
+    any HQ process), nothing changed. ``rejected``: nothing changed, see ``code`` (and
+    ``params``, the values its text needs). The terminal may drop its outbox row on
+    ``applied`` and ``duplicate``. An HQ of protocol 1 names the code ``reason``.
     """
 
     index: Annotated[int, Field(ge=0)]
     id: UUID | None
     status: Literal["applied", "duplicate", "rejected"]
-    reason: RejectReason | None = None
+    code: Annotated[RejectReason | None, Field(validation_alias=AliasChoices("code", "reason"))] = (
+        None
+    )
+    params: dict[str, Any] = {}
     detail: str | None = None
     retryable: bool = False
 
@@ -1426,9 +1441,10 @@ class ShortLine(_Model):
 
 class ReservationRefused(_Model):
     """The 409 answer to a reservation the store's available stock does not cover
-    (``error``: ``insufficient_stock``): every line that falls short, nothing held."""
+    (``code``: ``insufficient_stock``): every line that falls short, nothing held."""
 
-    error: str
+    code: Annotated[str, Field(validation_alias=AliasChoices("code", "error"))]
+    params: dict[str, Any] = {}
     detail: str
     short: list[ShortLine]
 
@@ -1618,7 +1634,10 @@ class ResyncRequired(_Model):
     copy, continue from the snapshot's ``seq``.
     """
 
-    error: Literal["resync"] = "resync"
+    code: Annotated[Literal["resync"], Field(validation_alias=AliasChoices("code", "error"))] = (
+        "resync"
+    )
+    params: dict[str, Any] = {}
     detail: str
     oldest_after: int
     head: int
@@ -1789,7 +1808,9 @@ class LiveHello(_Model):
     this store's stock levels (large chains: other stores' levels on demand)."""
 
     type: Literal["hello"] = "hello"
-    protocol: Literal[1] = 1
+    protocol: ProtocolVersion = 1
+    """The live messages are the same in versions 1 and 2 (none carries a code), so a till
+    says 1, which an HQ of either version accepts."""
     after: Annotated[int, Field(ge=0)]
     stock: Literal["all", "own"] = "all"
     store: Code | None = None
@@ -2010,11 +2031,130 @@ class HoldData(_Model):
 
 
 class ErrorBody(_Model):
-    """Every 4xx answer: a stable machine code and a human explanation (or a list of
-    field errors for ``invalid_request``)."""
+    """Every 4xx answer: a stable machine ``code`` (one of
+    :class:`~sync_client.contract.errors.ErrorCode`), ``params`` (the values its text
+    needs: amounts, names, dates; often empty) and a human explanation ``detail`` (or a
+    list of field errors for ``invalid_request``).
+
+    To a client of protocol 1 HQ also names the code ``error`` (:func:`error_answer`)."""
+
+    code: Annotated[str, Field(validation_alias=AliasChoices("code", "error"))]
+    params: dict[str, Any] = {}
+    detail: str | list[dict[str, Any]]
+
+
+class ErrorBodyV1(ErrorBody):
+    """:class:`ErrorBody` as a client of protocol 1 (or of none) gets it: the code also
+    under ``error``, where a version-1 till looks for it."""
 
     error: str
-    detail: str | list[dict[str, Any]]
-    # The values a refusal's text needs (e.g. insufficient_points: available, held), as
-    # ChainPosError.params; absent from older HQs.
-    params: dict[str, Any] = {}
+
+
+class ReservationRefusedV1(ReservationRefused):
+    """:class:`ReservationRefused` as a client of protocol 1 (or of none) gets it."""
+
+    error: str
+
+
+# --- Answering older clients --------------------------------------------------------------
+
+PROTOCOL_HEADER: Final = "X-ChainPOS-Protocol"
+"""The request header in which a till names the protocol version it speaks."""
+LEGACY_ERROR_KEY: Final = "error"
+"""What protocol 1 called ``code`` in error answers (``reason`` in event results)."""
+
+
+def answer_protocol(declared: int | None) -> ProtocolVersion:
+    """The version HQ answers a client in: the one it declares (a newer one gets the
+    newest HQ knows), or 1 when it declares none (the oldest tills did not)."""
+    return 1 if declared is None or declared < 2 else PROTOCOL_VERSION
+
+
+def error_answer(
+    code: str,
+    detail: str | list[dict[str, Any]],
+    params: dict[str, Any] | None = None,
+    *,
+    protocol: int = PROTOCOL_VERSION,
+    **extra: Any,
+) -> dict[str, Any]:
+    """An error answer (:class:`ErrorBody`, plus ``extra`` keys of a richer refusal such
+    as :class:`ReservationRefused`) as JSON data for a client of ``protocol``.
+
+    Protocol 1 readers look the code up by ``error`` and ignore unknown keys, so their
+    answer carries the code under both names."""
+    body: dict[str, Any] = {"code": code, "params": dict(params or {}), "detail": detail}
+    body.update(extra)
+    if protocol < 2:
+        body[LEGACY_ERROR_KEY] = code
+    return body
+
+
+class EventResultV1(_Model):
+    """:class:`EventResult` as protocol 1 has it: the code is ``reason``, no ``params``."""
+
+    index: Annotated[int, Field(ge=0)]
+    id: UUID | None
+    status: Literal["applied", "duplicate", "rejected"]
+    reason: RejectReason | None = None
+    detail: str | None = None
+    retryable: bool = False
+
+
+class PushResponseV1(_Model):
+    """:class:`PushResponse` as protocol 1 has it (results :class:`EventResultV1`)."""
+
+    protocol: Literal[1] = 1
+    results: list[EventResultV1]
+    applied: int
+    duplicate: int
+    rejected: int
+    head: Annotated[int, Field(ge=0)] = 0
+
+
+class ResyncRequiredV1(_Model):
+    """:class:`ResyncRequired` as protocol 1 has it: the code is ``error``, no ``params``."""
+
+    error: Literal["resync"] = "resync"
+    detail: str
+    oldest_after: int
+    head: int
+    snapshot: str
+
+
+def push_answer(
+    response: PushResponse, protocol: int = PROTOCOL_VERSION
+) -> PushResponse | PushResponseV1:
+    """A push answer for a till of ``protocol``. A version-1 till reads it strictly
+    (unknown keys refused), so it gets exactly the version-1 shape."""
+    if protocol >= 2:
+        return response
+    return PushResponseV1(
+        results=[
+            EventResultV1(
+                index=r.index,
+                id=r.id,
+                status=r.status,
+                reason=r.code,
+                detail=r.detail,
+                retryable=r.retryable,
+            )
+            for r in response.results
+        ],
+        applied=response.applied,
+        duplicate=response.duplicate,
+        rejected=response.rejected,
+        head=response.head,
+    )
+
+
+def resync_answer(
+    body: ResyncRequired, protocol: int = PROTOCOL_VERSION
+) -> ResyncRequired | ResyncRequiredV1:
+    """A 410 answer for a till of ``protocol``; exactly the version-1 shape for a till
+    of protocol 1, which reads it strictly."""
+    if protocol >= 2:
+        return body
+    return ResyncRequiredV1(
+        detail=body.detail, oldest_after=body.oldest_after, head=body.head, snapshot=body.snapshot
+    )

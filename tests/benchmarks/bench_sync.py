@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 import random
 import shutil
@@ -70,7 +71,7 @@ from sync_client import (
 )
 from sync_client.contract import protocol as p
 from tests.benchmarks._stats import Options, percentiles_ms
-from tests.benchmarks.bench_hq_fanout import _raise_fd_limit, _read_line
+from tests.benchmarks.bench_hq_fanout import _raise_fd_limit
 from tests.benchmarks.bench_hq_ingest import backends, hq_database
 from tests.server.support import REPO, start_hq_process
 from tests.sync.convergence import hq_level
@@ -85,7 +86,11 @@ BENCH_CONFIG = SyncConfig(
     clock_samples=1,
     clock_every_s=3600.0,
 )
-
+READY_S = 60.0
+READY_PER_TERMINAL_S = 0.2
+"""A client process whose terminals are not all online by then fails the benchmark."""
+ROUND_S = 60.0
+"""A price change not in every terminal's database by then fails the benchmark."""
 
 # -- client process: many terminals on one loop ----------------------------------------------
 
@@ -95,9 +100,10 @@ class _TimedReplica(LocalReplica):
 
     applied: dict[int, float]
 
-    def apply_changes(self, changes: Any, next_after: int) -> Any:
+    def apply_changes(self, changes: Any, next_after: int, *more: Any, **kw: Any) -> Any:
+        # ``more``/``kw``: whatever else the port passes (quarantine, skipped), untouched.
         changes = list(changes)
-        out = super().apply_changes(changes, next_after)
+        out = super().apply_changes(changes, next_after, *more, **kw)
         t = time.time()
         for c in changes:
             if c.kind == "price":
@@ -105,24 +111,87 @@ class _TimedReplica(LocalReplica):
         return out
 
 
+class _ClientFailed(Exception):
+    """A terminal of this client process cannot take part: the reason goes to the parent."""
+
+
+class _Faults(logging.Handler):
+    """Collects the sync client's errors (a loop's unexpected fault is logged at ERROR)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f": {type(exc).__name__}: {exc}"
+        self.seen.append(text)
+
+
+def _check(
+    clients: list[SyncClient], tasks: list[asyncio.Task[None]], faults: _Faults, deadline: float
+) -> None:
+    """Raises ``_ClientFailed`` with the reason when a terminal's sync failed or stopped,
+    or when ``deadline`` (monotonic) has passed."""
+    if faults.seen:
+        raise _ClientFailed(f"sync fault: {faults.seen[0]}")
+    for client, task in zip(clients, tasks, strict=True):
+        if task.done():
+            st = client.status
+            why = st.last_error or (
+                repr(task.exception()) if not task.cancelled() and task.exception() else "?"
+            )
+            raise _ClientFailed(f"{st.device_id} sync {st.state}: {why}")
+    if time.monotonic() > deadline:
+        raise _ClientFailed("timed out")
+
+
+def _not_online(clients: list[SyncClient]) -> str:
+    late = [c.status for c in clients if not c.status.online]
+    shown = "; ".join(f"{s.device_id} {s.state}: {s.last_error or 'no error'}" for s in late[:5])
+    return f"{len(late)} of {len(clients)} terminals not online ({shown})"
+
+
 async def _clients(spec: list[dict[str, Any]]) -> None:
     pool = ThreadPoolExecutor(8, thread_name_prefix="bench-db")
+    faults = _Faults()
+    logging.getLogger("chainpos.sync").addHandler(faults)
     replicas: list[_TimedReplica] = []
-    tasks = []
-    online: dict[str, bool] = {}
-
-    def track(status: Any) -> None:
-        online[status.device_id] = status.online
-
+    clients: list[SyncClient] = []
+    tasks: list[asyncio.Task[None]] = []
     for s in spec:
         engine = open_database(s["db"])
         replica = _TimedReplica(engine, s["store"])
         replica.applied = {}
         replicas.append(replica)
         creds = Credentials(s["hq"], s["store"], s["device"], s["token"], b"x" * 32)
-        client = SyncClient(replica, creds, config=BENCH_CONFIG, executor=pool, on_status=track)
+        client = SyncClient(replica, creds, config=BENCH_CONFIG, executor=pool)
+        clients.append(client)
         tasks.append(asyncio.create_task(client.run()))
-    while sum(online.values()) < len(spec):
+    try:
+        await _run_rounds(spec, replicas, clients, tasks, faults)
+    except _ClientFailed as exc:
+        print(f"FAILED {exc}; {_not_online(clients)}", flush=True)
+        raise SystemExit(1) from None
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        pool.shutdown(wait=True)
+
+
+async def _run_rounds(
+    spec: list[dict[str, Any]],
+    replicas: list[_TimedReplica],
+    clients: list[SyncClient],
+    tasks: list[asyncio.Task[None]],
+    faults: _Faults,
+) -> None:
+    ready_by = time.monotonic() + READY_S + READY_PER_TERMINAL_S * len(spec)
+    while not all(c.status.online for c in clients):
+        _check(clients, tasks, faults, ready_by)
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)  # let the connection burst settle
     # Everything made so far lives as long as the process: keep the cyclic collector off
@@ -141,15 +210,32 @@ async def _clients(spec: list[dict[str, Any]]) -> None:
             break
         if cmd[0] == "WAIT":
             version = int(cmd[1])
+            got_by = time.monotonic() + ROUND_S
             while not all(version in r.applied for r in replicas):
+                try:
+                    _check(clients, tasks, faults, got_by)
+                except _ClientFailed as exc:
+                    missing = sum(version not in r.applied for r in replicas)
+                    raise _ClientFailed(f"price {version} missing at {missing}: {exc}") from None
                 await asyncio.sleep(0.01)
             print(f"GOT {version}", flush=True)
     applied = {str(k): [r.applied[k] for r in replicas] for k in replicas[0].applied}
     print(json.dumps({"applied": applied, "cpu_s": time.process_time() - cpu0}), flush=True)
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    pool.shutdown(wait=True)
+
+
+def _expect(proc: subprocess.Popen[str], k: int, prefix: str) -> str:
+    """The client's next line starting with ``prefix``; a client that failed (a ``FAILED``
+    line, or no line at all) fails the benchmark with its reason."""
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if line.startswith("FAILED"):
+            raise RuntimeError(f"sync benchmark client {k}: {line.strip()}")
+        if not line:
+            code = proc.wait(30)
+            raise RuntimeError(f"sync benchmark client {k} exited ({code}) before {prefix}")
+        if line.startswith(prefix):
+            return line.strip()
 
 
 def _enroll(hq_url: str, request: p.EnrollRequest) -> p.EnrollResponse:
@@ -237,8 +323,8 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
                     cwd=REPO,
                 )
             )
-        for c in clients:
-            _read_line(c, "READY")
+        for k, c in enumerate(clients):
+            _expect(c, k, "READY")
         token = operations.create_admin_token(db, f"bench-{n}")
         published: dict[str, float] = {}
         with httpx.Client(
@@ -254,16 +340,16 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
                     assert c.stdin is not None
                     c.stdin.write(f"WAIT {version}\n")
                     c.stdin.flush()
-                for c in clients:
-                    _read_line(c, "GOT")
+                for k, c in enumerate(clients):
+                    _expect(c, k, "GOT")
                 time.sleep(0.5)
         latencies: list[float] = []
         cpu_s = 0.0
-        for c in clients:
+        for k, c in enumerate(clients):
             assert c.stdin is not None
             c.stdin.write("DONE\n")
             c.stdin.flush()
-            report = json.loads(_read_line(c, "{"))
+            report = json.loads(_expect(c, k, "{"))
             cpu_s += report["cpu_s"]
             for version, t0 in published.items():
                 latencies.extend(t - t0 for t in report["applied"][version])

@@ -385,7 +385,7 @@ def test_a_refused_sale_stops_being_subtracted(replica):
     items = replica.pending(10)
     answer = p.PushResponse(
         results=[
-            p.EventResult(index=0, id=UUID(items[0].event_id), status="rejected", reason="invalid")
+            p.EventResult(index=0, id=UUID(items[0].event_id), status="rejected", code="invalid")
         ],
         applied=0,
         duplicate=0,
@@ -408,7 +408,7 @@ def answer_for(items: list[Any], statuses: list[str], head: int) -> p.PushRespon
                 index=i,
                 id=UUID(it.event_id),
                 status=status,  # type: ignore[arg-type]
-                reason="invalid" if status == "rejected" else None,
+                code="invalid" if status == "rejected" else None,
             )
             for i, (it, status) in enumerate(zip(items, statuses, strict=True))
         ],

@@ -222,7 +222,7 @@ def test_voids_and_refused_voids_are_audited(hq, chain: Chain, client: httpx.Cli
     ).json()
     assert push(sale)["applied"] == 1
     refused = chain.void(dev, sale, cashier)
-    assert push(refused)["results"][0]["reason"] == "not_authorised"
+    assert push(refused)["results"][0]["code"] == "not_authorised"
     assert push(chain.void(dev, sale, boss))["applied"] == 1
     mine = [e for e in audit.audit_entries(hq.db, limit=50) if e.actor == f"device:{dev.device_id}"]
     by_action = {e.action: e for e in mine}

@@ -50,7 +50,7 @@ def _push(client: httpx.Client, dev: Device, *events: dict[str, Any]) -> list[di
 
 def _status(result: dict[str, Any]) -> str:
     if result["status"] == "rejected":
-        return f"rejected:{result['reason']}"
+        return f"rejected:{result['code']}"
     return str(result["status"])
 
 

@@ -97,8 +97,10 @@ def filled(db_url: str) -> Iterator[tuple[str, Chain]]:
     yield db_url, chain
 
 
-def _serve(db_url: str, live: LiveSettings) -> RunningHQ:
-    return start_hq_thread(db_url, live=live)
+def _serve(
+    db_url: str, live: LiveSettings, ws_ping: tuple[float, float] | None = None
+) -> RunningHQ:
+    return start_hq_thread(db_url, live=live, ws_ping=ws_ping)
 
 
 def test_terminals_that_never_read_are_dropped_during_catch_up(
@@ -151,6 +153,40 @@ def test_a_revoked_devices_stuck_connection_closes_at_once(filled: tuple[str, Ch
         operations.revoke_device(hq.db, device.device_id)
         wait_until(lambda: _open_connections(hq) <= baseline, timeout=10, what="cut")
         assert not hub.connections, [(c.device, c.connected_at) for c in hub.connections]
+        assert hq.app.state.metrics.live_dropped.get("revoked", 0) == 1
+    finally:
+        if client is not None:
+            client.close()
+        hq.stop()
+        hq.db.dispose()
+
+
+def test_a_revoked_devices_connection_is_cut_after_the_server_gave_up_on_its_pings(
+    filled: tuple[str, Chain],
+) -> None:
+    """GIVEN a terminal stuck mid catch-up that also leaves the server's keep-alive pings
+    unanswered, so the server has begun closing its connection (which cannot finish: the
+    peer takes none of the megabytes buffered for it)
+    WHEN HQ revokes the device
+    THEN its TCP connection is cut all the same, at once."""
+    db_url, chain = filled
+    live = LiveSettings(heartbeat_s=60, send_timeout_s=120, queue_size=8)
+    hq = _serve(db_url, live, ws_ping=(0.5, 0.5))
+    client: socket.socket | None = None
+    try:
+        chain = Chain(hq.db, hq.url)
+        device = chain.device(chain.store())
+        hub = hq.app.state.hub
+        wait_until(lambda: _open_connections(hq) == 0, what="enrolment connections closed")
+        client = _never_reading_client(_port(hq), device.token)
+        wait_until(lambda: hub.connections, what="registered")
+        wait_until(
+            lambda: all(c.transport.is_closing() for c in hq.server.server_state.connections),
+            what="the server gave up on the pings",
+        )
+        operations.revoke_device(hq.db, device.device_id)
+        wait_until(lambda: _open_connections(hq) == 0, timeout=10, what="cut")
+        assert not hub.connections
         assert hq.app.state.metrics.live_dropped.get("revoked", 0) == 1
     finally:
         if client is not None:

@@ -55,11 +55,11 @@ def test_a_rogue_http_enrolment_qr_is_refused_before_anything_is_sent(
             EnrollmentService(engine, store).enroll(ticket, "收银台")
     finally:
         engine.dispose()
-    assert caught.value.error == "insecure_address"
+    assert caught.value.code == "insecure_address"
     assert store.load() is None
     with pytest.raises(EnrollmentError) as direct:
         enroll(hq_url, "S001", "AB12-CD34", "till", transport=httpx.MockTransport(_never_called))
-    assert direct.value.error == "insecure_address"
+    assert direct.value.code == "insecure_address"
 
 
 @pytest.mark.parametrize(
@@ -73,11 +73,11 @@ def test_tls_and_loopback_hq_addresses_are_allowed(
 
     def refuse(request: httpx.Request) -> httpx.Response:
         sent.append(str(request.url))
-        return httpx.Response(404, json={"error": "enroll_code_invalid", "detail": "no"})
+        return httpx.Response(404, json={"code": "enroll_code_invalid", "detail": "no"})
 
     with pytest.raises(EnrollmentError) as caught:
         enroll(hq_url, "S001", "AB12-CD34", "till", transport=httpx.MockTransport(refuse))
-    assert caught.value.error == "enroll_code_invalid"
+    assert caught.value.code == "enroll_code_invalid"
     assert sent == [hq_url + "/v1/devices/enroll"]
 
 
@@ -87,7 +87,7 @@ def test_the_lab_flag_lets_a_till_enrol_over_plain_http(monkeypatch: pytest.Monk
 
     def refuse(request: httpx.Request) -> httpx.Response:
         sent.append(str(request.url))
-        return httpx.Response(404, json={"error": "enroll_code_invalid", "detail": "no"})
+        return httpx.Response(404, json={"code": "enroll_code_invalid", "detail": "no"})
 
     with pytest.raises(EnrollmentError) as caught:
         enroll(
@@ -97,7 +97,7 @@ def test_the_lab_flag_lets_a_till_enrol_over_plain_http(monkeypatch: pytest.Monk
             "till",
             transport=httpx.MockTransport(refuse),
         )
-    assert caught.value.error == "enroll_code_invalid"
+    assert caught.value.code == "enroll_code_invalid"
     assert sent == ["http://10.1.2.3:8000/v1/devices/enroll"]
 
 

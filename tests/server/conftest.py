@@ -135,10 +135,12 @@ def start_hq_thread(
     *,
     live: LiveSettings | None = None,
     ssl: tuple[Path, Path] | None = None,
+    ws_ping: tuple[float, float] | None = None,
     **options: Any,
 ) -> RunningHQ:
     """Serves a new app on ``db_url`` in a background thread; returns once it accepts.
-    ``options`` are further :class:`Settings` fields."""
+    ``ws_ping``: uvicorn's WebSocket keep-alive ping interval and timeout (default 20 s,
+    20 s). ``options`` are further :class:`Settings` fields."""
     options.setdefault("member_keys", MemberKeys.generate())
     settings = Settings(
         db_url=db_url,
@@ -155,6 +157,8 @@ def start_hq_thread(
     port = sock.getsockname()[1]
     config = server_options.uvicorn_config(app, settings, "warning")
     config.timeout_graceful_shutdown = 2
+    if ws_ping is not None:
+        config.ws_ping_interval, config.ws_ping_timeout = ws_ping
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

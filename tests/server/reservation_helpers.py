@@ -147,7 +147,7 @@ def check_race(db: Database, out: RaceOutcome, units: int = 10) -> None:
     assert out.reserved_milli == 1000 * len(out.reserved)
     # Every refusal names the short line, with what was available when it was decided.
     for body in out.refused:
-        assert body["error"] == "insufficient_stock"
+        assert body["code"] == "insufficient_stock"
         assert len(body["short"]) == 1
         short = body["short"][0]
         assert short["requested_milli"] == 1000 and 0 <= short["available_milli"] < 1000

@@ -72,7 +72,7 @@ def push(client: httpx.Client, device: Device, events: list[dict[str, Any]]) -> 
     r = client.post("/v1/sync/push", json={"events": events}, headers=device.headers)
     assert r.status_code == 200, r.text
     return [
-        x["status"] if x["status"] != "rejected" else f"rejected:{x['reason']}"
+        x["status"] if x["status"] != "rejected" else f"rejected:{x['code']}"
         for x in r.json()["results"]
     ]
 

@@ -33,6 +33,7 @@ from server_stub import operations
 from server_stub.db import Database, migrate
 from server_stub.member_keys import MemberKeys
 from server_stub.schemas import ItemIn, StaffIn
+from sync_client.contract.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from tests.support import wait_until
 
 PG_URL = os.environ.get("CHAINPOS_TEST_PG_URL")
@@ -200,7 +201,8 @@ class Device:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        """What a current till sends: its token and the protocol version it speaks."""
+        return {"Authorization": f"Bearer {self.token}", PROTOCOL_HEADER: str(PROTOCOL_VERSION)}
 
 
 class Chain:

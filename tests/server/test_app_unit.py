@@ -93,6 +93,6 @@ def test_live_connections_are_counted(app_client):
 def test_unknown_paths_and_methods_answer_in_the_error_shape(app_client):
     client, _ = app_client
     r = client.get("/nope")
-    assert (r.status_code, r.json()["error"]) == (404, "not_found")
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")
     r = client.put("/v1/sync/pull")
-    assert (r.status_code, r.json()["error"]) == (405, "method_not_allowed")
+    assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed")

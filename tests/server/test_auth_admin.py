@@ -42,16 +42,16 @@ def test_enrolment_numbers_devices_per_store_and_codes_work_once(
     assert second.json()["device_id"] == f"{store}-T02"
 
     reused = enroll(client, store, code1)
-    assert (reused.status_code, reused.json()["error"]) == (401, "enroll_code_used")
+    assert (reused.status_code, reused.json()["code"]) == (401, "enroll_code_used")
     unknown = enroll(client, store, "ABCD-EFGH")
-    assert (unknown.status_code, unknown.json()["error"]) == (401, "enroll_code_invalid")
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "enroll_code_invalid")
 
 
 def test_enrolment_code_is_bound_to_its_store_and_expires(hq: RunningHQ, chain: Chain, client):
     store, other = chain.store(), chain.store()
     code = operations.create_enroll_code(hq.db, store).code
     wrong = enroll(client, other, code)
-    assert (wrong.status_code, wrong.json()["error"]) == (403, "wrong_store")
+    assert (wrong.status_code, wrong.json()["code"]) == (403, "wrong_store")
     assert enroll(client, store, code).status_code == 200  # the refusal did not burn it
 
     old = operations.create_enroll_code(hq.db, store).code
@@ -62,7 +62,7 @@ def test_enrolment_code_is_bound_to_its_store_and_expires(hq: RunningHQ, chain: 
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     expired = enroll(client, store, old)
-    assert (expired.status_code, expired.json()["error"]) == (401, "enroll_code_expired")
+    assert (expired.status_code, expired.json()["code"]) == (401, "enroll_code_expired")
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_device_calls_need_a_valid_token(hq: RunningHQ, client, header, error):
         kw = {"json": {"events": []}} if method == "POST" else {}
         r = client.request(method, path, headers=headers, **kw)
         assert r.status_code == 401, (path, r.text)
-        assert r.json()["error"] == error
+        assert r.json()["code"] == error
         assert r.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -104,7 +104,7 @@ def test_revoked_device_gets_401_everywhere(hq: RunningHQ, chain: Chain, client)
         ("POST", "/v1/sync/push", {"json": {"events": [chain.sale(dev, [(sku, 1000)])]}}),
     ]:
         r = client.request(method, path, headers=dev.headers, **kw)
-        assert (r.status_code, r.json()["error"]) == (401, "token_revoked"), path
+        assert (r.status_code, r.json()["code"]) == (401, "token_revoked"), path
     assert state(hq.db) == before
 
 
@@ -113,9 +113,9 @@ def test_admin_and_device_tokens_stay_in_their_lanes(hq: RunningHQ, chain: Chain
     dev = chain.device(store)
     admin = {"Authorization": f"Bearer {chain.admin_token()}"}
     r = client.get("/v1/admin/stores", headers=dev.headers)
-    assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     r = client.get("/v1/sync/pull", headers=admin)
-    assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     assert client.get("/v1/admin/stores", headers=admin).status_code == 200
     assert client.get("/v1/admin/stores").status_code == 401
 
@@ -129,7 +129,7 @@ def test_expired_and_revoked_admin_tokens_are_refused(hq: RunningHQ, chain: Chai
             .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
         )
     r = client.get("/v1/admin/stores", headers={"Authorization": f"Bearer {token}"})
-    assert (r.status_code, r.json()["error"]) == (401, "token_expired")
+    assert (r.status_code, r.json()["code"]) == (401, "token_expired")
     other = chain.admin_token()
     with hq.db.read() as conn:
         name = (
@@ -141,7 +141,7 @@ def test_expired_and_revoked_admin_tokens_are_refused(hq: RunningHQ, chain: Chai
         )
     operations.revoke_admin_token(hq.db, name)
     r = client.get("/v1/admin/stores", headers={"Authorization": f"Bearer {other}"})
-    assert (r.status_code, r.json()["error"]) == (401, "token_revoked")
+    assert (r.status_code, r.json()["code"]) == (401, "token_revoked")
 
 
 def test_admin_api_mirrors_the_cli(hq: RunningHQ, chain: Chain, client):
@@ -158,8 +158,7 @@ def test_admin_api_mirrors_the_cli(hq: RunningHQ, chain: Chain, client):
 
     assert call("POST", "/stores", 201, json={"code": code, "name": "静安寺店"})["code"] == code
     assert (
-        call("POST", "/stores", 409, json={"code": code, "name": "again"})["error"]
-        == "store_exists"
+        call("POST", "/stores", 409, json={"code": code, "name": "again"})["code"] == "store_exists"
     )
     staff = call(
         "POST",
@@ -229,7 +228,7 @@ def test_admin_api_mirrors_the_cli(hq: RunningHQ, chain: Chain, client):
             "/stock/receive",
             422,
             json={"store": code, "sku": sku, "qty_milli": -1, "reason": "x"},
-        )["error"]
+        )["code"]
         == "bad_quantity"
     )
     assert (
@@ -264,7 +263,7 @@ def test_admin_api_mirrors_the_cli(hq: RunningHQ, chain: Chain, client):
         ).status_code
         == 401
     )
-    assert call("POST", "/devices/NOPE-T01/revoke", 404)["error"] == "unknown_device"
+    assert call("POST", "/devices/NOPE-T01/revoke", 404)["code"] == "unknown_device"
 
 
 def test_catalog_import_is_all_or_nothing(hq: RunningHQ, chain: Chain, client):

@@ -73,7 +73,7 @@ CASES = [
         "POST",
         "/v1/sync/push",
         "device",
-        {"json": {"protocol": 2, "events": []}},
+        {"json": {"protocol": 3, "events": []}},
         422,
         "invalid_request",
     ),
@@ -281,7 +281,7 @@ def test_bad_request_is_refused_precisely_logged_and_harmless(
     with caplog.at_level(logging.WARNING), httpx.Client(base_url=hq.url, timeout=30) as c:
         r = c.request(method, path, headers=headers, **kw)
     assert r.status_code == status, r.text
-    assert r.json()["error"] == error
+    assert r.json()["code"] == error
     assert state(hq.db) == before
     logged = [rec.getMessage() for rec in caplog.records if rec.name.startswith("chainpos.hq")]
     assert any(f"{status}" in msg and error in msg for msg in logged), logged
@@ -294,5 +294,5 @@ def test_one_unknown_event_type_does_not_change_anything(hq: RunningHQ, actors, 
     with httpx.Client(base_url=hq.url) as c:
         r = c.post("/v1/sync/push", json={"events": [event]}, headers=device.headers)
     assert r.status_code == 200
-    assert r.json()["results"][0]["reason"] == "unknown_type"
+    assert r.json()["results"][0]["code"] == "unknown_type"
     assert state(hq.db) == before

@@ -131,7 +131,7 @@ def test_a_rejected_count_moves_nothing_and_a_decision_needs_a_manager(
     assert push(client, dev, [submitted]) == ["applied"]
     assert push(client, dev, [_decide(chain, dev, cid, cashier)]) == ["rejected:not_authorised"]
     ghost = push_full(client, dev, [_decide(chain, dev, uuid.uuid4(), boss)])["results"][0]
-    assert (ghost["reason"], ghost["retryable"]) == ("unknown_count", True)
+    assert (ghost["code"], ghost["retryable"]) == ("unknown_count", True)
     assert push(client, dev, [_decide(chain, dev, cid, boss, approved=False)]) == ["applied"]
     assert push(client, dev, [_decide(chain, dev, cid, boss)]) == ["rejected:bad_transition"]
     assert level(hq.db, store, sku) == 30_000

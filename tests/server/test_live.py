@@ -138,7 +138,7 @@ def test_handshake_without_a_valid_token_is_refused(hq: RunningHQ):
                 async with connect(hq.ws_url, additional_headers=headers, proxy=None):
                     pass
             assert info.value.response.status_code == 401
-            assert json.loads(info.value.response.body)["error"] in (
+            assert json.loads(info.value.response.body)["code"] in (
                 "unauthorised",
                 "invalid_token",
             )

@@ -22,6 +22,8 @@ import pytest
 from server_stub import bulk, ingest, members
 from server_stub import models as m
 from server_stub.auth import DeviceIdentity
+from server_stub.ingest_members import MemberPlanner
+from sync_client.contract import protocol as p
 from tests.server.conftest import Chain, Device, RunningHQ
 from tests.server.member_helpers import (
     add_member,
@@ -31,6 +33,7 @@ from tests.server.member_helpers import (
     hold_status,
     ledger_for,
     ledger_mismatches,
+    new_phone,
     split_tenders,
     with_member,
 )
@@ -96,7 +99,7 @@ def test_fifty_simultaneous_spends_never_overdraw(hq: RunningHQ, chain: Chain):
                 expected = (
                     "insufficient_points" if plan[i][1] == "points" else "insufficient_balance"
                 )
-                assert a.json()["error"] == expected
+                assert a.json()["code"] == expected
         assert balances(hq.db, number) == (0, 50_000 - 16 * VALUE_EACH)
         assert ledger_mismatches(hq.db) == []
 
@@ -140,7 +143,7 @@ def test_fifty_simultaneous_spends_never_overdraw(hq: RunningHQ, chain: Chain):
             if isinstance(r, httpx.Response):
                 assert r.status_code in (200, 409), r.text
                 if r.status_code == 409:
-                    assert r.json()["error"] == "hold_captured"
+                    assert r.json()["code"] == "hold_captured"
                 elif r.request.url.path == "/v1/sync/push":
                     assert r.json()["results"][0]["status"] in ("applied", "duplicate")
         # Every sale was applied exactly once, however its two pushes raced.
@@ -266,3 +269,49 @@ def test_a_push_committed_between_the_lookups_is_answered_duplicate(
     assert inner[1].response.results[0].status == "applied"
     assert outer.response.results[0].status == "duplicate"
     assert balances(hq.db, number) == (10, 0)
+
+
+def test_a_sale_pushed_while_its_members_sign_up_commits_earns_its_points(
+    hq: RunningHQ, chain: Chain, backend: str, monkeypatch
+):
+    """GIVEN a sale naming a sign-up HQ has not seen yet (the customer joined offline)
+    WHEN the sign-up reaches HQ while the sale's push is being ingested, after the push
+    looked for the sign-up
+    THEN the sale's points are credited to the new member all the same, once."""
+    if backend == "sqlite":
+        pytest.skip("SQLite push transactions hold the write lock from the start: no interleaving")
+    assert hq.keys is not None
+    device = chain.device(chain.store())
+    sku = chain.item()
+    signup_id = uuid.uuid4()
+    sale = with_member(chain.sale(device, [(sku, 1000)], price_fen=1000), signup_id=signup_id)
+    who = DeviceIdentity(device.device_id, device.store)
+    request = p.SignUpRequest(
+        signup_id=signup_id,
+        phone=new_phone(),
+        name="张伟",
+        consent=True,
+        consent_version="privacy-2025-06",
+        signed_up_at=datetime.now(UTC),
+    )
+    signed_up: list[Any] = []
+    threads: list[threading.Thread] = []
+    plan_sale = MemberPlanner.plan_sale
+
+    def plan_while_the_sign_up_commits(self: MemberPlanner, *args: Any, **kw: Any) -> Any:
+        if not threads:
+            t = threading.Thread(
+                target=lambda: signed_up.append(members.sign_up(hq.db, hq.keys, who, request))
+            )
+            threads.append(t)
+            t.start()
+            t.join(3)  # done, or waiting for this push to commit
+        return plan_sale(self, *args, **kw)
+
+    monkeypatch.setattr(MemberPlanner, "plan_sale", plan_while_the_sign_up_commits)
+    outcome = ingest.push(hq.db, who, [sale])
+    threads[0].join(30)
+    assert outcome.response.results[0].status == "applied"
+    ((created, panel),) = signed_up
+    assert created
+    assert balances(hq.db, panel.number) == (10, 0)

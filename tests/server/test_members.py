@@ -44,7 +44,7 @@ def push(client: httpx.Client, device, *events) -> list[str]:
     r = client.post("/v1/sync/push", json={"events": list(events)}, headers=device.headers)
     assert r.status_code == 200, r.text
     return [
-        x["status"] if x["status"] != "rejected" else f"rejected:{x['reason']}"
+        x["status"] if x["status"] != "rejected" else f"rejected:{x['code']}"
         for x in r.json()["results"]
     ]
 
@@ -135,13 +135,13 @@ def test_sign_up_is_idempotent_and_keeps_the_phone_encrypted(hq: RunningHQ, shop
         json=dict(body, consent=False, signup_id=str(uuid.uuid4())),
         headers=shop["d1"].headers,
     )
-    assert refused.status_code == 422 and refused.json()["error"] == "consent_required"
+    assert refused.status_code == 422 and refused.json()["code"] == "consent_required"
     bad = client.post(
         "/v1/members",
         json=dict(body, phone="12345", signup_id=str(uuid.uuid4())),
         headers=shop["d1"].headers,
     )
-    assert bad.status_code == 422 and bad.json()["error"] == "bad_phone"
+    assert bad.status_code == 422 and bad.json()["code"] == "bad_phone"
 
 
 def test_identify_by_code_card_and_phone(hq: RunningHQ, shop, client):
@@ -179,7 +179,7 @@ def test_identify_by_code_card_and_phone(hq: RunningHQ, shop, client):
     assert by_phone.status_code == 200 and by_phone.json()["number"] == number
     assert by_phone.json()["spend_until"] is None
     no_code = hold(client, shop["d1"], number, "points", 100)
-    assert no_code.status_code == 403 and no_code.json()["error"] == "member_code_required"
+    assert no_code.status_code == 403 and no_code.json()["code"] == "member_code_required"
 
     operations.set_config(hq.db, shop["s1"], "member.spend_without_code", True)
     try:
@@ -193,7 +193,7 @@ def test_identify_by_code_card_and_phone(hq: RunningHQ, shop, client):
         operations.set_config(hq.db, shop["s1"], "member.spend_without_code", None)
 
     unknown = identify(client, shop["d1"], phone=new_phone())
-    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_member"
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_member"
     metrics = client.get("/metrics").text
     assert 'chainpos_member_requests_total{op="identify",result="ok"}' in metrics
     assert 'chainpos_member_requests_total{op="identify",result="unknown_member"}' in metrics
@@ -223,21 +223,21 @@ def test_forged_expired_and_replaced_codes_are_refused(hq: RunningHQ, shop, clie
     for code, (error, words) in cases.items():
         r = identify(client, shop["d1"], code=code)
         assert r.status_code == 422, (code, r.text)
-        assert r.json()["error"] == error and words in r.json()["detail"]
+        assert r.json()["code"] == error and words in r.json()["detail"]
         spend = hold(client, shop["d1"], number, "points", 10, proof=code)
-        assert spend.status_code == 422 and spend.json()["error"] == error
+        assert spend.status_code == 422 and spend.json()["code"] == error
     assert audit_actions(hq.db).count("member.identify_refused") == before + len(cases)
     assert balances(hq.db, number) == (50, 0)
 
     new_card = members.member_code(hq.db, hq.keys, ADMIN, number, card=True, new_card=True)
     assert new_card.card_version == 2
     old = identify(client, shop["d1"], code=card_code(hq.keys, number, 1))
-    assert old.status_code == 422 and old.json()["error"] == "card_replaced"
+    assert old.status_code == 422 and old.json()["code"] == "card_replaced"
     assert identify(client, shop["d1"], code=new_card.code).status_code == 200
 
     someone_else, _ = add_member(hq.db, hq.keys, points=50)
     mismatch = hold(client, shop["d1"], number, "points", 10, proof=app_code(hq.keys, someone_else))
-    assert mismatch.status_code == 422 and mismatch.json()["error"] == "member_code_mismatch"
+    assert mismatch.status_code == 422 and mismatch.json()["code"] == "member_code_mismatch"
 
 
 def test_scenario_5_member_from_another_city_redeems_points(hq: RunningHQ, chain, shop, client):
@@ -275,7 +275,7 @@ def test_scenario_5_member_from_another_city_redeems_points(hq: RunningHQ, chain
         )
     # The hold cannot be released once spent.
     again = client.post(f"/v1/members/holds/{h['hold_id']}/release", headers=dev.headers)
-    assert again.status_code == 409 and again.json()["error"] == "hold_captured"
+    assert again.status_code == 409 and again.json()["code"] == "hold_captured"
 
 
 def test_scenario_6_two_stores_one_balance_same_moment(hq: RunningHQ, shop, client):
@@ -301,7 +301,7 @@ def test_scenario_6_two_stores_one_balance_same_moment(hq: RunningHQ, shop, clie
         t.join()
     assert sorted(a.status_code for a in answers) == [201, 409]
     refused = next(a for a in answers if a.status_code == 409).json()
-    assert refused["error"] == "insufficient_points"
+    assert refused["code"] == "insufficient_points"
     assert "0 available, 780 asked" in refused["detail"]
     # What the till needs to say it in words: the other store's hold has the 780.
     assert refused["params"] == {"available": 0, "held": 780, "asked": 780}
@@ -322,7 +322,7 @@ def test_holds_are_idempotent_and_release_returns_value_once(hq: RunningHQ, shop
     assert retry.status_code == 200 and retry.json()["hold_id"] == str(hold_id)
     assert balances(hq.db, number) == (1000, 7000)
     clash = hold(client, dev, number, "stored_value", 4000, proof=code, hold_id=hold_id)
-    assert clash.status_code == 409 and clash.json()["error"] == "hold_conflict"
+    assert clash.status_code == 409 and clash.json()["code"] == "hold_conflict"
     assert (
         hold(
             client, shop["d2"], number, "stored_value", 3000, proof=code, hold_id=hold_id
@@ -334,17 +334,17 @@ def test_holds_are_idempotent_and_release_returns_value_once(hq: RunningHQ, shop
     assert got.status_code == 200 and got.json()["status"] == "held"
     assert client.get(f"/v1/members/holds/{hold_id}", headers=shop["d2"].headers).status_code == 403
     foreign = client.post(f"/v1/members/holds/{hold_id}/release", headers=shop["d2"].headers)
-    assert foreign.status_code == 403 and foreign.json()["error"] == "wrong_store"
+    assert foreign.status_code == 403 and foreign.json()["code"] == "wrong_store"
     for _ in range(3):
         r = client.post(f"/v1/members/holds/{hold_id}/release", headers=dev.headers)
         assert r.status_code == 200 and r.json()["status"] == "released"
     assert balances(hq.db, number) == (1000, 10_000)
     assert ledger_for(hq.db, str(hold_id)) == [("pay", -3000), ("release", 3000)]
     unknown = client.post(f"/v1/members/holds/{uuid.uuid4()}/release", headers=dev.headers)
-    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_hold"
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_hold"
 
     short = hold(client, dev, number, "stored_value", 10_001, proof=code)
-    assert short.status_code == 409 and short.json()["error"] == "insufficient_balance"
+    assert short.status_code == 409 and short.json()["code"] == "insufficient_balance"
     assert "100.00 yuan available" in short.json()["detail"]
 
 
@@ -599,7 +599,7 @@ def test_earning_rules(hq: RunningHQ, chain, shop, client):
             operations.set_config(hq.db, None, key, None)
     with pytest.raises(ApiError) as bad:
         operations.set_config(hq.db, None, "member.points_per_yuan", "two")
-    assert bad.value.error == "bad_setting"
+    assert bad.value.code == "bad_setting"
 
 
 def test_sales_naming_bad_holds_are_recorded_with_an_alert(hq: RunningHQ, chain, shop, client):
@@ -657,7 +657,7 @@ def test_a_revoked_device_cannot_identify_or_spend(hq: RunningHQ, chain, shop, c
     assert identify(client, dev, code=code).status_code == 200
     operations.revoke_device(hq.db, dev.device_id)
     r = identify(client, dev, code=code)
-    assert r.status_code == 401 and r.json()["error"] == "token_revoked"
+    assert r.status_code == 401 and r.json()["code"] == "token_revoked"
     assert hold(client, dev, number, "points", 10, proof=code).status_code == 401
     assert balances(hq.db, number) == (100, 0)
 
@@ -710,7 +710,7 @@ def test_admin_api(hq: RunningHQ, chain, shop, client):
         json={"name": "x", "phone": phone, "consent_version": "paper-1"},
         headers=admin,
     )
-    assert dup.status_code == 409 and dup.json()["error"] == "phone_registered"
+    assert dup.status_code == 409 and dup.json()["code"] == "phone_registered"
     found = client.post("/v1/admin/members/search", json={"phone": phone}, headers=admin)
     assert [x["number"] for x in found.json()] == [number]
     by_name = client.post("/v1/admin/members/search", json={"name": "赵"}, headers=admin)

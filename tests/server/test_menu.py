@@ -119,7 +119,7 @@ def test_a_menu_that_does_not_hold_together_is_refused_and_nothing_is_published(
         before = conn.execute(select(m.menu_versions.c.id)).all()
     with pytest.raises(ApiError) as refused:
         menu.publish_menu(hq.db, body)
-    assert refused.value.error == "invalid_menu"
+    assert refused.value.code == "invalid_menu"
     assert problem in refused.value.detail
     with hq.db.read() as conn:
         assert conn.execute(select(m.menu_versions.c.id)).all() == before
@@ -130,7 +130,7 @@ def test_options_on_an_item_sold_by_weight_are_refused(hq: RunningHQ, chain: Cha
     nuts = chain.item(price_fen=9800, unit="kg")
     with pytest.raises(ApiError) as refused:
         menu.publish_menu(hq.db, _menu(nuts))
-    assert refused.value.error == "invalid_menu"
+    assert refused.value.code == "invalid_menu"
     assert f"tile {nuts}: an item sold by weight takes no options" in refused.value.detail
     body = _menu(nuts)
     body["tiles"][0]["groups"] = []

@@ -89,7 +89,7 @@ def test_cursor_older_than_the_feed_keeps_gets_resync(hq: RunningHQ, chain: Chai
     r = client.get("/v1/sync/pull", params={"after": 0}, headers=dev.headers)
     assert r.status_code == 410
     body = p.ResyncRequired.model_validate(r.json())
-    assert body.error == "resync"
+    assert body.code == "resync"
     assert body.snapshot == "/v1/sync/snapshot"
     assert body.oldest_after == floor
     ok = client.get("/v1/sync/pull", params={"after": floor}, headers=dev.headers)
@@ -219,7 +219,7 @@ def test_stock_lookup_shows_every_store_newest_first(hq: RunningHQ, chain: Chain
     assert out.levels[0].store_name.startswith("静安寺")
     missing = client.get("/v1/stock/NOPE", headers=dev.headers)
     assert missing.status_code == 404
-    assert missing.json()["error"] == "unknown_sku"
+    assert missing.json()["code"] == "unknown_sku"
 
 
 def test_device_may_not_read_for_another_store(hq: RunningHQ, chain: Chain, client):
@@ -229,6 +229,6 @@ def test_device_may_not_read_for_another_store(hq: RunningHQ, chain: Chain, clie
     for path in ("/v1/sync/pull", "/v1/sync/snapshot"):
         r = client.get(path, params={"store": theirs, "after": cursor}, headers=dev.headers)
         assert r.status_code == 403, path
-        assert r.json()["error"] == "wrong_store"
+        assert r.json()["code"] == "wrong_store"
         ok = client.get(path, params={"store": mine, "after": cursor}, headers=dev.headers)
         assert ok.status_code == 200, path

@@ -27,7 +27,7 @@ def push(client: httpx.Client, device, events) -> dict:
 
 def statuses(body: dict) -> list[str]:
     return [
-        r["status"] if r["status"] != "rejected" else f"rejected:{r['reason']}"
+        r["status"] if r["status"] != "rejected" else f"rejected:{r['code']}"
         for r in body["results"]
     ]
 
@@ -260,7 +260,7 @@ def test_events_for_another_store_refuse_the_whole_batch(hq: RunningHQ, chain: C
     before = state(hq.db)
     r = client.post("/v1/sync/push", json={"events": [mine, theirs]}, headers=dev.headers)
     assert r.status_code == 403
-    assert r.json()["error"] == "wrong_store"
+    assert r.json()["code"] == "wrong_store"
     assert state(hq.db) == before
 
 
@@ -337,7 +337,7 @@ def test_lines_keep_their_price_version_for_the_stale_price_report(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert r.status_code == 422, r.text
-    assert r.json()["error"] == "invalid_value"
+    assert r.json()["code"] == "invalid_value"
 
 
 def test_savepoint_mode_gives_the_same_answers_as_the_bulk_mode(hq: RunningHQ, chain: Chain):
@@ -389,7 +389,7 @@ def test_a_value_the_database_refuses_sinks_only_its_event(
     parsed[1] = ingest._Parsed(1, parsed[1].event.model_copy(update={"payload": payload}))
     monkeypatch.setattr(ingest, "_parse", lambda index, raw, nul: parsed[index])
     out = ingest.push(hq.db, DeviceIdentity(dev.device_id, store), [good, bad])
-    statuses = [(r.status, r.reason) for r in out.response.results]
+    statuses = [(r.status, r.code) for r in out.response.results]
     assert statuses == [("applied", None), ("rejected", "invalid")]
     assert "cannot be stored" in out.response.results[1].detail
     assert level(hq.db, store, sku) == -1000

@@ -93,7 +93,7 @@ def test_replays_of_reserve_confirm_and_cancel_change_nothing(
     assert (seen["reserved_milli"], seen["available_milli"]) == (2000, 3000)
 
     other = client.post(RESERVE, json=order(store, "MT-77", [(sku, 1000)]), headers=ch)
-    assert (other.status_code, other.json()["error"]) == (409, "order_id_reused")
+    assert (other.status_code, other.json()["code"]) == (409, "order_id_reused")
 
     c1 = client.post(f"{RESERVE}/MT-77/confirm", headers=ch)
     c2 = client.post(f"{RESERVE}/MT-77/confirm", headers=ch)
@@ -136,7 +136,7 @@ def test_an_unconfirmed_order_past_its_time_gives_its_stock_back(
     got = client.get(f"{RESERVE}/E-1", headers=ch).json()
     assert got["status"] == "expired"
     late = client.post(f"{RESERVE}/E-1/confirm", headers=ch)
-    assert (late.status_code, late.json()["error"]) == (409, "reservation_ended")
+    assert (late.status_code, late.json()["code"]) == (409, "reservation_ended")
     assert client.get(f"{RESERVE}/E-2", headers=ch).json()["status"] == "confirmed"
 
 
@@ -172,7 +172,7 @@ def test_a_channel_cannot_reserve_outside_its_stores_or_read_another_channels_or
     a = add_channel(hq.db, f"a-{s1}", [s1])
     b = add_channel(hq.db, f"b-{s1}", [s1, s2])
     out = client.post(RESERVE, json=order(s2, "X-1", [(sku, 1000)]), headers=a)
-    assert (out.status_code, out.json()["error"]) == (403, "store_out_of_scope")
+    assert (out.status_code, out.json()["code"]) == (403, "store_out_of_scope")
     assert client.post(RESERVE, json=order(s2, "B-1", [(sku, 1000)]), headers=b).status_code == 201
     for call in (
         lambda: client.get(f"{RESERVE}/B-1", headers=a),
@@ -180,7 +180,7 @@ def test_a_channel_cannot_reserve_outside_its_stores_or_read_another_channels_or
         lambda: client.post(f"{RESERVE}/B-1/confirm", headers=a),
     ):
         r = call()
-        assert (r.status_code, r.json()["error"]) == (404, "unknown_order")
+        assert (r.status_code, r.json()["code"]) == (404, "unknown_order")
     assert level(hq.db, s2, sku) == (2000, 1000)
     till = chain.device(s1)
     r = client.post(RESERVE, json=order(s1, "T-1", [(sku, 1000)]), headers=till.headers)
@@ -239,7 +239,7 @@ def test_a_pickup_order_scanned_at_the_till_becomes_exactly_one_sale(
     assert replay["duplicate"] == 1
     second = _pickup_sale(chain, till, sku, 2000, rid, "PK-1")
     again = client.post("/v1/sync/push", json={"events": [second]}, headers=till.headers).json()
-    assert again["rejected"] == 1 and again["results"][0]["reason"] == "pickup_collected"
+    assert again["rejected"] == 1 and again["results"][0]["code"] == "pickup_collected"
 
     assert level(hq.db, store, sku) == (3000, 0)
     got = client.get(f"{RESERVE}/PK-1", headers=ch).json()
@@ -250,7 +250,7 @@ def test_a_pickup_order_scanned_at_the_till_becomes_exactly_one_sale(
     assert conflicts(hq.db, store) == 0
     assert client.get("/v1/sync/snapshot", headers=till.headers).json()["pickups"] == []
     cancel = client.post(f"{RESERVE}/PK-1/cancel", headers=ch)
-    assert (cancel.status_code, cancel.json()["error"]) == (409, "pickup_collected")
+    assert (cancel.status_code, cancel.json()["code"]) == (409, "pickup_collected")
 
 
 def test_a_till_sale_of_reserved_units_stands_and_is_recorded_for_the_manager(
@@ -293,7 +293,7 @@ def test_a_sale_naming_an_unpaid_or_unknown_pickup_is_refused_and_changes_nothin
     out = client.post(
         "/v1/sync/push", json={"events": [unpaid, stray]}, headers=till.headers
     ).json()
-    assert [(r["status"], r["reason"], r["retryable"]) for r in out["results"]] == [
+    assert [(r["status"], r["code"], r["retryable"]) for r in out["results"]] == [
         ("rejected", "unknown_pickup", True),
         ("rejected", "unknown_pickup", False),
     ]

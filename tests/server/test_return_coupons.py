@@ -270,7 +270,7 @@ def test_coupon_back_never_keeps_the_coupon_used_after_a_full_return(
     assert coupons_back(hq, sale.event) == [None]
     with pytest.raises(ApiError) as refused:
         operations.set_config(hq.db, store, "returns.coupon_back", "sometimes")
-    assert refused.value.error == "bad_setting"
+    assert refused.value.code == "bad_setting"
 
 
 def test_two_stores_finishing_a_sale_at_the_same_moment_give_the_coupon_back_once(

@@ -61,7 +61,7 @@ def test_sixty_four_simultaneous_authorisations_grant_exactly_what_is_left(
     finally:
         for c in clients:
             c.close()
-    outcome = Counter(r.status_code if r.status_code != 409 else r.json()["error"] for r in answers)
+    outcome = Counter(r.status_code if r.status_code != 409 else r.json()["code"] for r in answers)
     assert outcome == {201: SOLD_MILLI // 1000, "not_returnable": REQUESTS - SOLD_MILLI // 1000}
     assert line_counts(hq.db, sale) == (0, SOLD_MILLI, 0)
     granted_stores = {r.json()["store"] for r in answers if r.status_code == 201}

@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from server_stub import reservations
 from server_stub.audit import SYSTEM
+from sync_client.contract.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from tests.server.conftest import Chain, RunningHQ
 
 pytestmark = pytest.mark.slow  # fuzzes HQ's API on a real server
@@ -80,8 +81,12 @@ def _fuzz(base_url: str, operation, mode: GenerationMode, headers: dict[str, str
             # adds makes the request valid again: whatever HQ answers is not a failure to
             # reject bad data. Every other check still applies.
             checks = [c for c in CHECKS if c is not negative_data_rejection]
-        response = case.call(base_url=base_url, headers=headers, timeout=30)
-        case.validate_response(response, checks=checks, headers=headers)
+        sent = dict(headers)
+        if any(k.lower() == PROTOCOL_HEADER.lower() for k in case.headers or {}):
+            # The case's own protocol header (any version is valid) stays.
+            del sent[PROTOCOL_HEADER]
+        response = case.call(base_url=base_url, headers=sent, timeout=30)
+        case.validate_response(response, checks=checks, headers=sent)
 
     run()
 
@@ -100,6 +105,9 @@ def test_api_never_fails_and_keeps_its_contract(hq: RunningHQ, tokens: dict[str,
             headers = {}
         else:
             headers = {"Authorization": f"Bearer {tokens['device']}"}
+        # The document describes the current protocol; a client declaring it gets exactly
+        # that shape (older clients get their own, see test_protocol_versions).
+        headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 _fuzz(hq.url, operation, mode, headers)

@@ -18,7 +18,7 @@ def _push(client: httpx.Client, device, events) -> list[str]:
     r = client.post("/v1/sync/push", json={"events": events}, headers=device.headers)
     assert r.status_code == 200, r.text
     return [
-        x["status"] if x["status"] != "rejected" else f"rejected:{x['reason']}"
+        x["status"] if x["status"] != "rejected" else f"rejected:{x['code']}"
         for x in r.json()["results"]
     ]
 
@@ -208,13 +208,13 @@ def test_day_close_waits_for_every_till_then_answers_one_z_report(
     url = f"/v1/stores/{store}/day-close"
     r = client.post(url, json={"business_date": day, "staff": manager}, headers=dev1.headers)
     assert r.status_code == 409, r.text
-    assert r.json()["error"] == "shifts_open"
+    assert r.json()["code"] == "shifts_open"
     assert r.json()["detail"].endswith(dev2.device_id)
     r = client.post(url, json={"business_date": day, "staff": cashier}, headers=dev1.headers)
-    assert (r.status_code, r.json()["error"]) == (403, "not_store_manager")
+    assert (r.status_code, r.json()["code"]) == (403, "not_store_manager")
     other = chain.device(chain.store("别店"))
     r = client.post(url, json={"business_date": day, "staff": manager}, headers=other.headers)
-    assert (r.status_code, r.json()["error"]) == (403, "wrong_store")
+    assert (r.status_code, r.json()["code"]) == (403, "wrong_store")
 
     assert _push(client, dev2, second[1:]) == ["applied"]
     r = client.post(url, json={"business_date": day, "staff": manager}, headers=dev1.headers)

@@ -137,7 +137,7 @@ def test_the_wrong_store_or_role_is_refused_and_audited(
     own_approval = step(chain, dev2, "approved", tid, boss2, [(water, 10_000)])
     by_cashier = step(chain, dev3, "approved", tid, cashier3, [(water, 10_000)])
     out = push_full(client, dev2, [own_approval])["results"][0]
-    assert (out["reason"], out["retryable"]) == ("not_authorised", False)
+    assert (out["code"], out["retryable"]) == ("not_authorised", False)
     assert push(client, dev3, [by_cashier]) == ["rejected:not_authorised"]
     # A manager of another store is no manager here.
     assert push(client, dev3, [step(chain, dev3, "approved", tid, boss2, [(water, 1)])]) == [
@@ -169,14 +169,14 @@ def test_steps_out_of_order_are_refused_naming_the_state(
     assert push(client, dev2, [asked]) == ["applied"]
     early_ship = push_full(client, dev3, [step(chain, dev3, "shipped", tid, boss3, [(water, 1)])])
     result = early_ship["results"][0]
-    assert result["reason"] == "bad_transition" and "requested" in result["detail"]
+    assert result["code"] == "bad_transition" and "requested" in result["detail"]
     assert push(client, dev2, [step(chain, dev2, "received", tid, boss2, [(water, 1)])]) == [
         "rejected:bad_transition"
     ]
     ghost = push_full(
         client, dev3, [step(chain, dev3, "approved", uuid.uuid4(), boss3, [(water, 1)])]
     )
-    assert ghost["results"][0]["reason"] == "unknown_transfer"
+    assert ghost["results"][0]["code"] == "unknown_transfer"
     assert ghost["results"][0]["retryable"] is True
     # Requesting the same transfer id again (a new event) is no second request.
     _, again = request(chain, dev2, s3, boss2, [(water, 10_000)], transfer_id=tid)

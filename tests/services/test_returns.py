@@ -74,7 +74,12 @@ class FakeReturnHQ:
         for lq in req.lines:
             left = lines.get(lq.line_no, 0) - self.taken.get((req.sale_id, lq.line_no), 0)
             if lq.qty_milli > left:
-                raise HQRefused(409, "not_returnable", f"line {lq.line_no}: returned at S002")
+                raise HQRefused(
+                    409,
+                    "not_returnable",
+                    f"line {lq.line_no}: returned at S002",
+                    {"line_no": lq.line_no, "left_milli": left, "returned_store": "S002"},
+                )
         for lq in req.lines:
             key = (req.sale_id, lq.line_no)
             self.taken[key] = self.taken.get(key, 0) + lq.qty_milli
@@ -309,6 +314,8 @@ def test_hq_refuses_a_line_another_store_returned_and_nothing_is_held(
     with pytest.raises(ReturnError) as exc:
         returns.authorise(draft).result(T)
     assert exc.value.code == "not_returnable" and "S002" in exc.value.params["detail"]
+    # HQ's params reach the screen's text with the code: which line, where it went back.
+    assert (exc.value.params["line_no"], exc.value.params["returned_store"]) == (1, "S002")
     with pytest.raises(ReturnError) as exc:
         returns.commit(draft)
     assert exc.value.code == "not_authorised"

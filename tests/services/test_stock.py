@@ -89,14 +89,14 @@ class Feed:
             updated_at=self.clock.now() - timedelta(seconds=ago_s),
         )
 
-    def answer(self, status: str = "applied", reason: str | None = None) -> None:
+    def answer(self, status: str = "applied", code: str | None = None) -> None:
         """HQ answers every pending event with ``status``."""
         items = self.replica.pending(100)
         self.replica.apply_push_answer(
             items,
             p.PushResponse(
                 results=[
-                    p.EventResult(index=i, id=UUID(it.event_id), status=status, reason=reason)  # type: ignore[arg-type]
+                    p.EventResult(index=i, id=UUID(it.event_id), status=status, code=code)  # type: ignore[arg-type]
                     for i, it in enumerate(items)
                 ],
                 applied=len(items) if status == "applied" else 0,
@@ -286,7 +286,7 @@ def test_a_step_hq_refuses_shows_hqs_state_and_the_reason(
     stock.approve(manager, tid)
     feed.send(data.model_copy(update={"state": "cancelled"}))
     assert stock.transfer(tid).state == "approved"  # the step waits to be pushed
-    feed.answer("rejected", reason="conflict")
+    feed.answer("rejected", code="conflict")
     row = stock.transfer(tid)
     assert (row.state, row.syncing) == ("cancelled", False)
     assert row.step_error is not None and "conflict" in row.step_error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,31 @@ def test_demo_starts_hq_and_two_enrolled_terminals(tmp_path: Path):
     finally:
         db.dispose()
     assert ids == ["S001-T01", "S002-T01"]
+
+
+def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path):
+    """GIVEN the chain demo running (HQ, the payment simulator, two tills)
+    WHEN Ctrl+C reaches it (SIGINT) THEN it closes the tills, stops HQ and the simulator
+    and exits 0 without a traceback, and the guide printed the folder the data is in."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "pos_app", "demo", "--data-dir", str(tmp_path / "demo")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("ready "):
+                break
+        assert any(line.startswith("ready ") for line in seen), "".join(seen)
+        assert f"Demo data (HQ and both tills; --fresh starts again): {tmp_path / 'demo'}\n" in seen
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "SIGINT: stopping" in err
+    assert "Demo stopped" in rest

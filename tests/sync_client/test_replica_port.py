@@ -6,13 +6,16 @@ real HQ (SQLite, loopback): if the client reached past the port, this would fail
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -33,6 +36,7 @@ from sync_client import (
     SyncRunner,
 )
 from sync_client.contract import protocol as p
+from tests.server.member_helpers import new_phone
 from tests.server.support import fresh_database, wait_until
 from tests.support import sell_without_shifts
 from tests.sync.conftest import FAST, start_hq
@@ -215,3 +219,120 @@ def test_the_till_reads_every_change_kind_the_protocol_defines() -> None:
     from sync_client.contract import protocol as p
 
     assert set(_feed._BY_KIND) == set(p.CHANGE_KINDS)
+
+
+class FailingReplica(MemoryReplica):
+    """A replica whose database refuses every write of HQ's changes until ``heal()``."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.broken = threading.Event()
+        self.broken.set()
+
+    def heal(self) -> None:
+        self.broken.clear()
+
+    def apply_changes(
+        self,
+        changes: Iterable[Any],
+        next_after: int,
+        quarantine: Sequence[QuarantinedChange] = (),
+        skipped: int = 0,
+    ) -> ApplySummary:
+        if self.broken.is_set():
+            raise sqlite3.OperationalError("database is locked")
+        return super().apply_changes(changes, next_after, quarantine, skipped)
+
+
+def test_a_replica_fault_is_recorded_and_sync_carries_on_once_it_passes(
+    hq: EmbeddedHQ,
+) -> None:
+    """GIVEN an enrolled device whose database refuses to take HQ's changes (a fault the
+    sync client has no rule for)
+    WHEN the client runs and HQ publishes a price
+    THEN the client does not stop: its status is offline and its last error names the
+    fault; and once the database takes writes again, the price arrives and it is online."""
+    code = operations.create_enroll_code(hq.db, STORE).code
+    assert hq.keys is not None
+    request = p.EnrollRequest(store=STORE, code=code, device_name="fault")
+    who = operations.enroll(hq.db, hq.keys, request)
+    creds = Credentials(hq.url, STORE, who.device_id, who.token, b"x" * 32)
+    replica = FailingReplica()
+    runner = SyncRunner("fault-test")
+    runner.start()
+    client = SyncClient(replica, creds, config=FAST)
+    task = runner.submit(client.run())
+    try:
+        (published,) = operations.set_price(hq.db, "MT001", 1700)
+        wait_until(
+            lambda: "OperationalError: database is locked" in (client.status.last_error or ""),
+            what="the fault recorded",
+        )
+        assert client.status.state == "offline"
+        assert not task.done()
+        replica.heal()
+        wait_until(lambda: published.version in replica.prices, what="the price applied")
+        wait_until(lambda: client.status.online, what="client online")
+    finally:
+        task.cancel()
+        client.finished.wait(10)
+        runner.stop()
+
+
+def a_topup_for_signup(device_id: str, seq: int, signup_id: UUID) -> OutboxItem:
+    now = datetime.now(UTC)
+    topup = p.MemberToppedUp(
+        topup_id=uuid7(),
+        receipt_no=f"{device_id}-T00{seq}",
+        store=STORE,
+        terminal=device_id,
+        cashier="1001",
+        completed_at=now,
+        signup_id=signup_id,
+        amount_fen=10000,
+        tenders=[p.Tender(kind="cash", amount_fen=10000, tendered_fen=10000)],
+    )
+    return OutboxItem(seq, str(uuid7()), topup.type, now, topup.model_dump_json(), 0)
+
+
+def test_a_top_up_waiting_for_its_sign_up_goes_as_soon_as_the_outbox_is_notified(
+    hq: EmbeddedHQ,
+) -> None:
+    """GIVEN a till whose outbox holds a top-up naming a sign-up HQ has not seen (HQ says
+    retry later), with a long retry backoff (15-30 s for the next attempt)
+    WHEN the sign-up reaches HQ and the till notifies its outbox (as the member service
+    does once HQ accepted the sign-up)
+    THEN the top-up is sent again at once and HQ applies it, without waiting out the
+    backoff."""
+    code = operations.create_enroll_code(hq.db, STORE).code
+    assert hq.keys is not None
+    request = p.EnrollRequest(store=STORE, code=code, device_name="topup")
+    who = operations.enroll(hq.db, hq.keys, request)
+    creds = Credentials(hq.url, STORE, who.device_id, who.token, b"x" * 32)
+    signup_id = uuid7()
+    topup = a_topup_for_signup(who.device_id, 1, signup_id)
+    replica = MemoryReplica([topup])
+    slow = replace(FAST, backoff_base_s=30.0, backoff_cap_s=60.0)
+    runner = SyncRunner("topup-test")
+    runner.start()
+    client = SyncClient(replica, creds, config=slow)
+    task = runner.submit(client.run())
+    try:
+        wait_until(lambda: topup.event_id in replica.answers, what="the top-up refused for now")
+        assert replica.answers[topup.event_id] == "rejected" and replica.outbox
+        sign_up = p.SignUpRequest(
+            signup_id=signup_id,
+            phone=new_phone(),
+            name="张伟",
+            consent=True,
+            consent_version="privacy-2025-06",
+            signed_up_at=datetime.now(UTC),
+        )
+        runner.submit(client.hq.sign_up(sign_up)).result(10)
+        runner.call_soon(client.notify_outbox)
+        wait_until(lambda: not replica.outbox, timeout=10, what="the top-up applied")
+        assert replica.answers[topup.event_id] == "applied"
+    finally:
+        task.cancel()
+        client.finished.wait(10)
+        runner.stop()

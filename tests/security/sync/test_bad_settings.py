@@ -30,10 +30,10 @@ def test_config_set_rounding_bogus_is_refused_at_hq(hq, capsys):
     assert code == 1 and "rounding" in err
     with pytest.raises(ApiError) as unknown:
         operations.set_config(hq.db, "S001", "rounding_mode", "jiao")
-    assert (unknown.value.status, unknown.value.error) == (422, "unknown_setting")
+    assert (unknown.value.status, unknown.value.code) == (422, "unknown_setting")
     with pytest.raises(ApiError) as out_of_bounds:
         operations.set_config(hq.db, None, "discount_limit_bp", 20_000)
-    assert out_of_bounds.value.error == "bad_setting"
+    assert out_of_bounds.value.code == "bad_setting"
     with hq.db.read() as conn:
         keys = conn.execute(text("SELECT key FROM feed WHERE kind = 'config'")).scalars().all()
     assert not any("rounding" in k or "discount_limit_bp" in k for k in keys)

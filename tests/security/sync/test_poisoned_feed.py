@@ -17,6 +17,7 @@ from pos_app.localdb.store import get_setting
 from server_stub import models as m
 from server_stub import operations
 from sync_client._feed import LenientChanges, read_changes
+from sync_client.contract import protocol as p
 from tests.support import fast_hash, wait_until
 
 STORE = "S001"
@@ -165,7 +166,7 @@ def test_a_poisoned_feed_at_hq_is_quarantined_reported_and_passed(hq, terminals)
 
     rows = wait_until(reported, what="HQ storing the report")
     assert [(r.kind, r.key, r.protocol) for r in rows] == [
-        ("config", f"{STORE}:void.approval_above_fen", 1)
+        ("config", f"{STORE}:void.approval_above_fen", p.PROTOCOL_VERSION)
     ]
     with hq.db.read() as conn:
         actions = conn.execute(
