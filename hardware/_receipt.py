@@ -74,6 +74,7 @@ class ReceiptLabels:
     subtotal: str = "小计"
     total: str = "合计"
     change: str = "找零"
+    received: str = "实收"
     member: str = "会员"
     points_earned: str = "本单积分"
     points_balance: str = "积分余额"
@@ -95,6 +96,8 @@ class Receipt:
         discounts: Promotions and coupons, amounts as printed (e.g. ``"-¥3.00"``).
         subtotal: Total before discounts, printed when there are discounts.
         change: Change given, printed when present.
+        received: What the customer handed over (实收), printed before the change when
+            present.
         member: Member identification, already masked (``"138****1234"``).
         points_earned: Points earned by this sale.
         points_balance: Member's points balance after the sale.
@@ -118,6 +121,7 @@ class Receipt:
     discounts: tuple[Amount, ...] = ()
     subtotal: str | None = None
     change: str | None = None
+    received: str | None = None
     member: str | None = None
     points_earned: str | None = None
     points_balance: str | None = None
@@ -173,6 +177,8 @@ def receipt_document(receipt: Receipt) -> Document:
     blocks += [Columns(d.label, d.amount) for d in r.discounts]
     blocks.append(Columns(lb.total, r.total, bold=True))
     blocks += [Columns(t.label, t.amount) for t in r.tenders]
+    if r.received:
+        blocks.append(Columns(lb.received, r.received))
     if r.change:
         blocks.append(Columns(lb.change, r.change))
     if r.member:

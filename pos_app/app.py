@@ -56,6 +56,8 @@ from pos_app.services.scanners import ScannerHub
 from pos_app.services.shifts import ShiftService
 from pos_app.services.stock import StockService
 from sync_client import CredentialStore
+from sync_client.contract.scalelabels import SETTING_KEY as SCALE_LAYOUTS_KEY
+from sync_client.contract.scalelabels import layouts_from_setting
 
 log = logging.getLogger("chainpos.app")
 
@@ -326,7 +328,14 @@ def build_terminal(
             executor=sync_executor,
             verify=verify,
         )
-    catalog = CatalogService(engine, hq_clock, identity.store_code)
+    # The store's scale-label layouts, pushed from HQ (checked above: a bad one was
+    # replaced by the last good layouts or the defaults).
+    catalog = CatalogService(
+        engine,
+        hq_clock,
+        identity.store_code,
+        layouts_from_setting(checked.get(SCALE_LAYOUTS_KEY)),
+    )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terminal-worker")
     devices = DeviceBoard(hq_clock)
     device_settings = DeviceSettingsService(engine, hq_clock)

@@ -26,13 +26,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sync_client.contract.errors import ChainPosError
+from sync_client.contract.scalelabels import DEFAULT_SCALE_LAYOUTS, ScaleLayout
 
 __all__ = [
     "DEFAULT_SCALE_LAYOUTS",
     "GS",
+    "MAX_SCAN_MULTIPLIER",
     "BarcodeError",
     "GS1Element",
     "GS1Message",
+    "MultipliedScan",
     "ParsedScan",
     "ScaleLayout",
     "VariableMeasure",
@@ -41,6 +44,7 @@ __all__ = [
     "parse_gs1",
     "parse_scan",
     "price_check_digit",
+    "split_multiplier",
     "validate_gtin",
 ]
 
@@ -200,133 +204,6 @@ def price_check_digit(price: str) -> int:
 
 
 # ------------------------------------------------------------------ scale labels
-
-_LAYOUT_LETTERS = frozenset("FIPWQVC")
-
-
-def _runs(pattern: str) -> list[tuple[str, int, int]]:
-    """Splits a pattern into (letter, start, end) runs of equal letters."""
-    runs: list[tuple[str, int, int]] = []
-    start = 0
-    for index in range(1, len(pattern) + 1):
-        if index == len(pattern) or pattern[index] != pattern[start]:
-            runs.append((pattern[start], start, index))
-            start = index
-    return runs
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleLayout:
-    """How one family of scale labels packs its fields into 13 or 18 digits.
-
-    ``pattern`` has one letter per digit:
-
-    * ``F`` fixed prefix digits; they come first and the label must start with one of
-      ``prefixes`` (each exactly as long as the ``F`` run). At least one is required,
-      otherwise the layout would swallow ordinary GTINs.
-    * ``I`` item (PLU) code, kept as printed including leading zeros. Required.
-    * ``P`` price, in units of ``10**-price_decimals`` yuan (2 means fen).
-    * ``W`` weight, in units of ``10**-weight_decimals`` kg (3 means grams).
-    * ``Q`` count of pieces.
-    * ``V`` GS1 price check digit; only directly before a 4- or 5-digit ``P`` run.
-    * ``C`` the final mod-10 check digit over the whole label; must be last.
-
-    At least one of ``P``, ``W``, ``Q`` is required. Each letter forms one contiguous
-    run. An invalid layout raises ``ValueError`` at construction.
-
-    Attributes:
-        name: the layout's name, reported in :class:`VariableMeasure`.
-        pattern: 13 or 18 letters as above.
-        prefixes: accepted values of the ``F`` digits, e.g. ``("20", "21")``.
-        price_decimals: decimals of the price field in yuan; converted to fen,
-            rounded half up when finer than a fen.
-        weight_decimals: decimals of the weight field in kg; converted to grams,
-            rounded half up when finer than a gram.
-    """
-
-    name: str
-    pattern: str
-    prefixes: tuple[str, ...]
-    price_decimals: int = 2
-    weight_decimals: int = 3
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "prefixes", tuple(self.prefixes))
-        pattern = self.pattern
-        if not self.name:
-            raise ValueError("a scale layout needs a name")
-        if len(pattern) not in (13, 18):
-            raise ValueError(
-                f"layout {self.name!r}: pattern has {len(pattern)} letters, not 13 or 18"
-            )
-        unknown = sorted(set(pattern) - _LAYOUT_LETTERS)
-        if unknown:
-            raise ValueError(f"layout {self.name!r}: unknown pattern letters {''.join(unknown)!r}")
-        runs = _runs(pattern)
-        letters = [letter for letter, _, _ in runs]
-        repeated = sorted({letter for letter in letters if letters.count(letter) > 1})
-        if repeated:
-            raise ValueError(
-                f"layout {self.name!r}: letters {''.join(repeated)!r} must each form one run"
-            )
-        if letters[-1] != "C" or pattern.count("C") != 1:
-            raise ValueError(f"layout {self.name!r}: pattern must end with exactly one 'C'")
-        if letters[0] != "F":
-            raise ValueError(f"layout {self.name!r}: pattern must start with the 'F' prefix")
-        if "I" not in letters:
-            raise ValueError(f"layout {self.name!r}: pattern needs item digits 'I'")
-        if not {"P", "W", "Q"} & set(letters):
-            raise ValueError(f"layout {self.name!r}: pattern needs a 'P', 'W' or 'Q' field")
-        if "V" in letters:
-            v_index = letters.index("V")
-            _, p_start, p_end = runs[v_index + 1]
-            if (
-                pattern.count("V") != 1
-                or letters[v_index + 1] != "P"
-                or p_end - p_start not in (4, 5)
-            ):
-                raise ValueError(
-                    f"layout {self.name!r}: 'V' must be one digit directly before "
-                    "a 4- or 5-digit 'P' run"
-                )
-        f_count = pattern.count("F")
-        if not self.prefixes:
-            raise ValueError(f"layout {self.name!r}: needs at least one prefix")
-        for prefix in self.prefixes:
-            if len(prefix) != f_count or not set(prefix) <= _DIGITS:
-                raise ValueError(
-                    f"layout {self.name!r}: prefix {prefix!r} must be {f_count} digits"
-                )
-        if not 0 <= self.price_decimals <= 9 or not 0 <= self.weight_decimals <= 9:
-            raise ValueError(f"layout {self.name!r}: decimals must be between 0 and 9")
-
-    def matches(self, digits: str) -> bool:
-        """Tells whether a digit string has this layout's length and one of its prefixes."""
-        return len(digits) == len(self.pattern) and digits.startswith(self.prefixes)
-
-    def field(self, digits: str, letter: str) -> str | None:
-        """Returns the digits of field ``letter`` in ``digits``, or None if absent."""
-        start = self.pattern.find(letter)
-        if start < 0:
-            return None
-        return digits[start : self.pattern.rfind(letter) + 1]
-
-
-DEFAULT_SCALE_LAYOUTS: tuple[ScaleLayout, ...] = (
-    # EAN-13 price-embedded label: 2-digit flag, 5-digit PLU, price in fen (max ¥999.99).
-    ScaleLayout("ean13-price", "FFIIIIIPPPPPC", ("20", "21", "22", "23", "24")),
-    # EAN-13 weight-embedded label: 2-digit flag, 5-digit PLU, weight in grams (max 99.999 kg).
-    ScaleLayout("ean13-weight", "FFIIIIIWWWWWC", ("25", "26", "27", "28")),
-    # 18-digit label printed by Chinese retail scales (大华 Dahua, 顶尖 Aclas and others):
-    # 2-digit flag, 5-digit PLU, weight in grams, total price in fen, mod-10 check digit.
-    ScaleLayout(
-        "ean18-weight-price",
-        "FFIIIIIWWWWWPPPPPC",
-        ("20", "21", "22", "23", "24", "25", "26", "27", "28", "29"),
-    ),
-)
-"""Layouts tried by :func:`parse_scan` by default, in order; the first whose length and
-prefix match decides. Prefix 29 on 13 digits is left free for store-internal GTINs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -811,3 +688,62 @@ def parse_scan(data: str, layouts: Sequence[ScaleLayout] = DEFAULT_SCALE_LAYOUTS
                 f"character {char!r} at position {position} is not allowed in an item code",
             )
     return ParsedScan(raw, symbology, "code", stripped)
+
+
+# -------------------------------------------------------------------- multiplier
+
+MAX_SCAN_MULTIPLIER = 99
+"""Most pieces one ``N*`` entry adds. Larger counts are far more often a slip (a code typed
+into the count, a key held down) than a real order; the quantity keypad takes up to the
+cart's limit for the rare case."""
+
+_MULTIPLY_SIGNS = ("*", "\u00d7")  # a keyboard's '*' and a keypad's '×'
+
+
+@dataclass(frozen=True, slots=True)
+class MultipliedScan:
+    """A scan (or typed entry) split at its ``N*`` count.
+
+    Attributes:
+        count: how many pieces the code stands for, 1 to :data:`MAX_SCAN_MULTIPLIER`.
+        code: the code after the sign; empty when only ``N*`` was typed and the code is
+            still to be scanned.
+    """
+
+    count: int
+    code: str
+
+
+def split_multiplier(text: str) -> MultipliedScan | None:
+    """Splits ``6*6954321100014`` (or ``6*`` alone, or ``6×…``) into its count and code.
+
+    Returns None when ``text`` has no multiply sign: an ordinary scan. A GS1 element string
+    never starts with ``digits*``, so no real barcode is taken for a count.
+
+    Raises:
+        BarcodeError: ``bad_multiplier`` when what stands before the sign is not a whole
+            number from 1 (params ``count`` as typed), ``multiplier_too_big`` above
+            :data:`MAX_SCAN_MULTIPLIER` (params ``count``, ``max``).
+    """
+    stripped = text.strip()
+    position = -1
+    for sign in _MULTIPLY_SIGNS:
+        found = stripped.find(sign)
+        if found >= 0 and (position < 0 or found < position):
+            position = found
+    if position < 0:
+        return None
+    head, code = stripped[:position].strip(), stripped[position + 1 :].strip()
+    if not head or not set(head) <= _DIGITS or len(head) > 6 or int(head) == 0:
+        raise BarcodeError(
+            "bad_multiplier", f"{head!r} is not a count of pieces before '*'", count=head
+        )
+    count = int(head)
+    if count > MAX_SCAN_MULTIPLIER:
+        raise BarcodeError(
+            "multiplier_too_big",
+            f"{count} pieces in one entry; at most {MAX_SCAN_MULTIPLIER}",
+            count=count,
+            max=MAX_SCAN_MULTIPLIER,
+        )
+    return MultipliedScan(count, code)

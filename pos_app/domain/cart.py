@@ -91,6 +91,46 @@ class Discount:
         return min(base, self.amount_fen)
 
 
+def zhe_discount(text: str) -> Discount:
+    """A discount said the way Chinese cashiers say it: ``8`` is 8折 (pay 80%, 20% off),
+    ``85`` or ``8.5`` is 8.5折 (15% off), ``95`` or ``9.5`` is 9.5折 (5% off).
+
+    One digit is whole 折; two digits without a point are 折 and a tenth; a point gives
+    at most one decimal. 10折 (no discount) and 0折 (free) are not discounts.
+
+    Raises:
+        CartError: ``bad_discount`` for anything else.
+    """
+    value = text.strip().removesuffix("折").strip()
+    if value == "10":  # 10折 is the full price, never 1折
+        raise CartError("bad_discount", "10折 is no discount")
+    if value.isdigit() and len(value) == 2:
+        value = f"{value[0]}.{value[1]}"
+    head, _, tail = value.partition(".")
+    if (
+        len(head) != 1
+        or not head.isdigit()
+        or len(tail) > 1
+        or (tail and not tail.isdigit())
+        or (value.endswith(".") and not tail)
+    ):
+        raise CartError("bad_discount", f"{text!r} is not a 折 rate")
+    tenths = int(head) * 10 + int(tail or "0")  # what the customer pays, in tenths
+    if not 0 < tenths < 100:
+        raise CartError("bad_discount", f"{text!r} is not a 折 rate")
+    return Discount(percent_bp=(100 - tenths) * 100)
+
+
+def zhe_text(percent_bp: int) -> str:
+    """The 折 rate of a percentage discount as printed: 2000 bp → ``8``, 1500 → ``8.5``,
+    a rate between tenths to two decimals (1250 → ``8.75``)."""
+    paying = 10_000 - percent_bp  # basis points paid
+    whole, rest = divmod(paying, 1000)
+    if rest == 0:
+        return str(whole)
+    return f"{paying / 1000:.2f}".rstrip("0")
+
+
 def discount_share_bp(discount_fen: Fen, base_fen: Fen) -> int:
     """The discount as basis points of ``base_fen`` (rounded up), for approval limits."""
     if base_fen <= 0:

@@ -72,6 +72,13 @@ class Payment:
         return sum(t.change_fen for t in self.tenders)
 
     @property
+    def received_fen(self) -> Fen:
+        """实收: what the customer handed over, cash as tendered (change included)."""
+        return sum(
+            t.tendered_fen if t.tendered_fen is not None else t.amount_fen for t in self.tenders
+        )
+
+    @property
     def is_complete(self) -> bool:
         return self.remaining_fen == 0 and bool(self.tenders or self.due_fen == 0)
 

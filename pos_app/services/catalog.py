@@ -57,6 +57,25 @@ def _priced(row: CatalogRow) -> PricedItem:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LabelReading:
+    """How a scan reads with this store's scale-label layouts (the settings' test scan).
+
+    ``layout`` is None for a scan that is no scale label (an ordinary barcode or code);
+    ``name_zh``/``name_en`` are the item's, empty when the catalogue has none under it.
+    """
+
+    kind: str
+    lookup_key: str
+    layout: str | None
+    item_code: str | None
+    price_fen: int | None
+    weight_g: int | None
+    count: int | None
+    name_zh: str
+    name_en: str
+
+
 class CatalogService:
     def __init__(
         self,
@@ -69,6 +88,37 @@ class CatalogService:
         self._clock = clock
         self._store = store_code
         self._layouts = tuple(layouts)
+
+    @property
+    def layouts(self) -> tuple[ScaleLayout, ...]:
+        """The scale-label layouts scans are read with, in the order they are tried."""
+        return self._layouts
+
+    def read_label(self, raw: str) -> LabelReading:
+        """Reads a scan as checkout would, without selling: which layout matched and what
+        its fields say, and the item it names.
+
+        Raises:
+            ScanError: ``bad_barcode`` (with the parser's ``reason``).
+        """
+        try:
+            parsed = parse_scan(raw, self._layouts)
+        except BarcodeError as exc:
+            raise ScanError("bad_barcode", str(exc), reason=exc.code, raw=raw) from exc
+        with read_session(self._engine) as session:
+            row = catalog.find_by_code(session, parsed.lookup_key, self._store, self._clock.now())
+        m = parsed.measure
+        return LabelReading(
+            parsed.kind,
+            parsed.lookup_key,
+            m.layout if m else None,
+            m.item_code if m else None,
+            m.price_fen if m else None,
+            m.weight_g if m else None,
+            m.count if m else None,
+            row.name_zh if row else "",
+            row.name_en if row else "",
+        )
 
     def scan(self, raw: str) -> ScanHit:
         """Parses a scan and finds its item and price at this moment.

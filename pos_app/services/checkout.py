@@ -29,6 +29,7 @@ from pos_app.domain.cart import (
     LineOption,
     Rounding,
     Totals,
+    Unit,
     discount_share_bp,
 )
 from pos_app.domain.ids import SaleRef, uuid7
@@ -51,7 +52,7 @@ from pos_app.localdb.sales import (
 from pos_app.localdb.store import audit, audit_db, next_counter_db, setting_db
 from pos_app.services.auth import StaffMember
 from pos_app.services.catalog import CatalogService
-from pos_app.services.errors import ApprovalRequired, CheckoutError
+from pos_app.services.errors import ApprovalRequired, CheckoutError, ScanError
 from pos_app.services.members import HoldResult
 from pos_app.services.ports import Clock, TerminalIdentity
 from pos_app.services.promotions import PromotionsSource
@@ -165,12 +166,28 @@ class CheckoutService:
         if draft.started_at is None:
             draft.started_at = self._clock.now()
 
-    def scan(self, draft: SaleDraft, raw: str) -> CartLine:
-        """Adds what a scanned code stands for. Raises ``ScanError`` or ``CartError``."""
+    def scan(self, draft: SaleDraft, raw: str, count: int = 1) -> CartLine:
+        """Adds what a scanned code stands for, ``count`` times (``6*`` typed before it).
+
+        Raises:
+            ScanError: the catalogue's refusals; ``multiplier_not_pieces`` when ``count``
+                is above 1 for a weighed item or a scale label (each label is its own
+                line, and a weight is weighed, never multiplied).
+            CartError: ``bad_quantity`` when the line would exceed the cart's limit.
+        """
         hit = self._catalog.scan(raw)
+        if count != 1 and (hit.item.unit is not Unit.PIECE or hit.fixed_amount_fen is not None):
+            raise ScanError(
+                "multiplier_not_pieces",
+                "only counted items can be multiplied",
+                count=count,
+            )
         self._touch(draft)
         return draft.cart.add(
-            hit.item, hit.qty_milli, barcode=hit.barcode, fixed_amount_fen=hit.fixed_amount_fen
+            hit.item,
+            hit.qty_milli * count,
+            barcode=hit.barcode,
+            fixed_amount_fen=hit.fixed_amount_fen,
         )
 
     def add_item(self, draft: SaleDraft, item_id: int, qty_milli: int) -> CartLine:

@@ -234,6 +234,9 @@ def _refusal(exc: HQRefused) -> MemberError:
     code = exc.code if exc.code in HQ_ERRORS else "hq_refused"
     # HQ's params (what is available, what was asked) and detail, and its code.
     params = {**exc.params, "error": exc.code}
+    if code == "insufficient_points" and int(params.get("held") or 0) > 0:
+        # Points held by sales in progress elsewhere: say so, not just "not enough".
+        code = "points_held_elsewhere"
     return MemberError(code, f"HQ refused: {exc.code}: {exc.detail}", **params)
 
 

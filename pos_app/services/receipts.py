@@ -132,6 +132,15 @@ class ReceiptService:
             total=format_yuan(sale.total_fen),
             tenders=tenders,
             change=format_yuan(sale.change_fen),
+            # 实收: what was handed over, printed whenever cash was (the change comes from it).
+            received=format_yuan(
+                sum(
+                    td.tendered_fen if td.tendered_fen is not None else td.amount_fen
+                    for td in sale.tenders
+                )
+            )
+            if any(td.kind == "cash" for td in sale.tenders)
+            else None,
             member=None if member is None else member.label,
             member_details=tuple(details),
             qr_payload=sale.reference,
@@ -148,6 +157,7 @@ class ReceiptService:
                 subtotal=t("receipt.subtotal"),
                 total=t("receipt.total"),
                 change=t("receipt.change"),
+                received=t("receipt.received"),
                 member=t("receipt.member"),
                 points_earned=t("receipt.points_earned"),
                 points_balance=t("receipt.points_balance"),

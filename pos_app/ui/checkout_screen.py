@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pos_app.domain.barcode import BarcodeError, split_multiplier
 from pos_app.domain.cart import MILLI, CartError, CartLine, CouponUse, Discount, Totals, Unit
 from pos_app.domain.member import Coupon, Member, MemberSource
 from pos_app.domain.tender import AppliedTender, Payment
@@ -37,7 +38,13 @@ from pos_app.services.errors import ApprovalRequired, ScanError, ServiceError
 from pos_app.services.members import HoldResult, MemberError
 from pos_app.services.pickups import ReservedWarning
 from pos_app.ui.context import UiContext
-from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
+from pos_app.ui.dialogs import (
+    ApprovalDialog,
+    DiscountDialog,
+    QuantityDialog,
+    SearchDialog,
+    WeightDialog,
+)
 from pos_app.ui.errors import code_text, error_text
 from pos_app.ui.futures import when_done
 from pos_app.ui.member_panel import (
@@ -97,6 +104,8 @@ class CheckoutViewModel(QObject):
         self.draft: SaleDraft | None = None
         self.selected_line: int | None = None
         self.member_busy = False
+        # The count typed as "6*" before a scan, waiting for the code.
+        self.pending_count: int | None = None
 
     @property
     def cashier(self) -> StaffMember | None:
@@ -107,6 +116,7 @@ class CheckoutViewModel(QObject):
         self.draft = self.ctx.checkout.new_draft(cashier)
         self.selected_line = None
         self.member_busy = False
+        self.pending_count = None
         self.cart_changed.emit()
         self.member_changed.emit()
 
@@ -132,15 +142,37 @@ class CheckoutViewModel(QObject):
         self.message.emit(error_text(self.ctx.translator, exc), "error")
 
     def scan(self, raw: str) -> bool:
+        """A scan or a typed entry. ``6*`` before a code adds six; ``6*`` alone waits for
+        the next scan (shown as a banner until then)."""
         if self.draft is None:
             return False
+        try:
+            multiplied = split_multiplier(raw)
+        except BarcodeError as exc:
+            self.pending_count = None
+            self._fail(exc)
+            return False
+        count = self.pending_count or 1
+        if multiplied is not None:
+            if not multiplied.code:
+                self.pending_count = multiplied.count
+                self.message.emit(
+                    self.ctx.translator.t("checkout.multiplier_pending", count=multiplied.count),
+                    "info",
+                )
+                return True
+            count, raw = multiplied.count, multiplied.code
+        self.pending_count = None
         if self.ctx.members is not None and self.ctx.members.is_member_code(raw):
             self.identify_code(raw)
             return True
         before = self._quantities()
         try:
-            line = self.ctx.checkout.scan(self.draft, raw)
+            line = self.ctx.checkout.scan(self.draft, raw, count)
         except ScanError as exc:
+            if exc.code == "needs_weight" and count != 1:
+                self._fail(ScanError("multiplier_not_pieces", "weighed item", count=count))
+                return False
             if exc.code == "needs_weight":
                 item = self.ctx.catalog.priced(exc.params["item_id"])
                 return self.add_item(
@@ -251,6 +283,21 @@ class CheckoutViewModel(QObject):
             return
         self.cart_changed.emit()
         self._check_reserved(line.line_no, delta_pieces * MILLI)
+
+    def set_quantity(self, qty_milli: int) -> bool:
+        """Sets the selected line's quantity as keyed in on the quantity keypad: pieces
+        × 1000 for counted items, grams for weighed ones (a scale label's line is fixed)."""
+        if self.draft is None or self.selected_line is None:
+            return False
+        line = self.draft.cart.line(self.selected_line)
+        try:
+            self.draft.cart.set_quantity(line.line_no, qty_milli)
+        except CartError as exc:
+            self._fail(exc)
+            return False
+        self.cart_changed.emit()
+        self._check_reserved(line.line_no, qty_milli - line.qty_milli)
+        return True
 
     def remove_line(self) -> None:
         if self.draft is None or self.selected_line is None:
@@ -722,6 +769,10 @@ class CheckoutScreen(QWidget):
         self.plus = TouchButton("+")
         self.plus.setObjectName("qty_plus")
         self.plus.clicked.connect(lambda: self.vm.change_quantity(1))
+        # 数量: the selected line's quantity (or weight) on a keypad.
+        self.quantity = TouchButton()
+        self.quantity.setObjectName("qty_keypad")
+        self.quantity.clicked.connect(self._on_quantity_clicked)
         self.remove = TouchButton(role="danger")
         self.remove.setObjectName("remove_line")
         self.remove.clicked.connect(self.vm.remove_line)
@@ -734,7 +785,14 @@ class CheckoutScreen(QWidget):
         self.same_again.setVisible(menu_panel is not None)
         if menu_panel is not None:
             self.same_again.clicked.connect(menu_panel.vm.same_again)
-        for b in (self.minus, self.plus, self.same_again, self.remove, self.line_discount):
+        for b in (
+            self.minus,
+            self.plus,
+            self.quantity,
+            self.same_again,
+            self.remove,
+            self.line_discount,
+        ):
             line_row.addWidget(b)
         left.addLayout(line_row)
 
@@ -835,6 +893,7 @@ class CheckoutScreen(QWidget):
         self.shift_button.setText(t("app.shift"))
         self.show_pickups()
         self.remove.setText(t("checkout.remove_line"))
+        self.quantity.setText(t("checkout.quantity"))
         self.line_discount.setText(t("checkout.line_discount"))
         self.same_again.setText(t("menu.same_again"))
         if self.menu_panel is not None:
@@ -859,8 +918,13 @@ class CheckoutScreen(QWidget):
             self.vm.scan(text)
 
     def handle_scan(self, code: str) -> None:
-        """A scan from the wedge filter or a serial scanner."""
+        """A scan from the wedge filter or a serial scanner. A count typed as ``6*`` in the
+        scan field (Enter not pressed) applies to this scan."""
         self.banner.clear_message()
+        typed = self.scan_input.text().strip()
+        if typed.endswith(("*", "\u00d7")):
+            self.scan_input.clear()
+            code = typed + code
         self.vm.scan(code)
 
     def _on_search_clicked(self) -> None:
@@ -880,10 +944,38 @@ class CheckoutScreen(QWidget):
     def _on_table_clicked(self, index: QModelIndex) -> None:
         self.vm.selected_line = self.model.line_no_at(index.row())
 
+    def _on_quantity_clicked(self) -> None:
+        draft, line_no = self.vm.draft, self.vm.selected_line
+        if draft is None or line_no is None:
+            return
+        line = draft.cart.line(line_no)
+        weighed = line.item.unit is Unit.KG
+        # A scale label's weight is the scale's word: only a weight keyed in by hand changes.
+        if line.fixed_amount_fen is not None or (weighed and line.barcode is not None):
+            self.banner.show_message(code_text(self.ctx.translator, "fixed_line"), "warn")
+            return
+        self.banner.clear_message()
+        dialog = QuantityDialog(
+            self.ctx,
+            line.item.name(self.ctx.translator.language),
+            line.unit_price_fen,
+            line.qty_milli,
+            weighed=weighed,
+            parent=self,
+        )
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.qty_milli is not None:
+            self.vm.set_quantity(dialog.qty_milli)
+
     def _on_line_discount_clicked(self) -> None:
         if self.vm.selected_line is None:
             return
-        dialog = DiscountDialog(self.ctx, self.ctx.translator.t("checkout.line_discount"), self)
+        line = self.vm.draft.cart.line(self.vm.selected_line) if self.vm.draft else None
+        dialog = DiscountDialog(
+            self.ctx,
+            self.ctx.translator.t("checkout.line_discount"),
+            self,
+            base_fen=line.list_amount_fen if line is not None else None,
+        )
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.vm.apply_discount(
                 self.vm.selected_line, None if dialog.removed else dialog.discount
@@ -892,7 +984,13 @@ class CheckoutScreen(QWidget):
     def _on_basket_discount_clicked(self) -> None:
         if self.vm.draft is None or self.vm.draft.cart.is_empty:
             return
-        dialog = DiscountDialog(self.ctx, self.ctx.translator.t("checkout.basket_discount"), self)
+        totals = self.vm.draft.cart.totals()
+        dialog = DiscountDialog(
+            self.ctx,
+            self.ctx.translator.t("checkout.basket_discount"),
+            self,
+            base_fen=totals.subtotal_fen - totals.line_discount_fen,
+        )
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.vm.apply_discount(None, None if dialog.removed else dialog.discount)
 
@@ -929,6 +1027,7 @@ class CheckoutScreen(QWidget):
             self.basket_discount,
             self.minus,
             self.plus,
+            self.quantity,
             self.remove,
             self.line_discount,
             self.same_again,

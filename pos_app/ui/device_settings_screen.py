@@ -42,6 +42,7 @@ from pos_app.ui.context import UiContext
 from pos_app.ui.devices_screen import problem_text
 from pos_app.ui.errors import error_text, system_text
 from pos_app.ui.widgets import Banner, TouchButton
+from sync_client.contract.money import format_yuan
 
 
 def _line(name: str, placeholder: str = "") -> QLineEdit:
@@ -226,7 +227,12 @@ class DeviceSettingsScreen(QWidget):
         self.last_scan.setObjectName("last_scan")
         self.last_scan.setWordWrap(True)
         scanner.addWidget(self.last_scan, 5, 0, 1, 2)
-        scanner.setRowStretch(6, 1)
+        # The test scan: how a scale label reads with the store's layouts (HQ's setting).
+        self.label_reading = QLabel()
+        self.label_reading.setObjectName("label_reading")
+        self.label_reading.setWordWrap(True)
+        scanner.addWidget(self.label_reading, 6, 0, 1, 2)
+        scanner.setRowStretch(7, 1)
 
         self.banner = Banner()
         self.banner.setObjectName("settings_banner")
@@ -309,6 +315,31 @@ class DeviceSettingsScreen(QWidget):
     def show_scan(self, code: str) -> None:
         """A scan arrived while the screen is open: show it, to check the scanner."""
         self.last_scan.setText(self.ctx.translator.t("settings.last_scan", code=code))
+        self.label_reading.setText(self._label_text(code))
+
+    def _label_text(self, code: str) -> str:
+        """How checkout reads ``code``: the scale layout and its fields, or why not."""
+        t = self.ctx.translator.t
+        try:
+            reading = self.ctx.catalog.read_label(code)
+        except ServiceError as exc:
+            return error_text(self.ctx.translator, exc)
+        zh = self.ctx.translator.language.startswith("zh")
+        name = (reading.name_zh if zh or not reading.name_en else reading.name_en) or t(
+            "settings.label_no_item"
+        )
+        if reading.layout is None:
+            return t("settings.label_not_scale", key=reading.lookup_key, name=name)
+        parts = [
+            t("settings.label_layout", layout=reading.layout, plu=reading.item_code, name=name)
+        ]
+        if reading.price_fen is not None:
+            parts.append(t("settings.label_price", amount=format_yuan(reading.price_fen)))
+        if reading.weight_g is not None:
+            parts.append(t("settings.label_weight", kg=f"{reading.weight_g / 1000:.3f}"))
+        if reading.count is not None:
+            parts.append(t("settings.label_count", count=reading.count))
+        return t("settings.label_sep").join(parts)
 
     # -- the form ----------------------------------------------------------------------
     @property

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pos_app.domain.cart import MILLI, Discount
+from pos_app.domain.cart import MILLI, Cart, CartError, Discount, zhe_discount, zhe_text
+from pos_app.domain.money import mul_div_round
 from pos_app.services.auth import StaffMember
 from pos_app.services.catalog import SearchHit
 from pos_app.services.errors import SignInError
@@ -92,51 +93,124 @@ class ApprovalDialog(QDialog):
 
 
 class DiscountDialog(QDialog):
-    """Choose a percentage or type an amount; ``discount`` holds the choice."""
+    """A discount in 折 as cashiers say it (8折, 85折, 9.5折) or an amount off; ``discount``
+    holds the choice. With ``base_fen`` (what the discount applies to) every rate shows
+    the amount it takes off and the price after it."""
 
+    # The rates offered as one tap, as percent off: 9.5折 9折 8.5折 8折 7折 5折.
     PERCENTS = (5, 10, 15, 20, 30, 50)
 
-    def __init__(self, ctx: UiContext, title: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        ctx: UiContext,
+        title: str,
+        parent: QWidget | None = None,
+        *,
+        base_fen: int | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("DiscountDialog")
         t = ctx.translator.t
+        self._t = t
+        self.base_fen = base_fen
         self.discount: Discount | None = None
         self.removed = False
         self.setWindowTitle(title)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(title))
+        heading = title
+        if base_fen is not None:
+            heading = t("discount.base", title=title, amount=format_yuan(base_fen))
+        layout.addWidget(QLabel(heading))
         grid = QGridLayout()
         for i, pct in enumerate(self.PERCENTS):
-            b = TouchButton(t("discount.percent", pct=pct))
+            discount = Discount(percent_bp=pct * 100)
+            b = TouchButton(self._rate_text(discount))
             b.setObjectName(f"pct_{pct}")
-            b.clicked.connect(lambda _=False, p=pct: self._choose(Discount(percent_bp=p * 100)))
+            b.clicked.connect(lambda _=False, d=discount: self._choose(d))
             grid.addWidget(b, i // 3, i % 3)
         layout.addLayout(grid)
         self.amount = QLineEdit()
         self.amount.setObjectName("discount_amount")
         self.amount.setPlaceholderText(t("discount.amount_placeholder"))
+        self.amount.textChanged.connect(self._on_amount_text_changed)
         layout.addWidget(self.amount)
+        self.preview = QLabel()
+        self.preview.setObjectName("discount_preview")
+        layout.addWidget(self.preview)
         self.banner = Banner()
         layout.addWidget(self.banner)
-        keypad = Keypad(decimal=True)
-        keypad.key_pressed.connect(lambda k: self.amount.setText(apply_key(self.amount.text(), k)))
-        layout.addWidget(keypad)
+        self.keypad = Keypad(decimal=True)
+        self.keypad.key_pressed.connect(
+            lambda k: self.amount.setText(apply_key(self.amount.text(), k))
+        )
+        layout.addWidget(self.keypad)
         row = QHBoxLayout()
         for name, text, slot in (
             ("discount_remove", t("discount.remove"), self._on_remove_clicked),
             ("discount_cancel", t("common.cancel"), self.reject),
+            ("discount_apply_zhe", t("discount.apply_zhe"), self._on_apply_zhe_clicked),
             ("discount_apply", t("discount.apply_amount"), self._on_apply_clicked),
         ):
-            b = TouchButton(text, role="primary" if name == "discount_apply" else "")
+            b = TouchButton(text, role="primary" if name.startswith("discount_apply") else "")
             b.setObjectName(name)
             b.clicked.connect(slot)
             row.addWidget(b)
         layout.addLayout(row)
-        self._t = t
+
+    def _rate_text(self, discount: Discount) -> str:
+        assert discount.percent_bp is not None
+        rate = self._t("discount.zhe", rate=zhe_text(discount.percent_bp))
+        if self.base_fen is None:
+            return rate
+        return self._t("discount.zhe_off", rate=rate, off=format_yuan(discount.on(self.base_fen)))
+
+    def _on_amount_text_changed(self, text: str) -> None:
+        """Shows what the typed number takes off, read as 折 and as yuan."""
+        self.banner.clear_message()
+        if not text or self.base_fen is None:
+            self.preview.clear()
+            return
+        parts = []
+        try:
+            zhe = zhe_discount(text)
+        except CartError:
+            pass
+        else:
+            parts.append(self._preview(zhe))
+        try:
+            fen = parse_yuan(text)
+        except MoneyParseError:
+            fen = 0
+        if fen > 0:
+            parts.append(self._preview(Discount(amount_fen=fen)))
+        self.preview.setText(self._t("discount.or").join(parts))
+
+    def _preview(self, discount: Discount) -> str:
+        assert self.base_fen is not None
+        off = discount.on(self.base_fen)
+        what = (
+            self._t("discount.zhe", rate=zhe_text(discount.percent_bp))
+            if discount.percent_bp is not None
+            else self._t("discount.amount_off")
+        )
+        return self._t(
+            "discount.preview",
+            what=what,
+            off=format_yuan(off),
+            after=format_yuan(self.base_fen - off),
+        )
 
     def _choose(self, discount: Discount) -> None:
         self.discount = discount
         self.accept()
+
+    def _on_apply_zhe_clicked(self) -> None:
+        try:
+            discount = zhe_discount(self.amount.text())
+        except CartError:
+            self.banner.show_message(self._t("discount.bad_zhe"), "error")
+            return
+        self._choose(discount)
 
     def _on_apply_clicked(self) -> None:
         try:
@@ -191,6 +265,101 @@ class WeightDialog(QDialog):
             self.banner.show_message(self._t("error.bad_weight"), "error")
             return
         self.qty_milli = grams
+        self.accept()
+
+
+class QuantityDialog(QDialog):
+    """Keys in the selected line's quantity: whole pieces for a counted item, kg (to the
+    gram) for a weighed one. ``qty_milli`` holds the answer (pieces × 1000 or grams); the
+    new line amount is shown as the digits are tapped."""
+
+    MAX_PIECES = Cart.MAX_QTY_MILLI // MILLI
+
+    def __init__(
+        self,
+        ctx: UiContext,
+        name: str,
+        unit_price_fen: int,
+        qty_milli: int,
+        *,
+        weighed: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("QuantityDialog")
+        t = ctx.translator.t
+        self._t = t
+        self.weighed = weighed
+        self.unit_price_fen = unit_price_fen
+        self.qty_milli: int | None = None
+        self.setWindowTitle(t("quantity.title"))
+        layout = QVBoxLayout(self)
+        unit = t("quantity.per_kg") if weighed else t("quantity.per_piece")
+        self.item = QLabel(f"{name}  {format_yuan(unit_price_fen)}{unit}")
+        layout.addWidget(self.item)
+        self.field = QLineEdit()
+        self.field.setObjectName("quantity_value")
+        self.field.setReadOnly(True)
+        self.field.setPlaceholderText(
+            t("quantity.placeholder_kg") if weighed else t("quantity.placeholder_pieces")
+        )
+        self.field.textChanged.connect(self._on_field_text_changed)
+        layout.addWidget(self.field)
+        self.amount = QLabel()
+        self.amount.setObjectName("quantity_amount")
+        layout.addWidget(self.amount)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        self.keypad = Keypad(decimal=weighed)
+        self.keypad.key_pressed.connect(self._on_keypad_key_pressed)
+        layout.addWidget(self.keypad)
+        row = QHBoxLayout()
+        cancel = TouchButton(t("common.cancel"))
+        cancel.setObjectName("quantity_cancel")
+        cancel.clicked.connect(self.reject)
+        self.ok = TouchButton(t("common.ok"), role="primary")
+        self.ok.setObjectName("quantity_ok")
+        self.ok.clicked.connect(self._on_ok_clicked)
+        row.addWidget(cancel)
+        row.addWidget(self.ok)
+        layout.addLayout(row)
+        self._current = qty_milli
+        self._on_field_text_changed("")
+
+    def _on_keypad_key_pressed(self, key: str) -> None:
+        self.banner.clear_message()
+        self.field.setText(apply_key(self.field.text(), key, max_len=6 if self.weighed else 4))
+
+    def _parsed(self) -> int | None:
+        """The keyed quantity in milli units, or None when it is not one."""
+        text = self.field.text()
+        if not text:
+            return None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return None
+        milli = value * MILLI
+        if value <= 0 or milli != int(milli):
+            return None
+        if not self.weighed and value != int(value):
+            return None
+        return int(milli)
+
+    def _on_field_text_changed(self, _text: str) -> None:
+        qty = self._parsed()
+        shown = qty if qty is not None else self._current
+        amount = mul_div_round(self.unit_price_fen, shown, MILLI)
+        self.amount.setText(self._t("quantity.amount", amount=format_yuan(amount)))
+
+    def _on_ok_clicked(self) -> None:
+        qty = self._parsed()
+        too_big = self.weighed and qty is not None and qty > 99_999
+        if qty is None or too_big or qty > Cart.MAX_QTY_MILLI:
+            key = "quantity.bad_weight" if self.weighed else "quantity.bad_pieces"
+            self.banner.show_message(self._t(key, max=self.MAX_PIECES), "error")
+            return
+        self.qty_milli = qty
         self.accept()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -27,6 +28,7 @@ from pos_app.services.errors import ServiceError
 from pos_app.services.members import HoldResult
 from pos_app.services.payments import PayOutcome
 from pos_app.ui.checkout_screen import CheckoutViewModel
+from pos_app.ui.context import UiContext
 from pos_app.ui.dialogs import ApprovalDialog
 from pos_app.ui.errors import code_text, error_text, provider_reason
 from pos_app.ui.futures import when_done
@@ -212,7 +214,7 @@ class TenderScreen(QWidget):
         p = self.payment
         t = self.ctx.translator.t
         self.values["due"].setText(format_yuan(p.due_fen if p else 0))
-        self.values["paid"].setText(format_yuan(p.paid_fen if p else 0))
+        self.values["paid"].setText(format_yuan(p.received_fen if p else 0))
         self.values["remaining"].setText(format_yuan(max(0, p.remaining_fen) if p else 0))
         self.values["change"].setText(format_yuan(p.change_fen if p else 0))
         self.tenders.clear()
@@ -324,6 +326,15 @@ class TenderScreen(QWidget):
             want = min(want, rules.value_fen(member.points))
             amount = min(rules.points_to_cover(want), member.points)
             short = "insufficient_points"
+            if want > 0 and amount > 0:
+                # How many: the most this sale can take is offered, the cashier may key fewer.
+                dialog = PointsDialog(
+                    self.ctx, member.name, member.points, amount, rules.value_fen, self
+                )
+                if dialog.exec() != QDialog.DialogCode.Accepted or dialog.points is None:
+                    return
+                amount = dialog.points
+                want = rules.value_fen(amount)
         else:
             want = min(want, member.balance_fen)
             amount = want
@@ -595,6 +606,78 @@ class TenderScreen(QWidget):
         self.sale_completed.emit(sale)
 
 
+class PointsDialog(QDialog):
+    """Asks how many points to spend, offering ``most`` (what covers the rest of the sale,
+    or all the member has) and showing what the keyed points are worth."""
+
+    def __init__(
+        self,
+        ctx: UiContext,
+        name: str,
+        have: int,
+        most: int,
+        value_fen: Callable[[int], int],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("PointsDialog")
+        t = ctx.translator.t
+        self._t, self._value_fen, self.most = t, value_fen, most
+        self.points: int | None = None
+        self.setWindowTitle(t("points.title"))
+        layout = QVBoxLayout(self)
+        self.have = QLabel(t("points.have", name=name, points=have, most=most))
+        self.have.setObjectName("points_have")
+        self.have.setWordWrap(True)
+        layout.addWidget(self.have)
+        self.field = QLineEdit(str(most))
+        self.field.setObjectName("points_value")
+        self.field.setReadOnly(True)
+        self.field.setPlaceholderText(t("points.placeholder"))
+        self.field.textChanged.connect(self._on_field_text_changed)
+        layout.addWidget(self.field)
+        self.worth = QLabel()
+        self.worth.setObjectName("points_worth")
+        layout.addWidget(self.worth)
+        self.banner = Banner()
+        layout.addWidget(self.banner)
+        self.keypad = Keypad()
+        self.keypad.key_pressed.connect(self._on_keypad_key_pressed)
+        layout.addWidget(self.keypad)
+        row = QHBoxLayout()
+        cancel = TouchButton(t("common.cancel"))
+        cancel.clicked.connect(self.reject)
+        self.ok = TouchButton(t("common.ok"), role="primary")
+        self.ok.setObjectName("points_ok")
+        self.ok.clicked.connect(self._on_ok_clicked)
+        row.addWidget(cancel)
+        row.addWidget(self.ok)
+        layout.addLayout(row)
+        self._fresh = True  # the first digit replaces the offered number
+        self._on_field_text_changed(self.field.text())
+
+    def _on_keypad_key_pressed(self, key: str) -> None:
+        self.banner.clear_message()
+        current = "" if self._fresh and key not in ("back", "clear") else self.field.text()
+        self._fresh = False
+        self.field.setText(apply_key(current, key, max_len=9))
+
+    def _on_field_text_changed(self, text: str) -> None:
+        points = int(text) if text.isdigit() else 0
+        self.worth.setText(
+            self._t("points.value", points=points, amount=format_yuan(self._value_fen(points)))
+        )
+
+    def _on_ok_clicked(self) -> None:
+        text = self.field.text()
+        points = int(text) if text.isdigit() else 0
+        if not 0 < points <= self.most or self._value_fen(points) <= 0:
+            self.banner.show_message(self._t("points.bad", most=self.most), "error")
+            return
+        self.points = points
+        self.accept()
+
+
 class SaleDoneScreen(QWidget):
     """Shows the change to hand back, the receipt's state and its preview."""
 
@@ -616,6 +699,8 @@ class SaleDoneScreen(QWidget):
         self.title.setProperty("role", "grand")
         self.total = QLabel()
         self.total.setObjectName("done_total")
+        self.received = QLabel()
+        self.received.setObjectName("done_received")
         self.change = QLabel()
         self.change.setObjectName("done_change")
         self.change.setProperty("role", "change")
@@ -628,6 +713,7 @@ class SaleDoneScreen(QWidget):
         for w in (
             self.title,
             self.total,
+            self.received,
             self.change,
             self.receipt_no,
             self.print_status,
@@ -659,7 +745,12 @@ class SaleDoneScreen(QWidget):
         self.print_again.setText(t("done.print_again"))
         self.next_sale.setText(t("done.next_sale"))
         if self.sale is not None:
+            received = sum(
+                td.tendered_fen if td.tendered_fen is not None else td.amount_fen
+                for td in self.sale.tenders
+            )
             self.total.setText(t("done.total", amount=format_yuan(self.sale.total_fen)))
+            self.received.setText(t("done.received", amount=format_yuan(received)))
             self.change.setText(t("done.change", amount=format_yuan(self.sale.change_fen)))
             self.receipt_no.setText(t("done.receipt_no", no=self.sale.receipt_no))
         if self._print_state == "failed" and self._problem is not None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server_stub import feed, loyalty
@@ -317,11 +317,22 @@ def create_hold(
                 assert current is not None
                 have = current.points if request.kind == "points" else current.balance_fen
                 if request.kind == "points":
+                    # Points other sales hold right now (at this or another store) are
+                    # not spendable until they are captured or given back: say how many.
+                    held = conn.execute(
+                        select(func.coalesce(func.sum(m.member_holds.c.amount), 0)).where(
+                            m.member_holds.c.member_id == mid,
+                            m.member_holds.c.kind == "points",
+                            m.member_holds.c.status == "held",
+                        )
+                    ).scalar_one()
                     raise ApiError(
                         409,
                         "insufficient_points",
-                        f"not enough points: {have} available, {amount} asked",
+                        f"not enough points: {have} available, {amount} asked "
+                        f"({held} held by sales in progress)",
                         available=int(have),
+                        held=int(held),
                         asked=amount,
                     )
                 raise ApiError(

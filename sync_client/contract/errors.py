@@ -58,6 +58,10 @@ class ErrorCode(StrEnum):
     TOO_LONG = "too_long"
     DUPLICATE_AI = "duplicate_ai"
     NO_GTIN = "no_gtin"
+    # The "6*" count before a scan (pos_app.domain.barcode.split_multiplier)
+    BAD_MULTIPLIER = "bad_multiplier"
+    MULTIPLIER_TOO_BIG = "multiplier_too_big"
+    MULTIPLIER_NOT_PIECES = "multiplier_not_pieces"
     # Member codes (sync_client.contract.membercode)
     MEMBER_CODE_MALFORMED = "member_code_malformed"
     MEMBER_CODE_FORGED = "member_code_forged"
@@ -123,6 +127,7 @@ class ErrorCode(StrEnum):
     PHONE_REGISTERED = "phone_registered"
     TOO_MANY_LOOKUPS = "too_many_lookups"
     INSUFFICIENT_POINTS = "insufficient_points"
+    POINTS_HELD_ELSEWHERE = "points_held_elsewhere"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     COUPON_UNAVAILABLE = "coupon_unavailable"
     UNKNOWN_COUPON = "unknown_coupon"

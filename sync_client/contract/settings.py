@@ -24,6 +24,7 @@ from typing import Literal
 
 from sync_client.contract.errors import ChainPosError
 from sync_client.contract.holds import DEFAULT_HOLD_TTL_S, MAX_HOLD_TTL_S, MIN_HOLD_TTL_S
+from sync_client.contract.scalelabels import layouts_problem
 
 __all__ = [
     "SCHEMA",
@@ -37,7 +38,7 @@ __all__ = [
     "validate",
 ]
 
-Kind = Literal["int", "bool", "str", "enum", "json_list"]
+Kind = Literal["int", "bool", "str", "enum", "json_list", "scale_layouts"]
 Value = str | int | bool
 
 MAX_TEXT = 2000
@@ -51,7 +52,8 @@ class Setting:
 
     ``int``: a whole number from ``low`` to ``high``; ``bool``: true or false; ``str``:
     text up to :data:`MAX_TEXT`; ``enum``: one of ``choices``; ``json_list``: text holding
-    a JSON list of objects, each with every key in ``choices`` (text values).
+    a JSON list of objects, each with every key in ``choices`` (text values);
+    ``scale_layouts``: text holding scale-label layouts (:mod:`.scalelabels`).
     """
 
     key: str
@@ -80,6 +82,8 @@ class Setting:
             return f"{self.key} is one of {', '.join(self.choices)}, not {value[:40]!r}"
         if self.kind == "json_list":
             return _json_list_problem(self.key, value, self.choices)
+        if self.kind == "scale_layouts":
+            return None if not value else layouts_problem(value)
         return None
 
 
@@ -125,6 +129,13 @@ _ENTRIES: tuple[Setting, ...] = (
     _str("receipt.footer", "", "text printed at the bottom of the receipt"),
     _int("void.approval_above_fen", 20_000, 0, _MONEY_HIGH, "a cart void above needs approval"),
     _int("void.window_hours", 24, 0, 24 * 366, "hours after its completion a sale may be voided"),
+    Setting(
+        "scale.layouts",
+        "scale_layouts",
+        "",
+        "scale-label layouts: a JSON list of {name, pattern, prefixes} tried in order "
+        "(sync_client.contract.scalelabels; empty: the built-in layouts)",
+    ),
     # Stock (server_stub.counts)
     _int(
         "stock.count_variance_alert_milli",

@@ -21,6 +21,7 @@ from pos_app.domain.barcode import (
     BarcodeError,
     GS1Element,
     GS1Message,
+    MultipliedScan,
     ScaleLayout,
     VariableMeasure,
     gtin_check_digit,
@@ -28,6 +29,7 @@ from pos_app.domain.barcode import (
     parse_gs1,
     parse_scan,
     price_check_digit,
+    split_multiplier,
     validate_gtin,
 )
 
@@ -213,8 +215,9 @@ def test_default_layouts_are_the_documented_ones() -> None:
     assert by_name["ean13-price"].prefixes == ("20", "21", "22", "23", "24")
     assert by_name["ean13-weight"].pattern == "FFIIIIIWWWWWC"
     assert by_name["ean13-weight"].prefixes == ("25", "26", "27", "28")
-    assert by_name["ean18-weight-price"].pattern == "FFIIIIIWWWWWPPPPPC"
-    assert by_name["ean18-weight-price"].prefixes == tuple(str(n) for n in range(20, 30))
+    # PLU + amount + weight, as Chinese retail scales print their 18-digit labels.
+    assert by_name["ean18-price-weight"].pattern == "FFIIIIIPPPPPWWWWWC"
+    assert by_name["ean18-price-weight"].prefixes == tuple(str(n) for n in range(20, 30))
 
 
 @pytest.mark.parametrize(
@@ -269,11 +272,12 @@ def test_ean13_weight_label() -> None:
     assert scan.measure == VariableMeasure("ean13-weight", "00456", None, 350, None)
 
 
-def test_ean18_weight_price_label_from_chinese_scale() -> None:
-    scan = parse_scan("280078900520015607")
+def test_ean18_label_from_chinese_scale_reads_plu_amount_weight() -> None:
+    """28 | PLU 00789 | amount 01560 (¥15.60) | weight 00520 (0.520 kg) | check 7."""
+    scan = parse_scan("280078901560005207")
     assert scan.kind == "variable_measure"
-    assert scan.measure == VariableMeasure("ean18-weight-price", "00789", 1560, 520, None)
-    assert scan.raw == "280078900520015607"
+    assert scan.measure == VariableMeasure("ean18-price-weight", "00789", 1560, 520, None)
+    assert scan.raw == "280078901560005207"
 
 
 def test_scale_label_with_wrong_check_digit() -> None:
@@ -836,3 +840,40 @@ def test_parse_gs1_raises_only_barcode_errors(text: str) -> None:
         assert exc.code
     else:
         assert message.elements
+
+
+# ----------------------------------------------------------------- N* multiplier
+
+
+@pytest.mark.parametrize(
+    ("entry", "count", "code"),
+    [
+        ("6*6954321100014", 6, "6954321100014"),
+        ("6*", 6, ""),
+        (" 12 × 00101 ", 12, "00101"),
+        ("99*A-1", 99, "A-1"),
+    ],
+)
+def test_split_multiplier_reads_the_count_and_the_code(entry: str, count: int, code: str) -> None:
+    assert split_multiplier(entry) == MultipliedScan(count, code)
+
+
+def test_split_multiplier_leaves_a_plain_scan_alone() -> None:
+    assert split_multiplier("6954321100014") is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "code"),
+    [
+        ("999*6954321100014", "multiplier_too_big"),
+        ("100*6954321100014", "multiplier_too_big"),
+        ("0*6954321100014", "bad_multiplier"),
+        ("*6954321100014", "bad_multiplier"),
+        ("a*6954321100014", "bad_multiplier"),
+        ("1.5*6954321100014", "bad_multiplier"),
+    ],
+)
+def test_split_multiplier_refuses_counts_out_of_bounds(entry: str, code: str) -> None:
+    with pytest.raises(BarcodeError) as caught:
+        split_multiplier(entry)
+    assert caught.value.code == code

@@ -22,6 +22,8 @@ from pos_app.domain.cart import (
     Rounding,
     Unit,
     discount_share_bp,
+    zhe_discount,
+    zhe_text,
 )
 
 TARO = PricedItem(1, "MT001", "芋泥波波", "Taro Boba", Unit.PIECE, 1500, 1)
@@ -330,3 +332,36 @@ def test_names_follow_the_language() -> None:
     assert TARO.name("en") == "Taro Boba"
     no_english = PricedItem(9, "X1", "蛋挞", "", Unit.PIECE, 600, 1)
     assert no_english.name("en") == "蛋挞"
+
+
+# ------------------------------------------------------------------ 折 discounts
+
+
+@pytest.mark.parametrize(
+    ("said", "percent_bp", "shown"),
+    [
+        ("8", 2000, "8"),
+        ("8折", 2000, "8"),
+        ("85", 1500, "8.5"),
+        ("8.5", 1500, "8.5"),
+        ("9.5", 500, "9.5"),
+        ("95折", 500, "9.5"),
+        ("1", 9000, "1"),
+        ("99", 100, "9.9"),
+    ],
+)
+def test_zhe_reads_as_cashiers_say_it(said: str, percent_bp: int, shown: str) -> None:
+    discount = zhe_discount(said)
+    assert discount == Discount(percent_bp=percent_bp)
+    assert zhe_text(percent_bp) == shown
+
+
+def test_eight_zhe_takes_a_fifth_off() -> None:
+    assert zhe_discount("8").on(3000) == 600
+
+
+@pytest.mark.parametrize("said", ["", "0", "10", "100", "8.55", "8.", ".5", "a", "-8"])
+def test_zhe_refuses_what_is_no_rate(said: str) -> None:
+    with pytest.raises(CartError) as caught:
+        zhe_discount(said)
+    assert caught.value.code == "bad_discount"

@@ -303,6 +303,8 @@ def test_scenario_6_two_stores_one_balance_same_moment(hq: RunningHQ, shop, clie
     refused = next(a for a in answers if a.status_code == 409).json()
     assert refused["code"] == "insufficient_points"
     assert "0 available, 780 asked" in refused["detail"]
+    # What the till needs to say it in words: the other store's hold has the 780.
+    assert refused["params"] == {"available": 0, "held": 780, "asked": 780}
     assert balances(hq.db, number) == (0, 0)
 
 

@@ -88,8 +88,9 @@ def test_price_embedded_label_sells_the_printed_amount(terminal: Terminal) -> No
     assert _line_amount(hit.item, hit.qty_milli, hit.fixed_amount_fen) == 1234
 
 
-def test_eighteen_digit_label_carries_weight_and_price(terminal: Terminal) -> None:
-    hit = terminal.catalog.scan(label("20" + "00103" + "00500" + "04400"))
+def test_eighteen_digit_label_carries_amount_and_weight(terminal: Terminal) -> None:
+    """PLU + amount + weight, as Chinese retail scales print 18-digit labels."""
+    hit = terminal.catalog.scan(label("20" + "00103" + "04400" + "00500"))
     assert hit.item.sku == "SN003"
     assert (hit.qty_milli, hit.fixed_amount_fen) == (500, 4400)
 

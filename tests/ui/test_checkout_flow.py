@@ -64,6 +64,8 @@ def test_cash_sale_with_change_prints_a_chinese_receipt(
     tap(qtbot, window.tender.quick_buttons[2])  # ¥100
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.done)
     assert window.done.change.text() == "找零 ¥35.20"
+    assert window.done.total.text() == "应收 ¥64.80"
+    assert window.done.received.text() == "实收 ¥100.00"
 
     jobs = _printed(terminal, qtbot, 1)
     receipt = _decoded(terminal, jobs[0])
@@ -72,6 +74,7 @@ def test_cash_sale_with_change_prints_a_chinese_receipt(
         assert expected in text_, expected
     assert any("64.80" in line and "合计" in line for line in receipt.text_lines)
     assert any("35.20" in line and "找零" in line for line in receipt.text_lines)
+    assert any("100.00" in line and "实收" in line for line in receipt.text_lines)
     assert len(receipt.cuts) == 1
     assert [k.pin for k in receipt.drawer_kicks] == [_profile(terminal).drawer_pin]
     payloads = [q.payload for q in receipt.qr_codes]
@@ -337,3 +340,56 @@ def test_scale_plu_keyed_in_asks_for_the_weight(qtbot, window: MainWindow):
     assert window.checkout.model.rowCount() == 1
     assert window.checkout.model.index(0, 1).data() == "0.250 kg"
     assert window.checkout.model.index(0, 4).data() == "¥24.50"
+
+
+def test_line_discount_in_zhe_shows_the_amount_and_applies(
+    qtbot, window: MainWindow, scan_clock: FakeClock
+):
+    """GIVEN two 芋泥波波 (¥30.00) on one line and a cashier whose limit is 10%
+    WHEN she opens 单品折扣, reads the 9.5折 button, types 9 and 5 on the keypad and taps
+    按折扣
+    THEN the buttons and the preview show what each rate takes off, and 9.5折 takes ¥1.50."""
+    sign_in(qtbot, window)
+    scan(qtbot, window, scan_clock, TARO)
+    scan(qtbot, window, scan_clock, TARO)
+    seen: list[str] = []
+
+    def key_in(dialog: DiscountDialog) -> None:
+        seen.append(dialog.findChild(type(window.checkout.pay), "pct_5").text())
+        seen.append(dialog.findChild(type(window.checkout.pay), "pct_20").text())
+        tap(qtbot, dialog.keypad.buttons["9"])
+        tap(qtbot, dialog.keypad.buttons["5"])
+        seen.append(dialog.preview.text())
+        tap(qtbot, dialog.findChild(type(window.checkout.pay), "discount_apply_zhe"))
+
+    _when_dialog(DiscountDialog, key_in)
+    tap(qtbot, window.checkout.line_discount)
+    assert seen == [
+        "9.5折\n省 ¥1.50",
+        "8折\n省 ¥6.00",
+        "9.5折：优惠 ¥1.50，折后 ¥28.50；或 减价：优惠 ¥30.00，折后 ¥0.00",
+    ]
+    assert window.checkout.values["discount"].text() == "-¥1.50"
+    assert window.checkout.values["total"].text() == "¥28.50"
+
+
+def test_a_rate_that_is_no_zhe_is_refused_in_words(
+    qtbot, window: MainWindow, scan_clock: FakeClock
+):
+    """GIVEN one 芋泥波波 WHEN 10 is typed and 按折扣 tapped THEN the dialog says which
+    rates it takes, and cancelled, the total stays ¥15.00."""
+    sign_in(qtbot, window)
+    scan(qtbot, window, scan_clock, TARO)
+    said: list[str] = []
+
+    def key_in(dialog: DiscountDialog) -> None:
+        tap(qtbot, dialog.keypad.buttons["1"])
+        tap(qtbot, dialog.keypad.buttons["0"])
+        tap(qtbot, dialog.findChild(type(window.checkout.pay), "discount_apply_zhe"))
+        said.append(dialog.banner.text())
+        dialog.reject()
+
+    _when_dialog(DiscountDialog, key_in)
+    tap(qtbot, window.checkout.basket_discount)
+    assert said == ["折扣请输入 1 到 9.9 折，如 8（8折）、85（8.5折）、9.5"]
+    assert window.checkout.values["total"].text() == "¥15.00"

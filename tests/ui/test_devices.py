@@ -357,3 +357,22 @@ def test_a_serial_scanner_set_up_on_screen_adds_items_to_the_cart(
             qtbot.waitUntil(lambda: window.checkout.model.rowCount() == 1, timeout=WAIT)
     assert window.checkout.model.index(0, 0).data() == "芋泥波波"
     assert terminal.scanners.devices == (f"socket://127.0.0.1:{port}",)
+
+
+def test_a_test_scan_in_settings_shows_how_a_scale_label_reads(
+    qtbot, window: MainWindow, scan_clock: FakeClock
+):
+    """GIVEN a manager on the device settings screen (the store's default layouts)
+    WHEN an 18-digit label of 琥珀核桃仁 (PLU 00101, ¥34.89, 0.356 kg) and a plain barcode
+    are scanned
+    THEN the screen says which layout read the label and what each field says, and that
+    the barcode is no scale label."""
+    sign_in(qtbot, window, "1004", "86420")
+    tap(qtbot, window.settings_button)
+    screen = window.settings_screen
+    scan(qtbot, window, scan_clock, "210010103489003569", target=screen.suffix)
+    assert screen.label_reading.text() == (
+        "秤签（格式 ean18-price-weight）：PLU 00101，琥珀核桃仁，金额 ¥34.89，重量 0.356 千克"
+    )
+    scan(qtbot, window, scan_clock, TARO, target=screen.suffix)
+    assert screen.label_reading.text() == f"不是秤签：按 {TARO} 查找（芋泥波波）"

@@ -7,6 +7,7 @@ The receipt is read back from the bytes the virtual printer received.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,12 +23,15 @@ from pos_app.localdb.seed import load_demo_json
 from pos_app.services.enrollment import EnrollmentService, EnrollTicket
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.member_panel import CouponDialog, MemberPhoneDialog, TopupDialog
+from pos_app.ui.tender_screen import PointsDialog
 from pos_app.ui.widgets import TouchButton
 from server_stub import members, operations
 from server_stub import models as m
+from server_stub.auth import DeviceIdentity
 from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
 from sync_client import CredentialStore
+from sync_client.contract.protocol import HoldRequest
 from tests.server.member_helpers import ADMIN, add_member, app_code, card_code
 from tests.support import FakeClock, sell_without_shifts
 from tests.sync.conftest import FAST, start_hq
@@ -125,7 +129,15 @@ def test_member_scans_app_code_redeems_points_and_pays_the_rest_in_cash(
     tap(qtbot, win.checkout.pay)
     tender = win.tender
     type_text(qtbot, tender.amount, "5", till.clock)
+    offered: list[str] = []
+
+    def accept(dialog: PointsDialog) -> None:
+        offered.append(dialog.field.text())
+        tap(qtbot, dialog.ok)
+
+    when_dialog(PointsDialog, accept)
     tap(qtbot, tender.points)
+    assert offered == ["500"]  # the ¥5.00 typed, in points
     qtbot.waitUntil(lambda: tender.values["remaining"].text() == "¥26.00", timeout=WAIT)
     assert hq_points(hq, number) == (780, 5000)  # held at HQ for this sale
     assert "积分抵扣" in tender.tenders.item(0).text()
@@ -304,3 +316,79 @@ def test_forged_and_expired_codes_are_refused_plainly(qtbot, hq: EmbeddedHQ, til
     assert panel.title.text() == "未识别会员"
     assert win.checkout.model.rowCount() == 1
     assert win.checkout.values["total"].text() == "¥15.00"
+
+
+def test_spending_points_asks_how_many_and_offers_the_most_the_sale_takes(
+    qtbot, hq: EmbeddedHQ, till: Till
+) -> None:
+    """GIVEN a member with 1,280 points and a ¥31.00 sale
+    WHEN the cashier taps 积分抵扣 with no amount typed
+    THEN the dialog offers all 1,280 points (¥12.80); she keys 800 instead, and HQ holds
+    800 points for ¥8.00."""
+    number, _ = add_member(hq.db, hq.keys, points=1280, balance_fen=0)
+    win = till.win
+    scan(qtbot, win, till.clock, TARO)
+    scan(qtbot, win, till.clock, MANGO_L)
+    scan(qtbot, win, till.clock, app_code(hq.keys, number))
+    panel = win.checkout.member_panel
+    qtbot.waitUntil(lambda: panel.values["points"].text() == "1280", timeout=WAIT)
+    tap(qtbot, win.checkout.pay)
+    tender = win.tender
+    seen: list[str] = []
+
+    def key_800(dialog: PointsDialog) -> None:
+        seen.extend([dialog.have.text(), dialog.field.text(), dialog.worth.text()])
+        for key in "800":
+            tap(qtbot, dialog.keypad.buttons[key])
+        seen.append(dialog.worth.text())
+        tap(qtbot, dialog.ok)
+
+    when_dialog(PointsDialog, key_800)
+    tap(qtbot, tender.points)
+    assert seen == [
+        "王芳 共有 1280 积分，本单最多可用 1280 积分",
+        "1280",
+        "1280 积分抵 ¥12.80",
+        "800 积分抵 ¥8.00",
+    ]
+    qtbot.waitUntil(lambda: tender.values["remaining"].text() == "¥23.00", timeout=WAIT)
+    assert hq_points(hq, number) == (480, 0)
+
+
+def test_points_held_at_another_store_are_explained_in_words(
+    qtbot, hq: EmbeddedHQ, till: Till
+) -> None:
+    """GIVEN a member with 818 points identified at this till
+    WHEN a till of another store holds 800 of them, and this cashier then spends 818
+    THEN HQ refuses, saying how many are held, and the till says
+    可用 18 积分，另有 800 积分正在其他门店使用; nothing is held here."""
+    number, _ = add_member(hq.db, hq.keys, points=818, balance_fen=0)
+    win = till.win
+    scan(qtbot, win, till.clock, TARO)
+    scan(qtbot, win, till.clock, MANGO_L)
+    scan(qtbot, win, till.clock, app_code(hq.keys, number))
+    panel = win.checkout.member_panel
+    qtbot.waitUntil(lambda: panel.values["points"].text() == "818", timeout=WAIT)
+    members.create_hold(
+        hq.db,
+        hq.keys,
+        DeviceIdentity("S001-T01", "S001"),
+        HoldRequest(
+            hold_id=uuid.uuid4(),
+            member=number,
+            kind="points",
+            amount=800,
+            proof=app_code(hq.keys, number),
+        ),
+    )
+    assert hq_points(hq, number) == (18, 0)
+    tap(qtbot, win.checkout.pay)
+    tender = win.tender
+    when_dialog(PointsDialog, lambda dialog: tap(qtbot, dialog.ok))
+    tap(qtbot, tender.points)
+    qtbot.waitUntil(
+        lambda: tender.banner.text() == "可用 18 积分，另有 800 积分正在其他门店使用",
+        timeout=WAIT,
+    )
+    assert tender.values["remaining"].text() == "¥31.00"
+    assert hq_points(hq, number) == (18, 0)

@@ -17,12 +17,19 @@ from PySide6.QtWidgets import QDialog, QWidget
 
 from pos_app.app import Terminal
 from pos_app.ui.checkout_screen import VoidConfirmDialog
-from pos_app.ui.dialogs import ApprovalDialog, DiscountDialog, SearchDialog, WeightDialog
+from pos_app.ui.dialogs import (
+    ApprovalDialog,
+    DiscountDialog,
+    QuantityDialog,
+    SearchDialog,
+    WeightDialog,
+)
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.member_panel import CouponDialog, MemberPhoneDialog, TopupDialog
 from pos_app.ui.return_screen import UndoDialog
 from pos_app.ui.shift_screens import CashMoveDialog, ResumeShiftDialog, ShiftMenuDialog
 from pos_app.ui.sync_status import SyncDetailsDialog
+from pos_app.ui.tender_screen import PointsDialog
 from server_stub.embedded import EmbeddedHQ
 from tests.support import FakeClock
 from tests.ui.enrolled import WAIT
@@ -161,6 +168,7 @@ def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey)
     """GIVEN a signed-in cashier
     WHEN the search, discount, weight, approval, phone look-up, void, undo-a-return and the
     drink options dialogs open
+    (and the 折 discount, quantity and points dialogs)
     THEN each fits each panel less its title bar, in Chinese and in English."""
     sign_in(qtbot, window)
     for language in ("zh_CN", "en"):
@@ -183,6 +191,22 @@ def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey)
             ("member-phone", MemberPhoneDialog(window.ctx, window)),
             ("void-confirm", VoidConfirmDialog(window.ctx, 6480, 2, window)),
             ("return-undo", UndoDialog(window.ctx, [], window)),
+            (
+                "discount-zhe",
+                DiscountDialog(window.ctx, t("checkout.basket_discount"), window, base_fen=123_456),
+            ),
+            (
+                "quantity",
+                QuantityDialog(window.ctx, "芋泥波波", 1500, 1000, weighed=False, parent=window),
+            ),
+            (
+                "quantity-kg",
+                QuantityDialog(window.ctx, "琥珀核桃仁", 9800, 356, weighed=True, parent=window),
+            ),
+            (
+                "points",
+                PointsDialog(window.ctx, "王芳", 12_800, 3_100, lambda n: n, window),
+            ),
         ]
         for name, dialog in dialogs:
             survey.dialog(dialog, name, language)
