@@ -74,7 +74,7 @@ from sync_client.contract import protocol as p
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_fanout import _raise_fd_limit
 from tests.benchmarks.bench_hq_ingest import backends, hq_database
-from tests.server.support import REPO, start_hq_process
+from tests.server.support import REPO, keys_file_for, start_hq_process
 from tests.sync.convergence import hq_level
 
 CLIENT_PROCESSES = int(os.environ.get("SYNC_BENCH_CLIENT_PROCS", "2"))
@@ -102,9 +102,10 @@ ROUND_S = 60.0
 
 
 class _TimedReplica(LocalReplica):
-    """Notes when each price version committed in this terminal's database."""
+    """Notes when each price version (key ``"<version>"``) and menu version (key
+    ``"menu<version>"``) committed in this terminal's database."""
 
-    applied: dict[int, float]
+    applied: dict[str, float]
 
     def apply_changes(self, changes: Any, next_after: int, *more: Any, **kw: Any) -> Any:
         # ``more``/``kw``: whatever else the port passes (quarantine, skipped), untouched.
@@ -113,7 +114,9 @@ class _TimedReplica(LocalReplica):
         t = time.time()
         for c in changes:
             if c.kind == "price":
-                self.applied.setdefault(c.data.version, t)
+                self.applied.setdefault(str(c.data.version), t)
+            elif c.kind == "menu":
+                self.applied.setdefault(f"menu{c.data.version}", t)
         return out
 
 
@@ -219,7 +222,7 @@ async def _run_rounds(
         if not cmd or cmd[0] == "DONE":
             break
         if cmd[0] == "WAIT":
-            version = int(cmd[1])
+            version = cmd[1]
             got_by = time.monotonic() + ROUND_S
             while not all(version in r.applied for r in replicas):
                 try:
@@ -229,7 +232,7 @@ async def _run_rounds(
                     raise _ClientFailed(f"price {version} missing at {missing}: {exc}") from None
                 await asyncio.sleep(0.01)
             print(f"GOT {version}", flush=True)
-    applied = {str(k): [r.applied[k] for r in replicas] for k in replicas[0].applied}
+    applied = {k: [r.applied[k] for r in replicas] for k in replicas[0].applied}
     print(json.dumps({"applied": applied, "cpu_s": time.process_time() - cpu0}), flush=True)
 
 
@@ -286,20 +289,59 @@ def _template(hq_url: str, db: Database, store: str, path: Path) -> int:
     return snapshot.seq
 
 
-def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> dict[str, Any]:
+MENU_ITEMS = 500
+MENU_GROUPS = 10
+
+
+def _menu_items(db: Database) -> list[str]:
+    """``MENU_ITEMS`` drinks imported at HQ for the menu push; their SKUs."""
+    skus = [f"DRK{i:04d}" for i in range(MENU_ITEMS)]
+    operations.import_catalog(
+        db,
+        [
+            ItemIn(sku=sku, name_zh=f"饮品{i}号", unit="piece", price_fen=900 + i % 20 * 100)
+            for i, sku in enumerate(skus)
+        ],
+    )
+    return skus
+
+
+def _publish(db: Database, http: httpx.Client, r: int, menu_skus: list[str] | None) -> str:
+    """One round's change: a price through ``POST /v1/admin/prices`` (``operations.
+    set_price``, which the console's price action calls too), or a menu through
+    ``menu.publish_menu`` (what ``chainpos-hq menu import`` calls). Its applied-key."""
+    if menu_skus is None:
+        resp = http.post("/v1/admin/prices", json={"sku": "FT001", "price_fen": 1700 + r})
+        resp.raise_for_status()
+        return str(resp.json()["versions"][0]["version"])
+    from server_stub.menu import publish_menu
+    from tests.benchmarks.bench_menu import menu_body
+
+    body = menu_body(menu_skus)
+    codes = [g["code"] for g in body["groups"]]
+    assert len(codes) == MENU_GROUPS
+    for tile in body["tiles"]:
+        tile["groups"] = codes  # every tile names every group: the largest such menu
+    body["categories"][0]["name_zh"] = f"分类0 第{r}版"
+    return f"menu{publish_menu(db, body).version}"
+
+
+def _price_push(
+    url: str, db: Database, n: int, rounds: int, scratch: Path, *, menu: bool = False
+) -> dict[str, Any]:
     hq = start_hq_process(url, "--heartbeat", "15", "--live-queue", "256", "--pool-size", "20")
     clients: list[subprocess.Popen[str]] = []
     try:
         seed_chain(db, load_demo_json(), stock=False)
+        menu_skus = _menu_items(db) if menu else None
         stores = ["S001", "S002", "S003"]
         templates = {s: scratch / f"template-{s}.db" for s in stores}
         cursor = max(_template(hq.url, db, s, templates[s]) for s in stores)
         spec = []
-        for i in range(n):
-            store = stores[i % len(stores)]
-            code = operations.create_enroll_code(db, store).code
-            dev = _enroll(hq.url, p.EnrollRequest(store=store, code=code, device_name=f"bench {i}"))
-            path = scratch / f"t{i:04d}.db"
+        for i, (store, dev, hq_url) in enumerate(
+            _enrol_bulk(db, keys_file_for(url), stores, n, [hq.url])
+        ):
+            path = scratch / f"t{i:05d}.db"
             shutil.copyfile(templates[store], path)
             spec.append(
                 {
@@ -307,7 +349,7 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
                     "store": store,
                     "device": dev.device_id,
                     "token": dev.token,
-                    "hq": hq.url,
+                    "hq": hq_url,
                     "cursor": cursor,
                 }
             )
@@ -321,9 +363,7 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
         ) as http:
             for r in range(rounds):
                 t0 = time.time()
-                resp = http.post("/v1/admin/prices", json={"sku": "FT001", "price_fen": 1700 + r})
-                resp.raise_for_status()
-                version = str(resp.json()["versions"][0]["version"])
+                version = _publish(db, http, r, menu_skus)
                 published[version] = t0
                 for c in clients:
                     assert c.stdin is not None
@@ -390,8 +430,6 @@ def _storm(url: str, db: Database, n: int, scratch: Path) -> dict[str, Any]:
     while HQ is down; HQ starts again on the same port(s). Measured from the new process(es)
     listening until every terminal has the price change committed in its database: seconds,
     and HQ's CPU over that window per terminal."""
-    from tests.server.support import keys_file_for
-
     hq_count = HQ_PROCESSES if url.startswith("postgresql") else 1
     args = ("--heartbeat", "15", "--live-queue", "256", "--pool-size", "20")
     hqs = [start_hq_process(url, *args) for _ in range(hq_count)]
@@ -591,7 +629,7 @@ def _load() -> float:
 def _selected() -> tuple[set[str], list[int] | None]:
     """The figures and price-push sizes chosen by ``SYNC_BENCH_ONLY`` and
     ``SYNC_BENCH_TERMINALS`` (all when unset)."""
-    figures = {"price_push", "sale_to_hq_stock", "catch_up", "convergence", "storm"}
+    figures = {"price_push", "menu_push", "sale_to_hq_stock", "catch_up", "convergence", "storm"}
     only = {f.strip() for f in os.environ.get("SYNC_BENCH_ONLY", "").split(",") if f.strip()}
     unknown = only - figures
     if unknown:
@@ -621,6 +659,8 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
                 **result,
                 "load_avg_1m": load,
             }
+        if "menu_push" in figures:
+            yield from _run_menu_push(opts, backend)
         if "storm" in figures:
             yield from _run_storm(opts, backend)
         if "sale_to_hq_stock" in figures:
@@ -629,6 +669,26 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
             yield from _run_catch_up(opts, backend)
         if "convergence" in figures:
             yield from _run_convergence(opts, backend)
+
+
+def _run_menu_push(opts: Options, backend: str) -> Iterator[dict[str, Any]]:
+    n = 100 if opts.quick else 1000
+    load = _load()
+    with hq_database(backend, opts, f"sync-menu-{backend}-{n}") as url:
+        db = Database(url)
+        try:
+            scratch = opts.scratch(f"sync-menu-{backend}-{n}")
+            result = _price_push(url, db, n, 2 if opts.quick else 3, scratch, menu=True)
+        finally:
+            db.dispose()
+    yield {
+        "name": "sync.menu_push",
+        "backend": backend,
+        "tiles": MENU_ITEMS,
+        "groups_per_tile": MENU_GROUPS,
+        **result,
+        "load_avg_1m": load,
+    }
 
 
 def _run_storm(opts: Options, backend: str) -> Iterator[dict[str, Any]]:
