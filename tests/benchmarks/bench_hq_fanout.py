@@ -15,7 +15,8 @@ else) which broadcasts the same frame (HQ's message for the last price change, i
 renamed per round) with ``websockets.broadcast``; ``raw_p50_ms``/``raw_p99_ms`` are that
 floor and ``ratio_p50``/``ratio_p99`` HQ's figures over it.
 
-Sizes: N = 100, 1,000, 2,000 (``--quick``: 100). Goal: p99 <= 500 ms at 2,000.
+Sizes: N = 100, 1,000, 2,000 (``--quick``: 100; ``HQ_FANOUT_SIZES=1000`` picks).
+Goal: p99 <= 500 ms at 2,000.
 Runs on SQLite, and on PostgreSQL when a server answers (see bench_hq_ingest).
 """
 
@@ -341,7 +342,14 @@ def _fanout(url: str, db: Database, n: int, rounds: int, scratch: Path) -> dict[
 
 def run(opts: Options) -> Iterator[dict[str, Any]]:
     _raise_fd_limit()
-    sizes = [100] if opts.quick else [100, 1000, 2000]
+    chosen = os.environ.get("HQ_FANOUT_SIZES", "")  # e.g. "1000"
+    sizes = (
+        [int(x) for x in chosen.split(",")]
+        if chosen
+        else [100]
+        if opts.quick
+        else [100, 1000, 2000]
+    )
     for backend in backends():
         for n in sizes:
             with hq_database(backend, opts, f"hq-fanout-{backend}-{n}") as url:
