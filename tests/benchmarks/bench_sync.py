@@ -26,10 +26,22 @@
   from its sync starting until its outbox is empty and its cursor is at HQ's head.
   Goal: <= 10 s.
 
-``SYNC_BENCH_ONLY=price_push`` (comma-separated: price_push, sale_to_hq_stock, catch_up,
-convergence) runs only those figures; ``SYNC_BENCH_TERMINALS=1000`` only those sizes of the
-price push. Each result notes the 1-minute load average as the figure starts
-(``load_avg_1m``).
+* ``sync.menu_push``: as the price push, with a menu of 500 items x 10 option groups (every
+  tile naming all ten; ``menu.publish_menu``, what ``chainpos-hq menu import`` calls) to
+  N = 1,000 terminals (``--quick``: 100).
+* ``sync.reconnect_storm``: N terminals (``SYNC_BENCH_STORM_TERMINALS``, default 2,000;
+  ``--quick``: 100) online with the product's reconnect backoff; every HQ process is
+  SIGKILLed, a price changes while HQ is down, and HQ starts again on the same port(s):
+  seconds from the new process listening until every terminal has that price committed,
+  and HQ's CPU over that window per terminal. Goal: 10,000 within 30 s on one HQ process.
+
+``SYNC_BENCH_ONLY=price_push`` (comma-separated: price_push, menu_push, storm,
+sale_to_hq_stock, catch_up, convergence) runs only those figures; ``SYNC_BENCH_TERMINALS=1000``
+only those sizes of the price push. ``SYNC_BENCH_CLIENT_PROCS`` sets the number of client
+processes and ``SYNC_BENCH_HQ_PROCS`` the storm's HQ processes (PostgreSQL; no load
+balancer). Terminals are enrolled through HQ's operations in this process and their
+databases copied from one template per store. Each result notes the 1-minute load average
+as the figure starts (``load_avg_1m``).
 """
 
 from __future__ import annotations
