@@ -23,6 +23,12 @@ A new connection says ``hello`` with its cursor. The hub registers it and notes 
 between: the connection then reads ``(cursor, target]`` from the database itself while
 everything after ``target`` queues up behind, so nothing is missed or reordered.
 
+The hub keeps the newest feed rows it has read (``RECENT_ROWS``; read at start too). A
+terminal whose cursor lies within them (one back after a short outage or an HQ restart)
+gets its catch-up from memory with no database read at all, cursor check included: every
+row after the window's floor up to ``head`` is in it. Reconnecting thousands of tills then
+costs HQ their handshakes and little else.
+
 Thread rules: everything here runs on the event loop except database reads (worker
 threads via :func:`asyncio.to_thread`) and the PostgreSQL listener (its own thread).
 """
@@ -34,6 +40,7 @@ import contextlib
 import json
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +60,8 @@ log = logging.getLogger("chainpos.hq.live")
 
 _CLIENT_MESSAGE: TypeAdapter[p.LiveHello | p.LiveAck] = TypeAdapter(p.LiveClientMessage)
 _READ_PAGE = 2000
+RECENT_ROWS = 4096
+"""Feed rows the hub keeps in memory to serve reconnecting terminals' catch-up."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,9 @@ class Hub:
         self.metrics = metrics
         self.head = 0
         self.connections: set[LiveConnection] = set()
+        # Every feed row with floor < seq <= head, oldest first (see the module doc).
+        self._recent: deque[feed.Row] = deque()
+        self._recent_floor = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -128,7 +140,8 @@ class Hub:
     async def start(self) -> None:
         """Starts the pump, heartbeats and (on PostgreSQL) the LISTEN thread."""
         self._loop = asyncio.get_running_loop()
-        self.head = await asyncio.to_thread(self._read_head)
+        self.head, self._recent_floor, recent = await asyncio.to_thread(self._read_recent)
+        self._recent.extend(recent)
         self.db.add_listener(self._on_db_signal)
         self._tasks = [
             asyncio.create_task(self._pump(), name="live-pump"),
@@ -191,6 +204,41 @@ class Hub:
         with self.db.read() as conn:
             return feed.state(conn).last_seq
 
+    def _read_recent(self) -> tuple[int, int, list[feed.Row]]:
+        """HQ's head, and the feed rows after ``floor`` up to it (at most ``RECENT_ROWS``;
+        none below the retention floor)."""
+        with self.db.read(consistent=True) as conn:
+            st = feed.state(conn)
+            floor = max(st.last_seq - RECENT_ROWS, st.pruned_through, 0)
+            rows = feed.read_rows(conn, floor, st.last_seq, RECENT_ROWS)
+        return st.last_seq, floor, rows
+
+    def _remember(self, rows: list[feed.Row]) -> None:
+        """Adds rows read right after ``head`` to the window, dropping the oldest."""
+        self._recent.extend(rows)
+        while len(self._recent) > RECENT_ROWS:
+            self._recent_floor = self._recent.popleft().seq
+
+    def _forget(self, head: int) -> None:
+        """The head moved without its rows being read: the window starts again there."""
+        self._recent.clear()
+        self._recent_floor = head
+
+    def _recent_visible(self, conn: LiveConnection, after: int) -> list[tuple[int, str]] | None:
+        """The rows ``conn`` may see in ``(after, head]`` from memory; None when ``after``
+        is outside the window (then the database answers)."""
+        if not self._recent_floor <= after <= self.head:
+            return None
+        store, stock = conn.device.store, conn.stock
+        out = []
+        for row in reversed(self._recent):
+            if row.seq <= after:
+                break
+            if row.visible_to(store, stock):
+                out.append((row.seq, row.body))
+        out.reverse()
+        return out
+
     def _read_new(self, after: int) -> list[feed.Row]:
         with self.db.read() as conn:
             return feed.read_rows(conn, after, None, _READ_PAGE)
@@ -208,7 +256,9 @@ class Hub:
                     # so then fall through and distribute from it.
                     head = await asyncio.to_thread(self._read_head)
                     if not self.connections:
-                        self.head = max(self.head, head)
+                        if head > self.head:
+                            self._forget(head)
+                            self.head = head
                         continue
                 while True:
                     rows = await asyncio.to_thread(self._read_new, self.head)
@@ -223,6 +273,7 @@ class Hub:
         """Offers ``rows`` (seq order, right after ``head``) to every connection."""
         new_head = rows[-1].seq
         self.head = new_head
+        self._remember(rows)
         chain_wide = all(r.store is None for r in rows)
         joined: dict[tuple[str, str] | None, str] = {}
         sent = 0
@@ -308,9 +359,23 @@ class Hub:
             log.warning("device %s said hello for store %s", device.device_id, hello.store)
             await _close(ws, p.CLOSE_FORBIDDEN, f"device belongs to store {device.store}")
             return
+        conn = LiveConnection(
+            ws=ws,
+            device=device,
+            stock=hello.stock,
+            queue=asyncio.Queue(self.settings.queue_size),
+            sent_through=0,
+            last_heard=loop.time(),
+            connected_at=datetime.now(UTC),
+        )
+        # From memory when the cursor is within the window, taken with the target below
+        # without awaiting in between; else the cursor is checked against the database.
+        recent = self._recent_visible(conn, hello.after)
         try:
-            st = await asyncio.to_thread(self._state)
-            feed.check_cursor(hello.after, st)
+            if recent is None:
+                st = await asyncio.to_thread(self._state)
+                feed.check_cursor(hello.after, st)
+                recent = self._recent_visible(conn, hello.after)
         except feed.ResyncNeeded as exc:
             self.metrics.resync()
             msg = p.LiveResync(detail=exc.detail, snapshot=feed.SNAPSHOT_PATH)
@@ -319,16 +384,7 @@ class Hub:
             await _close(ws, p.CLOSE_RESYNC, "resync")
             return
         # Register and note the target without awaiting in between (see module doc).
-        target = self.head
-        conn = LiveConnection(
-            ws=ws,
-            device=device,
-            stock=hello.stock,
-            queue=asyncio.Queue(self.settings.queue_size),
-            sent_through=target,
-            last_heard=loop.time(),
-            connected_at=datetime.now(UTC),
-        )
+        target = conn.sent_through = self.head
         self.connections.add(conn)
         self.metrics.acked(device.device_id, hello.after)
         tasks: list[asyncio.Task[Any]] = []
@@ -342,7 +398,7 @@ class Hub:
             # Welcome, catch-up and the queue are one sender task, so a kill (revocation,
             # heartbeat, a too-slow send) stops it wherever it is.
             tasks = [
-                asyncio.create_task(self._send_loop(conn, welcome, hello.after, target)),
+                asyncio.create_task(self._send_loop(conn, welcome, hello.after, target, recent)),
                 asyncio.create_task(self._receive_loop(conn)),
                 asyncio.create_task(conn.killed.wait()),
             ]
@@ -395,10 +451,23 @@ class Hub:
             raise _BadMessage("the first message must be a hello")
         return msg
 
-    async def _catch_up(self, conn: LiveConnection, after: int, target: int) -> None:
+    async def _catch_up(
+        self,
+        conn: LiveConnection,
+        after: int,
+        target: int,
+        recent: list[tuple[int, str]] | None,
+    ) -> None:
+        """Sends ``(after, target]`` in pages: from ``recent`` (the window's rows, taken
+        with ``target``) when given, else read from the database."""
         cursor = after
         while cursor < target and not conn.killed.is_set():
-            page = await asyncio.to_thread(self._read_visible, conn, cursor, target)
+            if recent is not None:
+                page, recent = recent[:_READ_PAGE], recent[_READ_PAGE:]
+                if len(page) < _READ_PAGE:
+                    recent = []  # the last page ends at the target
+            else:
+                page = await asyncio.to_thread(self._read_visible, conn, cursor, target)
             next_after = page[-1][0] if len(page) == _READ_PAGE else target
             msg = (
                 f'{{"type":"changes","after":{cursor},"next_after":{next_after},'
@@ -439,10 +508,15 @@ class Hub:
             await asyncio.Event().wait()  # the kill ends the connection; wait for that
 
     async def _send_loop(
-        self, conn: LiveConnection, welcome: p.LiveWelcome, after: int, target: int
+        self,
+        conn: LiveConnection,
+        welcome: p.LiveWelcome,
+        after: int,
+        target: int,
+        recent: list[tuple[int, str]] | None,
     ) -> None:
         await self._send(conn, welcome.model_dump_json())
-        await self._catch_up(conn, after, target)
+        await self._catch_up(conn, after, target, recent)
         while True:
             text = await conn.queue.get()
             await self._send(conn, text)

@@ -6,10 +6,14 @@ One :class:`SyncClient` per terminal runs three tasks on an asyncio loop:
   only with HQ's answer for it. No answer (network, timeout, a response cut half-way, an
   HQ fault) means "send the same events again later", which HQ deduplicates. Backoff is
   exponential with jitter, capped.
-* **live**: a WebSocket to HQ. After the welcome it pulls from its cursor over HTTP until
-  current, then applies what the stream brings; any gap (``after`` beyond the cursor, or
-  a heartbeat announcing more than it has) triggers another pull. Applying a change twice
-  is harmless. A resync answer reloads a snapshot; the outbox is never touched by it.
+* **live**: a WebSocket to HQ. Right after the welcome HQ sends what the till missed (from
+  its cursor to HQ's head); the till is online once that is applied, then applies what
+  the stream brings; any gap (``after`` beyond the cursor, or a heartbeat announcing more
+  than it has) triggers a pull over HTTP. Applying a change twice is harmless. A resync
+  answer reloads a snapshot; the outbox is never touched by it. When a channel that was
+  online drops, the first reconnect waits a random time up to ``reconnect_spread_s``
+  (then the usual backoff): after an HQ restart the tills come back spread out, not all
+  in the same instant.
 * **clock**: measures HQ's clock offset over a few exchanges, keeps the one with the
   shortest round trip, and hands it to the terminal so prices switch at HQ's
   ``effective_at``.
@@ -75,6 +79,9 @@ class SyncConfig:
     pull_limit: int = 1000
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 30.0
+    reconnect_spread_s: float = 3.0
+    """After a live channel that was online drops, the first reconnect waits a random time
+    up to this (at most ``backoff_cap_s``), so tills do not all come back at once."""
     idle_push_check_s: float = 5.0
     """How often the pusher looks at the outbox without being told of a new event."""
     heartbeat_misses: float = 3.0
@@ -514,8 +521,14 @@ class SyncClient:
                 self._error(f"live: {type(exc).__name__}: {exc}")
             finally:
                 self._live_ws = None
+            was_online = self._status.online
             self._set(state="offline")
-            await asyncio.sleep(backoff.next())
+            delay = backoff.next()
+            if was_online:
+                # Full jitter over a window: every till saw the same drop (an HQ restart).
+                spread = min(self.config.reconnect_spread_s, self.config.backoff_cap_s)
+                delay = self._rng.uniform(0, spread)
+            await asyncio.sleep(delay)
 
     async def _live_session(self, backoff: Backoff) -> None:
         url = _ws_url(self.creds.hq_url)
@@ -546,9 +559,13 @@ class SyncClient:
                 raise HQUnavailable(f"expected a welcome, got {type(first).__name__}")
             heartbeat = max(first.heartbeat_s, 0.05)
             self._counters.head = max(self._counters.head, first.head)
-            await self._catch_up()
-            backoff.reset()
-            self._set(state="online", last_change_at=datetime.now(UTC))
+            # HQ sends everything after our cursor up to its head on this channel right
+            # behind the welcome (in pages, each starting where the last ended): the
+            # terminal is online once it has applied them, without a pull of its own. A
+            # reconnect costs HQ one connection, not a connection and an HTTP request.
+            online = False
+            if self._cursor >= first.head:
+                online = self._came_online(backoff)
             while True:
                 msg = await self._receive(ws, heartbeat * self.config.heartbeat_misses)
                 if isinstance(msg, LenientChanges):
@@ -572,6 +589,13 @@ class SyncClient:
                 elif msg is None:
                     # A message HQ should not have sent: do not trust the stream, pull.
                     await self._catch_up()
+                if not online and self._cursor >= first.head:
+                    online = self._came_online(backoff)
+
+    def _came_online(self, backoff: Backoff) -> bool:
+        backoff.reset()
+        self._set(state="online", last_change_at=datetime.now(UTC))
+        return True
 
     async def _receive(self, ws: ClientConnection, timeout: float) -> Any:
         try:

@@ -9,7 +9,14 @@ one machine), over every terminal and round: it includes HQ's commit, the wake-u
 hub's fan-out, the network stack and the client processes' own scheduling. Memory per
 connection is the growth of HQ's resident set while the terminals connect, divided by N.
 
-Sizes: N = 100, 1,000, 2,000 (``--quick``: 100). Goal: p99 <= 500 ms at 2,000.
+In the same run, the same client processes connect the same number of terminals to a bare
+``websockets`` server (``--raw-server``: it answers a hello with a welcome and does nothing
+else) which broadcasts the same frame (HQ's message for the last price change, its key
+renamed per round) with ``websockets.broadcast``; ``raw_p50_ms``/``raw_p99_ms`` are that
+floor and ``ratio_p50``/``ratio_p99`` HQ's figures over it.
+
+Sizes: N = 100, 1,000, 2,000 (``--quick``: 100; ``HQ_FANOUT_SIZES=1000`` picks).
+Goal: p99 <= 500 ms at 2,000.
 Runs on SQLite, and on PostgreSQL when a server answers (see bench_hq_ingest).
 """
 
@@ -27,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from server_stub import models as m
 from server_stub import operations
 from server_stub.db import Database
 from sync_client.contract import protocol as p
@@ -142,6 +151,133 @@ def _read_line(proc: subprocess.Popen[str], prefix: str) -> str:
             return line.strip()
 
 
+# -- bare websockets server: the floor HQ's fan-out is compared with ------------------------
+
+
+async def _raw_server() -> None:
+    """Accepts live connections like HQ (hello -> welcome), then broadcasts the frame in
+    the file named by each ``SEND <path>`` line on stdin and answers ``SENT``."""
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+    connections: set[ServerConnection] = set()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()  # hello
+        await ws.send(json.dumps({"type": "welcome"}))
+        connections.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            connections.discard(ws)
+
+    async with serve(
+        handler, "127.0.0.1", 0, ping_interval=None, compression=None, backlog=4096
+    ) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        print(f"LISTENING ws://127.0.0.1:{port}/", flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            cmd = line.split()
+            if not cmd or cmd[0] == "DONE":
+                return
+            broadcast(connections, Path(cmd[1]).read_text())
+            print("SENT", flush=True)
+
+
+def _spawn_clients(
+    ws_url: str, tokens: list[str], head: int, scratch: Path, tag: str
+) -> list[subprocess.Popen[str]]:
+    clients = []
+    share = -(-len(tokens) // CLIENT_PROCESSES)
+    for k in range(CLIENT_PROCESSES):
+        part = tokens[k * share : (k + 1) * share]
+        if not part:
+            continue
+        tokens_file = scratch / f"tokens-{tag}-{len(tokens)}-{k}.json"
+        tokens_file.write_text(json.dumps(part))
+        clients.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.benchmarks.bench_hq_fanout",
+                    "--client",
+                    ws_url,
+                    str(tokens_file),
+                    str(head),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
+        )
+    for c in clients:
+        _read_line(c, "READY")
+    return clients
+
+
+def _collect(clients: list[subprocess.Popen[str]], published: dict[str, float]) -> list[float]:
+    latencies: list[float] = []
+    for c in clients:
+        assert c.stdin is not None
+        c.stdin.write("DONE\n")
+        c.stdin.flush()
+        received = json.loads(_read_line(c, "{"))
+        for version, times in received.items():
+            latencies.extend(t - published[version] for t in times)
+    return latencies
+
+
+def _stop(procs: list[subprocess.Popen[str]]) -> None:
+    for c in procs:
+        c.kill()
+        c.wait(10)
+        for stream in (c.stdin, c.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _raw_fanout(frame: str, tokens: list[str], rounds: int, scratch: Path) -> list[float]:
+    """Latencies of the same frame broadcast by a bare websockets server to as many
+    connections from the same kind of client processes."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.bench_hq_fanout", "--raw-server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    clients: list[subprocess.Popen[str]] = []
+    try:
+        url = _read_line(server, "LISTENING").split()[1]
+        clients = _spawn_clients(url, tokens, 0, scratch, "raw")
+        change = json.loads(frame)
+        published: dict[str, float] = {}
+        assert server.stdin is not None
+        for r in range(rounds):
+            key = f"raw{r}"
+            change["key"] = key
+            path = scratch / f"raw-frame-{r}.json"
+            path.write_text(
+                json.dumps(
+                    {"type": "changes", "after": 0, "next_after": 0, "changes": [change]},
+                    separators=(",", ":"),
+                )
+            )
+            published[key] = time.time()
+            server.stdin.write(f"SEND {path}\n")
+            server.stdin.flush()
+            _read_line(server, "SENT")
+            for c in clients:
+                got = _read_line(c, "GOT")
+                assert got == f"GOT {key}", got
+        return _collect(clients, published)
+    finally:
+        _stop([*clients, server])
+
+
 def _fanout(url: str, db: Database, n: int, rounds: int, scratch: Path) -> dict[str, Any]:
     hq = start_hq_process(url, "--heartbeat", "60", "--live-queue", "256", "--pool-size", "20")
     clients: list[subprocess.Popen[str]] = []
@@ -158,32 +294,7 @@ def _fanout(url: str, db: Database, n: int, rounds: int, scratch: Path) -> dict[
         admin = {"Authorization": f"Bearer {chain.admin_token()}"}
         head = httpx.get(hq.url + "/healthz").json()["feed_seq"]
         rss_before = _rss_kib(hq.proc.pid)
-        share = -(-n // CLIENT_PROCESSES)
-        for k in range(CLIENT_PROCESSES):
-            part = tokens[k * share : (k + 1) * share]
-            if not part:
-                continue
-            tokens_file = scratch / f"tokens-{n}-{k}.json"
-            tokens_file.write_text(json.dumps(part))
-            clients.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.benchmarks.bench_hq_fanout",
-                        "--client",
-                        hq.ws_url,
-                        str(tokens_file),
-                        str(head),
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    cwd=REPO,
-                )
-            )
-        for c in clients:
-            _read_line(c, "READY")
+        clients = _spawn_clients(hq.ws_url, tokens, head, scratch, "hq")
         rss_after = _rss_kib(hq.proc.pid)
         published: dict[str, float] = {}
         with httpx.Client(base_url=hq.url, timeout=60, headers=admin) as http:
@@ -196,34 +307,49 @@ def _fanout(url: str, db: Database, n: int, rounds: int, scratch: Path) -> dict[
                 for c in clients:
                     got = _read_line(c, "GOT")
                     assert got == f"GOT {version}", got
-        latencies: list[float] = []
-        for c in clients:
-            assert c.stdin is not None
-            c.stdin.write("DONE\n")
-            c.stdin.flush()
-            received = json.loads(_read_line(c, "{"))
-            for version, times in received.items():
-                latencies.extend(t - published[version] for t in times)
+        latencies = _collect(clients, published)
         assert len(latencies) == n * rounds
+        _stop(clients)
+        clients = []
+        with db.read() as conn:
+            frame = (
+                conn.execute(
+                    select(m.feed.c.body)
+                    .where(m.feed.c.kind == "price")
+                    .order_by(m.feed.c.seq.desc())
+                )
+                .scalars()
+                .first()
+            )
+        assert frame is not None
+        raw = _raw_fanout(frame, tokens, rounds, scratch)
+        assert len(raw) == n * rounds
+        ours, floor = percentiles_ms(latencies), percentiles_ms(raw)
         return {
             "n": n,
             "rounds": rounds,
-            **percentiles_ms(latencies),
+            **ours,
             "rss_per_connection_kib": round((rss_after - rss_before) / n, 1),
+            "raw_p50_ms": floor["p50_ms"],
+            "raw_p99_ms": floor["p99_ms"],
+            "ratio_p50": round(ours["p50_ms"] / floor["p50_ms"], 2),
+            "ratio_p99": round(ours["p99_ms"] / floor["p99_ms"], 2),
         }
     finally:
-        for c in clients:
-            c.kill()
-            c.wait(10)
-            for stream in (c.stdin, c.stdout):
-                if stream is not None:
-                    stream.close()
+        _stop(clients)
         hq.stop()
 
 
 def run(opts: Options) -> Iterator[dict[str, Any]]:
     _raise_fd_limit()
-    sizes = [100] if opts.quick else [100, 1000, 2000]
+    chosen = os.environ.get("HQ_FANOUT_SIZES", "")  # e.g. "1000"
+    sizes = (
+        [int(x) for x in chosen.split(",")]
+        if chosen
+        else [100]
+        if opts.quick
+        else [100, 1000, 2000]
+    )
     for backend in backends():
         for n in sizes:
             with hq_database(backend, opts, f"hq-fanout-{backend}-{n}") as url:
@@ -237,5 +363,8 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--client":
     client_main()
+elif __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--raw-server":
+    _raise_fd_limit()
+    asyncio.run(_raw_server())
 elif __name__ == "__main__":
     sys.exit(os.EX_USAGE)

@@ -26,10 +26,22 @@
   from its sync starting until its outbox is empty and its cursor is at HQ's head.
   Goal: <= 10 s.
 
-``SYNC_BENCH_ONLY=price_push`` (comma-separated: price_push, sale_to_hq_stock, catch_up,
-convergence) runs only those figures; ``SYNC_BENCH_TERMINALS=1000`` only those sizes of the
-price push. Each result notes the 1-minute load average as the figure starts
-(``load_avg_1m``).
+* ``sync.menu_push``: as the price push, with a menu of 500 items x 10 option groups (every
+  tile naming all ten; ``menu.publish_menu``, what ``chainpos-hq menu import`` calls) to
+  N = 1,000 terminals (``--quick``: 100).
+* ``sync.reconnect_storm``: N terminals (``SYNC_BENCH_STORM_TERMINALS``, default 2,000;
+  ``--quick``: 100) online with the product's reconnect backoff; every HQ process is
+  SIGKILLed, a price changes while HQ is down, and HQ starts again on the same port(s):
+  seconds from the new process listening until every terminal has that price committed,
+  and HQ's CPU over that window per terminal. Goal: 10,000 within 30 s on one HQ process.
+
+``SYNC_BENCH_ONLY=price_push`` (comma-separated: price_push, menu_push, storm,
+sale_to_hq_stock, catch_up, convergence) runs only those figures; ``SYNC_BENCH_TERMINALS=1000``
+only those sizes of the price push. ``SYNC_BENCH_CLIENT_PROCS`` sets the number of client
+processes and ``SYNC_BENCH_HQ_PROCS`` the storm's HQ processes (PostgreSQL; no load
+balancer). Terminals are enrolled through HQ's operations in this process and their
+databases copied from one template per store. Each result notes the 1-minute load average
+as the figure starts (``load_avg_1m``).
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +86,15 @@ from sync_client.contract import protocol as p
 from tests.benchmarks._stats import Options, percentiles_ms
 from tests.benchmarks.bench_hq_fanout import _raise_fd_limit
 from tests.benchmarks.bench_hq_ingest import backends, hq_database
-from tests.server.support import REPO, start_hq_process
+from tests.server.support import REPO, keys_file_for, start_hq_process
 from tests.sync.convergence import hq_level
 
-CLIENT_PROCESSES = 2
+CLIENT_PROCESSES = int(os.environ.get("SYNC_BENCH_CLIENT_PROCS", "2"))
+"""Processes simulating the terminals (``SYNC_BENCH_CLIENT_PROCS``), one asyncio loop each."""
+HQ_PROCESSES = int(os.environ.get("SYNC_BENCH_HQ_PROCS", "1"))
+"""HQ processes of the reconnect storm (``SYNC_BENCH_HQ_PROCS``; more than one needs
+PostgreSQL), each on its own port. There is no load balancer: terminal ``i`` is enrolled
+against process ``i % HQ_PROCESSES``."""
 BENCH_CONFIG = SyncConfig(
     backoff_base_s=0.1,
     backoff_cap_s=2.0,
@@ -96,9 +114,10 @@ ROUND_S = 60.0
 
 
 class _TimedReplica(LocalReplica):
-    """Notes when each price version committed in this terminal's database."""
+    """Notes when each price version (key ``"<version>"``) and menu version (key
+    ``"menu<version>"``) committed in this terminal's database."""
 
-    applied: dict[int, float]
+    applied: dict[str, float]
 
     def apply_changes(self, changes: Any, next_after: int, *more: Any, **kw: Any) -> Any:
         # ``more``/``kw``: whatever else the port passes (quarantine, skipped), untouched.
@@ -107,7 +126,9 @@ class _TimedReplica(LocalReplica):
         t = time.time()
         for c in changes:
             if c.kind == "price":
-                self.applied.setdefault(c.data.version, t)
+                self.applied.setdefault(str(c.data.version), t)
+            elif c.kind == "menu":
+                self.applied.setdefault(f"menu{c.data.version}", t)
         return out
 
 
@@ -167,7 +188,11 @@ async def _clients(spec: list[dict[str, Any]]) -> None:
         replica.applied = {}
         replicas.append(replica)
         creds = Credentials(s["hq"], s["store"], s["device"], s["token"], b"x" * 32)
-        client = SyncClient(replica, creds, config=BENCH_CONFIG, executor=pool)
+        config = BENCH_CONFIG
+        if "backoff" in s:  # the reconnect storm: the product's own reconnect timing
+            base, cap = s["backoff"]
+            config = replace(BENCH_CONFIG, backoff_base_s=base, backoff_cap_s=cap)
+        client = SyncClient(replica, creds, config=config, executor=pool)
         clients.append(client)
         tasks.append(asyncio.create_task(client.run()))
     try:
@@ -209,7 +234,7 @@ async def _run_rounds(
         if not cmd or cmd[0] == "DONE":
             break
         if cmd[0] == "WAIT":
-            version = int(cmd[1])
+            version = cmd[1]
             got_by = time.monotonic() + ROUND_S
             while not all(version in r.applied for r in replicas):
                 try:
@@ -219,7 +244,7 @@ async def _run_rounds(
                     raise _ClientFailed(f"price {version} missing at {missing}: {exc}") from None
                 await asyncio.sleep(0.01)
             print(f"GOT {version}", flush=True)
-    applied = {str(k): [r.applied[k] for r in replicas] for k in replicas[0].applied}
+    applied = {k: [r.applied[k] for r in replicas] for k in replicas[0].applied}
     print(json.dumps({"applied": applied, "cpu_s": time.process_time() - cpu0}), flush=True)
 
 
@@ -276,20 +301,59 @@ def _template(hq_url: str, db: Database, store: str, path: Path) -> int:
     return snapshot.seq
 
 
-def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> dict[str, Any]:
+MENU_ITEMS = 500
+MENU_GROUPS = 10
+
+
+def _menu_items(db: Database) -> list[str]:
+    """``MENU_ITEMS`` drinks imported at HQ for the menu push; their SKUs."""
+    skus = [f"DRK{i:04d}" for i in range(MENU_ITEMS)]
+    operations.import_catalog(
+        db,
+        [
+            ItemIn(sku=sku, name_zh=f"饮品{i}号", unit="piece", price_fen=900 + i % 20 * 100)
+            for i, sku in enumerate(skus)
+        ],
+    )
+    return skus
+
+
+def _publish(db: Database, http: httpx.Client, r: int, menu_skus: list[str] | None) -> str:
+    """One round's change: a price through ``POST /v1/admin/prices`` (``operations.
+    set_price``, which the console's price action calls too), or a menu through
+    ``menu.publish_menu`` (what ``chainpos-hq menu import`` calls). Its applied-key."""
+    if menu_skus is None:
+        resp = http.post("/v1/admin/prices", json={"sku": "FT001", "price_fen": 1700 + r})
+        resp.raise_for_status()
+        return str(resp.json()["versions"][0]["version"])
+    from server_stub.menu import publish_menu
+    from tests.benchmarks.bench_menu import menu_body
+
+    body = menu_body(menu_skus)
+    codes = [g["code"] for g in body["groups"]]
+    assert len(codes) == MENU_GROUPS
+    for tile in body["tiles"]:
+        tile["groups"] = codes  # every tile names every group: the largest such menu
+    body["categories"][0]["name_zh"] = f"分类0 第{r}版"
+    return f"menu{publish_menu(db, body).version}"
+
+
+def _price_push(
+    url: str, db: Database, n: int, rounds: int, scratch: Path, *, menu: bool = False
+) -> dict[str, Any]:
     hq = start_hq_process(url, "--heartbeat", "15", "--live-queue", "256", "--pool-size", "20")
     clients: list[subprocess.Popen[str]] = []
     try:
         seed_chain(db, load_demo_json(), stock=False)
+        menu_skus = _menu_items(db) if menu else None
         stores = ["S001", "S002", "S003"]
         templates = {s: scratch / f"template-{s}.db" for s in stores}
         cursor = max(_template(hq.url, db, s, templates[s]) for s in stores)
         spec = []
-        for i in range(n):
-            store = stores[i % len(stores)]
-            code = operations.create_enroll_code(db, store).code
-            dev = _enroll(hq.url, p.EnrollRequest(store=store, code=code, device_name=f"bench {i}"))
-            path = scratch / f"t{i:04d}.db"
+        for i, (store, dev, hq_url) in enumerate(
+            _enrol_bulk(db, keys_file_for(url), stores, n, [hq.url])
+        ):
+            path = scratch / f"t{i:05d}.db"
             shutil.copyfile(templates[store], path)
             spec.append(
                 {
@@ -297,32 +361,11 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
                     "store": store,
                     "device": dev.device_id,
                     "token": dev.token,
-                    "hq": hq.url,
+                    "hq": hq_url,
                     "cursor": cursor,
                 }
             )
-        share = -(-n // CLIENT_PROCESSES)
-        for k in range(CLIENT_PROCESSES):
-            part = spec[k * share : (k + 1) * share]
-            if not part:
-                continue
-            spec_file = scratch / f"spec-{k}.json"
-            spec_file.write_text(json.dumps(part))
-            clients.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tests.benchmarks.bench_sync",
-                        "--client",
-                        str(spec_file),
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    cwd=REPO,
-                )
-            )
+        clients = _spawn_clients(spec, scratch)
         for k, c in enumerate(clients):
             _expect(c, k, "READY")
         token = operations.create_admin_token(db, f"bench-{n}")
@@ -332,9 +375,7 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
         ) as http:
             for r in range(rounds):
                 t0 = time.time()
-                resp = http.post("/v1/admin/prices", json={"sku": "FT001", "price_fen": 1700 + r})
-                resp.raise_for_status()
-                version = str(resp.json()["versions"][0]["version"])
+                version = _publish(db, http, r, menu_skus)
                 published[version] = t0
                 for c in clients:
                     assert c.stdin is not None
@@ -362,14 +403,148 @@ def _price_push(url: str, db: Database, n: int, rounds: int, scratch: Path) -> d
             "client_gc": "set-up frozen",
         }
     finally:
-        for c in clients:
-            if c.poll() is None:
-                c.kill()
-            c.wait(30)
-            for stream in (c.stdin, c.stdout):
-                if stream is not None:
-                    stream.close()
+        _stop_clients(clients)
         hq.stop()
+
+
+# -- reconnect storm -----------------------------------------------------------------------
+
+STORM_BACKOFF = (SyncConfig().backoff_base_s, SyncConfig().backoff_cap_s)
+"""The storm's terminals reconnect with the product's own backoff, not the benchmark's."""
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _enrol_bulk(
+    db: Database, keys_path: Path, stores: list[str], n: int, hq_urls: list[str]
+) -> list[tuple[str, p.EnrollResponse, str]]:
+    """``n`` terminals enrolled through HQ's own operations in this process (a code, then
+    the enrolment, as ``POST /v1/devices/enroll`` does), sealed with the serving HQ's keys:
+    no HTTP round trip per terminal. Returns (store, enrolment, HQ URL) per terminal."""
+    from server_stub.member_keys import MemberKeys
+
+    keys = MemberKeys.load(keys_path)
+    out = []
+    for i in range(n):
+        store = stores[i % len(stores)]
+        code = operations.create_enroll_code(db, store).code
+        request = p.EnrollRequest(store=store, code=code, device_name=f"bench {i}")
+        out.append((store, operations.enroll(db, keys, request), hq_urls[i % len(hq_urls)]))
+    return out
+
+
+def _storm(url: str, db: Database, n: int, scratch: Path) -> dict[str, Any]:
+    """N terminals online; every HQ process is killed (SIGKILL) and one price change is made
+    while HQ is down; HQ starts again on the same port(s). Measured from the new process(es)
+    listening until every terminal has the price change committed in its database: seconds,
+    and HQ's CPU over that window per terminal."""
+    hq_count = HQ_PROCESSES if url.startswith("postgresql") else 1
+    args = ("--heartbeat", "15", "--live-queue", "256", "--pool-size", "20")
+    hqs = [start_hq_process(url, *args) for _ in range(hq_count)]
+    clients: list[subprocess.Popen[str]] = []
+    try:
+        seed_chain(db, load_demo_json(), stock=False)
+        stores = ["S001", "S002", "S003"]
+        templates = {s: scratch / f"template-{s}.db" for s in stores}
+        cursor = max(_template(hqs[0].url, db, s, templates[s]) for s in stores)
+        t_setup = time.perf_counter()
+        enrolled = _enrol_bulk(db, keys_file_for(url), stores, n, [h.url for h in hqs])
+        spec = []
+        for i, (store, dev, hq_url) in enumerate(enrolled):
+            path = scratch / f"t{i:05d}.db"
+            shutil.copyfile(templates[store], path)
+            spec.append(
+                {
+                    "db": str(path),
+                    "store": store,
+                    "device": dev.device_id,
+                    "token": dev.token,
+                    "hq": hq_url,
+                    "cursor": cursor,
+                    "backoff": STORM_BACKOFF,
+                }
+            )
+        setup_s = time.perf_counter() - t_setup
+        clients = _spawn_clients(spec, scratch)
+        for k, c in enumerate(clients):
+            _expect(c, k, "READY")
+        ports = [h.url.rsplit(":", 1)[1] for h in hqs]
+        for h in hqs:
+            h.kill()
+        version = operations.set_price(db, "FT001", 1999)[0].version
+        time.sleep(1.0)  # every terminal has seen its connection go
+        t0 = time.time()
+        hqs = [start_hq_process(url, *args, "--port", port) for port in ports]
+        listening = time.time()
+        cpu0 = [_cpu_s(h.proc.pid) for h in hqs]
+        for c in clients:
+            assert c.stdin is not None
+            c.stdin.write(f"WAIT {version}\n")
+            c.stdin.flush()
+        for k, c in enumerate(clients):
+            _expect(c, k, "GOT")
+        cpu = sum(_cpu_s(h.proc.pid) - c0 for h, c0 in zip(hqs, cpu0, strict=True))
+        applied: list[float] = []
+        for k, c in enumerate(clients):
+            assert c.stdin is not None
+            c.stdin.write("DONE\n")
+            c.stdin.flush()
+            applied.extend(json.loads(_expect(c, k, "{"))["applied"][str(version)])
+        assert len(applied) == n
+        window = max(applied) - listening
+        return {
+            "n": n,
+            **percentiles_ms([t - listening for t in applied]),
+            "seconds": round(window, 3),
+            "hq_start_s": round(listening - t0, 3),
+            "hq_cpu_ms_per_terminal": round(cpu * 1000 / n, 3),
+            "hq_processes": hq_count,
+            "load_balancer": "none",
+            "client_processes": len(clients),
+            "backoff_s": list(STORM_BACKOFF),
+            "setup_s": round(setup_s, 1),
+            "goal_s": 30,
+        }
+    finally:
+        _stop_clients(clients)
+        for h in hqs:
+            h.stop()
+
+
+def _spawn_clients(spec: list[dict[str, Any]], scratch: Path) -> list[subprocess.Popen[str]]:
+    """``CLIENT_PROCESSES`` client processes sharing ``spec``'s terminals."""
+    clients = []
+    share = -(-len(spec) // CLIENT_PROCESSES)
+    for k in range(CLIENT_PROCESSES):
+        part = spec[k * share : (k + 1) * share]
+        if not part:
+            continue
+        spec_file = scratch / f"spec-{k}.json"
+        spec_file.write_text(json.dumps(part))
+        clients.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.benchmarks.bench_sync", "--client", str(spec_file)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
+        )
+    return clients
+
+
+def _stop_clients(clients: list[subprocess.Popen[str]]) -> None:
+    for c in clients:
+        if c.poll() is None:
+            c.kill()
+        c.wait(30)
+        for stream in (c.stdin, c.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def _enrol(hq_url: str, db: Database, store: str, data_dir: Path, **kw: Any) -> HeadlessTerminal:
@@ -466,7 +641,7 @@ def _load() -> float:
 def _selected() -> tuple[set[str], list[int] | None]:
     """The figures and price-push sizes chosen by ``SYNC_BENCH_ONLY`` and
     ``SYNC_BENCH_TERMINALS`` (all when unset)."""
-    figures = {"price_push", "sale_to_hq_stock", "catch_up", "convergence"}
+    figures = {"price_push", "menu_push", "sale_to_hq_stock", "catch_up", "convergence", "storm"}
     only = {f.strip() for f in os.environ.get("SYNC_BENCH_ONLY", "").split(",") if f.strip()}
     unknown = only - figures
     if unknown:
@@ -496,12 +671,48 @@ def run(opts: Options) -> Iterator[dict[str, Any]]:
                 **result,
                 "load_avg_1m": load,
             }
+        if "menu_push" in figures:
+            yield from _run_menu_push(opts, backend)
+        if "storm" in figures:
+            yield from _run_storm(opts, backend)
         if "sale_to_hq_stock" in figures:
             yield from _run_sale_to_stock(opts, backend)
         if "catch_up" in figures:
             yield from _run_catch_up(opts, backend)
         if "convergence" in figures:
             yield from _run_convergence(opts, backend)
+
+
+def _run_menu_push(opts: Options, backend: str) -> Iterator[dict[str, Any]]:
+    n = 100 if opts.quick else 1000
+    load = _load()
+    with hq_database(backend, opts, f"sync-menu-{backend}-{n}") as url:
+        db = Database(url)
+        try:
+            scratch = opts.scratch(f"sync-menu-{backend}-{n}")
+            result = _price_push(url, db, n, 2 if opts.quick else 3, scratch, menu=True)
+        finally:
+            db.dispose()
+    yield {
+        "name": "sync.menu_push",
+        "backend": backend,
+        "tiles": MENU_ITEMS,
+        "groups_per_tile": MENU_GROUPS,
+        **result,
+        "load_avg_1m": load,
+    }
+
+
+def _run_storm(opts: Options, backend: str) -> Iterator[dict[str, Any]]:
+    n = int(os.environ.get("SYNC_BENCH_STORM_TERMINALS", "100" if opts.quick else "2000"))
+    load = _load()
+    with hq_database(backend, opts, f"sync-storm-{backend}-{n}") as url:
+        db = Database(url)
+        try:
+            result = _storm(url, db, n, opts.scratch(f"sync-storm-{backend}-{n}"))
+        finally:
+            db.dispose()
+    yield {"name": "sync.reconnect_storm", "backend": backend, **result, "load_avg_1m": load}
 
 
 def _run_sale_to_stock(opts: Options, backend: str) -> Iterator[dict[str, Any]]:

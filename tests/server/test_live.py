@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from server_stub import operations
+from server_stub import live, operations
 from server_stub.live import LiveSettings
 from server_stub.schemas import ItemIn
 from sync_client.contract import protocol as p
@@ -127,6 +127,41 @@ def test_each_device_gets_only_what_it_may_see(hq: RunningHQ, chain: Chain):
             assert own_stock.keys("config") == [f"{b}:receipt.header"]
             assert own_stock.keys("stock") == []
             assert all_stock.gaps == own_stock.gaps == 0
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("window", [live.RECENT_ROWS, 2], ids=["in-memory", "past-the-window"])
+def test_a_terminal_back_after_missing_changes_gets_them_and_only_its_own(
+    hq: RunningHQ, chain: Chain, window: int, monkeypatch: pytest.MonkeyPatch
+):
+    """GIVEN a terminal on the live channel (so the hub reads each change as it commits)
+    WHEN three changes commit and two terminals of two stores then connect from before them
+    (the hub keeping its newest rows, or only the last two so the database answers)
+    THEN each gets what it missed, and only what it may see."""
+    monkeypatch.setattr(live, "RECENT_ROWS", window)
+    a, b = chain.store(), chain.store()
+    dev_a, dev_b, watcher = chain.device(a), chain.device(b), chain.device(a)
+    sku = chain.item()
+    start = head(hq.db)
+
+    async def scenario() -> None:
+        async with LiveTerminal(hq.ws_url, watcher.token, start) as w:
+            await asyncio.to_thread(operations.set_config, hq.db, a, "receipt.header", "A店")
+            await asyncio.to_thread(operations.move_stock, hq.db, "receive", a, sku, 5000, "in")
+            await asyncio.to_thread(operations.set_config, hq.db, b, "receipt.header", "B店")
+            await w.wait_for(lambda t: t.cursor >= head(hq.db))
+            async with (
+                LiveTerminal(hq.ws_url, dev_a.token, start) as all_stock,
+                LiveTerminal(hq.ws_url, dev_b.token, start, stock="own") as own_stock,
+            ):
+                await all_stock.wait_for(lambda t: t.cursor >= head(hq.db))
+                await own_stock.wait_for(lambda t: t.cursor >= head(hq.db))
+                assert all_stock.keys("config") == [f"{a}:receipt.header"]
+                assert all_stock.keys("stock") == [f"{a}:{sku}"]
+                assert own_stock.keys("config") == [f"{b}:receipt.header"]
+                assert own_stock.keys("stock") == []
+                assert all_stock.gaps == own_stock.gaps == 0
 
     asyncio.run(scenario())
 

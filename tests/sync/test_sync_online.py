@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy import func, select
 
 from server_stub import models as m
 from server_stub import operations
-from tests.sync.conftest import wait_until
+from server_stub.db import Database
+from tests.sync.conftest import start_hq, wait_until
 from tests.sync.convergence import hq_level
 
 TARO = "MT001"  # 芋泥波波 ¥15, 240 in stock in every store
@@ -65,3 +67,33 @@ def test_price_set_at_hq_reaches_every_terminal_and_switches_at_effective_at(hq,
 def version_seq(hq) -> int:
     with hq.db.read() as conn:
         return int(conn.execute(select(m.feed_state.c.last_seq)).scalar_one())
+
+
+def test_a_till_back_after_hq_restarts_is_current_from_the_live_channel_alone(
+    hq, hq_url_db, terminals
+):
+    """GIVEN a terminal at S001, online
+    WHEN HQ stops, a price is changed while it is down, and HQ starts again on its port
+    THEN the terminal is back online holding the new price, and the new HQ process answered
+    no pull request for it: what it missed came on the live channel behind the welcome."""
+    t = terminals("S001")
+    wait_until(lambda: t.terminal.sync.status.online, what="online")
+    port = int(hq.url.rsplit(":", 1)[1])
+    hq.stop()
+    wait_until(lambda: not t.terminal.sync.status.online, what="offline while HQ is down")
+    db = Database(hq_url_db)
+    try:
+        operations.set_price(db, TARO, 1900)
+    finally:
+        db.dispose()
+    again = start_hq(hq_url_db, port=port)
+    try:
+        wait_until(
+            lambda: t.terminal.sync.status.online and t.item(TARO).price_fen == 1900,
+            what="back online with the new price",
+        )
+        assert t.terminal.sync.status.cursor >= version_seq(again)
+        metrics = httpx.get(again.url + "/metrics", timeout=10).text
+        assert "chainpos_pull_requests_total 0" in metrics.splitlines()
+    finally:
+        again.stop()

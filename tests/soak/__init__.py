@@ -1,0 +1,1 @@
+"""Soak: short fault-and-kill rounds against one HQ and a few tills (see ``__main__``)."""
