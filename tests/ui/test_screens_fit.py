@@ -10,12 +10,16 @@ ask for, up to the panel less a title bar.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QDialog, QWidget
 
 from pos_app.app import Terminal
+from pos_app.i18n import Translator
+from pos_app.services.enrollment import EnrollResult, EnrollTicket
+from pos_app.services.pickups import ReservedWarning
 from pos_app.ui.checkout_screen import VoidConfirmDialog
 from pos_app.ui.dialogs import (
     ApprovalDialog,
@@ -24,8 +28,10 @@ from pos_app.ui.dialogs import (
     SearchDialog,
     WeightDialog,
 )
+from pos_app.ui.enroll_screen import EnrollScreen
 from pos_app.ui.main_window import MainWindow
 from pos_app.ui.member_panel import CouponDialog, MemberPhoneDialog, TopupDialog
+from pos_app.ui.pickup_screen import ReservedDialog
 from pos_app.ui.return_screen import UndoDialog
 from pos_app.ui.shift_screens import CashMoveDialog, ResumeShiftDialog, ShiftMenuDialog
 from pos_app.ui.sync_status import SyncDetailsDialog
@@ -34,7 +40,7 @@ from server_stub.embedded import EmbeddedHQ
 from tests.support import FakeClock
 from tests.ui.enrolled import WAIT
 from tests.ui.fit import SIZES, misfits, put_on_screen
-from tests.ui.helpers import open_shift_if_asked, scan, sign_in, tap
+from tests.ui.helpers import choose, open_shift_if_asked, scan, sign_in, tap
 
 TARO = "6954321100014"  # 芋泥波波 ¥15.00
 MANGO_L = "6954321100137"  # 杨枝甘露(大) ¥16.00
@@ -55,6 +61,13 @@ class Survey:
         for size in SIZES:
             put_on_screen(win, size)
             self._note(win, f"{name} {win.ctx.translator.language} {size[0]}×{size[1]}")
+
+    def widget(self, top: QWidget, name: str, language: str) -> None:
+        """A screen shown on its own (before the main window exists: enrolment)."""
+        for size in SIZES:
+            put_on_screen(top, size)
+            self._note(top, f"{name} {language} {size[0]}×{size[1]}")
+        top.close()
 
     def dialog(self, dialog: QDialog, name: str, language: str) -> None:
         for width, height in SIZES:
@@ -95,10 +108,18 @@ def _screens_of_a_sale(qtbot, win: MainWindow, clock: FakeClock, survey: Survey)
     tap(qtbot, win.done.next_sale)
     tap(qtbot, win.returns_button)
     survey.window(win, "returns")
-    scan(qtbot, win, clock, sale.reference, target=win.return_screen.scan_input)
-    qtbot.waitUntil(lambda: win.return_screen.table.rowCount() == 2)
+    screen = win.return_screen
+    scan(qtbot, win, clock, sale.reference, target=screen.scan_input)
+    qtbot.waitUntil(lambda: screen.table.rowCount() == 2)
     survey.window(win, "return-found")
-    tap(qtbot, win.return_screen.back_button)
+    # One 芋泥波波 back: the return's done page with its receipt preview.
+    screen.table.selectRow(0)
+    choose(screen.reason, "quality")
+    tap(qtbot, screen.plus)
+    tap(qtbot, screen.confirm)
+    qtbot.waitUntil(lambda: screen.pages.currentWidget() is screen.done)
+    survey.window(win, "return-done")
+    tap(qtbot, screen.back_button)
 
 
 def test_every_screen_of_a_sale_fits_each_panel_in_chinese_and_english(
@@ -119,7 +140,7 @@ def test_every_screen_of_a_sale_fits_each_panel_in_chinese_and_english(
     sign_in(qtbot, window, "1004", "86420")
     tap(qtbot, window.settings_button)
     survey.window(window, "device-settings")
-    assert len(survey.seen) == 2 * 7 * 3 + 3
+    assert len(survey.seen) == 2 * 8 * 3 + 3
     survey.assert_all_fit()
 
 
@@ -168,7 +189,7 @@ def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey)
     """GIVEN a signed-in cashier
     WHEN the search, discount, weight, approval, phone look-up, void, undo-a-return and the
     drink options dialogs open
-    (and the 折 discount, quantity and points dialogs)
+    (and the 折 discount, quantity and points dialogs, and the reserved-stock warning)
     THEN each fits each panel less its title bar, in Chinese and in English."""
     sign_in(qtbot, window)
     for language in ("zh_CN", "en"):
@@ -207,6 +228,15 @@ def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey)
                 "points",
                 PointsDialog(window.ctx, "王芳", 12_800, 3_100, lambda n: n, window),
             ),
+            (
+                "pickup-reserved",
+                ReservedDialog(
+                    window.ctx,
+                    ReservedWarning("DR001", 3000, 1000, 4000, ("WX20250301-0042", "MT-88817")),
+                    "农夫山泉矿泉水 550ml",
+                    window,
+                ),
+            ),
         ]
         for name, dialog in dialogs:
             survey.dialog(dialog, name, language)
@@ -217,6 +247,24 @@ def test_every_dialog_fits_each_panel(qtbot, window: MainWindow, survey: Survey)
         assert panel.sheet is not None
         survey.dialog(panel.sheet, "options-sheet", language)
     survey.assert_all_fit()
+
+
+def test_the_enrolment_screen_fits_each_panel(qtbot, survey: Survey):
+    """GIVEN a till never enrolled WHEN it starts on the enrolment screen, in Chinese and
+    in English, with an error showing THEN it fits each panel."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        for language in ("zh_CN", "en"):
+            screen = EnrollScreen(Translator(language), _never_enrols, executor)
+            qtbot.addWidget(screen)
+            screen.banner.show_message(
+                screen.translator.t("enroll.error.unreachable", detail="ConnectError"), "error"
+            )
+            survey.widget(screen, "enrol", language)
+    survey.assert_all_fit()
+
+
+def _never_enrols(ticket: EnrollTicket, name: str) -> EnrollResult:
+    raise AssertionError("the fit test never submits")
 
 
 @pytest.fixture
