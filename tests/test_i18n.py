@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+import typing
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,32 @@ def test_device_keys_built_from_values_exist(language: str) -> None:
     wanted += [f"jobs.state.{s}" for s in ("pending", "printed", "failed", "cancelled")]
     wanted += [f"devices.kind.{k}" for k in ("printer", "drawer", "scanner", "wedge")]
     wanted += [f"settings.backend.{b}" for b in BACKENDS]
+    assert [key for key in wanted if key not in texts] == []
+
+
+def _union_members(annotation: object) -> list[type]:
+    found: list[type] = []
+    for arg in typing.get_args(annotation):
+        found += [arg] if isinstance(arg, type) else _union_members(arg)
+    return found
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_event_type_and_change_kind_has_a_name(language: str) -> None:
+    """The sync details name refused events and set-aside changes by ``sync.event.<type>``
+    and ``sync.change.<kind>``: a type or kind the protocol adds needs its words too."""
+    from sync_client.contract import protocol as p
+
+    texts = catalogue(language)
+    types: set[str] = set()
+    for model in _union_members(p.EventPayload):
+        field = model.model_fields["type"]
+        default = field.default
+        types |= {default} if isinstance(default, str) else set(typing.get_args(field.annotation))
+    kinds = {m.model_fields["kind"].default for m in _union_members(p.FeedChange)}
+    assert {"sale.completed", "transfer.shipped"} <= types and {"price", "stock"} <= kinds
+    wanted = [f"sync.event.{t}" for t in sorted(types)]
+    wanted += [f"sync.change.{k}" for k in sorted(kinds)]
     assert [key for key in wanted if key not in texts] == []
 
 

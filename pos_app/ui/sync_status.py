@@ -264,7 +264,8 @@ class SyncDetailsDialog(QDialog):
         for ev in d.rejected:
             when = ev.occurred_at.astimezone(LOCAL_TZ).strftime("%m-%d %H:%M")
             self.rejected_list.addItem(
-                f"#{ev.seq} {when} {ev.type} {ev.summary} — {self._said(ev.error)}"
+                f"#{ev.seq} {when} {self._named('event', ev.type)} {ev.summary} — "
+                f"{self._said(ev.error)}"
             )
             self._rejected_seqs.append(ev.seq)
         if not d.rejected:
@@ -278,11 +279,18 @@ class SyncDetailsDialog(QDialog):
             seq = f"#{x.seq} " if x.seq is not None else ""
             state = t("sync.details.reported") if x.reported else t("sync.details.not_reported")
             self.problems_list.addItem(
-                f"{seq}{when} {x.kind} {x.key} — {self._said(x.error)} ({state})"
+                f"{seq}{when} {self._named('change', x.kind)} {x.key} — "
+                f"{self._said(x.error)} ({state})"
             )
         if not d.problems:
             self.problems_list.addItem(t("sync.details.no_problems"))
         self._show_status(d.status)
+
+    def _named(self, what: str, kind: str) -> str:
+        """An event type or a feed change kind in words (``sync.event.*``,
+        ``sync.change.*``); one this version does not name (a newer HQ's) as sent."""
+        key = f"sync.{what}.{kind}"
+        return self.translator.t(key) if self.translator.has(key) else kind
 
     def _said(self, error: str) -> str:
         """An error as HQ or the link reported it, in words: a registered code (a refused

@@ -10,18 +10,25 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 import serial
 import usb.core
 from escpos.exceptions import USBNotFoundError
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
 
 from hardware import PrinterOffline, PrinterTimeout
 from pos_app.app import Terminal
 from pos_app.i18n import Translator
+from pos_app.services.sync import SyncDetails
 from pos_app.ui.errors import system_text
 from pos_app.ui.main_window import MainWindow
+from pos_app.ui.sync_status import SyncDetailsDialog
+from sync_client import SyncStatus
+from sync_client.replica import Problem, RejectedEvent
 from tests.support import FakeClock
 from tests.ui.helpers import scan, sign_in, tap, type_text
 
@@ -228,3 +235,48 @@ def test_a_declined_payment_code_reads_in_chinese(reason: str | None, expected: 
     text = code_text(t, "paycode_declined", reason=provider_reason(t, reason))
     assert text == expected
     assert not ASCII_WORD.search(text)
+
+
+class _Bridge(QObject):
+    """What the sync details dialog reads: a status now, details when asked."""
+
+    status_changed = Signal(object)
+    details_loaded = Signal(object)
+
+    def __init__(self, details: SyncDetails) -> None:
+        super().__init__()
+        self.details = details
+        self.status = details.status
+
+    def load_details(self) -> None:
+        self.details_loaded.emit(self.details)
+
+
+def test_refused_events_and_set_aside_changes_are_named_in_chinese(qtbot) -> None:
+    """GIVEN a sale HQ refused and a promotion and a setting the till set aside
+    WHEN the sync details open on a Chinese till
+    THEN each is named in words (销售, 促销, 门店设置项), never by its wire name, and a kind
+    a newer HQ sends that this till has no name for is shown as sent."""
+    at = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    status = SyncStatus("online", "https://hq.example", "S001-T01")
+    details = SyncDetails(
+        status,
+        "keyring",
+        True,
+        (RejectedEvent(7, "e1", "sale.completed", at, "not_authorised: no", "¥18.00"),),
+        (
+            Problem(1, 41, "promotion", "P-9", "{}", "invalid: bad", at, True),
+            Problem(2, None, "setting", "rounding", "bogus", "bad_setting: no", at, False),
+            Problem(3, 42, "coupon_wallet", "W-1", "{}", "unknown kind", at, False),
+        ),
+    )
+    bridge = _Bridge(details)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    dialog = SyncDetailsDialog(bridge, Translator("zh_CN"), parent)  # type: ignore[arg-type]
+    rejected = dialog.rejected_list.item(0).text()
+    problems = [dialog.problems_list.item(i).text() for i in range(3)]
+    assert "销售" in rejected and "sale.completed" not in rejected
+    assert "促销" in problems[0] and "promotion" not in problems[0]
+    assert "门店设置项" in problems[1] and "setting" not in problems[1]
+    assert "coupon_wallet" in problems[2]
