@@ -803,11 +803,22 @@ class ReturnService:
         reference = sign_return_ref(
             return_id, ident.store_code, ident.terminal_id, ident.receipt_secret
         )
+        sold = draft.found.sale.tenders if found is not None else []
         for part in preview.split:
             if part.kind not in TILL_REFUNDED_KINDS:
                 assert self._gateway is not None
+                # The original tender names the charge (its amount is the charge's total,
+                # placed_at its time) for a charge made at another till.
+                original = sold[part.index] if part.index < len(sold) else None
                 try:
-                    self._gateway.refund(str(return_id), part.kind, part.amount_fen, part.reference)
+                    self._gateway.refund(
+                        str(return_id),
+                        part.kind,
+                        part.amount_fen,
+                        part.reference,
+                        total_fen=original.amount_fen if original is not None else None,
+                        placed_at=original.placed_at if original is not None else None,
+                    )
                 except Exception as exc:
                     raise ReturnError("refund_failed", f"gateway refund failed: {exc}") from exc
         lines, refunds = self._records(draft, preview, items)
