@@ -565,7 +565,7 @@ class CheckoutService:
 def _wire_tender(t: TenderRecord, placed: dict[str, datetime]) -> protocol.Tender:
     when = placed.get(t.reference) if t.kind.is_paycode and t.reference else None
     return protocol.Tender(
-        kind=t.kind.value,  # type: ignore[arg-type]
+        kind=t.kind.value,
         amount_fen=t.amount_fen,
         tendered_fen=t.tendered_fen,
         reference=t.reference,

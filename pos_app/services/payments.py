@@ -653,6 +653,7 @@ class PaymentService:
             raise PaymentsError("refund_failed", "a payment-code refund needs its order number")
         with read_session(self._engine) as session:
             intent = repo.get_intent(session, reference)
+        placed: datetime | None
         if intent is not None:
             total, placed = intent.amount_fen, intent.created_at
         else:

@@ -803,7 +803,7 @@ class ReturnService:
         reference = sign_return_ref(
             return_id, ident.store_code, ident.terminal_id, ident.receipt_secret
         )
-        sold = draft.found.sale.tenders if found is not None else []
+        sold = found.sale.tenders if found is not None else []
         for part in preview.split:
             if part.kind not in TILL_REFUNDED_KINDS:
                 assert self._gateway is not None
