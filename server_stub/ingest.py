@@ -845,6 +845,7 @@ class _Batch:
                         "amount_fen": tender.amount_fen,
                         "tendered_fen": tender.tendered_fen,
                         "reference": tender.reference,
+                        "placed_at": tender.placed_at,
                     },
                 )
             )

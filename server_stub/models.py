@@ -527,6 +527,9 @@ sale_tenders = Table(
     Column("amount_fen", BigInteger, nullable=False),
     Column("tendered_fen", BigInteger, nullable=True),
     Column("reference", String(64), nullable=True),
+    # When the till placed a payment-code tender's charge with the gateway (null for other
+    # tenders and from older tills): a refund at another till names the charge by it.
+    Column("placed_at", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("sale_id", "idx"),
 )
 

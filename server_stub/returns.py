@@ -133,6 +133,7 @@ def _sale_for_return(conn: Connection, sale: Any) -> p.SaleForReturn:
             amount_fen=int(r.amount_fen),
             tendered_fen=None if r.tendered_fen is None else int(r.tendered_fen),
             reference=r.reference,
+            placed_at=r.placed_at,
         )
         for r in conn.execute(select(st).where(st.c.sale_id == sale.sale_id).order_by(st.c.idx))
     ]

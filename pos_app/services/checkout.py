@@ -493,6 +493,7 @@ class CheckoutService:
         used: tuple[str, ...],
     ) -> SaleRecord:
         ident = self._identity
+        placed = self._charges_placed(payment.paycode_orders)
         # On the connection's own sqlite3 handle (BEGIN IMMEDIATE, synchronous=FULL): the
         # ORM's unit of work for a sale's ~30 rows cost several times the durable commit.
         with raw_write_transaction(self._engine) as db:
@@ -537,7 +538,7 @@ class CheckoutService:
                 discount_fen=totals.discount_fen,
                 rounding_fen=totals.rounding_fen,
                 total_fen=totals.total_fen,
-                tenders=[protocol.Tender.model_validate(t, from_attributes=True) for t in tenders],
+                tenders=[_wire_tender(t, placed) for t in tenders],
                 change_fen=payment.change_fen,
                 member=None
                 if member is None
@@ -588,6 +589,16 @@ class CheckoutService:
             db.commit()
         return sale
 
+    def _charges_placed(self, order_nos: tuple[str, ...]) -> dict[str, datetime]:
+        """When each payment-code charge of the sale was placed with the gateway (its
+        intent's time), for the sale's wire tenders: another till refunding the sale names
+        the original charge by it."""
+        if not order_nos:
+            return {}
+        with read_session(self._engine) as session:
+            intents = [payments_repo.get_intent(session, o) for o in order_nos]
+        return {i.order_no: i.created_at for i in intents if i is not None}
+
     def last_sale(self) -> SaleRecord | None:
         with read_session(self._engine) as session:
             return sales_repo.last_sale(session, self._identity.terminal_id)
@@ -595,6 +606,17 @@ class CheckoutService:
     def outbox_depth(self) -> int:
         with read_session(self._engine) as session:
             return sales_repo.outbox_depth(session)
+
+
+def _wire_tender(t: TenderRecord, placed: dict[str, datetime]) -> protocol.Tender:
+    when = placed.get(t.reference) if t.kind.is_paycode and t.reference else None
+    return protocol.Tender(
+        kind=t.kind.value,
+        amount_fen=t.amount_fen,
+        tendered_fen=t.tendered_fen,
+        reference=t.reference,
+        placed_at=when,
+    )
 
 
 def _options_json(options: tuple[LineOption, ...]) -> str | None:

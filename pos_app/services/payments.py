@@ -625,9 +625,25 @@ class PaymentService:
 
     # -- refunds (the returns service's RefundGateway) ----------------------------------
 
-    def refund(self, refund_id: str, kind: str, amount_fen: int, reference: str | None) -> str:
+    def refund(
+        self,
+        refund_id: str,
+        kind: str,
+        amount_fen: int,
+        reference: str | None,
+        *,
+        total_fen: int | None = None,
+        placed_at: datetime | None = None,
+    ) -> str:
         """Refunds part of a paid charge (``reference``: its order number) to the same
         wallet. Idempotent by ``refund_id`` + order number: a retry refunds once.
+
+        The charge's total and the time it was placed come from this till's intent; a
+        charge made at another till (a cross-store return) has none here, and the caller
+        passes them from the sale's tender as HQ keeps it (``total_fen``: the tender's
+        amount, ``placed_at``: its charge time). Without them (a sale from an older till)
+        the refund names the refunded amount as the total and no time: the provider
+        refuses what it cannot find that way, and the refusal is said plainly.
 
         Raises:
             PaymentsError: ``refund_failed`` (the provider refused, or no such charge) or
@@ -637,9 +653,12 @@ class PaymentService:
             raise PaymentsError("refund_failed", "a payment-code refund needs its order number")
         with read_session(self._engine) as session:
             intent = repo.get_intent(session, reference)
-        # The original may be another till's sale (cross-store return): the refund then
-        # names the order number and the amount only; the provider checks the rest.
-        total = intent.amount_fen if intent is not None else amount_fen
+        placed: datetime | None
+        if intent is not None:
+            total, placed = intent.amount_fen, intent.created_at
+        else:
+            total = total_fen if total_fen is not None and total_fen >= amount_fen else amount_fen
+            placed = placed_at
         refund_no = paycode_refund_no(refund_id, reference)
         try:
             result = self._require().refund(
@@ -648,7 +667,7 @@ class PaymentService:
                 kind,
                 amount_fen,
                 total,
-                placed_at=intent.created_at if intent is not None else None,
+                placed_at=placed,
             )
         except GatewayUnreachable as exc:
             raise PaymentsError("gateway_unreachable", str(exc)) from exc

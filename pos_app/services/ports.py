@@ -70,10 +70,21 @@ class RefundGateway(Protocol):
 
     Idempotent by ``refund_id`` (the return's id): a retry after a lost answer refunds
     once. Blocks until the provider answered; raises on a refusal or when it cannot be
-    reached. Nothing implements it yet; a return needing it is refused
-    (``refund_gateway_missing``) until one is wired in the composition root.
+    reached. :class:`~pos_app.services.payments.PaymentService` implements it; in a store
+    without a payment gateway a return needing it is refused (``refund_gateway_missing``).
     """
 
-    def refund(self, refund_id: str, kind: str, amount_fen: int, reference: str | None) -> str:
-        """Returns the provider's refund reference."""
+    def refund(
+        self,
+        refund_id: str,
+        kind: str,
+        amount_fen: int,
+        reference: str | None,
+        *,
+        total_fen: int | None = None,
+        placed_at: datetime | None = None,
+    ) -> str:
+        """Returns the provider's refund reference. ``total_fen`` and ``placed_at``: the
+        original tender's amount (the charge's total) and charge time as the sale carries
+        them (None when unknown), for a charge made at another till."""
         ...

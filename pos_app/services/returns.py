@@ -170,6 +170,10 @@ class ReturnDraft:
     approvals: list[p.Approval] = field(default_factory=list)
     auth_id: str | None = None
     undo: bool = False
+    refunding: tuple[UUID, tuple[TenderRefund, ...]] | None = None
+    """The return id the gateway refunds were sent under, with those refunds, while the
+    return is not saved: confirming the same return again sends them under the same id,
+    so the provider refunds once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -799,15 +803,30 @@ class ReturnService:
                     kind=part.kind,
                 )
         ident = self._identity
-        return_id = uuid7()
+        through_gateway = tuple(s for s in preview.split if s.kind not in TILL_REFUNDED_KINDS)
+        kept = draft.refunding
+        return_id = kept[0] if kept is not None and kept[1] == through_gateway else uuid7()
+        if through_gateway:
+            draft.refunding = (return_id, through_gateway)
         reference = sign_return_ref(
             return_id, ident.store_code, ident.terminal_id, ident.receipt_secret
         )
+        sold = found.sale.tenders if found is not None else []
         for part in preview.split:
             if part.kind not in TILL_REFUNDED_KINDS:
                 assert self._gateway is not None
+                # The original tender names the charge (its amount is the charge's total,
+                # placed_at its time) for a charge made at another till.
+                original = sold[part.index] if part.index < len(sold) else None
                 try:
-                    self._gateway.refund(str(return_id), part.kind, part.amount_fen, part.reference)
+                    self._gateway.refund(
+                        str(return_id),
+                        part.kind,
+                        part.amount_fen,
+                        part.reference,
+                        total_fen=original.amount_fen if original is not None else None,
+                        placed_at=original.placed_at if original is not None else None,
+                    )
                 except Exception as exc:
                     raise ReturnError("refund_failed", f"gateway refund failed: {exc}") from exc
         lines, refunds = self._records(draft, preview, items)
@@ -821,6 +840,7 @@ class ReturnService:
                 "return_not_saved", f"return not saved: {detail}", detail=detail
             ) from exc
         draft.auth_id = None
+        draft.refunding = None
         if self._after_commit is not None:
             self._after_commit(record)
         return record

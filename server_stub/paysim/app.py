@@ -301,6 +301,19 @@ def create_app(data_dir: Path, *, hold_s: float = 20.0) -> FastAPI:
             amount = int(fields.get("refund_fee", ""))
         except ValueError:
             return wx_answer(fields, account, "", wx_fail("PARAM_ERROR", "refund_fee"))
+        try:
+            total = int(fields.get("total_fee", ""))
+        except ValueError:
+            return wx_answer(fields, account, "", wx_fail("PARAM_ERROR", "total_fee"))
+        original = ledger.get("wechat_pay", fields["mch_id"], fields.get("out_trade_no", ""))
+        if original is not None and total != original.amount_fen:
+            # As at WeChat Pay: the refund must name the order's own total.
+            return wx_answer(
+                fields,
+                account,
+                "",
+                wx_fail("INVALID_REQUEST", "订单金额或退款金额与之前请求不一致，请核实后再试"),
+            )
         got = ledger.refund(
             "wechat_pay",
             fields["mch_id"],

@@ -139,12 +139,19 @@ class Tender(_Model):
     ``points`` and ``stored_value`` are paid from a member's account through an HQ hold
     (see :class:`HoldRequest`); list the hold in :attr:`SaleMember.holds` so the sale
     captures it, and put its id in ``reference`` for the receipt. Points never earn points.
+
+    A payment-code tender (``wechat_pay``, ``alipay``, ``unionpay``) carries in
+    ``placed_at`` when the till placed its charge with the gateway (the intent's time):
+    HQ keeps it with the sale and gives it back in :class:`SaleForReturn`, so that a till
+    refunding another till's sale names the original charge as the provider needs it
+    (UnionPay finds an order by number and time). Optional: older tills leave it out.
     """
 
     kind: TenderKind
     amount_fen: NonNegFen
     tendered_fen: NonNegFen | None = None
     reference: Annotated[str | None, Field(max_length=64)] = None
+    placed_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _covers_amount(self) -> Tender:
@@ -152,6 +159,8 @@ class Tender(_Model):
             raise ValueError(
                 f"tendered_fen {self.tendered_fen} is less than amount_fen {self.amount_fen}"
             )
+        if self.placed_at is not None and self.kind not in PAYMENT_CODE_KINDS:
+            raise ValueError(f"placed_at is for payment-code tenders, not {self.kind}")
         return self
 
     @property

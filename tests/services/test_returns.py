@@ -470,6 +470,83 @@ def test_a_payment_code_refund_needs_the_gateway(
     assert exc.value.code == "refund_gateway_missing"
 
 
+class RecordingGateway:
+    """A payment gateway for the returns service that records each refund it is asked
+    for and refunds each refund id once, as the providers do."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int, str | None, int | None, datetime | None]] = []
+        self.refunded: dict[str, int] = {}
+
+    def refund(
+        self,
+        refund_id: str,
+        kind: str,
+        amount_fen: int,
+        reference: str | None,
+        *,
+        total_fen: int | None = None,
+        placed_at: datetime | None = None,
+    ) -> str:
+        self.calls.append((refund_id, kind, amount_fen, reference, total_fen, placed_at))
+        self.refunded.setdefault(refund_id, amount_fen)
+        return f"RF-{refund_id}"
+
+
+def test_another_till_s_payment_code_refund_names_the_charge_and_a_retry_refunds_once(
+    terminal: Terminal,
+    clock: FakeClock,
+    runner: SyncRunner,
+    cashier: StaffMember,
+    hq: FakeReturnHQ,
+    link: Link,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GIVEN another till's sale paid ¥30.00 by UnionPay, found at HQ with its charge time
+    WHEN one of its two items comes back
+    THEN the gateway is asked to refund ¥15.00 of that order naming its ¥30.00 total and
+    its time; and when the return could not be saved after the refund, confirming again
+    sends the refund under the same id (refunded once) and saves the return."""
+    gateway = RecordingGateway()
+    returns = ReturnService(
+        terminal.engine,
+        clock,
+        terminal.identity,
+        terminal.auth,
+        runner=runner,
+        hq=lambda: hq,
+        online=lambda: link.online,
+        gateway=gateway,
+    )
+    at = datetime(2025, 3, 1, 1, 0, tzinfo=datetime.now().astimezone().tzinfo)
+    sale = _hq_sale(
+        [p.Tender(kind="unionpay", amount_fen=3000, reference="S002-T01-P000009", placed_at=at)]
+    )
+    hq.sold[sale.sale_id] = {1: 2000}
+    link.online = True
+    draft = returns.new_draft(cashier, FoundSale(sale, False))
+    draft.choices[1] = ReturnChoice(1000, "wrong_item")
+    returns.authorise(draft).result(T)
+    saving = returns._commit
+
+    def lost_once(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(returns, "_commit", saving)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(returns, "_commit", lost_once)
+    with pytest.raises(ReturnError) as exc:
+        returns.commit(draft)
+    assert exc.value.code == "return_not_saved"
+    record = returns.commit(draft)
+    assert [c[1:] for c in gateway.calls] == [
+        ("unionpay", 1500, "S002-T01-P000009", 3000, at),
+        ("unionpay", 1500, "S002-T01-P000009", 3000, at),
+    ]
+    assert gateway.calls[0][0] == gateway.calls[1][0] == record.id
+    assert gateway.refunded == {record.id: 1500}
+    assert [(r.kind, r.amount_fen) for r in record.refunds] == [("unionpay", 1500)]
+
+
 def test_a_refund_above_the_limit_needs_a_supervisor_whose_approval_travels(
     terminal: Terminal, cashier: StaffMember, returns: ReturnService
 ) -> None:
