@@ -2,8 +2,8 @@
 (``sale_tenders.placed_at``), so that a till refunding another till's sale can name the
 original charge as the provider needs it. Null for other tenders and older sales.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
