@@ -153,8 +153,8 @@ def test_a_version_2_till_gets_the_values_behind_a_refusal(
     assert r.status_code == 409
     assert r.json() == {
         "code": "insufficient_points",
-        "params": {"available": 10, "asked": 50},
-        "detail": "not enough points: 10 available, 50 asked",
+        "params": {"available": 10, "held": 0, "asked": 50},
+        "detail": "not enough points: 10 available, 50 asked (0 held by sales in progress)",
     }
 
     async def ask() -> HQRefused:

@@ -560,7 +560,8 @@ def test_scenario_6_two_stores_spend_the_same_780_points_at_once(hq, keys, termi
     """Scenario 6. GIVEN a member account with 780 points, identified at S002 (her app)
     and at S003 (her husband's card) at the same time
     WHEN both tills hold all 780 points in the same instant
-    THEN exactly one wins; the other is refused insufficient_points with a clear message
+    THEN exactly one wins; the other is refused (points_held_elsewhere: 780 held in another
+    store's sale) with a clear message
     and nothing taken; HQ's balance is 0, never negative; the winner's sale captures it."""
     number, _ = add_member(hq.db, keys, points=780)
     a, b = online(terminals("S002")), online(terminals("S003"))
@@ -591,7 +592,10 @@ def test_scenario_6_two_stores_spend_the_same_780_points_at_once(hq, keys, termi
         won = [k for k, v in outcomes.items() if isinstance(v, HoldResult)]
         lost = [v for v in outcomes.values() if isinstance(v, MemberError)]
         assert len(won) == 1 and len(lost) == 1
-        assert lost[0].code == "insufficient_points"
+        # The winner's hold is still open: the loser is told the points are being used
+        # in another store, with how many are held.
+        assert lost[0].code == "points_held_elsewhere"
+        assert (lost[0].params["available"], lost[0].params["held"]) == (0, 780)
         assert hq_points(hq, number) == 0
         winner = outcomes[won[0]]
         terminal = a if won[0] == "a" else b

@@ -28,7 +28,7 @@ def test_hq_refuses_layouts_that_cannot_work_and_publishes_good_ones(hq):
     bad = json.dumps([{"name": "x", "pattern": "FFIIIIIWWWWWPPPPPP", "prefixes": "21"}])
     with pytest.raises(ApiError) as refused:
         operations.set_config(hq.db, "S001", "scale.layouts", bad)
-    assert refused.value.error == "bad_setting"
+    assert refused.value.code == "bad_setting"
     with hq.db.read() as conn:
         keys = conn.execute(text("SELECT key FROM feed WHERE kind = 'config'")).scalars().all()
     assert not any("scale.layouts" in k for k in keys)
