@@ -700,6 +700,10 @@ class CheckoutScreen(QWidget):
         self.vm = vm
         self.ctx = vm.ctx
         root = QHBoxLayout(self)
+        # Little above and below: with the offline banner over it, the screen still fits
+        # a 768-pixel panel with a member, the menu and the cart.
+        margins = root.contentsMargins()
+        root.setContentsMargins(margins.left(), 4, margins.right(), 4)
         left = QVBoxLayout()
         root.addLayout(left, 3)
         right = QVBoxLayout()
@@ -833,7 +837,7 @@ class CheckoutScreen(QWidget):
         self.drawer.clicked.connect(self._on_drawer_clicked)
         self.pay = TouchButton(role="pay")
         self.pay.setObjectName("pay")
-        self.pay.setMinimumHeight(72)  # the biggest key, yet leaves the member's rows room
+        self.pay.setMinimumHeight(64)  # the biggest key, yet leaves the member's rows room
         self.pay.clicked.connect(self._on_pay_clicked)
         grid.addWidget(self.basket_discount, 0, 0)
         grid.addWidget(self.void, 0, 1)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QSize, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLayout,
     QMainWindow,
     QSizePolicy,
     QStackedWidget,
@@ -36,6 +37,40 @@ if TYPE_CHECKING:
     from pos_app.ui.pickup_screen import PickupScreen
     from pos_app.ui.return_screen import ReturnScreen
     from pos_app.ui.stock_screens import StockHub
+
+
+class CurrentPageStack(QStackedWidget):
+    """A stack that asks for the room its current page needs: one page shows at a time, so
+    the tallest page (the shift's float count) must not make the checkout screen, with the
+    offline banner above it, ask for more than a 768-pixel panel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The stacked layout would otherwise pin the widget's minimum to its largest page.
+        stacked = self.layout()
+        if stacked is not None:
+            stacked.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self.currentChanged.connect(self._page_changed)
+
+    def _page_changed(self, _index: int) -> None:
+        self.updateGeometry()
+        parent = self.parentWidget()
+        around = parent.layout() if parent is not None else None
+        if around is not None:
+            around.invalidate()
+
+    def sizeHint(self) -> QSize:
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        page = self.currentWidget()
+        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
+
+    def hasHeightForWidth(self) -> bool:
+        # A page's wrapped labels give it a preferred height for its width; the stack
+        # offers its page the room there is, down to the page's minimum.
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -97,7 +132,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.sign_out_button)
         root.addLayout(top)
 
-        self.stack = QStackedWidget()
+        self.stack = CurrentPageStack()
         self.login = LoginScreen(ctx)
         self.menu_vm = MenuViewModel(self.vm)
         self.menu_panel = MenuPanel(self.menu_vm) if ctx.menu is not None else None

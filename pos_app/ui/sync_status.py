@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -137,7 +138,10 @@ class OfflineBanner(QLabel):
         super().__init__()
         self.setObjectName("offline_banner")
         self.setProperty("kind", "offline")
-        self.setWordWrap(True)
+        # One line, whatever the width: a wrapping label would make the selling screens
+        # under it ask for a second line's height on a 768-pixel panel.
+        self.setWordWrap(False)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.translator = translator
         self.status = bridge.status
         self.wanted = False

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pos_app.localdb.seed import load_demo_json
+from pos_app.ui.theme import apply_theme
 from server_stub.demo import seed_chain
 from server_stub.embedded import EmbeddedHQ
 from tests.support import sell_without_shifts
@@ -35,6 +36,7 @@ def hq(tmp_path: Path) -> Iterator[EmbeddedHQ]:
 
 @pytest.fixture
 def till(qtbot, qapp, hq: EmbeddedHQ, tmp_path: Path) -> Iterator[Till]:
+    apply_theme(qapp)  # the shipped font and sizes: what the fit below is judged with
     enrol(hq, tmp_path / "till")
     t = Till(qtbot, qapp, hq, tmp_path / "till")
     yield t
